@@ -1,0 +1,54 @@
+# Fireline developer entry points. Two commands on a fresh machine: `make run`, `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := contracts runtime services/identity services/auth services/incidents services/pagerduty-ingest
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint fmt test-unit test-integration test-e2e test-ui bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet $(addprefix -e ,$(PACKAGES))
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start PostgreSQL (or find one), Kafka (Tansu) and the four services; Ctrl-C stops all.
+run: install
+	$(BIN)/python -m fireline_runtime.devrun
+
+## Lint, then every test tier.
+test: lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy contracts/src runtime/src services tests
+	$(BIN)/python -m fireline_contracts.snapshots --check
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test-unit: install
+	$(BIN)/pytest tests/unit contracts/tests
+
+test-integration: install
+	$(BIN)/pytest tests/integration
+
+test-e2e: install
+	$(BIN)/pytest tests/e2e
+
+test-ui: install
+	$(BIN)/pytest tests/ui
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .fireline test-artifacts

@@ -1,0 +1,77 @@
+"""The topic registry: every Kafka topic Fireline uses, its key and the events it carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fireline_contracts.alerts import AlertAcknowledged, AlertResolved, AlertTriggered
+from fireline_contracts.envelope import EventEnvelope
+from fireline_contracts.incidents import IncidentStarted, IncidentStatusChanged
+from fireline_contracts.key_usage import KeyUsed
+from fireline_contracts.keys import KeyCreated, KeyRenamed, KeyRevoked
+from fireline_contracts.users import UserCreated, UserDeactivated, UserUpdated
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic's contract: its versioned name, what its messages are keyed by, and its events."""
+
+    name: str
+    key: str
+    compacted: bool
+    events: tuple[type[EventEnvelope], ...]
+    description: str
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """The ``event_type`` names allowed on this topic."""
+        return frozenset(event.declared_event_type() for event in self.events)
+
+
+KEYS = TopicSpec(
+    name="fireline.identity.keys.v1",
+    key="key_id",
+    compacted=True,
+    events=(KeyCreated, KeyRenamed, KeyRevoked),
+    description="API key lifecycle, published by identity.",
+)
+USERS = TopicSpec(
+    name="fireline.identity.users.v1",
+    key="user_id",
+    compacted=True,
+    events=(UserCreated, UserUpdated, UserDeactivated),
+    description="Users with their full state, published by identity.",
+)
+KEY_USAGE = TopicSpec(
+    name="fireline.auth.key-usage.v1",
+    key="key_id",
+    compacted=False,
+    events=(KeyUsed,),
+    description="API keys exchanged for tokens, published by auth.",
+)
+ALERTS = TopicSpec(
+    name="fireline.alerts.v1",
+    key="external_id (the PagerDuty incident id)",
+    compacted=False,
+    events=(AlertTriggered, AlertAcknowledged, AlertResolved),
+    description="PagerDuty incident lifecycle, published by pagerduty-ingest.",
+)
+INCIDENTS = TopicSpec(
+    name="fireline.incidents.v1",
+    key="incident_id",
+    compacted=False,
+    events=(IncidentStarted, IncidentStatusChanged),
+    description="Fireline incidents starting and changing status, published by incidents.",
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (KEYS, USERS, KEY_USAGE, ALERTS, INCIDENTS)
+
+
+def topic_name(spec: TopicSpec, prefix: str = "") -> str:
+    """The topic's name on the broker; a prefix lets test runs share a broker without colliding."""
+    return prefix + spec.name
+
+
+def dlq_name(topic: str) -> str:
+    """The dead-letter topic for ``topic`` (pass the prefixed name)."""
+    return f"{topic}.dlq"

@@ -1,0 +1,441 @@
+"""Events survive the wire, land on the right topic and key, and refuse what does not fit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+import pytest
+from pydantic import Field, TypeAdapter, ValidationError
+
+from fireline_contracts import (
+    ALERTS,
+    ALL_TOPICS,
+    EVENT_TYPES,
+    INCIDENTS,
+    KEY_USAGE,
+    KEYS,
+    UPCASTERS,
+    USERS,
+    AlertAcknowledged,
+    AlertEvent,
+    AlertPayload,
+    AlertResolved,
+    AlertTriggered,
+    ContractError,
+    ContractModel,
+    EventEnvelope,
+    IncidentSource,
+    IncidentStarted,
+    IncidentStartedPayload,
+    IncidentStatusChanged,
+    IncidentStatusChangedPayload,
+    KeyCreated,
+    KeyCreatedPayload,
+    KeyEvent,
+    KeyRenamed,
+    KeyRenamedPayload,
+    KeyRevoked,
+    KeyRevokedPayload,
+    KeyUsed,
+    KeyUsedPayload,
+    TopicSpec,
+    UnknownEventType,
+    UserCreated,
+    UserDeactivated,
+    UserPayload,
+    UserUpdated,
+    dlq_name,
+    parse_event,
+    topic_for_event_type,
+    topic_name,
+)
+
+ORG_ID = UUID("00000000-0000-4000-8000-000000000001")
+KEY_ID = UUID("00000000-0000-4000-8000-0000000000a1")
+USER_ID = UUID("00000000-0000-4000-8000-0000000000b1")
+INCIDENT_ID = UUID("00000000-0000-4000-8000-0000000000c1")
+INTEGRATION_ID = UUID("00000000-0000-4000-8000-0000000000d1")
+PD_INCIDENT_ID = "Q2KRW8X8BD7GXX"
+WHEN = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
+DIGEST = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+def _user(*, active: bool = True) -> UserPayload:
+    return UserPayload(
+        user_id=USER_ID, email="ada@example.com", name="Ada", role="admin", active=active
+    )
+
+
+def _alert() -> AlertPayload:
+    return AlertPayload(
+        integration_id=INTEGRATION_ID,
+        external_id=PD_INCIDENT_ID,
+        number=1234,
+        title="Checkout latency above SLO",
+        urgency="high",
+        priority="P1",
+        html_url="https://acme.pagerduty.com/incidents/Q2KRW8X8BD7GXX",
+        service_id="PF9KMXH",
+        service_name="checkout",
+        escalation_policy_id="PUS0KTE",
+        creator_email="ada@example.com",
+        oncall_emails=("first@example.com", "second@example.com"),
+        incident_type="outage",
+        severity="sev1",
+        alert_occurred_at=WHEN,
+        delivery_id="01F9M1MMP0B3YVK0YFM5Z3Y7E0",
+        pagerduty_event_type="incident.triggered",
+        enrichment_status="complete",
+    )
+
+
+def _envelope() -> dict[str, Any]:
+    return {"org_id": ORG_ID, "occurred_at": WHEN, "correlation_id": "req-42"}
+
+
+def sample_events() -> list[EventEnvelope]:
+    """One fully populated event of every type, every optional field set."""
+    return [
+        KeyCreated(
+            **_envelope(),
+            payload=KeyCreatedPayload(
+                key_id=KEY_ID,
+                name="ci-deployer",
+                digest=DIGEST,
+                scopes=("incidents:read", "incidents:write"),
+                expires_at=WHEN + timedelta(days=90),
+                created_by=USER_ID,
+                created_at=WHEN,
+            ),
+        ),
+        KeyRenamed(**_envelope(), payload=KeyRenamedPayload(key_id=KEY_ID, name="ci")),
+        KeyRevoked(
+            **_envelope(),
+            payload=KeyRevokedPayload(key_id=KEY_ID, revoked_at=WHEN, revoked_by=USER_ID),
+        ),
+        UserCreated(**_envelope(), payload=_user()),
+        UserUpdated(**_envelope(), payload=_user()),
+        UserDeactivated(**_envelope(), payload=_user(active=False)),
+        KeyUsed(**_envelope(), payload=KeyUsedPayload(key_id=KEY_ID, used_at=WHEN)),
+        AlertTriggered(**_envelope(), payload=_alert()),
+        AlertAcknowledged(**_envelope(), payload=_alert()),
+        AlertResolved(**_envelope(), payload=_alert()),
+        IncidentStarted(
+            **_envelope(),
+            payload=IncidentStartedPayload(
+                incident_id=INCIDENT_ID,
+                number=7,
+                title="Checkout latency above SLO",
+                status="triggered",
+                severity="sev1",
+                incident_type="outage",
+                creator_id=USER_ID,
+                source=IncidentSource(
+                    kind="pagerduty",
+                    external_id=PD_INCIDENT_ID,
+                    html_url="https://acme.pagerduty.com/incidents/Q2KRW8X8BD7GXX",
+                    service_id="PF9KMXH",
+                    service_name="checkout",
+                ),
+                created_at=WHEN,
+            ),
+        ),
+        IncidentStatusChanged(
+            **_envelope(),
+            payload=IncidentStatusChangedPayload(
+                incident_id=INCIDENT_ID,
+                status="resolved",
+                previous_status="acknowledged",
+                changed_at=WHEN,
+                acknowledged_at=WHEN - timedelta(minutes=5),
+                resolved_at=WHEN,
+            ),
+        ),
+    ]
+
+
+SAMPLES = sample_events()
+
+
+def _spec_of(event: EventEnvelope) -> TopicSpec:
+    (spec,) = [spec for spec in ALL_TOPICS if type(event) in spec.events]
+    return spec
+
+
+def _ids(event: EventEnvelope) -> str:
+    return event.event_type
+
+
+def test_every_registered_event_type_has_a_sample_and_a_topic() -> None:
+    assert (
+        {event.event_type for event in SAMPLES}
+        == set(EVENT_TYPES)
+        == {
+            "KeyCreated",
+            "KeyRenamed",
+            "KeyRevoked",
+            "UserCreated",
+            "UserUpdated",
+            "UserDeactivated",
+            "KeyUsed",
+            "AlertTriggered",
+            "AlertAcknowledged",
+            "AlertResolved",
+            "IncidentStarted",
+            "IncidentStatusChanged",
+        }
+    )
+    on_topics = [event for spec in ALL_TOPICS for event in spec.events]
+    assert sorted(e.declared_event_type() for e in on_topics) == sorted(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=_ids)
+def test_event_round_trips_through_bytes(event: EventEnvelope) -> None:
+    raw = event.to_bytes()
+
+    parsed = parse_event(raw, spec=_spec_of(event))
+
+    assert type(parsed) is type(event)
+    assert parsed == event
+    assert parse_event(raw.decode()) == event
+    assert parsed.to_bytes() == raw
+
+
+def test_round_trip_keeps_every_payload_value() -> None:
+    (created,) = [e for e in SAMPLES if isinstance(e, KeyCreated)]
+
+    parsed = parse_event(created.to_bytes())
+
+    assert isinstance(parsed, KeyCreated)
+    assert parsed.payload.scopes == ("incidents:read", "incidents:write")
+    assert parsed.payload.expires_at == WHEN + timedelta(days=90)
+    assert parsed.event_id == created.event_id
+    assert parsed.correlation_id == "req-42"
+
+
+def test_topic_unions_pick_the_class_from_event_type() -> None:
+    alert = TypeAdapter(AlertEvent).validate_json(SAMPLES[8].to_bytes())
+    key = TypeAdapter(KeyEvent).validate_json(SAMPLES[2].to_bytes())
+
+    assert isinstance(alert, AlertAcknowledged)
+    assert isinstance(key, KeyRevoked)
+
+
+def test_envelope_defaults_give_a_fresh_id_and_the_current_utc_time() -> None:
+    before = datetime.now(UTC)
+    first = KeyUsed(org_id=ORG_ID, payload=KeyUsedPayload(key_id=KEY_ID, used_at=WHEN))
+    second = KeyUsed(org_id=ORG_ID, payload=KeyUsedPayload(key_id=KEY_ID, used_at=WHEN))
+
+    assert first.event_id != second.event_id
+    assert first.event_type == "KeyUsed"
+    assert first.schema_version == 1
+    assert first.correlation_id is None
+    assert before <= first.occurred_at <= datetime.now(UTC)
+    assert first.occurred_at.utcoffset() == timedelta(0)
+
+
+def test_datetimes_are_normalised_to_utc() -> None:
+    paris = timezone(timedelta(hours=2))
+
+    event = KeyUsed(
+        org_id=ORG_ID,
+        occurred_at=datetime(2026, 3, 14, 11, 0, tzinfo=paris),
+        payload=KeyUsedPayload(key_id=KEY_ID, used_at=datetime(2026, 3, 14, 11, 0, tzinfo=paris)),
+    )
+
+    assert event.occurred_at.tzinfo is UTC
+    assert event.occurred_at.hour == 9
+    assert event.payload.used_at.tzinfo is UTC
+    assert b'"used_at":"2026-03-14T09:00:00Z"' in event.to_bytes()
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        KeyUsedPayload(key_id=KEY_ID, used_at=datetime(2026, 3, 14, 9, 0))
+
+
+def test_key_created_refuses_anything_but_a_sha256_hex_digest() -> None:
+    fields: dict[str, Any] = {"key_id": KEY_ID, "name": "ci", "scopes": (), "created_at": WHEN}
+
+    with pytest.raises(ValidationError, match="digest"):
+        KeyCreatedPayload(**fields, digest="fl_live_4f9a0c2e7b1d")
+    with pytest.raises(ValidationError, match="digest"):
+        KeyCreatedPayload(**fields, digest=DIGEST.upper())
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=_ids)
+def test_events_and_payloads_are_frozen(event: EventEnvelope) -> None:
+    with pytest.raises(ValidationError, match="frozen"):
+        # The type checker already refuses this; the test proves the runtime does too.
+        event.org_id = uuid4()  # type: ignore[misc]
+    payload: ContractModel = getattr(event, "payload")  # noqa: B009 - the base declares no payload
+    first_field = next(iter(type(payload).model_fields))
+    with pytest.raises(ValidationError, match="frozen"):
+        setattr(payload, first_field, None)
+    assert hash(event) == hash(parse_event(event.to_bytes()))
+
+
+@pytest.mark.parametrize(
+    ("event", "expected_key"),
+    [
+        (SAMPLES[0], str(KEY_ID)),
+        (SAMPLES[1], str(KEY_ID)),
+        (SAMPLES[2], str(KEY_ID)),
+        (SAMPLES[3], str(USER_ID)),
+        (SAMPLES[4], str(USER_ID)),
+        (SAMPLES[5], str(USER_ID)),
+        (SAMPLES[6], str(KEY_ID)),
+        (SAMPLES[7], PD_INCIDENT_ID),
+        (SAMPLES[8], PD_INCIDENT_ID),
+        (SAMPLES[9], PD_INCIDENT_ID),
+        (SAMPLES[10], str(INCIDENT_ID)),
+        (SAMPLES[11], str(INCIDENT_ID)),
+    ],
+    ids=[event.event_type for event in SAMPLES],
+)
+def test_kafka_key_is_the_aggregate_id(event: EventEnvelope, expected_key: str) -> None:
+    assert event.kafka_key == expected_key
+
+
+def test_topics_are_versioned_and_state_carrying_ones_compactable() -> None:
+    assert [spec.name for spec in ALL_TOPICS] == [
+        "fireline.identity.keys.v1",
+        "fireline.identity.users.v1",
+        "fireline.auth.key-usage.v1",
+        "fireline.alerts.v1",
+        "fireline.incidents.v1",
+    ]
+    assert {spec.name for spec in ALL_TOPICS if spec.compacted} == {KEYS.name, USERS.name}
+    assert KEY_USAGE.event_types == {"KeyUsed"}
+    assert topic_for_event_type("AlertResolved") is ALERTS
+    assert topic_for_event_type("IncidentStarted") is INCIDENTS
+
+
+def test_topic_and_dlq_names_honour_the_prefix() -> None:
+    prefixed = topic_name(KEYS, "test-1a2b.")
+
+    assert topic_name(KEYS) == "fireline.identity.keys.v1"
+    assert prefixed == "test-1a2b.fireline.identity.keys.v1"
+    assert dlq_name(prefixed) == "test-1a2b.fireline.identity.keys.v1.dlq"
+
+
+def test_parse_event_rejects_an_unknown_event_type() -> None:
+    raw = SAMPLES[0].to_bytes().replace(b'"KeyCreated"', b'"KeyMinted"')
+
+    with pytest.raises(UnknownEventType, match="KeyMinted") as caught:
+        parse_event(raw)
+
+    assert isinstance(caught.value, ContractError)
+    assert caught.value.event_type == "KeyMinted"
+    with pytest.raises(UnknownEventType):
+        topic_for_event_type("KeyMinted")
+
+
+def test_parse_event_rejects_an_event_from_another_topic() -> None:
+    raw = SAMPLES[0].to_bytes()
+
+    with pytest.raises(UnknownEventType, match=r"fireline\.alerts\.v1") as caught:
+        parse_event(raw, spec=ALERTS)
+
+    assert caught.value.topic == ALERTS.name
+    assert isinstance(parse_event(raw, spec=KEYS), KeyCreated)
+
+
+def test_parse_event_rejects_a_missing_org_id() -> None:
+    data = SAMPLES[3].model_dump(mode="json")
+    del data["org_id"]
+
+    with pytest.raises(ValidationError) as caught:
+        parse_event(TypeAdapter(dict[str, Any]).dump_json(data))
+
+    assert [error["loc"] for error in caught.value.errors()] == [("org_id",)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"\xff\xfe", "not valid JSON"),
+        (b"{not json", "not valid JSON"),
+        (b'["KeyCreated"]', "not a JSON object"),
+        (b'{"schema_version": 1}', "unknown event_type None"),
+    ],
+)
+def test_parse_event_rejects_malformed_messages(raw: bytes, message: str) -> None:
+    with pytest.raises(ContractError, match=message):
+        parse_event(raw)
+
+
+def test_parse_event_rejects_a_payload_of_another_event_type() -> None:
+    data = SAMPLES[2].model_dump(mode="json")  # KeyRevoked
+    data["event_type"] = "KeyCreated"
+
+    with pytest.raises(ValidationError, match="payload"):
+        parse_event(TypeAdapter(dict[str, Any]).dump_json(data))
+
+
+def test_parse_event_refuses_a_schema_version_newer_than_the_code() -> None:
+    data = SAMPLES[1].model_dump(mode="json")
+    data["schema_version"] = 2
+
+    with pytest.raises(ContractError, match="upgrade fireline-contracts"):
+        parse_event(TypeAdapter(dict[str, Any]).dump_json(data))
+
+
+class _KeyRenamedPayloadV2(ContractModel):
+    key_id: UUID = Field(description="Id of the renamed key.")
+    label: str = Field(description="The key's new name (called `name` in v1).")
+
+
+class _KeyRenamedV2(EventEnvelope):
+    """What KeyRenamed would look like after an incompatible field rename."""
+
+    event_type: Literal["KeyRenamed"] = Field(default="KeyRenamed", description="Event name.")
+    schema_version: Literal[2] = Field(default=2, description="Schema version.")
+    payload: _KeyRenamedPayloadV2 = Field(description="The key and its new label.")
+
+    @property
+    def kafka_key(self) -> str:
+        return str(self.payload.key_id)
+
+
+def _rename_name_to_label(event: dict[str, Any]) -> dict[str, Any]:
+    payload = dict(event["payload"])
+    payload["label"] = payload.pop("name")
+    return {**event, "payload": payload}
+
+
+def test_upcasters_turn_an_old_stored_version_into_the_current_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stored_v1 = SAMPLES[1]
+    assert isinstance(stored_v1, KeyRenamed)
+    monkeypatch.setitem(EVENT_TYPES, "KeyRenamed", _KeyRenamedV2)
+    monkeypatch.setitem(UPCASTERS, ("KeyRenamed", 1), _rename_name_to_label)
+
+    parsed = parse_event(stored_v1.to_bytes(), spec=KEYS)
+
+    assert isinstance(parsed, _KeyRenamedV2)
+    assert parsed.schema_version == 2
+    assert parsed.payload.label == stored_v1.payload.name
+    assert parsed.event_id == stored_v1.event_id
+    assert parsed.kafka_key == stored_v1.kafka_key
+
+
+def test_an_old_version_without_an_upcaster_is_a_contract_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(EVENT_TYPES, "KeyRenamed", _KeyRenamedV2)
+
+    with pytest.raises(ContractError, match="no upcaster for KeyRenamed from schema_version 1"):
+        parse_event(SAMPLES[1].to_bytes())
+
+
+def test_events_of_the_current_version_skip_the_upcasters(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(event: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("a current event must not be upcast")
+
+    monkeypatch.setitem(UPCASTERS, ("KeyRenamed", 1), explode)
+
+    assert parse_event(SAMPLES[1].to_bytes()) == SAMPLES[1]

@@ -1,0 +1,79 @@
+"""asyncpg pool creation with the retry a freshly started service needs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "the database is not there right now", as opposed to a bug in a query. Consumers
+# and the relay wait these out instead of dead-lettering a message or dropping an event.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # JSON columns come back as Python objects and go in from dicts, so adapters never dump by hand.
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, wait_s: float = 30.0
+) -> asyncpg.Pool:
+    """Create a pool, retrying while the server is still starting (up to ``wait_s``)."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    delay = 0.2
+    while True:
+        try:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                init=_init_connection,
+                command_timeout=30,
+            )
+            return pool
+        except TRANSIENT_DB_ERRORS as exc:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+            log.warning("database not reachable yet, retrying", extra={"error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
+    try:
+        async with asyncio.timeout(timeout):
+            async with pool.acquire() as conn:
+                return bool(await conn.fetchval("SELECT 1") == 1)
+    except Exception:
+        return False
+
+
+Record = asyncpg.Record
+Pool = asyncpg.Pool
+# What use cases and repositories accept: a plain connection or one borrowed from the pool.
+if TYPE_CHECKING:
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:  # the stubs' generics do not exist at run time
+    Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+def as_dict(record: Record | None) -> dict[str, Any] | None:
+    return dict(record) if record is not None else None

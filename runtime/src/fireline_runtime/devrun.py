@@ -1,0 +1,254 @@
+"""``make run``: the whole system on embedded defaults, and the process launcher tests reuse.
+
+Starts (or finds) PostgreSQL and a Kafka-protocol broker, creates one database per service, starts
+the four services as separate processes, waits until every ``/readyz`` answers 200, prints where
+everything is, and on Ctrl-C (SIGINT) or SIGTERM stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from fireline_runtime.infra import Postgres, Tansu, ensure_database, find_postgres, port_open
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    port: int
+
+    @property
+    def database(self) -> str:
+        return self.module
+
+
+SERVICES = (
+    ServiceSpec("identity", "fireline_identity", 8001),
+    ServiceSpec("auth", "fireline_auth", 8002),
+    ServiceSpec("incidents", "fireline_incidents", 8003),
+    ServiceSpec("pagerduty-ingest", "fireline_pagerduty_ingest", 8004),
+)
+
+
+def stack_env(
+    *,
+    postgres: Postgres,
+    bootstrap: str,
+    ports: dict[str, int],
+    secrets_: dict[str, str],
+    topic_prefix: str = "",
+    database_suffix: str = "",
+    extra: dict[str, str] | None = None,
+) -> dict[str, dict[str, str]]:
+    """Environment of each service process: one database each, shared broker and URLs."""
+    auth_url = f"http://127.0.0.1:{ports['auth']}"
+    common = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "FIRELINE_TOPIC_PREFIX": topic_prefix,
+        # A first consumer-group join waits about half the session timeout; keep start-up short.
+        "FIRELINE_KAFKA_SESSION_TIMEOUT_MS": "3000",
+        "FIRELINE_OUTBOX_POLL_INTERVAL_S": "0.5",
+        "FIRELINE_TOKEN_ISSUER": auth_url,
+        "FIRELINE_TOKEN_AUDIENCE": "fireline-api",
+        "FIRELINE_JWKS_URL": f"{auth_url}/.well-known/jwks.json",
+        "FIRELINE_AUTH_URL": auth_url,
+        "FIRELINE_SHUTDOWN_GRACE_S": "5",
+        "FIRELINE_LOG_LEVEL": "INFO",
+    }
+    per_service = {
+        "identity": {
+            "FIRELINE_PUBLIC_URL": f"http://127.0.0.1:{ports['identity']}",
+            "FIRELINE_COOKIE_SECURE": "false",
+        },
+        "auth": {"FIRELINE_SIGNING_KEY_ENCRYPTION_KEY": secrets_["signing_key_encryption_key"]},
+        "incidents": {},
+        "pagerduty-ingest": {
+            "FIRELINE_PUBLIC_URL": f"http://127.0.0.1:{ports['pagerduty-ingest']}",
+            "FIRELINE_INGEST_ENCRYPTION_KEY": secrets_["ingest_encryption_key"],
+        },
+    }
+    envs: dict[str, dict[str, str]] = {}
+    for spec in SERVICES:
+        envs[spec.name] = {
+            **common,
+            **per_service[spec.name],
+            "DATABASE_URL": postgres.database_url(spec.database + database_suffix),
+            "FIRELINE_HTTP_PORT": str(ports[spec.name]),
+            **(extra or {}),
+        }
+    return envs
+
+
+def dev_secrets(state_dir: Path) -> dict[str, str]:
+    """Local-only keys, generated once and kept in the git-ignored state folder."""
+    path = state_dir / "dev-secrets.json"
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    values = {
+        "signing_key_encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "ingest_encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
+
+@dataclass
+class ServiceProcess:
+    spec: ServiceSpec
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env['FIRELINE_HTTP_PORT']}"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", self.spec.module],
+            env={**os.environ, **self.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+        )
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+
+async def wait_ready(processes: list[ServiceProcess], timeout: float = 60.0) -> dict[str, float]:
+    """Wait until every /readyz answers 200; returns seconds each took. Raises on timeout."""
+    started = time.monotonic()
+    ready: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while len(ready) < len(processes):
+            for p in processes:
+                if p.spec.name in ready:
+                    continue
+                if p.proc is not None and p.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{p.spec.name} exited with code {p.proc.returncode}; see {p.log_path}"
+                    )
+                try:
+                    r = await client.get(f"{p.url}/readyz")
+                    if r.status_code == 200:
+                        ready[p.spec.name] = time.monotonic() - started
+                except httpx.HTTPError:
+                    pass
+            if time.monotonic() - started > timeout:
+                missing = [p.spec.name for p in processes if p.spec.name not in ready]
+                raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(missing)}")
+            await asyncio.sleep(0.2)
+    return ready
+
+
+async def _run(args: argparse.Namespace) -> int:
+    state_dir = Path(args.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    logs = state_dir / "logs"
+    t0 = time.monotonic()
+    postgres = await find_postgres(state_dir)
+    broker: Tansu | None = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+    if not bootstrap:
+        port = 9092 if not port_open("127.0.0.1", 9092) else None
+        broker = Tansu(port, log_path=logs / "tansu.log")
+        logs.mkdir(parents=True, exist_ok=True)
+        bootstrap = broker.start()
+    processes: list[ServiceProcess] = []
+    try:
+        for spec in SERVICES:
+            await ensure_database(postgres.admin_url, spec.database)
+        admin_email = os.environ.get("FIRELINE_ADMIN_EMAIL") or "admin@fireline.local"
+        admin_password = os.environ.get("FIRELINE_ADMIN_PASSWORD") or ""
+        generated = not admin_password
+        if generated:
+            admin_password = secrets.token_urlsafe(12)
+        envs = stack_env(
+            postgres=postgres,
+            bootstrap=bootstrap,
+            ports={s.name: s.port for s in SERVICES},
+            secrets_=dev_secrets(state_dir),
+            extra={"FIRELINE_LOG_LEVEL": args.log_level},
+        )
+        envs["identity"]["FIRELINE_ADMIN_EMAIL"] = admin_email
+        envs["identity"]["FIRELINE_ADMIN_PASSWORD"] = admin_password
+        for spec in SERVICES:
+            if port_open("127.0.0.1", spec.port):
+                raise RuntimeError(f"port {spec.port} ({spec.name}) is already in use")
+            proc = ServiceProcess(spec, envs[spec.name], logs / f"{spec.name}.log")
+            proc.start()
+            processes.append(proc)
+        took = await wait_ready(processes, timeout=args.ready_timeout)
+        print(f"\nFireline is up in {time.monotonic() - t0:.1f}s", flush=True)
+        print(f"  PostgreSQL: {postgres.origin}")
+        print(f"  Kafka:      {bootstrap}" + (" (embedded Tansu)" if broker else ""))
+        for p in processes:
+            print(f"  {p.spec.name:<17} {p.url}   (ready after {took[p.spec.name]:.1f}s)")
+        print(f"\n  Web UI:   {processes[0].url}/ui/")
+        print(f"  Log in:   {admin_email}")
+        if generated:
+            print(f"  Password: {admin_password}   (generated now and shown once; set")
+            print("            FIRELINE_ADMIN_PASSWORD to choose it. An org that already")
+            print("            exists in the database keeps its earlier admin.)")
+        print(f"  Logs:     {logs}/\n\nCtrl-C stops everything.", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        while not stop.is_set():
+            for p in processes:
+                if p.proc is not None and p.proc.poll() is not None:
+                    print(f"{p.spec.name} exited ({p.proc.returncode}); see {p.log_path}")
+                    stop.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+        return 0
+    finally:
+        print("\nStopping...", flush=True)
+        for p in reversed(processes):
+            code = p.stop()
+            print(f"  {p.spec.name} stopped ({code})", flush=True)
+        if broker is not None:
+            broker.stop()
+        postgres.stop()
+        print("Stopped.", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--state-dir", default=".fireline", help="git-ignored local state")
+    parser.add_argument("--ready-timeout", type=float, default=60.0)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(_run(args)))
+
+
+if __name__ == "__main__":
+    main()

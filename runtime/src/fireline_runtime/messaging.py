@@ -1,0 +1,275 @@
+"""Kafka wiring: topic creation, the relay's producer, and idempotent consumers with a DLQ.
+
+Consumers follow one recipe (DESIGN.md, "Reliability rules"):
+
+* every subscriber has the service's group id and commits its offset only after the handler's
+  database transaction committed (FastStream ``NACK_ON_ERROR``: an exception re-delivers);
+* the handler runs in one transaction with an inbox claim, so a redelivery changes nothing;
+* a message that cannot be parsed goes straight to ``<topic>.dlq``; a handler that keeps failing
+  goes there after ``max_retries`` retries, with the error in headers, and the partition moves on;
+* database outages are not the message's fault: they are waited out, never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+from pydantic import ValidationError
+
+from fireline_contracts import EventEnvelope, TopicSpec, dlq_name, parse_event, topic_name
+from fireline_runtime import correlation, inbox
+from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
+from fireline_runtime.observability import Metrics
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[Connection, EventEnvelope], Awaitable[None]]
+AfterCommit = Callable[[EventEnvelope], None]
+
+
+@dataclass(frozen=True)
+class EventHandler:
+    """A consumer of one topic: ``handle`` runs inside the inbox transaction."""
+
+    name: str
+    topic: TopicSpec
+    handle: Handle
+    after_commit: AfterCommit | None = None
+    description: str = ""
+
+
+@dataclass
+class ConsumerState:
+    """What /readyz and tests want to know about a running consumer."""
+
+    processed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    assigned: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class PoisonMessage(Exception):
+    """The message can never be processed; it belongs in the DLQ."""
+
+
+class Messaging:
+    """Owns the FastStream broker of one service and the consumers registered on it."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        bootstrap_servers: str,
+        topic_prefix: str,
+        pool_getter: Callable[[], asyncpg.Pool],
+        metrics: Metrics,
+        session_timeout_ms: int = 10_000,
+        max_retries: int = 3,
+        retry_backoff_s: float = 0.2,
+    ) -> None:
+        self.service = service
+        self.group_id = f"fireline-{service}"
+        self.bootstrap_servers = bootstrap_servers
+        self.prefix = topic_prefix
+        self._pool_getter = pool_getter
+        self._metrics = metrics
+        self._session_timeout_ms = session_timeout_ms
+        self._max_retries = max_retries
+        self._retry_backoff_s = retry_backoff_s
+        self.broker = KafkaBroker(
+            bootstrap_servers,
+            client_id=f"fireline-{service}",
+            enable_idempotence=False,  # Tansu does not support idempotent producers
+            acks="all",
+            apply_types=False,
+            logger=logging.getLogger(f"fireline.{service}.broker"),
+            log_level=logging.DEBUG,
+            description=f"Fireline {service} service",
+        )
+        self.handlers: list[EventHandler] = []
+        self.states: dict[str, ConsumerState] = {}
+        self._stopping = False
+
+    # -- topics ---------------------------------------------------------------------------------
+
+    def topic(self, spec: TopicSpec) -> str:
+        return topic_name(spec, self.prefix)
+
+    async def ensure_topics(
+        self, specs: Sequence[TopicSpec], *, partitions: int, replication: int = 1
+    ) -> None:
+        """Create topics (and their DLQs) explicitly; existing ones are left as they are."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        await admin.start()
+        try:
+            wanted: list[NewTopic] = []
+            for spec in specs:
+                configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+                wanted.append(
+                    NewTopic(self.topic(spec), partitions, replication, topic_configs=configs)
+                )
+                wanted.append(NewTopic(dlq_name(self.topic(spec)), 1, replication))
+            existing = set(await admin.list_topics())
+            missing = [t for t in wanted if t.name not in existing]
+            if missing:
+                await admin.create_topics(missing)
+        finally:
+            await admin.close()
+
+    # -- consumers ------------------------------------------------------------------------------
+
+    def subscribe(self, handler: EventHandler) -> None:
+        topic = self.topic(handler.topic)
+        state = self.states.setdefault(handler.name, ConsumerState())
+
+        async def on_message(message: StreamMessage[Any]) -> None:
+            await self._consume(handler, topic, message, state)
+
+        # The annotation only feeds the AsyncAPI document: the handler parses bytes itself so a
+        # poison message reaches the DLQ instead of failing inside the framework forever.
+        on_message.__annotations__["message"] = Union[handler.topic.events]  # noqa: UP007
+        on_message.__name__ = handler.name.replace(".", "_").replace("-", "_")
+        self.broker.subscriber(
+            topic,
+            group_id=self.group_id,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(self._session_timeout_ms // 4, 250),
+            max_poll_interval_ms=300_000,
+            decoder=_raw_message,
+            title=f"{topic}:{handler.name}",
+            description=handler.description or None,
+        )(on_message)
+        self.handlers.append(handler)
+
+    async def _consume(
+        self, handler: EventHandler, topic: str, message: StreamMessage[Any], state: ConsumerState
+    ) -> None:
+        raw: bytes = message.body
+        try:
+            event = parse_event(raw, spec=handler.topic)
+        except (ValidationError, ValueError) as exc:
+            await self._dead_letter(handler, topic, message, exc, attempts=0)
+            state.dead_lettered += 1
+            return
+        correlation.set_(event.correlation_id)
+        attempt = 0
+        db_wait = self._retry_backoff_s
+        while True:
+            started = time.perf_counter()
+            try:
+                async with self._pool_getter().acquire() as conn, conn.transaction():
+                    fresh = await inbox.claim(
+                        conn, consumer=handler.name, event_id=event.event_id, topic=topic
+                    )
+                    if fresh:
+                        await handler.handle(conn, event)
+                if fresh:
+                    state.processed += 1
+                    if handler.after_commit is not None:
+                        handler.after_commit(event)
+                else:
+                    state.duplicates += 1
+                self._metrics.consumed.labels(handler.name, "ok" if fresh else "duplicate").inc()
+                self._metrics.consume_seconds.labels(handler.name).observe(
+                    time.perf_counter() - started
+                )
+                return
+            except TRANSIENT_DB_ERRORS as exc:
+                if self._stopping:
+                    raise  # not committed: the next owner of the partition re-delivers it
+                log.warning(
+                    "database unavailable while consuming; waiting",
+                    extra={"consumer": handler.name, "error": repr(exc)},
+                )
+                await asyncio.sleep(db_wait)
+                db_wait = min(db_wait * 2, 5.0)
+            except Exception as exc:
+                attempt += 1
+                self._metrics.consumed.labels(handler.name, "error").inc()
+                if isinstance(exc, PoisonMessage) or attempt > self._max_retries:
+                    await self._dead_letter(handler, topic, message, exc, attempts=attempt)
+                    state.dead_lettered += 1
+                    return
+                log.warning(
+                    "handler failed; retrying",
+                    extra={"consumer": handler.name, "attempt": attempt, "error": repr(exc)},
+                )
+                await asyncio.sleep(self._retry_backoff_s * 2 ** (attempt - 1))
+
+    async def _dead_letter(
+        self,
+        handler: EventHandler,
+        topic: str,
+        message: StreamMessage[Any],
+        exc: BaseException,
+        *,
+        attempts: int,
+    ) -> None:
+        raw = message.raw_message
+        headers = {
+            "x-dlq-error": repr(exc)[:2000],
+            "x-dlq-error-type": type(exc).__name__,
+            "x-dlq-traceback": "".join(traceback.format_exception(exc))[-4000:],
+            "x-dlq-consumer": handler.name,
+            "x-dlq-attempts": str(attempts),
+            "x-dlq-original-topic": topic,
+            "x-dlq-original-partition": str(getattr(raw, "partition", "")),
+            "x-dlq-original-offset": str(getattr(raw, "offset", "")),
+        }
+        key = getattr(raw, "key", None)
+        log.error(
+            "message sent to the dead-letter topic",
+            extra={"consumer": handler.name, "topic": topic, "error": repr(exc)[:300]},
+        )
+        # Publishing must succeed before the offset moves on; if the broker is gone the exception
+        # propagates, nothing is committed and the message comes back.
+        await self.broker.publish(message.body, dlq_name(topic), key=key, headers=headers)
+        self._metrics.dead_lettered.labels(handler.name).inc()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await self.broker.stop()
+
+
+async def _raw_message(message: StreamMessage[Any]) -> StreamMessage[Any]:
+    # Hand the whole message (body, headers, partition, offset) to the handler undecoded.
+    return message
+
+
+async def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+    """The relay's producer: acks from all in-sync replicas, no idempotence (Tansu)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=False,
+        request_timeout_ms=5_000,
+        retry_backoff_ms=200,
+        linger_ms=0,
+    )
+    try:
+        await producer.start()
+    except Exception:
+        await producer.stop()
+        raise
+    return producer

@@ -1,0 +1,261 @@
+"""Transactional outbox: the writer used inside a use case's transaction, and the relay.
+
+Ordering: rows of one Kafka key must reach the broker in commit order. The writer takes a
+transaction-scoped advisory lock on (topic, key) before inserting, so two transactions writing the
+same key serialise and their ``id`` order is their commit order. The relay then sends each key's
+rows one after another (keys in parallel) and stops a key's chain at its first failure, so a later
+row of that key is never published before an earlier one.
+
+Delivery: a row is marked ``published_at`` only after the broker acknowledged it (acks=all), so a
+crash between send and mark re-sends it: at-least-once, and consumers dedupe by ``event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import asyncpg
+
+from fireline_contracts import EventEnvelope, TopicSpec, topic_name
+from fireline_runtime import correlation
+from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "fireline_outbox"
+_RELAY_LOCK_KEY = 0x52454C41  # "RELA": one active relay per database
+
+
+class OutboxWriter:
+    """Adds events to the outbox on the caller's open transaction."""
+
+    def __init__(self, topic_prefix: str = "") -> None:
+        self._prefix = topic_prefix
+
+    async def add(self, conn: Connection, spec: TopicSpec, event: EventEnvelope) -> None:
+        if event.correlation_id is None and (cid := correlation.get()) is not None:
+            event = event.model_copy(update={"correlation_id": cid})
+        topic = topic_name(spec, self._prefix)
+        key = event.kafka_key
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{topic}\n{key}")
+        await conn.execute(
+            """
+            INSERT INTO outbox (event_id, topic, kafka_key, event_type, payload, headers)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            """,
+            event.event_id,
+            topic,
+            key,
+            event.event_type,
+            event.to_bytes(),
+            {
+                "event_type": event.event_type,
+                "correlation_id": event.correlation_id or "",
+                "schema_version": str(event.schema_version),
+            },
+        )
+        # Delivered at commit, never for a rolled-back transaction: the relay wakes only for rows
+        # that exist.
+        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
+class Sender(Protocol):
+    """What the relay needs from a Kafka producer: send one record and wait for its ack."""
+
+    async def send_and_wait(
+        self, topic: str, *, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> Any: ...
+
+
+OnPublished = Callable[[int], None]
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows; one active relay per database (advisory lock)."""
+
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        pool: asyncpg.Pool,
+        sender_factory: Callable[[], Awaitable[Sender]],
+        poll_interval_s: float = 1.0,
+        batch_size: int = 500,
+        on_published: OnPublished | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self._pool = pool
+        self._sender_factory = sender_factory
+        self._sender: Sender | None = None
+        self._poll_interval_s = poll_interval_s
+        self._batch_size = batch_size
+        self._on_published = on_published
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.broker_ok = False
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self, flush_timeout_s: float = 5.0) -> None:
+        """Stop after one last pass, so events committed before shutdown are not left behind."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=flush_timeout_s)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def pending(self) -> int:
+        async with self._pool.acquire() as conn:
+            n = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            return int(n)
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            listener: asyncpg.Connection | None = None
+            try:
+                listener = await asyncpg.connect(self._dsn)
+                # Only one relay per database publishes; the others wait here as hot standbys.
+                while not await listener.fetchval(
+                    "SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_KEY
+                ):
+                    if self._stopping:
+                        return
+                    await self._sleep(self._poll_interval_s)
+                await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                backoff = 0.2
+                await self._loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT_DB_ERRORS as exc:
+                self.last_error = f"database: {exc!r}"
+                log.warning("outbox relay lost the database; retrying", extra={"error": repr(exc)})
+            except Exception as exc:  # keep the relay alive whatever happens; rows stay unsent
+                self.last_error = repr(exc)
+                log.exception("outbox relay failed; retrying")
+            finally:
+                if listener is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(listener.close(), 2)
+            await self._sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def _loop(self) -> None:
+        while True:
+            stopping = self._stopping
+            sent, failed = await self.publish_once()
+            if stopping and (failed or sent == 0):
+                return
+            if failed:
+                await self._sleep(min(self._poll_interval_s * 2, 5.0))
+            elif sent < self._batch_size:
+                await self._sleep(self._poll_interval_s)
+
+    async def _ensure_sender(self) -> Sender:
+        if self._sender is None:
+            self._sender = await self._sender_factory()
+        return self._sender
+
+    async def publish_once(self) -> tuple[int, bool]:
+        """One pass: publish up to a batch; return (rows marked sent, whether a send failed)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT id, topic, kafka_key, payload, headers FROM outbox
+                WHERE published_at IS NULL ORDER BY id LIMIT $1
+                """,
+                self._batch_size,
+            )
+        if not rows:
+            return 0, False
+        try:
+            sender = await self._ensure_sender()
+        except Exception as exc:
+            self._mark_broker_down(exc)
+            return 0, True
+
+        chains: dict[tuple[str, str], list[asyncpg.Record]] = defaultdict(list)
+        for row in rows:
+            chains[(row["topic"], row["kafka_key"])].append(row)
+        sent_ids: list[int] = []
+        errors: list[BaseException] = []
+
+        async def send_chain(chain: list[asyncpg.Record]) -> None:
+            for row in chain:
+                headers = [(k, str(v).encode()) for k, v in (row["headers"] or {}).items()]
+                try:
+                    await sender.send_and_wait(
+                        row["topic"],
+                        value=bytes(row["payload"]),
+                        key=row["kafka_key"].encode(),
+                        headers=headers,
+                    )
+                except Exception as exc:
+                    errors.append(exc)
+                    return  # later rows of this key must wait for this one
+                sent_ids.append(row["id"])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(send_chain(c) for c in chains.values()))
+        if sent_ids:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                    sent_ids,
+                )
+            if self._on_published:
+                self._on_published(len(sent_ids))
+        if errors:
+            self._mark_broker_down(errors[0])
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    """
+                    UPDATE outbox SET attempts = attempts + 1, last_error = $2
+                    WHERE id = ANY($1::bigint[])
+                    """,
+                    [r["id"] for r in rows if r["id"] not in set(sent_ids)],
+                    repr(errors[0])[:500],
+                )
+        else:
+            self.broker_ok = True
+            self.last_error = None
+        log.debug(
+            "outbox pass",
+            extra={"sent": len(sent_ids), "seconds": round(time.perf_counter() - started, 4)},
+        )
+        return len(sent_ids), bool(errors)
+
+    def _mark_broker_down(self, exc: BaseException) -> None:
+        if self.broker_ok or self.last_error is None:
+            log.warning(
+                "outbox relay cannot reach the broker; rows wait", extra={"error": repr(exc)}
+            )
+        self.broker_ok = False
+        self.last_error = repr(exc)

@@ -1,0 +1,28 @@
+"""The revoked-key deny list each token-taking service keeps in memory.
+
+Access tokens stay valid until they expire, so a revoked API key's outstanding tokens are refused by
+checking the token's key id here. Each service fills it from ``KeyRevoked`` events on the keys
+topic (compacted, so a restart replays every revocation); this module is only the data structure.
+"""
+
+from __future__ import annotations
+
+
+class RevokedKeys:
+    """Key ids whose tokens must be refused. A revocation is final, so ids are never removed.
+
+    The consumer that adds ids and the requests that read them run on one event loop and a set
+    operation never awaits, so no lock is needed.
+    """
+
+    def __init__(self) -> None:
+        self._key_ids: set[str] = set()
+
+    def add(self, key_id: str) -> None:
+        self._key_ids.add(key_id)
+
+    def __contains__(self, key_id: object) -> bool:
+        return key_id in self._key_ids
+
+    def __len__(self) -> int:
+        return len(self._key_ids)

@@ -1,0 +1,307 @@
+"""The per-service runtime: pool, migrations, outbox relay, consumers and the HTTP shell.
+
+A service's composition root (``bootstrap.py``) builds one :class:`ServiceRuntime`, registers its
+routers and consumers, and gets a FastAPI app whose lifespan starts and stops everything in the
+right order: database first (requests need it), then the relay and the consumers; on shutdown the
+reverse, so in-flight handlers finish and the relay flushes before the pool closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fireline_contracts import TopicSpec
+from fireline_runtime import correlation
+from fireline_runtime.db import create_pool, ping
+from fireline_runtime.http_auth import BearerAuth
+from fireline_runtime.messaging import EventHandler, Messaging, make_producer
+from fireline_runtime.migrations import Migration, apply, runtime_migrations
+from fireline_runtime.observability import Metrics
+from fireline_runtime.outbox import OutboxRelay, OutboxWriter
+from fireline_runtime.problems import install_problem_handlers
+from fireline_runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        *,
+        service: str,
+        settings: ServiceSettings,
+        migrations: Sequence[Migration] = (),
+        topics: Sequence[TopicSpec] = (),
+        pool_max_size: int = 10,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.migrations = [*runtime_migrations(), *migrations]
+        self.topics = list(topics)
+        self.pool_max_size = pool_max_size
+        self.metrics = Metrics(service)
+        self.outbox = OutboxWriter(settings.fireline_topic_prefix)
+        self.messaging = Messaging(
+            service=service,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic_prefix=settings.fireline_topic_prefix,
+            pool_getter=lambda: self.pool,
+            metrics=self.metrics,
+            session_timeout_ms=settings.fireline_kafka_session_timeout_ms,
+            max_retries=settings.fireline_consumer_max_retries,
+        )
+        self._pool: asyncpg.Pool | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self._broker_task: asyncio.Task[None] | None = None
+        self.broker_started = False
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self._background: list[asyncio.Task[Any]] = []
+        # Set by token_guard.enable_bearer_auth; build_app exposes it to the route dependencies.
+        self.bearer_auth: BearerAuth | None = None
+
+    # -- composition ----------------------------------------------------------------------------
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the service has not started; no database pool yet")
+        return self._pool
+
+    def consume(self, handler: EventHandler) -> None:
+        if handler.topic not in self.topics:
+            self.topics.append(handler.topic)
+        self.messaging.subscribe(handler)
+
+    def on_start(self, hook: Hook) -> None:
+        """Run after the database is ready and migrated, before traffic is served."""
+        self._on_start.append(hook)
+
+    def on_stop(self, hook: Hook) -> None:
+        self._on_stop.append(hook)
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+        """Run a background loop for the service's lifetime; cancelled at shutdown."""
+        self._background.append(asyncio.ensure_future(coro))
+        self._background[-1].set_name(name)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        self._pool = await create_pool(s.database_url, max_size=self.pool_max_size)
+        async with self._pool.acquire() as conn:
+            await apply(conn, self.migrations)
+        self.relay = OutboxRelay(
+            dsn=s.database_url,
+            pool=self._pool,
+            sender_factory=self._get_producer,
+            poll_interval_s=s.fireline_outbox_poll_interval_s,
+            on_published=self.metrics.outbox_published.inc,
+        )
+        for hook in self._on_start:
+            await hook(self)
+        self.relay.start()
+        # The broker may be down at start-up; HTTP still serves (writes land in the outbox) and
+        # /readyz says not ready until the consumers have joined.
+        self._broker_task = asyncio.create_task(self._connect_broker(), name="broker-connect")
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            self._producer = await make_producer(
+                self.settings.kafka_bootstrap_servers, f"fireline-{self.service}-relay"
+            )
+        return self._producer
+
+    async def _connect_broker(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.messaging.ensure_topics(
+                    self.topics,
+                    partitions=self.settings.fireline_topic_partitions,
+                    replication=self.settings.fireline_topic_replication,
+                )
+                await self.messaging.start()
+                self.broker_started = True
+                if self.relay:
+                    self.relay.wake()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("broker not reachable yet; retrying", extra={"error": repr(exc)})
+                with contextlib.suppress(Exception):
+                    await self.messaging.broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def stop(self) -> None:
+        grace = self.settings.fireline_shutdown_grace_s
+        if self._broker_task is not None:
+            self._broker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._broker_task
+        # FastStream lets the handler in flight finish before it leaves the group.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.messaging.stop(), grace)
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for hook in reversed(self._on_stop):
+            with contextlib.suppress(Exception):
+                await hook(self)
+        if self.relay is not None:
+            await self.relay.stop(flush_timeout_s=min(grace, 5.0))
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), 5)
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._pool.close(), 5)
+
+    async def broker_reachable(self, timeout: float = 2.0) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                producer = await self._get_producer()
+                await producer.client.fetch_all_metadata()
+                return True
+        except Exception:
+            return False
+
+    async def readiness(self) -> dict[str, bool]:
+        db_ok, broker_ok = await asyncio.gather(
+            ping(self.pool) if self._pool else _false(), self.broker_reachable()
+        )
+        return {"database": db_ok, "broker": broker_ok, "consumers": self.broker_started}
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    def build_app(
+        self,
+        *,
+        title: str,
+        routers: Sequence[APIRouter] = (),
+        version: str = "0.1.0",
+        description: str = "",
+    ) -> FastAPI:
+        runtime = self
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await runtime.start()
+            try:
+                yield
+            finally:
+                await runtime.stop()
+
+        app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+        app.state.runtime = self
+        if self.bearer_auth is not None:
+            app.state.bearer_auth = self.bearer_auth
+        install_problem_handlers(app)
+        for router in routers:
+            app.include_router(router)
+
+        @app.get("/healthz", tags=["ops"], summary="Liveness")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok", "service": runtime.service}
+
+        @app.get("/readyz", tags=["ops"], summary="Readiness: database and broker reachable")
+        async def readyz() -> JSONResponse:
+            checks = await runtime.readiness()
+            ok = all(checks.values())
+            return JSONResponse(
+                {"status": "ready" if ok else "not_ready", "checks": checks},
+                status_code=200 if ok else 503,
+            )
+
+        @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+        async def metrics() -> Response:
+            if runtime.relay is not None and runtime._pool is not None:
+                with contextlib.suppress(Exception):
+                    runtime.metrics.outbox_pending.set(await runtime.relay.pending())
+            return Response(
+                generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST
+            )
+
+        app.add_middleware(RequestContextMiddleware, metrics=self.metrics)
+        return app
+
+
+async def _false() -> bool:
+    return False
+
+
+class RequestContextMiddleware:
+    """Correlation id in and out, request metrics, one access-log line per request.
+
+    Pure ASGI (not BaseHTTPMiddleware) so it adds no task switch per request. The access log has
+    the path but never the query string or headers: those may carry credentials.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log = logging.getLogger("fireline.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-correlation-id":
+                incoming = value.decode("latin-1")
+                break
+        cid = correlation.accept(incoming)
+        correlation.set_(cid)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-correlation-id", cid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            self.metrics.http_requests.labels(method, template, str(status)).inc()
+            self.metrics.http_seconds.labels(method, template).observe(elapsed)
+            if template not in ("/healthz", "/readyz", "/metrics"):
+                self.log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope.get("path"),
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )

@@ -1,0 +1,71 @@
+"""Settings shared by every service; each service subclasses :class:`ServiceSettings`.
+
+Names are the environment variables (case-insensitive). The defaults are the local-development
+values `make run` relies on; production deployments (docker-compose) set them explicitly.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Infrastructure settings every Fireline service reads."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        description="PostgreSQL URL of this service's own database (postgresql://...)."
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Comma-separated Kafka bootstrap servers."
+    )
+    fireline_topic_prefix: str = Field(
+        default="",
+        description="Prepended to every topic name; lets test runs and tenants share a broker.",
+    )
+    fireline_topic_partitions: int = Field(
+        default=3, ge=1, description="Partition count used when topics are created at start-up."
+    )
+    fireline_topic_replication: int = Field(
+        default=1, ge=1, description="Replication factor used when topics are created."
+    )
+    fireline_kafka_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        description="Consumer group session timeout; a first join waits about half of it.",
+    )
+    fireline_consumer_max_retries: int = Field(
+        default=3, ge=0, description="Handler retries before a message is sent to <topic>.dlq."
+    )
+    fireline_outbox_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="Relay poll period when no NOTIFY arrives."
+    )
+    fireline_http_host: str = Field(default="127.0.0.1", description="HTTP bind address.")
+    fireline_http_port: int = Field(default=8000, description="HTTP port.")
+    fireline_log_level: str = Field(default="INFO", description="Log level (JSON logs).")
+    fireline_shutdown_grace_s: float = Field(
+        default=10.0, gt=0, description="Time in-flight work gets to finish on SIGTERM."
+    )
+
+
+class TokenSettings(BaseSettings):
+    """Settings of a service that accepts access tokens issued by the auth service."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    fireline_token_issuer: str = Field(
+        default="http://127.0.0.1:8002",
+        description="Expected `iss` of access tokens: the auth service's public base URL.",
+    )
+    fireline_token_audience: str = Field(
+        default="fireline-api", description="Expected `aud` of access tokens."
+    )
+    fireline_jwks_url: str = Field(
+        default="http://127.0.0.1:8002/.well-known/jwks.json",
+        description="Where the auth service publishes its public signing keys.",
+    )
+    fireline_token_leeway_s: int = Field(
+        default=30, ge=0, le=300, description="Clock skew tolerated on `exp`/`iat`."
+    )

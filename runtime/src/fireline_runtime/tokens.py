@@ -1,0 +1,335 @@
+"""Access-token verification: the one verifier every token-taking Fireline service uses.
+
+Tokens are RFC 9068 JWT access tokens signed by the auth service with Ed25519 (``EdDSA``) and
+published as a JWKS. Verification here is transport-free: it raises :class:`InvalidToken` (or
+:class:`KeySetUnavailable`) and :mod:`fireline_runtime.http_auth` turns those into HTTP errors.
+
+Order of checks matters: the header's ``alg``/``typ``/``kid`` are checked before any key is looked
+up, so a token naming another algorithm (``none``, ``HS256`` keyed with our public key, ...) never
+reaches a key or the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+ALGORITHMS = ("EdDSA",)
+TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a credential
+
+# RFC 9068 §4: "at+jwt", compared case-insensitively, with or without the "application/" prefix.
+_ACCEPTED_TYPS = frozenset({TOKEN_TYP, f"application/{TOKEN_TYP}"})
+_REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
+_FIRELINE_CLAIMS = ("client_id", "org_id", "scope")
+# Our tokens are a few hundred bytes; refusing huge ones bounds the work an anonymous caller causes.
+MAX_TOKEN_LENGTH = 8192
+
+JwksFetcher = Callable[[], Awaitable[object]]
+"""Returns the parsed JWKS document; async because it is network I/O on the request path."""
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller an access token speaks for: one API key of one org, with granted scopes."""
+
+    key_id: str
+    org_id: str
+    scopes: frozenset[str]
+    jti: str
+    expires_at: int
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class InvalidToken(Exception):
+    """The token must not be honoured; ``reason`` is short and safe to send to the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class KeySetUnavailable(Exception):
+    """The signing keys could not be fetched, so the token can be neither accepted nor refused."""
+
+    def __init__(self) -> None:
+        super().__init__("token signing keys are unavailable")
+
+
+class JwksCache:
+    """Ed25519 public keys from the auth service's JWKS, cached by ``kid``.
+
+    Keys are refreshed when the cached set is older than ``max_age_s`` and when a token names a
+    ``kid`` we do not know (key rotation), but never more often than ``min_refetch_interval_s``,
+    so a stream of tokens with made-up ``kid`` values cannot turn into a stream of fetches.
+    Concurrent refreshes share one fetch.
+    """
+
+    def __init__(
+        self,
+        fetch: JwksFetcher,
+        *,
+        min_refetch_interval_s: float = 30.0,
+        max_age_s: float = 300.0,
+        fetch_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if min_refetch_interval_s < 0 or max_age_s < min_refetch_interval_s:
+            raise ValueError("need 0 <= min_refetch_interval_s <= max_age_s")
+        self._fetch = fetch
+        self._min_refetch_interval_s = min_refetch_interval_s
+        self._max_age_s = max_age_s
+        self._fetch_timeout_s = fetch_timeout_s
+        self._clock = clock
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._fetched_at: float | None = None
+        self._attempted_at: float | None = None
+        self._last_attempt_ok = False
+        self._in_flight: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_url(
+        cls,
+        client: httpx.AsyncClient,
+        jwks_url: str,
+        *,
+        min_refetch_interval_s: float = 30.0,
+        max_age_s: float = 300.0,
+        fetch_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> JwksCache:
+        """A cache that GETs ``jwks_url`` with ``client``; the client is owned by the caller."""
+
+        async def fetch() -> object:
+            response = await client.get(jwks_url, headers={"Accept": "application/json"})
+            response.raise_for_status()
+            return response.json()
+
+        return cls(
+            fetch,
+            min_refetch_interval_s=min_refetch_interval_s,
+            max_age_s=max_age_s,
+            fetch_timeout_s=fetch_timeout_s,
+            clock=clock,
+        )
+
+    async def key_for(self, kid: str) -> Ed25519PublicKey | None:
+        """The public key for ``kid``, or None if the auth service does not publish it.
+
+        Raises :class:`KeySetUnavailable` when the key is unknown and the last fetch failed, since
+        then we cannot tell a forged ``kid`` from a new signing key.
+        """
+        if self._is_stale():
+            await self._refresh()
+        key = self._keys.get(kid)
+        if key is None:
+            await self._refresh()
+            key = self._keys.get(kid)
+        if key is None and not self._last_attempt_ok:
+            raise KeySetUnavailable()
+        return key
+
+    def _is_stale(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self._max_age_s
+
+    async def _refresh(self) -> None:
+        """Join the fetch in flight, or start one unless the last attempt is too recent."""
+        if self._in_flight is None:
+            now = self._clock()
+            if (
+                self._attempted_at is not None
+                and now - self._attempted_at < self._min_refetch_interval_s
+            ):
+                return
+            self._attempted_at = now
+            self._in_flight = asyncio.create_task(self._fetch_keys())
+        # Shielded: a caller that gives up (client disconnect) must not cancel the shared fetch.
+        await asyncio.shield(self._in_flight)
+
+    async def _fetch_keys(self) -> None:
+        try:
+            async with asyncio.timeout(self._fetch_timeout_s):
+                document = await self._fetch()
+            keys = _ed25519_keys(document)
+        except Exception as exc:
+            # Keep serving the keys we have: tokens signed with them stay valid only until their
+            # short expiry, and the auth service being down must not refuse them early.
+            logger.warning("JWKS refresh failed: %s: %s", type(exc).__name__, exc)
+            self._last_attempt_ok = False
+        else:
+            if not keys:
+                logger.warning("JWKS has no usable Ed25519 signing key")
+            self._keys = keys
+            self._fetched_at = self._attempted_at
+            self._last_attempt_ok = True
+        finally:
+            self._in_flight = None
+
+
+def _ed25519_keys(document: object) -> dict[str, Ed25519PublicKey]:
+    """The Ed25519 signature keys of a JWKS document; any other entry is skipped, never trusted."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
+        raise ValueError("JWKS document has no 'keys' list")
+    keys: dict[str, Ed25519PublicKey] = {}
+    for entry in document["keys"]:
+        if not isinstance(entry, Mapping):
+            continue
+        kid = entry.get("kid")
+        if not isinstance(kid, str) or not kid:
+            continue
+        if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519":
+            continue
+        if entry.get("use", "sig") != "sig" or entry.get("alg", ALGORITHMS[0]) not in ALGORITHMS:
+            continue
+        if "d" in entry:
+            # A published private key is a leak on the auth side; using it would hide the leak.
+            logger.error("JWKS entry %s carries private key material; ignoring it", kid)
+            continue
+        key = _public_key(entry.get("x"))
+        if key is None:
+            logger.warning("JWKS entry %s has no valid Ed25519 'x'; ignoring it", kid)
+            continue
+        keys[kid] = key
+    return keys
+
+
+def _public_key(x: object) -> Ed25519PublicKey | None:
+    if not isinstance(x, str):
+        return None
+    try:
+        raw = base64.b64decode(x + "=" * (-len(x) % 4), altchars=b"-_", validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError):
+        return None
+
+
+class TokenVerifier:
+    """Checks an access token's signature and claims and returns the :class:`Principal`."""
+
+    def __init__(
+        self,
+        jwks: JwksCache,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_s: int = 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._jwks = jwks
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway_s = leeway_s
+        self._clock = clock
+
+    async def verify(self, token: str) -> Principal:
+        """Raise :class:`InvalidToken` unless ``token`` is a current access token for us."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("malformed token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed token") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise InvalidToken("algorithm not allowed")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYPS:
+            # RFC 9068 §4: a JWT of another type (an ID token, say) is not an access token.
+            raise InvalidToken("not an access token")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("missing key id")
+
+        key = await self._jwks.key_for(kid)
+        if key is None:
+            raise InvalidToken("unknown signing key")
+
+        claims = self._decode(token, key)
+        self._check_times(claims)
+        key_id = _string_claim(claims, "sub")
+        if _string_claim(claims, "client_id") != key_id:
+            # Client-credentials tokens name the client as their subject (RFC 9068 §2.2); a
+            # mismatch means the token was not minted by our exchange.
+            raise InvalidToken("sub and client_id differ")
+        scope = claims["scope"]
+        if not isinstance(scope, str):
+            raise InvalidToken("invalid claim scope")
+        return Principal(
+            key_id=key_id,
+            org_id=_string_claim(claims, "org_id"),
+            scopes=frozenset(s for s in scope.split(" ") if s),
+            jti=_string_claim(claims, "jti"),
+            expires_at=int(claims["exp"]),
+        )
+
+    def _decode(self, token: str, key: Ed25519PublicKey) -> dict[str, Any]:
+        # Time claims (and the leeway) are checked by _check_times against the injected clock,
+        # because PyJWT reads the wall clock itself. Their presence is enforced here by "require".
+        options: jwt.types.Options = {
+            "require": list(_REQUIRED_CLAIMS),
+            "verify_exp": False,
+            "verify_iat": False,
+            "verify_nbf": False,
+        }
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=list(ALGORITHMS),
+                audience=self._audience,
+                issuer=self._issuer,
+                options=options,
+            )
+        # PyJWT messages may quote token content, so only fixed reasons leave this function.
+        except jwt.MissingRequiredClaimError as exc:
+            claim = exc.claim if exc.claim in _REQUIRED_CLAIMS else "required"
+            raise InvalidToken(f"missing claim {claim}") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("wrong audience") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("wrong issuer") from None
+        except jwt.InvalidSignatureError:
+            raise InvalidToken("bad signature") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("invalid token") from None
+        for claim in _FIRELINE_CLAIMS:
+            if claims.get(claim) is None:
+                raise InvalidToken(f"missing claim {claim}")
+        return claims
+
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
+        now = self._clock()
+        if _numeric_date(claims, "exp") <= now - self._leeway_s:
+            raise InvalidToken("token expired")
+        if _numeric_date(claims, "iat") > now + self._leeway_s:
+            raise InvalidToken("token issued in the future")
+        if "nbf" in claims and _numeric_date(claims, "nbf") > now + self._leeway_s:
+            raise InvalidToken("token not yet valid")
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
+    value = claims[name]
+    # bool is an int subclass, and NaN/inf compare in ways that would defeat the checks.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidToken(f"invalid claim {name}")
+    return float(value)
+
+
+def _string_claim(claims: Mapping[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidToken(f"invalid claim {name}")
+    return value

@@ -1,0 +1,171 @@
+"""Foundation proofs 1-4 against real PostgreSQL and the real Kafka-protocol broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from fireline_contracts import KEYS, KeyRenamed, dlq_name, parse_event
+from fireline_contracts.keys import KeyRenamedPayload
+from fireline_runtime.infra import wait_for
+from fireline_runtime.service import ServiceRuntime
+from support import probe
+from support.infra import Broker
+from support.kafka import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_outbox_publishes_each_committed_row_once_in_key_order(
+    database: str, kafka: str, topic_prefix: str
+) -> None:
+    keys = [uuid.uuid4() for _ in range(4)]
+    per_key = 15
+    runtime = probe.build(
+        database_url=database, bootstrap=kafka, prefix=topic_prefix, consume=False
+    )
+    async with probe.running(runtime):
+        # Every key is written by many transactions at once; the row lock on the counter and the
+        # outbox's per-key lock must still give the broker each key's events in commit order.
+        await asyncio.gather(*(probe.increment(runtime, k) for k in keys for _ in range(per_key)))
+        rolled_back = await probe.increment(runtime, keys[0], rollback=True)
+        assert rolled_back == -1
+        assert runtime.relay is not None
+        assert await wait_for(lambda: _no_pending(runtime), timeout=20)
+
+        records = await read_topic(
+            kafka, runtime.messaging.topic(KEYS), until=len(keys) * per_key + 1, timeout=8
+        )
+
+    events = [parse_event(r.value) for r in records]
+    assert len(events) == len(keys) * per_key, "each committed row exactly once, nothing else"
+    assert len({e.event_id for e in events}) == len(events)
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for record, event in zip(records, events, strict=True):
+        assert isinstance(event, KeyRenamed)
+        assert record.key == str(event.payload.key_id).encode()
+        by_key[str(event.payload.key_id)].append(int(event.payload.name))
+    for key in keys:
+        assert by_key[str(key)] == list(range(1, per_key + 1))
+
+
+async def _no_pending(runtime: ServiceRuntime) -> bool:
+    assert runtime.relay is not None
+    return bool(await runtime.relay.pending() == 0)
+
+
+async def test_broker_outage_loses_and_duplicates_nothing(
+    database: str, faulty_kafka: Broker, topic_prefix: str
+) -> None:
+    runtime = probe.build(
+        database_url=database, bootstrap=faulty_kafka.bootstrap, prefix=topic_prefix
+    )
+    keys = [uuid.uuid4() for _ in range(3)]
+    async with probe.running(runtime):
+        assert await wait_for(_consumers_ready(runtime), timeout=20)
+        await asyncio.gather(*(probe.increment(runtime, k) for k in keys))
+        assert await wait_for(_applied_count(runtime, 3), timeout=20)
+
+        faulty_kafka.cut()
+        # Writes keep succeeding while the broker is away: they wait in the outbox.
+        during = await asyncio.gather(
+            *(probe.increment(runtime, k) for k in keys for _ in range(5))
+        )
+        assert all(n > 0 for n in during)
+        await asyncio.sleep(1.5)
+        assert runtime.relay is not None
+        assert await runtime.relay.pending() > 0, "nothing could have been published yet"
+
+        faulty_kafka.restore()
+        assert await wait_for(_applied_count(runtime, 18), timeout=45)
+        await asyncio.sleep(2)  # give any duplicate a chance to show up
+        async with runtime.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT key, name FROM applied ORDER BY applied_at")
+            pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    assert pending == 0
+    assert len(rows) == 18, "every event applied exactly once"
+    for key in keys:
+        names = [int(r["name"]) for r in rows if r["key"] == key]
+        assert names == list(range(1, 7)), "applied in order, none twice"
+
+
+def _consumers_ready(runtime: ServiceRuntime):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        return runtime.broker_started
+
+    return check
+
+
+def _applied_count(runtime: ServiceRuntime, n: int):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        async with runtime.pool.acquire() as conn:
+            return bool(await conn.fetchval("SELECT count(*) FROM applied") >= n)
+
+    return check
+
+
+async def _publish(bootstrap: str, topic: str, *values: tuple[bytes, bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for key, value in values:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def test_same_event_delivered_twice_changes_state_once(
+    database: str, kafka: str, topic_prefix: str
+) -> None:
+    runtime = probe.build(database_url=database, bootstrap=kafka, prefix=topic_prefix)
+    key = uuid.uuid4()
+    event = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name="1"))
+    follow_up = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name="2"))
+    async with probe.running(runtime):
+        topic = runtime.messaging.topic(KEYS)
+        assert await wait_for(_consumers_ready(runtime), timeout=20)
+        raw = event.to_bytes()
+        await _publish(
+            kafka, topic, (key.bytes, raw), (key.bytes, raw), (key.bytes, follow_up.to_bytes())
+        )
+        assert await wait_for(_applied_count(runtime, 2), timeout=20)
+        await asyncio.sleep(0.5)
+        async with runtime.pool.acquire() as conn:
+            names = await conn.fetch("SELECT name FROM applied WHERE key = $1", key)
+        state = runtime.messaging.states["probe.apply"]
+    assert sorted(r["name"] for r in names) == ["1", "2"]
+    assert state.duplicates == 1
+
+
+async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
+    database: str, kafka: str, topic_prefix: str
+) -> None:
+    runtime = probe.build(database_url=database, bootstrap=kafka, prefix=topic_prefix)
+    key = uuid.uuid4()
+    poison = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name="poison"))
+    good = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name="good"))
+    async with probe.running(runtime):
+        topic = runtime.messaging.topic(KEYS)
+        assert await wait_for(_consumers_ready(runtime), timeout=20)
+        await _publish(
+            kafka,
+            topic,
+            (key.bytes, b"{not json"),
+            (key.bytes, poison.to_bytes()),
+            (key.bytes, good.to_bytes()),
+        )
+        assert await wait_for(_applied_count(runtime, 1), timeout=30)
+        dead = await read_topic(kafka, dlq_name(topic), until=2, timeout=10)
+        async with runtime.pool.acquire() as conn:
+            applied = await conn.fetch("SELECT name FROM applied")
+    assert [r["name"] for r in applied] == ["good"]
+    assert [r.value for r in dead] == [b"{not json", poison.to_bytes()]
+    unparsable, failing = (dict(r.headers) for r in dead)
+    assert unparsable["x-dlq-original-topic"] == topic.encode()
+    assert b"ValidationError" in unparsable["x-dlq-error-type"] or unparsable["x-dlq-error"]
+    assert failing["x-dlq-attempts"] == b"3", "first try plus the two configured retries"
+    assert b"cannot process poison" in failing["x-dlq-error"]

@@ -1,0 +1,470 @@
+"""The access-token verifier accepts the auth service's tokens and refuses everything else."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from fireline_runtime.tokens import (
+    InvalidToken,
+    JwksCache,
+    KeySetUnavailable,
+    Principal,
+    TokenVerifier,
+)
+
+ISSUER = "https://auth.fireline.test"
+AUDIENCE = "fireline"
+NOW = 1_700_000_000.0
+FLOOR_S = 30.0
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_json(value: Mapping[str, Any]) -> str:
+    return b64url(json.dumps(value).encode())
+
+
+class SigningKey:
+    """An auth-service signing key: mints tokens and publishes its JWK."""
+
+    def __init__(self, kid: str) -> None:
+        self.kid = kid
+        self.private = Ed25519PrivateKey.generate()
+
+    def jwk(self) -> dict[str, str]:
+        raw = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw), "kid": self.kid, "use": "sig"}
+
+    def public_pem(self) -> bytes:
+        return self.private.public_key().public_bytes(
+            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def mint(
+        self,
+        *,
+        drop: Iterable[str] = (),
+        header: Mapping[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        head: dict[str, Any] = {"alg": "EdDSA", "typ": "at+jwt", "kid": self.kid}
+        head.update(header or {})
+        body = token_claims(**claims)
+        for name in drop:
+            head.pop(name, None)
+            body.pop(name, None)
+        signing_input = f"{b64url_json(head)}.{b64url_json(body)}"
+        return f"{signing_input}.{b64url(self.private.sign(signing_input.encode()))}"
+
+
+def token_claims(**overrides: Any) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "key_1",
+        "client_id": "key_1",
+        "org_id": "org_1",
+        "scope": "incidents:read incidents:write",
+        "iat": int(NOW),
+        "exp": int(NOW) + 900,
+        "jti": "jti_1",
+    }
+    claims.update(overrides)
+    return claims
+
+
+class FakeJwksEndpoint:
+    """The auth service's JWKS endpoint; counts fetches and can be taken down."""
+
+    def __init__(self, *keys: SigningKey) -> None:
+        self.keys = list(keys)
+        self.extra_entries: list[dict[str, Any]] = []
+        self.calls = 0
+        self.down = False
+
+    async def __call__(self) -> object:
+        self.calls += 1
+        await asyncio.sleep(0)  # a real fetch yields; lets concurrent verifications overlap it
+        if self.down:
+            raise httpx.ConnectError("connection refused")
+        return {"keys": [*self.extra_entries, *(k.jwk() for k in self.keys)]}
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def key() -> SigningKey:
+    return SigningKey("k1")
+
+
+@pytest.fixture
+def endpoint(key: SigningKey) -> FakeJwksEndpoint:
+    return FakeJwksEndpoint(key)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def verifier(endpoint: FakeJwksEndpoint, clock: FakeClock) -> TokenVerifier:
+    jwks = JwksCache(endpoint, min_refetch_interval_s=FLOOR_S, max_age_s=300, clock=clock)
+    return TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, leeway_s=30, clock=clock)
+
+
+async def refused(verifier: TokenVerifier, token: str) -> str:
+    """Assert the token is refused without echoing it; return the reason the client sees."""
+    with pytest.raises(InvalidToken) as caught:
+        await verifier.verify(token)
+    assert not token or token not in str(caught.value)
+    # PyJWT's own message may quote the token, so it must not ride along in the chain either.
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None or caught.value.__suppress_context__
+    return caught.value.reason
+
+
+async def test_valid_token_yields_principal(verifier: TokenVerifier, key: SigningKey) -> None:
+    principal = await verifier.verify(key.mint())
+
+    assert principal == Principal(
+        key_id="key_1",
+        org_id="org_1",
+        scopes=frozenset({"incidents:read", "incidents:write"}),
+        jti="jti_1",
+        expires_at=int(NOW) + 900,
+    )
+    assert principal.has_scope("incidents:read")
+    assert not principal.has_scope("integrations:write")
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt"])
+async def test_accepts_every_spelling_of_the_access_token_type(
+    verifier: TokenVerifier, key: SigningKey, typ: str
+) -> None:
+    principal = await verifier.verify(key.mint(header={"typ": typ}))
+
+    assert principal.org_id == "org_1"
+
+
+async def test_empty_scope_yields_no_scopes(verifier: TokenVerifier, key: SigningKey) -> None:
+    principal = await verifier.verify(key.mint(scope=""))
+
+    assert principal.scopes == frozenset()
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE"])
+async def test_refuses_unsigned_token(
+    verifier: TokenVerifier, endpoint: FakeJwksEndpoint, alg: str
+) -> None:
+    header = {"alg": alg, "typ": "at+jwt", "kid": "k1"}
+    token = f"{b64url_json(header)}.{b64url_json(token_claims())}."
+
+    assert await refused(verifier, token) == "algorithm not allowed"
+    assert endpoint.calls == 0
+
+
+async def test_refuses_hs256_keyed_with_our_public_key(
+    verifier: TokenVerifier, key: SigningKey, endpoint: FakeJwksEndpoint
+) -> None:
+    # The classic confusion attack: the public key is known to everyone, so a verifier that let
+    # the token pick HMAC would accept anything signed with it.
+    header = {"alg": "HS256", "typ": "at+jwt", "kid": key.kid}
+    signing_input = f"{b64url_json(header)}.{b64url_json(token_claims(scope='admin'))}"
+    for secret in (key.public_pem(), base64.urlsafe_b64decode(key.jwk()["x"] + "=")):
+        mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+        token = f"{signing_input}.{b64url(mac)}"
+
+        assert await refused(verifier, token) == "algorithm not allowed"
+    assert endpoint.calls == 0
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "HS512", "PS256", ""])
+async def test_refuses_algorithms_outside_the_allow_list(
+    verifier: TokenVerifier, key: SigningKey, alg: str
+) -> None:
+    token = key.mint(header={"alg": alg})
+
+    assert await refused(verifier, token) == "algorithm not allowed"
+
+
+@pytest.mark.parametrize("header", [{"typ": "JWT"}, {"typ": "at+jwt+x"}, {"typ": 1}])
+async def test_refuses_tokens_that_are_not_access_tokens(
+    verifier: TokenVerifier, key: SigningKey, header: dict[str, Any]
+) -> None:
+    assert await refused(verifier, key.mint(header=header)) == "not an access token"
+
+
+async def test_refuses_token_without_type(verifier: TokenVerifier, key: SigningKey) -> None:
+    assert await refused(verifier, key.mint(drop=["typ"])) == "not an access token"
+
+
+async def test_refuses_token_without_key_id(verifier: TokenVerifier, key: SigningKey) -> None:
+    assert await refused(verifier, key.mint(drop=["kid"])) == "missing key id"
+
+
+async def test_refuses_token_for_another_audience(verifier: TokenVerifier, key: SigningKey) -> None:
+    assert await refused(verifier, key.mint(aud="another-api")) == "wrong audience"
+
+
+async def test_accepts_audience_list_containing_ours(
+    verifier: TokenVerifier, key: SigningKey
+) -> None:
+    principal = await verifier.verify(key.mint(aud=["another-api", AUDIENCE]))
+
+    assert principal.key_id == "key_1"
+
+
+async def test_refuses_token_from_another_issuer(verifier: TokenVerifier, key: SigningKey) -> None:
+    assert await refused(verifier, key.mint(iss="https://evil.test")) == "wrong issuer"
+
+
+async def test_refuses_token_expired_beyond_leeway(
+    verifier: TokenVerifier, key: SigningKey, clock: FakeClock
+) -> None:
+    token = key.mint(exp=int(NOW) + 60)
+    clock.advance(60 + 31)
+
+    assert await refused(verifier, token) == "token expired"
+
+
+async def test_accepts_token_expired_within_leeway(
+    verifier: TokenVerifier, key: SigningKey, clock: FakeClock
+) -> None:
+    token = key.mint(exp=int(NOW) + 60)
+    clock.advance(60 + 29)
+
+    principal = await verifier.verify(token)
+
+    assert principal.expires_at == int(NOW) + 60
+
+
+async def test_refuses_token_issued_in_the_future(verifier: TokenVerifier, key: SigningKey) -> None:
+    token = key.mint(iat=int(NOW) + 120, exp=int(NOW) + 1000)
+
+    assert await refused(verifier, token) == "token issued in the future"
+
+
+@pytest.mark.parametrize(
+    ("exp", "reason"),
+    [
+        ("soon", "invalid claim exp"),
+        (True, "invalid claim exp"),
+        ([1], "invalid claim exp"),
+        (None, "missing claim exp"),
+    ],
+)
+async def test_refuses_non_numeric_expiry(
+    verifier: TokenVerifier, key: SigningKey, exp: object, reason: str
+) -> None:
+    assert await refused(verifier, key.mint(exp=exp)) == reason
+
+
+async def test_refuses_tampered_payload(verifier: TokenVerifier, key: SigningKey) -> None:
+    header, payload, signature = key.mint().split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["org_id"] = "org_victim"
+    forged = f"{header}.{b64url_json(claims)}.{signature}"
+
+    assert await refused(verifier, forged) == "bad signature"
+
+
+async def test_refuses_token_signed_by_unpublished_key(
+    verifier: TokenVerifier, key: SigningKey
+) -> None:
+    impostor = SigningKey(key.kid)
+
+    assert await refused(verifier, impostor.mint()) == "bad signature"
+
+
+@pytest.mark.parametrize(
+    "claim", ["exp", "iat", "iss", "aud", "sub", "jti", "client_id", "org_id", "scope"]
+)
+async def test_refuses_token_missing_required_claim(
+    verifier: TokenVerifier, key: SigningKey, claim: str
+) -> None:
+    assert await refused(verifier, key.mint(drop=[claim])) == f"missing claim {claim}"
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"client_id": "key_2"}, "sub and client_id differ"),
+        ({"org_id": ""}, "invalid claim org_id"),
+        ({"org_id": 7}, "invalid claim org_id"),
+        ({"scope": ["incidents:read"]}, "invalid claim scope"),
+    ],
+)
+async def test_refuses_malformed_fireline_claims(
+    verifier: TokenVerifier, key: SigningKey, claims: dict[str, Any], reason: str
+) -> None:
+    assert await refused(verifier, key.mint(**claims)) == reason
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "a.b", "x" * 10_000])
+async def test_refuses_malformed_token(verifier: TokenVerifier, token: str) -> None:
+    assert await refused(verifier, token) == "malformed token"
+
+
+async def test_unknown_key_id_triggers_one_refetch_per_floor(
+    verifier: TokenVerifier, key: SigningKey, endpoint: FakeJwksEndpoint, clock: FakeClock
+) -> None:
+    await verifier.verify(key.mint())
+    assert endpoint.calls == 1
+    clock.advance(FLOOR_S + 1)
+
+    assert await refused(verifier, SigningKey("forged-1").mint()) == "unknown signing key"
+    assert endpoint.calls == 2
+
+    clock.advance(FLOOR_S / 2)
+    assert await refused(verifier, SigningKey("forged-2").mint()) == "unknown signing key"
+    assert endpoint.calls == 2  # within the floor: refused from the cache, no fetch
+
+    clock.advance(FLOOR_S)
+    assert await refused(verifier, SigningKey("forged-3").mint()) == "unknown signing key"
+    assert endpoint.calls == 3
+
+
+async def test_unknown_key_id_on_a_cold_cache_fetches_once(
+    verifier: TokenVerifier, endpoint: FakeJwksEndpoint
+) -> None:
+    assert await refused(verifier, SigningKey("forged").mint()) == "unknown signing key"
+    assert endpoint.calls == 1
+
+
+async def test_concurrent_refetches_share_one_fetch(
+    verifier: TokenVerifier, endpoint: FakeJwksEndpoint, key: SigningKey
+) -> None:
+    results = await asyncio.gather(
+        *(verifier.verify(key.mint(jti=f"jti_{i}")) for i in range(10)),
+        *(verifier.verify(SigningKey(f"forged-{i}").mint()) for i in range(10)),
+        return_exceptions=True,
+    )
+
+    assert [r.jti for r in results[:10] if isinstance(r, Principal)] == [
+        f"jti_{i}" for i in range(10)
+    ]
+    assert all(isinstance(r, InvalidToken) for r in results[10:])
+    assert endpoint.calls == 1
+
+
+async def test_rotated_in_key_is_picked_up_by_refetch(
+    verifier: TokenVerifier, key: SigningKey, endpoint: FakeJwksEndpoint, clock: FakeClock
+) -> None:
+    await verifier.verify(key.mint())
+    new_key = SigningKey("k2")
+    endpoint.keys.append(new_key)
+    clock.advance(FLOOR_S + 1)
+
+    principal = await verifier.verify(new_key.mint(jti="jti_new"))
+
+    assert principal.jti == "jti_new"
+    assert (await verifier.verify(key.mint())).jti == "jti_1"  # the retired key still verifies
+    assert endpoint.calls == 2
+
+
+async def test_key_removed_from_jwks_stops_verifying_after_max_age(
+    verifier: TokenVerifier, key: SigningKey, endpoint: FakeJwksEndpoint, clock: FakeClock
+) -> None:
+    await verifier.verify(key.mint())
+    endpoint.keys = [SigningKey("k2")]
+    clock.advance(301)
+
+    token = key.mint(iat=int(clock.now), exp=int(clock.now) + 900)
+
+    assert await refused(verifier, token) == "unknown signing key"
+    assert endpoint.calls == 2
+
+
+async def test_only_ed25519_signature_keys_are_taken_from_the_jwks(
+    verifier: TokenVerifier, key: SigningKey, endpoint: FakeJwksEndpoint
+) -> None:
+    ed25519 = key.jwk()
+    endpoint.keys = []
+    endpoint.extra_entries = [
+        {"kty": "oct", "k": b64url(b"secret"), "kid": "hmac"},
+        {"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "rsa"},
+        {**ed25519, "kid": "enc", "use": "enc"},
+        {**ed25519, "kid": "wrong-alg", "alg": "ES256"},
+        {**ed25519, "kid": "bad-x", "x": "not base64!"},
+        {**ed25519, "kid": "private", "d": b64url(b"\x00" * 32)},
+    ]
+
+    for kid in ("hmac", "rsa", "enc", "wrong-alg", "bad-x", "private"):
+        token = key.mint(header={"kid": kid})
+        assert await refused(verifier, token) == "unknown signing key"
+
+
+async def test_unreachable_jwks_is_reported_as_unavailable_not_invalid(
+    verifier: TokenVerifier, key: SigningKey, endpoint: FakeJwksEndpoint
+) -> None:
+    endpoint.down = True
+
+    with pytest.raises(KeySetUnavailable):
+        await verifier.verify(key.mint())
+
+
+async def test_known_keys_keep_verifying_while_jwks_is_unreachable(
+    verifier: TokenVerifier, key: SigningKey, endpoint: FakeJwksEndpoint, clock: FakeClock
+) -> None:
+    await verifier.verify(key.mint())
+    endpoint.down = True
+    clock.advance(301)
+
+    token = key.mint(iat=int(clock.now), exp=int(clock.now) + 900)
+
+    assert (await verifier.verify(token)).key_id == "key_1"
+    assert endpoint.calls == 2
+    assert (await verifier.verify(token)).key_id == "key_1"
+    assert endpoint.calls == 2  # a failed fetch is retried only after the floor
+
+
+async def test_jwks_is_fetched_over_http(key: SigningKey) -> None:
+    requested: list[str] = []
+
+    def jwks_endpoint(request: httpx.Request) -> httpx.Response:
+        requested.append(str(request.url))
+        return httpx.Response(200, json={"keys": [key.jwk()]})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(jwks_endpoint)) as client:
+        jwks = JwksCache.from_url(client, "https://auth.fireline.test/.well-known/jwks.json")
+        verifier = TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, clock=lambda: NOW)
+
+        principal = await verifier.verify(key.mint())
+
+    assert principal.org_id == "org_1"
+    assert requested == ["https://auth.fireline.test/.well-known/jwks.json"]
+
+
+async def test_jwks_http_error_is_reported_as_unavailable(key: SigningKey) -> None:
+    def jwks_endpoint(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(502)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(jwks_endpoint)) as client:
+        jwks = JwksCache.from_url(client, "https://auth.fireline.test/.well-known/jwks.json")
+        verifier = TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, clock=lambda: NOW)
+
+        with pytest.raises(KeySetUnavailable):
+            await verifier.verify(key.mint())
