@@ -109,6 +109,24 @@ def dev_secrets(state_dir: Path) -> dict[str, str]:
     return values
 
 
+def _admin_password(state_dir: Path) -> tuple[str, bool]:
+    """FIRELINE_ADMIN_PASSWORD, else one generated on the first run and kept for the next ones.
+
+    The admin is only created when no org exists, so a password generated anew on every run would
+    be wrong from the second run on; keeping it in the git-ignored state folder avoids that.
+    """
+    explicit = os.environ.get("FIRELINE_ADMIN_PASSWORD")
+    if explicit:
+        return explicit, False
+    path = state_dir / "admin-password"
+    if path.exists():
+        return path.read_text().strip(), False
+    password = secrets.token_urlsafe(12)
+    path.write_text(password)
+    path.chmod(0o600)
+    return password, True
+
+
 @dataclass
 class ServiceProcess:
     spec: ServiceSpec
@@ -186,10 +204,7 @@ async def _run(args: argparse.Namespace) -> int:
         for spec in SERVICES:
             await ensure_database(postgres.admin_url, spec.database)
         admin_email = os.environ.get("FIRELINE_ADMIN_EMAIL") or "admin@fireline.local"
-        admin_password = os.environ.get("FIRELINE_ADMIN_PASSWORD") or ""
-        generated = not admin_password
-        if generated:
-            admin_password = secrets.token_urlsafe(12)
+        admin_password, generated = _admin_password(state_dir)
         envs = stack_env(
             postgres=postgres,
             bootstrap=bootstrap,
@@ -215,8 +230,9 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"  Log in:   {admin_email}")
         if generated:
             print(f"  Password: {admin_password}   (generated now and shown once; set")
-            print("            FIRELINE_ADMIN_PASSWORD to choose it. An org that already")
-            print("            exists in the database keeps its earlier admin.)")
+            print("            FIRELINE_ADMIN_PASSWORD to choose your own)")
+        elif not os.environ.get("FIRELINE_ADMIN_PASSWORD"):
+            print(f"  Password: the one printed on the first run (kept in {state_dir}/admin-password)")
         print(f"  Logs:     {logs}/\n\nCtrl-C stops everything.", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

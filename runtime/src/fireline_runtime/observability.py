@@ -13,7 +13,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from fireline_runtime import correlation
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of msg
+}
 
 # Keys whose values must never be written, whatever a caller passes in ``extra``.
 _SECRET_KEYS = {"password", "secret", "key", "token", "authorization", "client_secret", "cookie"}
