@@ -232,7 +232,7 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"  Password: {admin_password}   (generated now and shown once; set")
             print("            FIRELINE_ADMIN_PASSWORD to choose your own)")
         elif not os.environ.get("FIRELINE_ADMIN_PASSWORD"):
-            print(f"  Password: the one printed on the first run (kept in {state_dir}/admin-password)")
+            print(f"  Password: as printed on the first run ({state_dir}/admin-password)")
         print(f"  Logs:     {logs}/\n\nCtrl-C stops everything.", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
