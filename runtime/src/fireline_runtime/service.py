@@ -65,6 +65,8 @@ class ServiceRuntime:
             session_timeout_ms=settings.fireline_kafka_session_timeout_ms,
             max_retries=settings.fireline_consumer_max_retries,
         )
+        for spec in self.topics:
+            self.messaging.document_publisher(spec)
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
@@ -233,6 +235,12 @@ class ServiceRuntime:
                 {"status": "ready" if ok else "not_ready", "checks": checks},
                 status_code=200 if ok else 503,
             )
+
+        @app.get(
+            "/asyncapi.json", tags=["ops"], summary="AsyncAPI document of this service's events"
+        )
+        async def asyncapi() -> dict[str, Any]:
+            return runtime.messaging.asyncapi(title=title, version=version)
 
         @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
         async def metrics() -> Response:
