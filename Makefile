@@ -28,7 +28,7 @@ test: lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts/src runtime/src services tests
+	$(BIN)/mypy contracts/src runtime/src services tests bench
 	$(BIN)/python -m fireline_contracts.snapshots --check
 
 fmt: install
@@ -47,7 +47,9 @@ test-e2e: install
 test-ui: install
 	$(BIN)/pytest tests/ui
 
+## wrk against the running services; needs Debian's wrk (installed here if missing).
 bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 
 clean:

@@ -85,12 +85,11 @@ async def start_stack(postgres: Postgres, broker: Broker, *, ready_timeout: floa
     suffix = f"_{run_id}"
     for spec in SERVICES:
         await ensure_database(postgres.admin_url, spec.database + suffix)
-    key = lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
     stack.envs = stack_env(
         postgres=postgres,
         bootstrap=broker.bootstrap,
         ports={s.name: free_port() for s in SERVICES},
-        secrets_={"signing_key_encryption_key": key(), "ingest_encryption_key": key()},
+        secrets_={"signing_key_encryption_key": _key(), "ingest_encryption_key": _key()},
         topic_prefix=stack.topic_prefix,
         database_suffix=suffix,
         extra={"FIRELINE_TOPIC_PARTITIONS": "2"},
@@ -107,6 +106,10 @@ async def start_stack(postgres: Postgres, broker: Broker, *, ready_timeout: floa
         stack.stop()
         raise
     return stack
+
+
+def _key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 async def drop_stack_databases(stack: Stack) -> None:

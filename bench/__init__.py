@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench`` runs wrk against the four services started as processes."""
