@@ -28,8 +28,9 @@ test: lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts/src runtime/src services tests bench
+	$(BIN)/mypy contracts/src runtime/src services tests bench tools
 	$(BIN)/python -m fireline_contracts.snapshots --check
+	$(BIN)/python -m tools.gen_docs --check
 
 fmt: install
 	$(BIN)/ruff check --fix .
