@@ -68,7 +68,7 @@ def asyncapi_documents() -> dict[str, str]:
     for service, module in SERVICES.items():
         cls = settings_class(module)
         fields = cls.model_fields
-        settings = cls(**{k: v for k, v in _DUMMY_ENV.items() if k in fields})
+        settings = cls.model_validate({k: v for k, v in _DUMMY_ENV.items() if k in fields})
         app = importlib.import_module(f"{module}.bootstrap").create_app(settings)
         runtime = app.state.runtime
         document: dict[str, Any] = runtime.messaging.asyncapi(
