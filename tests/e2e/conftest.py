@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fireline_runtime.infra import Postgres
 
+from fireline_runtime.infra import Postgres
 from support import infra
 from support.stack import Stack, running_stack
 

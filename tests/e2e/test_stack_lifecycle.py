@@ -7,8 +7,8 @@ import time
 
 import httpx
 import pytest
-from fireline_runtime.infra import Postgres
 
+from fireline_runtime.infra import Postgres
 from support import infra
 from support.stack import running_stack
 

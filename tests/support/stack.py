@@ -20,7 +20,6 @@ from pathlib import Path
 
 from fireline_runtime.devrun import SERVICES, ServiceProcess, stack_env, wait_ready
 from fireline_runtime.infra import Postgres, drop_database, ensure_database, free_port
-
 from support.infra import ARTIFACTS, Broker
 
 
@@ -55,7 +54,7 @@ class Stack:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run identity's ``fireline`` console script against this stack's identity database."""
-        return subprocess.run(  # noqa: S603
+        return subprocess.run(
             [sys.executable, "-m", "fireline_identity.entrypoints.cli", *args],
             env={**os.environ, **self.envs["identity"]},
             capture_output=True,
