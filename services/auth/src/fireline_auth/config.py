@@ -2,10 +2,102 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import timedelta
 
-from fireline_runtime.settings import ServiceSettings
+from pydantic import Field, SecretStr, field_validator
+
+from fireline_auth.adapters.crypto import decode_encryption_key
+from fireline_runtime.settings import ServiceSettings, TokenSettings
+
+_GENERATE_HINT = (
+    'generate one with: python -c "import base64, os; '
+    'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+)
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, TokenSettings):
     fireline_http_port: int = Field(default=8002, description="HTTP port.")
+    fireline_signing_key_encryption_key: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
+        description="Required. Urlsafe base64 of 32 random bytes: the AES-256-GCM key that "
+        "encrypts signing keys at rest. Changing it makes the stored signing keys unusable.",
+    )
+    fireline_token_ttl_s: int = Field(
+        default=900, ge=1, le=86_400, description="Lifetime of issued access tokens (seconds)."
+    )
+    fireline_signing_key_rotation_s: float = Field(
+        default=30 * 24 * 3600,
+        gt=0,
+        description="Age of the signing key at which the schedule rotates it.",
+    )
+    fireline_signing_key_publish_ahead_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long a new signing key is published in the JWKS before it signs. "
+        "Must exceed the key refresh period + verifiers' 30 s refetch floor + the JWKS max-age "
+        "an HTTP cache may add (60 s), so no verifier meets a kid it cannot fetch yet.",
+    )
+    fireline_signing_key_refresh_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a replica reloads signing keys from the database and checks the "
+        "rotation schedule.",
+    )
+    fireline_jwks_max_age_s: int = Field(
+        default=60, ge=0, description="Cache-Control max-age of the JWKS document."
+    )
+    fireline_failed_auth_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Failed client authentications allowed per client id and per client "
+        "address within the window before 429 (kept per process).",
+    )
+    fireline_failed_auth_window_s: float = Field(
+        default=60.0, gt=0, description="Sliding window of the failed-authentication limit."
+    )
+    fireline_key_usage_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="At most one KeyUsed event per key per this many seconds.",
+    )
+
+    @field_validator("fireline_signing_key_encryption_key")
+    @classmethod
+    def _encryption_key_is_usable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            raise ValueError(
+                "FIRELINE_SIGNING_KEY_ENCRYPTION_KEY is required (urlsafe base64 of 32 random "
+                f"bytes); {_GENERATE_HINT}"
+            )
+        try:
+            decode_encryption_key(value.get_secret_value())
+        except ValueError as exc:
+            raise ValueError(
+                f"FIRELINE_SIGNING_KEY_ENCRYPTION_KEY {exc}; {_GENERATE_HINT}"
+            ) from None
+        return value
+
+    @property
+    def encryption_key(self) -> bytes:
+        """The decoded AES-256 key."""
+        assert self.fireline_signing_key_encryption_key is not None  # the validator ensures it
+        return decode_encryption_key(self.fireline_signing_key_encryption_key.get_secret_value())
+
+    @property
+    def signing_key_retention(self) -> timedelta:
+        """How long a retired key stays published: until the last token it signed has expired.
+
+        A replica may sign with the old key until its next refresh after the successor activated
+        (immediate rotations), hence the refresh period on top of lifetime and leeway.
+        """
+        return timedelta(
+            seconds=self.fireline_token_ttl_s
+            + self.fireline_token_leeway_s
+            + self.fireline_signing_key_refresh_s
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL of this service: the token issuer."""
+        return self.fireline_token_issuer.rstrip("/")
