@@ -194,6 +194,14 @@ class Messaging:
                     )
                     if fresh:
                         await handler.handle(conn, event)
+                log.debug(
+                    "event handled" if fresh else "duplicate event skipped",
+                    extra={
+                        "consumer": handler.name,
+                        "event_type": event.event_type,
+                        "event_id": str(event.event_id),
+                    },
+                )
                 if fresh:
                     state.processed += 1
                     if handler.after_commit is not None:

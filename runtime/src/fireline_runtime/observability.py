@@ -24,6 +24,31 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
 _SECRET_KEYS = {"password", "secret", "key", "token", "authorization", "client_secret", "cookie"}
 
 
+_factory_installed = False
+
+
+def install_correlation_factory() -> None:
+    """Stamp every log record with the correlation id current when it was created.
+
+    Done at record creation, not at formatting, so a handler that formats later (a queue, a test's
+    capture) still sees the id of the request or event that logged it.
+    """
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        cid = correlation.get()
+        if cid is not None:
+            record.correlation_id = cid
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -37,9 +62,6 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        cid = correlation.get()
-        if cid:
-            doc["correlation_id"] = cid
         for name, value in record.__dict__.items():
             if name in _STANDARD or name.startswith("_"):
                 continue
@@ -57,6 +79,7 @@ def _jsonable(value: Any) -> Any:
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route every logger (ours, uvicorn's, FastStream's, aiokafka's) to one JSON stream."""
+    install_correlation_factory()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

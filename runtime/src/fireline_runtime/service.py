@@ -29,7 +29,7 @@ from fireline_runtime.db import create_pool, ping
 from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.messaging import EventHandler, Messaging, make_producer
 from fireline_runtime.migrations import Migration, apply, runtime_migrations
-from fireline_runtime.observability import Metrics
+from fireline_runtime.observability import Metrics, install_correlation_factory
 from fireline_runtime.outbox import OutboxRelay, OutboxWriter
 from fireline_runtime.problems import install_problem_handlers
 from fireline_runtime.settings import ServiceSettings
@@ -55,6 +55,7 @@ class ServiceRuntime:
         self.topics = list(topics)
         self.pool_max_size = pool_max_size
         self.metrics = Metrics(service)
+        install_correlation_factory()
         self.outbox = OutboxWriter(settings.fireline_topic_prefix)
         self.messaging = Messaging(
             service=service,
