@@ -1,0 +1,77 @@
+"""Error bodies and log lines: the two things every client and operator reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from fireline_runtime.observability import JsonFormatter
+from fireline_runtime.problems import Conflict, install_problem_handlers
+
+
+class Body(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+
+
+def app() -> FastAPI:
+    a = FastAPI()
+    install_problem_handlers(a)
+
+    @a.post("/things")
+    async def create(body: Body) -> dict[str, str]:
+        if body.name == "taken":
+            raise Conflict("That name is taken.", code="name_taken", headers={"X-Why": "dup"})
+        return {"name": body.name}
+
+    return a
+
+
+async def request(method: str, path: str, **kw: object) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.request(method, path, **kw)  # type: ignore[arg-type]
+
+
+async def test_validation_errors_are_problem_json_with_a_stable_code() -> None:
+    r = await request("POST", "/things", json={"name": ""})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["code"] == "validation_error"
+    assert body["status"] == 422
+    assert "name" in body["detail"]
+    assert body["errors"][0]["loc"] == ["body", "name"]
+
+
+async def test_domain_problems_keep_status_code_and_headers() -> None:
+    r = await request("POST", "/things", json={"name": "taken"})
+    assert r.status_code == 409
+    assert r.json()["code"] == "name_taken"
+    assert r.json()["detail"] == "That name is taken."
+    assert r.headers["x-why"] == "dup"
+
+
+async def test_unknown_routes_and_methods_are_problems_too() -> None:
+    missing = await request("GET", "/nope")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    wrong = await request("GET", "/things")
+    assert (wrong.status_code, wrong.json()["code"]) == (405, "method_not_allowed")
+
+
+def test_json_log_lines_redact_secret_fields() -> None:
+    record = logging.makeLogRecord(
+        {"msg": "login failed", "levelname": "WARNING", "name": "x", "password": "hunter2hunter2"}
+    )
+    record.correlation_id = "c-1"
+    line = JsonFormatter("identity").format(record)
+    doc = json.loads(line)
+    assert doc["service"] == "identity"
+    assert doc["level"] == "warning"
+    assert doc["msg"] == "login failed"
+    assert doc["correlation_id"] == "c-1"
+    assert doc["password"] == "[redacted]"
+    assert "hunter2" not in line
