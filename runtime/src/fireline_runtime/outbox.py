@@ -88,6 +88,7 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         batch_size: int = 500,
         on_published: OnPublished | None = None,
+        retention_s: float = 7 * 24 * 3600,
     ) -> None:
         self._dsn = dsn
         self._pool = pool
@@ -96,6 +97,8 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._batch_size = batch_size
         self._on_published = on_published
+        self._retention_s = retention_s
+        self._last_prune = 0.0
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -169,6 +172,7 @@ class OutboxRelay:
 
     async def _loop(self) -> None:
         while True:
+            await self._prune()
             stopping = self._stopping
             sent, failed = await self.publish_once()
             if stopping and (failed or sent == 0):
@@ -177,6 +181,22 @@ class OutboxRelay:
                 await self._sleep(min(self._poll_interval_s * 2, 5.0))
             elif sent < self._batch_size:
                 await self._sleep(self._poll_interval_s)
+
+    async def _prune(self) -> None:
+        """Delete rows the broker acknowledged long ago; the table would otherwise only grow."""
+        now = time.monotonic()
+        if now - self._last_prune < 600:
+            return
+        self._last_prune = now
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """
+                DELETE FROM outbox
+                WHERE published_at IS NOT NULL
+                  AND published_at < now() - make_interval(secs => $1)
+                """,
+                self._retention_s,
+            )
 
     async def _ensure_sender(self) -> Sender:
         if self._sender is None:

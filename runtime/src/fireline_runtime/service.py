@@ -117,6 +117,7 @@ class ServiceRuntime:
             sender_factory=self._get_producer,
             poll_interval_s=s.fireline_outbox_poll_interval_s,
             on_published=self.metrics.outbox_published.inc,
+            retention_s=s.fireline_outbox_retention_s,
         )
         for hook in self._on_start:
             await hook(self)

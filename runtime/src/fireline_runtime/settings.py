@@ -42,6 +42,11 @@ class ServiceSettings(BaseSettings):
     fireline_outbox_poll_interval_s: float = Field(
         default=1.0, gt=0, description="Relay poll period when no NOTIFY arrives."
     )
+    fireline_outbox_retention_s: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="How long published outbox rows are kept before they are pruned.",
+    )
     fireline_http_host: str = Field(default="127.0.0.1", description="HTTP bind address.")
     fireline_http_port: int = Field(default=8000, description="HTTP port.")
     fireline_log_level: str = Field(default="INFO", description="Log level (JSON logs).")
