@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from fireline_contracts import INCIDENTS
 from fireline_incidents.config import Settings
+from fireline_incidents.entrypoints import api, consumers
+from fireline_incidents.entrypoints.errors import install_error_handler
 from fireline_runtime.migrations import load
 from fireline_runtime.service import ServiceRuntime
+from fireline_runtime.token_guard import enable_bearer_auth
 
 SERVICE = "incidents"
 
@@ -16,5 +20,16 @@ def create_app(settings: Settings) -> FastAPI:
         service=SERVICE,
         settings=settings,
         migrations=load(SERVICE, "fireline_incidents.migrations"),
+        topics=[INCIDENTS],
     )
-    return runtime.build_app(title="Fireline incidents")
+    # Also consumes the keys topic: revoked keys' outstanding tokens are refused at once.
+    enable_bearer_auth(runtime, settings)
+    runtime.consume(consumers.users_consumer(runtime.outbox))
+    runtime.consume(consumers.alerts_consumer(runtime.outbox))
+    app = runtime.build_app(
+        title="Fireline incidents",
+        description="Incidents started from PagerDuty alerts or by hand.",
+        routers=[api.router],
+    )
+    install_error_handler(app)
+    return app

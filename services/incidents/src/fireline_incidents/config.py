@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from fireline_runtime.settings import ServiceSettings
+from fireline_runtime.settings import ServiceSettings, TokenSettings
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, TokenSettings):
     fireline_http_port: int = Field(default=8003, description="HTTP port.")

@@ -1,0 +1,302 @@
+"""PostgreSQL repositories and the unit of work; the only place this service's SQL lives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Self, cast
+from uuid import UUID
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
+
+from fireline_contracts import INCIDENTS, IncidentStarted, IncidentStatusChanged
+from fireline_incidents.domain.model import (
+    DirectoryUser,
+    Incident,
+    IncidentFilter,
+    Source,
+    Status,
+)
+from fireline_incidents.domain.pagination import PagePosition
+from fireline_runtime.db import Connection
+from fireline_runtime.outbox import OutboxWriter
+
+_INCIDENT_COLUMNS = """
+    id, org_id, number, title, status, severity, incident_type, creator_id, source_kind,
+    external_id, html_url, service_id, service_name, created_at, acknowledged_at, resolved_at,
+    updated_at
+"""
+
+
+def _incident(row: asyncpg.Record) -> Incident:
+    return Incident(
+        id=row["id"],
+        org_id=row["org_id"],
+        number=row["number"],
+        title=row["title"],
+        status=cast(Status, row["status"]),  # the table's CHECK constraint admits only these
+        severity=row["severity"],
+        incident_type=row["incident_type"],
+        creator_id=row["creator_id"],
+        source=Source(
+            kind=row["source_kind"],
+            external_id=row["external_id"],
+            html_url=row["html_url"],
+            service_id=row["service_id"],
+            service_name=row["service_name"],
+        ),
+        created_at=row["created_at"],
+        acknowledged_at=row["acknowledged_at"],
+        resolved_at=row["resolved_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class PgIncidentRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def lock_numbering(self, org_id: UUID) -> None:
+        await self._conn.execute(
+            "INSERT INTO org_counters (org_id) VALUES ($1) ON CONFLICT (org_id) DO NOTHING", org_id
+        )
+        await self._conn.execute("SELECT 1 FROM org_counters WHERE org_id = $1 FOR UPDATE", org_id)
+
+    async def next_number(self, org_id: UUID) -> int:
+        number = await self._conn.fetchval(
+            """
+            UPDATE org_counters SET last_number = last_number + 1
+            WHERE org_id = $1 RETURNING last_number
+            """,
+            org_id,
+        )
+        return int(number)
+
+    async def get(
+        self, org_id: UUID, incident_id: UUID, *, for_update: bool = False
+    ) -> Incident | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE org_id = $1 AND id = $2{lock}",  # noqa: S608 - fixed fragments only
+            org_id,
+            incident_id,
+        )
+        return _incident(row) if row is not None else None
+
+    async def get_by_source(
+        self, org_id: UUID, source: str, external_id: str, *, for_update: bool = False
+    ) -> Incident | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(
+            f"""
+            SELECT {_INCIDENT_COLUMNS} FROM incidents
+            WHERE org_id = $1 AND source_kind = $2 AND external_id = $3{lock}
+            """,  # noqa: S608 - fixed fragments only
+            org_id,
+            source,
+            external_id,
+        )
+        return _incident(row) if row is not None else None
+
+    async def add(self, incident: Incident) -> None:
+        source = incident.source
+        await self._conn.execute(
+            f"""
+            INSERT INTO incidents ({_INCIDENT_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+            """,  # noqa: S608 - fixed fragments only
+            incident.id,
+            incident.org_id,
+            incident.number,
+            incident.title,
+            incident.status,
+            incident.severity,
+            incident.incident_type,
+            incident.creator_id,
+            source.kind,
+            source.external_id,
+            source.html_url,
+            source.service_id,
+            source.service_name,
+            incident.created_at,
+            incident.acknowledged_at,
+            incident.resolved_at,
+            incident.updated_at,
+        )
+
+    async def save_status(self, incident: Incident) -> None:
+        await self._conn.execute(
+            """
+            UPDATE incidents
+            SET status = $3, acknowledged_at = $4, resolved_at = $5, updated_at = $6
+            WHERE org_id = $1 AND id = $2
+            """,
+            incident.org_id,
+            incident.id,
+            incident.status,
+            incident.acknowledged_at,
+            incident.resolved_at,
+            incident.updated_at,
+        )
+
+    async def list(
+        self, org_id: UUID, filters: IncidentFilter, *, after: PagePosition | None, limit: int
+    ) -> list[Incident]:
+        rows = await self._conn.fetch(
+            f"""
+            SELECT {_INCIDENT_COLUMNS} FROM incidents
+            WHERE org_id = $1
+              AND ($2::text IS NULL OR status = $2)
+              AND ($3::text IS NULL OR source_kind = $3)
+              AND ($4::text IS NULL OR external_id = $4)
+              AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+            ORDER BY created_at DESC, id DESC
+            LIMIT $7
+            """,  # noqa: S608 - fixed fragments only
+            org_id,
+            filters.status,
+            filters.source,
+            filters.external_id,
+            after.created_at if after else None,
+            after.incident_id if after else None,
+            limit,
+        )
+        return [_incident(row) for row in rows]
+
+
+class PgUserDirectory:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def record(self, user: DirectoryUser, *, version_at: datetime) -> bool:
+        # The WHERE of the upsert is the order guard: a state older than the stored one loses.
+        status = await self._conn.execute(
+            """
+            INSERT INTO users (user_id, org_id, email, active, version_at)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (user_id) DO UPDATE
+            SET org_id = excluded.org_id, email = excluded.email, active = excluded.active,
+                version_at = excluded.version_at, updated_at = now()
+            WHERE users.version_at <= excluded.version_at
+            """,
+            user.user_id,
+            user.org_id,
+            user.email,
+            user.active,
+            version_at,
+        )
+        return bool(status == "INSERT 0 1")
+
+    async def find_active(self, org_id: UUID, emails: Sequence[str]) -> list[DirectoryUser]:
+        rows = await self._conn.fetch(
+            """
+            SELECT user_id, org_id, email, active FROM users
+            WHERE org_id = $1 AND active AND email = ANY($2::text[])
+            ORDER BY version_at DESC, user_id
+            """,
+            org_id,
+            list(emails),
+        )
+        return [DirectoryUser(**dict(row)) for row in rows]
+
+    async def get_active(self, org_id: UUID, user_id: UUID) -> DirectoryUser | None:
+        row = await self._conn.fetchrow(
+            """
+            SELECT user_id, org_id, email, active FROM users
+            WHERE org_id = $1 AND user_id = $2 AND active
+            """,
+            org_id,
+            user_id,
+        )
+        return DirectoryUser(**dict(row)) if row is not None else None
+
+
+class PgUnitOfWork:
+    """A transaction on a connection from ``pool``, or a savepoint inside ``conn``'s transaction.
+
+    Consumers run inside the runtime's inbox transaction, so they pass that connection: the use
+    case's writes then commit (or roll back) together with the inbox claim.
+    """
+
+    def __init__(
+        self,
+        outbox: OutboxWriter,
+        *,
+        pool: asyncpg.Pool | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        if (pool is None) == (conn is None):
+            raise ValueError("pass exactly one of pool and conn")
+        self._outbox = outbox
+        self._pool = pool
+        self._given_conn = conn
+        self._conn: Connection | None = None
+        self._borrowed: PoolConnectionProxy[asyncpg.Record] | None = None
+        self._transaction: Transaction | None = None
+        self._incidents: PgIncidentRepository | None = None
+        self._users: PgUserDirectory | None = None
+
+    @property
+    def incidents(self) -> PgIncidentRepository:
+        if self._incidents is None:
+            raise RuntimeError("enter the unit of work first")
+        return self._incidents
+
+    @property
+    def users(self) -> PgUserDirectory:
+        if self._users is None:
+            raise RuntimeError("enter the unit of work first")
+        return self._users
+
+    async def publish(self, event: IncidentStarted | IncidentStatusChanged) -> None:
+        if self._conn is None:
+            raise RuntimeError("enter the unit of work first")
+        await self._outbox.add(self._conn, INCIDENTS, event)
+
+    async def __aenter__(self) -> Self:
+        conn: Connection
+        if self._pool is not None:
+            self._borrowed = conn = await self._pool.acquire()
+        elif self._given_conn is not None:
+            conn = self._given_conn
+        else:
+            raise RuntimeError("no connection to work on")
+        try:
+            self._transaction = conn.transaction()
+            await self._transaction.start()
+        except BaseException:
+            await self._release()
+            raise
+        self._conn = conn
+        self._incidents = PgIncidentRepository(conn)
+        self._users = PgUserDirectory(conn)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        transaction = self._transaction
+        if transaction is None:
+            raise RuntimeError("the unit of work was not entered")
+        self._conn = None
+        self._transaction = None
+        self._incidents = None
+        self._users = None
+        try:
+            if exc_type is None:
+                await transaction.commit()
+            else:
+                await transaction.rollback()
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        borrowed, self._borrowed = self._borrowed, None
+        if self._pool is not None and borrowed is not None:
+            await self._pool.release(borrowed)

@@ -1,0 +1,83 @@
+"""HTTP routes of the incidents API: transport in, command to a use case, transport out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+
+from fireline_incidents.domain.commands import ChangeIncidentStatus, OpenIncident
+from fireline_incidents.domain.errors import IncidentNotFound
+from fireline_incidents.domain.model import IncidentFilter, Status
+from fireline_incidents.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT
+from fireline_incidents.entrypoints.deps import ReaderOrg, Uow, WriterOrg
+from fireline_incidents.entrypoints.schemas import (
+    IncidentList,
+    IncidentOut,
+    NewIncident,
+    StatusUpdate,
+)
+from fireline_incidents.service_layer import services
+
+router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+
+ShortText = Annotated[str | None, Query(max_length=200)]
+
+
+def _incident_id(raw: str) -> UUID:
+    # A malformed id names no incident, so it gets the same 404 as an unknown one.
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise IncidentNotFound("No such incident.") from None
+
+
+@router.get("", summary="List incidents, newest first")
+async def list_incidents(
+    org: ReaderOrg,
+    uow: Uow,
+    status: Annotated[Status | None, Query()] = None,
+    source: ShortText = None,
+    external_id: ShortText = None,
+    limit: Annotated[int, Query(ge=MIN_LIMIT, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> IncidentList:
+    page = await services.list_incidents(
+        uow=uow,
+        org_id=org,
+        filters=IncidentFilter(status=status, source=source, external_id=external_id),
+        limit=limit,
+        cursor=cursor or None,  # `cursor=` (empty) means the first page
+    )
+    return IncidentList.of(page)
+
+
+@router.get("/{incident_id}", summary="Get an incident")
+async def get_incident(incident_id: str, org: ReaderOrg, uow: Uow) -> IncidentOut:
+    incident = await services.get_incident(
+        uow=uow, org_id=org, incident_id=_incident_id(incident_id)
+    )
+    return IncidentOut.of(incident)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Start an incident by hand")
+async def create_incident(body: NewIncident, org: WriterOrg, uow: Uow) -> IncidentOut:
+    command = OpenIncident(
+        org_id=org,
+        title=body.title,
+        severity=body.severity,
+        incident_type=body.incident_type,
+        creator_id=body.creator_id,
+    )
+    return IncidentOut.of(await services.open_incident(uow=uow, command=command))
+
+
+@router.patch("/{incident_id}", summary="Change an incident's status")
+async def update_incident(
+    incident_id: str, body: StatusUpdate, org: WriterOrg, uow: Uow
+) -> IncidentOut:
+    command = ChangeIncidentStatus(
+        org_id=org, incident_id=_incident_id(incident_id), status=body.status
+    )
+    return IncidentOut.of(await services.change_incident_status(uow=uow, command=command))

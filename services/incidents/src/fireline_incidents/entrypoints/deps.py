@@ -1,0 +1,53 @@
+"""Named dependencies of the incidents API; token problems become 401/403 here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Request
+
+from fireline_incidents.adapters.postgres import PgUnitOfWork
+from fireline_incidents.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.http_auth import require_scope
+from fireline_runtime.problems import Unauthorized
+from fireline_runtime.service import ServiceRuntime
+from fireline_runtime.tokens import Principal
+
+ReadIncidents = Annotated[Principal, Depends(require_scope("incidents:read"))]
+WriteIncidents = Annotated[Principal, Depends(require_scope("incidents:write"))]
+
+
+def _org(principal: Principal) -> UUID:
+    try:
+        return UUID(principal.org_id)
+    except ValueError:
+        # Only a token the auth service did not mint can get here; treat it as any bad token.
+        raise Unauthorized(
+            "The access token is not valid: invalid claim org_id.",
+            code="invalid_token",
+            title="Invalid access token",
+            headers={"WWW-Authenticate": 'Bearer realm="fireline", error="invalid_token"'},
+        ) from None
+
+
+async def _reader_org(principal: ReadIncidents) -> UUID:
+    return _org(principal)
+
+
+async def _writer_org(principal: WriteIncidents) -> UUID:
+    return _org(principal)
+
+
+ReaderOrg = Annotated[UUID, Depends(_reader_org)]
+"""The caller's org, for a token with `incidents:read`."""
+WriterOrg = Annotated[UUID, Depends(_writer_org)]
+"""The caller's org, for a token with `incidents:write`."""
+
+
+def _unit_of_work(request: Request) -> UnitOfWork:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return PgUnitOfWork(runtime.outbox, pool=runtime.pool)
+
+
+Uow = Annotated[UnitOfWork, Depends(_unit_of_work)]

@@ -1,0 +1,96 @@
+"""The incidents API's request and response bodies (DESIGN.md, "incidents")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from fireline_incidents.domain.model import MAX_TITLE_LENGTH, Incident, Status
+from fireline_incidents.service_layer.services import IncidentPage
+
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class SourceOut(BaseModel):
+    kind: str = Field(description="`pagerduty` for alert-driven incidents, `manual` otherwise.")
+    external_id: str | None = Field(description="The source's incident id.")
+    html_url: str | None = Field(description="Link to the incident at the source.")
+    service_id: str | None = Field(description="The source's service id.")
+    service_name: str | None = Field(description="The source's service name.")
+
+
+class IncidentOut(BaseModel):
+    id: UUID
+    number: int = Field(description="Sequential per org, starting at 1.")
+    title: str
+    status: Status
+    severity: str
+    incident_type: str
+    creator_id: UUID | None = Field(
+        description="The Fireline user who created the incident; null when no user matched the "
+        "alert's creator or on-call emails, or none was named."
+    )
+    source: SourceOut
+    created_at: datetime
+    acknowledged_at: datetime | None = Field(description="First acknowledgement, if any.")
+    resolved_at: datetime | None = Field(description="When it was resolved, while it is.")
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, incident: Incident) -> IncidentOut:
+        source = incident.source
+        return cls(
+            id=incident.id,
+            number=incident.number,
+            title=incident.title,
+            status=incident.status,
+            severity=incident.severity,
+            incident_type=incident.incident_type,
+            creator_id=incident.creator_id,
+            source=SourceOut(
+                kind=source.kind,
+                external_id=source.external_id,
+                html_url=source.html_url,
+                service_id=source.service_id,
+                service_name=source.service_name,
+            ),
+            created_at=incident.created_at,
+            acknowledged_at=incident.acknowledged_at,
+            resolved_at=incident.resolved_at,
+            updated_at=incident.updated_at,
+        )
+
+
+class IncidentList(BaseModel):
+    items: list[IncidentOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+    @classmethod
+    def of(cls, page: IncidentPage) -> IncidentList:
+        return cls(items=[IncidentOut.of(i) for i in page.items], next_cursor=page.next_cursor)
+
+
+class NewIncident(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH)
+    ]
+    severity: Label | None = Field(default=None, description="Defaults to `SEV3`.")
+    incident_type: Label | None = Field(default=None, description="Defaults to `Default`.")
+    creator_id: UUID | None = Field(
+        default=None, description="An active user of the org; the incident may have no creator."
+    )
+
+
+class StatusUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status = Field(
+        description="Any status may follow any other; `resolved` → `triggered` reopens."
+    )

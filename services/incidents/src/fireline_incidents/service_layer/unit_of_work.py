@@ -1,0 +1,79 @@
+"""What the use cases need from storage: two repositories and one transaction around them.
+
+These are protocols so the use cases can run against in-memory fakes in unit tests; the
+PostgreSQL implementations live in ``adapters.postgres``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from fireline_contracts import IncidentStarted, IncidentStatusChanged
+from fireline_incidents.domain.model import DirectoryUser, Incident, IncidentFilter
+from fireline_incidents.domain.pagination import PagePosition
+
+
+class IncidentRepository(Protocol):
+    async def lock_numbering(self, org_id: UUID) -> None:
+        """Serialise incident creation in ``org_id`` until the transaction ends."""
+
+    async def next_number(self, org_id: UUID) -> int:
+        """The org's next incident number; call only while holding :meth:`lock_numbering`."""
+
+    async def get(
+        self, org_id: UUID, incident_id: UUID, *, for_update: bool = False
+    ) -> Incident | None:
+        """The org's incident with that id, if any."""
+
+    async def get_by_source(
+        self, org_id: UUID, source: str, external_id: str, *, for_update: bool = False
+    ) -> Incident | None:
+        """The org's incident started from that alert, if any."""
+
+    async def add(self, incident: Incident) -> None:
+        """Store a new incident."""
+
+    async def save_status(self, incident: Incident) -> None:
+        """Store the status fields (status, timestamps) of an existing incident."""
+
+    async def list(
+        self, org_id: UUID, filters: IncidentFilter, *, after: PagePosition | None, limit: int
+    ) -> list[Incident]:
+        """Up to ``limit`` of the org's incidents, newest first, starting after ``after``."""
+
+
+class UserDirectory(Protocol):
+    async def record(self, user: DirectoryUser, *, version_at: datetime) -> bool:
+        """Store the user's state unless a newer one is stored; True when it was stored."""
+
+    async def find_active(self, org_id: UUID, emails: Sequence[str]) -> list[DirectoryUser]:
+        """Active users of ``org_id`` whose (normalised) email is one of ``emails``."""
+
+    async def get_active(self, org_id: UUID, user_id: UUID) -> DirectoryUser | None:
+        """The user, if they are an active user of ``org_id``."""
+
+
+class UnitOfWork(Protocol):
+    """One transaction: entering begins it, leaving commits it (or rolls back on an error)."""
+
+    @property
+    def incidents(self) -> IncidentRepository: ...
+
+    @property
+    def users(self) -> UserDirectory: ...
+
+    async def publish(self, event: IncidentStarted | IncidentStatusChanged) -> None:
+        """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

@@ -1,0 +1,789 @@
+"""The incidents service against real PostgreSQL and the real Kafka-protocol broker.
+
+Events are fed the way identity, auth and pagerduty-ingest would publish them (contract models on
+the prefixed topics); outcomes are read back through the HTTP API with access tokens minted here
+and verified through a JWKS served on loopback, exactly as the auth service's would be.
+
+One service instance serves the whole module; every test works in an org of its own, so tests
+cannot see each other's incidents or users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from aiokafka import AIOKafkaProducer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi import FastAPI
+
+from fireline_contracts import (
+    ALERTS,
+    INCIDENTS,
+    KEYS,
+    USERS,
+    AlertAcknowledged,
+    AlertPayload,
+    AlertResolved,
+    AlertTriggered,
+    EventEnvelope,
+    IncidentStarted,
+    IncidentStatusChanged,
+    KeyRevoked,
+    KeyRevokedPayload,
+    UserCreated,
+    UserDeactivated,
+    UserPayload,
+    parse_event,
+    topic_name,
+)
+from fireline_incidents.bootstrap import create_app
+from fireline_incidents.config import Settings
+from fireline_runtime.infra import Postgres, wait_for
+from fireline_runtime.service import ServiceRuntime
+from support import infra
+from support.kafka import read_topic
+
+pytestmark = pytest.mark.integration
+
+ISSUER = "http://auth.fireline.test"
+AUDIENCE = "fireline-api"
+ALL_SCOPES = ("incidents:read", "incidents:write")
+WAIT_S = 20.0
+
+AlertEvent = AlertTriggered | AlertAcknowledged | AlertResolved
+
+
+# -- a stand-in for the auth service: one Ed25519 signing key and its JWKS ---------------------
+
+
+class SigningKey:
+    def __init__(self) -> None:
+        self.kid = f"test-{uuid.uuid4().hex[:8]}"
+        self.private = Ed25519PrivateKey.generate()
+
+    def jwks(self) -> bytes:
+        raw = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        x = jwt.utils.base64url_encode(raw).decode()
+        key = {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "use": "sig"}
+        return json.dumps({"keys": [key]}).encode()
+
+    def mint(self, *, org_id: uuid.UUID, scopes: tuple[str, ...], key_id: uuid.UUID) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": str(key_id),
+            "client_id": str(key_id),
+            "org_id": str(org_id),
+            "scope": " ".join(scopes),
+            "iat": now,
+            "exp": now + 900,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(
+            claims, self.private, algorithm="EdDSA", headers={"typ": "at+jwt", "kid": self.kid}
+        )
+
+
+@contextlib.asynccontextmanager
+async def serve_jwks(body: bytes) -> AsyncIterator[str]:
+    """A loopback HTTP server answering every request with ``body`` as JSON; yields its URL."""
+
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await reader.readuntil(b"\r\n\r\n")
+            head = (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            writer.write(head.encode() + body)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(respond, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/.well-known/jwks.json"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+# -- the service under test -------------------------------------------------------------------
+
+
+@dataclass
+class Harness:
+    app: FastAPI
+    client: httpx.AsyncClient
+    producer: AIOKafkaProducer
+    signing_key: SigningKey
+    bootstrap: str
+    prefix: str
+    key_ids: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+
+    @property
+    def runtime(self) -> ServiceRuntime:
+        runtime: ServiceRuntime = self.app.state.runtime
+        return runtime
+
+    def headers(
+        self,
+        org_id: uuid.UUID,
+        scopes: tuple[str, ...] = ALL_SCOPES,
+        *,
+        key_id: uuid.UUID | None = None,
+    ) -> dict[str, str]:
+        key = key_id or self.key_ids.setdefault(org_id, uuid.uuid4())
+        token = self.signing_key.mint(org_id=org_id, scopes=scopes, key_id=key)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def publish(self, spec: Any, *events: EventEnvelope, key: str | None = None) -> None:
+        """Publish in order; ``key`` overrides each event's Kafka key to pin one partition."""
+        for event in events:
+            await self.producer.send_and_wait(
+                topic_name(spec, self.prefix),
+                event.to_bytes(),
+                key=(key or event.kafka_key).encode(),
+            )
+
+    async def add_user(
+        self, org_id: uuid.UUID, email: str, *, deactivate: bool = False
+    ) -> uuid.UUID:
+        """Publish a user as identity would, and wait until the projection holds its last state."""
+        user_id = uuid.uuid4()
+        payload = UserPayload(user_id=user_id, email=email, name=email, role="member", active=True)
+        events: list[EventEnvelope] = [UserCreated(org_id=org_id, payload=payload)]
+        if deactivate:
+            gone = payload.model_copy(update={"active": False})
+            events.append(UserDeactivated(org_id=org_id, payload=gone))
+        await self.publish(USERS, *events)
+
+        async def projected() -> bool:
+            async with self.runtime.pool.acquire() as conn:
+                active = await conn.fetchval("SELECT active FROM users WHERE user_id = $1", user_id)
+            return active is not None and active is (not deactivate)
+
+        assert await wait_for(projected, WAIT_S), "the users projection never caught up"
+        return user_id
+
+    async def incidents(self, org_id: uuid.UUID, **params: str | int) -> list[dict[str, Any]]:
+        response = await self.client.get(
+            "/v1/incidents", params={"limit": 100, **params}, headers=self.headers(org_id)
+        )
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    async def wait_for_incident(
+        self,
+        org_id: uuid.UUID,
+        external_id: str,
+        until: Callable[[dict[str, Any]], bool] = lambda _: True,
+    ) -> dict[str, Any]:
+        found: list[dict[str, Any]] = []
+
+        async def arrived() -> bool:
+            found[:] = await self.incidents(org_id, external_id=external_id)
+            return bool(found) and until(found[0])
+
+        assert await wait_for(arrived, WAIT_S), f"incident {external_id} never got there: {found}"
+        return found[0]
+
+    async def barrier(self, org_id: uuid.UUID, key: str) -> None:
+        """Wait until everything published earlier with Kafka key ``key`` has been consumed.
+
+        One key is one partition, consumed in order: once an alert sent last under that key has
+        started its incident, every earlier alert under the key has been handled.
+        """
+        marker = f"barrier-{uuid.uuid4().hex[:8]}"
+        await self.publish(ALERTS, alert(AlertTriggered, org_id, marker), key=key)
+        await self.wait_for_incident(org_id, marker)
+
+    async def incident_events(self, incident_id: str) -> list[EventEnvelope]:
+        """Every event published on the incidents topic about ``incident_id``, in order."""
+        relay = self.runtime.relay
+        assert relay is not None
+
+        async def drained() -> bool:
+            return await relay.pending() == 0
+
+        assert await wait_for(drained, WAIT_S), "the outbox never drained"
+        topic = topic_name(INCIDENTS, self.prefix)
+        async with self.runtime.pool.acquire() as conn:
+            published = await conn.fetchval("SELECT count(*) FROM outbox WHERE topic = $1", topic)
+        records = await read_topic(self.bootstrap, topic, until=published, timeout=WAIT_S)
+        events = [parse_event(r.value, spec=INCIDENTS) for r in records if r.value is not None]
+        return [
+            e
+            for e in events
+            if isinstance(e, IncidentStarted | IncidentStatusChanged)
+            and str(e.payload.incident_id) == incident_id
+        ]
+
+
+def alert(
+    kind: type[AlertEvent],
+    org_id: uuid.UUID,
+    external_id: str,
+    *,
+    occurred_at: datetime | None = None,
+    **fields: Any,
+) -> AlertEvent:
+    payload = AlertPayload(
+        integration_id=uuid.UUID(int=7),
+        external_id=external_id,
+        number=42,
+        title=fields.pop("title", f"Checkout is down ({external_id})"),
+        urgency="high",
+        html_url=f"https://acme.pagerduty.com/incidents/{external_id}",
+        service_id="PSVC01",
+        service_name="Checkout",
+        escalation_policy_id="PESC01",
+        alert_occurred_at=occurred_at or datetime.now(UTC),
+        delivery_id=uuid.uuid4().hex,
+        pagerduty_event_type={
+            AlertTriggered: "incident.triggered",
+            AlertAcknowledged: "incident.acknowledged",
+            AlertResolved: "incident.resolved",
+        }[kind],
+        enrichment_status="complete",
+        **fields,
+    )
+    return kind(org_id=org_id, payload=payload)
+
+
+@pytest.fixture(scope="module")
+async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Harness]:
+    database = await infra.fresh_database(postgres, "incidents")
+    prefix = infra.unique("t") + "."
+    signing_key = SigningKey()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=False)
+    await producer.start()
+    try:
+        async with serve_jwks(signing_key.jwks()) as jwks_url:
+            settings = Settings(
+                database_url=database,
+                kafka_bootstrap_servers=kafka,
+                fireline_topic_prefix=prefix,
+                fireline_kafka_session_timeout_ms=2000,
+                fireline_outbox_poll_interval_s=0.2,
+                fireline_jwks_url=jwks_url,
+                fireline_token_issuer=ISSUER,
+                fireline_token_audience=AUDIENCE,
+            )
+            app = create_app(settings)
+            async with app.router.lifespan_context(app):
+                runtime: ServiceRuntime = app.state.runtime
+
+                async def consumers_started() -> bool:
+                    return runtime.broker_started
+
+                assert await wait_for(consumers_started, WAIT_S)
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                    yield Harness(app, client, producer, signing_key, kafka, prefix)
+    finally:
+        await producer.stop()
+        await infra.drop(postgres, database)
+
+
+def new_org() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def ago(minutes: float) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+# -- alerts start incidents -------------------------------------------------------------------
+
+
+async def test_an_alert_matching_no_user_still_starts_an_incident_without_creator(
+    service: Harness,
+) -> None:
+    org = new_org()
+    await service.add_user(org, "someone@example.com")
+    started_at = ago(3)
+
+    await service.publish(
+        ALERTS,
+        alert(
+            AlertTriggered,
+            org,
+            "PNOMATCH",
+            occurred_at=started_at,
+            creator_email="stranger@example.com",
+            oncall_emails=("also-unknown@example.com",),
+            severity="SEV1",
+            incident_type="Security",
+        ),
+    )
+    incident = await service.wait_for_incident(org, "PNOMATCH")
+
+    assert incident["creator_id"] is None
+    assert incident["status"] == "triggered"
+    assert incident["number"] == 1
+    assert incident["title"] == "Checkout is down (PNOMATCH)"
+    assert (incident["severity"], incident["incident_type"]) == ("SEV1", "Security")
+    assert incident["source"] == {
+        "kind": "pagerduty",
+        "external_id": "PNOMATCH",
+        "html_url": "https://acme.pagerduty.com/incidents/PNOMATCH",
+        "service_id": "PSVC01",
+        "service_name": "Checkout",
+    }
+    assert datetime.fromisoformat(incident["created_at"]) == started_at
+    assert incident["acknowledged_at"] is None
+    assert incident["resolved_at"] is None
+    assert set(incident) == {
+        "id",
+        "number",
+        "title",
+        "status",
+        "severity",
+        "incident_type",
+        "creator_id",
+        "source",
+        "created_at",
+        "acknowledged_at",
+        "resolved_at",
+        "updated_at",
+    }
+
+
+async def test_an_alert_without_severity_or_type_gets_the_defaults(service: Harness) -> None:
+    org = new_org()
+
+    await service.publish(ALERTS, alert(AlertTriggered, org, "PDEFAULTS"))
+    incident = await service.wait_for_incident(org, "PDEFAULTS")
+
+    assert (incident["severity"], incident["incident_type"]) == ("SEV3", "Default")
+
+
+async def test_the_creator_email_matches_a_user_whatever_its_letter_case(
+    service: Harness,
+) -> None:
+    org = new_org()
+    alice = await service.add_user(org, "Alice.Smith@Example.com")
+    oncall = await service.add_user(org, "oncall@example.com")
+
+    await service.publish(
+        ALERTS,
+        alert(
+            AlertTriggered,
+            org,
+            "PCASE",
+            creator_email="  alice.smith@EXAMPLE.COM ",
+            oncall_emails=("oncall@example.com",),
+        ),
+    )
+    incident = await service.wait_for_incident(org, "PCASE")
+
+    assert incident["creator_id"] == str(alice), "the creator beats the on-call user"
+    assert incident["creator_id"] != str(oncall)
+
+
+async def test_without_a_creator_match_the_first_matching_oncall_user_is_the_creator(
+    service: Harness,
+) -> None:
+    org = new_org()
+    second = await service.add_user(org, "second@example.com")
+    await service.add_user(org, "third@example.com")
+
+    await service.publish(
+        ALERTS,
+        alert(
+            AlertTriggered,
+            org,
+            "PONCALL",
+            creator_email="stranger@example.com",
+            oncall_emails=("nobody@example.com", "SECOND@example.com", "third@example.com"),
+        ),
+    )
+    incident = await service.wait_for_incident(org, "PONCALL")
+
+    assert incident["creator_id"] == str(second)
+
+
+async def test_deactivated_users_and_other_orgs_users_never_match(service: Harness) -> None:
+    org, other_org = new_org(), new_org()
+    await service.add_user(org, "gone@example.com", deactivate=True)
+    await service.add_user(other_org, "elsewhere@example.com")
+
+    await service.publish(
+        ALERTS,
+        alert(
+            AlertTriggered,
+            org,
+            "PGONE",
+            creator_email="gone@example.com",
+            oncall_emails=("elsewhere@example.com", "gone@example.com"),
+        ),
+    )
+    incident = await service.wait_for_incident(org, "PGONE")
+
+    assert incident["creator_id"] is None
+
+
+async def test_a_redelivered_or_repeated_trigger_never_starts_a_second_incident(
+    service: Harness,
+) -> None:
+    org = new_org()
+    trigger = alert(AlertTriggered, org, "PDUP")
+    # The same event twice (a redelivery) and a new event for the same PagerDuty incident (a
+    # replayed webhook with another delivery id).
+    replay = alert(AlertTriggered, org, "PDUP", title="Replayed")
+
+    await service.publish(ALERTS, trigger, trigger, replay)
+    await service.barrier(org, "PDUP")
+
+    incidents = await service.incidents(org, external_id="PDUP")
+    assert len(incidents) == 1
+    assert incidents[0]["title"] == "Checkout is down (PDUP)"
+    assert incidents[0]["number"] == 1
+
+
+async def test_a_resolve_arriving_before_its_trigger_leaves_the_incident_resolved(
+    service: Harness,
+) -> None:
+    org = new_org()
+    triggered_at, resolved_at = ago(10), ago(2)
+
+    await service.publish(
+        ALERTS,
+        alert(AlertResolved, org, "PEARLY", occurred_at=resolved_at),
+        alert(AlertTriggered, org, "PEARLY", occurred_at=triggered_at),
+    )
+    await service.barrier(org, "PEARLY")
+
+    incidents = await service.incidents(org, external_id="PEARLY")
+    assert len(incidents) == 1
+    assert incidents[0]["status"] == "resolved"
+    assert datetime.fromisoformat(incidents[0]["resolved_at"]) == resolved_at
+
+
+async def test_acknowledge_and_resolve_follow_the_alert_and_are_announced(
+    service: Harness,
+) -> None:
+    org = new_org()
+    triggered_at, acked_at, resolved_at = ago(10), ago(6), ago(1)
+
+    await service.publish(ALERTS, alert(AlertTriggered, org, "PLIFE", occurred_at=triggered_at))
+    await service.publish(ALERTS, alert(AlertAcknowledged, org, "PLIFE", occurred_at=acked_at))
+    acknowledged = await service.wait_for_incident(
+        org, "PLIFE", until=lambda i: i["status"] == "acknowledged"
+    )
+    assert datetime.fromisoformat(acknowledged["acknowledged_at"]) == acked_at
+    assert acknowledged["resolved_at"] is None
+
+    await service.publish(ALERTS, alert(AlertResolved, org, "PLIFE", occurred_at=resolved_at))
+    resolved = await service.wait_for_incident(
+        org, "PLIFE", until=lambda i: i["status"] == "resolved"
+    )
+    assert datetime.fromisoformat(resolved["resolved_at"]) == resolved_at
+    assert datetime.fromisoformat(resolved["acknowledged_at"]) == acked_at
+
+    events = await service.incident_events(resolved["id"])
+    assert [e.event_type for e in events] == [
+        "IncidentStarted",
+        "IncidentStatusChanged",
+        "IncidentStatusChanged",
+    ]
+    started, acked, closed = events
+    assert isinstance(started, IncidentStarted)
+    assert started.org_id == org
+    assert started.payload.number == resolved["number"]
+    assert started.payload.status == "triggered"
+    assert started.payload.source is not None
+    assert started.payload.source.external_id == "PLIFE"
+    assert started.payload.creator_id is None
+    assert isinstance(acked, IncidentStatusChanged)
+    assert (acked.payload.previous_status, acked.payload.status) == ("triggered", "acknowledged")
+    assert isinstance(closed, IncidentStatusChanged)
+    assert (closed.payload.previous_status, closed.payload.status) == ("acknowledged", "resolved")
+    assert closed.payload.resolved_at == resolved_at
+
+
+# -- the API ----------------------------------------------------------------------------------
+
+
+async def test_the_list_filters_and_pages_through_every_incident_once(service: Harness) -> None:
+    org = new_org()
+    for n in range(5):
+        await service.publish(
+            ALERTS, alert(AlertTriggered, org, f"PLIST{n}", occurred_at=ago(60 - n)), key="PLIST"
+        )
+    await service.publish(ALERTS, alert(AlertResolved, org, "PLIST2"), key="PLIST")
+    await service.barrier(org, "PLIST")
+    manual = []
+    for title in ("Manual one", "Manual two"):
+        response = await service.client.post(
+            "/v1/incidents", json={"title": title}, headers=service.headers(org)
+        )
+        assert response.status_code == 201, response.text
+        manual.append(response.json()["id"])
+
+    everything = await service.incidents(org)
+    assert len(everything) == 8  # five alerts, the barrier's, two by hand
+    created = [datetime.fromisoformat(i["created_at"]) for i in everything]
+    assert created == sorted(created, reverse=True), "newest first"
+
+    resolved = await service.incidents(org, status="resolved")
+    assert [i["source"]["external_id"] for i in resolved] == ["PLIST2"]
+    by_hand = await service.incidents(org, source="manual")
+    assert sorted(i["id"] for i in by_hand) == sorted(manual)
+    assert len(await service.incidents(org, source="pagerduty")) == 6
+    assert [
+        i["source"]["external_id"] for i in await service.incidents(org, external_id="PLIST3")
+    ] == ["PLIST3"]
+    assert await service.incidents(org, source="pagerduty", status="acknowledged") == []
+
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": 3}
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = await service.client.get(
+            "/v1/incidents", params=params, headers=service.headers(org)
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append([i["id"] for i in body["items"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [3, 3, 2]
+    assert [i for page in pages for i in page] == [i["id"] for i in everything]
+
+    filtered = await service.client.get(
+        "/v1/incidents", params={"limit": 4, "source": "pagerduty"}, headers=service.headers(org)
+    )
+    assert filtered.json()["next_cursor"] is not None
+    rest = await service.client.get(
+        "/v1/incidents",
+        params={"limit": 4, "source": "pagerduty", "cursor": filtered.json()["next_cursor"]},
+        headers=service.headers(org),
+    )
+    assert len(rest.json()["items"]) == 2
+    assert rest.json()["next_cursor"] is None
+
+
+async def test_bad_list_parameters_are_clear_client_errors(service: Harness) -> None:
+    org = new_org()
+    headers = service.headers(org)
+
+    bad_cursor = await service.client.get(
+        "/v1/incidents", params={"cursor": "not-a-cursor"}, headers=headers
+    )
+    assert bad_cursor.status_code == 400
+    assert bad_cursor.headers["content-type"] == "application/problem+json"
+    assert bad_cursor.json()["code"] == "invalid_cursor"
+    for params in ({"limit": 0}, {"limit": 101}, {"status": "open"}):
+        response = await service.client.get("/v1/incidents", params=params, headers=headers)
+        assert response.status_code == 422, params
+        assert response.json()["code"] == "validation_error"
+
+
+async def test_another_orgs_incident_is_not_found_and_not_listed(service: Harness) -> None:
+    org, intruder = new_org(), new_org()
+    created = await service.client.post(
+        "/v1/incidents", json={"title": "Private"}, headers=service.headers(org)
+    )
+    incident_id = created.json()["id"]
+
+    fetched = await service.client.get(
+        f"/v1/incidents/{incident_id}", headers=service.headers(intruder)
+    )
+    patched = await service.client.patch(
+        f"/v1/incidents/{incident_id}",
+        json={"status": "resolved"},
+        headers=service.headers(intruder),
+    )
+    listed = await service.incidents(intruder)
+    malformed = await service.client.get("/v1/incidents/not-a-uuid", headers=service.headers(org))
+
+    assert fetched.status_code == 404
+    assert fetched.json()["code"] == "not_found"
+    assert patched.status_code == 404
+    assert listed == []
+    assert malformed.status_code == 404
+    own = await service.client.get(f"/v1/incidents/{incident_id}", headers=service.headers(org))
+    assert own.status_code == 200
+    assert own.json()["status"] == "triggered", "the intruder's PATCH changed nothing"
+
+
+async def test_the_api_needs_a_token_with_the_right_scope(service: Harness) -> None:
+    org = new_org()
+
+    anonymous = await service.client.get("/v1/incidents")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    garbage = await service.client.get(
+        "/v1/incidents", headers={"Authorization": "Bearer not.a.token"}
+    )
+    assert garbage.status_code == 401
+    assert 'error="invalid_token"' in garbage.headers["www-authenticate"]
+
+    reader = service.headers(org, ("incidents:read",))
+    writer = service.headers(org, ("incidents:write",))
+    assert (await service.client.get("/v1/incidents", headers=reader)).status_code == 200
+    refused_write = await service.client.post(
+        "/v1/incidents", json={"title": "Nope"}, headers=reader
+    )
+    refused_read = await service.client.get("/v1/incidents", headers=writer)
+    assert refused_write.status_code == 403
+    assert refused_write.json()["code"] == "insufficient_scope"
+    assert refused_read.status_code == 403
+    assert await service.incidents(org) == [], "the refused create stored nothing"
+
+
+async def test_a_revoked_keys_outstanding_tokens_are_refused(service: Harness) -> None:
+    org = new_org()
+    revoked_key, other_key = uuid.uuid4(), uuid.uuid4()
+    doomed = service.headers(org, key_id=revoked_key)
+    unaffected = service.headers(org, key_id=other_key)
+    assert (await service.client.get("/v1/incidents", headers=doomed)).status_code == 200
+
+    await service.publish(
+        KEYS,
+        KeyRevoked(
+            org_id=org,
+            payload=KeyRevokedPayload(key_id=revoked_key, revoked_at=datetime.now(UTC)),
+        ),
+    )
+
+    async def refused() -> bool:
+        response = await service.client.get("/v1/incidents", headers=doomed)
+        return response.status_code == 401
+
+    assert await wait_for(refused, WAIT_S), "the revoked key's token was still accepted"
+    assert (await service.client.get("/v1/incidents", headers=unaffected)).status_code == 200
+
+
+async def test_incidents_can_be_started_by_hand_with_or_without_a_creator(
+    service: Harness,
+) -> None:
+    org = new_org()
+    alice = await service.add_user(org, "alice@example.com")
+    gone = await service.add_user(org, "gone@example.com", deactivate=True)
+    elsewhere = await service.add_user(new_org(), "elsewhere@example.com")
+    headers = service.headers(org)
+
+    anonymous = await service.client.post(
+        "/v1/incidents", json={"title": "  Database slow  "}, headers=headers
+    )
+    assert anonymous.status_code == 201, anonymous.text
+    body = anonymous.json()
+    assert body["title"] == "Database slow"
+    assert body["creator_id"] is None
+    assert body["status"] == "triggered"
+    assert (body["severity"], body["incident_type"]) == ("SEV3", "Default")
+    assert body["source"] == {
+        "kind": "manual",
+        "external_id": None,
+        "html_url": None,
+        "service_id": None,
+        "service_name": None,
+    }
+
+    owned = await service.client.post(
+        "/v1/incidents",
+        json={
+            "title": "Checkout errors",
+            "severity": "SEV2",
+            "incident_type": "Outage",
+            "creator_id": str(alice),
+        },
+        headers=headers,
+    )
+    assert owned.status_code == 201, owned.text
+    assert owned.json()["creator_id"] == str(alice)
+    assert (owned.json()["severity"], owned.json()["incident_type"]) == ("SEV2", "Outage")
+    assert [body["number"], owned.json()["number"]] == [1, 2]
+
+    for stranger in (gone, elsewhere, uuid.uuid4()):
+        refused = await service.client.post(
+            "/v1/incidents", json={"title": "x", "creator_id": str(stranger)}, headers=headers
+        )
+        assert refused.status_code == 422
+        assert refused.json()["code"] == "unknown_creator"
+    for bad in ({"title": "   "}, {}, {"title": "x", "colour": "red"}):
+        assert (
+            await service.client.post("/v1/incidents", json=bad, headers=headers)
+        ).status_code == 422
+    assert len(await service.incidents(org)) == 2, "refused creates stored nothing"
+
+    started = await service.incident_events(owned.json()["id"])
+    assert [e.event_type for e in started] == ["IncidentStarted"]
+    assert isinstance(started[0], IncidentStarted)
+    assert started[0].payload.creator_id == alice
+    assert started[0].payload.source is None
+
+
+async def test_status_changes_set_their_timestamps_and_are_announced(service: Harness) -> None:
+    org = new_org()
+    headers = service.headers(org)
+    created = await service.client.post("/v1/incidents", json={"title": "x"}, headers=headers)
+    url = f"/v1/incidents/{created.json()['id']}"
+
+    async def patch(status: str) -> dict[str, Any]:
+        response = await service.client.patch(url, json={"status": status}, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    acknowledged = await patch("acknowledged")
+    assert acknowledged["status"] == "acknowledged"
+    assert acknowledged["acknowledged_at"] is not None
+    resolved = await patch("resolved")
+    assert resolved["resolved_at"] is not None
+    assert resolved["acknowledged_at"] == acknowledged["acknowledged_at"]
+    assert (await patch("resolved"))["resolved_at"] == resolved["resolved_at"], "no-op repeat"
+    reopened = await patch("triggered")
+    assert reopened["resolved_at"] is None
+    assert reopened["acknowledged_at"] == acknowledged["acknowledged_at"]
+    assert (await service.client.get(url, headers=headers)).json() == reopened
+
+    invalid = await service.client.patch(url, json={"status": "closed"}, headers=headers)
+    assert invalid.status_code == 422
+
+    events = await service.incident_events(created.json()["id"])
+    changes = [
+        (e.payload.previous_status, e.payload.status)
+        for e in events
+        if isinstance(e, IncidentStatusChanged)
+    ]
+    assert changes == [
+        ("triggered", "acknowledged"),
+        ("acknowledged", "resolved"),
+        ("resolved", "triggered"),
+    ]
+
+
+async def test_concurrent_creates_get_distinct_gapless_numbers(service: Harness) -> None:
+    org = new_org()
+    headers = service.headers(org)
+
+    responses = await asyncio.gather(
+        *(
+            service.client.post("/v1/incidents", json={"title": f"#{n}"}, headers=headers)
+            for n in range(20)
+        )
+    )
+
+    assert all(r.status_code == 201 for r in responses)
+    assert sorted(r.json()["number"] for r in responses) == list(range(1, 21))
