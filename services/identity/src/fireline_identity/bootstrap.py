@@ -2,19 +2,95 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
 from fastapi import FastAPI
 
+from fireline_contracts import KEYS, USERS
+from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.config import Settings
-from fireline_runtime.migrations import load
+from fireline_identity.domain.origins import allowed_origins
+from fireline_identity.domain.sessions import SessionPolicy
+from fireline_identity.entrypoints.consumers import KEY_USAGE_HANDLER
+from fireline_identity.entrypoints.deps import CookieSettings, IdentityContext
+from fireline_identity.entrypoints.errors import install_error_handlers
+from fireline_identity.entrypoints.keys_api import router as keys_router
+from fireline_identity.entrypoints.origin_guard import ForeignOriginGuard
+from fireline_identity.entrypoints.session_api import router as session_router
+from fireline_identity.entrypoints.ui import router as ui_router
+from fireline_identity.entrypoints.users_api import router as users_router
+from fireline_identity.migrations_loader import SERVICE, service_migrations
+from fireline_identity.service_layer import orgs, sessions
+from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.service import ServiceRuntime
 
-SERVICE = "identity"
+log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL_S = 600.0
+
+DESCRIPTION = (
+    "Orgs, users, human sessions and self-serve API keys. Authenticated by the session cookie "
+    "that `POST /v1/session` sets; state-changing requests from a foreign `Origin` are refused."
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(
         service=SERVICE,
         settings=settings,
-        migrations=load(SERVICE, "fireline_identity.migrations"),
+        migrations=service_migrations(),
+        topics=[KEYS, USERS],
     )
-    return runtime.build_app(title="Fireline identity")
+    runtime.consume(KEY_USAGE_HANDLER)
+    context = IdentityContext(
+        uow=UnitOfWork(lambda: runtime.pool, runtime.outbox),
+        hasher=PasswordHasher(),
+        policy=SessionPolicy(
+            idle_timeout=timedelta(seconds=settings.fireline_session_idle_timeout_s),
+            absolute_timeout=timedelta(seconds=settings.fireline_session_absolute_timeout_s),
+        ),
+        cookie=CookieSettings(secure=settings.fireline_cookie_secure),
+        trusted_proxy_hops=settings.fireline_trusted_proxy_hops,
+    )
+
+    async def on_start(rt: ServiceRuntime) -> None:
+        email, password = settings.fireline_admin_email, settings.fireline_admin_password
+        if email and password is not None:
+            # A weak or malformed bootstrap credential stops start-up with the reason, rather
+            # than leaving an org nobody can log in to.
+            await orgs.bootstrap_default_org(
+                uow=context.uow,
+                hasher=context.hasher,
+                admin_email=email,
+                admin_password=password.get_secret_value(),
+            )
+        elif email or password is not None:
+            log.warning(
+                "FIRELINE_ADMIN_EMAIL and FIRELINE_ADMIN_PASSWORD must both be set to bootstrap "
+                "an admin; ignoring the one that is set"
+            )
+        rt.spawn(_prune_forever(context), "identity-prune")
+
+    runtime.on_start(on_start)
+    app = runtime.build_app(
+        title="Fireline identity",
+        description=DESCRIPTION,
+        routers=[session_router, users_router, keys_router, ui_router],
+    )
+    app.state.identity = context
+    install_error_handlers(app)
+    app.add_middleware(
+        ForeignOriginGuard,
+        allowed=allowed_origins(settings.fireline_public_url, settings.extra_origins()),
+    )
+    return app
+
+
+async def _prune_forever(context: IdentityContext) -> None:
+    while True:
+        with contextlib.suppress(Exception):
+            await sessions.prune(uow=context.uow, policy=context.policy)
+        await asyncio.sleep(PRUNE_INTERVAL_S)

@@ -2,10 +2,47 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from fireline_runtime.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
     fireline_http_port: int = Field(default=8001, description="HTTP port.")
+    fireline_public_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="Public base URL of identity; its origin is the one state-changing browser "
+        "requests may come from.",
+    )
+    fireline_allowed_origins: str = Field(
+        default="",
+        description="Extra origins allowed on state-changing requests, comma-separated "
+        "(e.g. a UI served from another host).",
+    )
+    fireline_cookie_secure: bool = Field(
+        default=True,
+        description="Mark the session cookie Secure (HTTPS only). Only plain-HTTP local "
+        "development turns this off.",
+    )
+    fireline_admin_email: str | None = Field(
+        default=None, description="Email of the admin created with org `default` at first start."
+    )
+    fireline_admin_password: SecretStr | None = Field(
+        default=None,
+        description="Password of that admin (at least 12 characters); ignored once an org exists.",
+    )
+    fireline_session_idle_timeout_s: int = Field(
+        default=12 * 3600, ge=60, description="A session ends after this long without a request."
+    )
+    fireline_session_absolute_timeout_s: int = Field(
+        default=7 * 24 * 3600, ge=60, description="A session ends this long after login."
+    )
+    fireline_trusted_proxy_hops: int = Field(
+        default=0,
+        ge=0,
+        description="Reverse proxies in front of identity whose X-Forwarded-For entries are "
+        "trusted for the client address used by login throttling; 0 trusts none.",
+    )
+
+    def extra_origins(self) -> list[str]:
+        return [o.strip() for o in self.fireline_allowed_origins.split(",") if o.strip()]

@@ -59,12 +59,12 @@ _ASSET_TYPES = {
 _ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\.(?:js|css|svg)$")
 
 _NOT_FOUND_PAGE = (
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
     "<title>Not found - Fireline</title>"
-    "<link rel=\"stylesheet\" href=\"/ui/assets/styles.css\"></head>"
-    "<body class=\"centered\"><main class=\"card\"><h1>Page not found</h1>"
-    "<p><a href=\"/ui/\">Go to Fireline</a></p></main></body></html>"
+    '<link rel="stylesheet" href="/ui/assets/styles.css"></head>'
+    '<body class="centered"><main class="card"><h1>Page not found</h1>'
+    '<p><a href="/ui/">Go to Fireline</a></p></main></body></html>'
 )
 
 

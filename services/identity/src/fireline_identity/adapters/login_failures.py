@@ -1,0 +1,59 @@
+"""SQL for failed-login records (shared by replicas, so the limits hold across them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fireline_runtime.db import Connection
+
+# Transaction-scoped advisory locks make "count, then record an attempt" atomic per account and
+# per address, so parallel guesses cannot all slip under the limit.
+_ACCOUNT_NS = "login-account\n"
+_ADDRESS_NS = "login-address\n"
+
+
+async def lock(conn: Connection, *, account: str, address: str) -> None:
+    # Always account first, then address: one order for every transaction, so no deadlock.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _ACCOUNT_NS + account)
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _ADDRESS_NS + address)
+
+
+async def recent_for_account(conn: Connection, account: str, since: datetime) -> list[datetime]:
+    rows = await conn.fetch(
+        "SELECT failed_at FROM login_failures WHERE account = $1 AND failed_at > $2",
+        account,
+        since,
+    )
+    return [r["failed_at"] for r in rows]
+
+
+async def recent_for_address(conn: Connection, address: str, since: datetime) -> list[datetime]:
+    rows = await conn.fetch(
+        "SELECT failed_at FROM login_failures WHERE address = $1 AND failed_at > $2",
+        address,
+        since,
+    )
+    return [r["failed_at"] for r in rows]
+
+
+async def insert(conn: Connection, *, account: str, address: str, at: datetime) -> int:
+    """Record an attempt as failed (provisionally, until its password check says otherwise)."""
+    row_id = await conn.fetchval(
+        "INSERT INTO login_failures (account, address, failed_at) VALUES ($1, $2, $3) RETURNING id",
+        account,
+        address,
+        at,
+    )
+    return int(row_id)
+
+
+async def clear_account(conn: Connection, account: str, *, attempt_id: int) -> None:
+    """A successful login: forget this attempt and the account's earlier failures."""
+    await conn.execute(
+        "DELETE FROM login_failures WHERE id = $1 OR account = $2", attempt_id, account
+    )
+
+
+async def prune(conn: Connection, *, before: datetime) -> int:
+    status = await conn.execute("DELETE FROM login_failures WHERE failed_at < $1", before)
+    return int(status.split()[-1])

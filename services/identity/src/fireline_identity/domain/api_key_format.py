@@ -1,0 +1,74 @@
+"""The API key format: ``flk_`` + 27 random base62 characters + a 6-character base62 CRC32.
+
+Deliberately standalone (standard library only) so the auth service can mirror it line for line:
+
+* ``flk_`` lets secret scanners and humans recognise a Fireline key.
+* 27 characters drawn uniformly from 62 carry 27 * log2(62) ~= 160.8 bits of entropy.
+* The checksum is ``zlib.crc32`` of the random part's ASCII bytes, written in base62 (alphabet
+  ``0-9A-Za-z``, most significant digit first) and left-padded with ``0`` to 6 characters
+  (62**6 > 2**32, so every CRC32 fits). A typo is caught before any database lookup.
+* Only the lower-case hex SHA-256 of the whole key (prefix and checksum included) is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import zlib
+
+PREFIX = "flk_"
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+RANDOM_LENGTH = 27
+CHECKSUM_LENGTH = 6
+KEY_LENGTH = len(PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
+ENTROPY_BITS = RANDOM_LENGTH * math.log2(len(ALPHABET))
+HINT_SUFFIX_LENGTH = 4
+
+_ALPHABET_SET = frozenset(ALPHABET)
+
+# Guard against someone shortening the key below the promised strength.
+assert len(ALPHABET) ** RANDOM_LENGTH >= 2**160
+
+
+def base62(number: int, width: int) -> str:
+    """``number`` in base62, left-padded with ``0`` to ``width`` characters."""
+    if number < 0:
+        raise ValueError("base62 encodes non-negative integers only")
+    digits: list[str] = []
+    while number:
+        number, remainder = divmod(number, len(ALPHABET))
+        digits.append(ALPHABET[remainder])
+    return "".join(reversed(digits)).rjust(width, ALPHABET[0])
+
+
+def checksum(random_part: str) -> str:
+    """The 6-character base62 CRC32 of the random part."""
+    return base62(zlib.crc32(random_part.encode("ascii")), CHECKSUM_LENGTH)
+
+
+def generate() -> str:
+    """A fresh key from the operating system's CSPRNG."""
+    random_part = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+    return PREFIX + random_part + checksum(random_part)
+
+
+def is_well_formed(candidate: str) -> bool:
+    """True when ``candidate`` has the prefix, length, alphabet and a matching checksum."""
+    if len(candidate) != KEY_LENGTH or not candidate.startswith(PREFIX):
+        return False
+    body = candidate[len(PREFIX) :]
+    if not set(body) <= _ALPHABET_SET:
+        return False
+    random_part, check = body[:RANDOM_LENGTH], body[RANDOM_LENGTH:]
+    return secrets.compare_digest(checksum(random_part), check)
+
+
+def digest(key: str) -> str:
+    """The lower-case hex SHA-256 of the key: the only form of it that is ever stored."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def hint(key: str) -> str:
+    """What lists show so people can tell keys apart: the prefix and the last 4 characters."""
+    return PREFIX + key[-HINT_SUFFIX_LENGTH:]

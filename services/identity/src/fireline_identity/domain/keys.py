@@ -1,0 +1,98 @@
+"""API keys as the product promises them: names, scopes, status and the per-org limit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from fireline_identity.domain.errors import InvalidInput
+
+MAX_ACTIVE_KEYS_PER_ORG = 10
+NAME_MAX_LENGTH = 64
+SCOPES: tuple[str, ...] = (
+    "incidents:read",
+    "incidents:write",
+    "integrations:read",
+    "integrations:write",
+)
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+def normalize_key_name(raw: str) -> str:
+    """A key name: 1-64 characters after trimming."""
+    name = raw.strip()
+    if not 1 <= len(name) <= NAME_MAX_LENGTH:
+        raise InvalidInput("name", f"must be 1-{NAME_MAX_LENGTH} characters after trimming")
+    return name
+
+
+def normalize_scopes(requested: Sequence[str] | None) -> tuple[str, ...]:
+    """The key's scopes in canonical order; all of them when none are asked for."""
+    if requested is None:
+        return SCOPES
+    unknown = sorted(set(requested) - set(SCOPES))
+    if unknown:
+        raise InvalidInput("scopes", f"unknown scope(s) {', '.join(unknown)}; allowed: {SCOPES}")
+    if not requested:
+        raise InvalidInput("scopes", "must name at least one scope (omit it for all)")
+    return tuple(scope for scope in SCOPES if scope in requested)
+
+
+def check_expiry(expires_at: datetime | None, *, now: datetime) -> None:
+    """An expiry, when given, must be a time-zone-aware instant in the future."""
+    if expires_at is None:
+        return
+    if expires_at.tzinfo is None:
+        raise InvalidInput("expires_at", "must include a time zone offset")
+    if expires_at <= now:
+        raise InvalidInput("expires_at", "must be in the future")
+
+
+def status_of(
+    *, revoked_at: datetime | None, expires_at: datetime | None, now: datetime
+) -> KeyStatus:
+    """Revocation wins over expiry; a key expires at the instant ``expires_at`` is reached."""
+    if revoked_at is not None:
+        return KeyStatus.REVOKED
+    if expires_at is not None and expires_at <= now:
+        return KeyStatus.EXPIRED
+    return KeyStatus.ACTIVE
+
+
+def has_room_for_another_key(active_keys: int) -> bool:
+    return active_keys < MAX_ACTIVE_KEYS_PER_ORG
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as listed: everything but the secret and its digest."""
+
+    id: UUID
+    org_id: UUID
+    name: str
+    hint: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    created_by: UUID | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    def status(self, now: datetime) -> KeyStatus:
+        return status_of(revoked_at=self.revoked_at, expires_at=self.expires_at, now=now)
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key just created: the only time its secret exists outside the caller's hands."""
+
+    key: ApiKey
+    secret: str

@@ -1,0 +1,83 @@
+"""Request dependencies as named types: the identity context, the caller, the client address."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Request
+
+from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.domain.errors import NotFound
+from fireline_identity.domain.sessions import SessionPolicy, SessionUser
+from fireline_identity.service_layer import sessions
+from fireline_identity.service_layer.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class CookieSettings:
+    secure: bool
+
+    @property
+    def name(self) -> str:
+        # The __Host- prefix makes browsers refuse the cookie unless Secure, Path=/ and no Domain:
+        # a sibling subdomain cannot plant or shadow it. Plain-HTTP development cannot use it.
+        return "__Host-fireline_session" if self.secure else "fireline_session"
+
+
+@dataclass(frozen=True)
+class IdentityContext:
+    """What the entrypoints hand to use cases; built once by the composition root."""
+
+    uow: UnitOfWork
+    hasher: PasswordHasher
+    policy: SessionPolicy
+    cookie: CookieSettings
+    trusted_proxy_hops: int = 0
+
+
+def get_context(request: Request) -> IdentityContext:
+    context: IdentityContext = request.app.state.identity
+    return context
+
+
+Context = Annotated[IdentityContext, Depends(get_context)]
+
+
+def session_token(request: Request, context: Context) -> str | None:
+    return request.cookies.get(context.cookie.name)
+
+
+SessionToken = Annotated[str | None, Depends(session_token)]
+
+
+async def current_user(context: Context, token: SessionToken) -> SessionUser:
+    """The caller's session; 401 ``unauthenticated`` without a live one."""
+    return await sessions.authenticate(uow=context.uow, policy=context.policy, token=token)
+
+
+CurrentUser = Annotated[SessionUser, Depends(current_user)]
+
+
+def client_address(request: Request, context: Context) -> str:
+    """The client's address, honouring X-Forwarded-For only from trusted proxy hops."""
+    peer = request.client.host if request.client else "unknown"
+    hops = context.trusted_proxy_hops
+    if hops == 0:
+        return peer
+    forwarded = [p.strip() for p in request.headers.get("x-forwarded-for", "").split(",")]
+    chain = [p for p in forwarded if p] + [peer]
+    # Each trusted proxy appended the address it saw; the one before them is the client.
+    return chain[-(hops + 1)] if len(chain) > hops else chain[0]
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
+
+
+def parse_id(raw: str, what: str) -> UUID:
+    """A path id; anything that is not a UUID simply does not exist (404, not 422)."""
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise NotFound(what) from None

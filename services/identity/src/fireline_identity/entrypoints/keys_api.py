@@ -1,0 +1,75 @@
+"""The API keys API: admins create, rename and revoke; every member of the org may list."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from fireline_identity.entrypoints.deps import Context, CurrentUser, parse_id
+from fireline_identity.entrypoints.schemas import (
+    KeyCreatedResponse,
+    KeyCreateRequest,
+    KeyList,
+    KeyRenameRequest,
+    KeyResponse,
+)
+from fireline_identity.service_layer import keys
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API key",
+    description="The secret (`key`) is in this response only. An org has at most 10 active "
+    "keys; one more is a 409 `key_limit_reached`.",
+)
+async def create_key(
+    body: KeyCreateRequest, actor: CurrentUser, context: Context, response: Response
+) -> KeyCreatedResponse:
+    created = await keys.create_key(
+        uow=context.uow,
+        actor=actor,
+        name=body.name,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    key = created.key
+    return KeyCreatedResponse(
+        id=key.id,
+        name=key.name,
+        key=created.secret,
+        hint=key.hint,
+        scopes=list(key.scopes),
+        created_at=key.created_at,
+        created_by=key.created_by,
+        expires_at=key.expires_at,
+    )
+
+
+@router.get("", summary="Your org's API keys (active only unless include_revoked=true)")
+async def list_keys(actor: CurrentUser, context: Context, include_revoked: bool = False) -> KeyList:
+    found = await keys.list_keys(uow=context.uow, actor=actor, include_revoked=include_revoked)
+    return KeyList(items=[KeyResponse.of(k) for k in found])
+
+
+@router.patch("/{key_id}", summary="Rename an API key")
+async def rename_key(
+    key_id: str, body: KeyRenameRequest, actor: CurrentUser, context: Context
+) -> KeyResponse:
+    listing = await keys.rename_key(
+        uow=context.uow, actor=actor, key_id=parse_id(key_id, "API key"), name=body.name
+    )
+    return KeyResponse.of(listing)
+
+
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Revoke an API key (the row stays for audit)",
+)
+async def revoke_key(key_id: str, actor: CurrentUser, context: Context) -> Response:
+    await keys.revoke_key(uow=context.uow, actor=actor, key_id=parse_id(key_id, "API key"))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

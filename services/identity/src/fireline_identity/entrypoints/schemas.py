@@ -1,0 +1,135 @@
+"""Request and response bodies of the identity API (the shapes of DESIGN.md, "identity")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from fireline_identity.domain.keys import ApiKey
+from fireline_identity.domain.sessions import SessionUser
+from fireline_identity.domain.users import PASSWORD_MAX_LENGTH, User
+from fireline_identity.service_layer.keys import KeyListing
+
+RoleName = Literal["admin", "member"]
+
+
+class LoginRequest(BaseModel):
+    email: str = Field(max_length=320, description="The user's email (any case).")
+    password: str = Field(max_length=PASSWORD_MAX_LENGTH * 4, description="The user's password.")
+
+
+class MeResponse(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    role: RoleName
+    org_id: UUID
+    org_name: str
+
+    @classmethod
+    def of(cls, user: SessionUser) -> MeResponse:
+        return cls(
+            id=user.user_id,
+            email=user.email,
+            name=user.name,
+            role=user.role.value,
+            org_id=user.org_id,
+            org_name=user.org_name,
+        )
+
+
+class UserCreateRequest(BaseModel):
+    email: str = Field(max_length=320, description="Unique in the org, case-insensitively.")
+    name: str = Field(max_length=1000, description="Display name, 1-100 characters.")
+    role: RoleName = Field(description="`admin` manages users and keys; `member` lists keys.")
+    password: str = Field(max_length=PASSWORD_MAX_LENGTH * 4, description="At least 12 characters.")
+
+
+class UserPatchRequest(BaseModel):
+    name: str | None = Field(default=None, max_length=1000)
+    email: str | None = Field(default=None, max_length=320)
+    role: RoleName | None = None
+    active: bool | None = Field(
+        default=None, description="false deactivates the user and ends their sessions."
+    )
+
+
+class UserResponse(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    role: RoleName
+    active: bool
+
+    @classmethod
+    def of(cls, user: User) -> UserResponse:
+        return cls(
+            id=user.id, email=user.email, name=user.name, role=user.role.value, active=user.active
+        )
+
+
+class UserList(BaseModel):
+    items: list[UserResponse]
+
+
+class KeyCreateRequest(BaseModel):
+    name: str = Field(max_length=1000, description="1-64 characters after trimming.")
+    scopes: list[str] | None = Field(
+        default=None,
+        description="Subset of incidents:read, incidents:write, integrations:read, "
+        "integrations:write; all of them when omitted.",
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the key stops working (future, with offset); none if null."
+    )
+
+
+class KeyRenameRequest(BaseModel):
+    name: str = Field(max_length=1000, description="1-64 characters after trimming.")
+
+
+class KeyCreatedResponse(BaseModel):
+    id: UUID
+    name: str
+    key: str = Field(description="The secret. Shown in this response only; store it now.")
+    hint: str
+    scopes: list[str]
+    created_at: datetime
+    created_by: UUID | None
+    expires_at: datetime | None
+
+
+class KeyResponse(BaseModel):
+    id: UUID
+    name: str
+    hint: str
+    scopes: list[str]
+    status: Literal["active", "revoked", "expired"]
+    created_at: datetime
+    created_by: UUID | None
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, listing: KeyListing) -> KeyResponse:
+        key: ApiKey = listing.key
+        return cls(
+            id=key.id,
+            name=key.name,
+            hint=key.hint,
+            scopes=list(key.scopes),
+            status=listing.status.value,
+            created_at=key.created_at,
+            created_by=key.created_by,
+            last_used_at=key.last_used_at,
+            expires_at=key.expires_at,
+            revoked_at=key.revoked_at,
+        )
+
+
+class KeyList(BaseModel):
+    items: list[KeyResponse]

@@ -1,0 +1,135 @@
+"""Use cases for API keys: create (within the per-org limit), list, rename, revoke, usage."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from fireline_contracts import utc_now
+from fireline_identity.adapters import keys, orgs
+from fireline_identity.domain import api_key_format
+from fireline_identity.domain.errors import KeyAlreadyRevoked, KeyLimitReached, NotFound
+from fireline_identity.domain.keys import (
+    MAX_ACTIVE_KEYS_PER_ORG,
+    ApiKey,
+    KeyStatus,
+    NewKey,
+    check_expiry,
+    has_room_for_another_key,
+    normalize_key_name,
+    normalize_scopes,
+)
+from fireline_identity.domain.permissions import Action, ensure_allowed
+from fireline_identity.domain.sessions import SessionUser
+from fireline_identity.service_layer import events
+from fireline_identity.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.db import Connection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KeyListing:
+    key: ApiKey
+    status: KeyStatus
+
+
+async def create_key(
+    *,
+    uow: UnitOfWork,
+    actor: SessionUser,
+    name: str,
+    scopes: Sequence[str] | None = None,
+    expires_at: datetime | None = None,
+) -> NewKey:
+    """Generate a key for the actor's org; its secret is returned here and never again."""
+    ensure_allowed(actor.role, Action.CREATE_KEY)
+    now = utc_now()
+    clean_name = normalize_key_name(name)
+    clean_scopes = normalize_scopes(scopes)
+    check_expiry(expires_at, now=now)
+    secret = api_key_format.generate()
+    key = ApiKey(
+        id=uuid.uuid4(),
+        org_id=actor.org_id,
+        name=clean_name,
+        hint=api_key_format.hint(secret),
+        scopes=clean_scopes,
+        created_at=now,
+        created_by=actor.user_id,
+        expires_at=expires_at,
+        revoked_at=None,
+        last_used_at=None,
+    )
+    digest = api_key_format.digest(secret)
+    async with uow.begin() as tx:
+        # Lock first, then count: concurrent creates in one org queue here, so the count each
+        # one sees includes every key committed before it.
+        await orgs.lock(tx.conn, actor.org_id)
+        if not has_room_for_another_key(await keys.count_active(tx.conn, actor.org_id, now)):
+            raise KeyLimitReached(MAX_ACTIVE_KEYS_PER_ORG)
+        await keys.insert(tx.conn, key, digest=digest)
+        await events.key_created(tx, key, digest=digest)
+    log.info("api key created", extra={"key_id": str(key.id), "by": str(actor.user_id)})
+    return NewKey(key=key, secret=secret)
+
+
+async def list_keys(
+    *, uow: UnitOfWork, actor: SessionUser, include_revoked: bool = False
+) -> list[KeyListing]:
+    """The org's active keys, newest first; with ``include_revoked``, revoked and expired too."""
+    ensure_allowed(actor.role, Action.LIST_KEYS)
+    now = utc_now()
+    async with uow.begin() as tx:
+        found = await keys.list_for_org(
+            tx.conn, org_id=actor.org_id, include_inactive=include_revoked, now=now
+        )
+    return [KeyListing(key=k, status=k.status(now)) for k in found]
+
+
+async def rename_key(
+    *, uow: UnitOfWork, actor: SessionUser, key_id: uuid.UUID, name: str
+) -> KeyListing:
+    """Give a key a new name (KeyRenamed); revoked keys are frozen for audit."""
+    ensure_allowed(actor.role, Action.RENAME_KEY)
+    clean_name = normalize_key_name(name)
+    now = utc_now()
+    async with uow.begin() as tx:
+        key = await keys.get(tx.conn, org_id=actor.org_id, key_id=key_id, for_update=True)
+        if key is None:
+            raise NotFound("API key")
+        if key.revoked_at is not None:
+            # On a compacted topic the last event per key wins; a rename after the revocation
+            # would hide the KeyRevoked from anyone rebuilding from the topic.
+            raise KeyAlreadyRevoked("a revoked key cannot be renamed")
+        if key.name != clean_name:
+            key = replace(key, name=clean_name)
+            await keys.rename(tx.conn, key.id, clean_name)
+            await events.key_renamed(tx, key)
+    log.info("api key renamed", extra={"key_id": str(key.id), "by": str(actor.user_id)})
+    return KeyListing(key=key, status=key.status(now))
+
+
+async def revoke_key(*, uow: UnitOfWork, actor: SessionUser, key_id: uuid.UUID) -> None:
+    """Revoke a key (KeyRevoked); the row stays for audit. Revoking twice changes nothing."""
+    ensure_allowed(actor.role, Action.REVOKE_KEY)
+    now = utc_now()
+    async with uow.begin() as tx:
+        key = await keys.get(tx.conn, org_id=actor.org_id, key_id=key_id, for_update=True)
+        if key is None:
+            raise NotFound("API key")
+        if key.revoked_at is not None:
+            return
+        await keys.revoke(tx.conn, key.id, at=now, by=actor.user_id)
+        await events.key_revoked(tx, key, at=now, by=actor.user_id)
+    log.info("api key revoked", extra={"key_id": str(key.id), "by": str(actor.user_id)})
+
+
+async def record_key_use(
+    *, conn: Connection, org_id: uuid.UUID, key_id: uuid.UUID, used_at: datetime
+) -> bool:
+    """Move the key's ``last_used_at`` forward; unknown keys and older reports are ignored."""
+    return await keys.record_use(conn, org_id=org_id, key_id=key_id, used_at=used_at)

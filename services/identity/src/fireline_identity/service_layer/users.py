@@ -1,0 +1,108 @@
+"""Use cases for an org's users (admins only)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+
+from fireline_contracts import utc_now
+from fireline_identity.adapters import orgs, sessions, users
+from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.domain.errors import LastAdmin, NotFound
+from fireline_identity.domain.permissions import Action, ensure_allowed
+from fireline_identity.domain.sessions import SessionUser
+from fireline_identity.domain.users import (
+    User,
+    check_password,
+    normalize_email,
+    normalize_user_name,
+    parse_role,
+    removes_an_admin,
+)
+from fireline_identity.service_layer import events
+from fireline_identity.service_layer.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+async def create_user(
+    *,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    actor: SessionUser,
+    email: str,
+    name: str,
+    role: str,
+    password: str,
+) -> User:
+    """Add a user to the actor's org and announce it (UserCreated)."""
+    ensure_allowed(actor.role, Action.MANAGE_USERS)
+    user = User(
+        id=uuid.uuid4(),
+        org_id=actor.org_id,
+        email=normalize_email(email),
+        name=normalize_user_name(name),
+        role=parse_role(role),
+        active=True,
+    )
+    check_password(password)
+    password_hash = await hasher.hash(password)
+    async with uow.begin() as tx:
+        await users.insert(tx.conn, user, password_hash=password_hash)
+        await events.user_created(tx, user)
+    log.info("user created", extra={"user_id": str(user.id), "by": str(actor.user_id)})
+    return user
+
+
+async def list_users(*, uow: UnitOfWork, actor: SessionUser) -> list[User]:
+    """Every user of the actor's org, active or not, oldest first."""
+    ensure_allowed(actor.role, Action.LIST_USERS)
+    async with uow.begin() as tx:
+        return await users.list_for_org(tx.conn, actor.org_id)
+
+
+async def update_user(
+    *,
+    uow: UnitOfWork,
+    actor: SessionUser,
+    user_id: uuid.UUID,
+    name: str | None = None,
+    email: str | None = None,
+    role: str | None = None,
+    active: bool | None = None,
+) -> User:
+    """Rename, change email or role, (de)activate; never leave the org without an admin."""
+    ensure_allowed(actor.role, Action.MANAGE_USERS)
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = normalize_user_name(name)
+    if email is not None:
+        changes["email"] = normalize_email(email)
+    if role is not None:
+        changes["role"] = parse_role(role)
+    if active is not None:
+        changes["active"] = active
+    async with uow.begin() as tx:
+        # The org lock serialises admin changes: two admins demoting each other at once must not
+        # both succeed.
+        await orgs.lock(tx.conn, actor.org_id)
+        before = await users.get(tx.conn, org_id=actor.org_id, user_id=user_id, for_update=True)
+        if before is None:
+            raise NotFound("user")
+        after = dataclasses.replace(before, **changes)  # type: ignore[arg-type]
+        if after == before:
+            return before
+        if (
+            removes_an_admin(before, after)
+            and await users.count_active_admins(tx.conn, actor.org_id) <= 1
+        ):
+            raise LastAdmin("the org must keep at least one active admin")
+        await users.update(tx.conn, after)
+        if before.active and not after.active:
+            await sessions.revoke_all_for_user(tx.conn, after.id, utc_now())
+            await events.user_deactivated(tx, after)
+        else:
+            await events.user_updated(tx, after)
+    log.info("user updated", extra={"user_id": str(after.id), "by": str(actor.user_id)})
+    return after

@@ -1,0 +1,40 @@
+import { api, ApiError, describeError, showMessage } from "./api.js";
+
+const form = document.getElementById("login-form");
+const email = document.getElementById("login-email");
+const password = document.getElementById("login-password");
+const error = document.getElementById("login-error");
+const notice = document.getElementById("login-notice");
+
+const reason = new URLSearchParams(window.location.search).get("reason");
+if (reason === "expired") showMessage(notice, "Your session has ended. Please log in again.");
+if (reason === "logged-out") showMessage(notice, "You have logged out.");
+
+email.focus();
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showMessage(error, "");
+  if (!email.value.trim() || !password.value) {
+    // Nothing to ask the server yet; say what is missing.
+    showMessage(error, "Enter your email and password.");
+    (email.value.trim() ? password : email).focus();
+    return;
+  }
+  const submit = form.querySelector("button[type=submit]");
+  submit.disabled = true;
+  try {
+    await api("POST", "/v1/session", { email: email.value.trim(), password: password.value });
+    window.location.replace("/ui/app");
+  } catch (err) {
+    password.value = "";
+    if (err instanceof ApiError && (err.status === 401 || err.code === "invalid_credentials")) {
+      showMessage(error, "The email or password is not correct.");
+    } else {
+      showMessage(error, describeError(err));
+    }
+    password.focus();
+  } finally {
+    submit.disabled = false;
+  }
+});
