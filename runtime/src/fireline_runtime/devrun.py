@@ -73,6 +73,8 @@ def stack_env(
     per_service = {
         "identity": {
             "FIRELINE_PUBLIC_URL": f"http://127.0.0.1:{ports['identity']}",
+            # The same local server opened as localhost is still this origin.
+            "FIRELINE_ALLOWED_ORIGINS": f"http://localhost:{ports['identity']}",
             "FIRELINE_COOKIE_SECURE": "false",
         },
         "auth": {"FIRELINE_SIGNING_KEY_ENCRYPTION_KEY": secrets_["signing_key_encryption_key"]},

@@ -89,8 +89,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
-    # aiokafka logs every reconnect attempt at ERROR while a broker is down; our relay already
-    # reports that once, so keep these to warnings and worse.
+    # aiokafka logs every reconnect attempt at ERROR while a broker is down (our relay already
+    # reports that once), and at DEBUG it logs every produced record in full, event bodies with
+    # key digests included. Keep it at warnings and worse: this floor is also a secrets guard.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 

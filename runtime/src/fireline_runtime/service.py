@@ -211,7 +211,12 @@ class ServiceRuntime:
 
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-            await runtime.start()
+            try:
+                await runtime.start()
+            except BaseException:
+                # Whatever started (pool, relay) must not outlive a failed start-up.
+                await runtime.stop()
+                raise
             try:
                 yield
             finally:
