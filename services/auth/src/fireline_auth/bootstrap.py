@@ -4,17 +4,89 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from fireline_auth.adapters.crypto import SecretBox
+from fireline_auth.adapters.keyring import KeyRing
+from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_auth.config import Settings
-from fireline_runtime.migrations import load
+from fireline_auth.domain.errors import ConfigurationError
+from fireline_auth.entrypoints import consumers, oauth, schedule, wellknown
+from fireline_auth.entrypoints.errors import install_error_handler
+from fireline_auth.service_layer import exchange, signing_keys
+from fireline_auth.service_layer.context import AuthContext, Clock, TokenPolicy, utc_now
+from fireline_contracts import KEY_USAGE
+from fireline_runtime.migrations import Migration, load, runtime_migrations
 from fireline_runtime.service import ServiceRuntime
 
 SERVICE = "auth"
 
+DESCRIPTION = """Exchanges API keys for short-lived access tokens (RFC 6749 client credentials,
+RFC 9068 JWTs signed with Ed25519), publishes the signing keys (JWKS) and server metadata
+(RFC 8414), and introspects tokens (RFC 7662). OAuth endpoints answer errors in the RFC 6749 §5.2
+shape. Failed client authentications are rate-limited per client id and per address, in each
+process's memory (so N replicas allow N times the budget)."""
 
-def create_app(settings: Settings) -> FastAPI:
+
+def migrations() -> list[Migration]:
+    """The runtime's tables, then auth's own."""
+    return [*runtime_migrations(), *load(SERVICE, "fireline_auth.migrations")]
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     runtime = ServiceRuntime(
         service=SERVICE,
         settings=settings,
         migrations=load(SERVICE, "fireline_auth.migrations"),
+        topics=[KEY_USAGE],
     )
-    return runtime.build_app(title="Fireline auth")
+    box = SecretBox(settings.encryption_key)
+    retention = settings.signing_key_retention
+    ctx = AuthContext(
+        pool_getter=lambda: runtime.pool,
+        outbox=runtime.outbox,
+        box=box,
+        keyring=KeyRing(box, lambda: retention),
+        limiter=SlidingWindowLimiter(
+            limit=settings.fireline_failed_auth_limit,
+            window_s=settings.fireline_failed_auth_window_s,
+        ),
+        policy=TokenPolicy(
+            issuer=settings.fireline_token_issuer,
+            audience=settings.fireline_token_audience,
+            lifetime_s=settings.fireline_token_ttl_s,
+            key_usage_interval_s=settings.fireline_key_usage_interval_s,
+            publish_ahead_s=settings.fireline_signing_key_publish_ahead_s,
+            rotation_period_s=settings.fireline_signing_key_rotation_s,
+        ),
+        clock=clock,
+    )
+    runtime.consume(consumers.key_projection)
+
+    async def start_signing(rt: ServiceRuntime) -> None:
+        async with rt.pool.acquire() as conn:
+            await signing_keys.ensure_signing_key(conn, box=box, now=clock())
+            await ctx.keyring.refresh(conn)
+        if ctx.keyring.signer(clock()) is None:
+            raise ConfigurationError(
+                "the current signing key does not decrypt with "
+                "FIRELINE_SIGNING_KEY_ENCRYPTION_KEY; "
+                "restore the previous encryption key, or run `fireline-auth rotate-keys "
+                "--immediate` with the new one to start signing with a fresh key"
+            )
+        rt.spawn(
+            schedule.run_signing_key_schedule(
+                ctx, refresh_s=settings.fireline_signing_key_refresh_s, retention=retention
+            ),
+            "signing-key-schedule",
+        )
+
+    runtime.on_start(start_signing)
+    app = runtime.build_app(
+        title="Fireline auth", description=DESCRIPTION, routers=[oauth.router, wellknown.router]
+    )
+    app.state.auth = ctx
+    app.state.auth_verifier = exchange.local_verifier(ctx)
+    app.state.issuer = settings.fireline_token_issuer
+    app.state.base_url = settings.base_url
+    app.state.jwks_max_age_s = settings.fireline_jwks_max_age_s
+    install_error_handler(app)
+    return app

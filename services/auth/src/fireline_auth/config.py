@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from fireline_auth.adapters.crypto import decode_encryption_key
 from fireline_runtime.settings import ServiceSettings, TokenSettings
@@ -66,16 +66,11 @@ class Settings(ServiceSettings, TokenSettings):
     @classmethod
     def _encryption_key_is_usable(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
-            raise ValueError(
-                "FIRELINE_SIGNING_KEY_ENCRYPTION_KEY is required (urlsafe base64 of 32 random "
-                f"bytes); {_GENERATE_HINT}"
-            )
+            raise ValueError(f"required: the urlsafe base64 of 32 random bytes; {_GENERATE_HINT}")
         try:
             decode_encryption_key(value.get_secret_value())
         except ValueError as exc:
-            raise ValueError(
-                f"FIRELINE_SIGNING_KEY_ENCRYPTION_KEY {exc}; {_GENERATE_HINT}"
-            ) from None
+            raise ValueError(f"{exc}; {_GENERATE_HINT}") from None
         return value
 
     @property
@@ -101,3 +96,12 @@ class Settings(ServiceSettings, TokenSettings):
     def base_url(self) -> str:
         """The public base URL of this service: the token issuer."""
         return self.fireline_token_issuer.rstrip("/")
+
+
+def settings_errors(exc: ValidationError) -> str:
+    """A validation error as one line per setting, naming the environment variable."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = ".".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
+        lines.append(f"  {name}: {error['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""Cryptography: Ed25519 key pairs, their JWKs, AES-GCM at rest and JWT signing."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+from typing import Any
+
+import jwt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from fireline_auth.domain import tokens
+
+_NONCE_BYTES = 12
+
+
+class DecryptionFailed(Exception):
+    """The ciphertext does not open with this key (wrong key, or tampered data)."""
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def decode_encryption_key(value: str) -> bytes:
+    """The 32 bytes of an urlsafe-base64 AES-256 key; ValueError with a clear reason otherwise."""
+    try:
+        raw = base64.urlsafe_b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("must be urlsafe base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"must decode to 32 bytes, got {len(raw)}")
+    return raw
+
+
+class SecretBox:
+    """AES-256-GCM with a random nonce per message; the associated data binds it to its row."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, plaintext, associated_data)
+
+    def open(self, sealed: bytes, associated_data: bytes) -> bytes:
+        nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+        try:
+            return self._aead.decrypt(nonce, ciphertext, associated_data)
+        except (InvalidTag, ValueError):
+            raise DecryptionFailed() from None
+
+
+def new_key_pair() -> tuple[bytes, bytes]:
+    """(raw private key, raw public key) of a fresh Ed25519 key."""
+    private = Ed25519PrivateKey.generate()
+    raw_private = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    raw_public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return raw_private, raw_public
+
+
+def thumbprint(public_key: bytes) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256) of an Ed25519 public key: a stable, unique ``kid``."""
+    members = {"crv": "Ed25519", "kty": "OKP", "x": b64url(public_key)}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
+    return b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def public_jwk(kid: str, public_key: bytes) -> dict[str, str]:
+    """The JWKS entry of a signing key (never any private member)."""
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": b64url(public_key),
+        "kid": kid,
+        "use": "sig",
+        "alg": tokens.ALGORITHM,
+    }
+
+
+class Signer:
+    """Signs access tokens with one Ed25519 private key."""
+
+    def __init__(self, kid: str, raw_private_key: bytes) -> None:
+        self.kid = kid
+        self._key = Ed25519PrivateKey.from_private_bytes(raw_private_key)
+
+    def __repr__(self) -> str:
+        return f"Signer(kid={self.kid!r})"
+
+    def sign(self, token_claims: dict[str, Any]) -> str:
+        return jwt.encode(
+            token_claims, self._key, algorithm=tokens.ALGORITHM, headers=tokens.header(self.kid)
+        )

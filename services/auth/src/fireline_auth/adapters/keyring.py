@@ -1,0 +1,63 @@
+"""The in-memory set of signing keys a replica signs with and publishes.
+
+Loaded from the database at start-up and refreshed periodically (a rotation may happen in another
+replica or in the CLI). Which key signs is decided at signing time by the rotation policy and the
+clock, so a pending key starts signing on time without any write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from fireline_auth.adapters import signing_keys
+from fireline_auth.adapters.crypto import DecryptionFailed, SecretBox, Signer, public_jwk
+from fireline_auth.domain import signing
+from fireline_auth.domain.signing import SigningKeyInfo
+from fireline_runtime.db import Connection
+
+log = logging.getLogger(__name__)
+
+
+class KeyRing:
+    def __init__(self, box: SecretBox, retention: Callable[[], timedelta]) -> None:
+        self._box = box
+        self._retention = retention
+        self._keys: list[SigningKeyInfo] = []
+        self._signers: dict[str, Signer | None] = {}
+
+    @property
+    def keys(self) -> Sequence[SigningKeyInfo]:
+        return tuple(self._keys)
+
+    def load(self, stored: Sequence[signing_keys.StoredSigningKey]) -> None:
+        """Replace the key set; decrypt only keys not seen before."""
+        signers: dict[str, Signer | None] = {}
+        for item in stored:
+            kid = item.info.kid
+            if kid in self._signers:
+                signers[kid] = self._signers[kid]
+                continue
+            try:
+                raw = self._box.open(item.private_key_encrypted, kid.encode())
+                signers[kid] = Signer(kid, raw)
+            except DecryptionFailed:
+                # Still publishable (the public key is not encrypted), but it cannot sign.
+                log.error("signing key does not decrypt", extra={"kid": kid})
+                signers[kid] = None
+        self._keys = [item.info for item in stored]
+        self._signers = signers
+
+    async def refresh(self, conn: Connection) -> None:
+        self.load(await signing_keys.list_all(conn))
+
+    def signer(self, now: datetime) -> Signer | None:
+        """The signer of the key that signs at ``now``; None if there is none or it is unusable."""
+        current = signing.current_key(self._keys, now)
+        return self._signers.get(current.kid) if current is not None else None
+
+    def jwks(self, now: datetime) -> dict[str, Any]:
+        published = signing.published_keys(self._keys, now, self._retention())
+        return {"keys": [public_jwk(k.kid, k.public_key) for k in published]}

@@ -1,0 +1,88 @@
+"""Signing-key rotation policy: which key signs, which are published, which can be deleted.
+
+Pure functions of the key list and a clock, so the policy is tested without a database or waiting.
+
+Lifecycle of a key:
+
+* **published** from ``created_at``: verifiers can fetch it before it is used;
+* **signs** from ``activates_at`` until its successor's ``activates_at`` (its *retirement*);
+* stays **published after retirement** for ``retention``: the longest token lifetime plus leeway,
+  so every token it signed can still be verified; after that it is deleted.
+
+A new key is created ``publish_ahead`` before it activates. Verifiers (``fireline_runtime.tokens``)
+refetch the JWKS on an unknown ``kid`` at most every 30 s, so a key that signed the moment it was
+created could be refused for up to that long; publishing it first avoids that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class SigningKeyInfo:
+    """Public facts about a signing key (no private material)."""
+
+    kid: str
+    public_key: bytes
+    created_at: datetime
+    activates_at: datetime
+
+
+def _by_activation(keys: Sequence[SigningKeyInfo]) -> list[SigningKeyInfo]:
+    return sorted(keys, key=lambda k: (k.activates_at, k.created_at, k.kid))
+
+
+def current_key(keys: Sequence[SigningKeyInfo], now: datetime) -> SigningKeyInfo | None:
+    """The key that signs at ``now``: the latest one already activated."""
+    active = [k for k in _by_activation(keys) if k.activates_at <= now]
+    return active[-1] if active else None
+
+
+def pending_key(keys: Sequence[SigningKeyInfo], now: datetime) -> SigningKeyInfo | None:
+    """A key published but not yet signing, if any (the next one)."""
+    pending = [k for k in _by_activation(keys) if k.activates_at > now]
+    return pending[0] if pending else None
+
+
+def retired_at(key: SigningKeyInfo, keys: Sequence[SigningKeyInfo]) -> datetime | None:
+    """When ``key`` stopped (or will stop) signing: its successor's activation; None if none."""
+    ordered = _by_activation(keys)
+    index = ordered.index(key)
+    return ordered[index + 1].activates_at if index + 1 < len(ordered) else None
+
+
+def published_keys(
+    keys: Sequence[SigningKeyInfo], now: datetime, retention: timedelta
+) -> list[SigningKeyInfo]:
+    """Keys in the JWKS at ``now``: pending, current, and retired ones still within retention."""
+    published = []
+    for key in _by_activation(keys):
+        if key.created_at > now:
+            continue
+        retired = retired_at(key, keys)
+        if retired is None or now < retired + retention:
+            published.append(key)
+    return published
+
+
+def expired_keys(
+    keys: Sequence[SigningKeyInfo], now: datetime, retention: timedelta
+) -> list[SigningKeyInfo]:
+    """Retired keys whose every token has expired: safe to delete."""
+    out = []
+    for key in keys:
+        retired = retired_at(key, keys)
+        if retired is not None and now >= retired + retention:
+            out.append(key)
+    return out
+
+
+def rotation_due(keys: Sequence[SigningKeyInfo], now: datetime, rotation_period: timedelta) -> bool:
+    """True when the signing key is older than the period and no successor is waiting."""
+    if pending_key(keys, now) is not None:
+        return False
+    current = current_key(keys, now)
+    return current is None or now - current.activates_at >= rotation_period

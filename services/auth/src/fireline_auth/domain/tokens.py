@@ -1,0 +1,57 @@
+"""Access tokens (RFC 9068 JWT profile): header and claims of what the exchange issues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fireline_auth.domain.keys import ApiKey
+from fireline_auth.domain.scopes import format_scope
+
+ALGORITHM = "EdDSA"
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - the RFC 9068 media type, not a credential
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """The exchange's result. ``repr`` hides the token."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+    kid: str
+
+    def __repr__(self) -> str:
+        return f"IssuedToken(kid={self.kid!r}, expires_in={self.expires_in}, scope={self.scope!r})"
+
+
+def header(kid: str) -> dict[str, str]:
+    """The JOSE header: one allow-listed algorithm, the access-token type and the signing key."""
+    return {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": kid}
+
+
+def claims(
+    *,
+    key: ApiKey,
+    scopes: tuple[str, ...],
+    issuer: str,
+    audience: str,
+    issued_at: int,
+    lifetime_s: int,
+    jti: str,
+) -> dict[str, Any]:
+    """The token's claims. A key that expires sooner than the lifetime caps the token's ``exp``."""
+    expires_at = issued_at + lifetime_s
+    if key.expires_at is not None:
+        expires_at = min(expires_at, int(key.expires_at.timestamp()))
+    return {
+        "iss": issuer,
+        "aud": audience,
+        "sub": str(key.key_id),
+        "client_id": str(key.key_id),
+        "org_id": str(key.org_id),
+        "scope": format_scope(scopes),
+        "iat": issued_at,
+        "exp": expires_at,
+        "jti": jti,
+    }

@@ -1,0 +1,123 @@
+"""Use cases: create the first signing key, rotate keys, and keep the key ring current."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fireline_auth.adapters import signing_keys
+from fireline_auth.adapters.crypto import SecretBox, new_key_pair, thumbprint
+from fireline_auth.domain import signing
+from fireline_auth.domain.signing import SigningKeyInfo
+from fireline_runtime.db import Connection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    """The key that will sign next, and whether this call created it."""
+
+    key: SigningKeyInfo
+    created: bool
+
+
+async def _create(
+    conn: Connection, *, box: SecretBox, now: datetime, activates_at: datetime
+) -> SigningKeyInfo:
+    private, public = new_key_pair()
+    kid = thumbprint(public)
+    await signing_keys.insert(
+        conn,
+        kid=kid,
+        public_key=public,
+        private_key_encrypted=box.seal(private, kid.encode()),
+        created_at=now,
+        activates_at=activates_at,
+    )
+    log.info("signing key created", extra={"kid": kid, "activates_at": activates_at.isoformat()})
+    return SigningKeyInfo(kid=kid, public_key=public, created_at=now, activates_at=activates_at)
+
+
+async def ensure_signing_key(conn: Connection, *, box: SecretBox, now: datetime) -> bool:
+    """Create a signing key, active at once, if none signs yet; True if one was created.
+
+    Nothing was signed before, so there is no predecessor to keep signing while a new key is
+    published ahead. Safe with several replicas starting together (advisory lock).
+    """
+    async with conn.transaction():
+        await signing_keys.lock(conn)
+        keys = [s.info for s in await signing_keys.list_all(conn)]
+        if signing.current_key(keys, now) is not None:
+            return False
+        await _create(conn, box=box, now=now, activates_at=now)
+        return True
+
+
+async def rotate_signing_keys(
+    conn: Connection,
+    *,
+    box: SecretBox,
+    now: datetime,
+    publish_ahead: timedelta,
+    retention: timedelta,
+    immediate: bool = False,
+    only_if_older_than: timedelta | None = None,
+) -> RotationResult | None:
+    """Create the next signing key, published now and signing after ``publish_ahead``.
+
+    If a next key is already waiting it is returned instead of adding another. ``immediate`` (for a
+    suspected compromise) makes the new key sign at once and drops keys that never signed; tokens
+    it signs may be refused for up to the verifiers' refetch floor (30 s). With
+    ``only_if_older_than`` (the schedule) nothing happens, and None is returned, unless the
+    signing key is that old. Retired keys whose tokens have all expired are deleted.
+    """
+    async with conn.transaction():
+        await signing_keys.lock(conn)
+        keys = [s.info for s in await signing_keys.list_all(conn)]
+        expired = signing.expired_keys(keys, now, retention)
+        if expired:
+            await signing_keys.delete(conn, [k.kid for k in expired])
+            log.info("retired signing keys deleted", extra={"kids": [k.kid for k in expired]})
+        if only_if_older_than is not None and not signing.rotation_due(
+            keys, now, only_if_older_than
+        ):
+            return None
+        if immediate:
+            await signing_keys.delete(conn, [k.kid for k in keys if k.activates_at > now])
+            return RotationResult(await _create(conn, box=box, now=now, activates_at=now), True)
+        waiting = signing.pending_key(keys, now)
+        if waiting is not None:
+            return RotationResult(waiting, False)
+        # With no key signing yet there is nothing to keep signing while the new one is published.
+        starts = now if signing.current_key(keys, now) is None else now + publish_ahead
+        key = await _create(conn, box=box, now=now, activates_at=starts)
+        return RotationResult(key, True)
+
+
+async def scheduled_rotation(
+    conn: Connection,
+    *,
+    box: SecretBox,
+    now: datetime,
+    rotation_period: timedelta,
+    publish_ahead: timedelta,
+    retention: timedelta,
+) -> RotationResult | None:
+    """Rotate when the signing key is older than ``rotation_period``; clean up expired keys.
+
+    Runs on every replica's schedule: a lock-free look first, so the common case takes no lock.
+    """
+    keys = [s.info for s in await signing_keys.list_all(conn)]
+    due = signing.rotation_due(keys, now, rotation_period)
+    if not due and not signing.expired_keys(keys, now, retention):
+        return None
+    return await rotate_signing_keys(
+        conn,
+        box=box,
+        now=now,
+        publish_ahead=publish_ahead,
+        retention=retention,
+        only_if_older_than=rotation_period,
+    )

@@ -1,0 +1,247 @@
+"""Signing keys: created once, encrypted at rest, published before use, retired after use."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+from integration.auth.auth_harness import (
+    AUDIENCE,
+    ISSUER,
+    AuthHarness,
+    basic,
+    encryption_key,
+    running,
+    settings_for,
+)
+
+from fireline_auth.bootstrap import create_app
+from fireline_auth.config import Settings
+from fireline_auth.domain.errors import ConfigurationError
+from fireline_auth.entrypoints.cli import rotate_keys
+from fireline_runtime.infra import Postgres, wait_for
+from fireline_runtime.service import ServiceRuntime
+from fireline_runtime.tokens import JwksCache, TokenVerifier
+from support import infra
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+class Clock:
+    """The service's wall clock, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+async def database_url(postgres: Postgres) -> AsyncIterator[str]:
+    url = await infra.fresh_database(postgres, "auth_keys")
+    yield url
+    await infra.drop(postgres, url)
+
+
+async def kids(client: httpx.AsyncClient) -> list[str]:
+    response = await client.get("/.well-known/jwks.json")
+    return [k["kid"] for k in response.json()["keys"]]
+
+
+async def token_of(auth: AuthHarness, client_id: str, secret: str) -> str:
+    response = await auth.client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic(client_id, secret)
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def introspect(auth: AuthHarness, token: str, client_id: str, secret: str) -> dict[str, Any]:
+    response = await auth.client.post(
+        "/oauth/introspect", data={"token": token}, headers=basic(client_id, secret)
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def kid_of(token: str) -> str:
+    return str(jwt.get_unverified_header(token)["kid"])
+
+
+async def test_rotation_publishes_first_signs_later_and_retires_after_the_last_token(
+    database_url: str, kafka: str
+) -> None:
+    clock = Clock(T0)
+    settings = settings_for(
+        database_url,
+        kafka,
+        infra.unique("t") + ".",
+        fireline_signing_key_publish_ahead_s=120,
+        fireline_signing_key_refresh_s=0.1,
+    )
+    app = create_app(settings, clock=clock)
+    async with running(settings, kafka, app=app) as auth:
+        key = await auth.create_key()
+        verifier = TokenVerifier(
+            JwksCache.from_url(
+                auth.client, f"{ISSUER}/.well-known/jwks.json", min_refetch_interval_s=0
+            ),
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            clock=lambda: clock.now.timestamp(),
+        )
+        (old_kid,) = await kids(auth.client)
+        old_token = await token_of(auth, key.client_id, key.secret)
+        assert kid_of(old_token) == old_kid
+
+        clock.advance(seconds=10)
+        rotated = await rotate_keys(settings, now=clock.now)
+        assert rotated.created
+        new_kid = rotated.key.kid
+        assert rotated.key.activates_at == clock.now + timedelta(seconds=120)
+
+        async def published() -> bool:
+            return await kids(auth.client) == [old_kid, new_kid]
+
+        assert await wait_for(published, timeout=10), "the new key is published at once"
+        assert kid_of(await token_of(auth, key.client_id, key.secret)) == old_kid, (
+            "but does not sign before it was published long enough"
+        )
+        again = await rotate_keys(settings, now=clock.now)
+        assert not again.created
+        assert again.key.kid == new_kid, "a second rotation waits for the pending key"
+
+        clock.advance(seconds=120)
+        new_token = await token_of(auth, key.client_id, key.secret)
+        assert kid_of(new_token) == new_kid
+        assert (await verifier.verify(new_token)).key_id == key.client_id
+        assert (await verifier.verify(old_token)).key_id == key.client_id
+        assert await kids(auth.client) == [old_kid, new_kid], "old tokens still verify"
+
+        # Retired at T0+130 s; its last token expires 900 s later (+ leeway + refresh period).
+        clock.advance(seconds=900)
+        assert old_kid in await kids(auth.client)
+        assert await introspect(auth, old_token, key.client_id, key.secret) == {"active": False}
+        fresh = await token_of(auth, key.client_id, key.secret)
+        assert (await introspect(auth, fresh, key.client_id, key.secret))["active"] is True
+        clock.advance(seconds=36)
+        assert await kids(auth.client) == [new_kid]
+
+        async def deleted() -> bool:
+            async with auth.runtime.pool.acquire() as conn:
+                n = await conn.fetchval("SELECT count(*) FROM signing_keys WHERE kid = $1", old_kid)
+            return bool(n == 0)
+
+        assert await wait_for(deleted, timeout=10), "the schedule deletes the retired key"
+
+
+async def test_the_schedule_rotates_an_old_key_and_immediate_rotation_signs_at_once(
+    database_url: str, kafka: str
+) -> None:
+    clock = Clock(T0)
+    settings = settings_for(
+        database_url,
+        kafka,
+        infra.unique("t") + ".",
+        fireline_signing_key_rotation_s=3600,
+        fireline_signing_key_refresh_s=0.1,
+    )
+    app = create_app(settings, clock=clock)
+    async with running(settings, kafka, app=app) as auth:
+        key = await auth.create_key()
+        (first,) = await kids(auth.client)
+
+        clock.advance(seconds=3600)
+
+        async def two_keys() -> bool:
+            return len(await kids(auth.client)) == 2
+
+        assert await wait_for(two_keys, timeout=10), "the schedule created the next key"
+        assert kid_of(await token_of(auth, key.client_id, key.secret)) == first
+
+        urgent = await rotate_keys(settings, immediate=True, now=clock.now)
+
+        async def signs_with_urgent() -> bool:
+            return kid_of(await token_of(auth, key.client_id, key.secret)) == urgent.key.kid
+
+        assert await wait_for(signs_with_urgent, timeout=10)
+        published = await kids(auth.client)
+        assert published == [first, urgent.key.kid], "the never-used pending key was dropped"
+
+
+async def test_two_replicas_starting_together_create_one_key(database_url: str, kafka: str) -> None:
+    settings = settings_for(database_url, kafka, infra.unique("t") + ".")
+    apps = [create_app(settings), create_app(settings)]
+    runtimes: list[ServiceRuntime] = [app.state.runtime for app in apps]
+    await asyncio.gather(*(r.start() for r in runtimes))
+    try:
+        conn = await asyncpg.connect(database_url)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM signing_keys") == 1
+        finally:
+            await conn.close()
+        documents = []
+        for app in apps:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
+                documents.append(await kids(client))
+        assert documents[0] == documents[1]
+        assert len(documents[0]) == 1
+    finally:
+        await asyncio.gather(*(r.stop() for r in runtimes))
+
+
+async def test_a_different_encryption_key_refuses_to_start_until_rotated(
+    database_url: str, kafka: str
+) -> None:
+    settings = settings_for(database_url, kafka, infra.unique("t") + ".")
+    async with running(settings, kafka):
+        pass
+    conn = await asyncpg.connect(database_url)
+    try:
+        sealed = await conn.fetchval("SELECT private_key_encrypted FROM signing_keys")
+    finally:
+        await conn.close()
+    assert len(sealed) == 12 + 32 + 16, "nonce, encrypted Ed25519 seed, GCM tag"
+
+    changed = Settings(
+        **{**settings.model_dump(), "fireline_signing_key_encryption_key": encryption_key()}
+    )
+    app = create_app(changed)
+    with pytest.raises(ConfigurationError, match="does not decrypt"):
+        async with app.router.lifespan_context(app):
+            pass
+    await app.state.runtime.stop()
+
+    await rotate_keys(changed, immediate=True)
+    async with running(changed, kafka) as auth:
+        key = await auth.create_key()
+        await token_of(auth, key.client_id, key.secret)
+
+
+async def test_rotating_an_empty_database_creates_a_key_that_signs_at_once(
+    database_url: str, kafka: str
+) -> None:
+    settings = settings_for(database_url, kafka, infra.unique("t") + ".")
+    now = datetime.now(UTC)
+    first = await rotate_keys(settings, now=now)
+    assert first.created
+    assert first.key.activates_at == now
+    async with running(settings, kafka) as auth:
+        assert await kids(auth.client) == [first.key.kid]
+        key = await auth.create_key()
+        assert kid_of(await token_of(auth, key.client_id, key.secret)) == first.key.kid

@@ -1,0 +1,45 @@
+"""Key authentication: only the right secret of a usable key passes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from fireline_auth.domain import api_key_format
+from fireline_auth.domain.keys import ApiKey, authenticate
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+SECRET = api_key_format.generate()
+
+
+def stored(**changes: object) -> ApiKey:
+    fields: dict[str, object] = {
+        "key_id": uuid.uuid4(),
+        "org_id": uuid.uuid4(),
+        "name": "ci",
+        "digest": api_key_format.digest(SECRET),
+        "scopes": ("incidents:read",),
+        "expires_at": None,
+        "revoked_at": None,
+    }
+    fields.update(changes)
+    return ApiKey(**fields)  # type: ignore[arg-type]
+
+
+def test_the_right_secret_of_a_usable_key_passes() -> None:
+    key = stored(expires_at=NOW + timedelta(seconds=1))
+    assert authenticate(SECRET, key, NOW) is key
+
+
+def test_every_failure_looks_the_same() -> None:
+    assert authenticate(SECRET, None, NOW) is None, "unknown"
+    assert authenticate(api_key_format.generate(), stored(), NOW) is None, "wrong secret"
+    assert authenticate(SECRET, stored(revoked_at=NOW - timedelta(days=1)), NOW) is None
+    assert authenticate(SECRET, stored(expires_at=NOW), NOW) is None, "expired"
+    assert authenticate(SECRET, stored(digest=None), NOW) is None, "revocation seen, creation not"
+
+
+def test_repr_has_no_digest() -> None:
+    key = stored()
+    assert key.digest is not None
+    assert key.digest not in repr(key)
