@@ -231,7 +231,11 @@ class Messaging:
                     return
                 log.warning(
                     "handler failed; retrying",
-                    extra={"consumer": handler.name, "attempt": attempt, "error": repr(exc)},
+                    extra={
+                        "consumer": handler.name,
+                        "attempt": attempt,
+                        "error_type": type(exc).__name__,
+                    },
                 )
                 await asyncio.sleep(self._retry_backoff_s * 2 ** (attempt - 1))
 
@@ -256,9 +260,11 @@ class Messaging:
             "x-dlq-original-offset": str(getattr(raw, "offset", "")),
         }
         key = getattr(raw, "key", None)
+        # The log line names the error type only: a validation error's text quotes the input,
+        # which may hold a key digest. The full error travels in the DLQ headers.
         log.error(
             "message sent to the dead-letter topic",
-            extra={"consumer": handler.name, "topic": topic, "error": repr(exc)[:300]},
+            extra={"consumer": handler.name, "topic": topic, "error_type": type(exc).__name__},
         )
         # Publishing must succeed before the offset moves on; if the broker is gone the exception
         # propagates, nothing is committed and the message comes back.
