@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 
+from fireline_contracts import ALERTS
+from fireline_pagerduty_ingest.adapters.crypto import SecretBox
+from fireline_pagerduty_ingest.adapters.pagerduty import PagerDutyClient
 from fireline_pagerduty_ingest.config import Settings
+from fireline_pagerduty_ingest.entrypoints import integrations, webhooks
+from fireline_pagerduty_ingest.entrypoints.deps import IngestContext
+from fireline_pagerduty_ingest.entrypoints.errors import install_error_handlers
+from fireline_pagerduty_ingest.entrypoints.worker import DeliveryWorker, WorkerSettings
 from fireline_runtime.migrations import load
 from fireline_runtime.service import ServiceRuntime
+from fireline_runtime.token_guard import enable_bearer_auth
 
 SERVICE = "pagerduty-ingest"
+
+DESCRIPTION = """
+PagerDuty integrations and the V3 webhook receiver.
+
+A delivery is verified (HMAC over the raw body), stored and answered with 202 at once; a
+background worker then looks up emails in PagerDuty's REST API (bounded, cached, degrading to
+"no email" on any failure) and publishes `AlertTriggered` / `AlertAcknowledged` /
+`AlertResolved` on the alerts topic through the outbox, in PagerDuty's order per incident.
+"""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -16,5 +34,54 @@ def create_app(settings: Settings) -> FastAPI:
         service=SERVICE,
         settings=settings,
         migrations=load(SERVICE, "fireline_pagerduty_ingest.migrations"),
+        topics=[ALERTS],
     )
-    return runtime.build_app(title="Fireline pagerduty-ingest")
+    enable_bearer_auth(runtime, settings)
+    box = SecretBox.from_text(settings.fireline_ingest_encryption_key.get_secret_value())
+    # Redirects are not followed: a PagerDuty answer that redirects is not one we understand,
+    # and following it could carry the API token to another host.
+    http = httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": "fireline-ingest"})
+    directory = PagerDutyClient(
+        http,
+        call_timeout_s=settings.fireline_pagerduty_call_timeout_s,
+        user_ttl_s=settings.fireline_email_cache_ttl_s,
+        oncall_ttl_s=settings.fireline_oncall_cache_ttl_s,
+    )
+    worker = DeliveryWorker(
+        pool=lambda: runtime.pool,
+        box=box,
+        outbox=runtime.outbox,
+        directory=directory,
+        settings=WorkerSettings(
+            batch_size=settings.fireline_ingest_worker_batch,
+            lease_s=settings.fireline_ingest_lease_s,
+            poll_interval_s=settings.fireline_ingest_poll_interval_s,
+            budget_s=settings.fireline_enrichment_budget_s,
+            max_attempts=settings.fireline_ingest_max_attempts,
+        ),
+    )
+
+    async def start_worker(rt: ServiceRuntime) -> None:
+        # After migrations, so the first pass already finds deliveries a previous process left.
+        rt.spawn(worker.run(), "delivery-worker")
+
+    async def close_http(_: ServiceRuntime) -> None:
+        await http.aclose()
+
+    runtime.on_start(start_worker)
+    runtime.on_stop(close_http)
+
+    app = runtime.build_app(
+        title="Fireline pagerduty-ingest",
+        description=DESCRIPTION,
+        routers=[integrations.router, webhooks.router],
+    )
+    app.state.ingest = IngestContext(
+        pool=lambda: runtime.pool,
+        box=box,
+        public_url=settings.fireline_public_url,
+        default_api_url=settings.fireline_pagerduty_api_url,
+        wake_worker=worker.wake,
+    )
+    install_error_handlers(app)
+    return app

@@ -2,10 +2,68 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from fireline_runtime.settings import ServiceSettings
+from fireline_pagerduty_ingest.adapters.crypto import decode_key
+from fireline_runtime.settings import ServiceSettings, TokenSettings
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, TokenSettings):
     fireline_http_port: int = Field(default=8004, description="HTTP port.")
+    fireline_public_url: str = Field(
+        default="http://127.0.0.1:8004",
+        description="Public base URL of this service; webhook URLs shown to users start with it.",
+    )
+    fireline_ingest_encryption_key: SecretStr = Field(
+        description="URL-safe base64 of 32 random bytes: the AES-256-GCM key that encrypts "
+        "signing secrets and PagerDuty API tokens at rest. Required; no default on purpose.",
+    )
+    fireline_pagerduty_api_url: str = Field(
+        default="https://api.pagerduty.com",
+        description="PagerDuty REST API base URL for integrations that do not set their own.",
+    )
+    fireline_pagerduty_call_timeout_s: float = Field(
+        default=2.0, gt=0, le=2.0, description="Timeout of one PagerDuty REST call."
+    )
+    fireline_enrichment_budget_s: float = Field(
+        default=5.0, gt=0, le=5.0, description="Time all PagerDuty lookups of one delivery get."
+    )
+    fireline_email_cache_ttl_s: float = Field(
+        default=600.0, ge=0, description="How long a PagerDuty user's email is cached."
+    )
+    fireline_oncall_cache_ttl_s: float = Field(
+        default=60.0, ge=0, description="How long an escalation policy's on-call list is cached."
+    )
+    fireline_ingest_worker_batch: int = Field(
+        default=16, ge=1, le=500, description="Deliveries enriched concurrently per worker pass."
+    )
+    fireline_ingest_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a worker holds a delivery; after a crash it is retried this late.",
+    )
+    fireline_ingest_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="Worker poll period when no delivery wakes it."
+    )
+    fireline_ingest_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Attempts before a delivery that cannot be published is marked failed.",
+    )
+
+    @field_validator("fireline_ingest_encryption_key")
+    @classmethod
+    def _key_decodes(cls, value: SecretStr) -> SecretStr:
+        # Fail at start-up, not on the first integration created.
+        decode_key(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_enrichment(self) -> Settings:
+        if self.fireline_ingest_lease_s <= self.fireline_enrichment_budget_s + 1.0:
+            # A lease shorter than the work lets another worker take a delivery over mid-flight;
+            # that is safe (the claim is checked before publishing) but wastes PagerDuty calls.
+            raise ValueError(
+                "fireline_ingest_lease_s must exceed fireline_enrichment_budget_s by over 1 s"
+            )
+        return self

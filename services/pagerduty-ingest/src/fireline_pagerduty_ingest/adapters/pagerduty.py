@@ -1,0 +1,211 @@
+"""PagerDuty REST API client for enrichment: user emails and on-call users.
+
+Every call is bounded (``call_timeout_s``, at most 2 s), answers are cached with a TTL, and a 429
+makes the client skip calls for that API token until PagerDuty's ``ratelimit-reset`` has passed:
+hammering a rate-limited account only extends the outage, and enrichment is optional anyway.
+Failures raise :class:`PagerDutyUnavailable` with a short reason that is safe to log; the token
+never appears in a reason, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from fireline_pagerduty_ingest.adapters.cache import TtlCache
+from fireline_pagerduty_ingest.domain.enrichment import OnCallEntry
+
+log = logging.getLogger(__name__)
+
+ACCEPT = "application/vnd.pagerduty+json;version=2"
+DEFAULT_RATE_LIMIT_WAIT_S = 60.0
+"""Used when a 429 carries no usable ``ratelimit-reset``: PagerDuty's limits are per minute."""
+MAX_RATE_LIMIT_WAIT_S = 3600.0
+_ONCALLS_PAGE = 100
+
+
+@dataclass(frozen=True)
+class ApiCredentials:
+    """Where and as whom to call PagerDuty; one integration's REST settings."""
+
+    base_url: str
+    token: str = field(repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the account for caching and rate limiting without holding the token."""
+        digest = hashlib.sha256(f"{self.base_url}\n{self.token}".encode()).hexdigest()
+        return digest[:32]
+
+
+class PagerDutyUnavailable(Exception):
+    """A lookup did not get an answer; ``reason`` is short and contains no secret."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RateLimited(PagerDutyUnavailable):
+    """PagerDuty answered 429, or an earlier 429's reset time has not passed yet."""
+
+
+class PagerDutyClient:
+    """Looks up emails in PagerDuty's REST API (v2) with timeouts, caching and rate limiting."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        call_timeout_s: float = 2.0,
+        user_ttl_s: float = 600.0,
+        oncall_ttl_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._call_timeout_s = call_timeout_s
+        self._clock = clock
+        # None is cached too: a 404 user stays "not a user" for the TTL instead of being re-asked.
+        self._users: TtlCache[tuple[str, str], str | None] = TtlCache(ttl_s=user_ttl_s, clock=clock)
+        # On-call rotations change at shift boundaries, so their answers live shorter than emails.
+        self._oncalls: TtlCache[tuple[str, str], tuple[OnCallEntry, ...]] = TtlCache(
+            ttl_s=oncall_ttl_s, clock=clock
+        )
+        self._blocked_until: dict[str, float] = {}
+
+    async def user_email(self, credentials: ApiCredentials, user_id: str) -> str | None:
+        """The user's email, or None when PagerDuty has no such user (or no email for it)."""
+        key = (credentials.fingerprint, user_id)
+        hit, cached = self._users.get(key)
+        if hit:
+            return cached
+        path = "/users/" + urllib.parse.quote(user_id, safe="")
+        body = await self._get(credentials, path, (), not_found_ok=True)
+        email = None
+        if body is not None:
+            user = body.get("user")
+            email = _email(user.get("email")) if isinstance(user, dict) else None
+        self._users.put(key, email)
+        return email
+
+    async def oncalls(
+        self, credentials: ApiCredentials, escalation_policy_id: str
+    ) -> tuple[OnCallEntry, ...]:
+        """Who is on call for the policy, with emails, in PagerDuty's order."""
+        key = (credentials.fingerprint, escalation_policy_id)
+        hit, cached = self._oncalls.get(key)
+        if hit and cached is not None:
+            return cached
+        params = (
+            ("escalation_policy_ids[]", escalation_policy_id),
+            ("include[]", "users"),
+            # One page is plenty: a policy has a handful of levels with a few people each.
+            ("limit", str(_ONCALLS_PAGE)),
+        )
+        body = await self._get(credentials, "/oncalls", params, not_found_ok=False)
+        entries = _oncall_entries(body or {})
+        self._oncalls.put(key, entries)
+        return entries
+
+    async def _get(
+        self,
+        credentials: ApiCredentials,
+        path: str,
+        params: tuple[tuple[str, str], ...],
+        *,
+        not_found_ok: bool,
+    ) -> Mapping[str, Any] | None:
+        blocked_until = self._blocked_until.get(credentials.fingerprint)
+        if blocked_until is not None:
+            if self._clock() < blocked_until:
+                raise RateLimited("rate limited; waiting for ratelimit-reset")
+            del self._blocked_until[credentials.fingerprint]
+        headers = {"Authorization": f"Token token={credentials.token}", "Accept": ACCEPT}
+        try:
+            async with asyncio.timeout(self._call_timeout_s):
+                response = await self._http.get(
+                    credentials.base_url + path,
+                    params=params,
+                    headers=headers,
+                    timeout=self._call_timeout_s,
+                )
+        except (TimeoutError, httpx.TimeoutException):
+            raise PagerDutyUnavailable(f"GET {_route(path)} timed out") from None
+        except httpx.HTTPError as exc:
+            raise PagerDutyUnavailable(f"GET {_route(path)} failed: {type(exc).__name__}") from None
+        status = response.status_code
+        if status == 429:
+            wait = _reset_seconds(response.headers)
+            self._blocked_until[credentials.fingerprint] = self._clock() + wait
+            log.warning(
+                "PagerDuty rate limit reached; enrichment calls paused",
+                extra={"route": _route(path), "pause_s": wait},
+            )
+            raise RateLimited(f"GET {_route(path)} answered 429")
+        if status == 404 and not_found_ok:
+            return None
+        if status != 200:
+            raise PagerDutyUnavailable(f"GET {_route(path)} answered {status}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise PagerDutyUnavailable(f"GET {_route(path)} answered non-JSON") from None
+        if not isinstance(body, dict):
+            raise PagerDutyUnavailable(f"GET {_route(path)} answered an unexpected shape")
+        return body
+
+
+def _route(path: str) -> str:
+    # Logged and returned in reasons: the route, not the id in it.
+    return "/users/{id}" if path.startswith("/users/") else path
+
+
+def _reset_seconds(headers: httpx.Headers) -> float:
+    for name in ("ratelimit-reset", "retry-after"):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if math.isfinite(value) and value >= 0:
+            return min(value, MAX_RATE_LIMIT_WAIT_S)
+    return DEFAULT_RATE_LIMIT_WAIT_S
+
+
+def _email(value: object) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _oncall_entries(body: Mapping[str, Any]) -> tuple[OnCallEntry, ...]:
+    raw = body.get("oncalls")
+    if not isinstance(raw, list):
+        raise PagerDutyUnavailable("GET /oncalls answered without an oncalls list")
+    entries = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        level = item.get("escalation_level")
+        user = item.get("user")
+        entries.append(
+            OnCallEntry(
+                # An entry without a level sorts last rather than being dropped.
+                escalation_level=level
+                if isinstance(level, int) and not isinstance(level, bool)
+                else 1_000_000,
+                email=_email(user.get("email")) if isinstance(user, dict) else None,
+            )
+        )
+    return tuple(entries)

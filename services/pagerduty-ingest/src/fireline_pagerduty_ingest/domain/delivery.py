@@ -1,0 +1,49 @@
+"""A webhook delivery as Fireline records it: how it is deduplicated and what happens to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from fireline_pagerduty_ingest.domain.webhook import Lifecycle, WebhookEvent
+
+MAX_BODY_BYTES = 256 * 1024
+"""PagerDuty guarantees bodies up to 55 KB and sends up to 256 KB best-effort; larger is refused."""
+
+MAX_WEBHOOK_ID_LENGTH = 200
+"""A longer ``X-Webhook-Id`` is not PagerDuty's (a UUID); ``event.id`` is used instead."""
+
+DeliveryStatus = Literal["received", "published", "ignored", "failed"]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the receiver tells PagerDuty about a delivery."""
+
+    delivery_id: str
+    """The dedupe key: ``X-Webhook-Id``, else ``event.id``."""
+    duplicate: bool
+    """True when this delivery was already stored; nothing new happens."""
+    status: DeliveryStatus
+
+
+def dedupe_key(webhook_id: str | None, event: WebhookEvent) -> str:
+    """``X-Webhook-Id`` (the same on every retry of a delivery), else PagerDuty's event id."""
+    if webhook_id is not None:
+        cleaned = webhook_id.strip()
+        if cleaned and len(cleaned) <= MAX_WEBHOOK_ID_LENGTH and cleaned.isprintable():
+            return cleaned
+    return event.id
+
+
+def initial_status(event: WebhookEvent) -> DeliveryStatus:
+    """Lifecycle events wait for enrichment and publication; everything else is only recorded.
+
+    ``incident.annotated``, responders, status updates, ``incident.reopened`` and the like are
+    recorded as ``ignored``: the alerts topic carries the three transitions consumers act on, and
+    an annotation must not look like a new alert. ``pagey.ping``, ``service.*`` and unknown types
+    are recorded the same way so they are visible, but never published.
+    """
+    if event.lifecycle is Lifecycle.OTHER or event.incident is None:
+        return "ignored"
+    return "received"

@@ -1,0 +1,52 @@
+"""Dependencies of the HTTP entrypoints as named types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+from fastapi import Depends, Request
+
+from fireline_pagerduty_ingest.adapters.crypto import SecretBox
+from fireline_runtime.http_auth import require_scope
+from fireline_runtime.problems import Forbidden
+from fireline_runtime.tokens import Principal
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    """What the composition root hands the routers (stored on ``app.state.ingest``)."""
+
+    pool: Callable[[], asyncpg.Pool]
+    box: SecretBox
+    public_url: str
+    default_api_url: str
+    wake_worker: Callable[[], None]
+
+    def webhook_url(self, integration_id: UUID) -> str:
+        """The URL to paste into PagerDuty's webhook subscription."""
+        return f"{self.public_url.rstrip('/')}/webhooks/pagerduty/{integration_id}"
+
+
+def _ingest(request: Request) -> IngestContext:
+    context = request.app.state.ingest
+    assert isinstance(context, IngestContext)
+    return context
+
+
+Ingest = Annotated[IngestContext, Depends(_ingest)]
+ReadIntegrations = Annotated[Principal, Depends(require_scope("integrations:read"))]
+WriteIntegrations = Annotated[Principal, Depends(require_scope("integrations:write"))]
+
+
+def org_of(principal: Principal) -> UUID:
+    """The caller's org as a UUID; a token without one cannot see any integration."""
+    try:
+        return UUID(principal.org_id)
+    except ValueError:
+        raise Forbidden(
+            "The access token does not name a valid organisation.", code="invalid_org"
+        ) from None

@@ -1,0 +1,156 @@
+"""The enrichment worker: drains stored deliveries into alerts, after the webhook's 202.
+
+One loop per process. Each pass leases a batch of pending deliveries — at most the oldest one of
+each PagerDuty incident, so an incident's alerts keep PagerDuty's order — and handles the batch
+concurrently (different incidents never wait on each other's PagerDuty lookups). The loop wakes
+when the receiver stores a delivery, and polls as well, which picks up deliveries stored by other
+replicas and deliveries left pending by a process that died (their lease runs out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from fireline_pagerduty_ingest.adapters.crypto import SecretBox
+from fireline_pagerduty_ingest.adapters.repository import ClaimedDelivery
+from fireline_pagerduty_ingest.service_layer.deliveries import (
+    claim_deliveries,
+    publish_delivery,
+    release_delivery,
+)
+from fireline_pagerduty_ingest.service_layer.enrichment import EmailDirectory
+from fireline_runtime import correlation
+from fireline_runtime.db import TRANSIENT_DB_ERRORS
+from fireline_runtime.outbox import OutboxWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How the worker paces itself."""
+
+    batch_size: int
+    lease_s: float
+    poll_interval_s: float
+    budget_s: float
+    max_attempts: int
+
+
+class DeliveryWorker:
+    """Publishes stored deliveries as alerts; ``wake()`` after storing one."""
+
+    def __init__(
+        self,
+        *,
+        pool: Callable[[], asyncpg.Pool],
+        box: SecretBox,
+        outbox: OutboxWriter,
+        directory: EmailDirectory,
+        settings: WorkerSettings,
+    ) -> None:
+        self._pool = pool
+        self._box = box
+        self._outbox = outbox
+        self._directory = directory
+        self._settings = settings
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A delivery was stored: start a pass now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        backoff = self._settings.poll_interval_s
+        while True:
+            # Cleared before the pass, not after the sleep: a wake() during the pass must make
+            # the next sleep return at once, or a delivery stored meanwhile waits for the poll.
+            self._wake.clear()
+            try:
+                handled = await self.run_once()
+                backoff = self._settings.poll_interval_s
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning(
+                    "delivery worker lost the database; retrying", extra={"error": repr(exc)}
+                )
+                handled = 0
+                backoff = min(backoff * 2, 10.0)
+            except Exception:  # the loop must survive anything; deliveries stay pending
+                log.exception("delivery worker pass failed; retrying")
+                handled = 0
+                backoff = min(backoff * 2, 10.0)
+            if handled == 0:
+                await self._sleep(backoff)
+
+    async def run_once(self) -> int:
+        """One pass: claim a batch and handle it; the number of deliveries claimed."""
+        pool = self._pool()
+        claim = await claim_deliveries(
+            pool=pool, limit=self._settings.batch_size, lease_s=self._settings.lease_s
+        )
+        if claim.deliveries:
+            await asyncio.gather(
+                *(self._handle(delivery, claim.id) for delivery in claim.deliveries)
+            )
+        return len(claim.deliveries)
+
+    async def _handle(self, delivery: ClaimedDelivery, claim_id: UUID) -> None:
+        # Runs in its own task (gather), so the correlation id set here stays with this delivery
+        # and reaches the outbox row and every log line about it.
+        correlation.set_(delivery.correlation_id)
+        pool = self._pool()
+        try:
+            await publish_delivery(
+                pool=pool,
+                box=self._box,
+                outbox=self._outbox,
+                directory=self._directory,
+                delivery=delivery,
+                claim_id=claim_id,
+                budget_s=self._settings.budget_s,
+            )
+        except asyncio.CancelledError:
+            raise
+        except TRANSIENT_DB_ERRORS as exc:
+            # Not the delivery's fault: the lease runs out and the next pass tries again.
+            log.warning(
+                "delivery not published: database unavailable",
+                extra={"delivery_id": delivery.dedupe_key, "error": type(exc).__name__},
+            )
+        except Exception as exc:
+            await self._release(delivery, claim_id, exc)
+
+    async def _release(self, delivery: ClaimedDelivery, claim_id: UUID, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+            gave_up = await release_delivery(
+                pool=self._pool(),
+                delivery=delivery,
+                claim_id=claim_id,
+                error=error,
+                retry_in_s=min(2.0**delivery.attempts, 300.0),
+                max_attempts=self._settings.max_attempts,
+            )
+            log.error(
+                "delivery could not be published" + ("; giving up" if gave_up else "; will retry"),
+                extra={
+                    "delivery_id": delivery.dedupe_key,
+                    "attempts": delivery.attempts,
+                    "error": type(exc).__name__,
+                },
+                exc_info=exc,
+            )
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)

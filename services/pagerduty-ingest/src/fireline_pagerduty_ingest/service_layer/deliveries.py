@@ -1,0 +1,147 @@
+"""Use cases of the enrichment worker: claim stored deliveries, enrich and publish them."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+
+from fireline_contracts import ALERTS
+from fireline_pagerduty_ingest.adapters.crypto import (
+    SecretBox,
+    UndecryptableSecret,
+    api_token_context,
+)
+from fireline_pagerduty_ingest.adapters.pagerduty import ApiCredentials
+from fireline_pagerduty_ingest.adapters.repository import (
+    ClaimedDelivery,
+    DeliveryRepository,
+    IntegrationRepository,
+)
+from fireline_pagerduty_ingest.domain.alert import build_alert
+from fireline_pagerduty_ingest.domain.classification import Classification
+from fireline_pagerduty_ingest.domain.webhook import parse_delivery
+from fireline_pagerduty_ingest.service_layer.enrichment import EmailDirectory, enrich
+from fireline_runtime.outbox import OutboxWriter
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["published", "lost_claim"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A batch of deliveries leased by one worker pass."""
+
+    id: UUID
+    deliveries: list[ClaimedDelivery]
+
+
+async def claim_deliveries(*, pool: asyncpg.Pool, limit: int, lease_s: float) -> Claim:
+    """Lease up to ``limit`` pending deliveries, at most one (the oldest) per PagerDuty incident."""
+    claim_id = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        claimed = await DeliveryRepository(conn).claim(
+            limit=limit, claim_id=claim_id, lease_s=lease_s
+        )
+    return Claim(id=claim_id, deliveries=claimed)
+
+
+async def publish_delivery(
+    *,
+    pool: asyncpg.Pool,
+    box: SecretBox,
+    outbox: OutboxWriter,
+    directory: EmailDirectory,
+    delivery: ClaimedDelivery,
+    claim_id: UUID,
+    budget_s: float,
+) -> Outcome:
+    """Enrich one claimed delivery and publish its alert, marking it published in one transaction.
+
+    The PagerDuty calls happen outside any transaction; the outbox row and the status change
+    commit together, so a crash at any point either published the alert and recorded it, or did
+    neither and the delivery is claimed again once its lease runs out.
+    """
+    event = parse_delivery(delivery.body)  # it parsed when received; the bytes are the same
+    credentials = await _credentials(pool, box, delivery.integration_id)
+    enrichment = await enrich(
+        directory=directory, credentials=credentials, event=event, budget_s=budget_s
+    )
+    alert = build_alert(
+        event,
+        org_id=delivery.org_id,
+        integration_id=delivery.integration_id,
+        dedupe_key=delivery.dedupe_key,
+        classification=Classification(
+            incident_type=delivery.incident_type, severity=delivery.severity
+        ),
+        enrichment=enrichment,
+        correlation_id=delivery.correlation_id,
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        deliveries = DeliveryRepository(conn)
+        if not await deliveries.lock_claim(delivery_id=delivery.id, claim_id=claim_id):
+            # Our lease ran out and another worker took the delivery over: it publishes it.
+            return "lost_claim"
+        await outbox.add(conn, ALERTS, alert)
+        await deliveries.mark_published(
+            delivery_id=delivery.id, enrichment_status=enrichment.status
+        )
+    log.info(
+        "alert published",
+        extra={
+            "delivery_id": delivery.dedupe_key,
+            "event_type": alert.event_type,
+            "external_id": alert.payload.external_id,
+            "enrichment_status": enrichment.status,
+        },
+    )
+    return "published"
+
+
+async def release_delivery(
+    *,
+    pool: asyncpg.Pool,
+    delivery: ClaimedDelivery,
+    claim_id: UUID,
+    error: str,
+    retry_in_s: float,
+    max_attempts: int,
+) -> bool:
+    """Hand a delivery that failed back for a retry; after ``max_attempts`` mark it failed.
+
+    Returns True when the delivery was given up on.
+    """
+    give_up = delivery.attempts >= max_attempts
+    async with pool.acquire() as conn:
+        await DeliveryRepository(conn).release(
+            delivery_id=delivery.id,
+            claim_id=claim_id,
+            error=error,
+            retry_in_s=retry_in_s,
+            give_up=give_up,
+        )
+    return give_up
+
+
+async def _credentials(
+    pool: asyncpg.Pool, box: SecretBox, integration_id: UUID
+) -> ApiCredentials | None:
+    async with pool.acquire() as conn:
+        sealed = await IntegrationRepository(conn).credentials(integration_id)
+    if sealed is None or sealed.token_ciphertext is None:
+        return None
+    try:
+        token = box.open(sealed.token_ciphertext, context=api_token_context(integration_id))
+    except UndecryptableSecret:
+        log.error(
+            "the PagerDuty API token does not decrypt; is FIRELINE_INGEST_ENCRYPTION_KEY right?",
+            extra={"integration_id": str(integration_id)},
+        )
+        return None
+    return ApiCredentials(base_url=sealed.base_url, token=token)

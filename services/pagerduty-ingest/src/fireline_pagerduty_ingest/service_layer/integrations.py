@@ -1,0 +1,178 @@
+"""Use cases of the integrations API: create, list, get, update and delete."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from fireline_pagerduty_ingest.adapters.crypto import (
+    SecretBox,
+    api_token_context,
+    signing_secret_context,
+)
+from fireline_pagerduty_ingest.adapters.repository import IntegrationRepository
+from fireline_pagerduty_ingest.domain.errors import IntegrationNotFound
+from fireline_pagerduty_ingest.domain.integration import (
+    KEEP,
+    Integration,
+    IntegrationChanges,
+    SecretPlan,
+    clean_api_token,
+    clean_api_url,
+    clean_label,
+    clean_name,
+    plan_initial_secrets,
+    plan_secret_change,
+)
+from fireline_runtime.db import Connection
+
+
+@dataclass(frozen=True)
+class SavedIntegration:
+    """An integration after a create or update, with the secret Fireline generated, if any."""
+
+    integration: Integration
+    generated_secret: str | None
+
+
+async def create_integration(
+    *,
+    pool: asyncpg.Pool,
+    box: SecretBox,
+    org_id: UUID,
+    name: str,
+    signing_secrets: Sequence[str] | None,
+    pagerduty_api_token: str | None,
+    pagerduty_api_url: str,
+    default_severity: str | None,
+    default_incident_type: str | None,
+) -> SavedIntegration:
+    """Create an integration; generate a signing secret when none is given."""
+    integration_id = uuid.uuid4()
+    cleaned_name = clean_name(name)
+    api_url = clean_api_url(pagerduty_api_url)
+    token = clean_api_token(pagerduty_api_token)
+    severity = clean_label(default_severity, "default_severity")
+    incident_type = clean_label(default_incident_type, "default_incident_type")
+    plan = plan_initial_secrets(signing_secrets)
+    async with pool.acquire() as conn, conn.transaction():
+        repo = IntegrationRepository(conn)
+        await repo.add(
+            integration_id=integration_id,
+            org_id=org_id,
+            name=cleaned_name,
+            pagerduty_api_url=api_url,
+            api_token_ciphertext=_seal_token(box, integration_id, token),
+            default_severity=severity,
+            default_incident_type=incident_type,
+        )
+        await _apply_secret_plan(repo, box, integration_id, plan)
+        integration = await repo.get(org_id=org_id, integration_id=integration_id)
+    assert integration is not None  # created in this very transaction
+    return SavedIntegration(integration=integration, generated_secret=plan.generated)
+
+
+async def list_integrations(*, pool: asyncpg.Pool, org_id: UUID) -> list[Integration]:
+    """The org's live integrations, oldest first."""
+    async with pool.acquire() as conn:
+        return await IntegrationRepository(conn).of_org(org_id=org_id)
+
+
+async def get_integration(*, pool: asyncpg.Pool, org_id: UUID, integration_id: UUID) -> Integration:
+    """One of the org's integrations; IntegrationNotFound for another org's or a deleted one."""
+    async with pool.acquire() as conn:
+        integration = await IntegrationRepository(conn).get(
+            org_id=org_id, integration_id=integration_id
+        )
+    if integration is None:
+        raise IntegrationNotFound()
+    return integration
+
+
+async def update_integration(
+    *,
+    pool: asyncpg.Pool,
+    box: SecretBox,
+    org_id: UUID,
+    integration_id: UUID,
+    changes: IntegrationChanges,
+) -> SavedIntegration:
+    """Apply a partial update; secret changes keep one or two secrets active, never more."""
+    async with pool.acquire() as conn, conn.transaction():
+        repo = IntegrationRepository(conn)
+        # The row lock serialises concurrent updates, so two rotations racing each other cannot
+        # leave three secrets active.
+        current = await repo.get(org_id=org_id, integration_id=integration_id, for_update=True)
+        if current is None:
+            raise IntegrationNotFound()
+        plan = plan_secret_change(
+            [secret.id for secret in current.secrets],
+            retire=changes.retire_signing_secret_ids,
+            add=[changes.add_signing_secret] if changes.add_signing_secret is not None else [],
+            generate=changes.generate_signing_secret,
+            replace_with=changes.signing_secrets,
+        )
+        token_ciphertext = await _updated_token(conn, box, current, changes)
+        await repo.update(
+            integration_id=integration_id,
+            name=current.name if changes.name is KEEP else clean_name(changes.name),
+            pagerduty_api_url=current.pagerduty_api_url
+            if changes.pagerduty_api_url is KEEP
+            else clean_api_url(changes.pagerduty_api_url),
+            api_token_ciphertext=token_ciphertext,
+            default_severity=current.default_severity
+            if changes.default_severity is KEEP
+            else clean_label(changes.default_severity, "default_severity"),
+            default_incident_type=current.default_incident_type
+            if changes.default_incident_type is KEEP
+            else clean_label(changes.default_incident_type, "default_incident_type"),
+        )
+        await _apply_secret_plan(repo, box, integration_id, plan)
+        updated = await repo.get(org_id=org_id, integration_id=integration_id)
+    assert updated is not None  # locked above, so still there
+    return SavedIntegration(integration=updated, generated_secret=plan.generated)
+
+
+async def delete_integration(*, pool: asyncpg.Pool, org_id: UUID, integration_id: UUID) -> None:
+    """Delete the integration: its webhook URL answers 404 from now on and its secrets are wiped.
+
+    Deliveries accepted before the deletion are still published: PagerDuty was told they were.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        deleted = await IntegrationRepository(conn).delete(
+            org_id=org_id, integration_id=integration_id
+        )
+    if not deleted:
+        raise IntegrationNotFound()
+
+
+async def _updated_token(
+    conn: Connection, box: SecretBox, current: Integration, changes: IntegrationChanges
+) -> bytes | None:
+    if changes.pagerduty_api_token is KEEP:
+        return await IntegrationRepository(conn).api_token_ciphertext(current.id)
+    return _seal_token(box, current.id, clean_api_token(changes.pagerduty_api_token))
+
+
+def _seal_token(box: SecretBox, integration_id: UUID, token: str | None) -> bytes | None:
+    if token is None:
+        return None
+    return box.seal(token, context=api_token_context(integration_id))
+
+
+async def _apply_secret_plan(
+    repo: IntegrationRepository, box: SecretBox, integration_id: UUID, plan: SecretPlan
+) -> None:
+    if plan.retire:
+        await repo.retire_secrets(integration_id=integration_id, secret_ids=plan.retire)
+    for value in plan.add:
+        secret_id = uuid.uuid4()
+        await repo.add_secret(
+            integration_id=integration_id,
+            secret_id=secret_id,
+            ciphertext=box.seal(value, context=signing_secret_context(integration_id, secret_id)),
+        )

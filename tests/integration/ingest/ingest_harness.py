@@ -1,0 +1,206 @@
+"""Running the pagerduty-ingest app in-process against real PostgreSQL and a real broker.
+
+The auth service is replaced by :class:`TokenIssuer`: an Ed25519 key whose JWKS is served on
+loopback, minting RFC 9068 access tokens the way the auth service does, so the app's own token
+verifier is exercised unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+from uuid import UUID
+
+import asyncpg
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi import FastAPI
+
+from fireline_contracts import ALERTS, EventEnvelope, parse_event, topic_name
+from fireline_pagerduty_ingest.bootstrap import create_app
+from fireline_pagerduty_ingest.config import Settings
+from fireline_runtime.infra import wait_for
+from fireline_runtime.service import ServiceRuntime
+from support.kafka import read_topic
+
+ENCRYPTION_KEY = base64.urlsafe_b64encode(b"fireline-ingest-test-key-32bytes").decode()
+ISSUER = "http://auth.fireline.test"
+AUDIENCE = "fireline-api"
+ALL_SCOPES = "integrations:read integrations:write"
+PUBLIC_URL = "https://ingest.fireline.test"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenIssuer:
+    """A stand-in for the auth service: signs access tokens and serves the JWKS."""
+
+    def __init__(self) -> None:
+        self.kid = f"test-{uuid.uuid4().hex[:8]}"
+        self._key = Ed25519PrivateKey.generate()
+        public = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        document = {
+            "keys": [{"kty": "OKP", "crv": "Ed25519", "x": _b64url(public), "kid": self.kid}]
+        }
+        body = json.dumps(document).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def jwks_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/.well-known/jwks.json"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def token(self, *, org_id: UUID, scopes: str = ALL_SCOPES) -> str:
+        """An access token of a fresh API key of ``org_id`` with ``scopes``."""
+        key_id = str(uuid.uuid4())
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": key_id,
+            "client_id": key_id,
+            "org_id": str(org_id),
+            "scope": scopes,
+            "iat": now,
+            "exp": now + 900,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(
+            claims, self._key, algorithm="EdDSA", headers={"typ": "at+jwt", "kid": self.kid}
+        )
+
+
+def make_settings(
+    *, database_url: str, bootstrap: str, topic_prefix: str, jwks_url: str, **overrides: Any
+) -> Settings:
+    """Settings for a test app; short timeouts so degraded paths finish quickly."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": bootstrap,
+        "fireline_topic_prefix": topic_prefix,
+        "fireline_kafka_session_timeout_ms": 2000,
+        "fireline_outbox_poll_interval_s": 0.2,
+        "fireline_token_issuer": ISSUER,
+        "fireline_token_audience": AUDIENCE,
+        "fireline_jwks_url": jwks_url,
+        "fireline_public_url": PUBLIC_URL,
+        "fireline_ingest_encryption_key": ENCRYPTION_KEY,
+        "fireline_ingest_poll_interval_s": 0.2,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class IngestApp:
+    """A running app and an HTTP client bound to it."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: Settings
+
+    @property
+    def runtime(self) -> ServiceRuntime:
+        runtime = self.app.state.runtime
+        assert isinstance(runtime, ServiceRuntime)
+        return runtime
+
+    @property
+    def alerts_topic(self) -> str:
+        return topic_name(ALERTS, self.settings.fireline_topic_prefix)
+
+    async def create_integration(self, token: str, **body: Any) -> dict[str, Any]:
+        body.setdefault("name", "Checkout")
+        response = await self.client.post(
+            "/v1/integrations/pagerduty", json=body, headers=bearer(token)
+        )
+        assert response.status_code == 201, response.text
+        document: dict[str, Any] = response.json()
+        return document
+
+    async def deliver(
+        self,
+        integration_id: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/webhooks/pagerduty/{integration_id}",
+            content=body,
+            headers=dict(headers),
+            params=dict(params or {}),
+        )
+
+    async def deliveries(self) -> list[asyncpg.Record]:
+        """Every stored delivery, oldest first."""
+        async with self.runtime.pool.acquire() as conn:
+            rows: list[asyncpg.Record] = await conn.fetch("SELECT * FROM deliveries ORDER BY id")
+            return rows
+
+    async def settled(self, timeout: float = 20.0) -> bool:
+        """Every delivery handled and every outbox row sent to the broker."""
+
+        async def done() -> bool:
+            async with self.runtime.pool.acquire() as conn:
+                pending = await conn.fetchval(
+                    "SELECT (SELECT count(*) FROM deliveries WHERE status = 'received')"
+                    " + (SELECT count(*) FROM outbox WHERE published_at IS NULL)"
+                )
+            return bool(pending == 0)
+
+        return await wait_for(done, timeout=timeout)
+
+    async def alerts(self, *, until: int, timeout: float = 15.0) -> list[EventEnvelope]:
+        """Alert events on the topic (read from the beginning), in topic order."""
+        records = await read_topic(
+            self.settings.kafka_bootstrap_servers, self.alerts_topic, until=until, timeout=timeout
+        )
+        return [parse_event(record.value) for record in records]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[IngestApp]:
+    """The app with its lifespan started, and a client talking to it in-process."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield IngestApp(app=app, client=client, settings=settings)

@@ -1,0 +1,141 @@
+"""Infrastructure failures and what PagerDuty is told: a broker outage is invisible to it (202,
+the alert waits in the outbox), a database outage is a 503 so that PagerDuty retries."""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from integration.ingest.ingest_harness import TokenIssuer, make_settings, running
+
+from fireline_contracts import AlertTriggered
+from fireline_runtime.infra import free_port, wait_for
+from support.infra import Broker
+from support.pagerduty_fixtures import delivery, new_incident_id, signed
+from support.tcp_proxy import FaultProxy
+
+pytestmark = pytest.mark.integration
+
+SECRET = "pagerduty-signing-secret-faults"
+
+
+async def test_a_broker_outage_still_answers_202_and_the_alerts_follow_later(
+    database: str, faulty_kafka: Broker, topic_prefix: str, issuer: TokenIssuer
+) -> None:
+    settings = make_settings(
+        database_url=database,
+        bootstrap=faulty_kafka.bootstrap,
+        topic_prefix=topic_prefix,
+        jwks_url=issuer.jwks_url,
+    )
+    async with running(settings) as svc:
+        created = await svc.create_integration(
+            issuer.token(org_id=uuid.uuid4()), signing_secrets=[SECRET]
+        )
+        faulty_kafka.cut()
+        incidents = [new_incident_id() for _ in range(3)]
+        for incident in incidents:
+            body = delivery("incident_triggered", incident_id=incident)
+            response = await svc.deliver(str(created["id"]), body, signed(body, SECRET))
+            assert response.status_code == 202
+
+        async def all_published() -> bool:
+            async with svc.runtime.pool.acquire() as conn:
+                published = await conn.fetchval(
+                    "SELECT count(*) FROM deliveries WHERE status = 'published'"
+                )
+            return bool(published == len(incidents))
+
+        # The worker still publishes into the outbox; only the relay cannot reach the broker.
+        assert await wait_for(all_published, timeout=15)
+        assert svc.runtime.relay is not None
+        assert await svc.runtime.relay.pending() == 3
+
+        faulty_kafka.restore()
+        assert await svc.settled(timeout=30)
+        alerts = await svc.alerts(until=3)
+
+    assert sorted(a.payload.external_id for a in alerts if isinstance(a, AlertTriggered)) == sorted(
+        incidents
+    )
+
+
+@pytest.fixture
+def database_behind_proxy(database: str) -> Iterator[tuple[str, FaultProxy]]:
+    """The test database reached through a proxy the test can cut: a database outage."""
+    parts = urllib.parse.urlsplit(database)
+    assert parts.hostname is not None
+    proxy = FaultProxy(target_port=parts.port or 5432, listen_port=free_port())
+    proxy.start()
+    netloc = parts.netloc.replace(
+        f"{parts.hostname}:{parts.port or 5432}", f"127.0.0.1:{proxy.listen_port}"
+    )
+    if netloc == parts.netloc:  # the URL had no explicit port
+        netloc = f"{parts.netloc}:{proxy.listen_port}"
+    yield urllib.parse.urlunsplit(parts._replace(netloc=netloc)), proxy
+    proxy.stop()
+
+
+async def test_a_database_outage_answers_503_so_pagerduty_retries(
+    database_behind_proxy: tuple[str, FaultProxy],
+    kafka: str,
+    topic_prefix: str,
+    issuer: TokenIssuer,
+) -> None:
+    url, proxy = database_behind_proxy
+    settings = make_settings(
+        database_url=url, bootstrap=kafka, topic_prefix=topic_prefix, jwks_url=issuer.jwks_url
+    )
+    async with running(settings) as svc:
+        created = await svc.create_integration(
+            issuer.token(org_id=uuid.uuid4()), signing_secrets=[SECRET]
+        )
+        body = delivery("incident_triggered", incident_id=new_incident_id())
+        headers = signed(body, SECRET)
+
+        proxy.cut()
+        during = await svc.deliver(str(created["id"]), body, headers)
+        proxy.restore()
+        retried = await svc.deliver(str(created["id"]), body, headers)
+
+        assert await svc.settled()
+        alerts = await svc.alerts(until=1)
+
+    assert during.status_code == 503
+    assert during.headers["content-type"] == "application/problem+json"
+    assert during.json()["code"] == "storage_unavailable"
+    assert "retry-after" in during.headers
+    assert retried.status_code == 202
+    assert len(alerts) == 1
+
+
+async def test_a_wrong_encryption_key_is_an_outage_not_a_bad_signature(
+    database: str, kafka: str, topic_prefix: str, issuer: TokenIssuer
+) -> None:
+    settings = make_settings(
+        database_url=database, bootstrap=kafka, topic_prefix=topic_prefix, jwks_url=issuer.jwks_url
+    )
+    async with running(settings) as svc:
+        created = await svc.create_integration(
+            issuer.token(org_id=uuid.uuid4()), signing_secrets=[SECRET]
+        )
+    other_key = base64.urlsafe_b64encode(b"another-32-byte-encryption-key!!").decode()
+    misconfigured = make_settings(
+        database_url=database,
+        bootstrap=kafka,
+        topic_prefix=topic_prefix,
+        jwks_url=issuer.jwks_url,
+        fireline_ingest_encryption_key=other_key,
+    )
+    body = delivery("pagey_ping")
+
+    async with running(misconfigured) as svc:
+        response = await svc.deliver(str(created["id"]), body, signed(body, SECRET))
+
+    # A 401 would make PagerDuty drop deliveries and disable the subscription; a 503 is retried
+    # until the operator fixes the key.
+    assert response.status_code == 503
+    assert response.json()["code"] == "verification_unavailable"

@@ -1,0 +1,315 @@
+"""The integrations API: org-scoped CRUD, scopes, secrets that are never shown again."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from integration.ingest.ingest_harness import (
+    PUBLIC_URL,
+    IngestApp,
+    TokenIssuer,
+    bearer,
+    make_settings,
+    running,
+)
+
+from fireline_pagerduty_ingest.config import Settings
+from support.pagerduty_fixtures import delivery, signed
+
+pytestmark = pytest.mark.integration
+
+BASE = "/v1/integrations/pagerduty"
+PD_SECRET = "pagerduty-signing-secret-0001"
+PD_SECRET_2 = "pagerduty-signing-secret-0002"
+PD_SECRET_3 = "pagerduty-signing-secret-0003"
+API_TOKEN = "u+pagerduty-rest-api-token"
+
+
+@pytest.fixture
+def settings(database: str, kafka: str, topic_prefix: str, issuer: TokenIssuer) -> Settings:
+    return make_settings(
+        database_url=database, bootstrap=kafka, topic_prefix=topic_prefix, jwks_url=issuer.jwks_url
+    )
+
+
+@pytest.fixture
+async def svc(settings: Settings) -> AsyncIterator[IngestApp]:
+    async with running(settings) as app:
+        yield app
+
+
+@pytest.fixture
+def org() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def token(issuer: TokenIssuer, org: uuid.UUID) -> str:
+    return issuer.token(org_id=org)
+
+
+def _no_secret_in(document: Any, *secrets: str) -> bool:
+    text = str(document)
+    return not any(secret in text for secret in secrets)
+
+
+async def test_creating_without_secrets_shows_a_generated_secret_once(
+    svc: IngestApp, token: str
+) -> None:
+    response = await svc.client.post(
+        BASE,
+        json={
+            "name": "Checkout",
+            "pagerduty_api_token": API_TOKEN,
+            "default_severity": "SEV2",
+            "default_incident_type": "Outage",
+        },
+        headers=bearer(token),
+    )
+
+    assert response.status_code == 201
+    assert response.headers["cache-control"] == "no-store"
+    created = response.json()
+    secret = created["signing_secret"]
+    assert len(secret) >= 32
+    assert created["webhook_url"] == f"{PUBLIC_URL}/webhooks/pagerduty/{created['id']}"
+    assert created["has_api_token"] is True
+    assert created["pagerduty_api_url"] == "https://api.pagerduty.com"
+    assert (created["default_severity"], created["default_incident_type"]) == ("SEV2", "Outage")
+    assert created["active_secret_count"] == 1
+    assert API_TOKEN not in response.text
+
+    fetched = (await svc.client.get(f"{BASE}/{created['id']}", headers=bearer(token))).json()
+    listed = (await svc.client.get(BASE, headers=bearer(token))).json()
+    assert "signing_secret" not in fetched
+    assert _no_secret_in(fetched, secret, API_TOKEN)
+    assert _no_secret_in(listed, secret, API_TOKEN)
+    assert [item["id"] for item in listed["items"]] == [created["id"]]
+    assert fetched["active_signing_secrets"] == created["active_signing_secrets"]
+
+    # The generated secret is the one the receiver checks.
+    body = delivery("pagey_ping")
+    accepted = await svc.deliver(created["id"], body, signed(body, secret))
+    assert accepted.status_code == 202
+
+
+async def test_supplied_secrets_are_never_echoed(svc: IngestApp, token: str) -> None:
+    response = await svc.client.post(
+        BASE,
+        json={"name": "Payments", "signing_secrets": [PD_SECRET, PD_SECRET_2]},
+        headers=bearer(token),
+    )
+
+    assert response.status_code == 201
+    created = response.json()
+    assert "signing_secret" not in created
+    assert created["active_secret_count"] == 2
+    assert created["has_api_token"] is False
+    assert _no_secret_in(response.text, PD_SECRET, PD_SECRET_2)
+
+
+async def test_secrets_and_tokens_are_stored_encrypted(svc: IngestApp, token: str) -> None:
+    await svc.create_integration(token, signing_secrets=[PD_SECRET], pagerduty_api_token=API_TOKEN)
+
+    async with svc.runtime.pool.acquire() as conn:
+        tokens = await conn.fetch("SELECT api_token_ciphertext FROM integrations")
+        secrets = await conn.fetch("SELECT ciphertext FROM signing_secrets")
+    stored = b"".join(bytes(r[0]) for r in [*tokens, *secrets])
+    assert PD_SECRET.encode() not in stored
+    assert API_TOKEN.encode() not in stored
+
+
+async def test_more_than_two_secrets_at_creation_are_refused(svc: IngestApp, token: str) -> None:
+    response = await svc.client.post(
+        BASE,
+        json={"name": "Too many", "signing_secrets": [PD_SECRET, PD_SECRET_2, PD_SECRET_3]},
+        headers=bearer(token),
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "secret_limit_reached"
+    assert (await svc.client.get(BASE, headers=bearer(token))).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"name": "  "}, "invalid_integration"),
+        ({"name": "x", "pagerduty_api_url": "ftp://pd"}, "invalid_integration"),
+        ({"name": "x", "signing_secrets": ["short"]}, "invalid_signing_secret"),
+        ({"name": "x", "unknown_field": 1}, "validation_error"),
+        ({}, "validation_error"),
+    ],
+)
+async def test_invalid_integrations_are_refused_with_a_clear_code(
+    svc: IngestApp, token: str, body: dict[str, Any], code: str
+) -> None:
+    response = await svc.client.post(BASE, json=body, headers=bearer(token))
+
+    assert response.status_code == 422
+    assert response.json()["code"] == code
+
+
+async def test_secret_rotation_keeps_at_most_two_active(svc: IngestApp, token: str) -> None:
+    created = await svc.create_integration(token, signing_secrets=[PD_SECRET])
+    url = f"{BASE}/{created['id']}"
+    old_id = created["active_signing_secrets"][0]["id"]
+
+    added = await svc.client.patch(
+        url, json={"add_signing_secret": PD_SECRET_2}, headers=bearer(token)
+    )
+    assert added.status_code == 200
+    assert added.json()["active_secret_count"] == 2
+    assert _no_secret_in(added.text, PD_SECRET, PD_SECRET_2)
+
+    third = await svc.client.patch(
+        url, json={"add_signing_secret": PD_SECRET_3}, headers=bearer(token)
+    )
+    assert third.status_code == 422
+    assert third.json()["code"] == "secret_limit_reached"
+
+    rotated = await svc.client.patch(
+        url,
+        json={"retire_signing_secret_ids": [old_id], "generate_signing_secret": True},
+        headers=bearer(token),
+    )
+    assert rotated.status_code == 200
+    document = rotated.json()
+    assert document["active_secret_count"] == 2
+    assert old_id not in [s["id"] for s in document["active_signing_secrets"]]
+    generated = document["signing_secret"]
+
+    # The retired secret no longer verifies; the two active ones do.
+    body = delivery("pagey_ping")
+    retired = await svc.deliver(created["id"], body, signed(body, PD_SECRET))
+    assert retired.status_code == 401
+    for secret in (PD_SECRET_2, generated):
+        assert (await svc.deliver(created["id"], body, signed(body, secret))).status_code == 202
+
+
+async def test_replacing_the_secrets_and_refusing_to_retire_the_last(
+    svc: IngestApp, token: str
+) -> None:
+    created = await svc.create_integration(token, signing_secrets=[PD_SECRET, PD_SECRET_2])
+    url = f"{BASE}/{created['id']}"
+
+    replaced = await svc.client.patch(
+        url, json={"signing_secrets": [PD_SECRET_3]}, headers=bearer(token)
+    )
+    assert replaced.status_code == 200
+    only = replaced.json()["active_signing_secrets"]
+    assert len(only) == 1
+
+    emptied = await svc.client.patch(
+        url, json={"retire_signing_secret_ids": [only[0]["id"]]}, headers=bearer(token)
+    )
+    assert emptied.status_code == 422
+    assert emptied.json()["code"] == "no_active_secret"
+
+
+async def test_renaming_changing_defaults_and_clearing_the_token(
+    svc: IngestApp, token: str
+) -> None:
+    created = await svc.create_integration(
+        token, pagerduty_api_token=API_TOKEN, default_severity="SEV2"
+    )
+    url = f"{BASE}/{created['id']}"
+
+    response = await svc.client.patch(
+        url,
+        json={
+            "name": "Checkout (EU)",
+            "default_severity": None,
+            "default_incident_type": "Degradation",
+            "pagerduty_api_url": "https://api.eu.pagerduty.com/",
+        },
+        headers=bearer(token),
+    )
+    assert response.status_code == 200
+    updated = response.json()
+    assert updated["name"] == "Checkout (EU)"
+    assert updated["default_severity"] is None
+    assert updated["default_incident_type"] == "Degradation"
+    assert updated["pagerduty_api_url"] == "https://api.eu.pagerduty.com"
+    assert updated["has_api_token"] is True, "the token is kept unless changed"
+    assert "signing_secret" not in updated
+
+    cleared = await svc.client.patch(url, json={"pagerduty_api_token": None}, headers=bearer(token))
+    assert cleared.json()["has_api_token"] is False
+    restored = await svc.client.patch(
+        url,
+        json={"pagerduty_api_token": "new-token", "pagerduty_api_url": None},
+        headers=bearer(token),
+    )
+    assert restored.json()["has_api_token"] is True
+    assert restored.json()["pagerduty_api_url"] == "https://api.pagerduty.com"
+
+
+async def test_another_orgs_integration_is_not_found(
+    svc: IngestApp, token: str, issuer: TokenIssuer
+) -> None:
+    created = await svc.create_integration(token)
+    url = f"{BASE}/{created['id']}"
+    stranger = issuer.token(org_id=uuid.uuid4())
+
+    assert (await svc.client.get(url, headers=bearer(stranger))).status_code == 404
+    assert (
+        await svc.client.patch(url, json={"name": "mine"}, headers=bearer(stranger))
+    ).status_code == 404
+    assert (await svc.client.delete(url, headers=bearer(stranger))).status_code == 404
+    assert (await svc.client.get(BASE, headers=bearer(stranger))).json()["items"] == []
+    assert (await svc.client.get(url, headers=bearer(token))).json()["name"] == "Checkout"
+
+
+@pytest.mark.parametrize("raw_id", ["not-a-uuid", str(uuid.uuid4())])
+async def test_an_unknown_integration_id_is_not_found(
+    svc: IngestApp, token: str, raw_id: str
+) -> None:
+    response = await svc.client.get(f"{BASE}/{raw_id}", headers=bearer(token))
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "integration_not_found"
+
+
+async def test_scopes_are_enforced(svc: IngestApp, issuer: TokenIssuer, org: uuid.UUID) -> None:
+    reader = issuer.token(org_id=org, scopes="integrations:read")
+    writer = issuer.token(org_id=org, scopes="integrations:write")
+    unrelated = issuer.token(org_id=org, scopes="incidents:read")
+
+    assert (await svc.client.get(BASE)).status_code == 401
+    assert (await svc.client.get(BASE, headers=bearer("garbage"))).status_code == 401
+    assert (await svc.client.get(BASE, headers=bearer(unrelated))).status_code == 403
+    assert (await svc.client.get(BASE, headers=bearer(reader))).status_code == 200
+    denied = await svc.client.post(BASE, json={"name": "x"}, headers=bearer(reader))
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "insufficient_scope"
+    created = await svc.client.post(BASE, json={"name": "x"}, headers=bearer(writer))
+    assert created.status_code == 201
+    url = f"{BASE}/{created.json()['id']}"
+    assert (await svc.client.get(url, headers=bearer(writer))).status_code == 403
+    assert (await svc.client.delete(url, headers=bearer(reader))).status_code == 403
+
+
+async def test_a_deleted_integration_stops_receiving_webhooks(svc: IngestApp, token: str) -> None:
+    created = await svc.create_integration(token, signing_secrets=[PD_SECRET])
+    url = f"{BASE}/{created['id']}"
+    body = delivery("pagey_ping")
+    assert (await svc.deliver(created["id"], body, signed(body, PD_SECRET))).status_code == 202
+
+    deleted = await svc.client.delete(url, headers=bearer(token))
+
+    assert deleted.status_code == 204
+    assert (await svc.client.get(url, headers=bearer(token))).status_code == 404
+    assert (await svc.client.get(BASE, headers=bearer(token))).json()["items"] == []
+    again = await svc.deliver(created["id"], body, signed(body, PD_SECRET))
+    assert again.status_code == 404
+    assert (await svc.client.delete(url, headers=bearer(token))).status_code == 404
+    async with svc.runtime.pool.acquire() as conn:
+        live = await conn.fetchval(
+            "SELECT count(*) FROM signing_secrets WHERE ciphertext IS NOT NULL"
+        )
+    assert live == 0, "a deleted integration keeps no secret material"

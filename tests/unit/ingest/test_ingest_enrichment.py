@@ -1,0 +1,332 @@
+"""Enrichment against a fake PagerDuty REST API in every mode: emails when it answers, a
+degraded but still publishable result when it does not, and no calls it should not make."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from fireline_pagerduty_ingest.adapters.pagerduty import (
+    ApiCredentials,
+    PagerDutyClient,
+    PagerDutyUnavailable,
+    RateLimited,
+)
+from fireline_pagerduty_ingest.domain.enrichment import (
+    Enrichment,
+    OnCallEntry,
+    enrichment_status,
+    oncall_emails,
+)
+from fireline_pagerduty_ingest.domain.webhook import WebhookEvent, parse_delivery
+from fireline_pagerduty_ingest.service_layer.enrichment import enrich
+from support.fake_pagerduty import DEFAULT_TOKEN, FakePagerDuty, OnCall
+from support.pagerduty_fixtures import (
+    ESCALATION_POLICY_ID,
+    ON_CALL_USER_ID,
+    ONCALLS,
+    TRIGGERING_USER_ID,
+    USERS,
+    delivery,
+)
+
+ADA = USERS[TRIGGERING_USER_ID]["email"]
+GRACE = USERS[ON_CALL_USER_ID]["email"]
+CALL_TIMEOUT_S = 0.3
+BUDGET_S = 1.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+async def pagerduty() -> AsyncIterator[FakePagerDuty]:
+    async with FakePagerDuty(users=USERS, oncalls=ONCALLS, slow_delay=2.0) as fake:
+        yield fake
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def client(http: httpx.AsyncClient, clock: FakeClock) -> PagerDutyClient:
+    return PagerDutyClient(
+        http, call_timeout_s=CALL_TIMEOUT_S, user_ttl_s=600, oncall_ttl_s=60, clock=clock
+    )
+
+
+@pytest.fixture
+def credentials(pagerduty: FakePagerDuty) -> ApiCredentials:
+    return ApiCredentials(base_url=pagerduty.url, token=DEFAULT_TOKEN)
+
+
+@pytest.fixture
+def triggered() -> WebhookEvent:
+    return parse_delivery(delivery("incident_triggered"))
+
+
+async def _enrich(
+    client: PagerDutyClient, credentials: ApiCredentials | None, event: WebhookEvent
+) -> Enrichment:
+    return await enrich(directory=client, credentials=credentials, event=event, budget_s=BUDGET_S)
+
+
+async def test_normal_mode_finds_the_creator_and_the_on_call_emails(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    triggered: WebhookEvent,
+    pagerduty: FakePagerDuty,
+) -> None:
+    result = await _enrich(client, credentials, triggered)
+
+    assert result == Enrichment(creator_email=ADA, oncall_emails=(GRACE,), status="complete")
+    oncalls = pagerduty.requests_to("/oncalls")[0]
+    assert oncalls.query_values("escalation_policy_ids[]") == [ESCALATION_POLICY_ID]
+    assert oncalls.query_values("include[]") == ["users"]
+    user = pagerduty.requests_to("/users/")[0]
+    assert user.headers["authorization"] == f"Token token={DEFAULT_TOKEN}"
+    assert user.headers["accept"] == "application/vnd.pagerduty+json;version=2"
+
+
+async def test_on_call_emails_come_lowest_escalation_level_first(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    triggered: WebhookEvent,
+    pagerduty: FakePagerDuty,
+) -> None:
+    pagerduty.set_user("PLVL3", email="third@example.com")
+    pagerduty.set_oncalls(
+        ESCALATION_POLICY_ID,
+        [OnCall("PLVL3", 3), OnCall(ON_CALL_USER_ID, 2), OnCall(TRIGGERING_USER_ID, 1)],
+    )
+
+    result = await _enrich(client, credentials, triggered)
+
+    assert result.oncall_emails == (ADA, GRACE, "third@example.com")
+
+
+async def test_slow_pagerduty_degrades_to_no_email_and_the_alert_can_still_go_out(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    triggered: WebhookEvent,
+    pagerduty: FakePagerDuty,
+) -> None:
+    pagerduty.set_mode("slow")
+
+    result = await _enrich(client, credentials, triggered)
+
+    assert result == Enrichment(creator_email=None, oncall_emails=(), status="failed")
+    assert len(pagerduty.requests) == 2, "both lookups were tried"
+
+
+async def test_a_failing_pagerduty_degrades_to_no_email(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    triggered: WebhookEvent,
+    pagerduty: FakePagerDuty,
+) -> None:
+    pagerduty.set_mode("error")
+
+    result = await _enrich(client, credentials, triggered)
+
+    assert result == Enrichment(creator_email=None, oncall_emails=(), status="failed")
+
+
+async def test_a_rate_limit_degrades_and_pauses_calls_until_the_reset(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    triggered: WebhookEvent,
+    pagerduty: FakePagerDuty,
+    clock: FakeClock,
+) -> None:
+    pagerduty.set_mode("ratelimited", reset_seconds=30)
+
+    first = await _enrich(client, credentials, triggered)
+    assert first.status == "failed"
+    calls_after_429 = len(pagerduty.requests)
+
+    pagerduty.set_mode("normal")
+    clock.advance(29)
+    during_pause = await _enrich(client, credentials, triggered)
+
+    assert during_pause == Enrichment(creator_email=None, oncall_emails=(), status="failed")
+    assert len(pagerduty.requests) == calls_after_429, "no call before ratelimit-reset"
+
+    clock.advance(2)
+    after_reset = await _enrich(client, credentials, triggered)
+
+    assert after_reset == Enrichment(creator_email=ADA, oncall_emails=(GRACE,), status="complete")
+
+
+async def test_a_rate_limit_is_reported_as_such(
+    client: PagerDutyClient, credentials: ApiCredentials, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.set_mode("ratelimited")
+
+    with pytest.raises(RateLimited):
+        await client.user_email(credentials, TRIGGERING_USER_ID)
+    with pytest.raises(RateLimited):
+        await client.oncalls(credentials, ESCALATION_POLICY_ID)
+
+
+async def test_without_an_api_token_nothing_is_looked_up(
+    client: PagerDutyClient, triggered: WebhookEvent, pagerduty: FakePagerDuty
+) -> None:
+    result = await _enrich(client, None, triggered)
+
+    assert result == Enrichment(creator_email=None, oncall_emails=(), status="skipped")
+    assert pagerduty.requests == []
+
+
+async def test_a_wrong_token_degrades_to_no_email(
+    client: PagerDutyClient, triggered: WebhookEvent, pagerduty: FakePagerDuty
+) -> None:
+    wrong = ApiCredentials(base_url=pagerduty.url, token="not-the-token")
+
+    result = await _enrich(client, wrong, triggered)
+
+    assert result.status == "failed"
+    assert result.creator_email is None
+
+
+async def test_an_agent_unknown_to_pagerduty_leaves_only_the_creator_out(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    triggered: WebhookEvent,
+    pagerduty: FakePagerDuty,
+) -> None:
+    pagerduty.remove_user(TRIGGERING_USER_ID)
+
+    result = await _enrich(client, credentials, triggered)
+
+    assert result == Enrichment(creator_email=None, oncall_emails=(GRACE,), status="complete")
+
+
+async def test_one_failed_lookup_out_of_two_is_partial(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    triggered: WebhookEvent,
+    pagerduty: FakePagerDuty,
+) -> None:
+    # The creator's email is cached from an earlier alert; then PagerDuty starts failing, so
+    # only the on-call lookup goes out, and fails.
+    assert await client.user_email(credentials, TRIGGERING_USER_ID) == ADA
+    pagerduty.set_mode("error")
+
+    result = await _enrich(client, credentials, triggered)
+
+    assert result == Enrichment(creator_email=ADA, oncall_emails=(), status="partial")
+
+
+async def test_an_events_api_trigger_only_looks_up_the_on_call_users(
+    client: PagerDutyClient, credentials: ApiCredentials, pagerduty: FakePagerDuty
+) -> None:
+    event = parse_delivery(delivery("incident_triggered_agent_null"))
+
+    result = await _enrich(client, credentials, event)
+
+    assert result == Enrichment(creator_email=None, oncall_emails=(GRACE,), status="complete")
+    assert pagerduty.requests_to("/users/") == []
+
+
+async def test_an_acknowledgers_email_is_not_taken_for_the_creators(
+    client: PagerDutyClient, credentials: ApiCredentials, pagerduty: FakePagerDuty
+) -> None:
+    event = parse_delivery(delivery("incident_acknowledged"))
+
+    result = await _enrich(client, credentials, event)
+
+    assert result.creator_email is None
+    assert result.oncall_emails == (GRACE,)
+    assert pagerduty.requests_to("/users/") == []
+
+
+async def test_emails_are_cached_until_their_ttl_runs_out(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    pagerduty: FakePagerDuty,
+    clock: FakeClock,
+) -> None:
+    assert await client.user_email(credentials, TRIGGERING_USER_ID) == ADA
+    pagerduty.set_user(TRIGGERING_USER_ID, email="ada@new.example.com")
+
+    clock.advance(599)
+    cached = await client.user_email(credentials, TRIGGERING_USER_ID)
+    clock.advance(2)
+    refreshed = await client.user_email(credentials, TRIGGERING_USER_ID)
+
+    assert cached == ADA
+    assert refreshed == "ada@new.example.com"
+    assert len(pagerduty.requests_to("/users/")) == 2
+
+
+async def test_on_call_lists_are_cached_for_their_shorter_ttl(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    pagerduty: FakePagerDuty,
+    clock: FakeClock,
+) -> None:
+    first = await client.oncalls(credentials, ESCALATION_POLICY_ID)
+    clock.advance(30)
+    await client.oncalls(credentials, ESCALATION_POLICY_ID)
+    clock.advance(31)
+    await client.oncalls(credentials, ESCALATION_POLICY_ID)
+
+    assert oncall_emails(first) == (GRACE,)
+    assert len(pagerduty.requests_to("/oncalls")) == 2
+
+
+async def test_the_cache_is_per_pagerduty_account(
+    client: PagerDutyClient, credentials: ApiCredentials, pagerduty: FakePagerDuty
+) -> None:
+    other_account = ApiCredentials(base_url=pagerduty.url, token="another-token")
+
+    assert await client.user_email(credentials, TRIGGERING_USER_ID) == ADA
+    with pytest.raises(PagerDutyUnavailable):
+        await client.user_email(other_account, TRIGGERING_USER_ID)
+
+
+def test_credentials_never_show_their_token() -> None:
+    credentials = ApiCredentials(base_url="https://api.pagerduty.com", token="s3cr3t-token")
+
+    assert "s3cr3t-token" not in repr(credentials)
+    assert "s3cr3t-token" not in credentials.fingerprint
+
+
+def test_on_call_emails_skip_missing_emails_and_repeat_people() -> None:
+    entries = [
+        OnCallEntry(escalation_level=2, email="b@example.com"),
+        OnCallEntry(escalation_level=1, email="A@example.com"),
+        OnCallEntry(escalation_level=1, email=None),
+        OnCallEntry(escalation_level=3, email="a@example.com"),
+    ]
+
+    assert oncall_emails(entries) == ("A@example.com", "b@example.com")
+
+
+@pytest.mark.parametrize(
+    ("attempted", "succeeded", "status"),
+    [(0, 0, "complete"), (2, 2, "complete"), (2, 1, "partial"), (2, 0, "failed")],
+)
+def test_enrichment_status_says_how_much_was_found(
+    attempted: int, succeeded: int, status: str
+) -> None:
+    assert enrichment_status(attempted=attempted, succeeded=succeeded) == status
