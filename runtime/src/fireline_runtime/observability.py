@@ -94,6 +94,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # key digests included. Keep it at warnings and worse: this floor is also a secrets guard.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every outbound request line at INFO; the services log their own calls.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
 class Metrics:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from integration.auth.auth_harness import AuthHarness, running, settings_for
 
 from fireline_runtime.infra import Postgres
+from integration.auth.auth_harness import AuthHarness, running, settings_for
 from support import infra
 
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-from integration.auth.auth_harness import AUDIENCE, ISSUER, AuthHarness, basic
 
 from fireline_runtime.infra import wait_for
 from fireline_runtime.tokens import InvalidToken
+from integration.auth.auth_harness import AUDIENCE, ISSUER, AuthHarness, basic
 
 pytestmark = pytest.mark.integration
 

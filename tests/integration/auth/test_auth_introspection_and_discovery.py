@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-from integration.auth.auth_harness import AUDIENCE, ISSUER, AuthHarness, Key, basic
 
 from fireline_contracts import KEY_USAGE, KeyUsed, parse_event, topic_name
 from fireline_runtime.infra import wait_for
 from fireline_runtime.observability import JsonFormatter
+from integration.auth.auth_harness import AUDIENCE, ISSUER, AuthHarness, Key, basic
 from support.kafka import read_topic
 
 pytestmark = pytest.mark.integration

@@ -11,6 +11,14 @@ import asyncpg
 import httpx
 import jwt
 import pytest
+
+from fireline_auth.bootstrap import create_app
+from fireline_auth.config import Settings
+from fireline_auth.domain.errors import ConfigurationError
+from fireline_auth.entrypoints.cli import rotate_keys
+from fireline_runtime.infra import Postgres, wait_for
+from fireline_runtime.service import ServiceRuntime
+from fireline_runtime.tokens import JwksCache, TokenVerifier
 from integration.auth.auth_harness import (
     AUDIENCE,
     ISSUER,
@@ -20,14 +28,6 @@ from integration.auth.auth_harness import (
     running,
     settings_for,
 )
-
-from fireline_auth.bootstrap import create_app
-from fireline_auth.config import Settings
-from fireline_auth.domain.errors import ConfigurationError
-from fireline_auth.entrypoints.cli import rotate_keys
-from fireline_runtime.infra import Postgres, wait_for
-from fireline_runtime.service import ServiceRuntime
-from fireline_runtime.tokens import JwksCache, TokenVerifier
 from support import infra
 
 pytestmark = pytest.mark.integration

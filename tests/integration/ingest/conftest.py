@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from integration.ingest.ingest_harness import TokenIssuer
 
+from integration.ingest.ingest_harness import TokenIssuer
 from support.fake_pagerduty import FakePagerDuty
 from support.pagerduty_fixtures import ONCALLS, USERS
 

@@ -18,6 +18,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+
+from fireline_contracts import AlertTriggered
+from fireline_runtime.infra import free_port, wait_for
 from integration.ingest.ingest_harness import (
     AUDIENCE,
     ENCRYPTION_KEY,
@@ -26,9 +29,6 @@ from integration.ingest.ingest_harness import (
     make_settings,
     running,
 )
-
-from fireline_contracts import AlertTriggered
-from fireline_runtime.infra import free_port, wait_for
 from support.fake_pagerduty import DEFAULT_TOKEN, FakePagerDuty
 from support.pagerduty_fixtures import (
     INCIDENT_TITLE,

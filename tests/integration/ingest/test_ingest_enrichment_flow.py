@@ -8,11 +8,11 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from integration.ingest.ingest_harness import IngestApp, TokenIssuer, make_settings, running
 
 from fireline_contracts import AlertAcknowledged, AlertResolved, AlertTriggered, EventEnvelope
 from fireline_pagerduty_ingest.config import Settings
 from fireline_runtime.infra import wait_for
+from integration.ingest.ingest_harness import IngestApp, TokenIssuer, make_settings, running
 from support.fake_pagerduty import DEFAULT_TOKEN, FakePagerDuty
 from support.pagerduty_fixtures import (
     ON_CALL_USER_ID,

@@ -9,10 +9,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from integration.ingest.ingest_harness import TokenIssuer, make_settings, running
 
 from fireline_contracts import AlertTriggered
 from fireline_runtime.infra import free_port, wait_for
+from integration.ingest.ingest_harness import TokenIssuer, make_settings, running
 from support.infra import Broker
 from support.pagerduty_fixtures import delivery, new_incident_id, signed
 from support.tcp_proxy import FaultProxy

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
+from fireline_pagerduty_ingest.config import Settings
 from integration.ingest.ingest_harness import (
     PUBLIC_URL,
     IngestApp,
@@ -15,8 +17,6 @@ from integration.ingest.ingest_harness import (
     make_settings,
     running,
 )
-
-from fireline_pagerduty_ingest.config import Settings
 from support.pagerduty_fixtures import delivery, signed
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from integration.ingest.ingest_harness import IngestApp, TokenIssuer, make_settings, running
 
 from fireline_contracts import AlertTriggered
 from fireline_pagerduty_ingest.config import Settings
+from integration.ingest.ingest_harness import IngestApp, TokenIssuer, make_settings, running
 from support.pagerduty_fixtures import (
     FIXTURES,
     delivery,

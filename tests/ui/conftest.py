@@ -1,0 +1,54 @@
+"""The UI tier: Debian's Chromium, driven by Playwright, against the services as processes.
+
+The services come from the same launcher as the e2e tier (``support.stack``), so the browser
+talks to exactly what a deployment runs. Never ``playwright install``: the browser is the
+distribution's ``chromium`` package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Playwright, async_playwright
+
+from fireline_runtime.infra import Postgres
+from support import infra
+from support.stack import Stack, running_stack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="package")
+def stack(postgres: Postgres, kafka: str) -> Iterator[Stack]:
+    """The services as processes; the stack's own topic prefix isolates it on the shared broker.
+
+    Package scope: the processes stop when this folder's tests are done, so a full run never
+    holds this stack and the e2e tier's at the same time.
+    """
+    with running_stack(postgres, infra.Broker(kafka)) as s:
+        yield s
+
+
+@pytest.fixture(scope="package")
+async def playwright() -> AsyncIterator[Playwright]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install the distribution's chromium package")
+    async with async_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="package")
+async def browser(playwright: Playwright) -> AsyncIterator[Browser]:
+    b = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield b
+    await b.close()
