@@ -187,6 +187,12 @@ def test_c_unmatched_agent_but_an_on_call_user_matches(org: Org, pagerduty: Fake
 def test_d_pagerduty_api_slow_or_failing_still_starts_the_incident(
     org: Org, pagerduty: FakePagerDuty, mode: str
 ) -> None:
+    # A Fireline user who is both the agent and on call: reachable, PagerDuty would name them.
+    email = f"{mode}.{org.run}@example.com"
+    org.user(email, f"{mode} responder")
+    pd_user, policy = f"P{mode.upper()}USER", f"PEP{mode.upper()}"
+    pagerduty.set_user(pd_user, email=email, name=f"{mode} responder")
+    pagerduty.set_oncalls(policy, [OnCall(pd_user, 1)])
     integration = org.integration(
         pagerduty_api_token=DEFAULT_TOKEN, pagerduty_api_url=pagerduty.url
     )
@@ -194,13 +200,16 @@ def test_d_pagerduty_api_slow_or_failing_still_starts_the_incident(
     try:
         incident_id = pd.new_incident_id()
         body = pd.delivery(
-            "incident_triggered", incident_id=incident_id, agent_user_id=pd.TRIGGERING_USER_ID
+            "incident_triggered",
+            incident_id=incident_id,
+            agent_user_id=pd_user,
+            escalation_policy_id=policy,
         )
         assert org.deliver(integration, body).status_code == 202
         incident = org.wait_incident(incident_id, timeout=30)
     finally:
         pagerduty.set_mode("normal")
-    assert incident["creator_id"] is None
+    assert incident["creator_id"] is None, "no email could be learnt, so no creator"
 
 
 def test_e_the_same_delivery_three_times_makes_one_incident(org: Org) -> None:
