@@ -32,6 +32,9 @@ _DUMMY_ENV = {
 }
 
 
+_SECRET_SUFFIXES = ("password", "encryption_key", "secret", "token")
+
+
 def settings_class(module: str) -> type[BaseSettings]:
     cls: type[BaseSettings] = importlib.import_module(f"{module}.config").Settings
     return cls
@@ -54,9 +57,12 @@ def configuration_markdown() -> str:
         for name, field in cls.model_fields.items():
             if name in common:
                 continue
-            default = "(required)" if field.is_required() else f"`{field.default!r}`"
-            if "key" in name or "password" in name or "secret" in name:
-                default = "(required)" if field.is_required() else "(unset)"
+            if field.is_required():
+                default = "(required)"
+            elif field.default is None or name.endswith(_SECRET_SUFFIXES):
+                default = "(none)"
+            else:
+                default = f"`{field.default}`"
             doc = (field.description or "").replace("|", "\\|")
             lines.append(f"| `{name.upper()}` | {default} | {doc} |")
         lines.append("")
