@@ -1,8 +1,9 @@
 """The incidents service against real PostgreSQL and the real Kafka-protocol broker.
 
 Events are fed the way identity, auth and pagerduty-ingest would publish them (contract models on
-the prefixed topics); outcomes are read back through the HTTP API with access tokens minted here
-and verified through a JWKS served on loopback, exactly as the auth service's would be.
+the prefixed topics); outcomes are read back through the HTTP API with access tokens minted by
+:class:`support.token_issuer.TokenIssuer` and verified through the JWKS it serves on loopback,
+exactly as the auth service's would be.
 
 One service instance serves the whole module; every test works in an org of its own, so tests
 cannot see each other's incidents or users.
@@ -11,21 +12,15 @@ cannot see each other's incidents or users.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from aiokafka import AIOKafkaProducer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import FastAPI
 
 from fireline_contracts import (
@@ -54,71 +49,15 @@ from fireline_runtime.infra import Postgres, wait_for
 from fireline_runtime.service import ServiceRuntime
 from support import infra
 from support.kafka import read_topic
+from support.token_issuer import ALL_SCOPES, TokenIssuer
 
 pytestmark = pytest.mark.integration
 
 ISSUER = "http://auth.fireline.test"
 AUDIENCE = "fireline-api"
-ALL_SCOPES = ("incidents:read", "incidents:write")
 WAIT_S = 20.0
 
 AlertEvent = AlertTriggered | AlertAcknowledged | AlertResolved
-
-
-# -- a stand-in for the auth service: one Ed25519 signing key and its JWKS ---------------------
-
-
-class SigningKey:
-    def __init__(self) -> None:
-        self.kid = f"test-{uuid.uuid4().hex[:8]}"
-        self.private = Ed25519PrivateKey.generate()
-
-    def jwks(self) -> bytes:
-        raw = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        x = jwt.utils.base64url_encode(raw).decode()
-        key = {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "use": "sig"}
-        return json.dumps({"keys": [key]}).encode()
-
-    def mint(self, *, org_id: uuid.UUID, scopes: tuple[str, ...], key_id: uuid.UUID) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": str(key_id),
-            "client_id": str(key_id),
-            "org_id": str(org_id),
-            "scope": " ".join(scopes),
-            "iat": now,
-            "exp": now + 900,
-            "jti": uuid.uuid4().hex,
-        }
-        return jwt.encode(
-            claims, self.private, algorithm="EdDSA", headers={"typ": "at+jwt", "kid": self.kid}
-        )
-
-
-@contextlib.asynccontextmanager
-async def serve_jwks(body: bytes) -> AsyncIterator[str]:
-    """A loopback HTTP server answering every request with ``body`` as JSON; yields its URL."""
-
-    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
-            await reader.readuntil(b"\r\n\r\n")
-            head = (
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + body)
-            await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(respond, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/.well-known/jwks.json"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 # -- the service under test -------------------------------------------------------------------
@@ -129,7 +68,7 @@ class Harness:
     app: FastAPI
     client: httpx.AsyncClient
     producer: AIOKafkaProducer
-    signing_key: SigningKey
+    token_issuer: TokenIssuer
     bootstrap: str
     prefix: str
     key_ids: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
@@ -142,12 +81,12 @@ class Harness:
     def headers(
         self,
         org_id: uuid.UUID,
-        scopes: tuple[str, ...] = ALL_SCOPES,
+        scopes: Sequence[str] = ALL_SCOPES,
         *,
         key_id: uuid.UUID | None = None,
     ) -> dict[str, str]:
         key = key_id or self.key_ids.setdefault(org_id, uuid.uuid4())
-        token = self.signing_key.mint(org_id=org_id, scopes=scopes, key_id=key)
+        token = self.token_issuer.token(org_id=org_id, scopes=scopes, key_id=key)
         return {"Authorization": f"Bearer {token}"}
 
     async def publish(self, spec: Any, *events: EventEnvelope, key: str | None = None) -> None:
@@ -269,18 +208,17 @@ def alert(
 async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Harness]:
     database = await infra.fresh_database(postgres, "incidents")
     prefix = infra.unique("t") + "."
-    signing_key = SigningKey()
     producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=False)
     await producer.start()
     try:
-        async with serve_jwks(signing_key.jwks()) as jwks_url:
+        with TokenIssuer(issuer_url=ISSUER, audience=AUDIENCE) as token_issuer:
             settings = Settings(
                 database_url=database,
                 kafka_bootstrap_servers=kafka,
                 fireline_topic_prefix=prefix,
                 fireline_kafka_session_timeout_ms=2000,
                 fireline_outbox_poll_interval_s=0.2,
-                fireline_jwks_url=jwks_url,
+                fireline_jwks_url=token_issuer.jwks_url,
                 fireline_token_issuer=ISSUER,
                 fireline_token_audience=AUDIENCE,
             )
@@ -294,7 +232,7 @@ async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Harness]:
                 assert await wait_for(consumers_started, WAIT_S)
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                    yield Harness(app, client, producer, signing_key, kafka, prefix)
+                    yield Harness(app, client, producer, token_issuer, kafka, prefix)
     finally:
         await producer.stop()
         await infra.drop(postgres, database)

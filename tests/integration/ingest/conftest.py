@@ -6,16 +6,16 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from integration.ingest.ingest_harness import TokenIssuer
+from integration.ingest.ingest_harness import AUDIENCE, ISSUER
 from support.fake_pagerduty import FakePagerDuty
 from support.pagerduty_fixtures import ONCALLS, USERS
+from support.token_issuer import TokenIssuer
 
 
 @pytest.fixture(scope="session")
 def issuer() -> Iterator[TokenIssuer]:
-    token_issuer = TokenIssuer().start()
-    yield token_issuer
-    token_issuer.stop()
+    with TokenIssuer(issuer_url=ISSUER, audience=AUDIENCE) as token_issuer:
+        yield token_issuer
 
 
 @pytest.fixture

@@ -1,29 +1,20 @@
 """Running the pagerduty-ingest app in-process against real PostgreSQL and a real broker.
 
-The auth service is replaced by :class:`TokenIssuer`: an Ed25519 key whose JWKS is served on
-loopback, minting RFC 9068 access tokens the way the auth service does, so the app's own token
+The auth service is replaced by :class:`support.token_issuer.TokenIssuer`, configured with
+:data:`ISSUER` and :data:`AUDIENCE` (the ``conftest`` ``issuer`` fixture), so the app's own token
 verifier is exercised unchanged.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import threading
-import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
-from uuid import UUID
+from typing import Any
 
 import asyncpg
 import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import FastAPI
 
 from fireline_contracts import ALERTS, EventEnvelope, parse_event, topic_name
@@ -36,71 +27,7 @@ from support.kafka import read_topic
 ENCRYPTION_KEY = base64.urlsafe_b64encode(b"fireline-ingest-test-key-32bytes").decode()
 ISSUER = "http://auth.fireline.test"
 AUDIENCE = "fireline-api"
-ALL_SCOPES = "integrations:read integrations:write"
 PUBLIC_URL = "https://ingest.fireline.test"
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-class TokenIssuer:
-    """A stand-in for the auth service: signs access tokens and serves the JWKS."""
-
-    def __init__(self) -> None:
-        self.kid = f"test-{uuid.uuid4().hex[:8]}"
-        self._key = Ed25519PrivateKey.generate()
-        public = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        document = {
-            "keys": [{"kty": "OKP", "crv": "Ed25519", "x": _b64url(public), "kid": self.kid}]
-        }
-        body = json.dumps(document).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def jwks_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/.well-known/jwks.json"
-
-    def start(self) -> Self:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def token(self, *, org_id: UUID, scopes: str = ALL_SCOPES) -> str:
-        """An access token of a fresh API key of ``org_id`` with ``scopes``."""
-        key_id = str(uuid.uuid4())
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": key_id,
-            "client_id": key_id,
-            "org_id": str(org_id),
-            "scope": scopes,
-            "iat": now,
-            "exp": now + 900,
-            "jti": uuid.uuid4().hex,
-        }
-        return jwt.encode(
-            claims, self._key, algorithm="EdDSA", headers={"typ": "at+jwt", "kid": self.kid}
-        )
 
 
 def make_settings(

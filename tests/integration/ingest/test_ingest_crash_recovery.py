@@ -25,7 +25,6 @@ from integration.ingest.ingest_harness import (
     AUDIENCE,
     ENCRYPTION_KEY,
     ISSUER,
-    TokenIssuer,
     make_settings,
     running,
 )
@@ -38,6 +37,7 @@ from support.pagerduty_fixtures import (
     new_incident_id,
     signed,
 )
+from support.token_issuer import TokenIssuer
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from fireline_contracts import AlertAcknowledged, AlertResolved, AlertTriggered, EventEnvelope
 from fireline_pagerduty_ingest.config import Settings
 from fireline_runtime.infra import wait_for
-from integration.ingest.ingest_harness import IngestApp, TokenIssuer, make_settings, running
+from integration.ingest.ingest_harness import IngestApp, make_settings, running
 from support.fake_pagerduty import DEFAULT_TOKEN, FakePagerDuty
 from support.pagerduty_fixtures import (
     ON_CALL_USER_ID,
@@ -22,6 +22,7 @@ from support.pagerduty_fixtures import (
     new_incident_id,
     signed,
 )
+from support.token_issuer import TokenIssuer
 
 pytestmark = pytest.mark.integration
 

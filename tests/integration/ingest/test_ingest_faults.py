@@ -12,10 +12,11 @@ import pytest
 
 from fireline_contracts import AlertTriggered
 from fireline_runtime.infra import free_port, wait_for
-from integration.ingest.ingest_harness import TokenIssuer, make_settings, running
+from integration.ingest.ingest_harness import make_settings, running
 from support.infra import Broker
 from support.pagerduty_fixtures import delivery, new_incident_id, signed
 from support.tcp_proxy import FaultProxy
+from support.token_issuer import TokenIssuer
 
 pytestmark = pytest.mark.integration
 

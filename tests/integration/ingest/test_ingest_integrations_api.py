@@ -12,12 +12,12 @@ from fireline_pagerduty_ingest.config import Settings
 from integration.ingest.ingest_harness import (
     PUBLIC_URL,
     IngestApp,
-    TokenIssuer,
     bearer,
     make_settings,
     running,
 )
 from support.pagerduty_fixtures import delivery, signed
+from support.token_issuer import TokenIssuer
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 
 from fireline_contracts import AlertTriggered
 from fireline_pagerduty_ingest.config import Settings
-from integration.ingest.ingest_harness import IngestApp, TokenIssuer, make_settings, running
+from integration.ingest.ingest_harness import IngestApp, make_settings, running
 from support.pagerduty_fixtures import (
     FIXTURES,
     delivery,
@@ -20,6 +20,7 @@ from support.pagerduty_fixtures import (
     raw_variant_body,
     signed,
 )
+from support.token_issuer import TokenIssuer
 
 pytestmark = pytest.mark.integration
 
