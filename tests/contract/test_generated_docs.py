@@ -18,7 +18,7 @@ def test_configuration_and_asyncapi_docs_are_current() -> None:
 
 def test_asyncapi_documents_describe_the_topics_each_service_uses() -> None:
     docs = {s: json.loads(t) for s, t in gen_docs.asyncapi_documents().items()}
-    channels = {s: " ".join(d["channels"]) for s, d in docs.items()}
+    channels = {s: " ".join(c["address"] for c in d["channels"].values()) for s, d in docs.items()}
     assert "identity.keys.v1" in channels["identity"]
     assert "identity.keys.v1" in channels["auth"]
     assert "alerts.v1" in channels["pagerduty-ingest"]

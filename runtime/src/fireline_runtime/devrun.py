@@ -166,6 +166,7 @@ async def wait_ready(processes: list[ServiceProcess], timeout: float = 60.0) -> 
     """Wait until every /readyz answers 200; returns seconds each took. Raises on timeout."""
     started = time.monotonic()
     ready: dict[str, float] = {}
+    last: dict[str, str] = {}
     async with httpx.AsyncClient(timeout=2.0) as client:
         while len(ready) < len(processes):
             for p in processes:
@@ -179,11 +180,13 @@ async def wait_ready(processes: list[ServiceProcess], timeout: float = 60.0) -> 
                     r = await client.get(f"{p.url}/readyz")
                     if r.status_code == 200:
                         ready[p.spec.name] = time.monotonic() - started
-                except httpx.HTTPError:
-                    pass
+                    last[p.spec.name] = r.text
+                except httpx.HTTPError as exc:
+                    last[p.spec.name] = repr(exc)
             if time.monotonic() - started > timeout:
                 missing = [p.spec.name for p in processes if p.spec.name not in ready]
-                raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(missing)}")
+                detail = "; ".join(f"{m}: {last.get(m, 'no answer')}" for m in missing)
+                raise TimeoutError(f"not ready after {timeout:.0f}s: {detail}")
             await asyncio.sleep(0.2)
     return ready
 

@@ -144,6 +144,10 @@ class ServiceRuntime:
                 )
                 await self.messaging.start()
                 self.broker_started = True
+                log.info(
+                    "connected to the broker",
+                    extra={"topics": len(self.topics), "handlers": len(self.messaging.handlers)},
+                )
                 if self.relay:
                     self.relay.wake()
                 return
