@@ -29,14 +29,18 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="package")
-def stack(postgres: Postgres, kafka: str) -> Iterator[Stack]:
-    """The services as processes; the stack's own topic prefix isolates it on the shared broker.
+def stack(postgres: Postgres) -> Iterator[Stack]:
+    """The services as processes, on a broker of their own as in a deployment.
 
     Package scope: the processes stop when this folder's tests are done, so a full run never
     holds this stack and the e2e tier's at the same time.
     """
-    with running_stack(postgres, infra.Broker(kafka)) as s:
-        yield s
+    broker = infra.start_tansu()
+    try:
+        with running_stack(postgres, broker) as s:
+            yield s
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="package")
