@@ -78,6 +78,7 @@ class Messaging:
         pool_getter: Callable[[], asyncpg.Pool],
         metrics: Metrics,
         session_timeout_ms: int = 10_000,
+        fetch_max_wait_ms: int = 500,
         max_retries: int = 3,
         retry_backoff_s: float = 0.2,
     ) -> None:
@@ -88,6 +89,7 @@ class Messaging:
         self._pool_getter = pool_getter
         self._metrics = metrics
         self._session_timeout_ms = session_timeout_ms
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._max_retries = max_retries
         self._retry_backoff_s = retry_backoff_s
         self.broker = KafkaBroker(
@@ -191,6 +193,7 @@ class Messaging:
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(self._session_timeout_ms // 4, 250),
             max_poll_interval_ms=300_000,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
             decoder=_raw_message,
             title=f"{self.group_id}:consume",
             description="; ".join(

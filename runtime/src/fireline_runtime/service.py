@@ -64,6 +64,7 @@ class ServiceRuntime:
             pool_getter=lambda: self.pool,
             metrics=self.metrics,
             session_timeout_ms=settings.fireline_kafka_session_timeout_ms,
+            fetch_max_wait_ms=settings.fireline_kafka_fetch_max_wait_ms,
             max_retries=settings.fireline_consumer_max_retries,
         )
         for spec in self.topics:

@@ -36,6 +36,12 @@ class ServiceSettings(BaseSettings):
         ge=1_000,
         description="Consumer group session timeout; a first join waits about half of it.",
     )
+    fireline_kafka_fetch_max_wait_ms: int = Field(
+        default=500,
+        ge=10,
+        description="Longest a consumer's fetch waits on the broker for data. Kafka answers as "
+        "soon as data arrives; Tansu answers at this deadline, so make run and tests lower it.",
+    )
     fireline_consumer_max_retries: int = Field(
         default=3, ge=0, description="Handler retries before a message is sent to <topic>.dlq."
     )
