@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PACKAGES := contracts runtime services/identity services/auth services/incidents services/pagerduty-ingest
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint fmt test-unit test-integration test-e2e test-ui bench clean
+.PHONY: install run reset-db test lint fmt test-unit test-integration test-e2e test-ui bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ install: $(STAMP)
 ## Start PostgreSQL (or find one), Kafka (Tansu) and the four services; Ctrl-C stops all.
 run: install
 	$(BIN)/python -m fireline_runtime.devrun
+
+## Drop the local databases `make run` created (a fresh org and admin on the next run).
+reset-db: install
+	$(BIN)/python -m fireline_runtime.devrun --reset
 
 ## Lint, then every test tier.
 test: lint

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -23,7 +24,14 @@ from pathlib import Path
 
 import httpx
 
-from fireline_runtime.infra import Postgres, Tansu, ensure_database, find_postgres, port_open
+from fireline_runtime.infra import (
+    Postgres,
+    Tansu,
+    drop_database,
+    ensure_database,
+    find_postgres,
+    port_open,
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,36 @@ def dev_secrets(state_dir: Path) -> dict[str, str]:
     path.write_text(json.dumps(values))
     path.chmod(0o600)
     return values
+
+
+def _checkout_suffix(state_dir: Path) -> str:
+    """Databases of this checkout: two clones on one PostgreSQL server must not share them.
+
+    Each checkout keeps its own dev secrets (signing-key encryption key, admin password) in its
+    state folder; databases written with another checkout's keys would be unreadable here.
+    """
+    return "_" + hashlib.sha256(str(state_dir).encode()).hexdigest()[:8]
+
+
+async def _can_log_in(identity_url: str, email: str, password: str) -> bool:
+    async with httpx.AsyncClient(timeout=5) as client:
+        r = await client.post(
+            f"{identity_url}/v1/session", json={"email": email, "password": password}
+        )
+        return r.status_code == 200
+
+
+async def _reset(args: argparse.Namespace) -> int:
+    state_dir = Path(args.state_dir).resolve()
+    postgres = await find_postgres(state_dir)
+    suffix = _checkout_suffix(state_dir)
+    try:
+        for spec in SERVICES:
+            await drop_database(postgres.admin_url, spec.database + suffix)
+            print(f"dropped {spec.database + suffix}")
+    finally:
+        postgres.stop()
+    return 0
 
 
 def _admin_password(state_dir: Path) -> tuple[str, bool]:
@@ -209,8 +247,9 @@ async def _run(args: argparse.Namespace) -> int:
         bootstrap = broker.start()
     processes: list[ServiceProcess] = []
     try:
+        suffix = _checkout_suffix(state_dir)
         for spec in SERVICES:
-            await ensure_database(postgres.admin_url, spec.database)
+            await ensure_database(postgres.admin_url, spec.database + suffix)
         admin_email = os.environ.get("FIRELINE_ADMIN_EMAIL") or "admin@fireline.local"
         admin_password, generated = _admin_password(state_dir)
         envs = stack_env(
@@ -218,6 +257,7 @@ async def _run(args: argparse.Namespace) -> int:
             bootstrap=bootstrap,
             ports={s.name: s.port for s in SERVICES},
             secrets_=dev_secrets(state_dir),
+            database_suffix=suffix,
             extra={"FIRELINE_LOG_LEVEL": args.log_level},
         )
         envs["identity"]["FIRELINE_ADMIN_EMAIL"] = admin_email
@@ -236,7 +276,12 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"  {p.spec.name:<17} {p.url}   (ready after {took[p.spec.name]:.1f}s)")
         print(f"\n  Web UI:   {processes[0].url}/ui/")
         print(f"  Log in:   {admin_email}")
-        if generated:
+        if not await _can_log_in(processes[0].url, admin_email, admin_password):
+            # The admin is only created when no org exists; these databases already had one.
+            print("  Password: not this run's: the identity database already has an admin from")
+            print("            an earlier run. Use that password, or start over with")
+            print("            `make reset-db` (drops Fireline's local databases).")
+        elif generated:
             print(f"  Password: {admin_password}   (generated now and shown once; set")
             print("            FIRELINE_ADMIN_PASSWORD to choose your own)")
         elif not os.environ.get("FIRELINE_ADMIN_PASSWORD"):
@@ -270,8 +315,11 @@ def main() -> None:
     parser.add_argument("--state-dir", default=".fireline", help="git-ignored local state")
     parser.add_argument("--ready-timeout", type=float, default=60.0)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--reset", action="store_true", help="drop the services' local databases and exit"
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(_run(args)))
+    sys.exit(asyncio.run(_reset(args) if args.reset else _run(args)))
 
 
 if __name__ == "__main__":
