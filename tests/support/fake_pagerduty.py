@@ -90,14 +90,18 @@ class FakePagerDuty:
         ratelimit_reset: int = 30,
         require_accept: bool = True,
         port: int = 0,
+        page_size: int | None = None,
     ) -> None:
         """Configure the fake; nothing listens until ``start``.
 
         ``users`` maps a PagerDuty user id to at least ``email`` (and usually ``name``); other
         keys override the generated user fields. ``oncalls`` maps an escalation policy id to its
         on-call entries in the order ``/oncalls`` returns them; a bare string is a level-1 user.
+        ``page_size`` makes ``/oncalls`` paginate like PagerDuty (``limit``/``offset`` in,
+        ``more`` out) with at most that many rows a page; None returns every row at once.
         """
         self.token = token
+        self.page_size = page_size
         self.require_accept = require_accept
         self._lock = threading.Lock()
         self._users: dict[str, dict[str, Any]] = {}
@@ -350,8 +354,26 @@ class FakePagerDuty:
             for policy in selected
             for entry in policies.get(policy, [])
         ]
-        # Pagination is not simulated: everything fits on the first page.
-        return _ok({"oncalls": oncalls, "limit": 25, "offset": 0, "more": False, "total": None})
+        if self.page_size is None:
+            # Pagination not simulated: everything fits on the first page.
+            return _ok({"oncalls": oncalls, "limit": 25, "offset": 0, "more": False, "total": None})
+        try:
+            limit = int(request.query_params.get("limit", "25"))
+            offset = int(request.query_params.get("offset", "0"))
+        except ValueError:
+            return _error(400, "Invalid Input Provided", 2001)
+        if limit < 1 or offset < 0:
+            return _error(400, "Invalid Input Provided", 2001)
+        size = min(limit, self.page_size)
+        return _ok(
+            {
+                "oncalls": oncalls[offset : offset + size],
+                "limit": size,
+                "offset": offset,
+                "more": offset + size < len(oncalls),
+                "total": None,
+            }
+        )
 
     def _oncall_user(self, user_id: str, *, full: bool) -> dict[str, Any]:
         user = self._full_user(user_id) if full else None

@@ -93,6 +93,10 @@ def stack_env(
         "pagerduty-ingest": {
             "FIRELINE_PUBLIC_URL": f"http://127.0.0.1:{ports['pagerduty-ingest']}",
             "FIRELINE_INGEST_ENCRYPTION_KEY": secrets_["ingest_encryption_key"],
+            # PagerDuty's hosts plus loopback, where the e2e tests run a fake PagerDuty.
+            "FIRELINE_PAGERDUTY_ALLOWED_HOSTS": (
+                "api.pagerduty.com,api.eu.pagerduty.com,127.0.0.1,localhost"
+            ),
         },
     }
     envs: dict[str, dict[str, str]] = {}

@@ -28,6 +28,8 @@ ENCRYPTION_KEY = base64.urlsafe_b64encode(b"fireline-ingest-test-key-32bytes").d
 ISSUER = "http://auth.fireline.test"
 AUDIENCE = "fireline-api"
 PUBLIC_URL = "https://ingest.fireline.test"
+ALLOWED_HOSTS = "api.pagerduty.com,api.eu.pagerduty.com,127.0.0.1"
+"""PagerDuty's API hosts plus loopback, where the tests' fake PagerDuty listens."""
 
 
 def make_settings(
@@ -46,6 +48,7 @@ def make_settings(
         "fireline_public_url": PUBLIC_URL,
         "fireline_ingest_encryption_key": ENCRYPTION_KEY,
         "fireline_ingest_poll_interval_s": 0.2,
+        "fireline_pagerduty_allowed_hosts": ALLOWED_HOSTS,
     }
     values.update(overrides)
     return Settings(**values)

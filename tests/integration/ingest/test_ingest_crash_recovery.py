@@ -22,6 +22,7 @@ import pytest
 from fireline_contracts import AlertTriggered
 from fireline_runtime.infra import free_port, wait_for
 from integration.ingest.ingest_harness import (
+    ALLOWED_HOSTS,
     AUDIENCE,
     ENCRYPTION_KEY,
     ISSUER,
@@ -78,6 +79,7 @@ async def test_a_delivery_stored_before_a_crash_is_published_after_the_restart(
         "FIRELINE_TOKEN_AUDIENCE": AUDIENCE,
         "FIRELINE_JWKS_URL": issuer.jwks_url,
         "FIRELINE_INGEST_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "FIRELINE_PAGERDUTY_ALLOWED_HOSTS": ALLOWED_HOSTS,
         "FIRELINE_KAFKA_SESSION_TIMEOUT_MS": "2000",
         "FIRELINE_INGEST_LEASE_S": "7",
         "FIRELINE_LOG_LEVEL": "DEBUG",

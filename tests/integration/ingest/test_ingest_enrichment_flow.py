@@ -179,3 +179,25 @@ async def test_the_worker_records_how_enrichment_went(
 
     assert row["enrichment_status"] == "complete"
     assert row["processed_at"] is not None
+
+
+async def test_an_api_url_no_longer_allowed_is_not_called_and_the_alert_goes_out_without_emails(
+    settings: Settings, issuer: TokenIssuer, pagerduty: FakePagerDuty
+) -> None:
+    async with running(settings) as svc:
+        integration_id = await _integration(svc, issuer, pagerduty)
+
+    # The operator has since narrowed the allow-list to PagerDuty's own hosts.
+    narrowed = settings.model_copy(
+        update={"fireline_pagerduty_allowed_hosts": "api.pagerduty.com,api.eu.pagerduty.com"}
+    )
+    async with running(narrowed) as svc:
+        incident = await _trigger(svc, integration_id)
+        assert await svc.settled()
+        [alert] = await svc.alerts(until=1)
+
+    assert isinstance(alert, AlertTriggered)
+    assert alert.payload.external_id == incident
+    assert (alert.payload.creator_email, alert.payload.oncall_emails) == (None, ())
+    assert alert.payload.enrichment_status == "failed"
+    assert pagerduty.requests == [], "the API token was not sent to the stored URL"

@@ -139,7 +139,8 @@ async def test_more_than_two_secrets_at_creation_are_refused(svc: IngestApp, tok
     ("body", "code"),
     [
         ({"name": "  "}, "invalid_integration"),
-        ({"name": "x", "pagerduty_api_url": "ftp://pd"}, "invalid_integration"),
+        ({"name": "x", "pagerduty_api_url": "pd"}, "invalid_integration"),
+        ({"name": "x", "pagerduty_api_url": "ftp://api.pagerduty.com"}, "api_url_not_allowed"),
         ({"name": "x", "signing_secrets": ["short"]}, "invalid_signing_secret"),
         ({"name": "x", "unknown_field": 1}, "validation_error"),
         ({}, "validation_error"),
@@ -152,6 +153,72 @@ async def test_invalid_integrations_are_refused_with_a_clear_code(
 
     assert response.status_code == 422
     assert response.json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    "api_url",
+    [
+        "https://evil.test",
+        "http://api.pagerduty.com",
+        "https://169.254.169.254/latest",
+        "http://10.0.0.7:8080",
+    ],
+)
+async def test_an_api_url_outside_the_allow_list_is_refused_and_nothing_is_stored(
+    svc: IngestApp, token: str, api_url: str
+) -> None:
+    response = await svc.client.post(
+        BASE,
+        json={"name": "Exfiltrate", "pagerduty_api_token": API_TOKEN, "pagerduty_api_url": api_url},
+        headers=bearer(token),
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "api_url_not_allowed"
+    assert "pagerduty_api_url" in problem["detail"]
+    assert API_TOKEN not in response.text
+    assert (await svc.client.get(BASE, headers=bearer(token))).json()["items"] == []
+    async with svc.runtime.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM integrations") == 0
+
+
+async def test_loopback_is_allowed_when_the_operator_lists_it(svc: IngestApp, token: str) -> None:
+    # The test settings list 127.0.0.1 (a local PagerDuty double), but not localhost.
+    created = await svc.create_integration(token, pagerduty_api_url="http://127.0.0.1:9/")
+    assert created["pagerduty_api_url"] == "http://127.0.0.1:9"
+
+    refused = await svc.client.post(
+        BASE, json={"name": "x", "pagerduty_api_url": "http://localhost:9"}, headers=bearer(token)
+    )
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "api_url_not_allowed"
+
+
+async def test_changing_the_api_url_to_a_host_not_allowed_is_refused_and_changes_nothing(
+    svc: IngestApp, token: str
+) -> None:
+    created = await svc.create_integration(
+        token, pagerduty_api_token=API_TOKEN, pagerduty_api_url="https://api.eu.pagerduty.com"
+    )
+    url = f"{BASE}/{created['id']}"
+
+    for api_url in ("https://api.pagerduty.com@evil.test/", "https://evil.test"):
+        response = await svc.client.patch(
+            url, json={"name": "Renamed", "pagerduty_api_url": api_url}, headers=bearer(token)
+        )
+        assert response.status_code == 422, api_url
+        assert response.json()["code"] in {"api_url_not_allowed", "invalid_integration"}
+    refused = await svc.client.patch(
+        url, json={"pagerduty_api_url": "https://evil.test"}, headers=bearer(token)
+    )
+    assert refused.json()["code"] == "api_url_not_allowed"
+
+    unchanged = (await svc.client.get(url, headers=bearer(token))).json()
+    assert unchanged["pagerduty_api_url"] == "https://api.eu.pagerduty.com"
+    assert unchanged["name"] == "Checkout"
+    assert unchanged["updated_at"] == created["updated_at"]
 
 
 async def test_secret_rotation_keeps_at_most_two_active(svc: IngestApp, token: str) -> None:

@@ -240,3 +240,39 @@ async def test_it_serves_async_tests_too() -> None:
 
     assert response.status_code == 200
     assert response.json()["oncalls"][0]["user"]["email"] == USERS[ON_CALL_USER_ID]["email"]
+
+
+def test_oncalls_paginate_like_pagerduty_when_a_page_size_is_set() -> None:
+    rotation = [OnCall(ON_CALL_USER_ID, 1), OnCall(TRIGGERING_USER_ID, 2), OnCall("PNOUSER", 3)]
+    with FakePagerDuty(
+        token=TOKEN, users=USERS, oncalls={ESCALATION_POLICY_ID: rotation}, page_size=2
+    ) as fake:
+        pages = [
+            httpx.get(
+                f"{fake.url}/oncalls",
+                params={"escalation_policy_ids[]": ESCALATION_POLICY_ID, "offset": offset},
+                headers=HEADERS,
+                timeout=5.0,
+            ).json()
+            for offset in (0, 2)
+        ]
+        refused = httpx.get(
+            f"{fake.url}/oncalls", params={"offset": "x"}, headers=HEADERS, timeout=5.0
+        )
+
+    assert [[e["user"]["id"] for e in page["oncalls"]] for page in pages] == [
+        [ON_CALL_USER_ID, TRIGGERING_USER_ID],
+        ["PNOUSER"],
+    ]
+    assert [(page["offset"], page["limit"], page["more"]) for page in pages] == [
+        (0, 2, True),
+        (2, 2, False),
+    ]
+    assert refused.status_code == 400
+
+
+def test_without_a_page_size_every_oncall_comes_on_one_page(client: httpx.Client) -> None:
+    body = client.get("/oncalls", params={"limit": 1, "offset": 5}).json()
+
+    assert len(body["oncalls"]) == len(ONCALLS[ESCALATION_POLICY_ID])
+    assert body["more"] is False

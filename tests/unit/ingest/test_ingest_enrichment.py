@@ -34,6 +34,8 @@ from support.pagerduty_fixtures import (
 
 ADA = USERS[TRIGGERING_USER_ID]["email"]
 GRACE = USERS[ON_CALL_USER_ID]["email"]
+ALLOWED_HOSTS = frozenset({"api.pagerduty.com", "127.0.0.1"})
+"""PagerDuty and the fake on loopback."""
 CALL_TIMEOUT_S = 0.3
 BUDGET_S = 1.0
 
@@ -69,7 +71,12 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def client(http: httpx.AsyncClient, clock: FakeClock) -> PagerDutyClient:
     return PagerDutyClient(
-        http, call_timeout_s=CALL_TIMEOUT_S, user_ttl_s=600, oncall_ttl_s=60, clock=clock
+        http,
+        allowed_hosts=ALLOWED_HOSTS,
+        call_timeout_s=CALL_TIMEOUT_S,
+        user_ttl_s=600,
+        oncall_ttl_s=60,
+        clock=clock,
     )
 
 
@@ -194,6 +201,36 @@ async def test_without_an_api_token_nothing_is_looked_up(
 
     assert result == Enrichment(creator_email=None, oncall_emails=(), status="skipped")
     assert pagerduty.requests == []
+
+
+async def test_an_api_url_no_longer_allowed_gets_no_call_and_degrades_to_no_email(
+    http: httpx.AsyncClient, triggered: WebhookEvent, pagerduty: FakePagerDuty
+) -> None:
+    # The integration was saved while loopback was allowed; the operator has removed it since.
+    stricter = PagerDutyClient(http, allowed_hosts={"api.pagerduty.com"})
+    stored = ApiCredentials(base_url=pagerduty.url, token=DEFAULT_TOKEN)
+
+    result = await _enrich(stricter, stored, triggered)
+
+    assert result == Enrichment(creator_email=None, oncall_emails=(), status="failed")
+    assert pagerduty.requests == [], "the token was not sent anywhere"
+    with pytest.raises(PagerDutyUnavailable):
+        await stricter.oncalls(stored, ESCALATION_POLICY_ID)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://api.pagerduty.com",
+        "https://api.pagerduty.com@127.0.0.1",
+        "https://127.0.0.1.evil.test",
+    ],
+)
+async def test_a_stored_url_that_breaks_the_rule_is_never_called(
+    client: PagerDutyClient, pagerduty: FakePagerDuty, base_url: str
+) -> None:
+    with pytest.raises(PagerDutyUnavailable, match="not allowed"):
+        await client.user_email(ApiCredentials(base_url=base_url, token=DEFAULT_TOKEN), "PX")
 
 
 async def test_a_wrong_token_degrades_to_no_email(

@@ -9,10 +9,12 @@ import pytest
 from fireline_pagerduty_ingest.domain.errors import InvalidIntegration
 from fireline_pagerduty_ingest.domain.integration import (
     MAX_ACTIVE_SECRETS,
+    api_url_refusal,
     clean_api_token,
     clean_api_url,
     clean_label,
     clean_name,
+    parse_allowed_hosts,
     plan_initial_secrets,
     plan_secret_change,
 )
@@ -161,28 +163,117 @@ def test_blank_labels_and_tokens_mean_none() -> None:
     assert clean_api_token(" tok ") == "tok"
 
 
+PAGERDUTY_HOSTS = parse_allowed_hosts("api.pagerduty.com, API.EU.pagerduty.com")
+WITH_LOOPBACK = PAGERDUTY_HOSTS | {"127.0.0.1", "localhost", "::1"}
+
+
+def test_the_allow_list_setting_is_read_as_lower_case_host_names() -> None:
+    assert parse_allowed_hosts("api.pagerduty.com, API.EU.pagerduty.com") == {
+        "api.pagerduty.com",
+        "api.eu.pagerduty.com",
+    }
+    assert parse_allowed_hosts(" [::1] ,,localhost ") == {"::1", "localhost"}
+    assert parse_allowed_hosts("") == frozenset()
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
         ("https://api.pagerduty.com", "https://api.pagerduty.com"),
-        ("https://api.eu.pagerduty.com/", "https://api.eu.pagerduty.com"),
-        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        (" https://api.eu.pagerduty.com/ ", "https://api.eu.pagerduty.com"),
+        ("HTTPS://API.PagerDuty.com", "HTTPS://API.PagerDuty.com"),
+        ("https://api.pagerduty.com:443/", "https://api.pagerduty.com:443"),
     ],
 )
-def test_api_urls_are_normalised(url: str, expected: str) -> None:
-    assert clean_api_url(url) == expected
+def test_pagerdutys_https_api_urls_are_accepted_and_normalised(url: str, expected: str) -> None:
+    assert clean_api_url(url, allowed_hosts=PAGERDUTY_HOSTS) == expected
 
 
 @pytest.mark.parametrize(
     "url",
     [
-        "api.pagerduty.com",
+        # Plain http would send the token across the network unencrypted.
+        "http://api.pagerduty.com",
         "ftp://api.pagerduty.com",
+        # Hosts that are not PagerDuty's: internal services, metadata endpoints, lookalikes.
+        "https://evil.test",
+        "https://169.254.169.254/latest/meta-data",
+        "https://api.pagerduty.com.evil.test",
+        "https://api.pagerduty.com.",
+        "https://xn--pi-7ba.pagerduty.com",
+        "https://api%2Epagerduty.com",
+        # Parser tricks: the host Python sees is not the host another parser would connect to.
+        "https://evil.test\\.api.pagerduty.com",
+        "https://api.pagerduty.com:443:80",
+        "https://api.pagerduty.com:99999",
+        "https://api.pagerduty.com:x",
+        "https://api.pagerduty.com\tevil.test",
+        # Loopback is not PagerDuty unless an operator lists it (a local double in tests).
+        "http://127.0.0.1:8080",
+        "https://localhost",
+        "http://[::1]:9000",
+    ],
+)
+def test_api_urls_outside_the_allow_list_are_not_allowed(url: str) -> None:
+    with pytest.raises(InvalidIntegration) as refused:
+        clean_api_url(url, allowed_hosts=PAGERDUTY_HOSTS)
+
+    assert refused.value.code == "api_url_not_allowed"
+    assert api_url_refusal(url.strip(), PAGERDUTY_HOSTS) is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # Credentials or a query are refused outright, whatever host they hide behind.
+        "https://api.pagerduty.com@evil.test/",
+        "https://api.pagerduty.com:443@evil.test",
+        "https://evil.test\\@api.pagerduty.com",
         "https://user:pw@api.pagerduty.com",
+        "https://evil.test/?x=api.pagerduty.com",
         "https://api.pagerduty.com?x=1",
+        "https://evil.test#@api.pagerduty.com",
+        # Not an absolute URL at all.
+        "api.pagerduty.com",
         "https://",
+        "https://api.pagerduty.com/" + "x" * 2000,
     ],
 )
 def test_unusable_api_urls_are_refused(url: str) -> None:
     with pytest.raises(InvalidIntegration):
-        clean_api_url(url)
+        clean_api_url(url, allowed_hosts=WITH_LOOPBACK)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://api.pagerduty.com@evil.test/", "https://evil.test/?x=api.pagerduty.com"],
+)
+def test_the_enrichment_check_alone_also_refuses_hidden_hosts(url: str) -> None:
+    # The check the client repeats before each call, on URLs stored before any rule changed.
+    assert api_url_refusal(url, PAGERDUTY_HOSTS) is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080", "http://localhost:1234/", "http://[::1]:9000", "https://localhost"],
+)
+def test_loopback_may_use_plain_http_when_listed(url: str) -> None:
+    assert clean_api_url(url, allowed_hosts=WITH_LOOPBACK) == url.rstrip("/")
+
+
+def test_plain_http_is_only_for_loopback_even_when_a_host_is_listed() -> None:
+    hosts = PAGERDUTY_HOSTS | {"pd-proxy.internal"}
+
+    assert clean_api_url("https://pd-proxy.internal:8443", allowed_hosts=hosts)
+    with pytest.raises(InvalidIntegration) as refused:
+        clean_api_url("http://pd-proxy.internal", allowed_hosts=hosts)
+    assert refused.value.code == "api_url_not_allowed"
+    assert "https" in str(refused.value)
+
+
+def test_a_refusal_names_the_allowed_hosts() -> None:
+    refusal = api_url_refusal("https://evil.test", PAGERDUTY_HOSTS)
+
+    assert refusal is not None
+    assert "evil.test" in refusal
+    assert "api.eu.pagerduty.com, api.pagerduty.com" in refusal

@@ -12,6 +12,7 @@ from fireline_pagerduty_ingest.config import Settings
 from fireline_pagerduty_ingest.entrypoints import integrations, webhooks
 from fireline_pagerduty_ingest.entrypoints.deps import IngestContext
 from fireline_pagerduty_ingest.entrypoints.errors import install_error_handlers
+from fireline_pagerduty_ingest.entrypoints.pruner import DeliveryPruner
 from fireline_pagerduty_ingest.entrypoints.worker import DeliveryWorker, WorkerSettings
 from fireline_runtime.migrations import load
 from fireline_runtime.service import ServiceRuntime
@@ -41,8 +42,10 @@ def create_app(settings: Settings) -> FastAPI:
     # Redirects are not followed: a PagerDuty answer that redirects is not one we understand,
     # and following it could carry the API token to another host.
     http = httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": "fireline-ingest"})
+    allowed_api_hosts = settings.pagerduty_allowed_hosts
     directory = PagerDutyClient(
         http,
+        allowed_hosts=allowed_api_hosts,
         call_timeout_s=settings.fireline_pagerduty_call_timeout_s,
         user_ttl_s=settings.fireline_email_cache_ttl_s,
         oncall_ttl_s=settings.fireline_oncall_cache_ttl_s,
@@ -61,9 +64,14 @@ def create_app(settings: Settings) -> FastAPI:
         ),
     )
 
+    pruner = DeliveryPruner(
+        pool=lambda: runtime.pool, retention_s=settings.fireline_delivery_retention_s
+    )
+
     async def start_worker(rt: ServiceRuntime) -> None:
         # After migrations, so the first pass already finds deliveries a previous process left.
         rt.spawn(worker.run(), "delivery-worker")
+        rt.spawn(pruner.run(), "delivery-pruner")
 
     async def close_http(_: ServiceRuntime) -> None:
         await http.aclose()
@@ -81,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
         box=box,
         public_url=settings.fireline_public_url,
         default_api_url=settings.fireline_pagerduty_api_url,
+        allowed_api_hosts=allowed_api_hosts,
         wake_worker=worker.wake,
     )
     install_error_handlers(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from fireline_pagerduty_ingest.adapters.crypto import decode_key
+from fireline_pagerduty_ingest.domain.integration import api_url_refusal, parse_allowed_hosts
 from fireline_runtime.settings import ServiceSettings, TokenSettings
 
 
@@ -21,6 +22,15 @@ class Settings(ServiceSettings, TokenSettings):
     fireline_pagerduty_api_url: str = Field(
         default="https://api.pagerduty.com",
         description="PagerDuty REST API base URL for integrations that do not set their own.",
+    )
+    fireline_pagerduty_allowed_hosts: str = Field(
+        default="api.pagerduty.com,api.eu.pagerduty.com",
+        description="Comma-separated host names an integration's PagerDuty API URL may point at "
+        "(https only; plain http only for 127.0.0.1, localhost or ::1 when listed). Enrichment "
+        "sends the integration's API token to that URL from inside your network, so without "
+        "this list anyone allowed to edit an integration could make the service call internal "
+        "addresses or hand the token to a host of their choosing (SSRF). Integrations whose "
+        "stored URL is no longer allowed are enriched with no emails.",
     )
     fireline_pagerduty_call_timeout_s: float = Field(
         default=2.0, gt=0, le=2.0, description="Timeout of one PagerDuty REST call."
@@ -51,12 +61,40 @@ class Settings(ServiceSettings, TokenSettings):
         description="Attempts before a delivery that cannot be published is marked failed.",
     )
 
+    fireline_delivery_retention_s: float = Field(
+        default=7 * 24 * 3600.0,
+        ge=48 * 3600.0,
+        description="How long finished deliveries (published, ignored or failed, raw bodies "
+        "included) are kept before they are deleted; pending ones are never deleted. At least "
+        "48 h: PagerDuty retries a delivery for up to 48 hours, and the stored delivery is what "
+        "makes a retry a duplicate; a shorter retention would publish late retries again.",
+    )
+
+    @property
+    def pagerduty_allowed_hosts(self) -> frozenset[str]:
+        """``fireline_pagerduty_allowed_hosts`` as a set of lower-case host names."""
+        return parse_allowed_hosts(self.fireline_pagerduty_allowed_hosts)
+
     @field_validator("fireline_ingest_encryption_key")
     @classmethod
     def _key_decodes(cls, value: SecretStr) -> SecretStr:
         # Fail at start-up, not on the first integration created.
         decode_key(value.get_secret_value())
         return value
+
+    @model_validator(mode="after")
+    def _default_api_url_is_allowed(self) -> Settings:
+        # Integrations without a URL of their own (or reset to the default) use this one; an
+        # allow-list that refuses it would break them all, so it is refused at start-up.
+        refusal = api_url_refusal(
+            self.fireline_pagerduty_api_url.strip().rstrip("/"), self.pagerduty_allowed_hosts
+        )
+        if refusal is not None:
+            raise ValueError(
+                "fireline_pagerduty_api_url is not allowed by fireline_pagerduty_allowed_hosts: "
+                + refusal
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_enrichment(self) -> Settings:

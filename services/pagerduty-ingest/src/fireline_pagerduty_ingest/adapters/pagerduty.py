@@ -5,6 +5,10 @@ makes the client skip calls for that API token until PagerDuty's ``ratelimit-res
 hammering a rate-limited account only extends the outage, and enrichment is optional anyway.
 Failures raise :class:`PagerDutyUnavailable` with a short reason that is safe to log; the token
 never appears in a reason, a log line or a repr.
+
+Before any call the integration's base URL is checked against the host allow-list again: it was
+checked when it was stored, but the allow-list may have shrunk since, and this is where the token
+would leave the service.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import math
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +27,7 @@ import httpx
 
 from fireline_pagerduty_ingest.adapters.cache import TtlCache
 from fireline_pagerduty_ingest.domain.enrichment import OnCallEntry
+from fireline_pagerduty_ingest.domain.integration import LOOPBACK_HOSTS, api_url_refusal
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +35,12 @@ ACCEPT = "application/vnd.pagerduty+json;version=2"
 DEFAULT_RATE_LIMIT_WAIT_S = 60.0
 """Used when a 429 carries no usable ``ratelimit-reset``: PagerDuty's limits are per minute."""
 MAX_RATE_LIMIT_WAIT_S = 3600.0
-_ONCALLS_PAGE = 100
+ONCALLS_PAGE_LIMIT = 100
+"""Rows asked for per ``/oncalls`` page: PagerDuty's maximum ``limit``."""
+MAX_ONCALL_PAGES = 5
+"""Pages of ``/oncalls`` followed per policy. A policy has a handful of levels with a few people
+each, so more than 500 rows means something unusual; the first pages are used and a warning logged
+rather than spending the delivery's whole time budget on one lookup."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +76,17 @@ class PagerDutyClient:
         self,
         http: httpx.AsyncClient,
         *,
+        allowed_hosts: Collection[str],
         call_timeout_s: float = 2.0,
         user_ttl_s: float = 600.0,
         oncall_ttl_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        max_oncall_pages: int = MAX_ONCALL_PAGES,
     ) -> None:
+        """``allowed_hosts``: the hosts a base URL may name (see ``api_url_refusal``)."""
         self._http = http
+        self._allowed_hosts = frozenset(allowed_hosts)
+        self._max_oncall_pages = max_oncall_pages
         self._call_timeout_s = call_timeout_s
         self._clock = clock
         # None is cached too: a 404 user stays "not a user" for the TTL instead of being re-asked.
@@ -100,21 +115,41 @@ class PagerDutyClient:
     async def oncalls(
         self, credentials: ApiCredentials, escalation_policy_id: str
     ) -> tuple[OnCallEntry, ...]:
-        """Who is on call for the policy, with emails, in PagerDuty's order."""
+        """Who is on call for the policy, with emails, in PagerDuty's order.
+
+        Follows PagerDuty's classic pagination (``limit``/``offset``/``more``) for up to
+        ``max_oncall_pages`` pages, one after the other; callers bound the whole lookup with
+        their time budget. A page that fails fails the lookup: a partial list would drop people
+        silently, and an earlier page's lowest escalation level may not be the lowest overall.
+        """
         key = (credentials.fingerprint, escalation_policy_id)
         hit, cached = self._oncalls.get(key)
         if hit and cached is not None:
             return cached
-        params = (
-            ("escalation_policy_ids[]", escalation_policy_id),
-            ("include[]", "users"),
-            # One page is plenty: a policy has a handful of levels with a few people each.
-            ("limit", str(_ONCALLS_PAGE)),
-        )
-        body = await self._get(credentials, "/oncalls", params, not_found_ok=False)
-        entries = _oncall_entries(body or {})
-        self._oncalls.put(key, entries)
-        return entries
+        entries: list[OnCallEntry] = []
+        offset = 0
+        for page in range(1, self._max_oncall_pages + 1):
+            params = (
+                ("escalation_policy_ids[]", escalation_policy_id),
+                ("include[]", "users"),
+                ("limit", str(ONCALLS_PAGE_LIMIT)),
+                ("offset", str(offset)),
+            )
+            body = await self._get(credentials, "/oncalls", params, not_found_ok=False)
+            page_entries, rows = _oncall_entries(body or {})
+            entries.extend(page_entries)
+            # An empty page that claims more would otherwise be asked for again and again.
+            if (body or {}).get("more") is not True or rows == 0:
+                break
+            if page == self._max_oncall_pages:
+                log.warning(
+                    "escalation policy has more on-call rows than are followed; using the first",
+                    extra={"pages": page, "rows": len(entries)},
+                )
+            offset += rows
+        result = tuple(entries)
+        self._oncalls.put(key, result)
+        return result
 
     async def _get(
         self,
@@ -124,6 +159,7 @@ class PagerDutyClient:
         *,
         not_found_ok: bool,
     ) -> Mapping[str, Any] | None:
+        url = self._allowed_url(credentials, path)
         blocked_until = self._blocked_until.get(credentials.fingerprint)
         if blocked_until is not None:
             if self._clock() < blocked_until:
@@ -133,7 +169,7 @@ class PagerDutyClient:
         try:
             async with asyncio.timeout(self._call_timeout_s):
                 response = await self._http.get(
-                    credentials.base_url + path,
+                    url,
                     params=params,
                     headers=headers,
                     timeout=self._call_timeout_s,
@@ -163,6 +199,29 @@ class PagerDutyClient:
             raise PagerDutyUnavailable(f"GET {_route(path)} answered an unexpected shape")
         return body
 
+    def _allowed_url(self, credentials: ApiCredentials, path: str) -> httpx.URL:
+        """The URL to call, if the integration's base URL is (still) allowed."""
+        refusal = api_url_refusal(credentials.base_url, self._allowed_hosts)
+        url: httpx.URL | None = None
+        if refusal is None:
+            try:
+                url = httpx.URL(credentials.base_url + path)
+            except httpx.InvalidURL:
+                refusal = "pagerduty_api_url is not a valid URL"
+        # The same rule once more through httpx's own parser: the host it will connect to.
+        if url is not None and (
+            url.host not in self._allowed_hosts
+            or not (url.scheme == "https" or (url.scheme == "http" and url.host in LOOPBACK_HOSTS))
+        ):
+            refusal = "pagerduty_api_url names a host that is not allowed"
+        if refusal is not None or url is None:
+            log.warning(
+                "the integration's PagerDuty API URL is not allowed; no lookup made",
+                extra={"route": _route(path), "reason": refusal},
+            )
+            raise PagerDutyUnavailable("API URL not allowed")
+        return url
+
 
 def _route(path: str) -> str:
     # Logged and returned in reasons: the route, not the id in it.
@@ -189,7 +248,8 @@ def _email(value: object) -> str | None:
     return None
 
 
-def _oncall_entries(body: Mapping[str, Any]) -> tuple[OnCallEntry, ...]:
+def _oncall_entries(body: Mapping[str, Any]) -> tuple[list[OnCallEntry], int]:
+    """The entries of one ``/oncalls`` page, and how many rows it had (for the next offset)."""
     raw = body.get("oncalls")
     if not isinstance(raw, list):
         raise PagerDutyUnavailable("GET /oncalls answered without an oncalls list")
@@ -208,4 +268,4 @@ def _oncall_entries(body: Mapping[str, Any]) -> tuple[OnCallEntry, ...]:
                 email=_email(user.get("email")) if isinstance(user, dict) else None,
             )
         )
-    return tuple(entries)
+    return entries, len(raw)

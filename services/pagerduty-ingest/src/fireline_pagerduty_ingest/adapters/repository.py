@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from fireline_pagerduty_ingest.domain.delivery import DeliveryStatus
@@ -400,6 +401,28 @@ class DeliveryRepository:
             retry_in_s,
             give_up,
         )
+
+    async def delete_finished(self, *, finished_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` deliveries that finished before the cutoff; how many went.
+
+        Pending deliveries (``received``) are never touched, whatever their age. A finished
+        delivery was received no later than it finished, so its dedupe key is older than the
+        cutoff too. Rows another transaction holds are skipped, not waited for.
+        """
+        result = await self._conn.execute(
+            """
+            DELETE FROM deliveries WHERE id IN (
+                SELECT id FROM deliveries
+                WHERE status <> 'received' AND processed_at < $1 AND received_at < $1
+                ORDER BY processed_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED)
+            """,
+            finished_before,
+            limit,
+        )
+        # asyncpg returns the command tag, e.g. "DELETE 42".
+        return int(result.rsplit(" ", 1)[-1])
 
 
 def _integration(row: Record) -> Integration:

@@ -8,6 +8,7 @@ would have to accept unsigned deliveries or refuse all of them).
 
 from __future__ import annotations
 
+import re
 import secrets
 import urllib.parse
 from collections.abc import Collection, Sequence
@@ -29,6 +30,18 @@ MAX_LABEL_LENGTH = 100
 """Longest severity or incident type, from the integration or the webhook URL."""
 MAX_API_TOKEN_LENGTH = 512
 MAX_URL_LENGTH = 2000
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Hosts plain http is accepted for (when allowed): a PagerDuty double on this machine. Anywhere
+else the API token would cross a network in clear text."""
+
+# The authority of an acceptable URL: a DNS name or IPv4 address, or a bracketed IPv6 address,
+# and an optional port. Nothing else (no userinfo, backslash, percent-encoding or whitespace):
+# parsers disagree on those, and the host checked here must be the host httpx connects to.
+_AUTHORITY = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"  # host
+    r"(?::[0-9]{1,5})?"  # port
+)
 
 
 @dataclass(frozen=True)
@@ -135,18 +148,69 @@ def clean_api_token(token: str | None) -> str | None:
     return cleaned
 
 
-def clean_api_url(url: str) -> str:
-    """The PagerDuty REST API base URL without a trailing slash; http(s) only."""
+def parse_allowed_hosts(raw: str) -> frozenset[str]:
+    """The API host allow-list setting as host names: comma-separated, case-insensitive.
+
+    ``[::1]`` and ``::1`` are the same host, as URL parsing reports IPv6 hosts without brackets.
+    """
+    hosts = (part.strip().lower() for part in raw.split(","))
+    return frozenset(host.removeprefix("[").removesuffix("]") for host in hosts if host)
+
+
+def api_url_refusal(url: str, allowed_hosts: Collection[str]) -> str | None:
+    """Why Fireline may not send an integration's API token to ``url``; None when it may.
+
+    The URL must be https to a host in ``allowed_hosts``, or http to a *loopback* host in it.
+    Enrichment sends the PagerDuty API token to this URL from inside Fireline's network, so any
+    other host would let whoever may edit an integration make this service call internal
+    addresses, or collect the token (server-side request forgery).
+    """
+    if any(ch.isspace() or not ch.isprintable() or ch == "\\" for ch in url):
+        return "pagerduty_api_url must not contain whitespace, control characters or backslashes"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError when the port is not a number in range
+    except ValueError:
+        return "pagerduty_api_url is not a valid URL"
+    if not host or _AUTHORITY.fullmatch(parts.netloc) is None:
+        return "pagerduty_api_url must name a plain host (no credentials) and optionally a port"
+    if host not in allowed_hosts:
+        return (
+            f"pagerduty_api_url must point at an allowed PagerDuty API host "
+            f"({', '.join(sorted(allowed_hosts)) or 'none configured'}); {host} is not one"
+        )
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        return None
+    return "pagerduty_api_url must use https (plain http only for a loopback host)"
+
+
+def clean_api_url(url: str, *, allowed_hosts: Collection[str]) -> str:
+    """The PagerDuty REST API base URL without a trailing slash, if Fireline may call it.
+
+    A string that is not an absolute URL, or that carries a query, a fragment or credentials, is
+    ``invalid_integration``; a URL whose scheme or host is not allowed (:func:`api_url_refusal`)
+    is ``api_url_not_allowed``.
+    """
     cleaned = url.strip().rstrip("/")
-    parts = urllib.parse.urlsplit(cleaned)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if len(cleaned) > MAX_URL_LENGTH:
+        raise InvalidIntegration(f"pagerduty_api_url must be at most {MAX_URL_LENGTH} characters")
+    try:
+        parts = urllib.parse.urlsplit(cleaned)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        raise InvalidIntegration("pagerduty_api_url must be an absolute http(s) URL") from None
+    if not parts.scheme or not parts.netloc:
         raise InvalidIntegration("pagerduty_api_url must be an absolute http(s) URL")
-    if parts.query or parts.fragment or parts.username or parts.password:
+    if parts.query or parts.fragment or has_credentials:
         raise InvalidIntegration(
             "pagerduty_api_url must not carry a query, a fragment or credentials"
         )
-    if len(cleaned) > MAX_URL_LENGTH:
-        raise InvalidIntegration(f"pagerduty_api_url must be at most {MAX_URL_LENGTH} characters")
+    refusal = api_url_refusal(cleaned, allowed_hosts)
+    if refusal is not None:
+        raise InvalidIntegration(refusal, code="api_url_not_allowed")
     return cleaned
 
 

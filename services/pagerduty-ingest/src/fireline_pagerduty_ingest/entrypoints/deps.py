@@ -24,6 +24,8 @@ class IngestContext:
     box: SecretBox
     public_url: str
     default_api_url: str
+    allowed_api_hosts: frozenset[str]
+    """Hosts an integration's ``pagerduty_api_url`` may name (the SSRF allow-list)."""
     wake_worker: Callable[[], None]
 
     def webhook_url(self, integration_id: UUID) -> str:

@@ -48,6 +48,7 @@ async def create_integration(
         signing_secrets=body.signing_secrets,
         pagerduty_api_token=body.pagerduty_api_token,
         pagerduty_api_url=body.pagerduty_api_url or ingest.default_api_url,
+        allowed_api_hosts=ingest.allowed_api_hosts,
         default_severity=body.default_severity,
         default_incident_type=body.default_incident_type,
     )
@@ -86,6 +87,7 @@ async def update_integration(
         org_id=org_of(principal),
         integration_id=_id(integration_id),
         changes=_changes(body, default_api_url=ingest.default_api_url),
+        allowed_api_hosts=ingest.allowed_api_hosts,
     )
     return _saved(ingest, saved, status.HTTP_200_OK)
 

@@ -29,7 +29,10 @@ class CreateIntegrationIn(BaseModel):
         "never returned. Without it, alerts are published without emails.",
     )
     pagerduty_api_url: str | None = Field(
-        default=None, description="PagerDuty REST API base URL; defaults to the service's."
+        default=None,
+        description="PagerDuty REST API base URL; defaults to the service's. Must be https to a "
+        "host the service allows (`FIRELINE_PAGERDUTY_ALLOWED_HOSTS`), else 422 "
+        "`api_url_not_allowed`: the API token is sent there.",
     )
     default_severity: str | None = Field(
         default=None, description="Severity of alerts unless the webhook URL sets `severity`."
@@ -60,7 +63,9 @@ class UpdateIntegrationIn(BaseModel):
 
     name: str | None = Field(default=None, description="New name.")
     pagerduty_api_url: str | None = Field(
-        default=None, description="New REST API base URL; null restores the service default."
+        default=None,
+        description="New REST API base URL (same rules as on creation); null restores the "
+        "service default.",
     )
     pagerduty_api_token: str | None = Field(
         default=None, description="New REST API token; null removes the token."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -31,6 +32,9 @@ from fireline_runtime.outbox import OutboxWriter
 log = logging.getLogger(__name__)
 
 Outcome = Literal["published", "lost_claim"]
+
+PRUNE_BATCH = 1000
+"""Deliveries deleted per statement: short transactions, however much has piled up."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,26 @@ async def release_delivery(
             give_up=give_up,
         )
     return give_up
+
+
+async def prune_deliveries(
+    *, pool: asyncpg.Pool, finished_before: datetime, batch_size: int = PRUNE_BATCH
+) -> int:
+    """Delete deliveries (raw bodies included) finished before the cutoff; how many went.
+
+    Pending deliveries are never deleted. Once a delivery is gone its dedupe key is forgotten, so
+    the caller's cutoff must lie further back than PagerDuty's 48 hours of retries (the retention
+    setting enforces that): a retry arriving later still would be accepted as a new delivery.
+    """
+    total = 0
+    while True:
+        async with pool.acquire() as conn:
+            deleted = await DeliveryRepository(conn).delete_finished(
+                finished_before=finished_before, limit=batch_size
+            )
+        total += deleted
+        if deleted < batch_size:
+            return total
 
 
 async def _credentials(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -48,13 +48,14 @@ async def create_integration(
     signing_secrets: Sequence[str] | None,
     pagerduty_api_token: str | None,
     pagerduty_api_url: str,
+    allowed_api_hosts: Collection[str],
     default_severity: str | None,
     default_incident_type: str | None,
 ) -> SavedIntegration:
     """Create an integration; generate a signing secret when none is given."""
     integration_id = uuid.uuid4()
     cleaned_name = clean_name(name)
-    api_url = clean_api_url(pagerduty_api_url)
+    api_url = clean_api_url(pagerduty_api_url, allowed_hosts=allowed_api_hosts)
     token = clean_api_token(pagerduty_api_token)
     severity = clean_label(default_severity, "default_severity")
     incident_type = clean_label(default_incident_type, "default_incident_type")
@@ -100,8 +101,15 @@ async def update_integration(
     org_id: UUID,
     integration_id: UUID,
     changes: IntegrationChanges,
+    allowed_api_hosts: Collection[str],
 ) -> SavedIntegration:
     """Apply a partial update; secret changes keep one or two secrets active, never more."""
+    # Checked before the transaction: a refused URL changes nothing and costs no row lock.
+    new_api_url = (
+        KEEP
+        if changes.pagerduty_api_url is KEEP
+        else clean_api_url(changes.pagerduty_api_url, allowed_hosts=allowed_api_hosts)
+    )
     async with pool.acquire() as conn, conn.transaction():
         repo = IntegrationRepository(conn)
         # The row lock serialises concurrent updates, so two rotations racing each other cannot
@@ -120,9 +128,7 @@ async def update_integration(
         await repo.update(
             integration_id=integration_id,
             name=current.name if changes.name is KEEP else clean_name(changes.name),
-            pagerduty_api_url=current.pagerduty_api_url
-            if changes.pagerduty_api_url is KEEP
-            else clean_api_url(changes.pagerduty_api_url),
+            pagerduty_api_url=current.pagerduty_api_url if new_api_url is KEEP else new_api_url,
             api_token_ciphertext=token_ciphertext,
             default_severity=current.default_severity
             if changes.default_severity is KEEP

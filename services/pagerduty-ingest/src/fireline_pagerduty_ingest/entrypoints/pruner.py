@@ -1,0 +1,67 @@
+"""The retention loop: deletes finished deliveries, raw bodies included, once they are old.
+
+Without it every delivery body PagerDuty ever sent would stay in the database. One loop per
+process; replicas pruning at the same time skip each other's rows instead of waiting for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from fireline_pagerduty_ingest.service_layer.deliveries import prune_deliveries
+from fireline_runtime.db import TRANSIENT_DB_ERRORS
+
+log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL_S = 600.0
+"""How often old deliveries are looked for: retention is counted in days, so minutes are plenty,
+and each pass is an index range scan over what it deletes."""
+
+
+class DeliveryPruner:
+    """Deletes deliveries that finished more than ``retention_s`` ago, every ``interval_s``."""
+
+    def __init__(
+        self,
+        *,
+        pool: Callable[[], asyncpg.Pool],
+        retention_s: float,
+        interval_s: float = PRUNE_INTERVAL_S,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._pool = pool
+        self._retention = timedelta(seconds=retention_s)
+        self._interval_s = interval_s
+        self._now = now
+
+    async def run(self) -> None:
+        """Prune now, then every ``interval_s``, until cancelled."""
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning(
+                    "delivery pruning skipped: database unavailable", extra={"error": repr(exc)}
+                )
+            except Exception:  # the loop must survive anything; the next pass tries again
+                log.exception("delivery pruning failed")
+            await asyncio.sleep(self._interval_s)
+
+    async def run_once(self) -> int:
+        """One pass; the number of deliveries deleted."""
+        deleted = await prune_deliveries(
+            pool=self._pool(), finished_before=self._now() - self._retention
+        )
+        if deleted:
+            log.info(
+                "old deliveries deleted",
+                extra={"deleted": deleted, "retention_s": self._retention.total_seconds()},
+            )
+        return deleted
