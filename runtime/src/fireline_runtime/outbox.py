@@ -104,6 +104,8 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self.broker_ok = False
         self.last_error: str | None = None
+        # True while this relay holds the database's relay lock and publishes; replicas wait.
+        self.active = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -145,7 +147,8 @@ class OutboxRelay:
                     await self._sleep(self._poll_interval_s)
                 await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 backoff = 0.2
-                await self._loop()
+                self.active = True
+                await self._loop(listener)
                 return
             except asyncio.CancelledError:
                 raise
@@ -156,6 +159,7 @@ class OutboxRelay:
                 self.last_error = repr(exc)
                 log.exception("outbox relay failed; retrying")
             finally:
+                self.active = False
                 if listener is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(listener.close(), 2)
@@ -170,8 +174,12 @@ class OutboxRelay:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         self._wake.clear()
 
-    async def _loop(self) -> None:
+    async def _loop(self, listener: asyncpg.Connection) -> None:
         while True:
+            # The relay lock is a session lock on the listener connection. If that connection
+            # died (an idle timeout, a terminated backend), the lock is gone and a standby may be
+            # publishing: stop here and go back to competing for the lock.
+            await listener.fetchval("SELECT 1")
             await self._prune()
             stopping = self._stopping
             sent, failed = await self.publish_once()

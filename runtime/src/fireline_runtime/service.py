@@ -32,6 +32,7 @@ from fireline_runtime.migrations import Migration, apply, runtime_migrations
 from fireline_runtime.observability import Metrics, install_correlation_factory
 from fireline_runtime.outbox import OutboxRelay, OutboxWriter
 from fireline_runtime.problems import install_problem_handlers
+from fireline_runtime.revocation import RevokedKeys
 from fireline_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class ServiceRuntime:
         self._background: list[asyncio.Task[Any]] = []
         # Set by token_guard.enable_bearer_auth; build_app exposes it to the route dependencies.
         self.bearer_auth: BearerAuth | None = None
+        self.revoked_keys: RevokedKeys | None = None
 
     # -- composition ----------------------------------------------------------------------------
 

@@ -1,12 +1,23 @@
 """Bearer-token protection for a service, wired in one call from its composition root.
 
 It builds the one verifier (JWKS from the auth service, cached), and keeps the revoked-key deny
-list: a consumer of the keys topic records every ``KeyRevoked`` in the service's own database (so a
-restart forgets nothing) and adds it to the in-memory set the request path checks.
+list that the request path checks in memory:
+
+* a consumer of the keys topic records every ``KeyRevoked`` in the service's own database, so a
+  restart forgets nothing;
+* the service's replicas share one consumer group, so only one of them receives each event. The
+  consumer therefore also sends a NOTIFY in the same transaction, and every replica LISTENs and adds
+  the key to its own set; a replica that (re)connects reloads the whole table, so a notification
+  missed while it was away is not a revocation missed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
 import httpx
 
 from fireline_contracts import KEYS, EventEnvelope, KeyRevoked
@@ -17,6 +28,11 @@ from fireline_runtime.revocation import RevokedKeys
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.settings import TokenSettings
 from fireline_runtime.tokens import JwksCache, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+REVOKED_CHANNEL = "fireline_revoked_keys"
+_LIVENESS_CHECK_S = 15.0
 
 
 def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> BearerAuth:
@@ -32,6 +48,7 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
     )
     bearer = BearerAuth(verifier, revoked)
     runtime.bearer_auth = bearer
+    runtime.revoked_keys = revoked
 
     async def record(conn: Connection, event: EventEnvelope) -> None:
         if isinstance(event, KeyRevoked):
@@ -44,20 +61,54 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
                 event.org_id,
                 event.payload.revoked_at,
             )
+            # Delivered to every replica's listener at commit, never for a rolled-back insert.
+            await conn.execute(
+                "SELECT pg_notify($1, $2)", REVOKED_CHANNEL, str(event.payload.key_id)
+            )
 
     def remember(event: EventEnvelope) -> None:
         if isinstance(event, KeyRevoked):
             revoked.add(str(event.payload.key_id))
 
-    async def load(rt: ServiceRuntime) -> None:
+    async def load(conn: Connection) -> None:
+        for row in await conn.fetch("SELECT key_id FROM revoked_keys"):
+            revoked.add(str(row["key_id"]))
+
+    def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+        revoked.add(str(payload))
+
+    async def listen(rt: ServiceRuntime) -> None:
+        delay = 0.2
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(rt.settings.database_url)
+                await conn.add_listener(REVOKED_CHANNEL, on_notify)
+                await load(conn)  # after LISTEN: nothing committed in between is missed
+                delay = 0.2
+                while True:
+                    await asyncio.sleep(_LIVENESS_CHECK_S)
+                    await conn.fetchval("SELECT 1")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("revocation listener lost; reconnecting", extra={"error": repr(exc)})
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def start(rt: ServiceRuntime) -> None:
         async with rt.pool.acquire() as conn:
-            for row in await conn.fetch("SELECT key_id FROM revoked_keys"):
-                revoked.add(str(row["key_id"]))
+            await load(conn)  # before traffic is served
+        rt.spawn(listen(rt), "revoked-keys-listener")
 
     async def close(_: ServiceRuntime) -> None:
         await client.aclose()
 
-    runtime.on_start(load)
+    runtime.on_start(start)
     runtime.on_stop(close)
     runtime.consume(
         EventHandler(
