@@ -72,6 +72,7 @@ class ServiceRuntime:
             self.messaging.document_publisher(spec)
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._producer_lock = asyncio.Lock()
         self.relay: OutboxRelay | None = None
         self._broker_task: asyncio.Task[None] | None = None
         self.broker_started = False
@@ -130,11 +131,13 @@ class ServiceRuntime:
         self._broker_task = asyncio.create_task(self._connect_broker(), name="broker-connect")
 
     async def _get_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            self._producer = await make_producer(
-                self.settings.kafka_bootstrap_servers, f"fireline-{self.service}-relay"
-            )
-        return self._producer
+        # The relay and /readyz both ask; without the lock each could build (and leak) one.
+        async with self._producer_lock:
+            if self._producer is None:
+                self._producer = await make_producer(
+                    self.settings.kafka_bootstrap_servers, f"fireline-{self.service}-relay"
+                )
+            return self._producer
 
     async def _connect_broker(self) -> None:
         delay = 0.2
