@@ -14,6 +14,7 @@ from fireline_contracts import (
     EventEnvelope,
     IncidentStarted,
     KeyCreated,
+    KeyRenamed,
     KeyRevoked,
     UserUpdated,
     compatibility_problems,
@@ -87,6 +88,17 @@ def test_a_new_optional_field_is_compatible() -> None:
     }
 
     assert compatibility_problems(_schema(AlertTriggered), new) == []
+
+
+def test_key_renamed_gaining_the_keys_state_is_compatible() -> None:
+    # KeyRenamed v1 as first published: key id and name only.
+    old = _schema(KeyRenamed)
+    payload = old["$defs"]["KeyRenamedPayload"]
+    for name in ("digest", "scopes", "expires_at", "created_by", "created_at"):
+        del payload["properties"][name]
+
+    assert payload["required"] == ["key_id", "name"]
+    assert compatibility_problems(old, _schema(KeyRenamed)) == []
 
 
 def test_widening_a_field_and_editing_docs_are_compatible() -> None:

@@ -110,7 +110,18 @@ def sample_events() -> list[EventEnvelope]:
                 created_at=WHEN,
             ),
         ),
-        KeyRenamed(**_envelope(), payload=KeyRenamedPayload(key_id=KEY_ID, name="ci")),
+        KeyRenamed(
+            **_envelope(),
+            payload=KeyRenamedPayload(
+                key_id=KEY_ID,
+                name="ci",
+                digest=DIGEST,
+                scopes=("incidents:read", "incidents:write"),
+                expires_at=WHEN + timedelta(days=90),
+                created_by=USER_ID,
+                created_at=WHEN,
+            ),
+        ),
         KeyRevoked(
             **_envelope(),
             payload=KeyRevokedPayload(key_id=KEY_ID, revoked_at=WHEN, revoked_by=USER_ID),
@@ -265,6 +276,37 @@ def test_key_created_refuses_anything_but_a_sha256_hex_digest() -> None:
         KeyCreatedPayload(**fields, digest=DIGEST.upper())
 
 
+def test_a_key_renamed_from_before_the_state_fields_still_parses() -> None:
+    # Exactly what identity published before renames carried the key's state.
+    raw = (
+        '{"event_id":"6f1c3f5e-8d9e-4d8a-9a51-3f0e6f0f2b10","event_type":"KeyRenamed",'
+        '"schema_version":1,"occurred_at":"2026-03-14T09:26:53Z",'
+        f'"org_id":"{ORG_ID}","correlation_id":null,'
+        f'"payload":{{"key_id":"{KEY_ID}","name":"ci"}}}}'
+    )
+
+    parsed = parse_event(raw, spec=KEYS)
+
+    assert isinstance(parsed, KeyRenamed)
+    assert parsed.payload.name == "ci"
+    payload = parsed.payload
+    state = (payload.digest, payload.scopes, payload.expires_at, payload.created_at)
+    assert state == (None, None, None, None)
+
+
+def test_key_renamed_carries_the_keys_state_whole_or_not_at_all() -> None:
+    state: dict[str, Any] = {"digest": DIGEST, "scopes": ("incidents:read",), "created_at": WHEN}
+    for missing in state:
+        partial = {k: v for k, v in state.items() if k != missing}
+        with pytest.raises(ValidationError, match=f"also needs {missing}"):
+            KeyRenamedPayload(key_id=KEY_ID, name="ci", **partial)
+    with pytest.raises(ValidationError, match="digest"):
+        KeyRenamedPayload(key_id=KEY_ID, name="ci", **{**state, "digest": DIGEST.upper()})
+    # Expiry and creator are legitimately null on a key with the rest of its state.
+    whole = KeyRenamedPayload(key_id=KEY_ID, name="ci", **state)
+    assert (whole.expires_at, whole.created_by) == (None, None)
+
+
 @pytest.mark.parametrize("event", SAMPLES, ids=_ids)
 def test_events_and_payloads_are_frozen(event: EventEnvelope) -> None:
     with pytest.raises(ValidationError, match="frozen"):
@@ -409,12 +451,12 @@ def _rename_name_to_label(event: dict[str, Any]) -> dict[str, Any]:
 def test_upcasters_turn_an_old_stored_version_into_the_current_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    stored_v1 = SAMPLES[1]
-    assert isinstance(stored_v1, KeyRenamed)
+    # Name only, as first published: the imagined v2 payload has no room for the key's state.
+    stored_v1 = KeyRenamed(**_envelope(), payload=KeyRenamedPayload(key_id=KEY_ID, name="ci"))
     monkeypatch.setitem(EVENT_TYPES, "KeyRenamed", _KeyRenamedV2)
     monkeypatch.setitem(UPCASTERS, ("KeyRenamed", 1), _rename_name_to_label)
 
-    parsed = parse_event(stored_v1.to_bytes(), spec=KEYS)
+    parsed = parse_event(stored_v1.model_dump_json(exclude_none=True), spec=KEYS)
 
     assert isinstance(parsed, _KeyRenamedV2)
     assert parsed.schema_version == 2

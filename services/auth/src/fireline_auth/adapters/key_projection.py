@@ -2,11 +2,13 @@
 
 Every write is an upsert so any event of a key may be the first to arrive, and each column only
 moves forward: ``revoked_at`` is set once and never cleared, a creation never un-revokes, and a
-rename only replaces a name set by an older event.
+rename only replaces a name set by an older event. A rename that carries the key's state fills a
+row still missing its digest, so a key whose KeyCreated was compacted away still authenticates.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -77,14 +79,46 @@ async def apply_created(
     )
 
 
+@dataclass(frozen=True)
+class KeyState:
+    """What a KeyCreated records about a key; newer KeyRenamed events repeat it."""
+
+    digest: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+    created_at: datetime
+
+    def __repr__(self) -> str:
+        # Keep the digest out of logs and tracebacks.
+        return f"KeyState(scopes={self.scopes}, expires_at={self.expires_at})"
+
+
 async def apply_renamed(
-    conn: Connection, *, key_id: UUID, org_id: UUID, name: str, event_at: datetime
+    conn: Connection,
+    *,
+    key_id: UUID,
+    org_id: UUID,
+    name: str,
+    event_at: datetime,
+    state: KeyState | None = None,
 ) -> None:
+    """Apply a rename; with ``state``, also fill in a key whose KeyCreated this row never saw."""
+    # The state only fills a row without a digest: a key's digest, scopes, expiry and creation
+    # never change, so a row that has them already holds the same values. Without a state every
+    # state column is left as it was, and a new row cannot authenticate (no digest).
     await conn.execute(
         """
-        INSERT INTO api_keys (key_id, org_id, name, name_event_at, last_event_at)
-        VALUES ($1, $2, $3, $4, $4)
+        INSERT INTO api_keys (key_id, org_id, name, name_event_at, digest, scopes, expires_at,
+                              created_at, last_event_at)
+        VALUES ($1, $2, $3, $4, $5, COALESCE($6::text[], '{}'), $7, $8, $4)
         ON CONFLICT (key_id) DO UPDATE SET
+            digest = COALESCE(api_keys.digest, EXCLUDED.digest),
+            scopes = CASE WHEN api_keys.digest IS NULL AND EXCLUDED.digest IS NOT NULL
+                          THEN EXCLUDED.scopes ELSE api_keys.scopes END,
+            expires_at = CASE WHEN api_keys.digest IS NULL AND EXCLUDED.digest IS NOT NULL
+                              THEN EXCLUDED.expires_at ELSE api_keys.expires_at END,
+            created_at = CASE WHEN api_keys.digest IS NULL AND EXCLUDED.digest IS NOT NULL
+                              THEN EXCLUDED.created_at ELSE api_keys.created_at END,
             name = CASE WHEN api_keys.name_event_at IS NULL
                           OR api_keys.name_event_at < EXCLUDED.name_event_at
                         THEN EXCLUDED.name ELSE api_keys.name END,
@@ -96,6 +130,10 @@ async def apply_renamed(
         org_id,
         name,
         event_at,
+        state.digest if state else None,
+        list(state.scopes) if state else None,
+        state.expires_at if state else None,
+        state.created_at if state else None,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fireline_auth.adapters import key_projection
-from fireline_contracts import EventEnvelope, KeyCreated, KeyRenamed, KeyRevoked
+from fireline_contracts import EventEnvelope, KeyCreated, KeyRenamed, KeyRenamedPayload, KeyRevoked
 from fireline_runtime.db import Connection
 
 
@@ -23,12 +23,14 @@ async def apply_key_event(conn: Connection, event: EventEnvelope) -> None:
             event_at=event.occurred_at,
         )
     elif isinstance(event, KeyRenamed):
+        renamed = event.payload
         await key_projection.apply_renamed(
             conn,
-            key_id=event.payload.key_id,
+            key_id=renamed.key_id,
             org_id=event.org_id,
-            name=event.payload.name,
+            name=renamed.name,
             event_at=event.occurred_at,
+            state=_state_of(renamed),
         )
     elif isinstance(event, KeyRevoked):
         await key_projection.apply_revoked(
@@ -38,3 +40,14 @@ async def apply_key_event(conn: Connection, event: EventEnvelope) -> None:
             revoked_at=event.payload.revoked_at,
             event_at=event.occurred_at,
         )
+
+
+def _state_of(p: KeyRenamedPayload) -> key_projection.KeyState | None:
+    """The key's state when the rename carries it; older renames carry only the name."""
+    # The contract only accepts digest, scopes and created_at together; checking all three also
+    # narrows their types.
+    if p.digest is None or p.scopes is None or p.created_at is None:
+        return None
+    return key_projection.KeyState(
+        digest=p.digest, scopes=p.scopes, expires_at=p.expires_at, created_at=p.created_at
+    )

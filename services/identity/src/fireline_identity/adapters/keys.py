@@ -1,4 +1,5 @@
-"""SQL for API keys. Reads never select the digest: nothing above this module can leak it."""
+"""SQL for API keys. Reads never select the digest, so nothing above this module can leak it; only
+``rename`` hands it back, for the event that must carry the key's whole state."""
 
 from __future__ import annotations
 
@@ -90,8 +91,15 @@ async def list_for_org(
     return [_key(r) for r in rows]
 
 
-async def rename(conn: Connection, key_id: UUID, name: str) -> None:
-    await conn.execute("UPDATE api_keys SET name = $2 WHERE id = $1", key_id, name)
+async def rename(conn: Connection, key_id: UUID, name: str) -> str:
+    """Rename the key; returns its digest for the KeyRenamed that carries the key's whole state."""
+    digest = await conn.fetchval(
+        "UPDATE api_keys SET name = $2 WHERE id = $1 RETURNING digest", key_id, name
+    )
+    if digest is None:
+        # The caller locked the row first, so a missing row is a bug, not a race.
+        raise LookupError(f"api key {key_id} vanished while locked")
+    return str(digest)
 
 
 async def revoke(conn: Connection, key_id: UUID, *, at: datetime, by: UUID | None) -> None:

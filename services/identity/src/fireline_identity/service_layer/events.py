@@ -55,8 +55,18 @@ async def key_created(tx: Transaction, key: ApiKey, *, digest: str) -> None:
     await tx.emit(KEYS, KeyCreated(org_id=key.org_id, payload=payload))
 
 
-async def key_renamed(tx: Transaction, key: ApiKey) -> None:
-    payload = KeyRenamedPayload(key_id=key.id, name=key.name)
+async def key_renamed(tx: Transaction, key: ApiKey, *, digest: str) -> None:
+    # The whole key, not just the name: once compaction drops the KeyCreated, this rename is all a
+    # consumer rebuilding from the topic gets to see of the key.
+    payload = KeyRenamedPayload(
+        key_id=key.id,
+        name=key.name,
+        digest=digest,
+        scopes=key.scopes,
+        expires_at=key.expires_at,
+        created_by=key.created_by,
+        created_at=key.created_at,
+    )
     await tx.emit(KEYS, KeyRenamed(org_id=key.org_id, payload=payload))
 
 

@@ -107,8 +107,8 @@ async def rename_key(
             raise KeyAlreadyRevoked("a revoked key cannot be renamed")
         if key.name != clean_name:
             key = replace(key, name=clean_name)
-            await keys.rename(tx.conn, key.id, clean_name)
-            await events.key_renamed(tx, key)
+            digest = await keys.rename(tx.conn, key.id, clean_name)
+            await events.key_renamed(tx, key, digest=digest)
     log.info("api key renamed", extra={"key_id": str(key.id), "by": str(actor.user_id)})
     return KeyListing(key=key, status=key.status(now))
 
