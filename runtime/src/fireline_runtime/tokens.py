@@ -34,6 +34,10 @@ _REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
 _FIRELINE_CLAIMS = ("client_id", "org_id", "scope")
 # Our tokens are a few hundred bytes; refusing huge ones bounds the work an anonymous caller causes.
 MAX_TOKEN_LENGTH = 8192
+# The auth service issues tokens for 900 s by default. Refusing anything that claims to live much
+# longer bounds what a leaked signing key can mint: its tokens die within this long of their "iat"
+# once the key is rotated out, instead of whenever the forger chose.
+DEFAULT_MAX_LIFETIME_S = 3600
 
 JwksFetcher = Callable[[], Awaitable[object]]
 """Returns the parsed JWKS document; async because it is network I/O on the request path."""
@@ -218,7 +222,11 @@ def _public_key(x: object) -> Ed25519PublicKey | None:
 
 
 class TokenVerifier:
-    """Checks an access token's signature and claims and returns the :class:`Principal`."""
+    """Checks an access token's signature and claims and returns the :class:`Principal`.
+
+    ``max_lifetime_s`` refuses tokens whose ``exp - iat`` exceeds it (plus the leeway); it must be
+    at least the auth service's token lifetime (``FIRELINE_TOKEN_TTL_S``). None disables the check.
+    """
 
     def __init__(
         self,
@@ -227,12 +235,14 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         leeway_s: int = 30,
+        max_lifetime_s: int | None = DEFAULT_MAX_LIFETIME_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._jwks = jwks
         self._issuer = issuer
         self._audience = audience
         self._leeway_s = leeway_s
+        self._max_lifetime_s = max_lifetime_s
         self._clock = clock
 
     async def verify(self, token: str) -> Principal:
@@ -312,10 +322,18 @@ class TokenVerifier:
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = self._clock()
-        if _numeric_date(claims, "exp") <= now - self._leeway_s:
+        expires = _numeric_date(claims, "exp")
+        if expires <= now - self._leeway_s:
             raise InvalidToken("token expired")
-        if _numeric_date(claims, "iat") > now + self._leeway_s:
+        issued = _numeric_date(claims, "iat")
+        if issued > now + self._leeway_s:
             raise InvalidToken("token issued in the future")
+        if self._max_lifetime_s is not None and expires - issued > (
+            self._max_lifetime_s + self._leeway_s
+        ):
+            # Only a leaked signing key (or a misconfigured issuer) produces these; see
+            # DEFAULT_MAX_LIFETIME_S.
+            raise InvalidToken("token lifetime too long")
         if "nbf" in claims and _numeric_date(claims, "nbf") > now + self._leeway_s:
             raise InvalidToken("token not yet valid")
 

@@ -204,21 +204,37 @@ async def test_failed_attempts_are_rate_limited(auth: AuthHarness) -> None:
     assert limited.json()["error"] == "rate_limited"
     blameless = await attacker.post("/api/v2/identity/token", headers={"Authorization": key.secret})
     assert blameless.status_code == 429
+    # Without trusted proxy hops (the default) X-Forwarded-For cannot buy a fresh address.
+    spoofed = await attacker.post(
+        "/oauth/token",
+        data=form(client_id=key.client_id, client_secret=key.secret),
+        headers={"X-Forwarded-For": "192.0.2.200"},
+    )
+    assert spoofed.status_code == 429
     await attacker.aclose()
 
-    # Guessing one client id from many addresses is limited too.
+    # Guessing one client id from many addresses is limited too...
     target = await auth.create_key()
     for i in range(limit):
-        guesser = auth.client_from(f"203.0.113.{i + 1}")
+        async with auth.client_from(f"203.0.113.{i + 1}") as guesser:
+            response = await guesser.post(
+                "/oauth/token", data=form(client_id=target.client_id, client_secret=key.secret)
+            )
+        assert response.status_code == 401, i
+    async with auth.client_from("203.0.113.200") as guesser:
         response = await guesser.post(
             "/oauth/token", data=form(client_id=target.client_id, client_secret=key.secret)
         )
-        assert response.status_code == 401
-        await guesser.aclose()
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert response.json()["error"] == "rate_limited"
+
+    # ...but the key id is public (it is every token's sub), so those failures never lock out
+    # the owner: the right secret from an address with no failures still gets a token.
     response = await auth.client.post(
         "/oauth/token", data=form(client_id=target.client_id, client_secret=target.secret)
     )
-    assert response.status_code == 429
+    assert response.status_code == 200, response.text
 
     # Everyone else is unaffected.
     fine = await auth.client.post(

@@ -18,7 +18,7 @@ from fireline_auth.domain.errors import ConfigurationError
 from fireline_auth.entrypoints.cli import rotate_keys
 from fireline_runtime.infra import Postgres, wait_for
 from fireline_runtime.service import ServiceRuntime
-from fireline_runtime.tokens import JwksCache, TokenVerifier
+from fireline_runtime.tokens import InvalidToken, JwksCache, TokenVerifier
 from integration.auth.auth_harness import (
     AUDIENCE,
     ISSUER,
@@ -180,7 +180,47 @@ async def test_the_schedule_rotates_an_old_key_and_immediate_rotation_signs_at_o
 
         assert await wait_for(signs_with_urgent, timeout=10)
         published = await kids(auth.client)
-        assert published == [first, urgent.key.kid], "the never-used pending key was dropped"
+        assert published == [urgent.key.kid], "the suspect key and the pending one are withdrawn"
+
+
+async def test_immediate_rotation_withdraws_the_suspect_key_at_once(
+    database_url: str, kafka: str
+) -> None:
+    clock = Clock(T0)
+    settings = settings_for(
+        database_url, kafka, infra.unique("t") + ".", fireline_signing_key_refresh_s=0.1
+    )
+    app = create_app(settings, clock=clock)
+    async with running(settings, kafka, app=app) as auth:
+        key = await auth.create_key()
+        (suspect,) = await kids(auth.client)
+        old_token = await token_of(auth, key.client_id, key.secret)
+        assert kid_of(old_token) == suspect
+
+        def verifier() -> TokenVerifier:
+            """A verifier that has just fetched the JWKS, as every verifier eventually does."""
+            jwks = JwksCache.from_url(auth.client, f"{ISSUER}/.well-known/jwks.json")
+            return TokenVerifier(
+                jwks, issuer=ISSUER, audience=AUDIENCE, clock=lambda: clock.now.timestamp()
+            )
+
+        assert (await verifier().verify(old_token)).key_id == key.client_id
+
+        clock.advance(seconds=10)
+        urgent = await rotate_keys(settings, immediate=True, now=clock.now)
+
+        async def withdrawn() -> bool:
+            return await kids(auth.client) == [urgent.key.kid]
+
+        # Well within the old token's lifetime (and the retention a normal rotation keeps).
+        assert await wait_for(withdrawn, timeout=10), "the suspect key left the JWKS at once"
+        with pytest.raises(InvalidToken, match="unknown signing key"):
+            await verifier().verify(old_token)
+        # A legitimate client simply exchanges its key again.
+        fresh = await token_of(auth, key.client_id, key.secret)
+        assert kid_of(fresh) == urgent.key.kid
+        assert (await verifier().verify(fresh)).key_id == key.client_id
+        assert await introspect(auth, old_token, key.client_id, key.secret) == {"active": False}
 
 
 async def test_two_replicas_starting_together_create_one_key(database_url: str, kafka: str) -> None:

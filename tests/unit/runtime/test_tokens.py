@@ -468,3 +468,47 @@ async def test_jwks_http_error_is_reported_as_unavailable(key: SigningKey) -> No
 
         with pytest.raises(KeySetUnavailable):
             await verifier.verify(key.mint())
+
+
+async def test_refuses_token_living_longer_than_the_maximum(
+    verifier: TokenVerifier, key: SigningKey
+) -> None:
+    # What a leaked signing key would mint: a token valid for a year. 3600 s + 30 s leeway.
+    assert await refused(verifier, key.mint(exp=int(NOW) + 365 * 86_400)) == (
+        "token lifetime too long"
+    )
+    assert await refused(verifier, key.mint(exp=int(NOW) + 3631)) == "token lifetime too long"
+
+    principal = await verifier.verify(key.mint(exp=int(NOW) + 3630))
+    assert principal.expires_at == int(NOW) + 3630, "up to the maximum plus leeway is fine"
+
+
+async def test_lifetime_is_measured_from_iat_not_from_now(
+    verifier: TokenVerifier, key: SigningKey
+) -> None:
+    # Backdating iat does not help a forger: the span exp - iat is what is bounded.
+    token = key.mint(iat=int(NOW) - 3000, exp=int(NOW) + 1000)
+
+    assert await refused(verifier, token) == "token lifetime too long"
+
+
+@pytest.mark.parametrize(
+    ("max_lifetime_s", "accepted"), [(None, True), (86_400, True), (60, False)]
+)
+async def test_maximum_lifetime_is_configurable(
+    endpoint: FakeJwksEndpoint,
+    clock: FakeClock,
+    key: SigningKey,
+    max_lifetime_s: int | None,
+    accepted: bool,
+) -> None:
+    jwks = JwksCache(endpoint, min_refetch_interval_s=FLOOR_S, max_age_s=300, clock=clock)
+    verifier = TokenVerifier(
+        jwks, issuer=ISSUER, audience=AUDIENCE, max_lifetime_s=max_lifetime_s, clock=clock
+    )
+    token = key.mint(exp=int(NOW) + 7200)
+
+    if accepted:
+        assert (await verifier.verify(token)).expires_at == int(NOW) + 7200
+    else:
+        assert await refused(verifier, token) == "token lifetime too long"

@@ -23,7 +23,8 @@ DESCRIPTION = """Exchanges API keys for short-lived access tokens (RFC 6749 clie
 RFC 9068 JWTs signed with Ed25519), publishes the signing keys (JWKS) and server metadata
 (RFC 8414), and introspects tokens (RFC 7662). OAuth endpoints answer errors in the RFC 6749 §5.2
 shape. Failed client authentications are rate-limited per client id and per address, in each
-process's memory (so N replicas allow N times the budget)."""
+process's memory (so N replicas allow N times the budget); a correct secret is only ever refused
+for its address's failures, never for its client id's."""
 
 
 def migrations() -> list[Migration]:
@@ -88,5 +89,6 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.state.issuer = settings.fireline_token_issuer
     app.state.base_url = settings.base_url
     app.state.jwks_max_age_s = settings.fireline_jwks_max_age_s
+    app.state.trusted_proxy_hops = settings.fireline_trusted_proxy_hops
     install_error_handler(app)
     return app

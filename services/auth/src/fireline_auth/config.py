@@ -24,7 +24,11 @@ class Settings(ServiceSettings, TokenSettings):
         "encrypts signing keys at rest. Changing it makes the stored signing keys unusable.",
     )
     fireline_token_ttl_s: int = Field(
-        default=900, ge=1, le=86_400, description="Lifetime of issued access tokens (seconds)."
+        default=900,
+        ge=1,
+        le=3600,
+        description="Lifetime of issued access tokens (seconds), at most 3600: verifiers refuse "
+        "longer-lived tokens, which bounds what a leaked signing key can mint.",
     )
     fireline_signing_key_rotation_s: float = Field(
         default=30 * 24 * 3600,
@@ -51,10 +55,17 @@ class Settings(ServiceSettings, TokenSettings):
         default=10,
         ge=1,
         description="Failed client authentications allowed per client id and per client "
-        "address within the window before 429 (kept per process).",
+        "address within the window before 429 (kept per process). A correct secret is never "
+        "refused for its client id's failures, only for its address's.",
     )
     fireline_failed_auth_window_s: float = Field(
         default=60.0, gt=0, description="Sliding window of the failed-authentication limit."
+    )
+    fireline_trusted_proxy_hops: int = Field(
+        default=0,
+        ge=0,
+        description="Reverse proxies in front of auth whose X-Forwarded-For entries are "
+        "trusted for the client address used by the failed-authentication limit; 0 trusts none.",
     )
     fireline_key_usage_interval_s: float = Field(
         default=60.0,
@@ -83,8 +94,9 @@ class Settings(ServiceSettings, TokenSettings):
     def signing_key_retention(self) -> timedelta:
         """How long a retired key stays published: until the last token it signed has expired.
 
-        A replica may sign with the old key until its next refresh after the successor activated
-        (immediate rotations), hence the refresh period on top of lifetime and leeway.
+        A replica may sign with the old key until its next refresh after the successor activated,
+        hence the refresh period on top of lifetime and leeway. (Immediate rotations do not wait
+        for this: they delete the old keys at once.)
         """
         return timedelta(
             seconds=self.fireline_token_ttl_s

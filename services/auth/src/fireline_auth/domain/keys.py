@@ -16,7 +16,10 @@ DUMMY_DIGEST = api_key_format.digest("flk_not-a-key")
 
 @dataclass(frozen=True)
 class ApiKey:
-    """A key's authentication-relevant state. ``digest`` is None until KeyCreated arrived."""
+    """A key's authentication-relevant state.
+
+    ``digest`` is None until an event carrying it arrived: KeyCreated, or a full-state KeyRenamed.
+    """
 
     key_id: UUID
     org_id: UUID

@@ -9,6 +9,9 @@ Lifecycle of a key:
 * stays **published after retirement** for ``retention``: the longest token lifetime plus leeway,
   so every token it signed can still be verified; after that it is deleted.
 
+An immediate rotation (suspected compromise) skips all of this: it deletes every existing key, so
+none stays published and tokens they signed stop verifying (see ``service_layer.signing_keys``).
+
 A new key is created ``publish_ahead`` before it activates. Verifiers (``fireline_runtime.tokens``)
 refetch the JWKS on an unknown ``kid`` at most every 30 s, so a key that signed the moment it was
 created could be refused for up to that long; publishing it first avoids that.

@@ -55,8 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rotate.add_argument(
         "--immediate",
         action="store_true",
-        help="Sign with the new key at once (suspected compromise). Verifiers may refuse its "
-        "tokens for up to 30 s until they refetch the JWKS.",
+        help="Suspected compromise: sign with the new key at once and withdraw every old key "
+        "from the JWKS now. Tokens signed by old keys stop verifying as verifiers refetch the "
+        "JWKS (clients exchange their API key again); new tokens may be refused for up to 30 s "
+        "until verifiers fetch the new key.",
     )
     args = parser.parse_args(argv)
     try:

@@ -4,6 +4,12 @@ Client authentication does the same work whatever is wrong with the key (unknown
 expired, wrong secret, another key's id): one indexed lookup, one SHA-256 and one constant-time
 comparison, then the same :class:`InvalidClient`. Only a malformed key (wrong prefix, length or
 checksum) is refused before the lookup, which reveals nothing an attacker does not already know.
+
+Rate limiting: failures count against the caller's address and against the client id, but only
+the address is checked before the secret is. Key ids are not secret (every token carries one as
+``sub``), so a client-id limit checked first would let anyone lock a key's owner out with a few
+wrong secrets. A correct secret therefore always succeeds; a wrong one for a client id that has
+already used up its failures is answered 429 instead of 401, which still stops guessing it.
 """
 
 from __future__ import annotations
@@ -31,7 +37,13 @@ from fireline_auth.domain.keys import ApiKey
 from fireline_auth.domain.tokens import IssuedToken
 from fireline_auth.service_layer.context import AuthContext
 from fireline_contracts import KEY_USAGE, KeyUsed, KeyUsedPayload
-from fireline_runtime.tokens import InvalidToken, JwksCache, KeySetUnavailable, TokenVerifier
+from fireline_runtime.tokens import (
+    DEFAULT_MAX_LIFETIME_S,
+    InvalidToken,
+    JwksCache,
+    KeySetUnavailable,
+    TokenVerifier,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +58,20 @@ def _check_rate_limit(ctx: AuthContext, identifiers: list[str]) -> None:
         raise RateLimited(retry_after)
 
 
-def _fail(ctx: AuthContext, identifiers: list[str], method: ClientAuthMethod) -> InvalidClient:
-    ctx.limiter.record_failure(identifiers)
+def _fail(
+    ctx: AuthContext,
+    *,
+    address: list[str],
+    client: list[str],
+    method: ClientAuthMethod,
+) -> InvalidClient | RateLimited:
+    """Record a failed authentication; RateLimited if the client id had no failures left."""
+    # Judged before this failure is recorded so the client id gets the same budget as an address
+    # (``limit`` failures answered 401, the next ones 429).
+    exhausted = ctx.limiter.retry_after(client) is not None
+    ctx.limiter.record_failure(address + client)
+    if exhausted:
+        return RateLimited(ctx.limiter.retry_after(client) or 1)
     return InvalidClient(method)
 
 
@@ -63,12 +87,15 @@ async def authenticate_client(
 ) -> ApiKey:
     """The API key that ``credentials`` prove, or raise InvalidClient / RateLimited."""
     key_id = _parse_key_id(credentials.client_id)
+    address = [f"addr:{client_address}"]
     # Per client only for ids that can name a key: arbitrary strings would let a caller fill the
     # limiter's memory, and a non-id cannot be guessed into anything anyway.
-    limited = [f"addr:{client_address}"] + ([f"client:{key_id}"] if key_id is not None else [])
-    _check_rate_limit(ctx, limited)
+    client = [f"client:{key_id}"] if key_id is not None else []
+    # Only the address before verifying: the client id is public, so its bucket must never turn
+    # away the key's owner (see the module docstring); _fail applies it to wrong secrets.
+    _check_rate_limit(ctx, address)
     if key_id is None or not api_key_format.is_well_formed(credentials.client_secret):
-        raise _fail(ctx, limited, credentials.method)
+        raise _fail(ctx, address=address, client=client, method=credentials.method)
     async with ctx.pool.acquire() as conn:
         stored = await key_projection.get(conn, key_id)
     key = keys.authenticate(credentials.client_secret, stored, ctx.clock())
@@ -76,22 +103,22 @@ async def authenticate_client(
         # The parsed id, never the raw client_id: a client that swapped id and secret would
         # otherwise have its key written to the log.
         log.info("client authentication failed", extra={"key_id": str(key_id)})
-        raise _fail(ctx, limited, credentials.method)
+        raise _fail(ctx, address=address, client=client, method=credentials.method)
     return key
 
 
 async def authenticate_bare_key(*, ctx: AuthContext, key: str, client_address: str) -> ApiKey:
     """The API key whose secret is ``key`` (no client id: looked up by digest), or raise."""
-    limited = [f"addr:{client_address}"]
-    _check_rate_limit(ctx, limited)
+    address = [f"addr:{client_address}"]
+    _check_rate_limit(ctx, address)
     if not api_key_format.is_well_formed(key):
-        raise _fail(ctx, limited, ClientAuthMethod.BARE_KEY)
+        raise _fail(ctx, address=address, client=[], method=ClientAuthMethod.BARE_KEY)
     async with ctx.pool.acquire() as conn:
         stored = await key_projection.find_by_digest(conn, api_key_format.digest(key))
     found = keys.authenticate(key, stored, ctx.clock())
     if found is None:
         log.info("bare-key authentication failed")
-        raise _fail(ctx, limited, ClientAuthMethod.BARE_KEY)
+        raise _fail(ctx, address=address, client=[], method=ClientAuthMethod.BARE_KEY)
     return found
 
 
@@ -180,7 +207,8 @@ async def exchange_bare_key(*, ctx: AuthContext, key: str, client_address: str) 
 def local_verifier(ctx: AuthContext) -> TokenVerifier:
     """The shared verifier, reading this replica's own key ring instead of fetching the JWKS.
 
-    No leeway: we issued the token, so "expired" is judged by our own clock.
+    No leeway: we issued the token, so "expired" is judged by our own clock. The lifetime bound
+    is raised to our own TTL when that is longer, so introspection never disowns our own tokens.
     """
 
     async def own_jwks() -> object:
@@ -192,6 +220,7 @@ def local_verifier(ctx: AuthContext) -> TokenVerifier:
         issuer=ctx.policy.issuer,
         audience=ctx.policy.audience,
         leeway_s=0,
+        max_lifetime_s=max(ctx.policy.lifetime_s, DEFAULT_MAX_LIFETIME_S),
         clock=lambda: ctx.clock().timestamp(),
     )
 

@@ -68,8 +68,9 @@ async def rotate_signing_keys(
     """Create the next signing key, published now and signing after ``publish_ahead``.
 
     If a next key is already waiting it is returned instead of adding another. ``immediate`` (for a
-    suspected compromise) makes the new key sign at once and drops keys that never signed; tokens
-    it signs may be refused for up to the verifiers' refetch floor (30 s). With
+    suspected compromise) makes the new key sign at once and withdraws every existing key from the
+    JWKS at once (see below); tokens the new key signs may be refused for up to the verifiers'
+    refetch floor (30 s). With
     ``only_if_older_than`` (the schedule) nothing happens, and None is returned, unless the
     signing key is that old. Retired keys whose tokens have all expired are deleted.
     """
@@ -85,7 +86,14 @@ async def rotate_signing_keys(
         ):
             return None
         if immediate:
-            await signing_keys.delete(conn, [k.kid for k in keys if k.activates_at > now])
+            # Suspected compromise: keeping the old keys published for their retention would let
+            # tokens forged with them verify for that long. So every existing key goes (the
+            # signing one, pending ones, and retired ones, which replicas hold in memory too and
+            # so leak together); tokens they signed stop verifying once verifiers refetch the
+            # JWKS, and legitimate clients simply exchange their API key again.
+            withdrawn = [k.kid for k in keys if k not in expired]
+            await signing_keys.delete(conn, withdrawn)
+            log.warning("signing keys withdrawn by immediate rotation", extra={"kids": withdrawn})
             return RotationResult(await _create(conn, box=box, now=now, activates_at=now), True)
         waiting = signing.pending_key(keys, now)
         if waiting is not None:

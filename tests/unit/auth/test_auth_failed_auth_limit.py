@@ -1,0 +1,134 @@
+"""The failed-authentication limit: wrong secrets are throttled, the key's owner never is.
+
+Key ids are public (every token names one as ``sub``), so failures against a key id must not lock
+out whoever holds the right secret; and behind reverse proxies the address comes from trusted
+X-Forwarded-For entries only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from starlette.requests import Request
+
+from fireline_auth.adapters import key_projection
+from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
+from fireline_auth.domain import api_key_format
+from fireline_auth.domain.client_auth import ClientCredentials
+from fireline_auth.domain.errors import ClientAuthMethod, InvalidClient, RateLimited
+from fireline_auth.domain.keys import ApiKey
+from fireline_auth.entrypoints.deps import _client_address, forwarded_client
+from fireline_auth.service_layer.context import AuthContext
+from fireline_auth.service_layer.exchange import authenticate_client
+
+LIMIT = 3
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+SECRET = api_key_format.generate()
+KEY = ApiKey(
+    key_id=uuid.uuid4(),
+    org_id=uuid.uuid4(),
+    name="ci",
+    digest=api_key_format.digest(SECRET),
+    scopes=("incidents:read",),
+    expires_at=None,
+    revoked_at=None,
+)
+
+
+class FakePool:
+    """Just enough of an asyncpg pool for ``async with pool.acquire()``."""
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[object]:
+        yield object()
+
+
+@pytest.fixture
+def ctx(monkeypatch: pytest.MonkeyPatch) -> AuthContext:
+    async def get(_conn: object, key_id: uuid.UUID) -> ApiKey | None:
+        return KEY if key_id == KEY.key_id else None
+
+    monkeypatch.setattr(key_projection, "get", get)
+    pool = FakePool()
+    # Only the pool, the limiter and the clock are used by client authentication.
+    unused = cast(Any, None)
+    return AuthContext(
+        pool_getter=lambda: cast(Any, pool),
+        outbox=unused,
+        box=unused,
+        keyring=unused,
+        limiter=SlidingWindowLimiter(limit=LIMIT, window_s=60),
+        policy=unused,
+        clock=lambda: NOW,
+    )
+
+
+async def attempt(ctx: AuthContext, secret: str, address: str, key_id: str = "") -> object:
+    """The key, or the error, that authenticating from ``address`` yields."""
+    credentials = ClientCredentials(
+        client_id=key_id or str(KEY.key_id), client_secret=secret, method=ClientAuthMethod.POST
+    )
+    try:
+        return await authenticate_client(ctx=ctx, credentials=credentials, client_address=address)
+    except (InvalidClient, RateLimited) as exc:
+        return exc
+
+
+async def test_wrong_secrets_from_anywhere_do_not_lock_out_the_owner(ctx: AuthContext) -> None:
+    wrong = api_key_format.generate()
+    for i in range(LIMIT):
+        assert isinstance(await attempt(ctx, wrong, f"203.0.113.{i}"), InvalidClient), i
+    for i in range(LIMIT, 3 * LIMIT):
+        # The key id has used up its failures: further guesses are throttled wherever from.
+        limited = await attempt(ctx, wrong, f"203.0.113.{i}")
+        assert isinstance(limited, RateLimited), i
+        assert 1 <= limited.retry_after_s <= 60
+
+    assert await attempt(ctx, SECRET, "198.51.100.7") == KEY, "the right secret still works"
+
+
+async def test_a_malformed_secret_counts_against_the_key_id_too(ctx: AuthContext) -> None:
+    for i in range(LIMIT):
+        assert isinstance(await attempt(ctx, "flk_short", f"203.0.113.{i}"), InvalidClient)
+
+    assert isinstance(await attempt(ctx, "flk_short", "203.0.113.99"), RateLimited)
+    assert await attempt(ctx, SECRET, "198.51.100.7") == KEY
+
+
+async def test_the_address_limit_refuses_even_the_right_secret(ctx: AuthContext) -> None:
+    for _ in range(LIMIT):
+        # Unknown key ids: only the address accumulates failures.
+        assert isinstance(
+            await attempt(ctx, SECRET, "203.0.113.5", key_id=str(uuid.uuid4())), InvalidClient
+        )
+
+    assert isinstance(await attempt(ctx, SECRET, "203.0.113.5"), RateLimited)
+    assert await attempt(ctx, SECRET, "198.51.100.7") == KEY, "other addresses are unaffected"
+
+
+@pytest.mark.parametrize(
+    ("hops", "peer", "forwarded", "expected"),
+    [
+        (0, "10.0.0.1", "6.6.6.6", "10.0.0.1"),  # nobody trusted: a client cannot spoof it
+        (1, "10.0.0.1", "6.6.6.6, 203.0.113.7", "203.0.113.7"),
+        (2, "10.0.0.1", "6.6.6.6, 203.0.113.7, 10.0.0.2", "203.0.113.7"),
+        (2, "10.0.0.1", " 203.0.113.7 ,10.0.0.2", "203.0.113.7"),
+        (1, "10.0.0.1", None, "10.0.0.1"),
+        (3, "10.0.0.1", "203.0.113.7", "203.0.113.7"),  # fewer entries than hops: the first
+    ],
+)
+def test_client_address_trusts_only_the_configured_proxy_hops(
+    hops: int, peer: str, forwarded: str | None, expected: str
+) -> None:
+    assert forwarded_client(peer, forwarded, hops) == expected
+
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+    app = SimpleNamespace(state=SimpleNamespace(trusted_proxy_hops=hops))
+    request = Request({"type": "http", "client": (peer, 1234), "headers": headers, "app": app})
+    assert _client_address(request) == expected
