@@ -23,9 +23,10 @@ from fireline_auth.domain import api_key_format
 from fireline_auth.domain.client_auth import ClientCredentials
 from fireline_auth.domain.errors import ClientAuthMethod, InvalidClient, RateLimited
 from fireline_auth.domain.keys import ApiKey
-from fireline_auth.entrypoints.deps import _client_address, forwarded_client
+from fireline_auth.entrypoints.deps import _client_address
 from fireline_auth.service_layer.context import AuthContext
 from fireline_auth.service_layer.exchange import authenticate_client
+from fireline_runtime.client_address import client_address as forwarded_client
 
 LIMIT = 3
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 
 from fireline_auth.domain.errors import InvalidRequest
 from fireline_auth.service_layer.context import AuthContext
+from fireline_runtime.client_address import client_address
 from fireline_runtime.tokens import TokenVerifier
 
 _FORM_TYPE = "application/x-www-form-urlencoded"
@@ -27,27 +28,10 @@ def _verifier(request: Request) -> TokenVerifier:
     return verifier
 
 
-def forwarded_client(peer: str, forwarded_for: str | None, trusted_proxy_hops: int) -> str:
-    """The client's address, honouring X-Forwarded-For only from trusted proxy hops.
-
-    Same rule as identity's login throttling. Behind a reverse proxy every request comes from the
-    proxy, so without this all clients would share one rate-limit bucket; trusting more entries
-    than there are proxies would let a client pick its own address by sending the header.
-    """
-    if trusted_proxy_hops == 0:
-        return peer
-    entries = [p.strip() for p in (forwarded_for or "").split(",")]
-    chain = [p for p in entries if p] + [peer]
-    # Each trusted proxy appended the address it saw; the one before them is the client.
-    if len(chain) > trusted_proxy_hops:
-        return chain[-(trusted_proxy_hops + 1)]
-    return chain[0]
-
-
 def _client_address(request: Request) -> str:
     peer = request.client.host if request.client else "unknown"
     hops: int = request.app.state.trusted_proxy_hops
-    return forwarded_client(peer, request.headers.get("x-forwarded-for"), hops)
+    return client_address(peer, request.headers.get("x-forwarded-for"), hops)
 
 
 async def _oauth_form(request: Request) -> dict[str, str]:

@@ -13,6 +13,7 @@ from fireline_identity.domain.errors import NotFound
 from fireline_identity.domain.sessions import SessionPolicy, SessionUser
 from fireline_identity.service_layer import sessions
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.client_address import client_address as forwarded_client
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,9 @@ CurrentUser = Annotated[SessionUser, Depends(current_user)]
 def client_address(request: Request, context: Context) -> str:
     """The client's address, honouring X-Forwarded-For only from trusted proxy hops."""
     peer = request.client.host if request.client else "unknown"
-    hops = context.trusted_proxy_hops
-    if hops == 0:
-        return peer
-    forwarded = [p.strip() for p in request.headers.get("x-forwarded-for", "").split(",")]
-    chain = [p for p in forwarded if p] + [peer]
-    # Each trusted proxy appended the address it saw; the one before them is the client.
-    return chain[-(hops + 1)] if len(chain) > hops else chain[0]
+    return forwarded_client(
+        peer, request.headers.get("x-forwarded-for"), context.trusted_proxy_hops
+    )
 
 
 ClientAddress = Annotated[str, Depends(client_address)]
