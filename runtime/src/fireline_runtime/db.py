@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -67,13 +67,8 @@ async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
 
 
 Record = asyncpg.Record
-Pool = asyncpg.Pool
 # What use cases and repositories accept: a plain connection or one borrowed from the pool.
 if TYPE_CHECKING:
     Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 else:  # the stubs' generics do not exist at run time
     Connection = asyncpg.Connection | PoolConnectionProxy
-
-
-def as_dict(record: Record | None) -> dict[str, Any] | None:
-    return dict(record) if record is not None else None

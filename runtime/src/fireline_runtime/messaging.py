@@ -17,7 +17,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
 
 import asyncpg
@@ -58,12 +58,6 @@ class ConsumerState:
     processed: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
-    assigned: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class PoisonMessage(Exception):
-    """The message can never be processed; it belongs in the DLQ."""
 
 
 class Messaging:
@@ -254,7 +248,7 @@ class Messaging:
             except Exception as exc:
                 attempt += 1
                 self._metrics.consumed.labels(handler.name, "error").inc()
-                if isinstance(exc, PoisonMessage) or attempt > self._max_retries:
+                if attempt > self._max_retries:
                     await self._dead_letter(handler, topic, message, exc, attempts=attempt)
                     state.dead_lettered += 1
                     return
