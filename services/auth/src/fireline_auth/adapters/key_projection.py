@@ -39,46 +39,6 @@ def _key(row: Record | None) -> ApiKey | None:
     )
 
 
-async def apply_created(
-    conn: Connection,
-    *,
-    key_id: UUID,
-    org_id: UUID,
-    name: str,
-    digest: str,
-    scopes: tuple[str, ...],
-    expires_at: datetime | None,
-    created_at: datetime,
-    event_at: datetime,
-) -> None:
-    await conn.execute(
-        """
-        INSERT INTO api_keys (key_id, org_id, name, name_event_at, digest, scopes, expires_at,
-                              created_at, last_event_at)
-        VALUES ($1, $2, $3, $8, $4, $5, $6, $7, $8)
-        ON CONFLICT (key_id) DO UPDATE SET
-            digest = EXCLUDED.digest,
-            scopes = EXCLUDED.scopes,
-            expires_at = EXCLUDED.expires_at,
-            created_at = EXCLUDED.created_at,
-            name = CASE WHEN api_keys.name_event_at IS NULL
-                          OR api_keys.name_event_at < EXCLUDED.name_event_at
-                        THEN EXCLUDED.name ELSE api_keys.name END,
-            name_event_at = GREATEST(api_keys.name_event_at, EXCLUDED.name_event_at),
-            last_event_at = GREATEST(api_keys.last_event_at, EXCLUDED.last_event_at),
-            updated_at = now()
-        """,
-        key_id,
-        org_id,
-        name,
-        digest,
-        list(scopes),
-        expires_at,
-        created_at,
-        event_at,
-    )
-
-
 @dataclass(frozen=True)
 class KeyState:
     """What a KeyCreated records about a key; newer KeyRenamed events repeat it."""
@@ -134,6 +94,29 @@ async def apply_renamed(
         list(state.scopes) if state else None,
         state.expires_at if state else None,
         state.created_at if state else None,
+    )
+
+
+async def apply_created(
+    conn: Connection,
+    *,
+    key_id: UUID,
+    org_id: UUID,
+    name: str,
+    digest: str,
+    scopes: tuple[str, ...],
+    expires_at: datetime | None,
+    created_at: datetime,
+    event_at: datetime,
+) -> None:
+    """Record a created key: the full-state rename upsert, since a key's state never changes."""
+    await apply_renamed(
+        conn,
+        key_id=key_id,
+        org_id=org_id,
+        name=name,
+        event_at=event_at,
+        state=KeyState(digest, scopes, expires_at, created_at),
     )
 
 
