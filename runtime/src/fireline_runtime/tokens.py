@@ -221,6 +221,14 @@ def _public_key(x: object) -> Ed25519PublicKey | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    kid: str
+    key: Ed25519PublicKey
+    claims: Mapping[str, Any]
+
+
 class TokenVerifier:
     """Checks an access token's signature and claims and returns the :class:`Principal`.
 
@@ -237,8 +245,14 @@ class TokenVerifier:
         leeway_s: int = 30,
         max_lifetime_s: int | None = DEFAULT_MAX_LIFETIME_S,
         clock: Callable[[], float] = time.time,
+        cache_size: int = 10_000,
     ) -> None:
         self._jwks = jwks
+        # token -> what verifying it established. An Ed25519 verification and PyJWT's parsing cost
+        # a fifth of an authenticated read (BENCHMARKS.md), and a client sends the same token for
+        # up to an hour. Revocation is checked after this by the caller, on every request.
+        self._verified: dict[str, _Verified] = {}
+        self._cache_size = cache_size
         self._issuer = issuer
         self._audience = audience
         self._leeway_s = leeway_s
@@ -249,6 +263,27 @@ class TokenVerifier:
         """Raise :class:`InvalidToken` unless ``token`` is a current access token for us."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("malformed token")
+        seen = self._verified.get(token)
+        if seen is not None:
+            # The same bytes verified before; only what changes with time is judged again: the
+            # clock, and whether the signing key is still the one published under its kid.
+            if await self._jwks.key_for(seen.kid) is seen.key:
+                try:
+                    self._check_times(seen.claims)
+                except InvalidToken:
+                    del self._verified[token]
+                    raise
+                return seen.principal
+            del self._verified[token]
+        principal, verified = await self._verify_uncached(token)
+        if len(self._verified) >= self._cache_size:
+            # Oldest first (dicts keep insertion order): a client reuses its token until it
+            # expires, so the oldest entries are the ones closest to expiry.
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = verified
+        return principal
+
+    async def _verify_uncached(self, token: str) -> tuple[Principal, _Verified]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -277,13 +312,14 @@ class TokenVerifier:
         scope = claims["scope"]
         if not isinstance(scope, str):
             raise InvalidToken("invalid claim scope")
-        return Principal(
+        principal = Principal(
             key_id=key_id,
             org_id=_string_claim(claims, "org_id"),
             scopes=frozenset(s for s in scope.split(" ") if s),
             jti=_string_claim(claims, "jti"),
             expires_at=int(claims["exp"]),
         )
+        return principal, _Verified(principal, kid, key, claims)
 
     def _decode(self, token: str, key: Ed25519PublicKey) -> dict[str, Any]:
         # Time claims (and the leeway) are checked by _check_times against the injected clock,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -114,6 +115,10 @@ class FakeUnitOfWork:
 
     async def publish(self, event: IncidentStarted | IncidentStatusChanged) -> None:
         self._pending.append(event)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Self]:
+        yield self
 
     async def __aenter__(self) -> Self:
         self._pending = []

@@ -18,17 +18,19 @@ _MAX_FORM_BYTES = 16 * 1024
 _MAX_FORM_FIELDS = 32
 
 
-def _context(request: Request) -> AuthContext:
+# Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
+# worker thread, a thread hop on every request (measured in BENCHMARKS.md).
+async def _context(request: Request) -> AuthContext:
     ctx: AuthContext = request.app.state.auth
     return ctx
 
 
-def _verifier(request: Request) -> TokenVerifier:
+async def _verifier(request: Request) -> TokenVerifier:
     verifier: TokenVerifier = request.app.state.auth_verifier
     return verifier
 
 
-def _client_address(request: Request) -> str:
+async def _client_address(request: Request) -> str:
     peer = request.client.host if request.client else "unknown"
     hops: int = request.app.state.trusted_proxy_hops
     return client_address(peer, request.headers.get("x-forwarded-for"), hops)

@@ -38,7 +38,9 @@ class IdentityContext:
     trusted_proxy_hops: int = 0
 
 
-def get_context(request: Request) -> IdentityContext:
+# Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
+# worker thread, a thread hop on every request (measured in BENCHMARKS.md).
+async def get_context(request: Request) -> IdentityContext:
     context: IdentityContext = request.app.state.identity
     return context
 
@@ -46,7 +48,7 @@ def get_context(request: Request) -> IdentityContext:
 Context = Annotated[IdentityContext, Depends(get_context)]
 
 
-def session_token(request: Request, context: Context) -> str | None:
+async def session_token(request: Request, context: Context) -> str | None:
     return request.cookies.get(context.cookie.name)
 
 
@@ -61,7 +63,7 @@ async def current_user(context: Context, token: SessionToken) -> SessionUser:
 CurrentUser = Annotated[SessionUser, Depends(current_user)]
 
 
-def client_address(request: Request, context: Context) -> str:
+async def client_address(request: Request, context: Context) -> str:
     """The client's address, honouring X-Forwarded-For only from trusted proxy hops."""
     peer = request.client.host if request.client else "unknown"
     return forwarded_client(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Self, cast
@@ -256,14 +257,30 @@ class PgUnitOfWork:
             raise RuntimeError("enter the unit of work first")
         await self._outbox.add(self._conn, INCIDENTS, event)
 
-    async def __aenter__(self) -> Self:
-        conn: Connection
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Self]:
+        # A single SELECT is atomic on its own; BEGIN and COMMIT would add two round trips to it,
+        # a third of an authenticated read's cost (BENCHMARKS.md).
+        conn = await self._connect()
+        self._incidents = PgIncidentRepository(conn)
+        self._users = PgUserDirectory(conn)
+        try:
+            yield self
+        finally:
+            self._incidents = None
+            self._users = None
+            await self._release()
+
+    async def _connect(self) -> Connection:
         if self._pool is not None:
-            self._borrowed = conn = await self._pool.acquire()
-        elif self._given_conn is not None:
-            conn = self._given_conn
-        else:
-            raise RuntimeError("no connection to work on")
+            self._borrowed = await self._pool.acquire()
+            return self._borrowed
+        if self._given_conn is not None:
+            return self._given_conn
+        raise RuntimeError("no connection to work on")
+
+    async def __aenter__(self) -> Self:
+        conn = await self._connect()
         try:
             self._transaction = conn.transaction()
             await self._transaction.start()

@@ -45,7 +45,9 @@ WriterOrg = Annotated[UUID, Depends(_writer_org)]
 """The caller's org, for a token with `incidents:write`."""
 
 
-def _unit_of_work(request: Request) -> UnitOfWork:
+# Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
+# worker thread, a thread hop on every request (measured in BENCHMARKS.md).
+async def _unit_of_work(request: Request) -> UnitOfWork:
     runtime: ServiceRuntime = request.app.state.runtime
     return PgUnitOfWork(runtime.outbox, pool=runtime.pool)
 

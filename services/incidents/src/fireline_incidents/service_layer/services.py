@@ -178,8 +178,8 @@ async def change_incident_status(*, uow: UnitOfWork, command: ChangeIncidentStat
 
 async def get_incident(*, uow: UnitOfWork, org_id: UUID, incident_id: UUID) -> Incident:
     """One incident of the org."""
-    async with uow:
-        incident = await uow.incidents.get(org_id, incident_id)
+    async with uow.reading() as reader:
+        incident = await reader.incidents.get(org_id, incident_id)
     if incident is None:
         raise IncidentNotFound("No such incident.")
     return incident
@@ -195,9 +195,9 @@ async def list_incidents(
 ) -> IncidentPage:
     """A page of the org's incidents, newest first, and the cursor of the next page if any."""
     after = decode_cursor(cursor) if cursor is not None else None
-    async with uow:
+    async with uow.reading() as reader:
         # One row more than asked tells whether another page exists without counting.
-        rows = await uow.incidents.list(org_id, filters, after=after, limit=limit + 1)
+        rows = await reader.incidents.list(org_id, filters, after=after, limit=limit + 1)
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

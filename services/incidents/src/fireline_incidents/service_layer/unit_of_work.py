@@ -7,6 +7,7 @@ PostgreSQL implementations live in ``adapters.postgres``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -68,6 +69,9 @@ class UnitOfWork(Protocol):
 
     async def publish(self, event: IncidentStarted | IncidentStatusChanged) -> None:
         """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
+
+    def reading(self) -> AbstractAsyncContextManager[Self]:
+        """Enter for one read statement, outside a transaction; nothing may be written."""
 
     async def __aenter__(self) -> Self: ...
 

@@ -33,7 +33,9 @@ class IngestContext:
         return f"{self.public_url.rstrip('/')}/webhooks/pagerduty/{integration_id}"
 
 
-def _ingest(request: Request) -> IngestContext:
+# Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
+# worker thread, a thread hop on every request (measured in BENCHMARKS.md).
+async def _ingest(request: Request) -> IngestContext:
     context = request.app.state.ingest
     assert isinstance(context, IngestContext)
     return context
