@@ -84,7 +84,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # These attributes are never written by JsonFormatter; not collecting them skips a stack walk
     # (findCaller), two os calls and a threading lookup per record (the logging HOWTO's
     # "Optimization" section). A traceback still comes from the exception, not from findCaller.
-    logging._srcfile = None  # type: ignore[attr-defined]  # documented switch, no public setter
+    logging._srcfile = None  # documented switch (logging HOWTO), no public setter
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

@@ -57,10 +57,11 @@ def ctx(monkeypatch: pytest.MonkeyPatch) -> AuthContext:
 
     monkeypatch.setattr(key_projection, "get", get)
     pool = FakePool()
-    # Only the pool, the limiter and the clock are used by client authentication.
+    # Only the key reader, the limiter and the clock are used by client authentication.
     unused = cast(Any, None)
     return AuthContext(
         pool_getter=lambda: cast(Any, pool),
+        keys=key_projection.CachedKeys(lambda: cast(Any, pool), key_projection.key_cache()),
         outbox=unused,
         box=unused,
         keyring=unused,
@@ -124,7 +125,7 @@ async def test_the_address_limit_refuses_even_the_right_secret(ctx: AuthContext)
         (3, "10.0.0.1", "203.0.113.7", "203.0.113.7"),  # fewer entries than hops: the first
     ],
 )
-def test_client_address_trusts_only_the_configured_proxy_hops(
+async def test_client_address_trusts_only_the_configured_proxy_hops(
     hops: int, peer: str, forwarded: str | None, expected: str
 ) -> None:
     assert forwarded_client(peer, forwarded, hops) == expected
@@ -132,4 +133,4 @@ def test_client_address_trusts_only_the_configured_proxy_hops(
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
     app = SimpleNamespace(state=SimpleNamespace(trusted_proxy_hops=hops))
     request = Request({"type": "http", "client": (peer, 1234), "headers": headers, "app": app})
-    assert _client_address(request) == expected
+    assert await _client_address(request) == expected

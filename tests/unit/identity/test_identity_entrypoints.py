@@ -68,6 +68,6 @@ def _request(peer: str, forwarded: str | None) -> Request:
         (1, "10.0.0.1", None, "10.0.0.1"),
     ],
 )
-def test_client_address(hops: int, peer: str, forwarded: str | None, expected: str) -> None:
+async def test_client_address(hops: int, peer: str, forwarded: str | None, expected: str) -> None:
     context = SimpleNamespace(trusted_proxy_hops=hops)
-    assert client_address(_request(peer, forwarded), context) == expected  # type: ignore[arg-type]
+    assert await client_address(_request(peer, forwarded), context) == expected  # type: ignore[arg-type]

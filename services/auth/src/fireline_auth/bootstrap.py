@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fireline_auth.adapters.crypto import SecretBox
+from fireline_auth.adapters.key_projection import CachedKeys, key_cache
 from fireline_auth.adapters.keyring import KeyRing
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_auth.config import Settings
@@ -40,6 +41,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         topics=[KEY_USAGE],
     )
     box = SecretBox(settings.encryption_key)
+    keys = CachedKeys(lambda: runtime.pool, key_cache())
     retention = settings.signing_key_retention
     ctx = AuthContext(
         pool_getter=lambda: runtime.pool,
@@ -58,6 +60,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
             publish_ahead_s=settings.fireline_signing_key_publish_ahead_s,
             rotation_period_s=settings.fireline_signing_key_rotation_s,
         ),
+        keys=keys,
         clock=clock,
     )
     runtime.consume(consumers.key_projection)
@@ -73,6 +76,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
                 "restore the previous encryption key, or run `fireline-auth rotate-keys "
                 "--immediate` with the new one to start signing with a fresh key"
             )
+        rt.spawn(keys.cache.run(settings.database_url), "api-key-cache-listener")
         rt.spawn(
             schedule.run_signing_key_schedule(
                 ctx, refresh_s=settings.fireline_signing_key_refresh_s, retention=retention

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fireline_contracts import ALERTS
 from fireline_pagerduty_ingest.adapters.crypto import SecretBox
 from fireline_pagerduty_ingest.adapters.pagerduty import PagerDutyClient
+from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.config import Settings
 from fireline_pagerduty_ingest.entrypoints import integrations, webhooks
 from fireline_pagerduty_ingest.entrypoints.deps import IngestContext
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
         ),
     )
 
+    targets = CachedTargets(box)
     pruner = DeliveryPruner(
         pool=lambda: runtime.pool, retention_s=settings.fireline_delivery_retention_s
     )
@@ -72,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
         # After migrations, so the first pass already finds deliveries a previous process left.
         rt.spawn(worker.run(), "delivery-worker")
         rt.spawn(pruner.run(), "delivery-pruner")
+        rt.spawn(targets.cache.run(settings.database_url), "webhook-target-cache-listener")
 
     async def close_http(_: ServiceRuntime) -> None:
         await http.aclose()
@@ -91,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         default_api_url=settings.fireline_pagerduty_api_url,
         allowed_api_hosts=allowed_api_hosts,
         wake_worker=worker.wake,
+        targets=targets,
     )
     install_error_handlers(app)
     return app

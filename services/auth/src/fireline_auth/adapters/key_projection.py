@@ -8,12 +8,19 @@ row still missing its digest, so a key whose KeyCreated was compacted away still
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
+
 from fireline_auth.domain.keys import ApiKey
 from fireline_runtime.db import Connection, Record
+from fireline_runtime.notify_cache import NotifyCache, notify
+
+KEYS_CHANNEL = "fireline_auth_api_keys"
+"""Every write below notifies this channel with the key id, so replicas drop their cached copy."""
 
 _SELECT_BY_ID = """
     SELECT key_id, org_id, name, digest, scopes, expires_at, revoked_at
@@ -95,6 +102,7 @@ async def apply_renamed(
         state.expires_at if state else None,
         state.created_at if state else None,
     )
+    await notify(conn, KEYS_CHANNEL, key_id)
 
 
 async def apply_created(
@@ -137,6 +145,7 @@ async def apply_revoked(
         revoked_at,
         event_at,
     )
+    await notify(conn, KEYS_CHANNEL, key_id)
 
 
 async def get(conn: Connection, key_id: UUID) -> ApiKey | None:
@@ -145,3 +154,32 @@ async def get(conn: Connection, key_id: UUID) -> ApiKey | None:
 
 async def find_by_digest(conn: Connection, digest: str) -> ApiKey | None:
     return _key(await conn.fetchrow(_SELECT_BY_DIGEST, digest))
+
+
+class CachedKeys:
+    """Keys by id for the token exchange, from memory when possible (``NotifyCache``'s rules).
+
+    A cached key saves the exchange's only database round trip. Revocation still takes effect
+    within the notification's delivery: the projection's writes notify ``KEYS_CHANNEL`` in their
+    transaction. Whether a key id exists can show in response time; key ids are not secret (every
+    token names its key as ``sub``), only the key is.
+    """
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], cache: NotifyCache[UUID, ApiKey]) -> None:
+        self._pool = pool
+        self.cache = cache
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        key = self.cache.get(key_id)
+        if key is not None:
+            return key
+        epoch = self.cache.epoch()
+        async with self._pool().acquire() as conn:
+            key = await get(conn, key_id)
+        if key is not None:
+            self.cache.put(key_id, key, epoch)
+        return key
+
+
+def key_cache() -> NotifyCache[UUID, ApiKey]:
+    return NotifyCache(KEYS_CHANNEL, UUID)

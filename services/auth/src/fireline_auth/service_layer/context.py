@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from fireline_auth.adapters.crypto import SecretBox
+from fireline_auth.adapters.key_projection import CachedKeys
 from fireline_auth.adapters.keyring import KeyRing
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_runtime.outbox import OutboxWriter
@@ -43,6 +44,7 @@ class AuthContext:
     keyring: KeyRing
     limiter: SlidingWindowLimiter
     policy: TokenPolicy
+    keys: CachedKeys
     clock: Clock = utc_now
     # key id -> when this process last saw KeyUsed emitted (by anyone); avoids a write per exchange.
     usage_seen: dict[UUID, datetime] = field(default_factory=dict)

@@ -96,8 +96,7 @@ async def authenticate_client(
     _check_rate_limit(ctx, address)
     if key_id is None or not api_key_format.is_well_formed(credentials.client_secret):
         raise _fail(ctx, address=address, client=client, method=credentials.method)
-    async with ctx.pool.acquire() as conn:
-        stored = await key_projection.get(conn, key_id)
+    stored = await ctx.keys.get(key_id)
     key = keys.authenticate(credentials.client_secret, stored, ctx.clock())
     if key is None:
         # The parsed id, never the raw client_id: a client that swapped id and secret would

@@ -10,6 +10,11 @@ from uuid import UUID
 from fireline_pagerduty_ingest.domain.delivery import DeliveryStatus
 from fireline_pagerduty_ingest.domain.integration import Integration, SecretInfo
 from fireline_runtime.db import Connection, Record
+from fireline_runtime.notify_cache import notify
+
+TARGETS_CHANNEL = "fireline_ingest_webhook_targets"
+"""Every change to what ``webhook_target`` returns notifies this channel with the integration id,
+so each replica drops its cached copy (``adapters.target_cache``)."""
 
 _INTEGRATION_COLUMNS = """
     i.id, i.org_id, i.name, i.pagerduty_api_url, i.api_token_ciphertext IS NOT NULL AS has_token,
@@ -158,6 +163,7 @@ class IntegrationRepository:
             default_severity,
             default_incident_type,
         )
+        await notify(self._conn, TARGETS_CHANNEL, integration_id)
 
     async def api_token_ciphertext(self, integration_id: UUID) -> bytes | None:
         value = await self._conn.fetchval(
@@ -189,6 +195,7 @@ class IntegrationRepository:
             integration_id,
             ciphertext,
         )
+        await notify(self._conn, TARGETS_CHANNEL, integration_id)
 
     async def retire_secrets(
         self, *, integration_id: UUID, secret_ids: Collection[UUID] | None
@@ -203,6 +210,7 @@ class IntegrationRepository:
             integration_id,
             list(secret_ids) if secret_ids is not None else None,
         )
+        await notify(self._conn, TARGETS_CHANNEL, integration_id)
 
     async def active_secrets(self, integration_id: UUID) -> list[SealedSecret]:
         rows = await self._conn.fetch(

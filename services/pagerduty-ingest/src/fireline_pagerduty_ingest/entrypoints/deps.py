@@ -11,6 +11,7 @@ import asyncpg
 from fastapi import Depends, Request
 
 from fireline_pagerduty_ingest.adapters.crypto import SecretBox
+from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_runtime.http_auth import require_scope
 from fireline_runtime.problems import Forbidden
 from fireline_runtime.tokens import Principal
@@ -27,6 +28,7 @@ class IngestContext:
     allowed_api_hosts: frozenset[str]
     """Hosts an integration's ``pagerduty_api_url`` may name (the SSRF allow-list)."""
     wake_worker: Callable[[], None]
+    targets: CachedTargets
 
     def webhook_url(self, integration_id: UUID) -> str:
         """The URL to paste into PagerDuty's webhook subscription."""

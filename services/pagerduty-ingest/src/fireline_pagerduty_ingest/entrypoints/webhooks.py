@@ -52,7 +52,7 @@ async def receive(
     body = await _read_capped(request, MAX_BODY_BYTES)
     receipt = await receive_webhook(
         pool=ingest.pool(),
-        box=ingest.box,
+        targets=ingest.targets,
         integration_id=integration_id,
         body=body,
         signature=request.headers.get(SIGNATURE_HEADER),

@@ -9,12 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
-from fireline_pagerduty_ingest.adapters.crypto import (
-    SecretBox,
-    UndecryptableSecret,
-    signing_secret_context,
-)
-from fireline_pagerduty_ingest.adapters.repository import DeliveryRepository, IntegrationRepository
+from fireline_pagerduty_ingest.adapters.repository import DeliveryRepository
+from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.domain.classification import classify
 from fireline_pagerduty_ingest.domain.delivery import Receipt, dedupe_key, initial_status
 from fireline_pagerduty_ingest.domain.errors import (
@@ -36,7 +32,7 @@ STORE_DEADLINE_S = 3.0
 async def receive_webhook(
     *,
     pool: asyncpg.Pool,
-    box: SecretBox,
+    targets: CachedTargets,
     integration_id: str,
     body: bytes,
     signature: str | None,
@@ -57,15 +53,12 @@ async def receive_webhook(
         raise IntegrationNotFound() from None
     try:
         async with asyncio.timeout(STORE_DEADLINE_S), pool.acquire() as conn:
-            integrations = IntegrationRepository(conn)
-            target = await integrations.webhook_target(target_id)
-            if target is None:
+            opened = await targets.get(conn, target_id)
+            if opened is None:
                 raise IntegrationNotFound()
-            secrets, unreadable = _open_secrets(
-                box, target.id, [(s.id, s.ciphertext) for s in target.secrets]
-            )
-            if not verify(body, signature, secrets):
-                if unreadable:
+            target = opened.target
+            if not verify(body, signature, opened.secrets):
+                if opened.unreadable:
                     raise VerificationUnavailable()
                 raise InvalidSignature()
             event = parse_delivery(body)
@@ -117,23 +110,3 @@ async def receive_webhook(
     if status == "received":
         on_stored()
     return Receipt(delivery_id=key, duplicate=False, status=status)
-
-
-def _open_secrets(
-    box: SecretBox, integration_id: UUID, sealed: list[tuple[UUID, bytes]]
-) -> tuple[list[str], bool]:
-    """The secrets in clear text, and whether any could not be decrypted."""
-    opened = []
-    unreadable = False
-    for secret_id, blob in sealed:
-        try:
-            opened.append(box.open(blob, context=signing_secret_context(integration_id, secret_id)))
-        except UndecryptableSecret:
-            unreadable = True
-            # A wrong FIRELINE_INGEST_ENCRYPTION_KEY: the secret cannot verify anything, and the
-            # operator must hear about it (without the secret, which we do not have anyway).
-            log.error(
-                "a signing secret does not decrypt; is FIRELINE_INGEST_ENCRYPTION_KEY right?",
-                extra={"integration_id": str(integration_id), "secret_id": str(secret_id)},
-            )
-    return opened, unreadable

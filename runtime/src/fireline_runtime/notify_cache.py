@@ -1,0 +1,126 @@
+"""A read-through cache of database rows that every replica drops on PostgreSQL NOTIFY.
+
+Hot paths read the same few rows for every request (an API key on each token exchange, an
+integration and its signing secrets on each webhook). Caching them saves a round trip each time;
+the hard part is never serving a row that has changed. The rule here:
+
+* whoever changes a cached row calls :func:`notify` in the same transaction. PostgreSQL delivers
+  the notification to every listening session when (and only if) that transaction commits;
+* every replica LISTENs on the channel and drops the named entry;
+* a read that overlapped an invalidation is not cached: :meth:`NotifyCache.put` takes the epoch
+  :meth:`NotifyCache.epoch` returned before the database read, and refuses the value if any
+  notification arrived in between (it may have been read before the change committed);
+* without a live listener nothing is served from the cache and nothing is stored: a replica that
+  cannot hear invalidations reads the database every time, and forgets everything when the
+  listener reconnects, because notifications sent meanwhile are lost.
+
+Only positive results are cached. An unknown key is looked up each time, so a row created a
+moment ago is found at once and a flood of made-up ids cannot fill the memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import asyncpg
+
+from fireline_runtime.db import Connection
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+_LIVENESS_CHECK_S = 5.0
+
+
+async def notify(conn: Connection, channel: str, key: object) -> None:
+    """Tell every replica's cache on ``channel`` to drop ``key`` when this transaction commits."""
+    await conn.execute("SELECT pg_notify($1, $2)", channel, str(key))
+
+
+class NotifyCache(Generic[K, V]):
+    def __init__(
+        self, channel: str, parse_key: Callable[[str], K], *, max_entries: int = 10_000
+    ) -> None:
+        self.channel = channel
+        self._parse_key = parse_key
+        self._max_entries = max_entries
+        self._entries: dict[K, V] = {}
+        self._epoch = 0
+        self.listening = False
+
+    def get(self, key: K) -> V | None:
+        if not self.listening:
+            return None
+        return self._entries.get(key)
+
+    def epoch(self) -> int:
+        """Take before reading the database; hand it to :meth:`put` with what was read."""
+        return self._epoch
+
+    def put(self, key: K, value: V, epoch: int) -> None:
+        if not self.listening or epoch != self._epoch:
+            return
+        if len(self._entries) >= self._max_entries and key not in self._entries:
+            # Oldest first; a busy key is read again and re-enters at once.
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = value
+
+    def invalidate(self, key: K | None = None) -> None:
+        """Drop ``key`` (every entry if None) and refuse reads that overlapped this call."""
+        self._epoch += 1
+        if key is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(key, None)
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        try:
+            key = self._parse_key(str(payload))
+        except ValueError:
+            self.invalidate()  # a payload we cannot read: drop everything rather than guess
+            return
+        self.invalidate(key)
+
+    def _set_listening(self, listening: bool) -> None:
+        self.invalidate()
+        self.listening = listening
+
+    async def run(self, dsn: str) -> None:
+        """Listen for the service's lifetime; reconnect with back-off when the database goes."""
+        delay = 0.2
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(dsn)
+                await conn.add_listener(self.channel, self._on_notify)
+                # A closed socket is noticed at once, not at the next liveness check.
+                conn.add_termination_listener(lambda _c: self._set_listening(False))
+                # Only now: a notification sent before LISTEN took effect is not ours to hear,
+                # so entries cached before this point are dropped by _set_listening.
+                self._set_listening(True)
+                delay = 0.2
+                while True:
+                    # A dead connection says nothing by itself; a query finds out, and until it
+                    # does, the window for serving a stale row is this period.
+                    await asyncio.sleep(_LIVENESS_CHECK_S)
+                    await conn.fetchval("SELECT 1")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "cache invalidation listener lost; reading through until it is back",
+                    extra={"channel": self.channel, "error": repr(exc)},
+                )
+            finally:
+                self._set_listening(False)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
