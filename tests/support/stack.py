@@ -70,7 +70,14 @@ class Stack:
         return codes
 
 
-async def start_stack(postgres: Postgres, broker: Broker, *, ready_timeout: float = 90.0) -> Stack:
+async def start_stack(
+    postgres: Postgres,
+    broker: Broker,
+    *,
+    ready_timeout: float = 90.0,
+    extra_env: dict[str, dict[str, str]] | None = None,
+) -> Stack:
+    """Start the four services; ``extra_env`` adds or overrides variables per service name."""
     run_id = uuid.uuid4().hex[:8]
     stack = Stack(
         postgres=postgres,
@@ -95,6 +102,8 @@ async def start_stack(postgres: Postgres, broker: Broker, *, ready_timeout: floa
     )
     stack.envs["identity"]["FIRELINE_ADMIN_EMAIL"] = stack.admin_email
     stack.envs["identity"]["FIRELINE_ADMIN_PASSWORD"] = stack.admin_password
+    for name, variables in (extra_env or {}).items():
+        stack.envs[name].update(variables)
     for spec in SERVICES:
         proc = ServiceProcess(spec, stack.envs[spec.name], stack.log_dir / f"{spec.name}.log")
         proc.start()

@@ -6,8 +6,8 @@ up without every function passing it along.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 HEADER = "X-Correlation-ID"
@@ -25,7 +25,8 @@ def set_(value: str | None) -> None:
 
 
 def new() -> str:
-    return uuid.uuid4().hex
+    # 128 random bits as hex, like uuid4().hex without building a UUID object on every request.
+    return os.urandom(16).hex()
 
 
 def accept(candidate: str | None) -> str:

@@ -232,7 +232,16 @@ class ServiceRuntime:
             finally:
                 await runtime.stop()
 
-        app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+        app = FastAPI(
+            title=title,
+            version=version,
+            description=description,
+            lifespan=lifespan,
+            # FastAPI's built-in OpenTelemetry asks the global providers on every request and wraps
+            # each dependency in an operation span; with no exporter configured that is pure cost.
+            # The services export Prometheus metrics and JSON logs instead (RequestContextMiddleware).
+            telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        )
         app.state.runtime = self
         if self.bearer_auth is not None:
             app.state.bearer_auth = self.bearer_auth
