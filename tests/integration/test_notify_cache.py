@@ -114,8 +114,8 @@ async def test_without_a_listener_nothing_is_served_from_memory(database: str) -
             # The listener's backend dies (a restart, a network cut): notifications sent until it
             # is back are lost, so the cache must stop serving and start again empty.
             await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query LIKE 'LISTEN%' AND datname = current_database() AND pid <> pg_backend_pid()"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'"
+                " AND datname = current_database() AND pid <> pg_backend_pid()"
             )
             assert await until(lambda: not cache.listening, timeout=5)
             assert cache.get(key) is None

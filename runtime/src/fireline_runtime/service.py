@@ -239,7 +239,7 @@ class ServiceRuntime:
             lifespan=lifespan,
             # FastAPI's built-in OpenTelemetry asks the global providers on every request and wraps
             # each dependency in an operation span; with no exporter configured that is pure cost.
-            # The services export Prometheus metrics and JSON logs instead (RequestContextMiddleware).
+            # The services export Prometheus metrics and JSON logs (RequestContextMiddleware).
             telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         )
         app.state.runtime = self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -331,3 +332,24 @@ async def test_an_unusable_query_parameter_is_400(svc: IngestApp, integration_id
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_query"
+
+
+async def test_concurrent_deliveries_are_each_stored_once_and_answered_alike(
+    svc: IngestApp, integration_id: str
+) -> None:
+    # Deliveries that arrive together share one INSERT (group commit); each must still get its own
+    # answer, and a repeat inside the same batch must be answered as a duplicate.
+    bodies = [delivery("incident_triggered", incident_id=new_incident_id()) for _ in range(40)]
+    headers = [signed(body, SECRET) for body in bodies]
+    sends = [svc.deliver(integration_id, b, h) for b, h in zip(bodies, headers, strict=True)]
+    repeat = svc.deliver(integration_id, bodies[7], headers[7])
+
+    answers = await asyncio.gather(*sends, repeat)
+
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [202] * 40, "forty new deliveries and one repeat"
+    stored = await svc.deliveries()
+    assert len(stored) == 40
+    assert {row["dedupe_key"] for row in stored} == {h["X-Webhook-Id"] for h in headers}
+    receipts = {a.json()["delivery_id"] for a in answers}
+    assert receipts == {h["X-Webhook-Id"] for h in headers}

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from fireline_contracts import ALERTS
 from fireline_pagerduty_ingest.adapters.crypto import SecretBox
+from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
 from fireline_pagerduty_ingest.adapters.pagerduty import PagerDutyClient
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.config import Settings
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
 
     targets = CachedTargets(box)
+    writer = DeliveryWriter(lambda: runtime.pool)
     pruner = DeliveryPruner(
         pool=lambda: runtime.pool, retention_s=settings.fireline_delivery_retention_s
     )
@@ -77,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
         rt.spawn(targets.cache.run(settings.database_url), "webhook-target-cache-listener")
 
     async def close_http(_: ServiceRuntime) -> None:
+        await writer.close()
         await http.aclose()
 
     runtime.on_start(start_worker)
@@ -95,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
         allowed_api_hosts=allowed_api_hosts,
         wake_worker=worker.wake,
         targets=targets,
+        writer=writer,
     )
     install_error_handlers(app)
     return app

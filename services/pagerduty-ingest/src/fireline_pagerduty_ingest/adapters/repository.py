@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -45,6 +45,26 @@ class WebhookTarget:
     default_severity: str | None
     default_incident_type: str | None
     secrets: tuple[SealedSecret, ...]
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A verified delivery as the receiver stores it."""
+
+    integration_id: UUID
+    org_id: UUID
+    dedupe_key: str
+    event_id: str
+    event_type: str
+    incident_id: str | None
+    status: DeliveryStatus
+    body: bytes
+    incident_type: str | None
+    severity: str | None
+    correlation_id: str | None
+
+    def __repr__(self) -> str:
+        return f"NewDelivery(integration={self.integration_id}, key={self.dedupe_key!r})"
 
 
 @dataclass(frozen=True)
@@ -274,45 +294,47 @@ class DeliveryRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def add(
-        self,
-        *,
-        integration_id: UUID,
-        org_id: UUID,
-        dedupe_key: str,
-        event_id: str,
-        event_type: str,
-        incident_id: str | None,
-        status: DeliveryStatus,
-        body: bytes,
-        incident_type: str | None,
-        severity: str | None,
-        correlation_id: str | None,
-    ) -> int | None:
+    async def add(self, delivery: NewDelivery) -> int | None:
         """Store a delivery; None when one with the same dedupe key is already stored."""
-        delivery_id: int | None = await self._conn.fetchval(
+        return (await self.add_many([delivery]))[0]
+
+    async def add_many(self, deliveries: Sequence[NewDelivery]) -> list[int | None]:
+        """Store deliveries in one statement, in order; each one's id, or None if a duplicate.
+
+        A dedupe key repeated within ``deliveries`` is stored once, for its first occurrence.
+        """
+        rows = await self._conn.fetch(
             """
             INSERT INTO deliveries (integration_id, org_id, dedupe_key, event_id, event_type,
                                     incident_id, status, body, incident_type, severity,
                                     correlation_id, processed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                    CASE WHEN $7 = 'ignored' THEN now() END)
+            SELECT integration_id, org_id, dedupe_key, event_id, event_type, incident_id, status,
+                   body, incident_type, severity, correlation_id,
+                   CASE WHEN status = 'ignored' THEN now() END
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                        $7::text[], $8::bytea[], $9::text[], $10::text[], $11::text[])
+                 WITH ORDINALITY AS t(integration_id, org_id, dedupe_key, event_id, event_type,
+                                      incident_id, status, body, incident_type, severity,
+                                      correlation_id, position)
+            -- Ids follow arrival order, which the worker's per-incident ordering relies on.
+            ORDER BY position
             ON CONFLICT ON CONSTRAINT deliveries_dedupe DO NOTHING
-            RETURNING id
+            RETURNING id, integration_id, dedupe_key
             """,
-            integration_id,
-            org_id,
-            dedupe_key,
-            event_id,
-            event_type,
-            incident_id,
-            status,
-            body,
-            incident_type,
-            severity,
-            correlation_id,
+            [d.integration_id for d in deliveries],
+            [d.org_id for d in deliveries],
+            [d.dedupe_key for d in deliveries],
+            [d.event_id for d in deliveries],
+            [d.event_type for d in deliveries],
+            [d.incident_id for d in deliveries],
+            [d.status for d in deliveries],
+            [d.body for d in deliveries],
+            [d.incident_type for d in deliveries],
+            [d.severity for d in deliveries],
+            [d.correlation_id for d in deliveries],
         )
-        return delivery_id
+        stored = {(row["integration_id"], row["dedupe_key"]): row["id"] for row in rows}
+        return [stored.pop((d.integration_id, d.dedupe_key), None) for d in deliveries]
 
     async def status_of(self, *, integration_id: UUID, dedupe_key: str) -> DeliveryStatus | None:
         status: DeliveryStatus | None = await self._conn.fetchval(

@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
+import asyncpg
+
 from fireline_pagerduty_ingest.adapters.crypto import (
     SecretBox,
     UndecryptableSecret,
@@ -26,7 +28,6 @@ from fireline_pagerduty_ingest.adapters.repository import (
     IntegrationRepository,
     WebhookTarget,
 )
-from fireline_runtime.db import Connection
 from fireline_runtime.notify_cache import NotifyCache
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,14 @@ class CachedTargets:
         self._box = box
         self.cache: NotifyCache[UUID, OpenTarget] = cache or NotifyCache(TARGETS_CHANNEL, UUID)
 
-    async def get(self, conn: Connection, integration_id: UUID) -> OpenTarget | None:
+    async def get(self, pool: asyncpg.Pool, integration_id: UUID) -> OpenTarget | None:
         """The live integration ``integration_id`` names, or None (deleted or never existed)."""
         cached = self.cache.get(integration_id)
         if cached is not None:
             return cached
         epoch = self.cache.epoch()
-        target = await IntegrationRepository(conn).webhook_target(integration_id)
+        async with pool.acquire() as conn:
+            target = await IntegrationRepository(conn).webhook_target(integration_id)
         if target is None:
             return None
         opened = self._open(target)

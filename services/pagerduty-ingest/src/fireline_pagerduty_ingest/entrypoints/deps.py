@@ -11,6 +11,7 @@ import asyncpg
 from fastapi import Depends, Request
 
 from fireline_pagerduty_ingest.adapters.crypto import SecretBox
+from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_runtime.http_auth import require_scope
 from fireline_runtime.problems import Forbidden
@@ -29,6 +30,7 @@ class IngestContext:
     """Hosts an integration's ``pagerduty_api_url`` may name (the SSRF allow-list)."""
     wake_worker: Callable[[], None]
     targets: CachedTargets
+    writer: DeliveryWriter
 
     def webhook_url(self, integration_id: UUID) -> str:
         """The URL to paste into PagerDuty's webhook subscription."""

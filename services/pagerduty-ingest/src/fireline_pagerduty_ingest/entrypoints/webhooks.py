@@ -53,6 +53,7 @@ async def receive(
     receipt = await receive_webhook(
         pool=ingest.pool(),
         targets=ingest.targets,
+        writer=ingest.writer,
         integration_id=integration_id,
         body=body,
         signature=request.headers.get(SIGNATURE_HEADER),

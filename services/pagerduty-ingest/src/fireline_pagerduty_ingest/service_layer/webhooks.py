@@ -9,7 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
-from fireline_pagerduty_ingest.adapters.repository import DeliveryRepository
+from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
+from fireline_pagerduty_ingest.adapters.repository import DeliveryRepository, NewDelivery
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.domain.classification import classify
 from fireline_pagerduty_ingest.domain.delivery import Receipt, dedupe_key, initial_status
@@ -33,6 +34,7 @@ async def receive_webhook(
     *,
     pool: asyncpg.Pool,
     targets: CachedTargets,
+    writer: DeliveryWriter,
     integration_id: str,
     body: bytes,
     signature: str | None,
@@ -52,8 +54,8 @@ async def receive_webhook(
     except ValueError:
         raise IntegrationNotFound() from None
     try:
-        async with asyncio.timeout(STORE_DEADLINE_S), pool.acquire() as conn:
-            opened = await targets.get(conn, target_id)
+        async with asyncio.timeout(STORE_DEADLINE_S):
+            opened = await targets.get(pool, target_id)
             if opened is None:
                 raise IntegrationNotFound()
             target = opened.target
@@ -70,22 +72,26 @@ async def receive_webhook(
             )
             key = dedupe_key(webhook_id, event)
             status = initial_status(event)
-            deliveries = DeliveryRepository(conn)
-            stored = await deliveries.add(
-                integration_id=target.id,
-                org_id=target.org_id,
-                dedupe_key=key,
-                event_id=event.id,
-                event_type=event.event_type,
-                incident_id=event.incident.id if event.incident is not None else None,
-                status=status,
-                body=body,
-                incident_type=classification.incident_type,
-                severity=classification.severity,
-                correlation_id=correlation_id,
+            stored = await writer.add(
+                NewDelivery(
+                    integration_id=target.id,
+                    org_id=target.org_id,
+                    dedupe_key=key,
+                    event_id=event.id,
+                    event_type=event.event_type,
+                    incident_id=event.incident.id if event.incident is not None else None,
+                    status=status,
+                    body=body,
+                    incident_type=classification.incident_type,
+                    severity=classification.severity,
+                    correlation_id=correlation_id,
+                )
             )
             if stored is None:
-                previous = await deliveries.status_of(integration_id=target.id, dedupe_key=key)
+                async with pool.acquire() as conn:
+                    previous = await DeliveryRepository(conn).status_of(
+                        integration_id=target.id, dedupe_key=key
+                    )
                 log.info(
                     "webhook delivery already stored",
                     extra={"integration_id": str(target.id), "delivery_id": key},
