@@ -52,10 +52,11 @@ test-e2e: install
 test-ui: install
 	$(BIN)/pytest tests/ui
 
-## wrk against the running services; needs Debian's wrk (installed here if missing).
+## Start a stack, measure it with wrk and latency probes, write bench/results/<time>.json.
+## Needs Debian's wrk (installed here if missing). Options: make bench BENCH_ARGS="--smoke".
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .fireline test-artifacts

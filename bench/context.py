@@ -1,0 +1,26 @@
+"""What every scenario gets: the options, the target, the API client and what was provisioned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.api import ApiKey, Fireline, Integration
+from bench.options import Options
+from bench.target import Target
+from bench.wrk import WrkSettings
+
+
+@dataclass
+class Context:
+    options: Options
+    target: Target
+    api: Fireline
+    wrk: WrkSettings
+    key: ApiKey
+    """The bench's own API key (revoked when the run ends)."""
+    integration: Integration | None = None
+    """A PagerDuty integration, for the scenarios that send webhooks."""
+    incident_id: str | None = None
+    """An existing incident, for scenario 3's reads."""
+    ceiling_rps: float | None = None
+    """Scenario 0's requests per second, once it has run: the denominator of every ratio."""

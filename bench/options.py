@@ -1,0 +1,181 @@
+"""Command-line options of ``python -m bench``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import ROOT
+
+ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6)
+
+RUN_ORDER = (0, 2, 3, 5, 6, 4, 1)
+"""Quiet scenarios first: the ceiling, then the wrk runs and probes that a backlog of webhooks
+would disturb; the open-loop latency run (4) before the 10,000-delivery ingest run (1), whose
+incidents may still be draining through the worker and the broker when it ends."""
+
+SMOKE_SCENARIOS = (0, 2)
+"""``--smoke``: token exchange, plus the ceiling its ratio is measured against."""
+
+SMOKE_SECONDS = 2
+
+
+@dataclass(frozen=True)
+class External:
+    """An already running stack: every URL and credential given, so the bench starts nothing."""
+
+    identity_url: str
+    auth_url: str
+    incidents_url: str
+    ingest_url: str
+    admin_email: str
+    admin_password: str
+    kafka_bootstrap: str
+    topic_prefix: str
+
+
+@dataclass(frozen=True)
+class Options:
+    scenarios: tuple[int, ...]
+    seconds: int
+    threads: int
+    connections: int
+    deliveries: int
+    drain_timeout: float
+    rate: float
+    latency_seconds: float
+    trials: int
+    results_dir: Path
+    smoke: bool
+    external: External | None
+
+    @property
+    def in_run_order(self) -> list[int]:
+        return [n for n in RUN_ORDER if n in self.scenarios]
+
+    def as_json(self) -> dict[str, object]:
+        """What the results file records: the knobs, never URLs or credentials."""
+        return {
+            "scenarios": self.in_run_order,
+            "seconds": self.seconds,
+            "threads": self.threads,
+            "connections": self.connections,
+            "deliveries": self.deliveries,
+            "drain_timeout_s": self.drain_timeout,
+            "rate_per_s": self.rate,
+            "latency_seconds": self.latency_seconds,
+            "trials": self.trials,
+            "smoke": self.smoke,
+        }
+
+
+_EXTERNAL_FLAGS = (
+    "identity_url",
+    "auth_url",
+    "incidents_url",
+    "ingest_url",
+    "admin_email",
+    "admin_password",
+    "kafka_bootstrap",
+    "topic_prefix",
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Fireline benchmarks: wrk throughput as ratios to a bare FastAPI ceiling, "
+        "webhook ingest without loss, end-to-end latency, key propagation.",
+    )
+    p.add_argument(
+        "--scenarios",
+        default=",".join(map(str, ALL_SCENARIOS)),
+        help="comma-separated scenario numbers (0 ceiling, 1 webhook ingest, 2 token exchange, "
+        "3 authenticated read, 4 end-to-end latency, 5 revocation, 6 key usable)",
+    )
+    p.add_argument("--seconds", type=int, default=10, help="wrk duration of scenarios 0, 2, 3")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--connections", type=int, default=16, help="wrk connections")
+    p.add_argument("--deliveries", type=int, default=10_000, help="scenario 1: deliveries")
+    p.add_argument(
+        "--drain-timeout", type=float, default=180.0, help="scenario 1: seconds to wait for all"
+    )
+    p.add_argument("--rate", type=float, default=200.0, help="scenario 4: webhooks per second")
+    p.add_argument("--latency-seconds", type=float, default=30.0, help="scenario 4: duration")
+    p.add_argument("--trials", type=int, default=50, help="scenarios 5 and 6: trials each")
+    p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"scenario 2 (and the ceiling for its ratio) with wrk for {SMOKE_SECONDS} s each",
+    )
+    running = p.add_argument_group(
+        "an already running stack (give all of these, or none to start one)"
+    )
+    for flag in _EXTERNAL_FLAGS:
+        running.add_argument("--" + flag.replace("_", "-"))
+    return p
+
+
+def parse(argv: list[str] | None = None) -> Options:
+    p = parser()
+    args = p.parse_args(argv)
+    scenarios = _scenarios(p, args.scenarios)
+    seconds = args.seconds
+    if args.smoke:
+        scenarios, seconds = SMOKE_SCENARIOS, SMOKE_SECONDS
+    if args.threads < 1 or args.connections < args.threads:
+        p.error("need --threads >= 1 and --connections >= --threads")
+    if 1 in scenarios and args.deliveries < args.threads:
+        p.error("--deliveries must be at least --threads (each wrk thread sends a share)")
+    if args.rate <= 0 or args.latency_seconds <= 0 or args.trials < 1 or seconds < 1:
+        p.error("--rate, --latency-seconds, --seconds and --trials must be positive")
+    return Options(
+        scenarios=scenarios,
+        seconds=seconds,
+        threads=args.threads,
+        connections=args.connections,
+        deliveries=args.deliveries,
+        drain_timeout=args.drain_timeout,
+        rate=args.rate,
+        latency_seconds=args.latency_seconds,
+        trials=args.trials,
+        results_dir=args.results_dir,
+        smoke=args.smoke,
+        external=_external(p, args),
+    )
+
+
+def _scenarios(p: argparse.ArgumentParser, raw: str) -> tuple[int, ...]:
+    try:
+        chosen = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        p.error(f"--scenarios: not a list of numbers: {raw!r}")
+    unknown = set(chosen) - set(ALL_SCENARIOS)
+    if not chosen or unknown:
+        p.error(f"--scenarios: choose among {ALL_SCENARIOS}")
+    return chosen
+
+
+def _external(p: argparse.ArgumentParser, args: argparse.Namespace) -> External | None:
+    given = {flag: getattr(args, flag) for flag in _EXTERNAL_FLAGS}
+    if not any(given.values()):
+        return None
+    # The topic prefix may legitimately be empty (a deployment without one): only `None` is absent.
+    missing = [
+        flag
+        for flag, value in given.items()
+        if value is None or (value == "" and flag != "topic_prefix")
+    ]
+    if missing:
+        p.error(
+            "for a running stack also give: "
+            + ", ".join("--" + m.replace("_", "-") for m in missing)
+        )
+    return External(
+        **{
+            flag: str(value).rstrip("/") if flag.endswith("_url") else str(value)
+            for flag, value in given.items()
+        }
+    )

