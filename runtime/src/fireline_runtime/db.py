@@ -58,6 +58,13 @@ async def create_pool(
                 max_size=max_size,
                 init=_init_connection,
                 reset=_no_session_reset,
+                # asyncpg prepares every statement, and after five runs PostgreSQL may keep a
+                # generic plan for it, made for the table as it was then. Services start on empty
+                # tables, so those plans are sequential scans; `make bench` caught lookups and the
+                # ingest claim turning linear (then quadratic) as tables grew, until one claim
+                # took 10 s. Autoanalyze would invalidate them eventually, but may be slow or off.
+                # Planning each run costs tens of microseconds of database CPU per statement.
+                server_settings={"plan_cache_mode": "force_custom_plan"},
                 command_timeout=30,
             )
             return pool

@@ -43,11 +43,17 @@ class OutboxWriter:
             event = event.model_copy(update={"correlation_id": cid})
         topic = topic_name(spec, self._prefix)
         key = event.kafka_key
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{topic}\n{key}")
+        # One round trip for the three steps: writers often hold other locks meanwhile (the
+        # incidents service holds its org's numbering lock), so each round trip here costs them.
+        # The row can only be inserted once the CTEs have run: the per-key lock is taken first.
+        # The NOTIFY is delivered at commit, never for a rolled-back transaction: the relay wakes
+        # only for rows that exist.
         await conn.execute(
             """
+            WITH key_lock AS (SELECT pg_advisory_xact_lock(hashtext($7))),
+                 wake AS (SELECT pg_notify($8, ''))
             INSERT INTO outbox (event_id, topic, kafka_key, event_type, payload, headers)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            SELECT $1, $2, $3, $4, $5, $6 FROM key_lock, wake
             """,
             event.event_id,
             topic,
@@ -59,10 +65,9 @@ class OutboxWriter:
                 "correlation_id": event.correlation_id or "",
                 "schema_version": str(event.schema_version),
             },
+            f"{topic}\n{key}",
+            NOTIFY_CHANNEL,
         )
-        # Delivered at commit, never for a rolled-back transaction: the relay wakes only for rows
-        # that exist.
-        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
 class Sender(Protocol):

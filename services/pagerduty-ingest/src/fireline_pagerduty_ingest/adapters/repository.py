@@ -350,14 +350,8 @@ class DeliveryRepository:
         Only the oldest pending delivery of each incident can be claimed: a later one waits until
         the earlier one is published (or failed), which keeps each incident's alerts in the order
         PagerDuty sent them, across workers and restarts. A lease that expires (its worker died)
-        makes the delivery claimable again. Call it inside a transaction.
+        makes the delivery claimable again.
         """
-        # asyncpg prepares this statement once per connection, and after five runs PostgreSQL may
-        # keep a generic plan made while the table was nearly empty. `make bench` caught one that
-        # turned the anti-join quadratic once 10,000 deliveries were pending: one claim took 10 s
-        # and the backlog drained at 4 deliveries a second. Planning each claim for the table as
-        # it is now costs well under a millisecond per batch.
-        await self._conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         rows = await self._conn.fetch(
             """
             WITH candidates AS (
