@@ -6,11 +6,16 @@ import json
 import logging
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
-from fireline_runtime.observability import JsonFormatter
+from fireline_runtime.observability import JsonFormatter, Metrics
 from fireline_runtime.problems import Conflict, install_problem_handlers
+from fireline_runtime.service import RequestContextMiddleware
 
 
 class Body(BaseModel):
@@ -75,3 +80,39 @@ def test_json_log_lines_redact_secret_fields() -> None:
     assert doc["correlation_id"] == "c-1"
     assert doc["password"] == "[redacted]"
     assert "hunter2" not in line
+
+
+async def test_a_client_gone_mid_body_is_logged_as_499_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def read_body(scope: Scope, receive: Receive, send: Send) -> None:
+        # What a route does first; inside FastAPI nothing between it and the middleware handles
+        # ClientDisconnect (ServerErrorMiddleware sits outside ours).
+        await Request(scope, receive).body()
+        await Response("read")(scope, receive, send)
+
+    wrapped = RequestContextMiddleware(read_body, metrics=Metrics("test"))
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}  # the client hung up before its body arrived
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/upload",
+        "headers": [],
+        "query_string": b"",
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("t", 80),
+    }
+    with caplog.at_level(logging.INFO, logger="fireline.access"):
+        await wrapped(scope, receive, send)  # does not raise
+
+    assert sent == [], "nobody is left to answer"
+    access = [r for r in caplog.records if r.name == "fireline.access"]
+    assert [getattr(r, "status", None) for r in access] == [499]
