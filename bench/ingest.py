@@ -16,10 +16,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from bench import deliveries, wrk
 from bench.context import Context
+from bench.rawhttp import HttpError
 from bench.report import Outcome, ms, ratio_check
 
 INGEST_TARGET = 0.5
@@ -132,8 +131,8 @@ async def _resend_all(ctx: Context, batch: list[deliveries.Delivery]) -> Counter
             # As PagerDuty would: retry what was not stored (5xx, no answer), never a 4xx.
             for _ in range(RESEND_ATTEMPTS):
                 try:
-                    status = (await ctx.api.send_webhook(url, d.body, d.headers)).status_code
-                except httpx.HTTPError:
+                    status = await ctx.api.send_webhook(url, d.body, d.headers)
+                except HttpError:
                     status = 0
                 if 0 < status < 500:
                     break

@@ -13,11 +13,11 @@ import contextlib
 import time
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaConsumer
 
 from bench import deliveries
 from bench.context import Context
+from bench.rawhttp import HttpError
 from bench.report import Outcome, ms
 from bench.stats import summary_ms
 from fireline_contracts import INCIDENTS, IncidentStarted, parse_event, topic_name
@@ -151,11 +151,11 @@ async def _send_open_loop(ctx: Context, batch: list[deliveries.Delivery], rate: 
 
     async def send(d: deliveries.Delivery) -> None:
         try:
-            r = await ctx.api.send_webhook(url, d.body, d.headers)
-        except httpx.HTTPError:
+            status = await ctx.api.send_webhook(url, d.body, d.headers)
+        except HttpError:
             sent.refused += 1
             return
-        if r.status_code == 202:
+        if status == 202:
             sent.answered[d.pagerduty_incident_id] = time.perf_counter()
         else:
             sent.refused += 1

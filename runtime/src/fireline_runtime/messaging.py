@@ -37,6 +37,7 @@ from fireline_contracts import EventEnvelope, TopicSpec, dlq_name, parse_event, 
 from fireline_runtime import correlation, inbox
 from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
 from fireline_runtime.observability import Metrics
+from fireline_runtime.outbox import deferred_wake
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,8 @@ class Messaging:
             # and leave every partition but one idle; under a steady 200 alerts/s that queue
             # grew without bound (BENCHMARKS.md). A task group: if one partition fails, the
             # others stop too and the whole batch comes back (nack), to be deduplicated.
-            async with asyncio.TaskGroup() as group:
+            # One relay wake for the batch's outbox writes, after all of them committed.
+            async with deferred_wake(self._pool_getter()), asyncio.TaskGroup() as group:
                 for in_order in partitions.values():
                     group.create_task(self._consume_in_order(in_order))
 

@@ -8,6 +8,12 @@ row of that key is never published before an earlier one.
 
 Delivery: a row is marked ``published_at`` only after the broker acknowledged it (acks=all), so a
 crash between send and mark re-sends it: at-least-once, and consumers dedupe by ``event_id``.
+
+Waking the relay: each write NOTIFYs, delivered at commit. PostgreSQL serialises the commits of
+every transaction that notified, cluster-wide (a lock on the notification queue, held through the
+WAL flush), so code that writes many transactions in a burst wraps them in :func:`deferred_wake`
+and sends one NOTIFY after they committed. A wake that is lost (a crash in between) costs only
+latency: the relay also polls.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import asyncpg
@@ -32,6 +40,44 @@ NOTIFY_CHANNEL = "fireline_outbox"
 _RELAY_LOCK_KEY = 0x52454C41  # "RELA": one active relay per database
 
 
+# Set inside deferred_wake: the writes of its block record that a wake is due instead of sending it.
+_deferred: ContextVar[list[bool] | None] = ContextVar("fireline_outbox_deferred", default=None)
+
+_INSERT = """
+    INSERT INTO outbox (event_id, topic, kafka_key, event_type, payload, headers)
+    SELECT $1, $2, $3, $4, $5, $6 FROM key_lock{wake_from}
+"""
+# One round trip for all the steps: writers often hold other locks meanwhile (the incidents
+# service holds its org's numbering lock), so each round trip here costs them. The row can only be
+# inserted once the CTEs have run, so the per-key lock is taken first. A NOTIFY is delivered at
+# commit, never for a rolled-back transaction: the relay wakes only for rows that exist.
+_INSERT_AND_WAKE = (
+    "WITH key_lock AS (SELECT pg_advisory_xact_lock(hashtext($7))), "
+    "wake AS (SELECT pg_notify($8, ''))" + _INSERT.format(wake_from=", wake")
+)
+_INSERT_QUIETLY = "WITH key_lock AS (SELECT pg_advisory_xact_lock(hashtext($7)))" + _INSERT.format(
+    wake_from=""
+)
+
+
+@asynccontextmanager
+async def deferred_wake(pool: asyncpg.Pool) -> AsyncIterator[None]:
+    """Outbox writes in this block (and in tasks it starts) wake the relay once, at its end.
+
+    Call it around work whose transactions have all committed by the time the block ends.
+    """
+    pending: list[bool] = []
+    token = _deferred.set(pending)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+        if pending:
+            with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+                async with pool.acquire() as conn:
+                    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
 class OutboxWriter:
     """Adds events to the outbox on the caller's open transaction."""
 
@@ -43,18 +89,10 @@ class OutboxWriter:
             event = event.model_copy(update={"correlation_id": cid})
         topic = topic_name(spec, self._prefix)
         key = event.kafka_key
-        # One round trip for the three steps: writers often hold other locks meanwhile (the
-        # incidents service holds its org's numbering lock), so each round trip here costs them.
-        # The row can only be inserted once the CTEs have run: the per-key lock is taken first.
-        # The NOTIFY is delivered at commit, never for a rolled-back transaction: the relay wakes
-        # only for rows that exist.
-        await conn.execute(
-            """
-            WITH key_lock AS (SELECT pg_advisory_xact_lock(hashtext($7))),
-                 wake AS (SELECT pg_notify($8, ''))
-            INSERT INTO outbox (event_id, topic, kafka_key, event_type, payload, headers)
-            SELECT $1, $2, $3, $4, $5, $6 FROM key_lock, wake
-            """,
+        deferred = _deferred.get()
+        if deferred is not None:
+            deferred.append(True)
+        args: list[object] = [
             event.event_id,
             topic,
             key,
@@ -66,8 +104,11 @@ class OutboxWriter:
                 "schema_version": str(event.schema_version),
             },
             f"{topic}\n{key}",
-            NOTIFY_CHANNEL,
-        )
+        ]
+        if deferred is None:
+            await conn.execute(_INSERT_AND_WAKE, *args, NOTIFY_CHANNEL)
+        else:
+            await conn.execute(_INSERT_QUIETLY, *args)
 
 
 class Sender(Protocol):

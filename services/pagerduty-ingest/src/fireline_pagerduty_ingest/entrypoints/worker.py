@@ -28,7 +28,7 @@ from fireline_pagerduty_ingest.service_layer.deliveries import (
 from fireline_pagerduty_ingest.service_layer.enrichment import EmailDirectory
 from fireline_runtime import correlation
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
-from fireline_runtime.outbox import OutboxWriter
+from fireline_runtime.outbox import OutboxWriter, deferred_wake
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,11 @@ class DeliveryWorker:
             pool=pool, limit=self._settings.batch_size, lease_s=self._settings.lease_s
         )
         if claim.deliveries:
-            await asyncio.gather(
-                *(self._handle(delivery, claim.id) for delivery in claim.deliveries)
-            )
+            # The batch's alerts wake the outbox relay once, when all of them have committed.
+            async with deferred_wake(pool):
+                await asyncio.gather(
+                    *(self._handle(delivery, claim.id) for delivery in claim.deliveries)
+                )
         return len(claim.deliveries)
 
     async def _handle(self, delivery: ClaimedDelivery, claim_id: UUID) -> None:
