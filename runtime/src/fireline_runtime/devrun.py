@@ -72,7 +72,7 @@ def stack_env(
         "FIRELINE_KAFKA_SESSION_TIMEOUT_MS": "3000",
         # Tansu answers an idle fetch at its deadline, not when data arrives (real Kafka does):
         # a short deadline keeps event latency in tens of milliseconds on the embedded broker.
-        "FIRELINE_KAFKA_FETCH_MAX_WAIT_MS": "50",
+        "FIRELINE_KAFKA_FETCH_MAX_WAIT_MS": "20",
         "FIRELINE_OUTBOX_POLL_INTERVAL_S": "0.5",
         "FIRELINE_TOKEN_ISSUER": auth_url,
         "FIRELINE_TOKEN_AUDIENCE": "fireline-api",
