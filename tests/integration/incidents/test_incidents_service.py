@@ -43,8 +43,11 @@ from fireline_contracts import (
     parse_event,
     topic_name,
 )
+from fireline_incidents.adapters.postgres import PgUnitOfWork
 from fireline_incidents.bootstrap import create_app
 from fireline_incidents.config import Settings
+from fireline_incidents.domain.commands import ApplyAlert
+from fireline_incidents.service_layer import services
 from fireline_runtime.infra import Postgres, wait_for
 from fireline_runtime.service import ServiceRuntime
 from support import infra
@@ -725,3 +728,42 @@ async def test_concurrent_creates_get_distinct_gapless_numbers(service: Harness)
 
     assert all(r.status_code == 201 for r in responses)
     assert sorted(r.json()["number"] for r in responses) == list(range(1, 21))
+
+
+async def test_one_alert_started_twice_at_once_makes_one_incident_and_no_number_gap(
+    service: Harness,
+) -> None:
+    # Two consumers (replicas, or a redelivery racing its original) apply the same alert in
+    # parallel: one of them must find the other's incident under the numbering lock, and give
+    # back the number it had reserved, so the org's numbers stay gapless.
+    org = new_org()
+    runtime = service.runtime
+
+    def command(external_id: str) -> ApplyAlert:
+        return ApplyAlert(
+            org_id=org,
+            status="triggered",
+            source="pagerduty",
+            external_id=external_id,
+            title="Checkout is down",
+            severity=None,
+            incident_type=None,
+            creator_email=None,
+            oncall_emails=(),
+            html_url=None,
+            service_id=None,
+            service_name=None,
+            occurred_at=datetime.now(UTC),
+        )
+
+    async def apply(external_id: str) -> None:
+        uow = PgUnitOfWork(runtime.outbox, pool=runtime.pool)
+        await services.apply_alert(uow=uow, command=command(external_id))
+
+    await asyncio.gather(*(apply("PRACE") for _ in range(6)))
+    await apply("PNEXT")
+
+    raced = await service.incidents(org, external_id="PRACE")
+    following = await service.incidents(org, external_id="PNEXT")
+    assert len(raced) == 1
+    assert (raced[0]["number"], following[0]["number"]) == (1, 2)

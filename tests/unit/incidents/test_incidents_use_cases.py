@@ -38,12 +38,13 @@ class FakeIncidents:
         self.rows: dict[UUID, Incident] = {}
         self.counters: dict[UUID, int] = {}
 
-    async def lock_numbering(self, org_id: UUID) -> None:
-        self.counters.setdefault(org_id, 0)
-
-    async def next_number(self, org_id: UUID) -> int:
-        self.counters[org_id] += 1
+    async def reserve_number(self, org_id: UUID) -> int:
+        self.counters[org_id] = self.counters.get(org_id, 0) + 1
         return self.counters[org_id]
+
+    async def unreserve_number(self, org_id: UUID, number: int) -> None:
+        if self.counters.get(org_id) == number:
+            self.counters[org_id] = number - 1
 
     async def get(
         self, org_id: UUID, incident_id: UUID, *, for_update: bool = False

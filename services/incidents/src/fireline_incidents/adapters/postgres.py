@@ -60,27 +60,25 @@ class PgIncidentRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def lock_numbering(self, org_id: UUID) -> None:
-        # One statement creates the org's counter or, through the no-op update, row-locks it.
-        # Incident starts of one org serialise on this lock, so every round trip it is held for
-        # caps their rate (BENCHMARKS.md); this used to be two.
-        await self._conn.execute(
-            """
-            INSERT INTO org_counters (org_id) VALUES ($1)
-            ON CONFLICT (org_id) DO UPDATE SET last_number = org_counters.last_number
-            """,
-            org_id,
-        )
-
-    async def next_number(self, org_id: UUID) -> int:
+    async def reserve_number(self, org_id: UUID) -> int:
+        # One statement creates the org's counter or row-locks and increments it: incident starts
+        # of one org serialise on this lock, so every round trip it is held for caps their rate.
         number = await self._conn.fetchval(
             """
-            UPDATE org_counters SET last_number = last_number + 1
-            WHERE org_id = $1 RETURNING last_number
+            INSERT INTO org_counters (org_id, last_number) VALUES ($1, 1)
+            ON CONFLICT (org_id) DO UPDATE SET last_number = org_counters.last_number + 1
+            RETURNING last_number
             """,
             org_id,
         )
         return int(number)
+
+    async def unreserve_number(self, org_id: UUID, number: int) -> None:
+        await self._conn.execute(
+            "UPDATE org_counters SET last_number = $2 - 1 WHERE org_id = $1 AND last_number = $2",
+            org_id,
+            number,
+        )
 
     async def get(
         self, org_id: UUID, incident_id: UUID, *, for_update: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
@@ -77,12 +78,17 @@ async def apply_alert(*, uow: UnitOfWork, command: ApplyAlert) -> Incident:
         key = (command.org_id, command.source, command.external_id)
         incident = await uow.incidents.get_by_source(*key, for_update=True)
         if incident is None:
-            await uow.incidents.lock_numbering(command.org_id)
+            # Before the numbering lock: reads that need no lock should not lengthen its hold.
+            emails = candidate_emails(command.creator_email, command.oncall_emails)
+            users = await uow.users.find_active(command.org_id, emails) if emails else []
+            number = await uow.incidents.reserve_number(command.org_id)
             # Looked up again under the lock: another consumer may have started it meanwhile.
             incident = await uow.incidents.get_by_source(*key, for_update=True)
-        if incident is None:
-            incident = await _start_from_alert(uow, command)
-            started = True
+            if incident is None:
+                incident = await _start_from_alert(uow, command, number=number, users=users)
+                started = True
+            else:
+                await uow.incidents.unreserve_number(command.org_id, number)
         change = advance_from_alert(
             incident, command.status, at=command.occurred_at, recorded_at=recorded_at
         )
@@ -94,14 +100,14 @@ async def apply_alert(*, uow: UnitOfWork, command: ApplyAlert) -> Incident:
     return incident
 
 
-async def _start_from_alert(uow: UnitOfWork, command: ApplyAlert) -> Incident:
+async def _start_from_alert(
+    uow: UnitOfWork, command: ApplyAlert, *, number: int, users: Sequence[DirectoryUser]
+) -> Incident:
     recorded_at = utc_now()
-    emails = candidate_emails(command.creator_email, command.oncall_emails)
-    users = await uow.users.find_active(command.org_id, emails) if emails else []
     incident = Incident(
         id=uuid4(),
         org_id=command.org_id,
-        number=await uow.incidents.next_number(command.org_id),
+        number=number,
         title=alert_title(command.title, source=command.source, external_id=command.external_id),
         status=INITIAL_STATUS,
         severity=severity_or_default(command.severity),
@@ -140,11 +146,10 @@ async def open_incident(*, uow: UnitOfWork, command: OpenIncident) -> Incident:
             and await uow.users.get_active(command.org_id, command.creator_id) is None
         ):
             raise UnknownCreator("The creator is not an active user of this organisation.")
-        await uow.incidents.lock_numbering(command.org_id)
         incident = Incident(
             id=uuid4(),
             org_id=command.org_id,
-            number=await uow.incidents.next_number(command.org_id),
+            number=await uow.incidents.reserve_number(command.org_id),
             title=title,
             status=INITIAL_STATUS,
             severity=severity_or_default(command.severity),

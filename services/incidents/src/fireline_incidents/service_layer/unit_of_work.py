@@ -19,11 +19,14 @@ from fireline_incidents.domain.pagination import PagePosition
 
 
 class IncidentRepository(Protocol):
-    async def lock_numbering(self, org_id: UUID) -> None:
-        """Serialise incident creation in ``org_id`` until the transaction ends."""
+    async def reserve_number(self, org_id: UUID) -> int:
+        """The org's next incident number; locks the org's numbering until the transaction ends.
 
-    async def next_number(self, org_id: UUID) -> int:
-        """The org's next incident number; call only while holding :meth:`lock_numbering`."""
+        Incident starts of one org serialise on this lock, so call it as late as possible.
+        """
+
+    async def unreserve_number(self, org_id: UUID, number: int) -> None:
+        """Give back ``number``, the last one reserved in this transaction (no gap is left)."""
 
     async def get(
         self, org_id: UUID, incident_id: UUID, *, for_update: bool = False
