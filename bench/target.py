@@ -22,15 +22,9 @@ minute per address) they would measure the limiter's 429s, not key propagation."
 
 
 @dataclass(frozen=True)
-class Target:
-    identity_url: str
-    auth_url: str
-    incidents_url: str
-    ingest_url: str
-    admin_email: str
-    admin_password: str
-    kafka_bootstrap: str
-    topic_prefix: str
+class Target(External):
+    """The stack under measurement: its URLs and credentials, and what the report says of it."""
+
     started_here: bool
     failed_auth_limit: int | None
     """The raised limit when the bench started the stack; None when it is not known."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
@@ -83,6 +85,59 @@ async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
                 return bool(await conn.fetchval("SELECT 1") == 1)
     except Exception:
         return False
+
+
+Notified = Callable[[object, int, str, object], None]
+"""asyncpg's listener callback: (connection, backend pid, channel, payload)."""
+
+_LIVENESS_CHECK_S = 5.0
+
+
+async def listen(
+    dsn: str,
+    channel: str,
+    on_notify: Notified,
+    *,
+    on_listening: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    on_lost: Callable[[], None] | None = None,
+) -> None:
+    """LISTEN on ``channel`` for the service's lifetime, on a connection of its own.
+
+    ``on_listening`` runs once LISTEN is in effect, on every (re)connection: whatever it loads
+    then cannot miss a change, since changes committed later are notified. ``on_lost`` runs as
+    soon as the connection is known to be gone; notifications sent until the next ``on_listening``
+    are lost. Reconnects with back-off; only cancellation ends it.
+    """
+    delay = 0.2
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(dsn)
+            await conn.add_listener(channel, on_notify)
+            if on_lost is not None:
+                # A closed socket is noticed at once, not at the next liveness check.
+                conn.add_termination_listener(lambda _c: on_lost())
+            if on_listening is not None:
+                await on_listening(conn)
+            delay = 0.2
+            while True:
+                # A silently dead connection says nothing by itself; a query finds out.
+                await asyncio.sleep(_LIVENESS_CHECK_S)
+                await conn.fetchval("SELECT 1")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "listener lost; reconnecting", extra={"channel": channel, "error": repr(exc)}
+            )
+        finally:
+            if on_lost is not None:
+                on_lost()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 2)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 Record = asyncpg.Record

@@ -42,10 +42,10 @@ from fireline_runtime.outbox import deferred_wake
 log = logging.getLogger(__name__)
 
 Handle = Callable[[Connection, EventEnvelope], Awaitable[None]]
+AfterCommit = Callable[[EventEnvelope], None]
 
 MAX_BATCH = 200
 """Records handed over per fetch; bounds how much a crash re-delivers (the inbox drops it)."""
-AfterCommit = Callable[[EventEnvelope], None]
 
 
 @dataclass(frozen=True)
@@ -185,8 +185,8 @@ class Messaging:
             # One record at a time would pay a broker round trip (the offset commit) per event
             # and leave every partition but one idle; under a steady 200 alerts/s that queue
             # grew without bound (BENCHMARKS.md). A task group: if one partition fails, the
-            # others stop too and the whole batch comes back (nack), to be deduplicated.
-            # One relay wake for the batch's outbox writes, after all of them committed.
+            # others stop too and the whole batch comes back (nack), to be deduplicated. The
+            # batch's outbox writes wake the relay once, after all of them committed.
             async with deferred_wake(self._pool_getter()), asyncio.TaskGroup() as group:
                 for in_order in partitions.values():
                     group.create_task(self._consume_in_order(in_order))
@@ -258,16 +258,22 @@ class Messaging:
             return False
         share = (time.perf_counter() - started) / len(records)
         for (handler, event), claimed in zip(parsed, fresh, strict=True):
-            state = self.states[handler.name]
-            if claimed:
-                state.processed += 1
-                if handler.after_commit is not None:
-                    handler.after_commit(event)
-            else:
-                state.duplicates += 1
-            self._metrics.consumed.labels(handler.name, "ok" if claimed else "duplicate").inc()
-            self._metrics.consume_seconds.labels(handler.name).observe(share)
+            self._committed(handler, event, fresh=claimed, seconds=share)
         return True
+
+    def _committed(
+        self, handler: EventHandler, event: EventEnvelope, *, fresh: bool, seconds: float
+    ) -> None:
+        """Bookkeeping once an event's transaction committed (applied, or a duplicate)."""
+        state = self.states[handler.name]
+        if fresh:
+            state.processed += 1
+            if handler.after_commit is not None:
+                handler.after_commit(event)
+        else:
+            state.duplicates += 1
+        self._metrics.consumed.labels(handler.name, "ok" if fresh else "duplicate").inc()
+        self._metrics.consume_seconds.labels(handler.name).observe(seconds)
 
     async def _consume(
         self, handler: EventHandler, record: ConsumerRecord[bytes, bytes], state: ConsumerState
@@ -300,16 +306,7 @@ class Messaging:
                         "event_id": str(event.event_id),
                     },
                 )
-                if fresh:
-                    state.processed += 1
-                    if handler.after_commit is not None:
-                        handler.after_commit(event)
-                else:
-                    state.duplicates += 1
-                self._metrics.consumed.labels(handler.name, "ok" if fresh else "duplicate").inc()
-                self._metrics.consume_seconds.labels(handler.name).observe(
-                    time.perf_counter() - started
-                )
+                self._committed(handler, event, fresh=fresh, seconds=time.perf_counter() - started)
                 return
             except TRANSIENT_DB_ERRORS as exc:
                 if self._stopping:

@@ -20,22 +20,15 @@ moment ago is found at once and a flood of made-up ids cannot fill the memory.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import asyncpg
 
-from fireline_runtime.db import Connection
-
-log = logging.getLogger(__name__)
+from fireline_runtime.db import Connection, listen
 
 K = TypeVar("K")
 V = TypeVar("V")
-
-_LIVENESS_CHECK_S = 5.0
 
 
 async def notify(conn: Connection, channel: str, key: object) -> None:
@@ -92,35 +85,17 @@ class NotifyCache(Generic[K, V]):
         self.listening = listening
 
     async def run(self, dsn: str) -> None:
-        """Listen for the service's lifetime; reconnect with back-off when the database goes."""
-        delay = 0.2
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(dsn)
-                await conn.add_listener(self.channel, self._on_notify)
-                # A closed socket is noticed at once, not at the next liveness check.
-                conn.add_termination_listener(lambda _c: self._set_listening(False))
-                # Only now: a notification sent before LISTEN took effect is not ours to hear,
-                # so entries cached before this point are dropped by _set_listening.
-                self._set_listening(True)
-                delay = 0.2
-                while True:
-                    # A dead connection says nothing by itself; a query finds out, and until it
-                    # does, the window for serving a stale row is this period.
-                    await asyncio.sleep(_LIVENESS_CHECK_S)
-                    await conn.fetchval("SELECT 1")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "cache invalidation listener lost; reading through until it is back",
-                    extra={"channel": self.channel, "error": repr(exc)},
-                )
-            finally:
-                self._set_listening(False)
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 2)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        """Listen for the service's lifetime; while the listener is down, nothing is cached."""
+
+        async def listening(_conn: asyncpg.Connection) -> None:
+            # Only now: a change committed before LISTEN took effect was not heard, so whatever
+            # was cached before this point is dropped.
+            self._set_listening(True)
+
+        await listen(
+            dsn,
+            self.channel,
+            self._on_notify,
+            on_listening=listening,
+            on_lost=lambda: self._set_listening(False),
+        )

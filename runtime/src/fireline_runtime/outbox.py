@@ -43,21 +43,21 @@ _RELAY_LOCK_KEY = 0x52454C41  # "RELA": one active relay per database
 # Set inside deferred_wake: the writes of its block record that a wake is due instead of sending it.
 _deferred: ContextVar[list[bool] | None] = ContextVar("fireline_outbox_deferred", default=None)
 
-_INSERT = """
-    INSERT INTO outbox (event_id, topic, kafka_key, event_type, payload, headers)
-    SELECT $1, $2, $3, $4, $5, $6 FROM key_lock{wake_from}
-"""
 # One round trip for all the steps: writers often hold other locks meanwhile (the incidents
 # service holds its org's numbering lock), so each round trip here costs them. The row can only be
 # inserted once the CTEs have run, so the per-key lock is taken first. A NOTIFY is delivered at
 # commit, never for a rolled-back transaction: the relay wakes only for rows that exist.
-_INSERT_AND_WAKE = (
-    "WITH key_lock AS (SELECT pg_advisory_xact_lock(hashtext($7))), "
-    "wake AS (SELECT pg_notify($8, ''))" + _INSERT.format(wake_from=", wake")
-)
-_INSERT_QUIETLY = "WITH key_lock AS (SELECT pg_advisory_xact_lock(hashtext($7)))" + _INSERT.format(
-    wake_from=""
-)
+_INSERT_AND_WAKE = """
+    WITH key_lock AS (SELECT pg_advisory_xact_lock(hashtext($7))),
+         wake AS (SELECT pg_notify($8, ''))
+    INSERT INTO outbox (event_id, topic, kafka_key, event_type, payload, headers)
+    SELECT $1, $2, $3, $4, $5, $6 FROM key_lock, wake
+"""
+_INSERT_QUIETLY = """
+    WITH key_lock AS (SELECT pg_advisory_xact_lock(hashtext($7)))
+    INSERT INTO outbox (event_id, topic, kafka_key, event_type, payload, headers)
+    SELECT $1, $2, $3, $4, $5, $6 FROM key_lock
+"""
 
 
 @asynccontextmanager

@@ -13,15 +13,12 @@ list that the request path checks in memory:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
-import asyncpg
 import httpx
 
 from fireline_contracts import KEYS, EventEnvelope, KeyRevoked
-from fireline_runtime.db import Connection
+from fireline_runtime.db import Connection, listen
 from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.messaging import EventHandler
 from fireline_runtime.revocation import RevokedKeys
@@ -32,7 +29,6 @@ from fireline_runtime.tokens import JwksCache, TokenVerifier
 log = logging.getLogger(__name__)
 
 REVOKED_CHANNEL = "fireline_revoked_keys"
-_LIVENESS_CHECK_S = 15.0
 
 
 def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> BearerAuth:
@@ -77,33 +73,13 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
     def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
         revoked.add(str(payload))
 
-    async def listen(rt: ServiceRuntime) -> None:
-        delay = 0.2
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(rt.settings.database_url)
-                await conn.add_listener(REVOKED_CHANNEL, on_notify)
-                await load(conn)  # after LISTEN: nothing committed in between is missed
-                delay = 0.2
-                while True:
-                    await asyncio.sleep(_LIVENESS_CHECK_S)
-                    await conn.fetchval("SELECT 1")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("revocation listener lost; reconnecting", extra={"error": repr(exc)})
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 2)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
     async def start(rt: ServiceRuntime) -> None:
         async with rt.pool.acquire() as conn:
             await load(conn)  # before traffic is served
-        rt.spawn(listen(rt), "revoked-keys-listener")
+        # After every (re)connection the table is read again: a revocation notified while this
+        # replica was not listening is still in it.
+        listener = listen(rt.settings.database_url, REVOKED_CHANNEL, on_notify, on_listening=load)
+        rt.spawn(listener, "revoked-keys-listener")
 
     async def close(_: ServiceRuntime) -> None:
         await client.aclose()

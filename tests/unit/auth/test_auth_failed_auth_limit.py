@@ -61,7 +61,7 @@ def ctx(monkeypatch: pytest.MonkeyPatch) -> AuthContext:
     unused = cast(Any, None)
     return AuthContext(
         pool_getter=lambda: cast(Any, pool),
-        keys=key_projection.CachedKeys(lambda: cast(Any, pool), key_projection.key_cache()),
+        keys=key_projection.CachedKeys(lambda: cast(Any, pool)),
         outbox=unused,
         box=unused,
         keyring=unused,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fireline_auth.adapters.crypto import SecretBox
-from fireline_auth.adapters.key_projection import CachedKeys, key_cache
+from fireline_auth.adapters.key_projection import CachedKeys
 from fireline_auth.adapters.keyring import KeyRing
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_auth.config import Settings
@@ -41,7 +41,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         topics=[KEY_USAGE],
     )
     box = SecretBox(settings.encryption_key)
-    keys = CachedKeys(lambda: runtime.pool, key_cache())
+    keys = CachedKeys(lambda: runtime.pool)
     retention = settings.signing_key_retention
     ctx = AuthContext(
         pool_getter=lambda: runtime.pool,

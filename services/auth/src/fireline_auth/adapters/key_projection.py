@@ -165,9 +165,9 @@ class CachedKeys:
     token names its key as ``sub``), only the key is.
     """
 
-    def __init__(self, pool: Callable[[], asyncpg.Pool], cache: NotifyCache[UUID, ApiKey]) -> None:
+    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
-        self.cache = cache
+        self.cache: NotifyCache[UUID, ApiKey] = NotifyCache(KEYS_CHANNEL, UUID)
 
     async def get(self, key_id: UUID) -> ApiKey | None:
         key = self.cache.get(key_id)
@@ -179,7 +179,3 @@ class CachedKeys:
         if key is not None:
             self.cache.put(key_id, key, epoch)
         return key
-
-
-def key_cache() -> NotifyCache[UUID, ApiKey]:
-    return NotifyCache(KEYS_CHANNEL, UUID)

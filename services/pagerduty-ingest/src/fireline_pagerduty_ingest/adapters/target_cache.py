@@ -47,9 +47,9 @@ class OpenTarget:
 
 
 class CachedTargets:
-    def __init__(self, box: SecretBox, cache: NotifyCache[UUID, OpenTarget] | None = None) -> None:
+    def __init__(self, box: SecretBox) -> None:
         self._box = box
-        self.cache: NotifyCache[UUID, OpenTarget] = cache or NotifyCache(TARGETS_CHANNEL, UUID)
+        self.cache: NotifyCache[UUID, OpenTarget] = NotifyCache(TARGETS_CHANNEL, UUID)
 
     async def get(self, pool: asyncpg.Pool, integration_id: UUID) -> OpenTarget | None:
         """The live integration ``integration_id`` names, or None (deleted or never existed)."""
