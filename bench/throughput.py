@@ -18,7 +18,7 @@ import httpx
 from bench import ROOT, wrk
 from bench.context import Context
 from bench.report import Outcome, ms, ratio_check
-from fireline_runtime.infra import free_port
+from fireline_devtools.net import free_port
 
 TOKEN_TARGET = 0.6
 READ_TARGET = 0.7

@@ -1,4 +1,4 @@
-"""Fixtures shared by every tier: real PostgreSQL, a real Kafka-protocol broker, fresh names."""
+"""Fixtures shared by every tier: real PostgreSQL, a real Kafka broker, fresh names."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from fireline_runtime.infra import Postgres, find_postgres
+from fireline_devtools.brokers import EmbeddedBroker
+from fireline_devtools.postgres import Postgres, find_postgres
 from support import infra
 
 
@@ -25,26 +26,49 @@ def postgres() -> Iterator[Postgres]:
 
 
 @pytest.fixture(scope="session")
-def kafka() -> Iterator[str]:
-    """Bootstrap servers of a broker shared by the session (topics are prefixed per test)."""
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+def kafka_broker() -> Iterator[infra.Broker]:
+    """The broker the session shares (topics are prefixed per test); never taken away."""
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        yield infra.Broker(EmbeddedBroker("external", "unknown", given))
         return
     if infra.use_containers():
         with infra.container_kafka() as bootstrap:
-            yield bootstrap
+            yield infra.Broker(EmbeddedBroker("external", "testcontainers", bootstrap))
         return
-    broker = infra.start_tansu()
-    yield broker.bootstrap
+    broker = infra.start_broker("session")
+    # What this broker's clients must be told (Tansu's workarounds) reaches the services and the
+    # settings objects tests build in this process alike.
+    saved = {name: os.environ.get(name) for name in broker.client_env}
+    os.environ.update(broker.client_env)
+    yield broker
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(kafka_broker: infra.Broker) -> str:
+    """Bootstrap servers of the session's broker."""
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def session_faulty_broker(kafka_broker: infra.Broker) -> Iterator[infra.Broker]:
+    """A second broker, for the tests that take theirs away (and the e2e stack, which does)."""
+    broker = infra.start_broker("faulty", faulty=True)
+    yield broker
     broker.stop()
 
 
 @pytest.fixture
-def faulty_kafka() -> Iterator[infra.Broker]:
-    """A broker of this test's own, behind a proxy the test can cut and restore."""
-    broker = infra.start_tansu(with_proxy=True)
-    yield broker
-    broker.stop()
+def faulty_kafka(session_faulty_broker: infra.Broker) -> Iterator[infra.Broker]:
+    """A broker this test may cut and restore; it is back whatever the test did."""
+    yield session_faulty_broker
+    session_faulty_broker.restore()
 
 
 @pytest.fixture

@@ -6,28 +6,21 @@ from collections.abc import Iterator
 
 import pytest
 
-from fireline_runtime.infra import Postgres
+from fireline_devtools.postgres import Postgres
 from support import infra
 from support.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="session")
-def e2e_broker() -> Iterator[infra.Broker]:
-    """The e2e broker sits behind a proxy so tests can stop and restore it."""
-    broker = infra.start_tansu(with_proxy=True)
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture(scope="session")
-def stack(postgres: Postgres, e2e_broker: infra.Broker) -> Iterator[Stack]:
-    with running_stack(postgres, e2e_broker) as s:
+def stack(postgres: Postgres, session_faulty_broker: infra.Broker) -> Iterator[Stack]:
+    """The stack's broker is one tests may take away (and must bring back)."""
+    with running_stack(postgres, session_faulty_broker) as s:
         yield s
 
 
 @pytest.fixture(autouse=True)
-def _broker_back(e2e_broker: infra.Broker) -> Iterator[None]:
-    # A test that cuts the broker must not leave it cut for the next one.
+def _broker_back(request: pytest.FixtureRequest) -> Iterator[None]:
+    # A test that takes the broker away must not leave it away for the next one.
     yield
-    if e2e_broker.proxy is not None:
-        e2e_broker.restore()
+    if "stack" in request.fixturenames:
+        request.getfixturevalue("session_faulty_broker").restore()

@@ -8,37 +8,35 @@ import time
 import httpx
 import pytest
 
-from fireline_runtime.infra import Postgres
+from fireline_devtools.postgres import Postgres
 from support import infra
 from support.stack import running_stack
 
 pytestmark = pytest.mark.e2e
 
 
-def test_four_services_start_report_ready_and_stop_on_sigterm(postgres: Postgres) -> None:
-    broker = infra.start_tansu()
-    try:
-        with running_stack(postgres, broker) as stack:
-            for name in ("identity", "auth", "incidents", "pagerduty-ingest"):
-                ready = httpx.get(f"{stack.url(name)}/readyz", timeout=5)
-                assert ready.status_code == 200, (name, ready.text)
-                assert ready.json()["checks"] == {
-                    "database": True,
-                    "broker": True,
-                    "consumers": True,
-                }
-                metrics = httpx.get(f"{stack.url(name)}/metrics", timeout=5)
-                assert "fireline_http_requests_total" in metrics.text
-                assert httpx.get(f"{stack.url(name)}/openapi.json", timeout=5).status_code == 200
+def test_four_services_start_report_ready_and_stop_on_sigterm(
+    postgres: Postgres, kafka_broker: infra.Broker
+) -> None:
+    with running_stack(postgres, kafka_broker) as stack:
+        for name in ("identity", "auth", "incidents", "pagerduty-ingest"):
+            ready = httpx.get(f"{stack.url(name)}/readyz", timeout=5)
+            assert ready.status_code == 200, (name, ready.text)
+            assert ready.json()["checks"] == {
+                "database": True,
+                "broker": True,
+                "consumers": True,
+            }
+            metrics = httpx.get(f"{stack.url(name)}/metrics", timeout=5)
+            assert "fireline_http_requests_total" in metrics.text
+            assert httpx.get(f"{stack.url(name)}/openapi.json", timeout=5).status_code == 200
 
-            for name, process in reversed(stack.processes.items()):
-                started = time.monotonic()
-                code = process.stop(timeout=10)
-                took = time.monotonic() - started
-                # uvicorn re-raises SIGTERM after a clean shutdown, so -15 is a normal exit too.
-                assert code in (0, -signal.SIGTERM), f"{name} exited with {code}"
-                assert took < 10, f"{name} took {took:.1f}s to stop"
-                log = process.log_path.read_text()
-                assert "Application shutdown complete" in log, f"{name} did not shut down cleanly"
-    finally:
-        broker.stop()
+        for name, process in reversed(stack.processes.items()):
+            started = time.monotonic()
+            code = process.stop(timeout=10)
+            took = time.monotonic() - started
+            # uvicorn re-raises SIGTERM after a clean shutdown, so -15 is a normal exit too.
+            assert code in (0, -signal.SIGTERM), f"{name} exited with {code}"
+            assert took < 10, f"{name} took {took:.1f}s to stop"
+            log = process.log_path.read_text()
+            assert "Application shutdown complete" in log, f"{name} did not shut down cleanly"

@@ -14,8 +14,8 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from fireline_runtime.infra import wait_for
 from fireline_runtime.notify_cache import NotifyCache, notify
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

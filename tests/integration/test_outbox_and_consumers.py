@@ -11,11 +11,11 @@ from aiokafka import AIOKafkaProducer
 
 from fireline_contracts import KEYS, KeyRenamed, dlq_name, parse_event
 from fireline_contracts.keys import KeyRenamedPayload
-from fireline_runtime.infra import wait_for
 from fireline_runtime.service import ServiceRuntime
 from support import probe
 from support.infra import Broker
 from support.kafka import read_topic
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ from aiokafka import AIOKafkaProducer
 
 from fireline_contracts import KEYS, KeyRevoked
 from fireline_contracts.keys import KeyRevokedPayload
-from fireline_runtime.infra import wait_for
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.settings import ServiceSettings, TokenSettings
 from fireline_runtime.token_guard import enable_bearer_auth
 from support import probe
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def guarded(database: str, kafka: str, prefix: str) -> ServiceRuntime:
         database_url=database,
         kafka_bootstrap_servers=kafka,
         fireline_topic_prefix=prefix,
-        fireline_kafka_session_timeout_ms=2000,
+        fireline_kafka_session_timeout_ms=6000,
         fireline_kafka_fetch_max_wait_ms=50,
         fireline_outbox_poll_interval_s=0.2,
     )

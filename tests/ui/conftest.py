@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Playwright, async_playwright
 
-from fireline_runtime.infra import Postgres
+from fireline_devtools.postgres import Postgres
 from support import infra
 from support.stack import Stack, running_stack
 
@@ -29,18 +29,14 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="package")
-def stack(postgres: Postgres) -> Iterator[Stack]:
-    """The services as processes, on a broker of their own as in a deployment.
+def stack(postgres: Postgres, kafka_broker: infra.Broker) -> Iterator[Stack]:
+    """The services as processes, on the session's broker under a topic prefix of their own.
 
     Package scope: the processes stop when this folder's tests are done, so a full run never
     holds this stack and the e2e tier's at the same time.
     """
-    broker = infra.start_tansu()
-    try:
-        with running_stack(postgres, broker) as s:
-            yield s
-    finally:
-        broker.stop()
+    with running_stack(postgres, kafka_broker) as s:
+        yield s
 
 
 @pytest.fixture(scope="package")

@@ -81,6 +81,7 @@ class Messaging:
         metrics: Metrics,
         session_timeout_ms: int = 10_000,
         fetch_max_wait_ms: int = 500,
+        idempotence: bool = True,
         max_retries: int = 3,
         retry_backoff_s: float = 0.2,
     ) -> None:
@@ -97,7 +98,9 @@ class Messaging:
         self.broker = KafkaBroker(
             bootstrap_servers,
             client_id=f"fireline-{service}",
-            enable_idempotence=False,  # Tansu does not support idempotent producers
+            # The DLQ producer: acks from every in-sync replica, and idempotent where the broker
+            # supports it (Apache Kafka; not Tansu), so a retried send never writes twice.
+            enable_idempotence=idempotence,
             acks="all",
             apply_types=False,
             logger=logging.getLogger(f"fireline.{service}.broker"),
@@ -116,19 +119,32 @@ class Messaging:
         return topic_name(spec, self.prefix)
 
     async def ensure_topics(
-        self, specs: Sequence[TopicSpec], *, partitions: int, replication: int = 1
+        self,
+        specs: Sequence[TopicSpec],
+        *,
+        partitions: int,
+        replication: int = 1,
+        min_insync_replicas: int = 1,
     ) -> None:
-        """Create topics (and their DLQs) explicitly; existing ones are left as they are."""
+        """Create topics (and their DLQs) explicitly; existing ones are left as they are.
+
+        ``min.insync.replicas`` is set on every topic rather than left to the broker's default:
+        with ``acks=all`` it is what makes an acknowledged event survive a broker's loss, and a
+        deployment must not depend on how each broker happens to be configured.
+        """
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
         await admin.start()
         try:
+            isr = {"min.insync.replicas": str(min(min_insync_replicas, replication))}
             wanted: list[NewTopic] = []
             for spec in specs:
-                configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+                configs = {**isr, **({"cleanup.policy": "compact"} if spec.compacted else {})}
                 wanted.append(
                     NewTopic(self.topic(spec), partitions, replication, topic_configs=configs)
                 )
-                wanted.append(NewTopic(dlq_name(self.topic(spec)), 1, replication))
+                wanted.append(
+                    NewTopic(dlq_name(self.topic(spec)), 1, replication, topic_configs=isr)
+                )
             existing = set(await admin.list_topics())
             missing = [t for t in wanted if t.name not in existing]
             if missing:
@@ -381,13 +397,16 @@ async def _raw_message(message: StreamMessage[Any]) -> StreamMessage[Any]:
     return message
 
 
-async def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
-    """The relay's producer: acks from all in-sync replicas, no idempotence (Tansu)."""
+async def make_producer(
+    bootstrap_servers: str, client_id: str, *, idempotence: bool = True
+) -> AIOKafkaProducer:
+    """The relay's producer: acks from all in-sync replicas; idempotent unless the broker is
+    Tansu, so a send retried after a lost answer is written once, in order."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
         acks="all",
-        enable_idempotence=False,
+        enable_idempotence=idempotence,
         request_timeout_ms=5_000,
         retry_backoff_ms=200,
         linger_ms=0,

@@ -67,6 +67,7 @@ class ServiceRuntime:
             metrics=self.metrics,
             session_timeout_ms=settings.fireline_kafka_session_timeout_ms,
             fetch_max_wait_ms=settings.fireline_kafka_fetch_max_wait_ms,
+            idempotence=settings.fireline_kafka_idempotence,
             max_retries=settings.fireline_consumer_max_retries,
         )
         for spec in self.topics:
@@ -136,7 +137,9 @@ class ServiceRuntime:
         async with self._producer_lock:
             if self._producer is None:
                 self._producer = await make_producer(
-                    self.settings.kafka_bootstrap_servers, f"fireline-{self.service}-relay"
+                    self.settings.kafka_bootstrap_servers,
+                    f"fireline-{self.service}-relay",
+                    idempotence=self.settings.fireline_kafka_idempotence,
                 )
             return self._producer
 
@@ -148,6 +151,7 @@ class ServiceRuntime:
                     self.topics,
                     partitions=self.settings.fireline_topic_partitions,
                     replication=self.settings.fireline_topic_replication,
+                    min_insync_replicas=self.settings.fireline_topic_min_insync_replicas,
                 )
                 await self.messaging.start()
                 self.broker_started = True

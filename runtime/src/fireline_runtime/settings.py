@@ -31,6 +31,18 @@ class ServiceSettings(BaseSettings):
     fireline_topic_replication: int = Field(
         default=1, ge=1, description="Replication factor used when topics are created."
     )
+    fireline_topic_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="min.insync.replicas of topics created at start-up: with acks=all, how many "
+        "replicas must have a record before the producer is told it is written (2 of 3 on a "
+        "cluster survives one broker loss without losing an acknowledged event).",
+    )
+    fireline_kafka_idempotence: bool = Field(
+        default=True,
+        description="Idempotent producers (no duplicates or reordering when a send is retried). "
+        "Apache Kafka supports them; Tansu does not, so make run and tests turn this off there.",
+    )
     fireline_kafka_session_timeout_ms: int = Field(
         default=10_000,
         ge=1_000,

@@ -27,9 +27,9 @@ from fireline_contracts import (
     KeyRevokedPayload,
     topic_name,
 )
-from fireline_runtime.infra import wait_for
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.tokens import JwksCache, TokenVerifier
+from support.waiting import wait_for
 
 ISSUER = "http://auth.test"
 AUDIENCE = "fireline-api"
@@ -45,7 +45,7 @@ def settings_for(database_url: str, kafka: str, prefix: str, **overrides: Any) -
         "database_url": database_url,
         "kafka_bootstrap_servers": kafka,
         "fireline_topic_prefix": prefix,
-        "fireline_kafka_session_timeout_ms": 2000,
+        "fireline_kafka_session_timeout_ms": 6000,
         "fireline_outbox_poll_interval_s": 0.2,
         "fireline_token_issuer": ISSUER,
         "fireline_token_audience": AUDIENCE,

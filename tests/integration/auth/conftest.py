@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from fireline_runtime.infra import Postgres
+from fireline_devtools.postgres import Postgres
 from integration.auth.auth_harness import AuthHarness, running, settings_for
 from support import infra
 

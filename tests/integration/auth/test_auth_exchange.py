@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from fireline_runtime.infra import wait_for
 from fireline_runtime.tokens import InvalidToken
 from integration.auth.auth_harness import AUDIENCE, ISSUER, AuthHarness, basic
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

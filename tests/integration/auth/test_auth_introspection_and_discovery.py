@@ -7,10 +7,10 @@ import logging
 import pytest
 
 from fireline_contracts import KEY_USAGE, KeyUsed, parse_event, topic_name
-from fireline_runtime.infra import wait_for
 from fireline_runtime.observability import JsonFormatter
 from integration.auth.auth_harness import AUDIENCE, ISSUER, AuthHarness, Key, basic
 from support.kafka import read_topic
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

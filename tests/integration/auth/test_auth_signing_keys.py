@@ -16,7 +16,7 @@ from fireline_auth.bootstrap import create_app
 from fireline_auth.config import Settings
 from fireline_auth.domain.errors import ConfigurationError
 from fireline_auth.entrypoints.cli import rotate_keys
-from fireline_runtime.infra import Postgres, wait_for
+from fireline_devtools.postgres import Postgres
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.tokens import InvalidToken, JwksCache, TokenVerifier
 from integration.auth.auth_harness import (
@@ -29,6 +29,7 @@ from integration.auth.auth_harness import (
     settings_for,
 )
 from support import infra
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

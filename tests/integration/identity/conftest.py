@@ -31,7 +31,7 @@ def identity_settings(database: str, kafka: str, prefix: str, **overrides: Any) 
         "database_url": database,
         "kafka_bootstrap_servers": kafka,
         "fireline_topic_prefix": prefix,
-        "fireline_kafka_session_timeout_ms": 2000,
+        "fireline_kafka_session_timeout_ms": 6000,
         "fireline_outbox_poll_interval_s": 0.2,
         "fireline_public_url": PUBLIC_URL,
         "fireline_cookie_secure": False,

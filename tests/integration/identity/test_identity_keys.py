@@ -23,8 +23,8 @@ from fireline_contracts import (
     parse_event,
 )
 from fireline_identity.domain import api_key_format
-from fireline_runtime.infra import wait_for
 from support.kafka import read_topic
+from support.waiting import wait_for
 
 if TYPE_CHECKING:
     from integration.identity.conftest import Identity

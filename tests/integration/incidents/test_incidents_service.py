@@ -43,16 +43,17 @@ from fireline_contracts import (
     parse_event,
     topic_name,
 )
+from fireline_devtools.postgres import Postgres
 from fireline_incidents.adapters.postgres import PgUnitOfWork
 from fireline_incidents.bootstrap import create_app
 from fireline_incidents.config import Settings
 from fireline_incidents.domain.commands import ApplyAlert
 from fireline_incidents.service_layer import services
-from fireline_runtime.infra import Postgres, wait_for
 from fireline_runtime.service import ServiceRuntime
 from support import infra
 from support.kafka import read_topic
 from support.token_issuer import ALL_SCOPES, TokenIssuer
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -219,7 +220,7 @@ async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Harness]:
                 database_url=database,
                 kafka_bootstrap_servers=kafka,
                 fireline_topic_prefix=prefix,
-                fireline_kafka_session_timeout_ms=2000,
+                fireline_kafka_session_timeout_ms=6000,
                 fireline_outbox_poll_interval_s=0.2,
                 fireline_jwks_url=token_issuer.jwks_url,
                 fireline_token_issuer=ISSUER,

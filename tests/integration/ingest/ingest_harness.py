@@ -20,9 +20,9 @@ from fastapi import FastAPI
 from fireline_contracts import ALERTS, EventEnvelope, parse_event, topic_name
 from fireline_pagerduty_ingest.bootstrap import create_app
 from fireline_pagerduty_ingest.config import Settings
-from fireline_runtime.infra import wait_for
 from fireline_runtime.service import ServiceRuntime
 from support.kafka import read_topic
+from support.waiting import wait_for
 
 ENCRYPTION_KEY = base64.urlsafe_b64encode(b"fireline-ingest-test-key-32bytes").decode()
 ISSUER = "http://auth.fireline.test"
@@ -40,7 +40,7 @@ def make_settings(
         "database_url": database_url,
         "kafka_bootstrap_servers": bootstrap,
         "fireline_topic_prefix": topic_prefix,
-        "fireline_kafka_session_timeout_ms": 2000,
+        "fireline_kafka_session_timeout_ms": 6000,
         "fireline_outbox_poll_interval_s": 0.2,
         "fireline_token_issuer": ISSUER,
         "fireline_token_audience": AUDIENCE,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from fireline_contracts import AlertTriggered
-from fireline_runtime.infra import free_port, wait_for
+from fireline_devtools.net import free_port
 from integration.ingest.ingest_harness import (
     ALLOWED_HOSTS,
     AUDIENCE,
@@ -39,6 +39,7 @@ from support.pagerduty_fixtures import (
     signed,
 )
 from support.token_issuer import TokenIssuer
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +81,7 @@ async def test_a_delivery_stored_before_a_crash_is_published_after_the_restart(
         "FIRELINE_JWKS_URL": issuer.jwks_url,
         "FIRELINE_INGEST_ENCRYPTION_KEY": ENCRYPTION_KEY,
         "FIRELINE_PAGERDUTY_ALLOWED_HOSTS": ALLOWED_HOSTS,
-        "FIRELINE_KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "FIRELINE_KAFKA_SESSION_TIMEOUT_MS": "6000",
         "FIRELINE_INGEST_LEASE_S": "7",
         "FIRELINE_LOG_LEVEL": "DEBUG",
     }

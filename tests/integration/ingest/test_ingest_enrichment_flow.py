@@ -11,7 +11,6 @@ import pytest
 
 from fireline_contracts import AlertAcknowledged, AlertResolved, AlertTriggered, EventEnvelope
 from fireline_pagerduty_ingest.config import Settings
-from fireline_runtime.infra import wait_for
 from integration.ingest.ingest_harness import IngestApp, make_settings, running
 from support.fake_pagerduty import DEFAULT_TOKEN, FakePagerDuty
 from support.pagerduty_fixtures import (
@@ -23,6 +22,7 @@ from support.pagerduty_fixtures import (
     signed,
 )
 from support.token_issuer import TokenIssuer
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 import pytest
 
 from fireline_contracts import AlertTriggered
-from fireline_runtime.infra import free_port, wait_for
+from fireline_devtools.net import free_port
 from integration.ingest.ingest_harness import make_settings, running
 from support.infra import Broker
 from support.pagerduty_fixtures import delivery, new_incident_id, signed
 from support.tcp_proxy import FaultProxy
 from support.token_issuer import TokenIssuer
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

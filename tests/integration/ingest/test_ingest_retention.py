@@ -15,10 +15,10 @@ import pytest
 
 from fireline_pagerduty_ingest.config import Settings
 from fireline_pagerduty_ingest.service_layer.deliveries import prune_deliveries
-from fireline_runtime.infra import wait_for
 from integration.ingest.ingest_harness import IngestApp, make_settings, running
 from support.pagerduty_fixtures import delivery, new_incident_id, signed
 from support.token_issuer import TokenIssuer
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
