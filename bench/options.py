@@ -20,6 +20,10 @@ SMOKE_SCENARIOS = (0, 2)
 
 SMOKE_SECONDS = 2
 
+BROKERS = ("kafka", "tansu")
+"""Brokers a bench that starts its own stack measures on, in turn, in one run: Apache Kafka
+(the figures the targets are checked against) and Tansu beside it, for comparison."""
+
 
 @dataclass(frozen=True)
 class External:
@@ -49,6 +53,7 @@ class Options:
     results_dir: Path
     smoke: bool
     external: External | None
+    brokers: tuple[str, ...] = BROKERS
 
     @property
     def in_run_order(self) -> list[int]:
@@ -67,6 +72,7 @@ class Options:
             "latency_seconds": self.latency_seconds,
             "trials": self.trials,
             "smoke": self.smoke,
+            "brokers": list(self.brokers) if self.external is None else ["external"],
         }
 
 
@@ -110,6 +116,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"scenario 2 (and the ceiling for its ratio) with wrk for {SMOKE_SECONDS} s each",
     )
+    p.add_argument(
+        "--brokers",
+        default=",".join(BROKERS),
+        help="when the bench starts its own stack: the brokers to measure on, in turn "
+        "(kafka = Apache Kafka, tansu); targets are checked on the first",
+    )
     running = p.add_argument_group(
         "an already running stack (give all of these, or none to start one)"
     )
@@ -144,7 +156,15 @@ def parse(argv: list[str] | None = None) -> Options:
         results_dir=args.results_dir,
         smoke=args.smoke,
         external=_external(p, args),
+        brokers=_brokers(p, args.brokers),
     )
+
+
+def _brokers(p: argparse.ArgumentParser, raw: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if not chosen or set(chosen) - set(BROKERS):
+        p.error(f"--brokers: choose among {BROKERS}")
+    return chosen
 
 
 def _scenarios(p: argparse.ArgumentParser, raw: str) -> tuple[int, ...]:

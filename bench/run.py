@@ -15,6 +15,7 @@ import contextlib
 import sys
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,12 +46,12 @@ def progress(message: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def target_for(opts: options.Options) -> AsyncIterator[Target]:
+async def target_for(opts: options.Options, broker: str) -> AsyncIterator[Target]:
     if opts.external is not None:
         yield external(opts.external)
         return
-    progress("starting PostgreSQL databases, the broker and the four services")
-    async with own_stack() as target:
+    progress(f"starting PostgreSQL databases, {broker} and the four services")
+    async with own_stack(broker) as target:
         yield target
 
 
@@ -93,52 +94,80 @@ async def run_scenario(number: int, ctx: Context) -> Outcome:
         return failed
 
 
-async def measure(opts: options.Options) -> tuple[dict[str, Any], list[Outcome]]:
-    """Run the chosen scenarios; the results document and the outcomes for the table."""
+async def measure_target(opts: options.Options, target: Target) -> list[Outcome]:
+    """Every chosen scenario against one stack, provisioned and cleaned up around them."""
+    api = Fireline(target)
+    try:
+        await api.login()
+        ctx = Context(
+            options=opts,
+            target=target,
+            api=api,
+            wrk=wrk_.WrkSettings(opts.threads, opts.connections, opts.seconds),
+            key=await api.create_key("bench"),
+        )
+        try:
+            progress("provisioning")
+            await provision(ctx)
+            return [await run_scenario(n, ctx) for n in opts.in_run_order]
+        finally:
+            await cleanup(ctx)
+    finally:
+        await api.aclose()
+
+
+@dataclass
+class Run:
+    target: Target
+    outcomes: list[Outcome]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "broker": self.target.broker,
+            "results": {o.key: {"scenario": o.number, **o.figures} for o in self.outcomes},
+            "checks": report.all_checks(self.outcomes),
+        }
+
+
+async def measure(opts: options.Options) -> tuple[dict[str, Any], list[Run]]:
+    """Run the chosen scenarios on each broker; the results document and the runs.
+
+    The first broker's run (Apache Kafka by default) is the one the targets are checked on;
+    the others stand beside it in ``alongside``, measured on the same machine in the same run.
+    """
     wrk_version = wrk_.version()  # fails early, before a stack is started, without wrk
     started_at = datetime.now(UTC)
-    async with target_for(opts) as target:
-        api = Fireline(target)
-        try:
-            await api.login()
-            ctx = Context(
-                options=opts,
-                target=target,
-                api=api,
-                wrk=wrk_.WrkSettings(opts.threads, opts.connections, opts.seconds),
-                key=await api.create_key("bench"),
-            )
-            try:
-                progress("provisioning")
-                await provision(ctx)
-                outcomes = [await run_scenario(n, ctx) for n in opts.in_run_order]
-            finally:
-                await cleanup(ctx)
-        finally:
-            await api.aclose()
+    runs: list[Run] = []
+    for broker in opts.brokers if opts.external is None else ("external",):
+        async with target_for(opts, broker) as target:
+            runs.append(Run(target, await measure_target(opts, target)))
     finished_at = datetime.now(UTC)
-    checks = report.all_checks(outcomes)
+    primary = runs[0]
+    checks = report.all_checks(primary.outcomes)
     document = {
-        "format": 1,
+        "format": 2,
         "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "finished_at": finished_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "elapsed_s": round((finished_at - started_at).total_seconds(), 1),
         "options": opts.as_json(),
-        "wrk": {"version": wrk_version, **ctx.wrk.as_json()},
+        "wrk": {
+            "version": wrk_version,
+            **wrk_.WrkSettings(opts.threads, opts.connections, opts.seconds).as_json(),
+        },
         "stack": {
-            "started_by_bench": target.started_here,
-            "auth_failed_auth_limit": target.limiter_json(),
+            "started_by_bench": primary.target.started_here,
+            "auth_failed_auth_limit": primary.target.limiter_json(),
         },
         "machine": machine.describe(
             wrk_version=wrk_version,
-            postgres_version=target.postgres_version,
-            broker=target.broker,
+            postgres_version=primary.target.postgres_version,
+            broker=primary.target.broker,
         ),
-        "results": {o.key: {"scenario": o.number, **o.figures} for o in outcomes},
-        "checks": checks,
+        **primary.as_json(),
         "passed": all(c["pass"] is True for c in checks),
+        "alongside": [run.as_json() for run in runs[1:]],
     }
-    return document, outcomes
+    return document, runs
 
 
 def header(document: dict[str, Any]) -> list[str]:
@@ -175,13 +204,16 @@ def verdict(checks: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     opts = options.parse(argv)
     try:
-        document, outcomes = asyncio.run(measure(opts))
+        document, runs = asyncio.run(measure(opts))
     except wrk_.WrkMissing as exc:
         raise SystemExit(str(exc)) from None
     path = report.write(document, opts.results_dir)
-    print(report.table(outcomes, header(document)))
+    for i, run in enumerate(runs):
+        lines = header(document) if i == 0 else ["", f"beside it, on broker {run.target.broker}:"]
+        print(report.table(run.outcomes, lines))
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     print(f"\n{verdict(document['checks'])}; results written to {shown}")
     # A missed target is a finding, not a failure of the harness; a scenario that crashed is.
-    if any("error" in result for result in document["results"].values()):
+    results = [document["results"], *(run["results"] for run in document["alongside"])]
+    if any("error" in result for by_key in results for result in by_key.values()):
         raise SystemExit(1)

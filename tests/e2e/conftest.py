@@ -21,6 +21,10 @@ def stack(postgres: Postgres, session_faulty_broker: infra.Broker) -> Iterator[S
 @pytest.fixture(autouse=True)
 def _broker_back(request: pytest.FixtureRequest) -> Iterator[None]:
     # A test that takes the broker away must not leave it away for the next one.
+    uses_it = "stack" in request.fixturenames
+    broker: infra.Broker | None = (
+        request.getfixturevalue("session_faulty_broker") if uses_it else None
+    )
     yield
-    if "stack" in request.fixturenames:
-        request.getfixturevalue("session_faulty_broker").restore()
+    if broker is not None:
+        broker.restore()

@@ -184,8 +184,9 @@ def _service_env(
         for old, new in to_loopback.items():
             value = value.replace(old, new)
         env[name] = value
-    hosts = ("kafka", "postgres", "auth", "identity", "incidents", "pagerduty-ingest")
-    unmapped = [f"{k}={v}" for k, v in env.items() if re.search(rf"//({'|'.join(hosts)})[:/]", v)]
+    hosts = "|".join(("kafka", "postgres", "auth", "identity", "incidents", "pagerduty-ingest"))
+    compose_host = re.compile(rf"((//|@)({hosts})(:\d+)?(/|$))|((^|,)({hosts}):\d+)")
+    unmapped = [f"{k}={v}" for k, v in env.items() if compose_host.search(v)]
     assert not unmapped, f"compose hosts left unmapped: {unmapped}"
     # What the image and the port mapping give a container: the listening address and port.
     env["FIRELINE_HTTP_HOST"] = "127.0.0.1"

@@ -20,6 +20,7 @@ import pytest
 
 from fireline_contracts import topics
 from fireline_devtools.postgres import Postgres
+from fireline_devtools.processes import wait_ready
 from support import burst, infra
 from support.kafka import committed_offsets, group_assignments, partitions, topic_configs
 from support.stack import Stack, running_stack
@@ -44,7 +45,7 @@ def cluster() -> Iterator[infra.Broker]:
 
 
 @pytest.fixture(scope="module")
-def stack(postgres: Postgres, cluster: infra.Broker) -> Iterator[Stack]:
+def cluster_stack(postgres: Postgres, cluster: infra.Broker) -> Iterator[Stack]:
     with running_stack(
         postgres,
         cluster,
@@ -83,7 +84,8 @@ class Org:
 
 
 @pytest.fixture(scope="module")
-def org(stack: Stack) -> Org:
+def org(cluster_stack: Stack) -> Org:
+    stack = cluster_stack
     with httpx.Client(base_url=stack.url("identity"), timeout=10) as identity:
         r = identity.post(
             "/v1/session", json={"email": stack.admin_email, "password": stack.admin_password}
@@ -114,19 +116,17 @@ def org(stack: Stack) -> Org:
 
 
 @pytest.fixture(autouse=True)
-def _everything_back(cluster: infra.Broker, stack: Stack) -> Iterator[None]:
+def _everything_back(cluster: infra.Broker, cluster_stack: Stack) -> Iterator[None]:
     """Whatever a test broke comes back before the next one (brokers, then replicas)."""
     yield
     cluster.restore()
-    for process in stack.processes.values():
+    for process in cluster_stack.processes.values():
         if process.proc is None or process.proc.poll() is not None:
             process.start()
-    asyncio.run(_ready(stack))
+    asyncio.run(_ready(cluster_stack))
 
 
 async def _ready(stack: Stack) -> None:
-    from fireline_devtools.processes import wait_ready
-
     await wait_ready(list(stack.processes.values()), timeout=120)
 
 

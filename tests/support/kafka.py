@@ -11,6 +11,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from fireline_runtime.messaging import server_list
+
 
 async def read_topic(
     bootstrap: str, topic: str, *, until: int, timeout: float = 20.0
@@ -18,7 +20,7 @@ async def read_topic(
     """Read ``topic`` from the beginning until ``until`` records arrived or the time is up."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=server_list(bootstrap),
         group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -43,21 +45,22 @@ async def read_to_end(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record ``topic`` holds now: from the beginning up to each partition's end offset."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        bootstrap_servers=server_list(bootstrap),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        await consumer.topics()  # fetches the cluster's metadata, this topic's partitions among it
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        assigned = [TopicPartition(topic, p) for p in await partitions(bootstrap, topic)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
         deadline = asyncio.get_running_loop().time() + timeout
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"{topic} not read to its end in {timeout:.0f}s")
-            batch = await consumer.getmany(*partitions, timeout_ms=200)
+            batch = await consumer.getmany(*assigned, timeout_ms=200)
             for part in batch.values():
                 records.extend(part)
     finally:
@@ -67,7 +70,7 @@ async def read_to_end(
 
 async def topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]]:
     """Each topic's effective configuration, read back from the brokers."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=server_list(bootstrap))
     await admin.start()
     try:
         resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]
@@ -85,7 +88,7 @@ async def topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str
 
 async def partitions(bootstrap: str, topic: str) -> dict[int, dict[str, Any]]:
     """Partition number -> its ``leader`` and ``replicas`` (broker ids)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=server_list(bootstrap))
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -99,7 +102,7 @@ async def partitions(bootstrap: str, topic: str) -> dict[int, dict[str, Any]]:
 
 async def group_assignments(bootstrap: str, group: str) -> list[list[TopicPartition]]:
     """The partitions each live member of a consumer group owns, one list per member."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=server_list(bootstrap))
     await admin.start()
     try:
         responses = await admin.describe_consumer_groups([group])
@@ -122,7 +125,7 @@ async def group_assignments(bootstrap: str, group: str) -> list[list[TopicPartit
 
 
 async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=server_list(bootstrap))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

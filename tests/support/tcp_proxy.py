@@ -1,9 +1,11 @@
-"""A TCP proxy that can cut the line: how tests "stop the broker" without losing its state.
+"""A TCP proxy that can cut the line: a server that goes away and comes back, state intact.
 
-Tansu keeps topics in memory, so really stopping it would also delete every topic and committed
-offset: something a real Kafka cluster never does on an outage. Instead the broker advertises the
-proxy's address, every client connection goes through here, and :meth:`cut` drops them all and
-refuses new ones until :meth:`restore`: to clients it is exactly a broker that went away.
+Used where really stopping the server is not what the test means: Tansu keeps topics in memory,
+so stopping it would delete every topic and committed offset (which no Kafka outage does), and a
+test's own database should come back with its data. Every client connection goes through here,
+and :meth:`cut` drops them all and refuses new ones until :meth:`restore`: to clients it is
+exactly a server that went away. The target is a TCP port, or a Unix socket (the embedded
+PostgreSQL listens on one only).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ import threading
 
 
 class FaultProxy:
-    def __init__(self, target_port: int, listen_port: int) -> None:
+    def __init__(
+        self, target_port: int, listen_port: int, *, target_socket: str | None = None
+    ) -> None:
         self.target_port = target_port
+        self.target_socket = target_socket
         self.listen_port = listen_port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -38,7 +43,10 @@ class FaultProxy:
             writer.close()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            if self.target_socket is not None:
+                up_reader, up_writer = await asyncio.open_unix_connection(self.target_socket)
+            else:
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
             writer.close()
             return

@@ -87,7 +87,7 @@ class Messaging:
     ) -> None:
         self.service = service
         self.group_id = f"fireline-{service}"
-        self.bootstrap_servers = bootstrap_servers
+        self.bootstrap_servers = server_list(bootstrap_servers)
         self.prefix = topic_prefix
         self._pool_getter = pool_getter
         self._metrics = metrics
@@ -96,7 +96,7 @@ class Messaging:
         self._max_retries = max_retries
         self._retry_backoff_s = retry_backoff_s
         self.broker = KafkaBroker(
-            bootstrap_servers,
+            self.bootstrap_servers,
             client_id=f"fireline-{service}",
             # The DLQ producer: acks from every in-sync replica, and idempotent where the broker
             # supports it (Apache Kafka; not Tansu), so a retried send never writes twice.
@@ -397,13 +397,19 @@ async def _raw_message(message: StreamMessage[Any]) -> StreamMessage[Any]:
     return message
 
 
+def server_list(bootstrap_servers: str) -> list[str]:
+    """``host:port,host:port`` as the list aiokafka needs: it takes a single string as one
+    address, commas and all, so a cluster's bootstrap list would never connect."""
+    return [server.strip() for server in bootstrap_servers.split(",") if server.strip()]
+
+
 async def make_producer(
     bootstrap_servers: str, client_id: str, *, idempotence: bool = True
 ) -> AIOKafkaProducer:
     """The relay's producer: acks from all in-sync replicas; idempotent unless the broker is
     Tansu, so a send retried after a lost answer is written once, in order."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=server_list(bootstrap_servers),
         client_id=client_id,
         acks="all",
         enable_idempotence=idempotence,

@@ -69,15 +69,17 @@ async def test_a_broker_outage_still_answers_202_and_the_alerts_follow_later(
 def database_behind_proxy(database: str) -> Iterator[tuple[str, FaultProxy]]:
     """The test database reached through a proxy the test can cut: a database outage."""
     parts = urllib.parse.urlsplit(database)
-    assert parts.hostname is not None
-    proxy = FaultProxy(target_port=parts.port or 5432, listen_port=free_port())
+    port = parts.port or 5432
+    query = urllib.parse.parse_qs(parts.query)
+    # The embedded PostgreSQL listens on a Unix socket only (its folder is the `host` parameter).
+    socket_dir = query.pop("host", [None])[0]
+    socket = f"{socket_dir}/.s.PGSQL.{port}" if socket_dir else None
+    proxy = FaultProxy(target_port=port, listen_port=free_port(), target_socket=socket)
     proxy.start()
-    netloc = parts.netloc.replace(
-        f"{parts.hostname}:{parts.port or 5432}", f"127.0.0.1:{proxy.listen_port}"
-    )
-    if netloc == parts.netloc:  # the URL had no explicit port
-        netloc = f"{parts.netloc}:{proxy.listen_port}"
-    yield urllib.parse.urlunsplit(parts._replace(netloc=netloc)), proxy
+    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    netloc = f"{user}127.0.0.1:{proxy.listen_port}"
+    rest = urllib.parse.urlencode(query, doseq=True)
+    yield urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=rest)), proxy
     proxy.stop()
 
 
