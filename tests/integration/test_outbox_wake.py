@@ -43,34 +43,54 @@ async def write(pool: asyncpg.Pool, outbox: OutboxWriter) -> None:
         await outbox.add(conn, KEYS, renamed())
 
 
+class Wakes:
+    """The relay's wake-ups as a listener sees them, and a way to know it has seen them all.
+
+    ``settle`` sends a marker NOTIFY on the same channel and waits for it: PostgreSQL delivers
+    notifications in commit order, so every wake committed before the marker has arrived by then.
+    That positive signal replaces a fixed sleep before counting what did (not) happen.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.count = 0
+        self._markers: dict[str, asyncio.Event] = {}
+
+    def on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        if isinstance(payload, str) and payload in self._markers:
+            self._markers[payload].set()
+        else:
+            self.count += 1
+
+    async def settle(self) -> int:
+        marker = f"marker-{uuid.uuid4().hex}"
+        self._markers[marker] = asyncio.Event()
+        async with self.pool.acquire() as conn:
+            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, marker)
+        await asyncio.wait_for(self._markers[marker].wait(), 10)
+        return self.count
+
+
 async def test_a_deferred_burst_wakes_the_relay_once_after_its_rows_committed(
     database: str, pool: asyncpg.Pool
 ) -> None:
-    wakes: list[int] = []
+    wakes = Wakes(pool)
     listener = await asyncpg.connect(database)
-
-    def on_wake(*_: object) -> None:
-        wakes.append(1)
-
-    await listener.add_listener(NOTIFY_CHANNEL, on_wake)
+    await listener.add_listener(NOTIFY_CHANNEL, wakes.on_notify)
     outbox = OutboxWriter()
     try:
         await write(pool, outbox)  # outside a block: its own wake
-        await asyncio.sleep(0.2)
-        assert len(wakes) == 1
+        assert await wakes.settle() == 1
 
         async with deferred_wake(pool):
             await asyncio.gather(*(write(pool, outbox) for _ in range(5)))
-            await asyncio.sleep(0.2)
-            assert len(wakes) == 1, "no wake while the burst is still going on"
-        await asyncio.sleep(0.2)
-        assert len(wakes) == 2, "one wake for the whole burst"
+            assert await wakes.settle() == 1, "no wake while the burst is still going on"
+        assert await wakes.settle() == 2, "one wake for the whole burst"
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM outbox") == 6
 
         async with deferred_wake(pool):
             pass  # nothing written: nothing to wake for
-        await asyncio.sleep(0.2)
-        assert len(wakes) == 2
+        assert await wakes.settle() == 2
     finally:
         await listener.close()

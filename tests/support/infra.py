@@ -26,6 +26,7 @@ from fireline_devtools.brokers import EmbeddedBroker
 from fireline_devtools.net import free_port
 from fireline_devtools.postgres import Postgres, drop_database, ensure_database
 from fireline_devtools.tansu import Tansu
+from fireline_devtools.tansu import version as tansu_version
 from support.tcp_proxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +155,7 @@ def _start_tansu(label: str, *, faulty: bool) -> Broker:
     proxy.start()
     embedded = EmbeddedBroker(
         "tansu",
-        "tansu",
+        tansu_version(),
         tansu.bootstrap,
         client_env=dict(brokers.TANSU_CLIENT_ENV),
         _stop=tansu.stop,

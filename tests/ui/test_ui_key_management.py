@@ -1,4 +1,4 @@
-"""Issue 5 in a real browser: Key Management as the product promises it, plus Users and sessions.
+"""In a real browser: Key Management as the product promises it, plus Users and sessions.
 
 Chromium (Debian's package) drives identity's /ui/ pages, which talk only to identity's JSON API;
 the key a person copies is then exchanged for a token at the auth process. Screenshots of every

@@ -47,7 +47,7 @@ class EmbeddedBroker:
             size = len(self.cluster.nodes) if self.cluster else 1
             return f"Apache Kafka {self.version} ({size} KRaft node{'s' if size > 1 else ''})"
         if self.kind == "tansu":
-            return f"{self.version} (embedded, memory only)"
+            return f"Tansu {self.version} (embedded, memory only)"
         return "given by KAFKA_BOOTSTRAP_SERVERS"
 
     def stop(self) -> None:
@@ -71,13 +71,16 @@ def start_apache_kafka(
     fixed_ports: bool = False,
     show_progress: bool = False,
     heap: str = kafka.DEFAULT_HEAP,
+    log_dir: Path | None = None,
 ) -> EmbeddedBroker:
     """Apache Kafka with its logs in ``data_dir`` (kept across runs, as a deployed broker's)."""
     distribution = kafka.resolve(state_dir / "kafka", show_progress=show_progress)
     ports = None
     if fixed_ports and size == 1 and not port_open("127.0.0.1", 9092):
         ports = {1: (9092, 9093)}
-    cluster = kafka.KafkaCluster(distribution, data_dir, size=size, ports=ports, heap=heap)
+    cluster = kafka.KafkaCluster(
+        distribution, data_dir, size=size, ports=ports, heap=heap, log_dir=log_dir
+    )
     cluster.start()
     return EmbeddedBroker(
         "apache-kafka",
@@ -113,7 +116,11 @@ def start_local_broker(state_dir: Path, *, show_progress: bool = False) -> Embed
         return start_tansu(logs / "tansu.log", fixed_port=True)
     try:
         return start_apache_kafka(
-            state_dir, state_dir / "kafka-data", fixed_ports=True, show_progress=show_progress
+            state_dir,
+            state_dir / "kafka-data",
+            fixed_ports=True,
+            show_progress=show_progress,
+            log_dir=logs,
         )
     except kafka.KafkaUnavailable as exc:
         if choice == "kafka":

