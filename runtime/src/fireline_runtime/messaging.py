@@ -1,12 +1,13 @@
 """Kafka wiring: topic creation, the relay's producer, and idempotent consumers with a DLQ.
 
-Consumers follow one recipe (DESIGN.md, "Reliability rules"):
+Consumers follow one recipe (docs/architecture.md, "Reliability rules"):
 
 * every subscriber has the service's group id and commits its offsets only after the handlers'
   database transactions committed (FastStream ``NACK_ON_ERROR``: an exception re-delivers);
-* records arrive in batches: each partition's records are handled in order, one transaction
-  each, and the batch's partitions concurrently; the offsets are committed once per batch. A crash
-  mid-batch re-delivers the whole batch, and the inbox turns what was already applied into no-ops;
+* records arrive in batches: a partition's records are first applied together in one
+  transaction, and one by one (a transaction each, in order) only if that fails; the batch's
+  partitions run concurrently and the offsets are committed once per batch. A crash mid-batch
+  re-delivers the whole batch, and the inbox turns what was already applied into no-ops;
 * the handler runs in one transaction with an inbox claim, so a redelivery changes nothing;
 * a message that cannot be parsed goes straight to ``<topic>.dlq``; a handler that keeps failing
   goes there after ``max_retries`` retries, with the error in headers, and the partition moves on;

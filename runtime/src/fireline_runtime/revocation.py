@@ -2,7 +2,9 @@
 
 Access tokens stay valid until they expire, so a revoked API key's outstanding tokens are refused by
 checking the token's key id here. Each service fills it from ``KeyRevoked`` events on the keys
-topic (compacted, so a restart replays every revocation); this module is only the data structure.
+topic, which it also records in its ``revoked_keys`` table: a restart resumes the topic from its
+committed offsets, so the list is reloaded from that table (``token_guard``), not replayed. This
+module is only the data structure.
 """
 
 from __future__ import annotations
