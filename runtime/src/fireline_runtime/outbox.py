@@ -311,13 +311,14 @@ class OutboxRelay:
         if errors:
             self._mark_broker_down(errors[0])
             await self._drop_sender(sender)
+            sent = set(sent_ids)
             async with self._pool.acquire() as conn:
                 await conn.execute(
                     """
                     UPDATE outbox SET attempts = attempts + 1, last_error = $2
                     WHERE id = ANY($1::bigint[])
                     """,
-                    [r["id"] for r in rows if r["id"] not in set(sent_ids)],
+                    [r["id"] for r in rows if r["id"] not in sent],
                     repr(errors[0])[:500],
                 )
         else:

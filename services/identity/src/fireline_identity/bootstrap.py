@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -25,6 +23,7 @@ from fireline_identity.entrypoints.users_api import router as users_router
 from fireline_identity.migrations_loader import SERVICE, service_migrations
 from fireline_identity.service_layer import orgs, sessions
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.periodic import run_periodically
 from fireline_runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 async def _prune_forever(context: IdentityContext) -> None:
-    while True:
-        with contextlib.suppress(Exception):
-            await sessions.prune(uow=context.uow, policy=context.policy)
-        await asyncio.sleep(PRUNE_INTERVAL_S)
+    async def prune() -> None:
+        await sessions.prune(uow=context.uow, policy=context.policy)
+
+    await run_periodically("session pruning", prune, interval_s=PRUNE_INTERVAL_S)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import timedelta
 
 from fireline_auth.service_layer import signing_keys
 from fireline_auth.service_layer.context import AuthContext
-from fireline_runtime.db import TRANSIENT_DB_ERRORS
-
-log = logging.getLogger(__name__)
+from fireline_runtime.periodic import run_periodically
 
 
 async def run_signing_key_schedule(
@@ -18,22 +14,24 @@ async def run_signing_key_schedule(
 ) -> None:
     """Every ``refresh_s``: rotate if due (any replica may; the lock makes it once) and reload."""
     policy = ctx.policy
-    while True:
-        await asyncio.sleep(refresh_s)
-        try:
-            async with ctx.pool.acquire() as conn:
-                await signing_keys.scheduled_rotation(
-                    conn,
-                    box=ctx.box,
-                    now=ctx.clock(),
-                    rotation_period=timedelta(seconds=policy.rotation_period_s),
-                    publish_ahead=timedelta(seconds=policy.publish_ahead_s),
-                    retention=retention,
-                )
-                await ctx.keyring.refresh(conn)
-        except asyncio.CancelledError:
-            raise
-        except TRANSIENT_DB_ERRORS as exc:
-            log.warning("signing keys not refreshed: no database", extra={"error": repr(exc)})
-        except Exception:
-            log.exception("signing key schedule failed; retrying")
+
+    async def rotate_and_reload() -> None:
+        async with ctx.pool.acquire() as conn:
+            await signing_keys.scheduled_rotation(
+                conn,
+                box=ctx.box,
+                now=ctx.clock(),
+                rotation_period=timedelta(seconds=policy.rotation_period_s),
+                publish_ahead=timedelta(seconds=policy.publish_ahead_s),
+                retention=retention,
+            )
+            await ctx.keyring.refresh(conn)
+
+    # Start-up already loaded the keys: the first pass is one period away.
+    await run_periodically(
+        "signing key schedule",
+        rotate_and_reload,
+        interval_s=refresh_s,
+        initial_delay_s=refresh_s,
+        max_backoff_s=max(refresh_s, 30.0),
+    )

@@ -6,7 +6,6 @@ process; replicas pruning at the same time skip each other's rows instead of wai
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from fireline_pagerduty_ingest.service_layer.deliveries import prune_deliveries
-from fireline_runtime.db import TRANSIENT_DB_ERRORS
+from fireline_runtime.periodic import run_periodically
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +40,10 @@ class DeliveryPruner:
 
     async def run(self) -> None:
         """Prune now, then every ``interval_s``, until cancelled."""
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except TRANSIENT_DB_ERRORS as exc:
-                log.warning(
-                    "delivery pruning skipped: database unavailable", extra={"error": repr(exc)}
-                )
-            except Exception:  # the loop must survive anything; the next pass tries again
-                log.exception("delivery pruning failed")
-            await asyncio.sleep(self._interval_s)
+        await run_periodically("delivery pruning", self._pass, interval_s=self._interval_s)
+
+    async def _pass(self) -> None:
+        await self.run_once()
 
     async def run_once(self) -> int:
         """One pass; the number of deliveries deleted."""

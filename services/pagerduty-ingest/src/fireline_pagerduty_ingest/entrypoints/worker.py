@@ -29,6 +29,7 @@ from fireline_pagerduty_ingest.service_layer.enrichment import EmailDirectory
 from fireline_runtime import correlation
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
 from fireline_runtime.outbox import OutboxWriter, deferred_wake
+from fireline_runtime.periodic import run_periodically
 
 log = logging.getLogger(__name__)
 
@@ -68,29 +69,18 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Run until cancelled."""
-        backoff = self._settings.poll_interval_s
-        while True:
-            # Cleared before the pass, not after the sleep: a wake() during the pass must make
-            # the next sleep return at once, or a delivery stored meanwhile waits for the poll.
-            self._wake.clear()
-            try:
-                handled = await self.run_once()
-                backoff = self._settings.poll_interval_s
-            except asyncio.CancelledError:
-                raise
-            except TRANSIENT_DB_ERRORS as exc:
-                log.warning(
-                    "delivery worker lost the database; retrying", extra={"error": repr(exc)}
-                )
-                handled = 0
-                backoff = min(backoff * 2, 10.0)
-            except Exception:  # the loop must survive anything; deliveries stay pending
-                log.exception("delivery worker pass failed; retrying")
-                handled = 0
-                backoff = min(backoff * 2, 10.0)
-            if handled == 0:
-                await self._sleep(backoff)
+        """Run until cancelled: a pass as soon as a delivery is stored, else every poll."""
+        await run_periodically(
+            "delivery worker",
+            self._pass,
+            interval_s=self._settings.poll_interval_s,
+            max_backoff_s=10.0,
+            wake=self._wake,
+        )
+
+    async def _pass(self) -> bool:
+        # A full batch means more may be waiting: the next pass starts at once.
+        return await self.run_once() > 0
 
     async def run_once(self) -> int:
         """One pass: claim a batch and handle it; the number of deliveries claimed."""
@@ -152,7 +142,3 @@ class DeliveryWorker:
                 },
                 exc_info=exc,
             )
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
