@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import httpx
 import jwt
@@ -50,7 +51,9 @@ class Principal:
     """The caller an access token speaks for: one API key of one org, with granted scopes."""
 
     key_id: str
-    org_id: str
+    org_id: UUID
+    """Checked when the token is verified: a token whose org is not a UUID is no token at all,
+    answered 401 by every service alike."""
     scopes: frozenset[str]
     jti: str
     expires_at: int
@@ -314,7 +317,7 @@ class TokenVerifier:
             raise InvalidToken("invalid claim scope")
         principal = Principal(
             key_id=key_id,
-            org_id=_string_claim(claims, "org_id"),
+            org_id=_uuid_claim(claims, "org_id"),
             scopes=frozenset(s for s in scope.split(" ") if s),
             jti=_string_claim(claims, "jti"),
             expires_at=int(claims["exp"]),
@@ -380,6 +383,13 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidToken(f"invalid claim {name}")
     return float(value)
+
+
+def _uuid_claim(claims: Mapping[str, Any], name: str) -> UUID:
+    try:
+        return UUID(_string_claim(claims, name))
+    except ValueError:
+        raise InvalidToken(f"invalid claim {name}") from None
 
 
 def _string_claim(claims: Mapping[str, Any], name: str) -> str:

@@ -17,7 +17,6 @@ from fastapi import FastAPI
 
 from fireline_auth.bootstrap import create_app
 from fireline_auth.config import Settings
-from fireline_auth.domain import api_key_format
 from fireline_contracts import (
     KEYS,
     EventEnvelope,
@@ -25,6 +24,8 @@ from fireline_contracts import (
     KeyCreatedPayload,
     KeyRevoked,
     KeyRevokedPayload,
+    api_keys,
+    scopes,
     topic_name,
 )
 from fireline_runtime.service import ServiceRuntime
@@ -33,7 +34,7 @@ from support.waiting import wait_for
 
 ISSUER = "http://auth.test"
 AUDIENCE = "fireline-api"
-ALL_SCOPES = ("incidents:read", "incidents:write", "integrations:read", "integrations:write")
+ALL_SCOPES = scopes.ALL_SCOPES
 
 
 def encryption_key() -> str:
@@ -71,7 +72,7 @@ class Key:
 
     @property
     def digest(self) -> str:
-        return api_key_format.digest(self.secret)
+        return api_keys.digest(self.secret)
 
 
 @dataclass
@@ -128,7 +129,7 @@ class AuthHarness:
         expires_at: datetime | None = None,
         name: str = "ci",
     ) -> Key:
-        secret = api_key_format.generate()
+        secret = api_keys.generate()
         key_id = uuid.uuid4()
         org = org_id or uuid.uuid4()
         event = KeyCreated(
@@ -136,7 +137,7 @@ class AuthHarness:
             payload=KeyCreatedPayload(
                 key_id=key_id,
                 name=name,
-                digest=api_key_format.digest(secret),
+                digest=api_keys.digest(secret),
                 scopes=scopes,
                 expires_at=expires_at,
                 created_by=None,

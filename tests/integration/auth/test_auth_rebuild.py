@@ -61,7 +61,7 @@ async def test_a_rename_alone_rebuilds_a_usable_key_until_it_is_revoked(auth: Au
     assert issued.status_code == 200, issued.text
     assert issued.json()["scope"] == "incidents:read"
     principal = await auth.verifier().verify(issued.json()["access_token"])
-    assert (principal.key_id, principal.org_id) == (str(key.key_id), str(key.org_id))
+    assert (principal.key_id, principal.org_id) == (str(key.key_id), key.org_id)
 
     await auth.revoke(key)
     refused = await exchange(auth, key, "192.0.2.202")

@@ -20,9 +20,10 @@ from fireline_contracts import (
     KeyRevoked,
     KeyUsed,
     KeyUsedPayload,
+    api_keys,
     parse_event,
+    scopes,
 )
-from fireline_identity.domain import api_key_format
 from support.kafka import read_topic
 from support.waiting import wait_for
 
@@ -44,7 +45,7 @@ LIST_FIELDS = {
     "expires_at",
     "revoked_at",
 }
-ALL_SCOPES = ["incidents:read", "incidents:write", "integrations:read", "integrations:write"]
+ALL_SCOPES = list(scopes.ALL_SCOPES)
 
 
 async def _create(client: httpx.AsyncClient, name: str = "ci", **extra: Any) -> httpx.Response:
@@ -62,7 +63,7 @@ async def test_key_lifecycle_shows_the_secret_only_once(identity: Identity) -> N
         "id", "name", "key", "hint", "scopes", "created_at", "created_by", "expires_at",
     }  # fmt: skip
     secret = body["key"]
-    assert api_key_format.is_well_formed(secret)
+    assert api_keys.is_well_formed(secret)
     assert body["name"] == "deploy bot"
     assert body["hint"] == "flk_" + secret[-4:]
     assert body["scopes"] == ALL_SCOPES

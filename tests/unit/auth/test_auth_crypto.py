@@ -8,8 +8,8 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from fireline_auth.adapters.crypto import DecryptionFailed, SecretBox, decode_encryption_key
 from fireline_auth.config import Settings
+from fireline_runtime.secret_box import SecretBox, UndecryptableSecret, decode_key
 
 
 def test_round_trip() -> None:
@@ -27,21 +27,21 @@ def test_each_seal_uses_a_fresh_nonce() -> None:
 def test_another_key_another_row_or_tampering_does_not_open() -> None:
     key = os.urandom(32)
     sealed = SecretBox(key).seal(b"secret", b"kid-1")
-    with pytest.raises(DecryptionFailed):
+    with pytest.raises(UndecryptableSecret):
         SecretBox(os.urandom(32)).open(sealed, b"kid-1")
-    with pytest.raises(DecryptionFailed):
+    with pytest.raises(UndecryptableSecret):
         SecretBox(key).open(sealed, b"kid-2")
     tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
-    with pytest.raises(DecryptionFailed):
+    with pytest.raises(UndecryptableSecret):
         SecretBox(key).open(tampered, b"kid-1")
 
 
 def test_encryption_key_must_be_32_urlsafe_base64_bytes() -> None:
     good = base64.urlsafe_b64encode(os.urandom(32)).decode()
-    assert len(decode_encryption_key(good)) == 32
-    assert len(decode_encryption_key(good.rstrip("="))) == 32
+    assert len(decode_key(good)) == 32
+    assert len(decode_key(good.rstrip("="))) == 32
     with pytest.raises(ValueError, match="32 bytes"):
-        decode_encryption_key(base64.urlsafe_b64encode(os.urandom(16)).decode())
+        decode_key(base64.urlsafe_b64encode(os.urandom(16)).decode())
 
 
 def test_settings_explain_a_missing_or_bad_encryption_key(

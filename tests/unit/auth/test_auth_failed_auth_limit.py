@@ -19,23 +19,23 @@ from starlette.requests import Request
 
 from fireline_auth.adapters import key_projection
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
-from fireline_auth.domain import api_key_format
 from fireline_auth.domain.client_auth import ClientCredentials
 from fireline_auth.domain.errors import ClientAuthMethod, InvalidClient, RateLimited
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.entrypoints.deps import _client_address
 from fireline_auth.service_layer.context import AuthContext
 from fireline_auth.service_layer.exchange import authenticate_client
+from fireline_contracts import api_keys
 from fireline_runtime.client_address import client_address as forwarded_client
 
 LIMIT = 3
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
-SECRET = api_key_format.generate()
+SECRET = api_keys.generate()
 KEY = ApiKey(
     key_id=uuid.uuid4(),
     org_id=uuid.uuid4(),
     name="ci",
-    digest=api_key_format.digest(SECRET),
+    digest=api_keys.digest(SECRET),
     scopes=("incidents:read",),
     expires_at=None,
     revoked_at=None,
@@ -83,7 +83,7 @@ async def attempt(ctx: AuthContext, secret: str, address: str, key_id: str = "")
 
 
 async def test_wrong_secrets_from_anywhere_do_not_lock_out_the_owner(ctx: AuthContext) -> None:
-    wrong = api_key_format.generate()
+    wrong = api_keys.generate()
     for i in range(LIMIT):
         assert isinstance(await attempt(ctx, wrong, f"203.0.113.{i}"), InvalidClient), i
     for i in range(LIMIT, 3 * LIMIT):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from fireline_auth.domain import api_key_format
 from fireline_auth.domain.keys import ApiKey, authenticate
+from fireline_contracts import api_keys
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
-SECRET = api_key_format.generate()
+SECRET = api_keys.generate()
 
 
 def stored(**changes: object) -> ApiKey:
@@ -17,7 +17,7 @@ def stored(**changes: object) -> ApiKey:
         "key_id": uuid.uuid4(),
         "org_id": uuid.uuid4(),
         "name": "ci",
-        "digest": api_key_format.digest(SECRET),
+        "digest": api_keys.digest(SECRET),
         "scopes": ("incidents:read",),
         "expires_at": None,
         "revoked_at": None,
@@ -33,7 +33,7 @@ def test_the_right_secret_of_a_usable_key_passes() -> None:
 
 def test_every_failure_looks_the_same() -> None:
     assert authenticate(SECRET, None, NOW) is None, "unknown"
-    assert authenticate(api_key_format.generate(), stored(), NOW) is None, "wrong secret"
+    assert authenticate(api_keys.generate(), stored(), NOW) is None, "wrong secret"
     assert authenticate(SECRET, stored(revoked_at=NOW - timedelta(days=1)), NOW) is None
     assert authenticate(SECRET, stored(expires_at=NOW), NOW) is None, "expired"
     assert authenticate(SECRET, stored(digest=None), NOW) is None, "revocation seen, creation not"

@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 
 from fireline_auth.adapters import key_projection
-from fireline_auth.domain import api_key_format
 from fireline_auth.service_layer.projection import apply_key_event
-from fireline_contracts import KeyRenamed, KeyRenamedPayload
+from fireline_contracts import KeyRenamed, KeyRenamedPayload, api_keys
 
 WHEN = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
-DIGEST = api_key_format.digest(api_key_format.generate())
+DIGEST = api_keys.digest(api_keys.generate())
 
 
 @pytest.fixture

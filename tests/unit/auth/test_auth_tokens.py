@@ -86,7 +86,7 @@ async def test_the_shared_verifier_accepts_our_tokens() -> None:
     )
     principal = await verifier.verify(token)
     assert principal.key_id == str(key.key_id)
-    assert principal.org_id == str(key.org_id)
+    assert principal.org_id == key.org_id
     assert principal.scopes == {"incidents:read", "incidents:write"}
     assert principal.jti == "jti-1"
     assert principal.expires_at == NOW + 900

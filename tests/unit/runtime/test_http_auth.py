@@ -18,6 +18,9 @@ from fireline_runtime.problems import PROBLEM_JSON, install_problem_handlers
 from fireline_runtime.revocation import RevokedKeys
 from fireline_runtime.tokens import JwksCache, Principal, TokenVerifier
 
+ORG_ID = "6f1c2a9e-3b7d-4e0a-9c51-2d8f0b7e4a13"
+
+
 ISSUER = "https://auth.fireline.test"
 AUDIENCE = "fireline"
 NOW = 1_700_000_000
@@ -49,7 +52,7 @@ class SigningKey:
             "aud": AUDIENCE,
             "sub": key_id,
             "client_id": key_id,
-            "org_id": "org_1",
+            "org_id": ORG_ID,
             "scope": scope,
             "iat": NOW,
             "exp": NOW + 900,
@@ -100,11 +103,11 @@ def app(jwks_endpoint: JwksEndpoint, revoked: RevokedKeys) -> FastAPI:
 
     @app.get("/v1/incidents")
     async def list_incidents(principal: ReadIncidents) -> dict[str, str]:
-        return {"org_id": principal.org_id, "key_id": principal.key_id}
+        return {"org_id": str(principal.org_id), "key_id": principal.key_id}
 
     @app.post("/v1/incidents")
     async def start_incident(principal: WriteIncidents) -> dict[str, str]:
-        return {"org_id": principal.org_id}
+        return {"org_id": str(principal.org_id)}
 
     @app.get("/v1/whoami")
     async def whoami(principal: CurrentPrincipal) -> dict[str, list[str]]:
@@ -137,7 +140,7 @@ async def test_good_token_reaches_the_route(client: httpx.AsyncClient, key: Sign
     response = await client.get("/v1/incidents", headers=bearer(key.mint()))
 
     assert response.status_code == 200
-    assert response.json() == {"org_id": "org_1", "key_id": "key_1"}
+    assert response.json() == {"org_id": ORG_ID, "key_id": "key_1"}
 
 
 async def test_scheme_name_is_case_insensitive(client: httpx.AsyncClient, key: SigningKey) -> None:
@@ -246,7 +249,7 @@ async def test_app_without_bearer_auth_fails_closed(key: SigningKey) -> None:
 
     @app.get("/v1/incidents")
     async def list_incidents(principal: ReadIncidents) -> dict[str, str]:
-        return {"org_id": principal.org_id}
+        return {"org_id": str(principal.org_id)}
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://incidents.test") as client:

@@ -9,6 +9,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from fireline_runtime.tokens import (
     TokenVerifier,
 )
 
+ORG_ID = "6f1c2a9e-3b7d-4e0a-9c51-2d8f0b7e4a13"
 ISSUER = "https://auth.fireline.test"
 AUDIENCE = "fireline"
 NOW = 1_700_000_000.0
@@ -76,7 +78,7 @@ def token_claims(**overrides: Any) -> dict[str, Any]:
         "aud": AUDIENCE,
         "sub": "key_1",
         "client_id": "key_1",
-        "org_id": "org_1",
+        "org_id": ORG_ID,
         "scope": "incidents:read incidents:write",
         "iat": int(NOW),
         "exp": int(NOW) + 900,
@@ -151,7 +153,7 @@ async def test_valid_token_yields_principal(verifier: TokenVerifier, key: Signin
 
     assert principal == Principal(
         key_id="key_1",
-        org_id="org_1",
+        org_id=UUID(ORG_ID),
         scopes=frozenset({"incidents:read", "incidents:write"}),
         jti="jti_1",
         expires_at=int(NOW) + 900,
@@ -166,7 +168,7 @@ async def test_accepts_every_spelling_of_the_access_token_type(
 ) -> None:
     principal = await verifier.verify(key.mint(header={"typ": typ}))
 
-    assert principal.org_id == "org_1"
+    assert principal.org_id == UUID(ORG_ID)
 
 
 async def test_empty_scope_yields_no_scopes(verifier: TokenVerifier, key: SigningKey) -> None:
@@ -285,7 +287,7 @@ async def test_refuses_non_numeric_expiry(
 async def test_refuses_tampered_payload(verifier: TokenVerifier, key: SigningKey) -> None:
     header, payload, signature = key.mint().split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    claims["org_id"] = "org_victim"
+    claims["org_id"] = "0b9e5d4c-7a21-4f63-8e10-5c3d2b1a9f87"
     forged = f"{header}.{b64url_json(claims)}.{signature}"
 
     assert await refused(verifier, forged) == "bad signature"
@@ -314,6 +316,7 @@ async def test_refuses_token_missing_required_claim(
         ({"client_id": "key_2"}, "sub and client_id differ"),
         ({"org_id": ""}, "invalid claim org_id"),
         ({"org_id": 7}, "invalid claim org_id"),
+        ({"org_id": "org_1"}, "invalid claim org_id"),
         ({"scope": ["incidents:read"]}, "invalid claim scope"),
     ],
 )
@@ -454,7 +457,7 @@ async def test_jwks_is_fetched_over_http(key: SigningKey) -> None:
 
         principal = await verifier.verify(key.mint())
 
-    assert principal.org_id == "org_1"
+    assert principal.org_id == UUID(ORG_ID)
     assert requested == ["https://auth.fireline.test/.well-known/jwks.json"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from fireline_auth.adapters.crypto import SecretBox
 from fireline_auth.adapters.key_projection import CachedKeys
 from fireline_auth.adapters.keyring import KeyRing
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
@@ -16,6 +15,7 @@ from fireline_auth.service_layer import exchange, signing_keys
 from fireline_auth.service_layer.context import AuthContext, Clock, TokenPolicy, utc_now
 from fireline_contracts import KEY_USAGE
 from fireline_runtime.migrations import Migration, load, runtime_migrations
+from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
 
 SERVICE = "auth"
@@ -40,7 +40,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         migrations=load(SERVICE, "fireline_auth.migrations"),
         topics=[KEY_USAGE],
     )
-    box = SecretBox(settings.encryption_key)
+    # Signing keys sealed before the box was versioned still open; new ones are sealed versioned.
+    box = SecretBox(settings.encryption_key, accept_unversioned=True)
     keys = CachedKeys(lambda: runtime.pool)
     retention = settings.signing_key_retention
     ctx = AuthContext(

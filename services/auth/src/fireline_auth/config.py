@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
-from fireline_auth.adapters.crypto import decode_encryption_key
+from fireline_runtime.secret_box import decode_key
 from fireline_runtime.settings import ServiceSettings, TokenSettings
 
 _GENERATE_HINT = (
@@ -79,7 +79,7 @@ class Settings(ServiceSettings, TokenSettings):
         if value is None or not value.get_secret_value().strip():
             raise ValueError(f"required: the urlsafe base64 of 32 random bytes; {_GENERATE_HINT}")
         try:
-            decode_encryption_key(value.get_secret_value())
+            decode_key(value.get_secret_value())
         except ValueError as exc:
             raise ValueError(f"{exc}; {_GENERATE_HINT}") from None
         return value
@@ -88,7 +88,7 @@ class Settings(ServiceSettings, TokenSettings):
     def encryption_key(self) -> bytes:
         """The decoded AES-256 key."""
         assert self.fireline_signing_key_encryption_key is not None  # the validator ensures it
-        return decode_encryption_key(self.fireline_signing_key_encryption_key.get_secret_value())
+        return decode_key(self.fireline_signing_key_encryption_key.get_secret_value())
 
     @property
     def signing_key_retention(self) -> timedelta:

@@ -6,7 +6,6 @@ import httpx
 from fastapi import FastAPI
 
 from fireline_contracts import ALERTS
-from fireline_pagerduty_ingest.adapters.crypto import SecretBox
 from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
 from fireline_pagerduty_ingest.adapters.pagerduty import PagerDutyClient
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
@@ -17,6 +16,7 @@ from fireline_pagerduty_ingest.entrypoints.errors import install_error_handlers
 from fireline_pagerduty_ingest.entrypoints.pruner import DeliveryPruner
 from fireline_pagerduty_ingest.entrypoints.worker import DeliveryWorker, WorkerSettings
 from fireline_runtime.migrations import load
+from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.token_guard import enable_bearer_auth
 

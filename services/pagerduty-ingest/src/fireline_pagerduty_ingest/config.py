@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from fireline_pagerduty_ingest.adapters.crypto import decode_key
 from fireline_pagerduty_ingest.domain.integration import api_url_refusal, parse_allowed_hosts
+from fireline_runtime.secret_box import decode_key
 from fireline_runtime.settings import ServiceSettings, TokenSettings
 
 

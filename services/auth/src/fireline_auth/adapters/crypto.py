@@ -1,18 +1,15 @@
-"""Cryptography: Ed25519 key pairs, their JWKs, AES-GCM at rest and JWT signing."""
+"""Cryptography: Ed25519 key pairs, their JWKs and JWT signing (keys at rest: the runtime's
+:class:`~fireline_runtime.secret_box.SecretBox`)."""
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
-import os
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -22,44 +19,9 @@ from cryptography.hazmat.primitives.serialization import (
 
 from fireline_auth.domain import tokens
 
-_NONCE_BYTES = 12
-
-
-class DecryptionFailed(Exception):
-    """The ciphertext does not open with this key (wrong key, or tampered data)."""
-
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def decode_encryption_key(value: str) -> bytes:
-    """The 32 bytes of an urlsafe-base64 AES-256 key; ValueError with a clear reason otherwise."""
-    try:
-        raw = base64.urlsafe_b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
-    except (binascii.Error, ValueError):
-        raise ValueError("must be urlsafe base64") from None
-    if len(raw) != 32:
-        raise ValueError(f"must decode to 32 bytes, got {len(raw)}")
-    return raw
-
-
-class SecretBox:
-    """AES-256-GCM with a random nonce per message; the associated data binds it to its row."""
-
-    def __init__(self, key: bytes) -> None:
-        self._aead = AESGCM(key)
-
-    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
-        nonce = os.urandom(_NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, plaintext, associated_data)
-
-    def open(self, sealed: bytes, associated_data: bytes) -> bytes:
-        nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
-        try:
-            return self._aead.decrypt(nonce, ciphertext, associated_data)
-        except (InvalidTag, ValueError):
-            raise DecryptionFailed() from None
 
 
 def new_key_pair() -> tuple[bytes, bytes]:

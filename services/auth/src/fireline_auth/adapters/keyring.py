@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fireline_auth.adapters import signing_keys
-from fireline_auth.adapters.crypto import DecryptionFailed, SecretBox, Signer, public_jwk
+from fireline_auth.adapters.crypto import Signer, public_jwk
 from fireline_auth.domain import signing
 from fireline_auth.domain.signing import SigningKeyInfo
 from fireline_runtime.db import Connection
+from fireline_runtime.secret_box import SecretBox, UndecryptableSecret
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class KeyRing:
             try:
                 raw = self._box.open(item.private_key_encrypted, kid.encode())
                 signers[kid] = Signer(kid, raw)
-            except DecryptionFailed:
+            except UndecryptableSecret:
                 # Still publishable (the public key is not encrypted), but it cannot sign.
                 log.error("signing key does not decrypt", extra={"kid": kid})
                 signers[kid] = None

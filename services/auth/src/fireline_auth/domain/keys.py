@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from fireline_auth.domain import api_key_format
+from fireline_contracts import api_keys
 
 # Compared against when the presented key matches no stored key, so an unknown key costs the same
 # hash and constant-time comparison as a known one. Not the digest of any valid key.
-DUMMY_DIGEST = api_key_format.digest("flk_not-a-key")
+DUMMY_DIGEST = api_keys.digest("flk_not-a-key")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def authenticate(presented_key: str, key: ApiKey | None, now: datetime) -> ApiKe
 
     Always hashes and compares, so unknown, revoked, expired and wrong keys take similar time.
     """
-    presented_digest = api_key_format.digest(presented_key)
+    presented_digest = api_keys.digest(presented_key)
     ok = secret_matches(presented_digest, key)
     if not ok or key is None or not key.usable_at(now):
         return None

@@ -6,18 +6,14 @@ import re
 from collections.abc import Iterable
 
 from fireline_auth.domain.errors import InvalidScope
+from fireline_contracts.scopes import ALL_SCOPES
 
 # scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 MAX_SCOPE_LENGTH = 1024
 
 # The scopes identity lets an admin give a key; advertised in the server metadata.
-KNOWN_SCOPES: tuple[str, ...] = (
-    "incidents:read",
-    "incidents:write",
-    "integrations:read",
-    "integrations:write",
-)
+KNOWN_SCOPES = ALL_SCOPES
 
 
 def parse_scope(raw: str | None) -> frozenset[str] | None:

@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from pydantic import ValidationError
 
-from fireline_auth.adapters.crypto import SecretBox
 from fireline_auth.bootstrap import SERVICE, migrations
 from fireline_auth.config import Settings, settings_errors
 from fireline_auth.service_layer.signing_keys import RotationResult, rotate_signing_keys
 from fireline_runtime.migrations import apply
+from fireline_runtime.secret_box import SecretBox
 
 
 async def rotate_keys(
@@ -33,7 +33,7 @@ async def rotate_keys(
         await apply(conn, migrations())
         result = await rotate_signing_keys(
             conn,
-            box=SecretBox(settings.encryption_key),
+            box=SecretBox(settings.encryption_key, accept_unversioned=True),
             now=now or datetime.now(UTC),
             publish_ahead=timedelta(seconds=settings.fireline_signing_key_publish_ahead_s),
             retention=settings.signing_key_retention,

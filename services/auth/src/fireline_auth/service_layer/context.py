@@ -9,11 +9,11 @@ from uuid import UUID
 
 import asyncpg
 
-from fireline_auth.adapters.crypto import SecretBox
 from fireline_auth.adapters.key_projection import CachedKeys
 from fireline_auth.adapters.keyring import KeyRing
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_runtime.outbox import OutboxWriter
+from fireline_runtime.secret_box import SecretBox
 
 Clock = Callable[[], datetime]
 

@@ -23,7 +23,7 @@ from uuid import UUID
 import jwt
 
 from fireline_auth.adapters import key_projection, key_usage
-from fireline_auth.domain import api_key_format, keys, scopes, tokens
+from fireline_auth.domain import keys, scopes, tokens
 from fireline_auth.domain.client_auth import ClientCredentials
 from fireline_auth.domain.errors import (
     ClientAuthMethod,
@@ -36,7 +36,7 @@ from fireline_auth.domain.errors import (
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.domain.tokens import IssuedToken
 from fireline_auth.service_layer.context import AuthContext
-from fireline_contracts import KEY_USAGE, KeyUsed, KeyUsedPayload
+from fireline_contracts import KEY_USAGE, KeyUsed, KeyUsedPayload, api_keys
 from fireline_runtime.tokens import (
     DEFAULT_MAX_LIFETIME_S,
     InvalidToken,
@@ -94,7 +94,7 @@ async def authenticate_client(
     # Only the address before verifying: the client id is public, so its bucket must never turn
     # away the key's owner (see the module docstring); _fail applies it to wrong secrets.
     _check_rate_limit(ctx, address)
-    if key_id is None or not api_key_format.is_well_formed(credentials.client_secret):
+    if key_id is None or not api_keys.is_well_formed(credentials.client_secret):
         raise _fail(ctx, address=address, client=client, method=credentials.method)
     stored = await ctx.keys.get(key_id)
     key = keys.authenticate(credentials.client_secret, stored, ctx.clock())
@@ -110,10 +110,10 @@ async def authenticate_bare_key(*, ctx: AuthContext, key: str, client_address: s
     """The API key whose secret is ``key`` (no client id: looked up by digest), or raise."""
     address = [f"addr:{client_address}"]
     _check_rate_limit(ctx, address)
-    if not api_key_format.is_well_formed(key):
+    if not api_keys.is_well_formed(key):
         raise _fail(ctx, address=address, client=[], method=ClientAuthMethod.BARE_KEY)
     async with ctx.pool.acquire() as conn:
-        stored = await key_projection.find_by_digest(conn, api_key_format.digest(key))
+        stored = await key_projection.find_by_digest(conn, api_keys.digest(key))
     found = keys.authenticate(key, stored, ctx.clock())
     if found is None:
         log.info("bare-key authentication failed")
@@ -242,7 +242,7 @@ async def introspect(
         principal = await verifier.verify(token)
     except (InvalidToken, KeySetUnavailable):
         return dict(INACTIVE)
-    if principal.org_id != str(caller.org_id):
+    if principal.org_id != caller.org_id:
         return dict(INACTIVE)
     async with ctx.pool.acquire() as conn:
         key_id = _parse_key_id(principal.key_id)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fireline_auth.adapters import signing_keys
-from fireline_auth.adapters.crypto import SecretBox, new_key_pair, thumbprint
+from fireline_auth.adapters.crypto import new_key_pair, thumbprint
 from fireline_auth.domain import signing
 from fireline_auth.domain.signing import SigningKeyInfo
 from fireline_runtime.db import Connection
+from fireline_runtime.secret_box import SecretBox
 
 log = logging.getLogger(__name__)
 

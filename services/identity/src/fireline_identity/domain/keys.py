@@ -8,16 +8,12 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from fireline_contracts.scopes import ALL_SCOPES
 from fireline_identity.domain.errors import InvalidInput
 
 MAX_ACTIVE_KEYS_PER_ORG = 10
 NAME_MAX_LENGTH = 64
-SCOPES: tuple[str, ...] = (
-    "incidents:read",
-    "incidents:write",
-    "integrations:read",
-    "integrations:write",
-)
+SCOPES = ALL_SCOPES
 
 
 class KeyStatus(StrEnum):

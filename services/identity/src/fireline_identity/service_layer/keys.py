@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from fireline_contracts import utc_now
+from fireline_contracts import api_keys, utc_now
 from fireline_identity.adapters import keys, orgs
-from fireline_identity.domain import api_key_format
 from fireline_identity.domain.errors import KeyAlreadyRevoked, KeyLimitReached, NotFound
 from fireline_identity.domain.keys import (
     MAX_ACTIVE_KEYS_PER_ORG,
@@ -51,12 +50,12 @@ async def create_key(
     clean_name = normalize_key_name(name)
     clean_scopes = normalize_scopes(scopes)
     check_expiry(expires_at, now=now)
-    secret = api_key_format.generate()
+    secret = api_keys.generate()
     key = ApiKey(
         id=uuid.uuid4(),
         org_id=actor.org_id,
         name=clean_name,
-        hint=api_key_format.hint(secret),
+        hint=api_keys.hint(secret),
         scopes=clean_scopes,
         created_at=now,
         created_by=actor.user_id,
@@ -64,7 +63,7 @@ async def create_key(
         revoked_at=None,
         last_used_at=None,
     )
-    digest = api_key_format.digest(secret)
+    digest = api_keys.digest(secret)
     async with uow.begin() as tx:
         # Lock first, then count: concurrent creates in one org queue here, so the count each
         # one sees includes every key committed before it.

@@ -18,17 +18,14 @@ from uuid import UUID
 
 import asyncpg
 
-from fireline_pagerduty_ingest.adapters.crypto import (
-    SecretBox,
-    UndecryptableSecret,
-    signing_secret_context,
-)
+from fireline_pagerduty_ingest.adapters.crypto import signing_secret_context
 from fireline_pagerduty_ingest.adapters.repository import (
     TARGETS_CHANNEL,
     IntegrationRepository,
     WebhookTarget,
 )
 from fireline_runtime.notify_cache import NotifyCache
+from fireline_runtime.secret_box import SecretBox, UndecryptableSecret
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +69,7 @@ class CachedTargets:
         for secret in target.secrets:
             try:
                 context = signing_secret_context(target.id, secret.id)
-                secrets.append(self._box.open(secret.ciphertext, context=context))
+                secrets.append(self._box.open_text(secret.ciphertext, context=context))
             except UndecryptableSecret:
                 unreadable = True
                 # A wrong FIRELINE_INGEST_ENCRYPTION_KEY: the secret cannot verify anything, and

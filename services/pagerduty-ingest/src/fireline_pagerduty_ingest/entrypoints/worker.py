@@ -18,7 +18,6 @@ from uuid import UUID
 
 import asyncpg
 
-from fireline_pagerduty_ingest.adapters.crypto import SecretBox
 from fireline_pagerduty_ingest.adapters.repository import ClaimedDelivery
 from fireline_pagerduty_ingest.service_layer.deliveries import (
     claim_deliveries,
@@ -30,6 +29,7 @@ from fireline_runtime import correlation
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
 from fireline_runtime.outbox import OutboxWriter, deferred_wake
 from fireline_runtime.periodic import run_periodically
+from fireline_runtime.secret_box import SecretBox
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from fireline_contracts import ALERTS
-from fireline_pagerduty_ingest.adapters.crypto import (
-    SecretBox,
-    UndecryptableSecret,
-    api_token_context,
-)
+from fireline_pagerduty_ingest.adapters.crypto import api_token_context
 from fireline_pagerduty_ingest.adapters.pagerduty import ApiCredentials
 from fireline_pagerduty_ingest.adapters.repository import (
     ClaimedDelivery,
@@ -28,6 +24,7 @@ from fireline_pagerduty_ingest.domain.classification import Classification
 from fireline_pagerduty_ingest.domain.webhook import parse_delivery
 from fireline_pagerduty_ingest.service_layer.enrichment import EmailDirectory, enrich
 from fireline_runtime.outbox import OutboxWriter
+from fireline_runtime.secret_box import SecretBox, UndecryptableSecret
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +158,7 @@ async def _credentials(
     if sealed is None or sealed.token_ciphertext is None:
         return None
     try:
-        token = box.open(sealed.token_ciphertext, context=api_token_context(integration_id))
+        token = box.open_text(sealed.token_ciphertext, context=api_token_context(integration_id))
     except UndecryptableSecret:
         log.error(
             "the PagerDuty API token does not decrypt; is FIRELINE_INGEST_ENCRYPTION_KEY right?",

@@ -9,11 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from fireline_pagerduty_ingest.adapters.crypto import (
-    SecretBox,
-    api_token_context,
-    signing_secret_context,
-)
+from fireline_pagerduty_ingest.adapters.crypto import api_token_context, signing_secret_context
 from fireline_pagerduty_ingest.adapters.repository import IntegrationRepository
 from fireline_pagerduty_ingest.domain.errors import IntegrationNotFound
 from fireline_pagerduty_ingest.domain.integration import (
@@ -29,6 +25,7 @@ from fireline_pagerduty_ingest.domain.integration import (
     plan_secret_change,
 )
 from fireline_runtime.db import Connection
+from fireline_runtime.secret_box import SecretBox
 
 
 @dataclass(frozen=True)
@@ -167,7 +164,7 @@ async def _updated_token(
 def _seal_token(box: SecretBox, integration_id: UUID, token: str | None) -> bytes | None:
     if token is None:
         return None
-    return box.seal(token, context=api_token_context(integration_id))
+    return box.seal_text(token, context=api_token_context(integration_id))
 
 
 async def _apply_secret_plan(
@@ -180,5 +177,7 @@ async def _apply_secret_plan(
         await repo.add_secret(
             integration_id=integration_id,
             secret_id=secret_id,
-            ciphertext=box.seal(value, context=signing_secret_context(integration_id, secret_id)),
+            ciphertext=box.seal_text(
+                value, context=signing_secret_context(integration_id, secret_id)
+            ),
         )

@@ -1,8 +1,9 @@
-"""The API key format: ``flk_`` + 27 random base62 characters + a 6-character base62 CRC32.
+"""The API key format, the one wire rule identity (which issues keys) and auth (which checks them
+before any lookup) must agree on: ``flk_`` + 27 random base62 characters + a 6-character base62
+CRC32. Standard library only, and pinned by test vectors so other implementations can follow it.
 
-Deliberately standalone (standard library only) so the auth service can mirror it line for line:
-
-* ``flk_`` lets secret scanners and humans recognise a Fireline key.
+* ``flk_`` lets secret scanners and humans recognise a Fireline key; the whole key matches
+  ``SCANNER_PATTERN``.
 * 27 characters drawn uniformly from 62 carry 27 * log2(62) ~= 160.8 bits of entropy.
 * The checksum is ``zlib.crc32`` of the random part's ASCII bytes, written in base62 (alphabet
   ``0-9A-Za-z``, most significant digit first) and left-padded with ``0`` to 6 characters
@@ -24,6 +25,9 @@ CHECKSUM_LENGTH = 6
 KEY_LENGTH = len(PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
 ENTROPY_BITS = RANDOM_LENGTH * math.log2(len(ALPHABET))
 HINT_SUFFIX_LENGTH = 4
+SCANNER_PATTERN = r"\bflk_[0-9A-Za-z]{33}\b"
+"""A regular expression a secret scanner can use to find keys in text (the checksum then tells
+a real key from a look-alike without asking Fireline)."""
 
 _ALPHABET_SET = frozenset(ALPHABET)
 
@@ -54,7 +58,11 @@ def generate() -> str:
 
 
 def is_well_formed(candidate: str) -> bool:
-    """True when ``candidate`` has the prefix, length, alphabet and a matching checksum."""
+    """True when ``candidate`` has the prefix, length, alphabet and a matching checksum.
+
+    Exactly the shape identity issues: the fixed length also bounds the work an anonymous
+    caller can make auth do before it is refused.
+    """
     if len(candidate) != KEY_LENGTH or not candidate.startswith(PREFIX):
         return False
     body = candidate[len(PREFIX) :]

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from fireline_identity.domain import api_key_format as fmt
+from fireline_contracts import api_keys as fmt
 
 
 def test_a_generated_key_has_the_documented_shape() -> None:
