@@ -44,7 +44,7 @@ async def test_basic_and_form_exchanges_issue_tokens_the_shared_verifier_accepts
         assert body["scope"] == "incidents:read incidents:write"
         principal = await verifier.verify(body["access_token"])
         assert principal.key_id == str(key.key_id)
-        assert principal.org_id == str(key.org_id)
+        assert principal.org_id == key.org_id
         assert principal.scopes == {"incidents:read", "incidents:write"}
         header = jwt.get_unverified_header(body["access_token"])
         assert header["typ"] == "at+jwt"

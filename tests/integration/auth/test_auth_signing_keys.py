@@ -257,7 +257,7 @@ async def test_a_different_encryption_key_refuses_to_start_until_rotated(
         sealed = await conn.fetchval("SELECT private_key_encrypted FROM signing_keys")
     finally:
         await conn.close()
-    assert len(sealed) == 12 + 32 + 16, "nonce, encrypted Ed25519 seed, GCM tag"
+    assert len(sealed) == 1 + 12 + 32 + 16, "version, nonce, encrypted Ed25519 seed, GCM tag"
 
     changed = Settings(
         **{**settings.model_dump(), "fireline_signing_key_encryption_key": encryption_key()}
