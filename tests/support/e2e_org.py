@@ -84,7 +84,8 @@ class Org:
 
 @contextmanager
 def open_org(stack: Stack) -> Iterator[Org]:
-    """The stack's bootstrapped org, signed in, with a fresh API key exchanged for a token."""
+    """The stack's bootstrapped org, signed in, with a fresh API key exchanged for a token; the
+    key is revoked afterwards, so the tests sharing a stack stay under the per-org key limit."""
     identity = httpx.Client(base_url=stack.url("identity"), timeout=10)
     r = identity.post(
         "/v1/session", json={"email": stack.admin_email, "password": stack.admin_password}
@@ -105,4 +106,5 @@ def open_org(stack: Stack) -> Iterator[Org]:
     try:
         yield Org(stack, identity, t.json()["access_token"], uuid.uuid4().hex[:6])
     finally:
+        identity.delete(f"/v1/api-keys/{key['id']}")
         identity.close()
