@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 TRACEPARENT = "traceparent"
 """The W3C header that carries a span's trace id and span id (W3C Trace Context)."""
 
-_NO_SPAN: nullcontext[None] = nullcontext()
+NO_SPAN: nullcontext[None] = nullcontext()
+"""What the span helpers return while tracing is off: one shared, reusable no-op."""
 _enabled = False
 _configured_for: str | None = None
 _tracer = trace.get_tracer("fireline_runtime")
@@ -208,7 +209,7 @@ def continued(name: str, stored: str | None, **attributes: str) -> Any:
     """A span, current while the block runs, that continues the trace of a stored
     ``traceparent``: the enrichment worker resumes a webhook request's trace this way."""
     if not _enabled:
-        return _NO_SPAN
+        return NO_SPAN
     return _continued(name, {TRACEPARENT: stored} if stored else {}, SpanKind.INTERNAL, attributes)
 
 
@@ -221,7 +222,7 @@ def consuming(topic: str, headers: Sequence[tuple[str, bytes]] | None, **attribu
     header, is what the handler runs in.
     """
     if not _enabled:
-        return _NO_SPAN
+        return NO_SPAN
     found = {k: v.decode("latin-1") for k, v in headers or () if k in PROPAGATED}
     return _continued(
         f"{topic} process",
@@ -288,9 +289,3 @@ def _continued(
         context.detach(token)
         span.end()
 
-
-def reset_for_tests() -> None:
-    """Forget the configuration so a test can configure again (the provider stays global)."""
-    global _enabled, _configured_for
-    _enabled = False
-    _configured_for = None
