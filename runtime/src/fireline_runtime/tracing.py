@@ -288,4 +288,3 @@ def _continued(
     finally:
         context.detach(token)
         span.end()
-
