@@ -356,7 +356,8 @@ class RequestContextMiddleware:
     ) -> None:
         self.app = app
         self.metrics = metrics
-        self.outcomes = outcomes or {}
+        # The runtime's own dict, not a copy: routes may be registered until the first request.
+        self.outcomes = outcomes if outcomes is not None else {}
         self.log = logging.getLogger("fireline.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
