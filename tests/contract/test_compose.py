@@ -642,6 +642,49 @@ def test_kafka_internal_topics_fit_one_broker_and_data_survives_restarts() -> No
     assert "/opt/kafka/bin/kafka-broker-api-versions.sh" in healthcheck
 
 
+# -- monitoring (the `observability` profile) -----------------------------------------------------
+
+MONITORING = {"prometheus", "grafana"}
+
+
+def test_default_up_starts_what_it_did_and_monitoring_only_with_its_profile() -> None:
+    services = cast(dict[str, dict[str, Any]], _compose()["services"])
+    default = {name for name, spec in services.items() if not spec.get("profiles")}
+    assert default == {"postgres", "kafka", *FIRELINE_SERVICES}
+    for name in MONITORING:
+        assert services[name]["profiles"] == ["observability"], name
+
+
+def test_prometheus_scrapes_every_service_at_its_port_and_loads_the_tested_rules() -> None:
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        job["job_name"]: [t for static in job["static_configs"] for t in static["targets"]]
+        for job in config["scrape_configs"]
+    }
+    # Job names are the service names: the alert rules and the dashboard select on them.
+    assert targets == {name: [f"{name}:{_http_port(name)}"] for name in FIRELINE_SERVICES}
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in _service("prometheus")["volumes"]}
+    mounted = ROOT / mounts["/etc/prometheus"]
+    for rule_file in config["rule_files"]:
+        assert (mounted / Path(rule_file).relative_to("/etc/prometheus")).is_file(), rule_file
+
+
+def test_grafana_provisions_the_dashboard_and_prometheus_from_the_repository() -> None:
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in _service("grafana")["volumes"]}
+    provisioning = ROOT / mounts["/etc/grafana/provisioning"]
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "fireline.yml").read_text())[
+        "providers"
+    ]
+    dashboards = ROOT / mounts[provider["options"]["path"]]
+    assert (dashboards / "fireline.json").is_file()
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert urlsplit(source["url"]).hostname == "prometheus"
+    assert {"127.0.0.1:9090:9090"} == set(_service("prometheus")["ports"])
+    assert {"127.0.0.1:3000:3000"} == set(_service("grafana")["ports"])
+
+
 # -- PostgreSQL -----------------------------------------------------------------------------------
 
 

@@ -7,116 +7,24 @@ a fake PagerDuty REST server on loopback), and the incidents API shows the outco
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 
 from support import pagerduty_fixtures as pd
+from support.e2e_org import SECRET, Org, open_org
 from support.fake_pagerduty import DEFAULT_TOKEN, FakePagerDuty, OnCall
 from support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
-SECRET = "e2e-signing-secret-0123456789abcdef"
-
-
-@dataclass
-class Org:
-    stack: Stack
-    identity: httpx.Client
-    token: str
-    run: str
-
-    @property
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def integration(self, **fields: Any) -> dict[str, Any]:
-        body = {"name": f"pd-{uuid.uuid4().hex[:6]}", "signing_secrets": [SECRET], **fields}
-        r = httpx.post(
-            f"{self.stack.url('pagerduty-ingest')}/v1/integrations/pagerduty",
-            json=body,
-            headers=self.auth_headers,
-            timeout=10,
-        )
-        assert r.status_code == 201, r.text
-        created: dict[str, Any] = r.json()
-        return created
-
-    def deliver(self, integration: dict[str, Any], body: bytes, **kw: Any) -> httpx.Response:
-        headers = pd.signed(body, [SECRET], **kw)
-        return httpx.post(integration["webhook_url"], content=body, headers=headers, timeout=10)
-
-    def incidents(self, **params: str) -> list[dict[str, Any]]:
-        r = httpx.get(
-            f"{self.stack.url('incidents')}/v1/incidents",
-            params=params,
-            headers=self.auth_headers,
-            timeout=10,
-        )
-        assert r.status_code == 200, r.text
-        items: list[dict[str, Any]] = r.json()["items"]
-        return items
-
-    def wait_incident(self, external_id: str, timeout: float = 20, **match: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        items: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            items = self.incidents(external_id=external_id)
-            if items and all(items[0].get(k) == v for k, v in match.items()):
-                return items[0]
-            time.sleep(0.05)
-        raise AssertionError(f"no incident for {external_id} matching {match}: {items}")
-
-    def user(self, email: str, name: str) -> str:
-        r = self.identity.post(
-            "/v1/users",
-            json={"email": email, "name": name, "role": "member", "password": "correct horse 1"},
-        )
-        assert r.status_code == 201, r.text
-        user_id: str = r.json()["id"]
-        # The users projection in incidents is fed through Kafka: wait until it knows the user,
-        # observed through the public API (a manual incident naming the user as creator).
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            probe = httpx.post(
-                f"{self.stack.url('incidents')}/v1/incidents",
-                json={"title": f"projection probe {name}", "creator_id": user_id},
-                headers=self.auth_headers,
-                timeout=10,
-            )
-            if probe.status_code == 201:
-                return user_id
-            time.sleep(0.1)
-        raise AssertionError(f"incidents never learnt about user {email}")
-
 
 @pytest.fixture(scope="module")
 def org(stack: Stack) -> Iterator[Org]:
-    identity = httpx.Client(base_url=stack.url("identity"), timeout=10)
-    r = identity.post(
-        "/v1/session", json={"email": stack.admin_email, "password": stack.admin_password}
-    )
-    assert r.status_code == 200, r.text
-    key = identity.post("/v1/api-keys", json={"name": "pagerduty e2e"}).json()
-    deadline = time.monotonic() + 20
-    while True:
-        t = httpx.post(
-            f"{stack.url('auth')}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(key["id"], key["key"]),
-        )
-        if t.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert t.status_code == 200, t.text
-    yield Org(stack, identity, t.json()["access_token"], uuid.uuid4().hex[:6])
-    identity.close()
+    with open_org(stack) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

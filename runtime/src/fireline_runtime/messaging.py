@@ -22,6 +22,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Union
 
 import asyncpg
@@ -30,12 +31,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.message import StreamMessage
 from faststream.specification import AsyncAPI
 from pydantic import ValidationError
 
 from fireline_contracts import EventEnvelope, TopicSpec, dlq_name, parse_event, topic_name
-from fireline_runtime import correlation, inbox
+from fireline_runtime import correlation, inbox, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
 from fireline_runtime.observability import Metrics
 from fireline_runtime.outbox import deferred_wake
@@ -107,12 +109,16 @@ class Messaging:
             logger=logging.getLogger(f"fireline.{service}.broker"),
             log_level=logging.DEBUG,
             description=f"Fireline {service} service",
+            # Spans for consumed batches and for the DLQ producer, with W3C headers on what it
+            # sends; only while tracing is on (tracing.py), so an untraced service pays nothing.
+            middlewares=(KafkaTelemetryMiddleware(),) if tracing.enabled() else (),
         )
         self.handlers: list[EventHandler] = []
         self.states: dict[str, ConsumerState] = {}
         self._by_topic: dict[str, EventHandler] = {}
         self._registered = False
         self._stopping = False
+        self._subscriber: Any = None
 
     # -- topics ---------------------------------------------------------------------------------
 
@@ -181,6 +187,8 @@ class Messaging:
         self._by_topic[topic] = handler
         self.states.setdefault(handler.name, ConsumerState())
         self.handlers.append(handler)
+        # Exported at 0 from the start: an alert on a counter's increase needs the 0 before it.
+        self._metrics.dead_lettered.labels(handler.name)
 
     def _register(self) -> None:
         """One FastStream subscriber (one group member) for every topic the service consumes.
@@ -213,7 +221,7 @@ class Messaging:
         events = tuple(e for h in self.handlers for e in h.topic.events)
         on_message.__annotations__["message"] = Union[events]  # noqa: UP007
         on_message.__name__ = f"{self.service.replace('-', '_')}_consumer"
-        self.broker.subscriber(
+        self._subscriber = self.broker.subscriber(
             *self._by_topic,
             group_id=self.group_id,
             batch=True,
@@ -230,7 +238,8 @@ class Messaging:
             description="; ".join(
                 f"{h.name}: {h.description}" if h.description else h.name for h in self.handlers
             ),
-        )(on_message)
+        )
+        self._subscriber(on_message)
 
     async def _consume_in_order(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         if len(records) > 1 and await self._consume_together(records):
@@ -261,11 +270,12 @@ class Messaging:
             async with self._pool_getter().acquire() as conn, conn.transaction():
                 for (handler, event), record in zip(parsed, records, strict=True):
                     correlation.set_(event.correlation_id)
-                    claimed = await inbox.claim(
-                        conn, consumer=handler.name, event_id=event.event_id, topic=record.topic
-                    )
-                    if claimed:
-                        await handler.handle(conn, event)
+                    with _span(record):
+                        claimed = await inbox.claim(
+                            conn, consumer=handler.name, event_id=event.event_id, topic=record.topic
+                        )
+                        if claimed:
+                            await handler.handle(conn, event)
                     fresh.append(claimed)
         except Exception as exc:
             log.info(
@@ -287,12 +297,22 @@ class Messaging:
             state.processed += 1
             if handler.after_commit is not None:
                 handler.after_commit(event)
+            self._metrics.event_end_to_end.labels(handler.name, event.event_type).observe(
+                (datetime.now(UTC) - event.occurred_at).total_seconds()
+            )
         else:
             state.duplicates += 1
         self._metrics.consumed.labels(handler.name, "ok" if fresh else "duplicate").inc()
         self._metrics.consume_seconds.labels(handler.name).observe(seconds)
 
     async def _consume(
+        self, handler: EventHandler, record: ConsumerRecord[bytes, bytes], state: ConsumerState
+    ) -> None:
+        # Retries and a dead letter included: all of one record's fate is in its span.
+        with _span(record):
+            await self._consume_one(handler, record, state)
+
+    async def _consume_one(
         self, handler: EventHandler, record: ConsumerRecord[bytes, bytes], state: ConsumerState
     ) -> None:
         topic = record.topic
@@ -382,6 +402,24 @@ class Messaging:
         await self.broker.publish(record.value or b"", dlq_name(topic), key=key, headers=headers)
         self._metrics.dead_lettered.labels(handler.name).inc()
 
+    async def lag(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, records not fetched yet) for each partition assigned here.
+
+        From what the consumer already knows (the high watermark of its last fetch and its
+        position), so a scrape costs no broker round trip.
+        """
+        consumer = getattr(self._subscriber, "consumer", None)
+        if consumer is None:
+            return []
+        lags = []
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue  # nothing fetched from it yet
+            position = await consumer.position(tp)
+            lags.append((tp.topic, tp.partition, max(highwater - position, 0)))
+        return lags
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -391,6 +429,20 @@ class Messaging:
     async def stop(self) -> None:
         self._stopping = True
         await self.broker.stop()
+
+
+def _span(record: ConsumerRecord[bytes, bytes]) -> Any:
+    """The span one record is handled in (tracing.consuming); a shared no-op while off."""
+    if not tracing.enabled():
+        return tracing.NO_SPAN  # checked first: the attributes below cost per record
+    return tracing.consuming(
+        record.topic,
+        record.headers,
+        **{
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+        },
+    )
 
 
 async def _raw_message(message: StreamMessage[Any]) -> StreamMessage[Any]:

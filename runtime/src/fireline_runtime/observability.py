@@ -1,4 +1,9 @@
-"""JSON logs that carry the correlation id, and the Prometheus metrics every service exposes."""
+"""JSON logs that carry the correlation id, and the Prometheus metrics every service exposes.
+
+Metric names follow the Prometheus conventions (``fireline_`` prefix, base units, ``_total`` on
+counters); deploy/grafana's dashboard and deploy/prometheus's alert rules are built on them, and
+tests/e2e/test_e2e_metrics.py checks that a running stack exports every one they query.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.requests import Request
 
-from fireline_runtime import correlation
+from fireline_runtime import correlation, tracing
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
@@ -43,6 +49,9 @@ def install_correlation_factory() -> None:
         cid = correlation.get()
         if cid is not None:
             record.correlation_id = cid
+        # While tracing is on, a line also names its span, so logs and traces join both ways.
+        if (ids := tracing.current_ids()) is not None:
+            record.trace_id, record.span_id = ids
         return record
 
     logging.setLogRecordFactory(factory)
@@ -152,3 +161,36 @@ class Metrics:
             ["consumer"],
             registry=self.registry,
         )
+        self.outbox_oldest_age = Gauge(
+            "fireline_outbox_oldest_pending_age_seconds",
+            "Age of the oldest outbox row not yet acknowledged, 0 when none (sampled at scrape "
+            "time): how late the events of the slowest waiting change are.",
+            registry=self.registry,
+        )
+        self.event_end_to_end = Histogram(
+            "fireline_event_end_to_end_seconds",
+            "From an event's occurred_at to the commit of its handler here. AlertTriggered at "
+            "incidents: webhook delivery to incident; KeyRevoked: revocation to the key's tokens "
+            "being refused.",
+            ["consumer", "event_type"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "fireline_kafka_consumer_lag",
+            "Records of a partition this process consumes that its consumer has not fetched yet "
+            "(sampled at scrape time, for the partitions assigned to this process).",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
+
+
+def record_outcome(request: Request, outcome: str) -> None:
+    """Name how a request ended, for a route whose outcomes are counted
+    (``ServiceRuntime.count_outcomes``); read by the request middleware once the answer is sent."""
+    request.state.fireline_outcome = outcome
+
+
+def recorded_outcome(scope: Any) -> str | None:
+    state = scope.get("state")
+    return state.get("fireline_outcome") if isinstance(state, dict) else None

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from fireline_contracts import EventEnvelope, TopicSpec, topic_name
-from fireline_runtime import correlation
+from fireline_runtime import correlation, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,9 @@ class OutboxWriter:
                 "event_type": event.event_type,
                 "correlation_id": event.correlation_id or "",
                 "schema_version": str(event.schema_version),
+                # The writing span's trace context: the relay sends the row later, outside any
+                # request or event, and continues this trace from here (tracing.producing).
+                **tracing.carrier(),
             },
             f"{topic}\n{key}",
         ]
@@ -176,9 +179,20 @@ class OutboxRelay:
         self._task = None
 
     async def pending(self) -> int:
+        return (await self.backlog())[0]
+
+    async def backlog(self) -> tuple[int, float]:
+        """(rows not yet acknowledged, age in seconds of the oldest of them, 0 when none)."""
         async with self._pool.acquire() as conn:
-            n = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            return int(n)
+            row = await conn.fetchrow(
+                """
+                SELECT count(*) AS n,
+                       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) AS age
+                FROM outbox WHERE published_at IS NULL
+                """
+            )
+        assert row is not None
+        return int(row["n"]), float(row["age"])
 
     async def _run(self) -> None:
         backoff = 0.2
@@ -285,14 +299,11 @@ class OutboxRelay:
 
         async def send_chain(chain: list[asyncpg.Record]) -> None:
             for row in chain:
-                headers = [(k, str(v).encode()) for k, v in (row["headers"] or {}).items()]
                 try:
-                    await sender.send_and_wait(
-                        row["topic"],
-                        value=bytes(row["payload"]),
-                        key=row["kafka_key"].encode(),
-                        headers=headers,
-                    )
+                    if tracing.enabled():
+                        await self._send_traced(sender, row)
+                    else:
+                        await _send(sender, row, _headers(row["headers"]))
                 except Exception as exc:
                     errors.append(exc)
                     return  # later rows of this key must wait for this one
@@ -345,6 +356,13 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await self._sender_reset(sender)
 
+    async def _send_traced(self, sender: Sender, row: asyncpg.Record) -> None:
+        stored = row["headers"] or {}
+        with tracing.producing(
+            row["topic"], stored, **{"messaging.kafka.message.key": row["kafka_key"]}
+        ) as trace_headers:
+            await _send(sender, row, [*_headers(stored, skip=tracing.PROPAGATED), *trace_headers])
+
     def _mark_broker_down(self, exc: BaseException) -> None:
         if self.broker_ok or self.last_error is None:
             log.warning(
@@ -352,3 +370,15 @@ class OutboxRelay:
             )
         self.broker_ok = False
         self.last_error = repr(exc)
+
+
+def _headers(
+    stored: dict[str, Any] | None, skip: frozenset[str] = frozenset()
+) -> list[tuple[str, bytes]]:
+    return [(k, str(v).encode()) for k, v in (stored or {}).items() if k not in skip]
+
+
+async def _send(sender: Sender, row: asyncpg.Record, headers: list[tuple[str, bytes]]) -> None:
+    await sender.send_and_wait(
+        row["topic"], value=bytes(row["payload"]), key=row["kafka_key"].encode(), headers=headers
+    )

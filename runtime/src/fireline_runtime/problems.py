@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fireline_runtime.observability import record_outcome
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -95,6 +97,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
+        record_outcome(request, exc.code)
         return problem_response(exc, request.url.path)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -114,6 +117,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             title="Request is not valid",
             extra={"errors": errors},
         )
+        record_outcome(request, problem.code)
         return problem_response(problem, request.url.path)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
@@ -121,6 +125,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         problem = Problem(str(exc.detail), status=exc.status_code, code=code, title=str(exc.detail))
         problem.headers = dict(exc.headers or {})
+        record_outcome(request, problem.code)
         return problem_response(problem, request.url.path)
 
     app.add_exception_handler(Problem, on_problem)

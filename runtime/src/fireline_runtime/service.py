@@ -20,17 +20,17 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fireline_contracts import TopicSpec
-from fireline_runtime import correlation
+from fireline_runtime import correlation, tracing
 from fireline_runtime.db import create_pool, ping
 from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.messaging import EventHandler, Messaging, make_producer
 from fireline_runtime.migrations import Migration, apply, runtime_migrations
-from fireline_runtime.observability import Metrics, install_correlation_factory
+from fireline_runtime.observability import Metrics, install_correlation_factory, recorded_outcome
 from fireline_runtime.outbox import OutboxRelay, OutboxWriter
 from fireline_runtime.problems import install_problem_handlers
 from fireline_runtime.revocation import RevokedKeys
@@ -39,6 +39,9 @@ from fireline_runtime.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 Hook = Callable[["ServiceRuntime"], Awaitable[None]]
+Sampler = Callable[[], Awaitable[None]]
+
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class ServiceRuntime:
@@ -57,6 +60,8 @@ class ServiceRuntime:
         self.topics = list(topics)
         self.pool_max_size = pool_max_size
         self.metrics = Metrics(service)
+        # Before the broker is built: its telemetry middleware is only added while tracing is on.
+        tracing.configure(service)
         install_correlation_factory()
         self.outbox = OutboxWriter(settings.fireline_topic_prefix)
         self.messaging = Messaging(
@@ -81,6 +86,8 @@ class ServiceRuntime:
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self._background: list[asyncio.Task[Any]] = []
+        self._samplers: list[Sampler] = [self._sample_outbox, self._sample_lag]
+        self._outcomes: dict[str, Counter] = {}
         # Set by token_guard.enable_bearer_auth; build_app exposes it to the route dependencies.
         self.bearer_auth: BearerAuth | None = None
         self.revoked_keys: RevokedKeys | None = None
@@ -104,6 +111,45 @@ class ServiceRuntime:
 
     def on_stop(self, hook: Hook) -> None:
         self._on_stop.append(hook)
+
+    def on_scrape(self, sampler: Sampler) -> None:
+        """Refresh gauges that are read from the database or the broker when /metrics is asked
+        (a failing sampler leaves its gauges as they were; the scrape still answers)."""
+        self._samplers.append(sampler)
+
+    def count_outcomes(
+        self, route: str, counter: Counter, initial: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Count the requests to ``route`` (its path template) in ``counter``, labelled with
+        ``outcome`` (what the handler named with ``record_outcome``; else ``ok`` below 400,
+        ``error`` for a 5xx, ``http_<status>`` otherwise) and ``status``. The ``initial``
+        (outcome, status) pairs are exported at 0 from the start, so an alert on their increase
+        sees the first one."""
+        self._outcomes[route] = counter
+        for outcome, status in initial:
+            counter.labels(outcome, status)
+
+    async def scrape(self) -> bytes:
+        """The Prometheus exposition of this process, its sampled gauges refreshed first."""
+        for sampler in self._samplers:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await sampler()
+        return generate_latest(self.metrics.registry)
+
+    async def _sample_outbox(self) -> None:
+        if self.relay is None or self._pool is None:
+            return
+        pending, oldest = await self.relay.backlog()
+        self.metrics.outbox_pending.set(pending)
+        self.metrics.outbox_oldest_age.set(oldest)
+
+    async def _sample_lag(self) -> None:
+        lags = await self.messaging.lag()
+        # Partitions move between replicas; a partition no longer assigned here is not reported.
+        self.metrics.consumer_lag.clear()
+        for topic, partition, lag in lags:
+            self.metrics.consumer_lag.labels(topic, str(partition)).set(lag)
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         """Run a background loop for the service's lifetime; cancelled at shutdown."""
@@ -207,6 +253,7 @@ class ServiceRuntime:
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close(), 5)
+        tracing.shutdown()
 
     async def broker_reachable(self, timeout: float = 2.0) -> bool:
         try:
@@ -253,10 +300,18 @@ class ServiceRuntime:
             version=version,
             description=description,
             lifespan=lifespan,
-            # FastAPI's built-in OpenTelemetry asks the global providers on every request and wraps
-            # each dependency in an operation span; with no exporter configured that is pure cost.
-            # The services export Prometheus metrics and JSON logs (RequestContextMiddleware).
-            telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+            # FastAPI's own OpenTelemetry support makes the request spans, only while tracing is on
+            # (tracing.py): off, it would ask the global providers on every request for nothing.
+            # Its metrics and logs stay off: the services export Prometheus metrics and JSON logs
+            # (RequestContextMiddleware), and a span per dependency would bury the spans that
+            # matter (queries, calls, messages) under the framework's plumbing.
+            telemetry={
+                "tracing": tracing.enabled(),
+                "metrics": False,
+                "logs": False,
+                "operation_spans": False,
+                "exclude": lambda scope: scope.get("path") in _PROBES,
+            },
         )
         app.state.runtime = self
         if self.bearer_auth is not None:
@@ -286,15 +341,14 @@ class ServiceRuntime:
 
         @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
         async def metrics() -> Response:
-            if runtime.relay is not None and runtime._pool is not None:
-                with contextlib.suppress(Exception):
-                    runtime.metrics.outbox_pending.set(await runtime.relay.pending())
-            return Response(
-                generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST
-            )
+            return Response(await runtime.scrape(), media_type=CONTENT_TYPE_LATEST)
 
-        app.add_middleware(RequestContextMiddleware, metrics=self.metrics)
+        app.add_middleware(RequestContextMiddleware, metrics=self.metrics, outcomes=self._outcomes)
         return app
+
+
+def _default_outcome(status: int) -> str:
+    return "ok" if status < 400 else "error" if status >= 500 else f"http_{status}"
 
 
 async def _false() -> bool:
@@ -308,9 +362,13 @@ class RequestContextMiddleware:
     the path but never the query string or headers: those may carry credentials.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, outcomes: dict[str, Counter] | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        # The runtime's own dict, not a copy: routes may be registered until the first request.
+        self.outcomes = outcomes if outcomes is not None else {}
         self.log = logging.getLogger("fireline.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -322,7 +380,9 @@ class RequestContextMiddleware:
             if name == b"x-correlation-id":
                 incoming = value.decode("latin-1")
                 break
-        cid = correlation.accept(incoming)
+        # With tracing on, a request that brings no id of its own gets its trace's id, so the
+        # correlation id in every log line and event is the id to look the trace up by.
+        cid = correlation.accept(incoming or tracing.current_trace_id())
         correlation.set_(cid)
         status = 500
         started = time.perf_counter()
@@ -350,7 +410,10 @@ class RequestContextMiddleware:
             method = scope.get("method", "")
             self.metrics.http_requests.labels(method, template, str(status)).inc()
             self.metrics.http_seconds.labels(method, template).observe(elapsed)
-            if template not in ("/healthz", "/readyz", "/metrics"):
+            if (counter := self.outcomes.get(template)) is not None:
+                outcome = recorded_outcome(scope) or _default_outcome(status)
+                counter.labels(outcome, str(status)).inc()
+            if template not in _PROBES:
                 self.log.info(
                     "request",
                     extra={

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from fireline_auth import metrics
 from fireline_auth.adapters.key_projection import CachedKeys
 from fireline_auth.adapters.keyring import KeyRing
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         clock=clock,
     )
     runtime.consume(consumers.key_projection)
+    metrics.install(runtime, ctx)
 
     async def start_signing(rt: ServiceRuntime) -> None:
         async with rt.pool.acquire() as conn:

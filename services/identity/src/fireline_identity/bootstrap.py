@@ -8,6 +8,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from fireline_contracts import KEYS, USERS
+from fireline_identity import metrics
 from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.config import Settings
 from fireline_identity.domain.origins import allowed_origins
@@ -44,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
         topics=[KEYS, USERS],
     )
     runtime.consume(KEY_USAGE_HANDLER)
+    metrics.install(runtime)
     context = IdentityContext(
         uow=UnitOfWork(lambda: runtime.pool, runtime.outbox),
         hasher=PasswordHasher(),

@@ -15,6 +15,7 @@ from fireline_pagerduty_ingest.entrypoints.deps import IngestContext
 from fireline_pagerduty_ingest.entrypoints.errors import install_error_handlers
 from fireline_pagerduty_ingest.entrypoints.pruner import DeliveryPruner
 from fireline_pagerduty_ingest.entrypoints.worker import DeliveryWorker, WorkerSettings
+from fireline_pagerduty_ingest.metrics import IngestMetrics
 from fireline_runtime.migrations import load
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
@@ -40,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
         topics=[ALERTS],
     )
     enable_bearer_auth(runtime, settings)
+    metrics = IngestMetrics(runtime)
     box = SecretBox.from_text(settings.fireline_ingest_encryption_key.get_secret_value())
     # Redirects are not followed: a PagerDuty answer that redirects is not one we understand,
     # and following it could carry the API token to another host.
@@ -51,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
         call_timeout_s=settings.fireline_pagerduty_call_timeout_s,
         user_ttl_s=settings.fireline_email_cache_ttl_s,
         oncall_ttl_s=settings.fireline_oncall_cache_ttl_s,
+        on_answer=metrics.pagerduty_answered,
     )
     worker = DeliveryWorker(
         pool=lambda: runtime.pool,
@@ -64,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
             budget_s=settings.fireline_enrichment_budget_s,
             max_attempts=settings.fireline_ingest_max_attempts,
         ),
+        on_enriched=metrics.enriched,
     )
 
     targets = CachedTargets(box)

@@ -15,6 +15,7 @@ from fireline_auth.domain.errors import (
     SigningUnavailable,
     UnsupportedGrantType,
 )
+from fireline_runtime.observability import record_outcome
 
 REALM = "fireline"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -55,8 +56,9 @@ def error_response(exc: AuthError) -> JSONResponse:
 
 
 def install_error_handler(app: FastAPI) -> None:
-    async def on_auth_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_auth_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AuthError)
+        record_outcome(request, exc.error)
         return error_response(exc)
 
     app.add_exception_handler(AuthError, on_auth_error)

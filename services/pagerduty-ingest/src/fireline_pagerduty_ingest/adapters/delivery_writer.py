@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 
 import asyncpg
 
 from fireline_pagerduty_ingest.adapters.repository import DeliveryRepository, NewDelivery
+from fireline_runtime import tracing
 
 MAX_BATCH = 128
 """Rows per statement; bounds one statement's size (bodies are up to 256 KB) and its latency."""
@@ -34,6 +36,9 @@ class DeliveryWriter:
         Raises what the database raised for its batch. If the caller gives up (a timeout), the
         delivery may still be stored: a retry of it is then answered as a duplicate.
         """
+        if tracing.enabled():
+            # Taken here, in the request's task: the batch is written from another task.
+            delivery = dataclasses.replace(delivery, traceparent=tracing.traceparent())
         stored: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((delivery, stored))
         if self._writer is None:

@@ -82,9 +82,13 @@ class PagerDutyClient:
         oncall_ttl_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         max_oncall_pages: int = MAX_ONCALL_PAGES,
+        on_answer: Callable[[str], None] = lambda outcome: None,
     ) -> None:
-        """``allowed_hosts``: the hosts a base URL may name (see ``api_url_refusal``)."""
+        """``allowed_hosts``: the hosts a base URL may name (see ``api_url_refusal``);
+        ``on_answer`` is told each call's outcome (ok, not_found, rate_limited, http_error,
+        timeout, failed)."""
         self._http = http
+        self._on_answer = on_answer
         self._allowed_hosts = frozenset(allowed_hosts)
         self._max_oncall_pages = max_oncall_pages
         self._call_timeout_s = call_timeout_s
@@ -175,10 +179,13 @@ class PagerDutyClient:
                     timeout=self._call_timeout_s,
                 )
         except (TimeoutError, httpx.TimeoutException):
+            self._on_answer("timeout")
             raise PagerDutyUnavailable(f"GET {_route(path)} timed out") from None
         except httpx.HTTPError as exc:
+            self._on_answer("failed")
             raise PagerDutyUnavailable(f"GET {_route(path)} failed: {type(exc).__name__}") from None
         status = response.status_code
+        self._on_answer(_outcome(status))
         if status == 429:
             wait = _reset_seconds(response.headers)
             self._blocked_until[credentials.fingerprint] = self._clock() + wait
@@ -221,6 +228,10 @@ class PagerDutyClient:
             )
             raise PagerDutyUnavailable("API URL not allowed")
         return url
+
+
+def _outcome(status: int) -> str:
+    return {200: "ok", 404: "not_found", 429: "rate_limited"}.get(status, "http_error")
 
 
 def _route(path: str) -> str:

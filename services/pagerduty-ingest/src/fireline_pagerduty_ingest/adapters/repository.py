@@ -62,6 +62,7 @@ class NewDelivery:
     incident_type: str | None
     severity: str | None
     correlation_id: str | None
+    traceparent: str | None = None
 
     def __repr__(self) -> str:
         return f"NewDelivery(integration={self.integration_id}, key={self.dedupe_key!r})"
@@ -89,6 +90,8 @@ class ClaimedDelivery:
     severity: str | None
     correlation_id: str | None
     attempts: int
+    received_at: datetime
+    traceparent: str | None
 
 
 class IntegrationRepository:
@@ -307,15 +310,16 @@ class DeliveryRepository:
             """
             INSERT INTO deliveries (integration_id, org_id, dedupe_key, event_id, event_type,
                                     incident_id, status, body, incident_type, severity,
-                                    correlation_id, processed_at)
+                                    correlation_id, traceparent, processed_at)
             SELECT integration_id, org_id, dedupe_key, event_id, event_type, incident_id, status,
-                   body, incident_type, severity, correlation_id,
+                   body, incident_type, severity, correlation_id, traceparent,
                    CASE WHEN status = 'ignored' THEN now() END
             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                        $7::text[], $8::bytea[], $9::text[], $10::text[], $11::text[])
+                        $7::text[], $8::bytea[], $9::text[], $10::text[], $11::text[],
+                        $12::text[])
                  WITH ORDINALITY AS t(integration_id, org_id, dedupe_key, event_id, event_type,
                                       incident_id, status, body, incident_type, severity,
-                                      correlation_id, position)
+                                      correlation_id, traceparent, position)
             -- Ids follow arrival order, which the worker's per-incident ordering relies on.
             ORDER BY position
             ON CONFLICT ON CONSTRAINT deliveries_dedupe DO NOTHING
@@ -332,6 +336,7 @@ class DeliveryRepository:
             [d.incident_type for d in deliveries],
             [d.severity for d in deliveries],
             [d.correlation_id for d in deliveries],
+            [d.traceparent for d in deliveries],
         )
         stored = {(row["integration_id"], row["dedupe_key"]): row["id"] for row in rows}
         return [stored.pop((d.integration_id, d.dedupe_key), None) for d in deliveries]
@@ -373,7 +378,7 @@ class DeliveryRepository:
             FROM candidates c
             WHERE d.id = c.id
             RETURNING d.id, d.integration_id, d.org_id, d.dedupe_key, d.body, d.incident_type,
-                      d.severity, d.correlation_id, d.attempts
+                      d.severity, d.correlation_id, d.attempts, d.received_at, d.traceparent
             """,
             limit,
             claim_id,
@@ -485,4 +490,6 @@ def _claimed(row: Record) -> ClaimedDelivery:
         severity=row["severity"],
         correlation_id=row["correlation_id"],
         attempts=row["attempts"],
+        received_at=row["received_at"],
+        traceparent=row["traceparent"],
     )

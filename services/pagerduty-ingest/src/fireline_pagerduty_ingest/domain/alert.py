@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from uuid import UUID
 
 from fireline_contracts import (
@@ -40,8 +41,13 @@ def build_alert(
     classification: Classification,
     enrichment: Enrichment,
     correlation_id: str | None,
+    received_at: datetime | None = None,
 ) -> AlertEventType:
-    """The AlertTriggered, AlertAcknowledged or AlertResolved event for ``event``."""
+    """The AlertTriggered, AlertAcknowledged or AlertResolved event for ``event``.
+
+    ``received_at``, when Fireline received the delivery, is the event's ``occurred_at``: what the
+    incidents service measures its delivery-to-incident latency from.
+    """
     incident = event.incident
     if event.lifecycle is Lifecycle.OTHER or incident is None:
         raise NotAnAlert(f"{event.event_type} is not published as an alert")
@@ -73,6 +79,7 @@ def build_alert(
         org_id=org_id,
         correlation_id=correlation_id,
         payload=payload,
+        **({"occurred_at": received_at} if received_at is not None else {}),
     )
 
 

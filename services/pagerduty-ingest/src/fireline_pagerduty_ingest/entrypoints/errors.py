@@ -16,6 +16,7 @@ from fireline_pagerduty_ingest.domain.errors import (
     VerificationUnavailable,
 )
 from fireline_pagerduty_ingest.domain.webhook import MalformedDelivery
+from fireline_runtime.observability import record_outcome
 from fireline_runtime.problems import Problem, problem_response
 
 # PagerDuty retries 5xx and 429 and drops other 4xx, so the status of each webhook error is
@@ -59,7 +60,9 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the domain-error handler on ``app``."""
 
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(to_problem(exc), request.url.path)
+        problem = to_problem(exc)
+        record_outcome(request, problem.code)
+        return problem_response(problem, request.url.path)
 
     app.add_exception_handler(IngestError, on_domain_error)
     app.add_exception_handler(MalformedDelivery, on_domain_error)

@@ -18,6 +18,7 @@ from fireline_pagerduty_ingest.entrypoints.deps import Ingest
 from fireline_pagerduty_ingest.entrypoints.schemas import WebhookReceipt
 from fireline_pagerduty_ingest.service_layer.webhooks import receive_webhook
 from fireline_runtime import correlation
+from fireline_runtime.observability import record_outcome
 
 router = APIRouter(tags=["webhooks"])
 
@@ -68,6 +69,7 @@ async def receive(
         delivery_id=receipt.delivery_id,
         recorded_as=receipt.status,
     )
+    record_outcome(request, answer.status)
     return JSONResponse(answer.model_dump(), status_code=200 if receipt.duplicate else 202)
 
 

@@ -25,7 +25,7 @@ from fireline_pagerduty_ingest.service_layer.deliveries import (
     release_delivery,
 )
 from fireline_pagerduty_ingest.service_layer.enrichment import EmailDirectory
-from fireline_runtime import correlation
+from fireline_runtime import correlation, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
 from fireline_runtime.outbox import OutboxWriter, deferred_wake
 from fireline_runtime.periodic import run_periodically
@@ -56,8 +56,10 @@ class DeliveryWorker:
         outbox: OutboxWriter,
         directory: EmailDirectory,
         settings: WorkerSettings,
+        on_enriched: Callable[[str], None] = lambda status: None,
     ) -> None:
         self._pool = pool
+        self._on_enriched = on_enriched
         self._box = box
         self._outbox = outbox
         self._directory = directory
@@ -102,15 +104,19 @@ class DeliveryWorker:
         correlation.set_(delivery.correlation_id)
         pool = self._pool()
         try:
-            await publish_delivery(
-                pool=pool,
-                box=self._box,
-                outbox=self._outbox,
-                directory=self._directory,
-                delivery=delivery,
-                claim_id=claim_id,
-                budget_s=self._settings.budget_s,
-            )
+            # Continues the trace of the request that stored the delivery: the PagerDuty calls and
+            # the alert's outbox row belong to the webhook delivery's trace.
+            with tracing.continued("publish delivery", delivery.traceparent):
+                await publish_delivery(
+                    pool=pool,
+                    box=self._box,
+                    outbox=self._outbox,
+                    directory=self._directory,
+                    delivery=delivery,
+                    claim_id=claim_id,
+                    budget_s=self._settings.budget_s,
+                    on_enriched=self._on_enriched,
+                )
         except asyncio.CancelledError:
             raise
         except TRANSIENT_DB_ERRORS as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -61,8 +62,11 @@ async def publish_delivery(
     delivery: ClaimedDelivery,
     claim_id: UUID,
     budget_s: float,
+    on_enriched: Callable[[str], None] = lambda status: None,
 ) -> Outcome:
     """Enrich one claimed delivery and publish its alert, marking it published in one transaction.
+
+    ``on_enriched`` is told the enrichment's status (complete, partial, failed, skipped).
 
     The PagerDuty calls happen outside any transaction; the outbox row and the status change
     commit together, so a crash at any point either published the alert and recorded it, or did
@@ -73,6 +77,7 @@ async def publish_delivery(
     enrichment = await enrich(
         directory=directory, credentials=credentials, event=event, budget_s=budget_s
     )
+    on_enriched(enrichment.status)
     alert = build_alert(
         event,
         org_id=delivery.org_id,
@@ -83,6 +88,7 @@ async def publish_delivery(
         ),
         enrichment=enrichment,
         correlation_id=delivery.correlation_id,
+        received_at=delivery.received_at,
     )
     async with pool.acquire() as conn, conn.transaction():
         deliveries = DeliveryRepository(conn)
