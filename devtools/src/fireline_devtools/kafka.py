@@ -245,8 +245,12 @@ class KafkaCluster:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self, timeout: float = 120.0) -> str:
-        """Format (the first time) and start every node; returns the bootstrap servers."""
+    def start(self, timeout: float = 300.0) -> str:
+        """Format (the first time) and start every node; returns the bootstrap servers.
+
+        A node starts in about five seconds on an idle machine; three starting together beside
+        a busy suite on two cores have been seen to take over two minutes, hence the long wait.
+        """
         if not self._formatted:
             for node in self.nodes.values():
                 self._format(node)
@@ -274,7 +278,7 @@ class KafkaCluster:
         self._signal(node, signal.SIGTERM)
         self._reap(node, 30.0)
 
-    def start_node(self, node_id: int, timeout: float = 120.0) -> None:
+    def start_node(self, node_id: int, timeout: float = 300.0) -> None:
         """Start a stopped or killed node again on its log directory."""
         node = self.nodes[node_id]
         self._launch(node)
