@@ -15,8 +15,13 @@ import threading
 
 
 class FaultProxy:
-    def __init__(self, target_port: int, listen_port: int) -> None:
+    def __init__(
+        self, target_port: int, listen_port: int, *, target_socket: str | None = None
+    ) -> None:
+        """Forward to 127.0.0.1:``target_port``, or to the Unix socket ``target_socket`` (an
+        embedded PostgreSQL listens on a socket only)."""
         self.target_port = target_port
+        self.target_socket = target_socket
         self.listen_port = listen_port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -38,7 +43,10 @@ class FaultProxy:
             writer.close()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            if self.target_socket is not None:
+                up_reader, up_writer = await asyncio.open_unix_connection(self.target_socket)
+            else:
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
             writer.close()
             return
