@@ -174,6 +174,19 @@ def _admin_password(state_dir: Path) -> tuple[str, bool]:
     return password, True
 
 
+_IDENTITY_ONLY = ("FIRELINE_ADMIN_EMAIL", "FIRELINE_ADMIN_PASSWORD")
+
+
+def child_env(own: dict[str, str]) -> dict[str, str]:
+    """A service's environment: ours (PATH and the like) without the admin login, plus ``own``.
+
+    The admin password may be set in the shell that runs ``make run``; only identity, which
+    creates the admin, gets it, and only because its ``own`` carries it.
+    """
+    inherited = {k: v for k, v in os.environ.items() if k not in _IDENTITY_ONLY}
+    return {**inherited, **own}
+
+
 @dataclass
 class ServiceProcess:
     spec: ServiceSpec
@@ -190,7 +203,7 @@ class ServiceProcess:
         out = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", self.spec.module],
-            env={**os.environ, **self.env},
+            env=child_env(self.env),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us; we stop the children in order

@@ -32,7 +32,7 @@ from fireline_runtime.messaging import EventHandler, Messaging, make_producer
 from fireline_runtime.migrations import Migration, apply, runtime_migrations
 from fireline_runtime.observability import Metrics, install_correlation_factory
 from fireline_runtime.outbox import OutboxRelay, OutboxWriter
-from fireline_runtime.problems import install_problem_handlers
+from fireline_runtime.problems import Problem, install_problem_handlers, problem_response
 from fireline_runtime.revocation import RevokedKeys
 from fireline_runtime.settings import ServiceSettings
 
@@ -282,6 +282,10 @@ class ServiceRuntime:
         return app
 
 
+MAX_HEADER_BYTES = 16 * 1024
+"""All request headers together (names and values); twice what a browser with cookies sends."""
+
+
 async def _false() -> bool:
     return False
 
@@ -303,10 +307,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = None
+        header_bytes = 0
         for name, value in scope.get("headers", ()):
+            header_bytes += len(name) + len(value)
             if name == b"x-correlation-id":
                 incoming = value.decode("latin-1")
-                break
         cid = correlation.accept(incoming)
         correlation.set_(cid)
         status = 500
@@ -322,7 +327,18 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            if header_bytes > MAX_HEADER_BYTES:
+                # The HTTP parser sets no limit of its own: without this, megabytes of headers
+                # were read, handed to every dependency and answered 200.
+                too_large = Problem(
+                    f"The request headers exceed {MAX_HEADER_BYTES // 1024} KB.",
+                    status=431,
+                    code="headers_too_large",
+                    title="Request headers too large",
+                )
+                await problem_response(too_large, scope.get("path"))(scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
             # The client went away while its body was being read (a load generator stopping, a
             # webhook sender timing out): nobody is left to answer, and it is not a server error
