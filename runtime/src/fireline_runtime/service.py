@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +31,7 @@ from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.messaging import EventHandler, Messaging, make_producer
 from fireline_runtime.migrations import Migration, apply, runtime_migrations
 from fireline_runtime.observability import Metrics, install_correlation_factory
+from fireline_runtime.openapi import install_problem_openapi
 from fireline_runtime.outbox import OutboxRelay, OutboxWriter
 from fireline_runtime.problems import Problem, install_problem_handlers, problem_response
 from fireline_runtime.revocation import RevokedKeys
@@ -254,7 +255,17 @@ class ServiceRuntime:
         async def healthz() -> dict[str, str]:
             return {"status": "ok", "service": runtime.service}
 
-        @app.get("/readyz", tags=["ops"], summary="Readiness: database and broker reachable")
+        @app.get(
+            "/readyz",
+            tags=["ops"],
+            summary="Readiness: database and broker reachable",
+            responses={
+                503: {
+                    "description": "Not ready",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        )
         async def readyz() -> JSONResponse:
             checks = await runtime.readiness()
             ok = all(checks.values())
@@ -269,7 +280,12 @@ class ServiceRuntime:
         async def asyncapi() -> dict[str, Any]:
             return runtime.messaging.asyncapi(title=title, version=version)
 
-        @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+        @app.get(
+            "/metrics",
+            tags=["ops"],
+            summary="Prometheus metrics",
+            response_class=PlainTextResponse,
+        )
         async def metrics() -> Response:
             if runtime.relay is not None and runtime._pool is not None:
                 with contextlib.suppress(Exception):
@@ -279,6 +295,7 @@ class ServiceRuntime:
             )
 
         app.add_middleware(RequestContextMiddleware, metrics=self.metrics)
+        install_problem_openapi(app)
         return app
 
 
