@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from support import pagerduty_fixtures as pd
+from support.credentials import access_token, admin_session
 from support.fake_pagerduty import DEFAULT_TOKEN, FakePagerDuty, OnCall
 from support.stack import Stack
 
@@ -98,24 +99,9 @@ class Org:
 
 @pytest.fixture(scope="module")
 def org(stack: Stack) -> Iterator[Org]:
-    identity = httpx.Client(base_url=stack.url("identity"), timeout=10)
-    r = identity.post(
-        "/v1/session", json={"email": stack.admin_email, "password": stack.admin_password}
-    )
-    assert r.status_code == 200, r.text
-    key = identity.post("/v1/api-keys", json={"name": "pagerduty e2e"}).json()
-    deadline = time.monotonic() + 20
-    while True:
-        t = httpx.post(
-            f"{stack.url('auth')}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(key["id"], key["key"]),
-        )
-        if t.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert t.status_code == 200, t.text
-    yield Org(stack, identity, t.json()["access_token"], uuid.uuid4().hex[:6])
+    identity = admin_session(stack)
+    token = access_token(stack, identity, "pagerduty e2e")
+    yield Org(stack, identity, token, uuid.uuid4().hex[:6])
     identity.close()
 
 
