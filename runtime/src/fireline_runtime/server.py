@@ -42,17 +42,20 @@ class HeadCappedHttpTools(HttpToolsProtocol):
 
     _head_bytes = 0
     _reading_head = True
+    _boundary = False
     _refused = False
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # discarded, never buffered
-        if self._reading_head:
+        self._boundary = False
+        super().data_received(data)
+        # Only a read that is all head counts: one read may also hold the end of a head and the
+        # body, or the end of a body and the next head, and a body's bytes are not the head's.
+        if self._reading_head and not self._boundary:
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_READ_BYTES:
                 self._refuse()
-                return
-        super().data_received(data)
 
     def _refuse(self) -> None:
         self._refused = True
@@ -65,11 +68,13 @@ class HeadCappedHttpTools(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        self._boundary = True
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._reading_head = True
+        self._boundary = True
         self._head_bytes = 0
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import uvicorn
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
@@ -18,6 +19,7 @@ from fireline_runtime.server import MAX_HEAD_READ_BYTES, server_config
 
 async def hello(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http":
+        await Request(scope, receive).body()
         await PlainTextResponse("hello")(scope, receive, send)
 
 
@@ -56,3 +58,15 @@ async def test_ordinary_requests_keep_working_on_the_same_server(port: int) -> N
     answer = await exchange(port, head)
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert answer.endswith(b"hello")
+
+
+async def test_a_large_body_arriving_with_its_head_is_not_counted_as_head(port: int) -> None:
+    # A 200 KB webhook delivery often arrives in the same read as its headers.
+    body = b"x" * (200 * 1024)
+    head = (
+        b"POST / HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+    )
+    answer = await exchange(port, head + body)
+    assert answer.startswith(b"HTTP/1.1 200 ")
