@@ -481,3 +481,30 @@ def test_events_of_the_current_version_skip_the_upcasters(monkeypatch: pytest.Mo
     monkeypatch.setitem(UPCASTERS, ("KeyRenamed", 1), explode)
 
     assert parse_event(SAMPLES[1].to_bytes()) == SAMPLES[1]
+
+
+def test_an_event_never_carries_text_no_consumer_can_store() -> None:
+    # As a producer that skipped the rule would put it on the wire: JSON escapes for a NUL and a
+    # lone surrogate. Every consumer parses with the contract, so each gets U+FFFD instead.
+    raw = (
+        KeyCreated(
+            org_id=uuid4(),
+            payload=KeyCreatedPayload(
+                key_id=KEY_ID,
+                name="placeholder",
+                digest=DIGEST,
+                scopes=("incidents:read",),
+                expires_at=None,
+                created_by=USER_ID,
+                created_at=WHEN,
+            ),
+        )
+        .to_bytes()
+        .replace(b"placeholder", b"nul\\u0000 and \\ud800")
+    )
+
+    parsed = parse_event(raw)
+
+    assert isinstance(parsed, KeyCreated)
+    assert parsed.payload.name == "nul\ufffd and \ufffd"
+    assert b"\\u0000" not in parsed.to_bytes()

@@ -8,18 +8,10 @@ import uuid
 import httpx
 import pytest
 
+from support.credentials import admin_session
 from support.stack import Stack
 
 pytestmark = pytest.mark.e2e
-
-
-def admin_session(stack: Stack) -> httpx.Client:
-    client = httpx.Client(base_url=stack.url("identity"), timeout=10)
-    r = client.post(
-        "/v1/session", json={"email": stack.admin_email, "password": stack.admin_password}
-    )
-    assert r.status_code == 200, r.text
-    return client
 
 
 def test_key_exchange_use_and_revocation_across_the_four_processes(stack: Stack) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from support import pagerduty_fixtures as pd
+from support.credentials import admin_session, exchange, new_key
 from support.stack import Stack
 
 SECRET = "e2e-signing-secret-0123456789abcdef"
@@ -86,25 +87,10 @@ class Org:
 def open_org(stack: Stack) -> Iterator[Org]:
     """The stack's bootstrapped org, signed in, with a fresh API key exchanged for a token; the
     key is revoked afterwards, so the tests sharing a stack stay under the per-org key limit."""
-    identity = httpx.Client(base_url=stack.url("identity"), timeout=10)
-    r = identity.post(
-        "/v1/session", json={"email": stack.admin_email, "password": stack.admin_password}
-    )
-    assert r.status_code == 200, r.text
-    key = identity.post("/v1/api-keys", json={"name": "pagerduty e2e"}).json()
-    deadline = time.monotonic() + 20
-    while True:
-        t = httpx.post(
-            f"{stack.url('auth')}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(key["id"], key["key"]),
-        )
-        if t.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert t.status_code == 200, t.text
+    identity = admin_session(stack)
+    key = new_key(identity, "pagerduty e2e")
     try:
-        yield Org(stack, identity, t.json()["access_token"], uuid.uuid4().hex[:6])
+        yield Org(stack, identity, exchange(stack, key), uuid.uuid4().hex[:6])
     finally:
         identity.delete(f"/v1/api-keys/{key['id']}")
         identity.close()

@@ -20,6 +20,8 @@ class FaultProxy:
     def __init__(
         self, target_port: int, listen_port: int, *, target_socket: str | None = None
     ) -> None:
+        """Forward to 127.0.0.1:``target_port``, or to the Unix socket ``target_socket`` (an
+        embedded PostgreSQL listens on a socket only)."""
         self.target_port = target_port
         self.target_socket = target_socket
         self.listen_port = listen_port

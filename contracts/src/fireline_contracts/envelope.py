@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from fireline_contracts.text import normalise_strings
 
 _T = TypeVar("_T")
 
@@ -39,6 +41,14 @@ class ContractModel(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        # NUL and lone surrogates cannot be stored or serialised (fireline_contracts.text): an
+        # event built from them would fail in its producer's outbox or its consumer's database and
+        # be retried until dead-lettered. Normalised here, no event can carry them.
+        return normalise_strings(data)
 
 
 class EventEnvelope(ContractModel):

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 # Errors that mean "the database is not there right now", as opposed to a bug in a query. Consumers
 # and the relay wait these out instead of dead-lettering a message or dropping an event.
-TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     ConnectionError,
     asyncio.TimeoutError,
@@ -26,6 +26,10 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # A connection whose server went away mid-answer (a restart sends FATAL, then closes) can be
+    # handed out again before asyncpg has seen the close; the next query on it fails with "cannot
+    # switch to state 12; another operation (2) is in progress". Nothing is wrong with the query.
+    asyncpg.InternalClientError,
 )
 
 

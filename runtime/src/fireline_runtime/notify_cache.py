@@ -14,8 +14,9 @@ the hard part is never serving a row that has changed. The rule here:
   cannot hear invalidations reads the database every time, and forgets everything when the
   listener reconnects, because notifications sent meanwhile are lost.
 
-Only positive results are cached. An unknown key is looked up each time, so a row created a
-moment ago is found at once and a flood of made-up ids cannot fill the memory.
+A caller may cache a row's absence too, as long as every write that creates such a row notifies
+(then the row is found as soon as its creation commits). The cache is bounded either way: a flood
+of made-up keys evicts the oldest entries, which then cost a database read again.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ never build error responses by hand, so every 4xx carries the same fields and a 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,9 +16,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fireline_contracts.text import normalise_strings
+from fireline_runtime.db import TRANSIENT_DB_ERRORS
+from fireline_runtime.input_text import UNSTORABLE_TEXT
 from fireline_runtime.observability import record_outcome
 
 PROBLEM_JSON = "application/problem+json"
+
+DATABASE_RETRY_AFTER_S = 2
+"""``Retry-After`` of a 503 for an unreachable database: about what a PostgreSQL restart takes."""
+
+log = logging.getLogger(__name__)
 
 
 class Problem(Exception):
@@ -85,7 +94,9 @@ class ServiceUnavailable(Problem):
 
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
     return JSONResponse(
-        problem.body(instance),
+        # A detail or error location may quote the request (a path, a field name), and a lone
+        # surrogate in it would make the answer itself unencodable: a 500 in place of the 4xx.
+        normalise_strings(problem.body(instance)),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
         headers=problem.headers,
@@ -110,10 +121,13 @@ def install_problem_handlers(app: FastAPI) -> None:
             }
             for err in exc.errors()
         ]
+        # Text that cannot be stored (input_text.py) is malformed rather than merely invalid:
+        # 400, with its own code, so a client can tell it from a rule it broke.
+        unstorable = any(err["type"] == UNSTORABLE_TEXT for err in errors)
         problem = Problem(
             _summarise(errors),
-            status=422,
-            code="validation_error",
+            status=400 if unstorable else 422,
+            code="invalid_text" if unstorable else "validation_error",
             title="Request is not valid",
             extra={"errors": errors},
         )
@@ -128,7 +142,24 @@ def install_problem_handlers(app: FastAPI) -> None:
         record_outcome(request, problem.code)
         return problem_response(problem, request.url.path)
 
+    async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Every use case reads or writes PostgreSQL; while it restarts, the answer is "come back
+        # shortly", never a 500 (which the server follows by dropping the connection).
+        log.warning(
+            "database unavailable; answering 503",
+            extra={"path": request.url.path, "error": type(exc).__name__},
+        )
+        problem = ServiceUnavailable(
+            "The database is unavailable; retry shortly.",
+            code="database_unavailable",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
+        record_outcome(request, problem.code)
+        return problem_response(problem, request.url.path)
+
     app.add_exception_handler(Problem, on_problem)
+    for error in TRANSIENT_DB_ERRORS:
+        app.add_exception_handler(error, on_database_unavailable)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
 

@@ -9,15 +9,78 @@ from __future__ import annotations
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from fireline_runtime.observability import configure_logging
+from fireline_runtime.service import MAX_HEADER_BYTES
 from fireline_runtime.settings import ServiceSettings
 
 # Chosen by measurement (BENCHMARKS.md): uvloop and httptools are C implementations of the event
 # loop and the HTTP/1.1 parser. Named explicitly so a missing wheel fails at start-up instead of
 # silently falling back to the pure-Python h11 parser at a fraction of the throughput.
 LOOP = "uvloop"
-HTTP = "httptools"
+
+MAX_HEAD_READ_BYTES = 4 * MAX_HEADER_BYTES
+"""How much of a request's head (request line and headers) is read at all. ``service.py``
+answers 431 problem+json above ``MAX_HEADER_BYTES``; this bounds the memory a client can take."""
+
+_LINGER_S = 2.0
+
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\ncontent-length: 31\r\nconnection: close\r\n\r\n"
+    b"Request header fields too large"
+)
+
+
+class HeadCappedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing a connection whose request head grows too large.
+
+    The parser itself sets no limit: an 8 MB header was buffered whole, then answered 200. Bytes
+    are counted as they arrive, from the end of one request to the end of the next one's headers.
+    """
+
+    _head_bytes = 0
+    _reading_head = True
+    _boundary = False
+    _refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # discarded, never buffered
+        self._boundary = False
+        super().data_received(data)
+        # Only a read that is all head counts: one read may also hold the end of a head and the
+        # body, or the end of a body and the next head, and a body's bytes are not the head's.
+        if self._reading_head and not self._boundary:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_READ_BYTES:
+                self._refuse()
+
+    def _refuse(self) -> None:
+        self._refused = True
+        self.transport.write(_TOO_LARGE)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        # Closing at once, with the client's bytes still arriving, would reset the connection
+        # and lose the answer; what it still sends is discarded until it or the grace period ends.
+        self.loop.call_later(_LINGER_S, self.transport.close)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._boundary = True
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._reading_head = True
+        self._boundary = True
+        self._head_bytes = 0
+
+
+# The C HTTP parser (httptools) under the class above: importing it fails at start-up if the wheel
+# is missing, rather than falling back to the pure-Python h11 parser.
+HTTP = HeadCappedHttpTools
 
 
 def server_config(app: Any, *, host: str, port: int, grace_s: float) -> uvicorn.Config:

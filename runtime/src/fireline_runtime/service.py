@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,8 +31,9 @@ from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.messaging import EventHandler, Messaging, make_producer
 from fireline_runtime.migrations import Migration, apply, runtime_migrations
 from fireline_runtime.observability import Metrics, install_correlation_factory, recorded_outcome
+from fireline_runtime.openapi import install_problem_openapi
 from fireline_runtime.outbox import OutboxRelay, OutboxWriter
-from fireline_runtime.problems import install_problem_handlers
+from fireline_runtime.problems import Problem, install_problem_handlers, problem_response
 from fireline_runtime.revocation import RevokedKeys
 from fireline_runtime.settings import ServiceSettings
 
@@ -324,7 +325,17 @@ class ServiceRuntime:
         async def healthz() -> dict[str, str]:
             return {"status": "ok", "service": runtime.service}
 
-        @app.get("/readyz", tags=["ops"], summary="Readiness: database and broker reachable")
+        @app.get(
+            "/readyz",
+            tags=["ops"],
+            summary="Readiness: database and broker reachable",
+            responses={
+                503: {
+                    "description": "Not ready",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        )
         async def readyz() -> JSONResponse:
             checks = await runtime.readiness()
             ok = all(checks.values())
@@ -339,16 +350,26 @@ class ServiceRuntime:
         async def asyncapi() -> dict[str, Any]:
             return runtime.messaging.asyncapi(title=title, version=version)
 
-        @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+        @app.get(
+            "/metrics",
+            tags=["ops"],
+            summary="Prometheus metrics",
+            response_class=PlainTextResponse,
+        )
         async def metrics() -> Response:
             return Response(await runtime.scrape(), media_type=CONTENT_TYPE_LATEST)
 
         app.add_middleware(RequestContextMiddleware, metrics=self.metrics, outcomes=self._outcomes)
+        install_problem_openapi(app)
         return app
 
 
 def _default_outcome(status: int) -> str:
     return "ok" if status < 400 else "error" if status >= 500 else f"http_{status}"
+
+
+MAX_HEADER_BYTES = 16 * 1024
+"""All request headers together (names and values); twice what a browser with cookies sends."""
 
 
 async def _false() -> bool:
@@ -376,10 +397,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = None
+        header_bytes = 0
         for name, value in scope.get("headers", ()):
+            header_bytes += len(name) + len(value)
             if name == b"x-correlation-id":
                 incoming = value.decode("latin-1")
-                break
         # With tracing on, a request that brings no id of its own gets its trace's id, so the
         # correlation id in every log line and event is the id to look the trace up by.
         cid = correlation.accept(incoming or tracing.current_trace_id())
@@ -397,7 +419,18 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            if header_bytes > MAX_HEADER_BYTES:
+                # The HTTP parser sets no limit of its own: without this, megabytes of headers
+                # were read, handed to every dependency and answered 200.
+                too_large = Problem(
+                    f"The request headers exceed {MAX_HEADER_BYTES // 1024} KB.",
+                    status=431,
+                    code="headers_too_large",
+                    title="Request headers too large",
+                )
+                await problem_response(too_large, scope.get("path"))(scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
             # The client went away while its body was being read (a load generator stopping, a
             # webhook sender timing out): nobody is left to answer, and it is not a server error

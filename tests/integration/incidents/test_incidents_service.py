@@ -768,3 +768,22 @@ async def test_one_alert_started_twice_at_once_makes_one_incident_and_no_number_
     following = await service.incidents(org, external_id="PNEXT")
     assert len(raced) == 1
     assert (raced[0]["number"], following[0]["number"]) == (1, 2)
+
+
+async def test_text_that_cannot_be_stored_is_a_400_and_starts_nothing(service: Harness) -> None:
+    org = new_org()
+    headers = service.headers(org)
+
+    created = await service.client.post(
+        "/v1/incidents", json={"title": "nul\u0000title"}, headers=headers
+    )
+    listed = [
+        await service.client.get("/v1/incidents", params={name: "a\u0000b"}, headers=headers)
+        for name in ("external_id", "source", "cursor")
+    ]
+
+    for refused in (created, *listed):
+        assert refused.status_code == 400
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["code"] == "invalid_text"
+    assert await service.incidents(org) == []

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from integration.ingest.ingest_harness import AUDIENCE, ISSUER
+from fireline_pagerduty_ingest.config import Settings
+from integration.ingest.ingest_harness import AUDIENCE, ISSUER, IngestApp, make_settings, running
 from support.fake_pagerduty import FakePagerDuty
 from support.pagerduty_fixtures import ONCALLS, USERS
 from support.token_issuer import TokenIssuer
@@ -22,3 +23,16 @@ def issuer() -> Iterator[TokenIssuer]:
 async def pagerduty() -> AsyncIterator[FakePagerDuty]:
     async with FakePagerDuty(users=USERS, oncalls=ONCALLS) as fake:
         yield fake
+
+
+@pytest.fixture
+def settings(database: str, kafka: str, topic_prefix: str, issuer: TokenIssuer) -> Settings:
+    return make_settings(
+        database_url=database, bootstrap=kafka, topic_prefix=topic_prefix, jwks_url=issuer.jwks_url
+    )
+
+
+@pytest.fixture
+async def svc(settings: Settings) -> AsyncIterator[IngestApp]:
+    async with running(settings) as app:
+        yield app

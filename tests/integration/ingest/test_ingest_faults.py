@@ -3,16 +3,19 @@ the alert waits in the outbox), a database outage is a 503 so that PagerDuty ret
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+import asyncpg
 import pytest
 
 from fireline_contracts import AlertTriggered
 from fireline_devtools.net import free_port
-from integration.ingest.ingest_harness import make_settings, running
+from integration.ingest.ingest_harness import IngestApp, make_settings, running
 from support.infra import Broker
 from support.pagerduty_fixtures import delivery, new_incident_id, signed
 from support.tcp_proxy import FaultProxy
@@ -83,12 +86,14 @@ def database_behind_proxy(database: str) -> Iterator[tuple[str, FaultProxy]]:
     proxy.stop()
 
 
-async def test_a_database_outage_answers_503_so_pagerduty_retries(
+@pytest.fixture
+async def proxied(
     database_behind_proxy: tuple[str, FaultProxy],
     kafka: str,
     topic_prefix: str,
     issuer: TokenIssuer,
-) -> None:
+) -> AsyncIterator[tuple[IngestApp, dict[str, Any], FaultProxy]]:
+    """The app on the proxied database, an integration of it, and the proxy to cut."""
     url, proxy = database_behind_proxy
     settings = make_settings(
         database_url=url, bootstrap=kafka, topic_prefix=topic_prefix, jwks_url=issuer.jwks_url
@@ -97,16 +102,23 @@ async def test_a_database_outage_answers_503_so_pagerduty_retries(
         created = await svc.create_integration(
             issuer.token(org_id=uuid.uuid4()), signing_secrets=[SECRET]
         )
-        body = delivery("incident_triggered", incident_id=new_incident_id())
-        headers = signed(body, SECRET)
+        yield svc, created, proxy
 
-        proxy.cut()
-        during = await svc.deliver(str(created["id"]), body, headers)
-        proxy.restore()
-        retried = await svc.deliver(str(created["id"]), body, headers)
 
-        assert await svc.settled()
-        alerts = await svc.alerts(until=1)
+async def test_a_database_outage_answers_503_so_pagerduty_retries(
+    proxied: tuple[IngestApp, dict[str, Any], FaultProxy],
+) -> None:
+    svc, created, proxy = proxied
+    body = delivery("incident_triggered", incident_id=new_incident_id())
+    headers = signed(body, SECRET)
+
+    proxy.cut()
+    during = await svc.deliver(str(created["id"]), body, headers)
+    proxy.restore()
+    retried = await svc.deliver(str(created["id"]), body, headers)
+
+    assert await svc.settled()
+    alerts = await svc.alerts(until=1)
 
     assert during.status_code == 503
     assert during.headers["content-type"] == "application/problem+json"
@@ -143,3 +155,53 @@ async def test_a_wrong_encryption_key_is_an_outage_not_a_bad_signature(
     # until the operator fixes the key.
     assert response.status_code == 503
     assert response.json()["code"] == "verification_unavailable"
+
+
+async def test_a_database_restart_during_a_burst_answers_503s_and_loses_nothing(
+    proxied: tuple[IngestApp, dict[str, Any], FaultProxy], database: str
+) -> None:
+    svc, created, proxy = proxied
+    incidents = [new_incident_id() for _ in range(60)]
+    statuses: list[int] = []
+
+    async def deliver_until_accepted(incident: str) -> None:
+        # PagerDuty's behaviour: retry 5xx (the same X-Webhook-Id) until a 2xx. It waits
+        # longer between tries; a tenth of Retry-After keeps the test short.
+        body = delivery("incident_triggered", incident_id=incident)
+        headers = signed(body, SECRET)
+        while True:
+            response = await svc.deliver(str(created["id"]), body, headers)
+            statuses.append(response.status_code)
+            if response.status_code < 500:
+                return
+            assert response.status_code == 503, response.text
+            await asyncio.sleep(float(response.headers["retry-after"]) / 10)
+
+    async def restart() -> None:
+        # What a restart does to the service's connections: each server process sends FATAL
+        # "terminating connection due to administrator command" and closes; until the server
+        # is back, new connections are refused.
+        await asyncio.sleep(0.05)
+        admin = await asyncpg.connect(database)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        proxy.cut()
+        await asyncio.sleep(0.5)
+        proxy.restore()
+
+    await asyncio.gather(restart(), *(deliver_until_accepted(i) for i in incidents))
+    assert await svc.settled(timeout=60)
+    alerts = await svc.alerts(until=len(incidents), timeout=30)
+    stored = await svc.deliveries()
+
+    assert 503 in statuses  # the restart did hit the burst
+    assert 500 not in statuses
+    assert set(statuses) <= {200, 202, 503}
+    assert len(stored) == len(incidents)  # 0 lost, 0 stored twice
+    triggered = [a.payload.external_id for a in alerts if isinstance(a, AlertTriggered)]
+    assert sorted(triggered) == sorted(incidents)  # 0 lost, 0 duplicated

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from fireline_pagerduty_ingest.config import Settings
 from integration.ingest.ingest_harness import (
     PUBLIC_URL,
     IngestApp,
     bearer,
-    make_settings,
-    running,
 )
 from support.pagerduty_fixtures import delivery, signed
 from support.token_issuer import TokenIssuer
@@ -26,19 +22,6 @@ PD_SECRET = "pagerduty-signing-secret-0001"
 PD_SECRET_2 = "pagerduty-signing-secret-0002"
 PD_SECRET_3 = "pagerduty-signing-secret-0003"
 API_TOKEN = "u+pagerduty-rest-api-token"
-
-
-@pytest.fixture
-def settings(database: str, kafka: str, topic_prefix: str, issuer: TokenIssuer) -> Settings:
-    return make_settings(
-        database_url=database, bootstrap=kafka, topic_prefix=topic_prefix, jwks_url=issuer.jwks_url
-    )
-
-
-@pytest.fixture
-async def svc(settings: Settings) -> AsyncIterator[IngestApp]:
-    async with running(settings) as app:
-        yield app
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fireline_contracts import AlertTriggered
-from fireline_pagerduty_ingest.config import Settings
-from integration.ingest.ingest_harness import IngestApp, make_settings, running
+from integration.ingest.ingest_harness import IngestApp
 from support.pagerduty_fixtures import (
     FIXTURES,
     delivery,
@@ -36,19 +35,6 @@ EXPECTED_RECORDING = {
     "pagey_ping": "ignored",
     "service_updated": "ignored",
 }
-
-
-@pytest.fixture
-def settings(database: str, kafka: str, topic_prefix: str, issuer: TokenIssuer) -> Settings:
-    return make_settings(
-        database_url=database, bootstrap=kafka, topic_prefix=topic_prefix, jwks_url=issuer.jwks_url
-    )
-
-
-@pytest.fixture
-async def svc(settings: Settings) -> AsyncIterator[IngestApp]:
-    async with running(settings) as app:
-        yield app
 
 
 @pytest.fixture

@@ -134,3 +134,30 @@ async def test_client_address_trusts_only_the_configured_proxy_hops(
     app = SimpleNamespace(state=SimpleNamespace(trusted_proxy_hops=hops))
     request = Request({"type": "http", "client": (peer, 1234), "headers": headers, "app": app})
     assert await _client_address(request) == expected
+
+
+async def test_known_and_unknown_key_ids_cost_the_same_once_seen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[uuid.UUID] = []
+
+    async def get(_conn: object, key_id: uuid.UUID) -> ApiKey | None:
+        reads.append(key_id)
+        return KEY if key_id == KEY.key_id else None
+
+    monkeypatch.setattr(key_projection, "get", get)
+    keys = key_projection.CachedKeys(lambda: cast(Any, FakePool()))
+    keys.cache.listening = True  # as when its LISTEN connection is up
+    unknown = uuid.uuid4()
+
+    for _ in range(3):
+        assert await keys.get(KEY.key_id) == KEY
+        assert await keys.get(unknown) is None
+
+    # One database read per id, whether it names a key or not: the time of an exchange does not
+    # tell which ids exist.
+    assert sorted(map(str, reads)) == sorted([str(KEY.key_id), str(unknown)])
+    # A key created later notifies, and is then found.
+    keys.cache.invalidate(unknown)
+    assert await keys.get(unknown) is None
+    assert len(reads) == 3

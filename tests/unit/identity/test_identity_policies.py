@@ -7,7 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fireline_identity.domain.errors import PermissionDenied
-from fireline_identity.domain.login_throttle import PER_ACCOUNT, PER_ADDRESS, strictest
+from fireline_identity.domain.login_throttle import (
+    ACCOUNT_SLOWDOWN,
+    PER_ADDRESS,
+    PER_PAIR,
+    strictest,
+)
 from fireline_identity.domain.origins import allowed_origins, is_foreign, origin_of
 from fireline_identity.domain.permissions import Action, ensure_allowed, is_allowed
 from fireline_identity.domain.sessions import SessionPolicy, new_token, token_digest
@@ -20,29 +25,41 @@ def _ago(*minutes: float) -> list[datetime]:
     return [NOW - timedelta(minutes=m) for m in minutes]
 
 
-def test_an_account_may_fail_five_times_in_fifteen_minutes() -> None:
-    assert PER_ACCOUNT.retry_after(_ago(1, 2, 3, 4), now=NOW) is None
+def test_an_account_may_fail_five_times_from_one_address_in_fifteen_minutes() -> None:
+    assert PER_PAIR.retry_after(_ago(1, 2, 3, 4), now=NOW) is None
     # The fifth failure 10 minutes ago is the oldest: it leaves the window in 5 minutes.
-    assert PER_ACCOUNT.retry_after(_ago(1, 2, 3, 4, 10), now=NOW) == 5 * 60
+    assert PER_PAIR.retry_after(_ago(1, 2, 3, 4, 10), now=NOW) == 5 * 60
 
 
 def test_failures_older_than_the_window_do_not_count() -> None:
-    assert PER_ACCOUNT.retry_after(_ago(1, 2, 3, 4, 15, 16, 60), now=NOW) is None
+    assert PER_PAIR.retry_after(_ago(1, 2, 3, 4, 15, 16, 60), now=NOW) is None
 
 
 def test_retry_after_waits_for_enough_failures_to_age_out() -> None:
     # Seven failures: the three oldest (14, 6 and 5 minutes ago) must age out before the count
     # is below five again, so the wait ends when the one from 5 minutes ago does.
     failures = _ago(1, 2, 3, 4, 5, 6, 14)
-    assert PER_ACCOUNT.retry_after(failures, now=NOW) == 10 * 60
+    assert PER_PAIR.retry_after(failures, now=NOW) == 10 * 60
     # Never zero: a refused client is always told to wait at least a second.
-    assert PER_ACCOUNT.retry_after(_ago(1, 2, 3, 4, 14.9999), now=NOW) == 1
+    assert PER_PAIR.retry_after(_ago(1, 2, 3, 4, 14.9999), now=NOW) == 1
 
 
 def test_an_address_may_fail_twenty_times() -> None:
     half_minutes = [i / 2 for i in range(1, 21)]  # 0.5 .. 10 minutes ago
     assert PER_ADDRESS.retry_after(_ago(*half_minutes[:19]), now=NOW) is None
     assert PER_ADDRESS.retry_after(_ago(*half_minutes), now=NOW) == 5 * 60
+
+
+def test_an_accounts_slow_down_grows_but_never_locks() -> None:
+    nine = _ago(*range(1, 10))
+    assert ACCOUNT_SLOWDOWN.retry_after(nine, now=NOW) is None
+    # The 10th failure, a second ago: the next attempt must wait one second after it.
+    assert ACCOUNT_SLOWDOWN.retry_after([NOW, *nine], now=NOW) == 1
+    # Forty failures within the window: the gap is capped at a minute after the latest one...
+    many = [NOW - timedelta(seconds=10 * i) for i in range(40)]
+    assert ACCOUNT_SLOWDOWN.retry_after(many, now=NOW) == 60
+    # ...and once a minute has passed since it, the next attempt is allowed.
+    assert ACCOUNT_SLOWDOWN.retry_after(many, now=NOW + timedelta(seconds=60)) is None
 
 
 def test_the_strictest_throttle_decides() -> None:

@@ -156,26 +156,34 @@ async def find_by_digest(conn: Connection, digest: str) -> ApiKey | None:
     return _key(await conn.fetchrow(_SELECT_BY_DIGEST, digest))
 
 
+class _Absent:
+    """What the cache holds for a key id the projection does not have."""
+
+
+_ABSENT = _Absent()
+
+
 class CachedKeys:
     """Keys by id for the token exchange, from memory when possible (``NotifyCache``'s rules).
 
     A cached key saves the exchange's only database round trip. Revocation still takes effect
     within the notification's delivery: the projection's writes notify ``KEYS_CHANNEL`` in their
-    transaction. Whether a key id exists can show in response time; key ids are not secret (every
-    token names its key as ``sub``), only the key is.
+    transaction. Unknown ids are cached too (as absent), so asking again for a key id costs the
+    same whether the key exists or not: the exchange's work does not tell which ids exist. The
+    first lookup of an id on a replica reads the database either way. A key created later is
+    found at once, since its creation notifies like any other write.
     """
 
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
-        self.cache: NotifyCache[UUID, ApiKey] = NotifyCache(KEYS_CHANNEL, UUID)
+        self.cache: NotifyCache[UUID, ApiKey | _Absent] = NotifyCache(KEYS_CHANNEL, UUID)
 
     async def get(self, key_id: UUID) -> ApiKey | None:
-        key = self.cache.get(key_id)
-        if key is not None:
-            return key
+        cached = self.cache.get(key_id)
+        if cached is not None:
+            return None if isinstance(cached, _Absent) else cached
         epoch = self.cache.epoch()
         async with self._pool().acquire() as conn:
             key = await get(conn, key_id)
-        if key is not None:
-            self.cache.put(key_id, key, epoch)
+        self.cache.put(key_id, _ABSENT if key is None else key, epoch)
         return key

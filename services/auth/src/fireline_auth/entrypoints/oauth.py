@@ -41,10 +41,37 @@ _CLIENT_FIELDS = {
     "client_id": {"type": "string", "description": "Key id (client_secret_post only)."},
     "client_secret": {"type": "string", "description": "The API key (client_secret_post only)."},
 }
+_OAUTH_ERROR = {
+    "type": "object",
+    "description": "RFC 6749 section 5.2 error response.",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "e.g. `invalid_client`."},
+        "error_description": {"type": "string"},
+    },
+}
+_OAUTH_BODY = {"application/json": {"schema": _OAUTH_ERROR}}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "invalid_request, unsupported_grant_type or invalid_scope"},
-    401: {"description": "invalid_client"},
-    429: {"description": "Too many failed attempts; see Retry-After"},
+    400: {
+        "description": "invalid_request, unsupported_grant_type or invalid_scope",
+        "content": _OAUTH_BODY,
+    },
+    401: {"description": "invalid_client", "content": _OAUTH_BODY},
+    429: {
+        "description": "Too many failed attempts; see Retry-After",
+        "content": _OAUTH_BODY,
+        "headers": _RETRY_AFTER,
+    },
+    503: {
+        # RFC 6749's shape when no signing key is usable; a problem when the database is away.
+        "description": "Temporarily unavailable; see Retry-After",
+        "content": {
+            **_OAUTH_BODY,
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}},
+        },
+        "headers": _RETRY_AFTER,
+    },
 }
 
 
@@ -115,7 +142,7 @@ async def blameless_token(
         },
         ["token"],
     ),
-    responses={400: _OAUTH_ERRORS[400], 401: _OAUTH_ERRORS[401], 429: _OAUTH_ERRORS[429]},
+    responses=_OAUTH_ERRORS,
 )
 async def introspect(
     ctx: AuthCtx,

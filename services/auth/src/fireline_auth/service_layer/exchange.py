@@ -1,8 +1,9 @@
 """Use cases: exchange an API key for an access token, and introspect a token.
 
 Client authentication does the same work whatever is wrong with the key (unknown, revoked,
-expired, wrong secret, another key's id): one indexed lookup, one SHA-256 and one constant-time
-comparison, then the same :class:`InvalidClient`. Only a malformed key (wrong prefix, length or
+expired, wrong secret, another key's id): one lookup (from memory once this replica has seen the
+id, whether or not it names a key: ``CachedKeys``), one SHA-256 and one constant-time comparison,
+then the same :class:`InvalidClient`. Only a malformed key (wrong prefix, length or
 checksum) is refused before the lookup, which reveals nothing an attacker does not already know.
 
 Rate limiting: failures count against the caller's address and against the client id, but only

@@ -27,6 +27,19 @@ async def recent_for_account(conn: Connection, account: str, since: datetime) ->
     return [r["failed_at"] for r in rows]
 
 
+async def recent_for_pair(
+    conn: Connection, account: str, address: str, since: datetime
+) -> list[datetime]:
+    rows = await conn.fetch(
+        "SELECT failed_at FROM login_failures"
+        " WHERE account = $1 AND address = $2 AND failed_at > $3",
+        account,
+        address,
+        since,
+    )
+    return [r["failed_at"] for r in rows]
+
+
 async def recent_for_address(conn: Connection, address: str, since: datetime) -> list[datetime]:
     rows = await conn.fetch(
         "SELECT failed_at FROM login_failures WHERE address = $1 AND failed_at > $2",
@@ -47,13 +60,44 @@ async def insert(conn: Connection, *, account: str, address: str, at: datetime) 
     return int(row_id)
 
 
-async def clear_account(conn: Connection, account: str, *, attempt_id: int) -> None:
-    """A successful login: forget this attempt and the account's earlier failures."""
+async def succeeded(
+    conn: Connection, *, account: str, address: str, attempt_id: int, at: datetime
+) -> None:
+    """A successful login: forget this attempt and the pair's earlier failures (the account's
+    other failures still count towards its slow-down) and remember the address."""
     await conn.execute(
-        "DELETE FROM login_failures WHERE id = $1 OR account = $2", attempt_id, account
+        "DELETE FROM login_failures WHERE id = $1 OR (account = $2 AND address = $3)",
+        attempt_id,
+        account,
+        address,
+    )
+    await conn.execute(
+        """
+        INSERT INTO login_known_addresses (account, address, last_success_at) VALUES ($1, $2, $3)
+        ON CONFLICT (account, address) DO UPDATE SET last_success_at = EXCLUDED.last_success_at
+        """,
+        account,
+        address,
+        at,
     )
 
 
-async def prune(conn: Connection, *, before: datetime) -> int:
+async def is_known_address(
+    conn: Connection, *, account: str, address: str, since: datetime
+) -> bool:
+    found = await conn.fetchval(
+        "SELECT 1 FROM login_known_addresses"
+        " WHERE account = $1 AND address = $2 AND last_success_at > $3",
+        account,
+        address,
+        since,
+    )
+    return found is not None
+
+
+async def prune(conn: Connection, *, before: datetime, known_before: datetime) -> int:
     status = await conn.execute("DELETE FROM login_failures WHERE failed_at < $1", before)
-    return int(status.split()[-1])
+    known = await conn.execute(
+        "DELETE FROM login_known_addresses WHERE last_success_at < $1", known_before
+    )
+    return int(status.split()[-1]) + int(known.split()[-1])

@@ -13,8 +13,11 @@ from fireline_identity.entrypoints.schemas import (
     KeyResponse,
 )
 from fireline_identity.service_layer import keys
+from fireline_runtime.openapi import problem_responses
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+router = APIRouter(
+    prefix="/v1/api-keys", tags=["api-keys"], responses=problem_responses(401, 403, 409)
+)
 
 
 @router.post(

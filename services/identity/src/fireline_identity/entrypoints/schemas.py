@@ -12,11 +12,12 @@ from fireline_identity.domain.keys import ApiKey
 from fireline_identity.domain.sessions import SessionUser
 from fireline_identity.domain.users import PASSWORD_MAX_LENGTH, User
 from fireline_identity.service_layer.keys import KeyListing
+from fireline_runtime.input_text import RequestModel
 
 RoleName = Literal["admin", "member"]
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(RequestModel):
     email: str = Field(max_length=320, description="The user's email (any case).")
     password: str = Field(max_length=PASSWORD_MAX_LENGTH * 4, description="The user's password.")
 
@@ -41,14 +42,14 @@ class MeResponse(BaseModel):
         )
 
 
-class UserCreateRequest(BaseModel):
+class UserCreateRequest(RequestModel):
     email: str = Field(max_length=320, description="Unique in the org, case-insensitively.")
     name: str = Field(max_length=1000, description="Display name, 1-100 characters.")
     role: RoleName = Field(description="`admin` manages users and keys; `member` lists keys.")
     password: str = Field(max_length=PASSWORD_MAX_LENGTH * 4, description="At least 12 characters.")
 
 
-class UserPatchRequest(BaseModel):
+class UserPatchRequest(RequestModel):
     name: str | None = Field(default=None, max_length=1000)
     email: str | None = Field(default=None, max_length=320)
     role: RoleName | None = None
@@ -75,7 +76,7 @@ class UserList(BaseModel):
     items: list[UserResponse]
 
 
-class KeyCreateRequest(BaseModel):
+class KeyCreateRequest(RequestModel):
     name: str = Field(max_length=1000, description="1-64 characters after trimming.")
     scopes: list[str] | None = Field(
         default=None,
@@ -87,7 +88,7 @@ class KeyCreateRequest(BaseModel):
     )
 
 
-class KeyRenameRequest(BaseModel):
+class KeyRenameRequest(RequestModel):
     name: str = Field(max_length=1000, description="1-64 characters after trimming.")
 
 

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Response, status
 from fireline_identity.entrypoints.deps import ClientAddress, Context, CurrentUser, SessionToken
 from fireline_identity.entrypoints.schemas import LoginRequest, MeResponse
 from fireline_identity.service_layer import sessions
+from fireline_runtime.openapi import problem_responses
 
-router = APIRouter(prefix="/v1", tags=["session"])
+router = APIRouter(prefix="/v1", tags=["session"], responses=problem_responses(403))
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -18,6 +19,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
     summary="Log in",
     description="Sets the session cookie. Any bad credential gives the same 401; repeated "
     "failures give 429 with Retry-After.",
+    responses=problem_responses(401, 429),
 )
 async def log_in(
     body: LoginRequest, response: Response, context: Context, address: ClientAddress
@@ -59,7 +61,7 @@ async def log_out(context: Context, token: SessionToken) -> Response:
     return response
 
 
-@router.get("/me", summary="The logged-in user")
+@router.get("/me", summary="The logged-in user", responses=problem_responses(401))
 async def me(user: CurrentUser, response: Response) -> MeResponse:
     response.headers.update(_NO_STORE)
     return MeResponse.of(user)

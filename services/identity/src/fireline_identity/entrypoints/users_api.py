@@ -12,8 +12,9 @@ from fireline_identity.entrypoints.schemas import (
     UserResponse,
 )
 from fireline_identity.service_layer import users
+from fireline_runtime.openapi import problem_responses
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], responses=problem_responses(401, 403, 409))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Add a user to your org")

@@ -11,7 +11,14 @@ from fireline_contracts import utc_now
 from fireline_identity.adapters import login_failures, orgs, sessions, users
 from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.domain.errors import InvalidCredentials, TooManyAttempts, Unauthenticated
-from fireline_identity.domain.login_throttle import PER_ACCOUNT, PER_ADDRESS, WINDOW, strictest
+from fireline_identity.domain.login_throttle import (
+    ACCOUNT_SLOWDOWN,
+    KNOWN_ADDRESS_TTL,
+    PER_ADDRESS,
+    PER_PAIR,
+    WINDOW,
+    strictest,
+)
 from fireline_identity.domain.sessions import (
     SessionPolicy,
     SessionUser,
@@ -46,14 +53,24 @@ async def log_in(
     async with uow.begin() as tx:
         await login_failures.lock(tx.conn, account=account, address=address)
         since = now - WINDOW
-        wait = strictest(
-            PER_ACCOUNT.retry_after(
-                await login_failures.recent_for_account(tx.conn, account, since), now=now
+        waits = [
+            PER_PAIR.retry_after(
+                await login_failures.recent_for_pair(tx.conn, account, address, since), now=now
             ),
             PER_ADDRESS.retry_after(
                 await login_failures.recent_for_address(tx.conn, address, since), now=now
             ),
+        ]
+        known = await login_failures.is_known_address(
+            tx.conn, account=account, address=address, since=now - KNOWN_ADDRESS_TTL
         )
+        if not known:
+            waits.append(
+                ACCOUNT_SLOWDOWN.retry_after(
+                    await login_failures.recent_for_account(tx.conn, account, since), now=now
+                )
+            )
+        wait = strictest(*waits)
         if wait is not None:
             log.warning("login refused: too many failed attempts", extra={"address": address})
             raise TooManyAttempts(wait)
@@ -80,7 +97,9 @@ async def log_in(
     session_id = uuid.uuid4()
     expires_at = now + policy.absolute_timeout
     async with uow.begin() as tx:
-        await login_failures.clear_account(tx.conn, account, attempt_id=attempt_id)
+        await login_failures.succeeded(
+            tx.conn, account=account, address=address, attempt_id=attempt_id, at=now
+        )
         if rehashed is not None:
             await users.set_password_hash(tx.conn, user.id, rehashed)
         await sessions.insert(
@@ -151,6 +170,8 @@ async def prune(*, uow: UnitOfWork, policy: SessionPolicy) -> None:
         dropped = await sessions.prune(
             tx.conn, ended_before=now, idle_since=now - policy.idle_timeout
         )
-        forgotten = await login_failures.prune(tx.conn, before=now - WINDOW)
+        forgotten = await login_failures.prune(
+            tx.conn, before=now - WINDOW, known_before=now - KNOWN_ADDRESS_TTL
+        )
     if dropped or forgotten:
         log.debug("pruned", extra={"sessions": dropped, "login_failures": forgotten})

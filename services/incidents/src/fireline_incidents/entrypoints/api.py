@@ -19,10 +19,11 @@ from fireline_incidents.entrypoints.schemas import (
     StatusUpdate,
 )
 from fireline_incidents.service_layer import services
+from fireline_runtime.input_text import InputText
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
-ShortText = Annotated[str | None, Query(max_length=200)]
+ShortText = Annotated[InputText | None, Query(max_length=200)]
 
 
 def _incident_id(raw: str) -> UUID:
@@ -41,7 +42,7 @@ async def list_incidents(
     source: ShortText = None,
     external_id: ShortText = None,
     limit: Annotated[int, Query(ge=MIN_LIMIT, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[InputText | None, Query(max_length=512)] = None,
 ) -> IncidentList:
     page = await services.list_incidents(
         uow=uow,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from fireline_incidents.domain.model import MAX_TITLE_LENGTH, Incident, Status
 from fireline_incidents.service_layer.services import IncidentPage
+from fireline_runtime.input_text import RequestModel
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
@@ -75,7 +76,7 @@ class IncidentList(BaseModel):
         return cls(items=[IncidentOut.of(i) for i in page.items], next_cursor=page.next_cursor)
 
 
-class NewIncident(BaseModel):
+class NewIncident(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Annotated[
@@ -88,7 +89,7 @@ class NewIncident(BaseModel):
     )
 
 
-class StatusUpdate(BaseModel):
+class StatusUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Status = Field(

@@ -18,6 +18,7 @@ import asyncpg
 
 from fireline_pagerduty_ingest.adapters.repository import DeliveryRepository, NewDelivery
 from fireline_runtime import tracing
+from fireline_runtime.db import TRANSIENT_DB_ERRORS
 
 MAX_BATCH = 128
 """Rows per statement; bounds one statement's size (bodies are up to 256 KB) and its latency."""
@@ -33,8 +34,10 @@ class DeliveryWriter:
     async def add(self, delivery: NewDelivery) -> int | None:
         """Store ``delivery``; its id, or None when its dedupe key is already stored.
 
-        Raises what the database raised for its batch. If the caller gives up (a timeout), the
-        delivery may still be stored: a retry of it is then answered as a duplicate.
+        Raises what the database raised for it: for the whole batch when the database is
+        unreachable, for this delivery alone when only its row was refused. If the caller gives
+        up (a timeout), the delivery may still be stored: a retry of it is then answered as a
+        duplicate.
         """
         if tracing.enabled():
             # Taken here, in the request's task: the batch is written from another task.
@@ -56,19 +59,31 @@ class DeliveryWriter:
 
     async def _write(self, batch: list[tuple[NewDelivery, asyncio.Future[int | None]]]) -> None:
         try:
-            async with self._pool().acquire() as conn:
-                ids = await DeliveryRepository(conn).add_many([d for d, _ in batch])
+            await self._insert(batch)
+        except TRANSIENT_DB_ERRORS as exc:
+            # The database is away: every delivery of the batch gets the 503 (PagerDuty retries).
+            _fail(batch, exc)
         except Exception as exc:
-            for _, stored in batch:
-                if not stored.done():
-                    stored.set_exception(exc)
-            return
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            # One delivery the database refuses must not fail the others it was batched with:
+            # each is written on its own, so only the bad one gets an error.
+            for one in batch:
+                try:
+                    await self._insert([one])
+                except Exception as row_exc:
+                    _fail([one], row_exc)
         except BaseException:
             # Cancelled (shutdown): every waiter is cancelled with it rather than left hanging.
             for _, stored in [*batch, *self._waiting]:
                 stored.cancel()
             self._waiting.clear()
             raise
+
+    async def _insert(self, batch: list[tuple[NewDelivery, asyncio.Future[int | None]]]) -> None:
+        async with self._pool().acquire() as conn:
+            ids = await DeliveryRepository(conn).add_many([d for d, _ in batch])
         for (_, stored), delivery_id in zip(batch, ids, strict=True):
             if not stored.done():  # its caller may have timed out meanwhile
                 stored.set_result(delivery_id)
@@ -78,3 +93,9 @@ class DeliveryWriter:
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 await self._writer
+
+
+def _fail(batch: list[tuple[NewDelivery, asyncio.Future[int | None]]], exc: Exception) -> None:
+    for _, stored in batch:
+        if not stored.done():
+            stored.set_exception(exc)

@@ -6,6 +6,9 @@ incident; for ``incident.annotated``, ``incident.responder.*``, ``incident.statu
 and the like it is a note, responder or status update whose ``incident`` field references the
 incident; for ``pagey.ping`` and ``service.*`` there is no incident at all.
 
+Text PagerDuty may send but Fireline cannot hold (U+0000 and lone surrogates) is replaced with
+U+FFFD while parsing; the raw body is stored unchanged beside the delivery for audit.
+
 Parsing is strict about the envelope (without it nothing can be deduplicated or routed) and
 lenient about everything inside ``data``: PagerDuty adds event types and fields over time, and a
 delivery answered with a 4xx is dropped for good, so an unfamiliar shape must never be refused.
@@ -20,6 +23,8 @@ from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from fireline_contracts.text import normalise_strings
 
 USER_REFERENCE = "user_reference"
 """``agent.type`` when a person caused the event; integrations and the Events API are not people."""
@@ -140,6 +145,10 @@ def parse_delivery(raw: bytes) -> WebhookEvent:
         # ValueError covers both bad JSON and bytes that are not UTF-8; RecursionError a body
         # nested deeply enough to exhaust the parser.
         raise MalformedDelivery(f"the body is not valid JSON ({_reason(exc)})") from exc
+    # JSON may carry text no incident can hold (U+0000, lone surrogates). Refusing it would make
+    # PagerDuty drop the delivery, so it is normalised to U+FFFD instead; the stored raw body
+    # keeps what was sent. Every value read below, the dedupe key included, is normalised.
+    document = normalise_strings(document)
     if not isinstance(document, dict):
         raise MalformedDelivery(f"the body must be a JSON object, not {_json_type(document)}")
     if "event" not in document:

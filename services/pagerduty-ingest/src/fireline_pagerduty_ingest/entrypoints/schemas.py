@@ -10,9 +10,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from fireline_pagerduty_ingest.domain.integration import Integration
+from fireline_runtime.input_text import RequestModel
 
 
-class CreateIntegrationIn(BaseModel):
+class CreateIntegrationIn(RequestModel):
     """A new PagerDuty integration."""
 
     model_config = ConfigDict(extra="forbid")
@@ -43,7 +44,7 @@ class CreateIntegrationIn(BaseModel):
     )
 
 
-class UpdateIntegrationIn(BaseModel):
+class UpdateIntegrationIn(RequestModel):
     """A partial update; omitted fields are left as they are.
 
     Signing-secret rotation (at most two secrets are active at any time):

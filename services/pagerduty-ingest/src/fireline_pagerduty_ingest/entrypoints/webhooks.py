@@ -18,6 +18,7 @@ from fireline_pagerduty_ingest.entrypoints.deps import Ingest
 from fireline_pagerduty_ingest.entrypoints.schemas import WebhookReceipt
 from fireline_pagerduty_ingest.service_layer.webhooks import receive_webhook
 from fireline_runtime import correlation
+from fireline_runtime.input_text import InputText
 from fireline_runtime.observability import record_outcome
 
 router = APIRouter(tags=["webhooks"])
@@ -44,10 +45,11 @@ async def receive(
     request: Request,
     ingest: Ingest,
     incident_type: Annotated[
-        str | None, Query(description="Overrides the integration's default incident type.")
+        InputText | None,
+        Query(description="Overrides the integration's default incident type."),
     ] = None,
     severity: Annotated[
-        str | None, Query(description="Overrides the integration's default severity.")
+        InputText | None, Query(description="Overrides the integration's default severity.")
     ] = None,
 ) -> JSONResponse:
     body = await _read_capped(request, MAX_BODY_BYTES)

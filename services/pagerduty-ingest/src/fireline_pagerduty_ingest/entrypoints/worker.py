@@ -20,6 +20,7 @@ import asyncpg
 
 from fireline_pagerduty_ingest.adapters.repository import ClaimedDelivery
 from fireline_pagerduty_ingest.service_layer.deliveries import (
+    UnpublishableDelivery,
     claim_deliveries,
     publish_delivery,
     release_delivery,
@@ -125,10 +126,15 @@ class DeliveryWorker:
                 "delivery not published: database unavailable",
                 extra={"delivery_id": delivery.dedupe_key, "error": type(exc).__name__},
             )
+        except UnpublishableDelivery as exc:
+            # A poison delivery fails at once: the incident's later deliveries wait behind it.
+            await self._release(delivery, claim_id, exc, hopeless=True)
         except Exception as exc:
             await self._release(delivery, claim_id, exc)
 
-    async def _release(self, delivery: ClaimedDelivery, claim_id: UUID, exc: Exception) -> None:
+    async def _release(
+        self, delivery: ClaimedDelivery, claim_id: UUID, exc: Exception, *, hopeless: bool = False
+    ) -> None:
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
         with contextlib.suppress(*TRANSIENT_DB_ERRORS):
             gave_up = await release_delivery(
@@ -138,6 +144,7 @@ class DeliveryWorker:
                 error=error,
                 retry_in_s=min(2.0**delivery.attempts, 300.0),
                 max_attempts=self._settings.max_attempts,
+                hopeless=hopeless,
             )
             log.error(
                 "delivery could not be published" + ("; giving up" if gave_up else "; will retry"),

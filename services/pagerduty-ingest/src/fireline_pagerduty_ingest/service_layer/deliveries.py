@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -22,7 +23,8 @@ from fireline_pagerduty_ingest.adapters.repository import (
 )
 from fireline_pagerduty_ingest.domain.alert import build_alert
 from fireline_pagerduty_ingest.domain.classification import Classification
-from fireline_pagerduty_ingest.domain.webhook import parse_delivery
+from fireline_pagerduty_ingest.domain.enrichment import Enrichment
+from fireline_pagerduty_ingest.domain.webhook import WebhookEvent, parse_delivery
 from fireline_pagerduty_ingest.service_layer.enrichment import EmailDirectory, enrich
 from fireline_runtime.outbox import OutboxWriter
 from fireline_runtime.secret_box import SecretBox, UndecryptableSecret
@@ -30,6 +32,17 @@ from fireline_runtime.secret_box import SecretBox, UndecryptableSecret
 log = logging.getLogger(__name__)
 
 Outcome = Literal["published", "lost_claim"]
+
+
+class UnpublishableDelivery(Exception):
+    """The stored delivery can never become its alert; retrying it would only delay the
+    deliveries queued behind it for the same PagerDuty incident."""
+
+
+# What a delivery's own content can raise while it becomes an alert: the same on every attempt.
+# ValueError covers unparseable bodies, pydantic validation and serialisation errors; DataError
+# a value PostgreSQL refuses.
+_DETERMINISTIC = (ValueError, asyncpg.DataError)
 
 PRUNE_BATCH = 1000
 """Deliveries deleted per statement: short transactions, however much has piled up."""
@@ -72,12 +85,34 @@ async def publish_delivery(
     commit together, so a crash at any point either published the alert and recorded it, or did
     neither and the delivery is claimed again once its lease runs out.
     """
-    event = parse_delivery(delivery.body)  # it parsed when received; the bytes are the same
+    with _poison_is_unpublishable():
+        # it parsed when received; the bytes are the same
+        event = parse_delivery(delivery.body)
     credentials = await _credentials(pool, box, delivery.integration_id)
     enrichment = await enrich(
         directory=directory, credentials=credentials, event=event, budget_s=budget_s
     )
     on_enriched(enrichment.status)
+    with _poison_is_unpublishable():
+        return await _finish(
+            pool=pool,
+            outbox=outbox,
+            delivery=delivery,
+            claim_id=claim_id,
+            event=event,
+            enrichment=enrichment,
+        )
+
+
+async def _finish(
+    *,
+    pool: asyncpg.Pool,
+    outbox: OutboxWriter,
+    delivery: ClaimedDelivery,
+    claim_id: UUID,
+    event: WebhookEvent,
+    enrichment: Enrichment,
+) -> Outcome:
     alert = build_alert(
         event,
         org_id=delivery.org_id,
@@ -111,6 +146,14 @@ async def publish_delivery(
     return "published"
 
 
+@contextmanager
+def _poison_is_unpublishable() -> Iterator[None]:
+    try:
+        yield
+    except _DETERMINISTIC as exc:
+        raise UnpublishableDelivery(f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+
+
 async def release_delivery(
     *,
     pool: asyncpg.Pool,
@@ -119,12 +162,14 @@ async def release_delivery(
     error: str,
     retry_in_s: float,
     max_attempts: int,
+    hopeless: bool = False,
 ) -> bool:
-    """Hand a delivery that failed back for a retry; after ``max_attempts`` mark it failed.
+    """Hand a delivery that failed back for a retry; after ``max_attempts``, or at once when it
+    is ``hopeless``, mark it failed so the incident's next delivery can go.
 
     Returns True when the delivery was given up on.
     """
-    give_up = delivery.attempts >= max_attempts
+    give_up = hopeless or delivery.attempts >= max_attempts
     async with pool.acquire() as conn:
         await DeliveryRepository(conn).release(
             delivery_id=delivery.id,

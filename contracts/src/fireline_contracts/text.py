@@ -1,0 +1,68 @@
+"""The one rule for text Fireline can hold, shared by every service, event and API.
+
+PostgreSQL ``text`` cannot store U+0000, and a lone UTF-16 surrogate (U+D800-U+DFFF without its
+pair) is not a Unicode scalar value: it cannot be encoded as UTF-8, so neither PostgreSQL nor a
+JSON serialiser accepts it. Both arrive easily: JSON's ``"\\u0000"`` and ``"\\ud800"`` escapes
+decode to them. Everything else (right-to-left marks, other control characters, long strings) is
+valid text and is kept as sent.
+
+Two ways to apply the rule, and where each is used:
+
+* **refuse** (:func:`first_unstorable`) for input a person or program can correct: API requests
+  answer 400 ``invalid_text`` and change nothing;
+* **normalise** (:func:`normalise_text`, :func:`normalise_strings`) for input that must not be
+  refused: PagerDuty drops a delivery answered 4xx, so the webhook receiver replaces each such
+  character with U+FFFD (keeping the raw body), and every event model normalises what it is built
+  from, so no consumer ever holds text it cannot store.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+REPLACEMENT = "\ufffd"
+"""U+FFFD REPLACEMENT CHARACTER: what an unstorable character becomes when normalised."""
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def first_unstorable(text: str) -> str | None:
+    """The first character of ``text`` Fireline cannot store (as ``U+XXXX``), or None."""
+    found = _UNSTORABLE.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"
+
+
+def normalise_text(text: str) -> str:
+    """``text`` with every unstorable character replaced by U+FFFD (the same object if none)."""
+    if _UNSTORABLE.search(text) is None:
+        return text
+    return _UNSTORABLE.sub(REPLACEMENT, text)
+
+
+def normalise_strings(value: Any) -> Any:
+    """``value`` with every string in it (keys too, at any depth) normalised."""
+    if isinstance(value, str):
+        return normalise_text(value)
+    if isinstance(value, dict):
+        return {normalise_strings(k): normalise_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(normalise_strings(v) for v in value)
+    return value
+
+
+def find_unstorable(value: Any) -> str | None:
+    """The first unstorable character in any string of ``value`` (keys too), or None."""
+    if isinstance(value, str):
+        return first_unstorable(value)
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    for item in items:
+        found = find_unstorable(item)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,49 @@
+"""Credentials on a running stack, as a client gets them: the admin's session and a token."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from support.stack import Stack
+
+
+def admin_session(stack: Stack) -> httpx.Client:
+    """An identity client logged in as the stack's admin (the session cookie in its jar)."""
+    identity = httpx.Client(base_url=stack.url("identity"), timeout=10)
+    r = identity.post(
+        "/v1/session", json={"email": stack.admin_email, "password": stack.admin_password}
+    )
+    assert r.status_code == 200, r.text
+    return identity
+
+
+def access_token(stack: Stack, identity: httpx.Client, name: str) -> str:
+    """A token for a new API key named ``name``, with every scope."""
+    return exchange(stack, new_key(identity, name))
+
+
+def new_key(identity: httpx.Client, name: str) -> dict[str, str]:
+    """A new API key with every scope (its ``id`` and, this once, its ``key``)."""
+    r = identity.post("/v1/api-keys", json={"name": name})
+    assert r.status_code == 201, r.text
+    key: dict[str, str] = r.json()
+    return key
+
+
+def exchange(stack: Stack, key: dict[str, str]) -> str:
+    """The key exchanged for a token, retried until the key has reached auth through Kafka."""
+    deadline = time.monotonic() + 20
+    while True:
+        t = httpx.post(
+            f"{stack.url('auth')}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(key["id"], key["key"]),
+        )
+        if t.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert t.status_code == 200, t.text
+    token: str = t.json()["access_token"]
+    return token
