@@ -1,4 +1,4 @@
-"""Request and response bodies of the identity API (the shapes of DESIGN.md, "identity")."""
+"""Request and response bodies of the identity API (docs/architecture.md, "Services")."""
 
 from __future__ import annotations
 

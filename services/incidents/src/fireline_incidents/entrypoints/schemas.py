@@ -1,4 +1,4 @@
-"""The incidents API's request and response bodies (DESIGN.md, "incidents")."""
+"""The incidents API's request and response bodies (docs/architecture.md, "Services")."""
 
 from __future__ import annotations
 

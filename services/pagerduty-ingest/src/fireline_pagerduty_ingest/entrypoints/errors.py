@@ -20,7 +20,7 @@ from fireline_runtime.observability import record_outcome
 from fireline_runtime.problems import Problem, problem_response
 
 # PagerDuty retries 5xx and 429 and drops other 4xx, so the status of each webhook error is
-# chosen with that in mind (DESIGN.md, "PagerDuty facts the receiver must honour").
+# chosen with that in mind (services/pagerduty-ingest/README.md, "Receiver").
 _RETRY_AFTER_S = "5"
 
 
