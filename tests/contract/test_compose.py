@@ -43,7 +43,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-# Compose service -> Python package (fixed by docs/architecture.md). Ports, settings and the image command
+# Compose service -> Python package (docs/architecture.md). Ports, settings and the image command
 # are all read from the code and the files, never restated here.
 FIRELINE_SERVICES = {
     "identity": "fireline_identity",
