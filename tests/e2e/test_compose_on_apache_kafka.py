@@ -26,6 +26,7 @@ from fireline_devtools.postgres import Postgres, drop_database, ensure_database
 from fireline_devtools.processes import SERVICES, ServiceProcess, wait_ready
 from support import infra
 from support import pagerduty_fixtures as pd
+from support.credentials import exchange_at
 
 pytestmark = pytest.mark.e2e
 
@@ -210,7 +211,7 @@ def _a_pagerduty_incident_arrives(urls: dict[str, str]) -> dict[str, Any]:
     )
     assert key.status_code == 201, key.text
     credentials = (key.json()["id"], key.json()["key"])
-    token = _token(urls["auth"], credentials)
+    token = exchange_at(urls["auth"], credentials)
     bearer = {"Authorization": f"Bearer {token}"}
     created = httpx.post(
         f"{urls['pagerduty-ingest']}/v1/integrations/pagerduty",
@@ -239,18 +240,3 @@ def _a_pagerduty_incident_arrives(urls: dict[str, str]) -> dict[str, Any]:
             return item
         time.sleep(0.2)
     raise AssertionError("the delivery never became an incident")
-
-
-def _token(auth_url: str, credentials: tuple[str, str]) -> str:
-    deadline = time.monotonic() + 30
-    while True:
-        r = httpx.post(
-            f"{auth_url}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=credentials,
-            timeout=10,
-        )
-        if r.status_code == 200:
-            return str(r.json()["access_token"])
-        assert time.monotonic() < deadline, r.text
-        time.sleep(0.2)

@@ -22,6 +22,7 @@ from fireline_contracts import topics
 from fireline_devtools.postgres import Postgres
 from fireline_devtools.processes import wait_ready
 from support import burst, infra
+from support.credentials import admin_session, exchange_at, new_key
 from support.kafka import committed_offsets, group_assignments, partitions, topic_configs
 from support.stack import Stack, running_stack
 from support.waiting import wait_for
@@ -66,14 +67,7 @@ class Org:
     webhook_path: str
 
     def token(self, key: tuple[str, str] | None = None) -> str:
-        r = httpx.post(
-            f"{self.stack.url('auth')}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=key or self.key,
-            timeout=10,
-        )
-        assert r.status_code == 200, r.text
-        return str(r.json()["access_token"])
+        return exchange_at(self.stack.url("auth"), key or self.key)
 
     @property
     def ingest_urls(self) -> list[str]:
@@ -86,29 +80,17 @@ class Org:
 @pytest.fixture(scope="module")
 def org(cluster_stack: Stack) -> Org:
     stack = cluster_stack
-    with httpx.Client(base_url=stack.url("identity"), timeout=10) as identity:
-        r = identity.post(
-            "/v1/session", json={"email": stack.admin_email, "password": stack.admin_password}
-        )
-        assert r.status_code == 200, r.text
-        key = identity.post("/v1/api-keys", json={"name": "cluster e2e"}).json()
-    credentials = (str(key["id"]), str(key["key"]))
-    deadline = time.monotonic() + 30
-    while True:
-        t = httpx.post(
-            f"{stack.url('auth')}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=credentials,
-            timeout=10,
-        )
-        if t.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert t.status_code == 200, t.text
+    identity = admin_session(stack)
+    try:
+        key = new_key(identity, "cluster e2e")
+    finally:
+        identity.close()
+    credentials = (key["id"], key["key"])
+    token = exchange_at(stack.url("auth"), credentials)
     r = httpx.post(
         f"{stack.url('pagerduty-ingest')}/v1/integrations/pagerduty",
         json={"name": "cluster", "signing_secrets": [SECRET]},
-        headers={"Authorization": f"Bearer {t.json()['access_token']}"},
+        headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )
     assert r.status_code == 201, r.text

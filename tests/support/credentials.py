@@ -34,12 +34,18 @@ def new_key(identity: httpx.Client, name: str) -> dict[str, str]:
 
 def exchange(stack: Stack, key: dict[str, str]) -> str:
     """The key exchanged for a token, retried until the key has reached auth through Kafka."""
-    deadline = time.monotonic() + 20
+    return exchange_at(stack.url("auth"), (key["id"], key["key"]))
+
+
+def exchange_at(auth_url: str, credentials: tuple[str, str], *, timeout: float = 30.0) -> str:
+    """``(key id, secret)`` exchanged at ``auth_url``, retried while the key is on its way."""
+    deadline = time.monotonic() + timeout
     while True:
         t = httpx.post(
-            f"{stack.url('auth')}/oauth/token",
+            f"{auth_url}/oauth/token",
             data={"grant_type": "client_credentials"},
-            auth=(key["id"], key["key"]),
+            auth=credentials,
+            timeout=10,
         )
         if t.status_code == 200 or time.monotonic() > deadline:
             break
