@@ -12,6 +12,7 @@ restart, exactly as a deployed broker's volume does: topics, records and committ
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -350,7 +351,8 @@ class KafkaCluster:
                 str(properties),
                 "--ignore-formatted",
             ),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # the reason for a refusal is printed on stderr
             text=True,
             timeout=120,
             check=False,
@@ -393,10 +395,15 @@ class KafkaCluster:
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, base64url without padding (22 characters)."""
-    import base64
+    """A KRaft cluster id: 16 random bytes, base64url without padding (22 characters).
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    Never one that starts with ``-``: the storage tool would read it as an option (one id in 64;
+    Kafka's own ``Uuid.randomUuid`` skips those for the same reason).
+    """
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def _this_launch(path: Path) -> int:
