@@ -441,24 +441,22 @@ def _installed_closure(requirements: Iterable[Requirement]) -> set[str]:
 class _Import:
     module: str
     where: str
-    lazy: bool  # inside a function: only runs when called
 
 
 def _imports(path: Path) -> Iterator[_Import]:
-    def visit(nodes: Iterable[ast.AST], lazy: bool) -> Iterator[_Import]:
+    def visit(nodes: Iterable[ast.AST]) -> Iterator[_Import]:
         for node in nodes:
             where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
             if isinstance(node, ast.Import):
-                yield from (_Import(a.name.split(".")[0], where, lazy) for a in node.names)
+                yield from (_Import(a.name.split(".")[0], where) for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                yield _Import(node.module.split(".")[0], where, lazy)
+                yield _Import(node.module.split(".")[0], where)
             elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-                yield from visit(node.orelse, lazy)  # the body never runs
+                yield from visit(node.orelse)  # the body never runs
             else:
-                inner = lazy or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-                yield from visit(ast.iter_child_nodes(node), inner)
+                yield from visit(ast.iter_child_nodes(node))
 
-    yield from visit(ast.parse(path.read_text()).body, False)
+    yield from visit(ast.parse(path.read_text()).body)
 
 
 def test_image_installs_every_package_the_services_import() -> None:

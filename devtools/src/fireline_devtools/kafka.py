@@ -6,7 +6,7 @@ run-time class path into a folder once (``.fireline/kafka/<version>/libs``), and
 <properties>``: one combined broker+controller for ``make run`` and most tests, a three-node KRaft
 quorum (each node broker and controller) for the replication and failover tests.
 
-A node's log directory survives :meth:`KafkaCluster.stop_node`, :meth:`KafkaCluster.kill` and a
+A node's log directory survives :meth:`KafkaCluster.stop`, :meth:`KafkaCluster.kill` and a
 restart, exactly as a deployed broker's volume does: topics, records and committed offsets stay.
 """
 
@@ -131,13 +131,11 @@ class KafkaNode:
     controller_port: int
     data_dir: Path
     log_path: Path
-    advertised_port: int
-    overrides: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.advertised_port}"
+        return f"127.0.0.1:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -181,7 +179,6 @@ def node_properties(node: KafkaNode, voters: str, cluster_size: int) -> dict[str
         "broker.session.timeout.ms": "6000",
         "broker.heartbeat.interval.ms": "1000",
     }
-    properties.update(node.overrides)
     return properties
 
 
@@ -193,8 +190,6 @@ class KafkaCluster:
     (only ``log.dirs`` is set to the node's folder): how a given file, such as the compose
     file's, is booted as it stands.
     Node logs go to ``log_dir`` (default: beside each node's data), which :meth:`destroy` keeps.
-    ``advertised_ports`` lets a node advertise another port than it listens on (a fault proxy's),
-    so clients reach it only through the proxy. ``overrides`` adds or replaces broker properties.
     """
 
     def __init__(
@@ -205,8 +200,6 @@ class KafkaCluster:
         size: int = 1,
         heap: str = DEFAULT_HEAP,
         ports: dict[int, tuple[int, int]] | None = None,
-        advertised_ports: dict[int, int] | None = None,
-        overrides: dict[str, str] | None = None,
         cluster_id: str | None = None,
         log_dir: Path | None = None,
         properties: dict[str, str] | None = None,
@@ -224,8 +217,6 @@ class KafkaCluster:
                 controller_port=controller_port,
                 data_dir=base_dir / f"node-{node_id}" / "data",
                 log_path=(log_dir or base_dir / f"node-{node_id}") / f"kafka-node{node_id}.log",
-                advertised_port=(advertised_ports or {}).get(node_id, port),
-                overrides=dict(overrides or {}),
             )
         if properties is not None and size != 1:
             raise ValueError("exact properties describe one node")
@@ -273,11 +264,6 @@ class KafkaCluster:
         node = self.nodes[node_id]
         self._signal(node, signal.SIGKILL)
         self._reap(node, 10.0)
-
-    def stop_node(self, node_id: int) -> None:
-        node = self.nodes[node_id]
-        self._signal(node, signal.SIGTERM)
-        self._reap(node, 30.0)
 
     def start_node(self, node_id: int, timeout: float = 300.0) -> None:
         """Start a stopped or killed node again on its log directory."""
