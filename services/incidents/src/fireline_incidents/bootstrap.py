@@ -5,12 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fireline_contracts import INCIDENTS
+from fireline_incidents.adapters.postgres import PgUnitOfWork
 from fireline_incidents.config import Settings
 from fireline_incidents.entrypoints import api, consumers
 from fireline_incidents.entrypoints.errors import install_error_handler
+from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.migrations import load
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.token_guard import enable_bearer_auth
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 SERVICE = "incidents"
 
@@ -24,12 +27,18 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # Also consumes the keys topic: revoked keys' outstanding tokens are refused at once.
     enable_bearer_auth(runtime, settings)
-    runtime.consume(consumers.users_consumer(runtime.outbox))
-    runtime.consume(consumers.alerts_consumer(runtime.outbox))
+    uow = UnitOfWorkFactory[UnitOfWork](
+        lambda conn: PgUnitOfWork(
+            runtime.outbox, conn=conn, pool=runtime.pool if conn is None else None
+        )
+    )
+    runtime.consume(consumers.users_consumer(uow))
+    runtime.consume(consumers.alerts_consumer(uow))
     app = runtime.build_app(
         title="Fireline incidents",
         description="Incidents started from PagerDuty alerts or by hand.",
         routers=[api.router],
     )
+    app.state.unit_of_work = uow
     install_error_handler(app)
     return app

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Self, cast
+from typing import cast
 from uuid import UUID
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
-from asyncpg.transaction import Transaction
 
 from fireline_contracts import INCIDENTS, IncidentStarted, IncidentStatusChanged
 from fireline_incidents.domain.model import (
@@ -22,8 +18,8 @@ from fireline_incidents.domain.model import (
     Status,
 )
 from fireline_incidents.domain.pagination import PagePosition
+from fireline_runtime import unit_of_work as runtime_uow
 from fireline_runtime.db import Connection
-from fireline_runtime.outbox import OutboxWriter
 
 _INCIDENT_COLUMNS = """
     id, org_id, number, title, status, severity, incident_type, creator_id, source_kind,
@@ -219,30 +215,19 @@ class PgUserDirectory:
         return DirectoryUser(**dict(row)) if row is not None else None
 
 
-class PgUnitOfWork:
-    """A transaction on a connection from ``pool``, or a savepoint inside ``conn``'s transaction.
+class PgUnitOfWork(runtime_uow.PgUnitOfWork):
+    """The incidents and the users projection, on one transaction with the outbox."""
 
-    Consumers run inside the runtime's inbox transaction, so they pass that connection: the use
-    case's writes then commit (or roll back) together with the inbox claim.
-    """
+    _incidents: PgIncidentRepository | None = None
+    _users: PgUserDirectory | None = None
 
-    def __init__(
-        self,
-        outbox: OutboxWriter,
-        *,
-        pool: asyncpg.Pool | None = None,
-        conn: Connection | None = None,
-    ) -> None:
-        if (pool is None) == (conn is None):
-            raise ValueError("pass exactly one of pool and conn")
-        self._outbox = outbox
-        self._pool = pool
-        self._given_conn = conn
-        self._conn: Connection | None = None
-        self._borrowed: PoolConnectionProxy[asyncpg.Record] | None = None
-        self._transaction: Transaction | None = None
-        self._incidents: PgIncidentRepository | None = None
-        self._users: PgUserDirectory | None = None
+    def _bind(self, conn: Connection) -> None:
+        self._incidents = PgIncidentRepository(conn)
+        self._users = PgUserDirectory(conn)
+
+    def _unbind(self) -> None:
+        self._incidents = None
+        self._users = None
 
     @property
     def incidents(self) -> PgIncidentRepository:
@@ -257,67 +242,4 @@ class PgUnitOfWork:
         return self._users
 
     async def publish(self, event: IncidentStarted | IncidentStatusChanged) -> None:
-        if self._conn is None:
-            raise RuntimeError("enter the unit of work first")
-        await self._outbox.add(self._conn, INCIDENTS, event)
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Self]:
-        # A single SELECT is atomic on its own; BEGIN and COMMIT would add two round trips to it,
-        # a third of an authenticated read's cost (BENCHMARKS.md).
-        conn = await self._connect()
-        self._incidents = PgIncidentRepository(conn)
-        self._users = PgUserDirectory(conn)
-        try:
-            yield self
-        finally:
-            self._incidents = None
-            self._users = None
-            await self._release()
-
-    async def _connect(self) -> Connection:
-        if self._pool is not None:
-            self._borrowed = await self._pool.acquire()
-            return self._borrowed
-        if self._given_conn is not None:
-            return self._given_conn
-        raise RuntimeError("no connection to work on")
-
-    async def __aenter__(self) -> Self:
-        conn = await self._connect()
-        try:
-            self._transaction = conn.transaction()
-            await self._transaction.start()
-        except BaseException:
-            await self._release()
-            raise
-        self._conn = conn
-        self._incidents = PgIncidentRepository(conn)
-        self._users = PgUserDirectory(conn)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        transaction = self._transaction
-        if transaction is None:
-            raise RuntimeError("the unit of work was not entered")
-        self._conn = None
-        self._transaction = None
-        self._incidents = None
-        self._users = None
-        try:
-            if exc_type is None:
-                await transaction.commit()
-            else:
-                await transaction.rollback()
-        finally:
-            await self._release()
-
-    async def _release(self) -> None:
-        borrowed, self._borrowed = self._borrowed, None
-        if self._pool is not None and borrowed is not None:
-            await self._pool.release(borrowed)
+        await self.emit(INCIDENTS, event)

@@ -19,13 +19,13 @@ from fireline_contracts import (
     UserDeactivated,
     UserUpdated,
 )
-from fireline_incidents.adapters.postgres import PgUnitOfWork
 from fireline_incidents.domain.commands import ApplyAlert, RecordUser
 from fireline_incidents.domain.model import Status
 from fireline_incidents.service_layer import services
+from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.db import Connection
 from fireline_runtime.messaging import EventHandler
-from fireline_runtime.outbox import OutboxWriter
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 _ALERT_STATUS: Final[dict[str, Status]] = {
     AlertTriggered.declared_event_type(): "triggered",
@@ -34,7 +34,7 @@ _ALERT_STATUS: Final[dict[str, Status]] = {
 }
 
 
-def users_consumer(outbox: OutboxWriter) -> EventHandler:
+def users_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
     """Keeps the users projection that maps alert emails to Fireline users."""
 
     async def handle(conn: Connection, event: EventEnvelope) -> None:
@@ -48,7 +48,7 @@ def users_consumer(outbox: OutboxWriter) -> EventHandler:
             active=user.active and not isinstance(event, UserDeactivated),
             version_at=event.occurred_at,
         )
-        await services.record_user(uow=PgUnitOfWork(outbox, conn=conn), command=command)
+        await services.record_user(uow=uow.on(conn), command=command)
 
     return EventHandler(
         name="incidents.users",
@@ -58,7 +58,7 @@ def users_consumer(outbox: OutboxWriter) -> EventHandler:
     )
 
 
-def alerts_consumer(outbox: OutboxWriter) -> EventHandler:
+def alerts_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
     """Starts and advances incidents from PagerDuty alerts."""
 
     async def handle(conn: Connection, event: EventEnvelope) -> None:
@@ -80,7 +80,7 @@ def alerts_consumer(outbox: OutboxWriter) -> EventHandler:
             service_name=alert.service_name,
             occurred_at=alert.alert_occurred_at,
         )
-        await services.apply_alert(uow=PgUnitOfWork(outbox, conn=conn), command=command)
+        await services.apply_alert(uow=uow.on(conn), command=command)
 
     return EventHandler(
         name="incidents.alerts",

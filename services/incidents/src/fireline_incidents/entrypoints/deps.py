@@ -7,11 +7,10 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 
-from fireline_incidents.adapters.postgres import PgUnitOfWork
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.http_auth import require_scope
-from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.tokens import Principal
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 ReadIncidents = Annotated[Principal, Depends(require_scope("incidents:read"))]
 WriteIncidents = Annotated[Principal, Depends(require_scope("incidents:write"))]
@@ -34,8 +33,8 @@ WriterOrg = Annotated[UUID, Depends(_writer_org)]
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
 # worker thread, a thread hop on every request (measured in BENCHMARKS.md).
 async def _unit_of_work(request: Request) -> UnitOfWork:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return PgUnitOfWork(runtime.outbox, pool=runtime.pool)
+    factory: UnitOfWorkFactory[UnitOfWork] = request.app.state.unit_of_work
+    return factory()
 
 
 Uow = Annotated[UnitOfWork, Depends(_unit_of_work)]

@@ -1,0 +1,150 @@
+"""The PostgreSQL side of every service's unit of work, and the factory ``bootstrap.py`` builds.
+
+Each service declares what its use cases need in ``service_layer/unit_of_work.py`` (repository
+Protocols and a ``UnitOfWork`` Protocol) and implements it in ``adapters/postgres.py`` as a
+subclass of :class:`PgUnitOfWork` that only says which repositories a connection gets. The
+transaction, the connection's lifetime and the outbox live here, once.
+
+A unit of work runs either on its own connection from the pool (HTTP requests) or inside a
+connection the caller already holds in a transaction (Kafka consumers run inside the inbox
+transaction, so the use case's writes commit together with the inbox claim).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Generic, Self, TypeVar
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
+
+from fireline_contracts import EventEnvelope, TopicSpec
+from fireline_runtime.db import Connection
+from fireline_runtime.outbox import OutboxWriter
+
+U = TypeVar("U")
+
+
+class PgUnitOfWork:
+    """One transaction (a savepoint when inside ``conn``'s), and the outbox rows it commits with.
+
+    Subclasses implement :meth:`_bind` to attach their repositories to the connection and
+    :meth:`_unbind` to drop them, so a repository cannot be used outside the unit of work.
+    """
+
+    def __init__(
+        self,
+        outbox: OutboxWriter,
+        *,
+        pool: asyncpg.Pool | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        if (pool is None) == (conn is None):
+            raise ValueError("pass exactly one of pool and conn")
+        self._outbox = outbox
+        self._pool = pool
+        self._given_conn = conn
+        self._conn: Connection | None = None
+        self._borrowed: PoolConnectionProxy[asyncpg.Record] | None = None
+        self._transaction: Transaction | None = None
+
+    def _bind(self, conn: Connection) -> None:
+        """Attach the repositories to ``conn``."""
+
+    def _unbind(self) -> None:
+        """Detach the repositories."""
+
+    @property
+    def connection(self) -> Connection:
+        """The connection of the open transaction; only adapters use it."""
+        if self._conn is None:
+            raise RuntimeError("enter the unit of work first")
+        return self._conn
+
+    async def emit(self, spec: TopicSpec, event: EventEnvelope) -> None:
+        """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
+        await self._outbox.add(self.connection, spec, event)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Self]:
+        """Enter for reads outside a transaction; nothing may be written.
+
+        A single SELECT is atomic on its own; BEGIN and COMMIT would add two round trips to it,
+        a third of an authenticated read's cost (BENCHMARKS.md).
+        """
+        conn = await self._connect()
+        self._conn = conn
+        self._bind(conn)
+        try:
+            yield self
+        finally:
+            self._conn = None
+            self._unbind()
+            await self._release()
+
+    async def __aenter__(self) -> Self:
+        conn = await self._connect()
+        try:
+            self._transaction = conn.transaction()
+            await self._transaction.start()
+        except BaseException:
+            await self._release()
+            raise
+        self._conn = conn
+        self._bind(conn)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        transaction = self._transaction
+        if transaction is None:
+            raise RuntimeError("the unit of work was not entered")
+        self._conn = None
+        self._transaction = None
+        self._unbind()
+        try:
+            if exc_type is None:
+                await transaction.commit()
+            else:
+                await transaction.rollback()
+        finally:
+            await self._release()
+
+    async def _connect(self) -> Connection:
+        if self._pool is not None:
+            self._borrowed = await self._pool.acquire()
+            return self._borrowed
+        if self._given_conn is not None:
+            return self._given_conn
+        raise RuntimeError("no connection to work on")
+
+    async def _release(self) -> None:
+        borrowed, self._borrowed = self._borrowed, None
+        if self._pool is not None and borrowed is not None:
+            await self._pool.release(borrowed)
+
+
+class UnitOfWorkFactory(Generic[U]):
+    """Hands out units of work; ``bootstrap.py`` builds one and gives it to the entrypoints.
+
+    ``build`` gets a connection when the caller already holds one in a transaction (a consumer
+    inside its inbox transaction) and ``None`` when the unit of work should take its own.
+    """
+
+    def __init__(self, build: Callable[[Connection | None], U]) -> None:
+        self._build = build
+
+    def __call__(self) -> U:
+        """A unit of work on its own pooled connection (HTTP requests, periodic tasks)."""
+        return self._build(None)
+
+    def on(self, conn: Connection) -> U:
+        """A unit of work inside ``conn``'s open transaction (Kafka consumers)."""
+        return self._build(conn)
