@@ -1,19 +1,20 @@
 """RFC 9457 problem details: the one error shape of every Fireline REST endpoint.
 
-Domain code raises :class:`Problem` subclasses (or the service maps its own domain errors to one);
-a single exception handler, installed by :func:`install_problem_handlers`, renders them. Handlers
-never build error responses by hand, so every 4xx carries the same fields and a stable ``code``.
+Domain code raises its own errors; each service maps them to problems in one :class:`ErrorMap`
+(``entrypoints/errors.py``), and the handlers installed here render them. Handlers never build
+error responses by hand, so every 4xx carries the same fields and a stable ``code``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fireline_contracts.text import normalise_strings
@@ -101,6 +102,107 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
         media_type=PROBLEM_JSON,
         headers=problem.headers,
     )
+
+
+E = TypeVar("E", bound=Exception)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    status: int
+    code: Callable[[Any], str]
+    title: str
+    detail: Callable[[Any], str | None]
+    headers: Callable[[Any], Mapping[str, str]]
+    members: Callable[[Any], Mapping[str, Any]]
+    """Extension members of the problem body (RFC 9457 §3.2)."""
+
+    def problem(self, exc: Exception) -> Problem:
+        return Problem(
+            self.detail(exc) or self.title,
+            status=self.status,
+            code=self.code(exc),
+            title=self.title,
+            headers=self.headers(exc),
+            extra=self.members(exc),
+        )
+
+
+def _message(exc: Exception) -> str | None:
+    return str(exc) or None
+
+
+def _nothing(_: Exception) -> Mapping[str, Any]:
+    return {}
+
+
+def _constant(value: str) -> Callable[[Exception], str]:
+    def same(_: Exception) -> str:
+        return value
+
+    return same
+
+
+class ErrorMap:
+    """A service's domain errors and the problem each is answered with: the one mapping style.
+
+    Rules are looked up along the error's class hierarchy, so a subclass without a rule of its
+    own is answered like its nearest mapped parent; map the base class too, or an unmapped error
+    gets a bare 400. The detail is the error's message (the title when it has none): a rule whose
+    message could help an attacker gives a fixed ``detail`` instead.
+    """
+
+    def __init__(self, *bases: type[Exception]) -> None:
+        self._bases = bases
+        self._rules: dict[type[Exception], _Rule] = {}
+        self._fallback = _Rule(
+            400, _constant("bad_request"), "Bad request", _constant(""), _nothing, _nothing
+        )
+
+    def add(
+        self,
+        error: type[E],
+        status: int,
+        code: str | Callable[[E], str],
+        title: str,
+        *,
+        detail: str | Callable[[E], str | None] = _message,
+        headers: Callable[[E], Mapping[str, str]] = _nothing,
+        extra: Callable[[E], Mapping[str, Any]] = _nothing,
+    ) -> Self:
+        """Answer ``error`` (and its unmapped subclasses) with this problem; chainable."""
+        self._rules[error] = _Rule(
+            status,
+            code if callable(code) else _constant(code),
+            title,
+            detail if callable(detail) else _constant(detail),
+            headers,
+            extra,
+        )
+        return self
+
+    def to_problem(self, exc: Exception) -> Problem:
+        for cls in type(exc).__mro__:
+            if (rule := self._rules.get(cls)) is not None:
+                return rule.problem(exc)
+        return self._fallback.problem(exc)
+
+    def install(
+        self,
+        app: FastAPI,
+        render: Callable[[Problem, Request], Response] | None = None,
+    ) -> None:
+        """Handle the mapped bases on ``app``, rendered as problem+json unless ``render`` says."""
+
+        async def on_domain_error(request: Request, exc: Exception) -> Response:
+            problem = self.to_problem(exc)
+            record_outcome(request, problem.code)
+            if render is not None:
+                return render(problem, request)
+            return problem_response(problem, request.url.path)
+
+        for base in self._bases:
+            app.add_exception_handler(base, on_domain_error)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -1,19 +1,20 @@
 """Access-token verification: the one verifier every token-taking Fireline service uses.
 
-Tokens are RFC 9068 JWT access tokens signed by the auth service with Ed25519 (``EdDSA``) and
-published as a JWKS. Verification here is transport-free: it raises :class:`InvalidToken` (or
-:class:`KeySetUnavailable`) and :mod:`fireline_runtime.http_auth` turns those into HTTP errors.
+Tokens are RFC 9068 JWT access tokens signed by the auth service (RS256, ES256 or Ed25519, see
+:mod:`fireline_runtime.jose`) whose public keys it publishes as a JWKS. Verification here is
+transport-free: it raises :class:`InvalidToken` (or :class:`KeySetUnavailable`) and
+:mod:`fireline_runtime.http_auth` turns those into HTTP errors.
 
 Order of checks matters: the header's ``alg``/``typ``/``kid`` are checked before any key is looked
 up, so a token naming another algorithm (``none``, ``HS256`` keyed with our public key, ...) never
-reaches a key or the network.
+reaches a key or the network; and the ``alg`` must then be one the key's own type allows, so a
+token cannot choose how a key is used.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
+import json
 import logging
 import math
 import time
@@ -23,10 +24,11 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-ALGORITHMS = ("EdDSA",)
+from fireline_runtime.jose import ALL_ALGORITHMS, VerificationKey, b64url_decode, verification_key
+
+ALGORITHMS: frozenset[str] = ALL_ALGORITHMS
+"""What a verifier accepts unless told otherwise (``FIRELINE_TOKEN_ALGORITHMS``)."""
 TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a credential
 
 # RFC 9068 §4: "at+jwt", compared case-insensitively, with or without the "application/" prefix.
@@ -78,7 +80,7 @@ class KeySetUnavailable(Exception):
 
 
 class JwksCache:
-    """Ed25519 public keys from the auth service's JWKS, cached by ``kid``.
+    """The public keys of the auth service's JWKS, cached by ``kid``.
 
     Keys are refreshed when the cached set is older than ``max_age_s`` and when a token names a
     ``kid`` we do not know (key rotation), but never more often than ``min_refetch_interval_s``,
@@ -102,7 +104,7 @@ class JwksCache:
         self._max_age_s = max_age_s
         self._fetch_timeout_s = fetch_timeout_s
         self._clock = clock
-        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._keys: dict[str, VerificationKey] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._last_attempt_ok = False
@@ -134,7 +136,7 @@ class JwksCache:
             clock=clock,
         )
 
-    async def key_for(self, kid: str) -> Ed25519PublicKey | None:
+    async def key_for(self, kid: str) -> VerificationKey | None:
         """The public key for ``kid``, or None if the auth service does not publish it.
 
         Raises :class:`KeySetUnavailable` when the key is unknown and the last fetch failed, since
@@ -171,7 +173,7 @@ class JwksCache:
         try:
             async with asyncio.timeout(self._fetch_timeout_s):
                 document = await self._fetch()
-            keys = _ed25519_keys(document)
+            keys = _signature_keys(document)
         except Exception as exc:
             # Keep serving the keys we have: tokens signed with them stay valid only until their
             # short expiry, and the auth service being down must not refuse them early.
@@ -179,7 +181,7 @@ class JwksCache:
             self._last_attempt_ok = False
         else:
             if not keys:
-                logger.warning("JWKS has no usable Ed25519 signing key")
+                logger.warning("JWKS has no usable signing key")
             self._keys = keys
             self._fetched_at = self._attempted_at
             self._last_attempt_ok = True
@@ -187,48 +189,22 @@ class JwksCache:
             self._in_flight = None
 
 
-def _ed25519_keys(document: object) -> dict[str, Ed25519PublicKey]:
-    """The Ed25519 signature keys of a JWKS document; any other entry is skipped, never trusted."""
+def _signature_keys(document: object) -> dict[str, VerificationKey]:
+    """The signature keys of a JWKS document; an entry we cannot trust is skipped, never used."""
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise ValueError("JWKS document has no 'keys' list")
-    keys: dict[str, Ed25519PublicKey] = {}
+    keys: dict[str, VerificationKey] = {}
     for entry in document["keys"]:
-        if not isinstance(entry, Mapping):
-            continue
-        kid = entry.get("kid")
-        if not isinstance(kid, str) or not kid:
-            continue
-        if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519":
-            continue
-        if entry.get("use", "sig") != "sig" or entry.get("alg", ALGORITHMS[0]) not in ALGORITHMS:
-            continue
-        if "d" in entry:
-            # A published private key is a leak on the auth side; using it would hide the leak.
-            logger.error("JWKS entry %s carries private key material; ignoring it", kid)
-            continue
-        key = _public_key(entry.get("x"))
-        if key is None:
-            logger.warning("JWKS entry %s has no valid Ed25519 'x'; ignoring it", kid)
-            continue
-        keys[kid] = key
+        if isinstance(entry, Mapping) and (key := verification_key(entry)) is not None:
+            keys[key.kid] = key
     return keys
-
-
-def _public_key(x: object) -> Ed25519PublicKey | None:
-    if not isinstance(x, str):
-        return None
-    try:
-        raw = base64.b64decode(x + "=" * (-len(x) % 4), altchars=b"-_", validate=True)
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except (binascii.Error, ValueError):
-        return None
 
 
 @dataclass(frozen=True, slots=True)
 class _Verified:
     principal: Principal
     kid: str
-    key: Ed25519PublicKey
+    key: VerificationKey
     claims: Mapping[str, Any]
 
 
@@ -249,9 +225,13 @@ class TokenVerifier:
         max_lifetime_s: int | None = DEFAULT_MAX_LIFETIME_S,
         clock: Callable[[], float] = time.time,
         cache_size: int = 10_000,
+        algorithms: frozenset[str] = ALGORITHMS,
     ) -> None:
+        if not algorithms or not algorithms <= ALL_ALGORITHMS:
+            raise ValueError(f"algorithms must be a non-empty subset of {sorted(ALL_ALGORITHMS)}")
         self._jwks = jwks
-        # token -> what verifying it established. An Ed25519 verification and PyJWT's parsing cost
+        self._algorithms = algorithms
+        # token -> what verifying it established. A signature check and the token's parsing cost
         # a fifth of an authenticated read (BENCHMARKS.md), and a client sends the same token for
         # up to an hour. Revocation is checked after this by the caller, on every request.
         self._verified: dict[str, _Verified] = {}
@@ -287,12 +267,14 @@ class TokenVerifier:
         return principal
 
     async def _verify_uncached(self, token: str) -> tuple[Principal, _Verified]:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise InvalidToken("malformed token") from None
-        if header.get("alg") not in ALGORITHMS:
+        encoded_header, encoded_claims, signature = _split(token)
+        header = _json_object(encoded_header)
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
             raise InvalidToken("algorithm not allowed")
+        if "crit" in header:
+            # RFC 7515 §4.1.11: extensions we do not understand make the token unusable.
+            raise InvalidToken("unsupported critical header")
         typ = header.get("typ")
         if not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYPS:
             # RFC 9068 §4: a JWT of another type (an ID token, say) is not an access token.
@@ -304,8 +286,13 @@ class TokenVerifier:
         key = await self._jwks.key_for(kid)
         if key is None:
             raise InvalidToken("unknown signing key")
+        if alg not in key.algorithms:
+            # The key's type decides its algorithm; a token naming another is forged.
+            raise InvalidToken("algorithm does not match key")
+        if not key.verify(alg, f"{encoded_header}.{encoded_claims}".encode(), signature):
+            raise InvalidToken("bad signature")
 
-        claims = self._decode(token, key)
+        claims = self._check_claims(_json_object(encoded_claims))
         self._check_times(claims)
         key_id = _string_claim(claims, "sub")
         if _string_claim(claims, "client_id") != key_id:
@@ -324,36 +311,19 @@ class TokenVerifier:
         )
         return principal, _Verified(principal, kid, key, claims)
 
-    def _decode(self, token: str, key: Ed25519PublicKey) -> dict[str, Any]:
-        # Time claims (and the leeway) are checked by _check_times against the injected clock,
-        # because PyJWT reads the wall clock itself. Their presence is enforced here by "require".
-        options: jwt.types.Options = {
-            "require": list(_REQUIRED_CLAIMS),
-            "verify_exp": False,
-            "verify_iat": False,
-            "verify_nbf": False,
-        }
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=list(ALGORITHMS),
-                audience=self._audience,
-                issuer=self._issuer,
-                options=options,
-            )
-        # PyJWT messages may quote token content, so only fixed reasons leave this function.
-        except jwt.MissingRequiredClaimError as exc:
-            claim = exc.claim if exc.claim in _REQUIRED_CLAIMS else "required"
-            raise InvalidToken(f"missing claim {claim}") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidToken("wrong audience") from None
-        except jwt.InvalidIssuerError:
-            raise InvalidToken("wrong issuer") from None
-        except jwt.InvalidSignatureError:
-            raise InvalidToken("bad signature") from None
-        except jwt.PyJWTError:
-            raise InvalidToken("invalid token") from None
+    def _check_claims(self, claims: dict[str, Any]) -> dict[str, Any]:
+        # Only fixed reasons leave here: a claim's value may be anything the caller wrote.
+        for claim in _REQUIRED_CLAIMS:
+            if claims.get(claim) is None:
+                raise InvalidToken(f"missing claim {claim}")
+        for name in ("exp", "iat"):
+            _numeric_date(claims, name)
+        if claims["iss"] != self._issuer:
+            raise InvalidToken("wrong issuer")
+        audience = claims["aud"]
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self._audience not in audiences:
+            raise InvalidToken("wrong audience")
         for claim in _FIRELINE_CLAIMS:
             if claims.get(claim) is None:
                 raise InvalidToken(f"missing claim {claim}")
@@ -375,6 +345,27 @@ class TokenVerifier:
             raise InvalidToken("token lifetime too long")
         if "nbf" in claims and _numeric_date(claims, "nbf") > now + self._leeway_s:
             raise InvalidToken("token not yet valid")
+
+
+def _split(token: str) -> tuple[str, str, bytes]:
+    """A compact JWS's header, claims (both still encoded) and decoded signature."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise InvalidToken("malformed token")
+    try:
+        return parts[0], parts[1], b64url_decode(parts[2])
+    except ValueError:
+        raise InvalidToken("malformed token") from None
+
+
+def _json_object(encoded: str) -> dict[str, Any]:
+    try:
+        value = json.loads(b64url_decode(encoded))
+    except ValueError:  # bad base64url, bad UTF-8 and bad JSON alike
+        raise InvalidToken("malformed token") from None
+    if not isinstance(value, dict):
+        raise InvalidToken("malformed token")
+    return value
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float:

@@ -20,7 +20,7 @@ from fireline_identity.domain.errors import (
     Unauthenticated,
 )
 from fireline_identity.entrypoints.deps import client_address
-from fireline_identity.entrypoints.errors import to_problem
+from fireline_identity.entrypoints.errors import ERRORS
 
 
 @pytest.mark.parametrize(
@@ -38,17 +38,17 @@ from fireline_identity.entrypoints.errors import to_problem
     ],
 )
 def test_each_domain_error_has_a_stable_problem(error: DomainError, status: int, code: str) -> None:
-    problem = to_problem(error)
+    problem = ERRORS.to_problem(error)
     assert (problem.status, problem.code) == (status, code)
 
 
 def test_throttled_logins_say_when_to_come_back() -> None:
-    problem = to_problem(TooManyAttempts(42))
+    problem = ERRORS.to_problem(TooManyAttempts(42))
     assert problem.headers == {"Retry-After": "42"}
 
 
 def test_validation_problems_name_the_field() -> None:
-    body = to_problem(InvalidInput("scopes", "unknown scope")).body()
+    body = ERRORS.to_problem(InvalidInput("scopes", "unknown scope")).body()
     assert body["errors"] == [
         {"loc": ["body", "scopes"], "msg": "unknown scope", "type": "value_error"}
     ]

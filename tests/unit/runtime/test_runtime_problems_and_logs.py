@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from fireline_runtime.observability import JsonFormatter, Metrics
-from fireline_runtime.problems import Conflict, install_problem_handlers
+from fireline_runtime.problems import Conflict, ErrorMap, install_problem_handlers
 from fireline_runtime.service import RequestContextMiddleware
 
 
@@ -116,3 +116,76 @@ async def test_a_client_gone_mid_body_is_logged_as_499_not_raised(
     assert sent == [], "nobody is left to answer"
     access = [r for r in caplog.records if r.name == "fireline.access"]
     assert [getattr(r, "status", None) for r in access] == [499]
+
+
+class _Base(Exception):
+    pass
+
+
+class _Missing(_Base):
+    pass
+
+
+class _GoneForGood(_Missing):
+    """Mapped only through its parent."""
+
+
+class _Throttled(_Base):
+    def __init__(self, wait_s: int) -> None:
+        super().__init__("slow down")
+        self.wait_s = wait_s
+
+
+ERRORS = (
+    ErrorMap(_Base)
+    .add(_Base, 400, "bad_request", "Bad request", detail="Request could not be processed.")
+    .add(_Missing, 404, "not_found", "Not found")
+    .add(
+        _Throttled,
+        429,
+        "throttled",
+        "Too many requests",
+        headers=lambda exc: {"Retry-After": str(exc.wait_s)},
+        extra=lambda exc: {"retry_after": exc.wait_s},
+    )
+)
+
+
+def test_error_map_answers_a_subclass_like_its_nearest_mapped_parent() -> None:
+    problem = ERRORS.to_problem(_GoneForGood("incident 7 is gone"))
+    assert (problem.status, problem.code, problem.detail) == (
+        404,
+        "not_found",
+        "incident 7 is gone",
+    )
+
+
+def test_error_map_hides_the_message_where_the_rule_gives_a_fixed_detail() -> None:
+    problem = ERRORS.to_problem(_Base("internal: row 42 of table secrets"))
+    assert problem.status == 400
+    assert problem.detail == "Request could not be processed."
+
+
+async def test_error_map_renders_headers_and_extension_members_as_problem_json() -> None:
+    a = FastAPI()
+    ERRORS.install(a)
+
+    @a.get("/slow")
+    async def slow() -> None:
+        raise _Throttled(7)
+
+    transport = httpx.ASGITransport(app=a)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/slow")
+    assert response.status_code == 429
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "7"
+    assert response.json() == {
+        "type": "https://fireline.dev/problems/throttled",
+        "title": "Too many requests",
+        "status": 429,
+        "code": "throttled",
+        "detail": "slow down",
+        "instance": "/slow",
+        "retry_after": 7,
+    }

@@ -13,9 +13,10 @@ from uuid import UUID
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from fireline_runtime import jose
+from fireline_runtime.jose import LEGACY_EDDSA, Algorithm
 from fireline_runtime.tokens import (
     InvalidToken,
     JwksCache,
@@ -40,20 +41,25 @@ def b64url_json(value: Mapping[str, Any]) -> str:
 
 
 class SigningKey:
-    """An auth-service signing key: mints tokens and publishes its JWK."""
+    """An auth-service signing key of one algorithm: mints tokens and publishes its JWK.
 
-    def __init__(self, kid: str) -> None:
+    ``header_alg`` is what its tokens name: ``EdDSA`` stands for an Ed25519 key whose tokens use
+    RFC 8037's older name, as tokens issued before RFC 9864's did.
+    """
+
+    def __init__(self, kid: str, header_alg: str = "Ed25519") -> None:
         self.kid = kid
-        self.private = Ed25519PrivateKey.generate()
+        self.header_alg = header_alg
+        alg = Algorithm.ED25519 if header_alg == LEGACY_EDDSA else Algorithm(header_alg)
+        self.signer = jose.SigningKey.from_der(alg, jose.generate_private_key(alg))
 
     def jwk(self) -> dict[str, str]:
-        raw = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw), "kid": self.kid, "use": "sig"}
+        jwk = self.signer.public_jwk(self.kid)
+        del jwk["alg"]  # optional in a JWK (RFC 7517 §4.4); the key type alone must suffice
+        return jwk
 
     def public_pem(self) -> bytes:
-        return self.private.public_key().public_bytes(
-            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
-        )
+        return self.signer.public_pem()
 
     def mint(
         self,
@@ -62,14 +68,14 @@ class SigningKey:
         header: Mapping[str, Any] | None = None,
         **claims: Any,
     ) -> str:
-        head: dict[str, Any] = {"alg": "EdDSA", "typ": "at+jwt", "kid": self.kid}
+        head: dict[str, Any] = {"alg": self.header_alg, "typ": "at+jwt", "kid": self.kid}
         head.update(header or {})
         body = token_claims(**claims)
         for name in drop:
             head.pop(name, None)
             body.pop(name, None)
         signing_input = f"{b64url_json(head)}.{b64url_json(body)}"
-        return f"{signing_input}.{b64url(self.private.sign(signing_input.encode()))}"
+        return f"{signing_input}.{b64url(self.signer.sign(signing_input.encode()))}"
 
 
 def token_claims(**overrides: Any) -> dict[str, Any]:
@@ -116,9 +122,13 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.fixture
-def key() -> SigningKey:
-    return SigningKey("k1")
+HEADER_ALGS = ["RS256", "ES256", "Ed25519", LEGACY_EDDSA]
+
+
+@pytest.fixture(params=HEADER_ALGS)
+def key(request: pytest.FixtureRequest) -> SigningKey:
+    """Every test that takes a key runs once per algorithm a Fireline token may be signed with."""
+    return SigningKey("k1", request.param)
 
 
 @pytest.fixture
@@ -195,7 +205,7 @@ async def test_refuses_hs256_keyed_with_our_public_key(
     # the token pick HMAC would accept anything signed with it.
     header = {"alg": "HS256", "typ": "at+jwt", "kid": key.kid}
     signing_input = f"{b64url_json(header)}.{b64url_json(token_claims(scope='admin'))}"
-    for secret in (key.public_pem(), base64.urlsafe_b64decode(key.jwk()["x"] + "=")):
+    for secret in (key.public_pem(), json.dumps(key.jwk()).encode()):
         mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
         token = f"{signing_input}.{b64url(mac)}"
 
@@ -203,13 +213,40 @@ async def test_refuses_hs256_keyed_with_our_public_key(
     assert endpoint.calls == 0
 
 
-@pytest.mark.parametrize("alg", ["RS256", "ES256", "HS512", "PS256", ""])
+@pytest.mark.parametrize("alg", ["HS512", "PS256", "RS384", "ES512", "ES256K", ""])
 async def test_refuses_algorithms_outside_the_allow_list(
     verifier: TokenVerifier, key: SigningKey, alg: str
 ) -> None:
     token = key.mint(header={"alg": alg})
 
     assert await refused(verifier, token) == "algorithm not allowed"
+
+
+async def test_refuses_a_token_whose_alg_is_not_its_keys(
+    verifier: TokenVerifier, key: SigningKey, endpoint: FakeJwksEndpoint
+) -> None:
+    # Every other allowed name, each signed correctly by the key under that name's rules: the
+    # key's type, never the header, decides how the signature is checked.
+    others = [alg for alg in HEADER_ALGS if not {alg, key.header_alg} <= {"Ed25519", "EdDSA"}]
+    for alg in others:
+        if alg == key.header_alg:
+            continue
+        impostor = SigningKey(key.kid, alg)
+        assert await refused(verifier, impostor.mint()) == "algorithm does not match key"
+
+
+async def test_a_narrower_allow_list_refuses_the_other_algorithms(
+    endpoint: FakeJwksEndpoint, clock: FakeClock, key: SigningKey
+) -> None:
+    jwks = JwksCache(endpoint, min_refetch_interval_s=FLOOR_S, max_age_s=300, clock=clock)
+    only_rs256 = TokenVerifier(
+        jwks, issuer=ISSUER, audience=AUDIENCE, clock=clock, algorithms=frozenset({"RS256"})
+    )
+
+    if key.header_alg == "RS256":
+        assert (await only_rs256.verify(key.mint())).org_id == UUID(ORG_ID)
+    else:
+        assert await refused(only_rs256, key.mint()) == "algorithm not allowed"
 
 
 @pytest.mark.parametrize("header", [{"typ": "JWT"}, {"typ": "at+jwt+x"}, {"typ": 1}])
@@ -296,7 +333,7 @@ async def test_refuses_tampered_payload(verifier: TokenVerifier, key: SigningKey
 async def test_refuses_token_signed_by_unpublished_key(
     verifier: TokenVerifier, key: SigningKey
 ) -> None:
-    impostor = SigningKey(key.kid)
+    impostor = SigningKey(key.kid, key.header_alg)
 
     assert await refused(verifier, impostor.mint()) == "bad signature"
 
@@ -401,21 +438,37 @@ async def test_key_removed_from_jwks_stops_verifying_after_max_age(
     assert endpoint.calls == 2
 
 
-async def test_only_ed25519_signature_keys_are_taken_from_the_jwks(
+async def test_only_trustworthy_signature_keys_are_taken_from_the_jwks(
     verifier: TokenVerifier, key: SigningKey, endpoint: FakeJwksEndpoint
 ) -> None:
-    ed25519 = key.jwk()
+    own = key.jwk()
+    material = "n" if own["kty"] == "RSA" else "x"
+    # A key too small to trust is the point here.
+    small_rsa = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()  # noqa: S505
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key().public_numbers()
     endpoint.keys = []
     endpoint.extra_entries = [
         {"kty": "oct", "k": b64url(b"secret"), "kid": "hmac"},
-        {"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "rsa"},
-        {**ed25519, "kid": "enc", "use": "enc"},
-        {**ed25519, "kid": "wrong-alg", "alg": "ES256"},
-        {**ed25519, "kid": "bad-x", "x": "not base64!"},
-        {**ed25519, "kid": "private", "d": b64url(b"\x00" * 32)},
+        {
+            "kty": "RSA",
+            "n": b64url(small_rsa.public_numbers().n.to_bytes(128, "big")),
+            "e": "AQAB",
+            "kid": "small-rsa",
+        },
+        {
+            "kty": "EC",
+            "crv": "P-384",
+            "x": b64url(p384.x.to_bytes(48, "big")),
+            "y": b64url(p384.y.to_bytes(48, "big")),
+            "kid": "p384",
+        },
+        {**own, "kid": "enc", "use": "enc"},
+        {**own, "kid": "wrong-alg", "alg": "RS256" if own["kty"] != "RSA" else "ES256"},
+        {**own, "kid": "bad-material", material: "not base64!"},
+        {**own, "kid": "private", "d": b64url(b"\x00" * 32)},
     ]
 
-    for kid in ("hmac", "rsa", "enc", "wrong-alg", "bad-x", "private"):
+    for kid in ("hmac", "small-rsa", "p384", "enc", "wrong-alg", "bad-material", "private"):
         token = key.mint(header={"kid": kid})
         assert await refused(verifier, token) == "unknown signing key"
 

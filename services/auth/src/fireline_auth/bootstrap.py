@@ -11,7 +11,7 @@ from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_auth.config import Settings
 from fireline_auth.domain.errors import ConfigurationError
 from fireline_auth.entrypoints import consumers, oauth, schedule, wellknown
-from fireline_auth.entrypoints.errors import install_error_handler
+from fireline_auth.entrypoints.errors import ERRORS, oauth_error
 from fireline_auth.service_layer import exchange, signing_keys
 from fireline_auth.service_layer.context import AuthContext, Clock, TokenPolicy, utc_now
 from fireline_contracts import KEY_USAGE
@@ -97,5 +97,5 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.state.base_url = settings.base_url
     app.state.jwks_max_age_s = settings.fireline_jwks_max_age_s
     app.state.trusted_proxy_hops = settings.fireline_trusted_proxy_hops
-    install_error_handler(app)
+    ERRORS.install(app, render=oauth_error)
     return app

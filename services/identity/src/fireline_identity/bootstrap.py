@@ -15,7 +15,7 @@ from fireline_identity.domain.origins import allowed_origins
 from fireline_identity.domain.sessions import SessionPolicy
 from fireline_identity.entrypoints.consumers import KEY_USAGE_HANDLER
 from fireline_identity.entrypoints.deps import CookieSettings, IdentityContext
-from fireline_identity.entrypoints.errors import install_error_handlers
+from fireline_identity.entrypoints.errors import ERRORS
 from fireline_identity.entrypoints.keys_api import router as keys_router
 from fireline_identity.entrypoints.origin_guard import ForeignOriginGuard
 from fireline_identity.entrypoints.session_api import router as session_router
@@ -82,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         routers=[session_router, users_router, keys_router, ui_router],
     )
     app.state.identity = context
-    install_error_handlers(app)
+    ERRORS.install(app)
     app.add_middleware(
         ForeignOriginGuard,
         allowed=allowed_origins(settings.fireline_public_url, settings.extra_origins()),

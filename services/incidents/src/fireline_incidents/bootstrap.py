@@ -8,7 +8,7 @@ from fireline_contracts import INCIDENTS
 from fireline_incidents.adapters.postgres import PgUnitOfWork
 from fireline_incidents.config import Settings
 from fireline_incidents.entrypoints import api, consumers
-from fireline_incidents.entrypoints.errors import install_error_handler
+from fireline_incidents.entrypoints.errors import ERRORS
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.migrations import load
 from fireline_runtime.service import ServiceRuntime
@@ -40,5 +40,5 @@ def create_app(settings: Settings) -> FastAPI:
         routers=[api.router],
     )
     app.state.unit_of_work = uow
-    install_error_handler(app)
+    ERRORS.install(app)
     return app

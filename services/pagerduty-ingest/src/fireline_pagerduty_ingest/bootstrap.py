@@ -12,7 +12,7 @@ from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.config import Settings
 from fireline_pagerduty_ingest.entrypoints import integrations, webhooks
 from fireline_pagerduty_ingest.entrypoints.deps import IngestContext
-from fireline_pagerduty_ingest.entrypoints.errors import install_error_handlers
+from fireline_pagerduty_ingest.entrypoints.errors import ERRORS
 from fireline_pagerduty_ingest.entrypoints.pruner import DeliveryPruner
 from fireline_pagerduty_ingest.entrypoints.worker import DeliveryWorker, WorkerSettings
 from fireline_pagerduty_ingest.metrics import IngestMetrics
@@ -104,5 +104,5 @@ def create_app(settings: Settings) -> FastAPI:
         targets=targets,
         writer=writer,
     )
-    install_error_handlers(app)
+    ERRORS.install(app)
     return app

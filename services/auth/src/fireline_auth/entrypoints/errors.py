@@ -1,34 +1,28 @@
-"""The one place auth's domain errors become HTTP: RFC 6749 §5.2 JSON bodies, not problem+json."""
+"""The one mapping from auth's domain errors to HTTP: RFC 6749 §5.2 bodies, not problem+json.
+
+The rules are the same :class:`ErrorMap` every service uses; only the rendering differs, because
+OAuth clients parse ``error`` and ``error_description``.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from collections.abc import Mapping
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
 
 from fireline_auth.domain.errors import (
     AuthError,
     ClientAuthMethod,
     InvalidClient,
-    InvalidRequest,
-    InvalidScope,
     RateLimited,
     SigningUnavailable,
-    UnsupportedGrantType,
 )
-from fireline_runtime.observability import record_outcome
+from fireline_runtime.problems import ErrorMap, Problem
 
 REALM = "fireline"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _SIGNING_RETRY_AFTER_S = 5
-
-_STATUS: dict[type[AuthError], int] = {
-    InvalidRequest: 400,
-    InvalidClient: 401,
-    UnsupportedGrantType: 400,
-    InvalidScope: 400,
-    RateLimited: 429,
-    SigningUnavailable: 503,
-}
 
 # RFC 6749 §5.2: a client that used the Authorization header gets a 401 with a challenge for the
 # scheme it used. Form-field authentication gets none (the request named no HTTP scheme); a request
@@ -40,25 +34,46 @@ _CHALLENGES = {
 }
 
 
-def error_response(exc: AuthError) -> JSONResponse:
-    headers = dict(NO_STORE)
-    if isinstance(exc, InvalidClient) and (challenge := _CHALLENGES.get(exc.method)):
-        headers["WWW-Authenticate"] = challenge
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after_s)
-    if isinstance(exc, SigningUnavailable):
-        headers["Retry-After"] = str(_SIGNING_RETRY_AFTER_S)
-    return JSONResponse(
-        {"error": exc.error, "error_description": exc.description},
-        status_code=_STATUS.get(type(exc), 400),
-        headers=headers,
+def _error(exc: AuthError) -> str:
+    return exc.error
+
+
+def _description(exc: AuthError) -> str:
+    return exc.description
+
+
+def _challenge(exc: InvalidClient) -> Mapping[str, str]:
+    challenge = _CHALLENGES.get(exc.method)
+    return {"WWW-Authenticate": challenge} if challenge else {}
+
+
+ERRORS = (
+    ErrorMap(AuthError)
+    .add(AuthError, 400, _error, "Bad request", detail=_description)
+    .add(InvalidClient, 401, _error, "Unauthorized", detail=_description, headers=_challenge)
+    .add(
+        RateLimited,
+        429,
+        _error,
+        "Too many requests",
+        detail=_description,
+        headers=lambda exc: {"Retry-After": str(exc.retry_after_s)},
     )
+    .add(
+        SigningUnavailable,
+        503,
+        _error,
+        "Service unavailable",
+        detail=_description,
+        headers=lambda _: {"Retry-After": str(_SIGNING_RETRY_AFTER_S)},
+    )
+)
 
 
-def install_error_handler(app: FastAPI) -> None:
-    async def on_auth_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, AuthError)
-        record_outcome(request, exc.error)
-        return error_response(exc)
-
-    app.add_exception_handler(AuthError, on_auth_error)
+def oauth_error(problem: Problem, _: Request) -> Response:
+    """RFC 6749 §5.2's body; never cached (§5.1 applies the same rule to errors)."""
+    return JSONResponse(
+        {"error": problem.code, "error_description": problem.detail},
+        status_code=problem.status,
+        headers={**NO_STORE, **problem.headers},
+    )

@@ -42,27 +42,8 @@ class IncidentOut(BaseModel):
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentOut:
-        source = incident.source
-        return cls(
-            id=incident.id,
-            number=incident.number,
-            title=incident.title,
-            status=incident.status,
-            severity=incident.severity,
-            incident_type=incident.incident_type,
-            creator_id=incident.creator_id,
-            source=SourceOut(
-                kind=source.kind,
-                external_id=source.external_id,
-                html_url=source.html_url,
-                service_id=source.service_id,
-                service_name=source.service_name,
-            ),
-            created_at=incident.created_at,
-            acknowledged_at=incident.acknowledged_at,
-            resolved_at=incident.resolved_at,
-            updated_at=incident.updated_at,
-        )
+        # Field for field the domain's incident: read by attribute, nested source included.
+        return cls.model_validate(incident, from_attributes=True)
 
 
 class IncidentList(BaseModel):

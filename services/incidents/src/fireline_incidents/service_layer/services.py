@@ -259,13 +259,7 @@ def _started(incident: Incident) -> IncidentStarted:
             # The contract leaves the source out for incidents opened by hand.
             source=None
             if source.is_manual
-            else IncidentSource(
-                kind=source.kind,
-                external_id=source.external_id,
-                html_url=source.html_url,
-                service_id=source.service_id,
-                service_name=source.service_name,
-            ),
+            else IncidentSource.model_validate(source, from_attributes=True),
             created_at=incident.created_at,
         ),
     )

@@ -1,9 +1,12 @@
-"""The one place domain errors become problem+json responses."""
+"""The one mapping from the ingest domain's errors to problem details.
+
+PagerDuty retries 5xx and 429 and drops other 4xx, so the status of each webhook error is chosen
+with that in mind (services/pagerduty-ingest/README.md, "Receiver").
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from collections.abc import Mapping
 
 from fireline_pagerduty_ingest.domain.errors import (
     BodyTooLarge,
@@ -16,53 +19,42 @@ from fireline_pagerduty_ingest.domain.errors import (
     VerificationUnavailable,
 )
 from fireline_pagerduty_ingest.domain.webhook import MalformedDelivery
-from fireline_runtime.observability import record_outcome
-from fireline_runtime.problems import Problem, problem_response
+from fireline_runtime.problems import ErrorMap
 
-# PagerDuty retries 5xx and 429 and drops other 4xx, so the status of each webhook error is
-# chosen with that in mind (services/pagerduty-ingest/README.md, "Receiver").
 _RETRY_AFTER_S = "5"
 
 
-def to_problem(exc: Exception) -> Problem:
-    """The problem a domain error is answered with."""
-    if isinstance(exc, IntegrationNotFound):
-        return Problem(str(exc), status=404, code="integration_not_found", title="Not found")
-    if isinstance(exc, InvalidIntegration):
-        return Problem(str(exc), status=422, code=exc.code, title="Integration not valid")
-    if isinstance(exc, BodyTooLarge):
-        return Problem(str(exc), status=413, code="payload_too_large", title="Body too large")
-    if isinstance(exc, InvalidSignature):
-        return Problem(str(exc), status=401, code="invalid_signature", title="Invalid signature")
-    if isinstance(exc, MalformedDelivery):
-        return Problem(
-            f"Not a PagerDuty V3 webhook delivery: {exc}",
-            status=400,
-            code="malformed_delivery",
-            title="Malformed delivery",
-        )
-    if isinstance(exc, InvalidWebhookQuery):
-        return Problem(str(exc), status=400, code="invalid_query", title="Invalid query")
-    if isinstance(exc, StorageUnavailable | VerificationUnavailable):
-        return Problem(
-            str(exc),
-            status=503,
-            code="storage_unavailable"
-            if isinstance(exc, StorageUnavailable)
-            else "verification_unavailable",
-            title="Service unavailable",
-            headers={"Retry-After": _RETRY_AFTER_S},
-        )
-    return Problem("Request could not be processed.", status=400, code="bad_request")
+def _retry_soon(_: Exception) -> Mapping[str, str]:
+    return {"Retry-After": _RETRY_AFTER_S}
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the domain-error handler on ``app``."""
-
-    async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
-        problem = to_problem(exc)
-        record_outcome(request, problem.code)
-        return problem_response(problem, request.url.path)
-
-    app.add_exception_handler(IngestError, on_domain_error)
-    app.add_exception_handler(MalformedDelivery, on_domain_error)
+ERRORS = (
+    ErrorMap(IngestError, MalformedDelivery)
+    .add(IngestError, 400, "bad_request", "Bad request", detail="Request could not be processed.")
+    .add(IntegrationNotFound, 404, "integration_not_found", "Not found")
+    .add(InvalidIntegration, 422, lambda exc: exc.code, "Integration not valid")
+    .add(BodyTooLarge, 413, "payload_too_large", "Body too large")
+    .add(InvalidSignature, 401, "invalid_signature", "Invalid signature")
+    .add(
+        MalformedDelivery,
+        400,
+        "malformed_delivery",
+        "Malformed delivery",
+        detail=lambda exc: f"Not a PagerDuty V3 webhook delivery: {exc}",
+    )
+    .add(InvalidWebhookQuery, 400, "invalid_query", "Invalid query")
+    .add(
+        StorageUnavailable,
+        503,
+        "storage_unavailable",
+        "Service unavailable",
+        headers=_retry_soon,
+    )
+    .add(
+        VerificationUnavailable,
+        503,
+        "verification_unavailable",
+        "Service unavailable",
+        headers=_retry_soon,
+    )
+)
