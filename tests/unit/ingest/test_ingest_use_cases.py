@@ -28,7 +28,12 @@ from fireline_contracts import AlertAcknowledged, AlertResolved, AlertTriggered
 from fireline_pagerduty_ingest.adapters.crypto import api_token_context, signing_secret_context
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.domain.alert import AlertEventType
-from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, DeliveryStatus, NewDelivery
+from fireline_pagerduty_ingest.domain.delivery import (
+    ClaimedDelivery,
+    DeliveryStatus,
+    FailedAttempt,
+    NewDelivery,
+)
 from fireline_pagerduty_ingest.domain.enrichment import (
     ApiCredentials,
     OnCallEntry,
@@ -42,7 +47,12 @@ from fireline_pagerduty_ingest.domain.errors import (
     UnstorableValue,
     VerificationUnavailable,
 )
-from fireline_pagerduty_ingest.domain.integration import Integration, IntegrationChanges, SecretInfo
+from fireline_pagerduty_ingest.domain.integration import (
+    Integration,
+    IntegrationChanges,
+    IntegrationSettings,
+    SecretInfo,
+)
 from fireline_pagerduty_ingest.domain.target import (
     OpenTarget,
     SealedCredentials,
@@ -150,25 +160,17 @@ class Guarded:
 
 class FakeIntegrations(Guarded):
     async def add(
-        self,
-        *,
-        integration_id: UUID,
-        org_id: UUID,
-        name: str,
-        pagerduty_api_url: str,
-        api_token_ciphertext: bytes | None,
-        default_severity: str | None,
-        default_incident_type: str | None,
+        self, *, integration_id: UUID, org_id: UUID, settings: IntegrationSettings
     ) -> None:
         now = self._uow.clock()
         self.writing().integrations[integration_id] = StoredIntegration(
             id=integration_id,
             org_id=org_id,
-            name=name,
-            pagerduty_api_url=pagerduty_api_url,
-            api_token_ciphertext=api_token_ciphertext,
-            default_severity=default_severity,
-            default_incident_type=default_incident_type,
+            name=settings.name,
+            pagerduty_api_url=settings.pagerduty_api_url,
+            api_token_ciphertext=settings.api_token_ciphertext,
+            default_severity=settings.default_severity,
+            default_incident_type=settings.default_incident_type,
             created_at=now,
             updated_at=now,
         )
@@ -191,23 +193,14 @@ class FakeIntegrations(Guarded):
         rows = [r for r in self.store.integrations.values() if r.org_id == org_id and not r.deleted]
         return [_integration(r) for r in sorted(rows, key=lambda r: (r.created_at, r.id))]
 
-    async def update(
-        self,
-        *,
-        integration_id: UUID,
-        name: str,
-        pagerduty_api_url: str,
-        api_token_ciphertext: bytes | None,
-        default_severity: str | None,
-        default_incident_type: str | None,
-    ) -> None:
+    async def update(self, *, integration_id: UUID, settings: IntegrationSettings) -> None:
         store = self.writing()
         row = store.integrations[integration_id]
-        row.name = name
-        row.pagerduty_api_url = pagerduty_api_url
-        row.api_token_ciphertext = api_token_ciphertext
-        row.default_severity = default_severity
-        row.default_incident_type = default_incident_type
+        row.name = settings.name
+        row.pagerduty_api_url = settings.pagerduty_api_url
+        row.api_token_ciphertext = settings.api_token_ciphertext
+        row.default_severity = settings.default_severity
+        row.default_incident_type = settings.default_incident_type
         row.updated_at = self._uow.clock()
         store.changed_targets.append(integration_id)
 
@@ -314,14 +307,12 @@ class FakeDeliveries(Guarded):
         row.status, row.enrichment_status, row.leased = "published", enrichment_status, False
         row.processed_at, row.last_error = self._uow.clock(), None
 
-    async def release(
-        self, *, delivery_id: int, claim_id: UUID, error: str, retry_in_s: float, give_up: bool
-    ) -> None:
+    async def release(self, *, delivery_id: int, claim_id: UUID, failure: FailedAttempt) -> None:
         row = self.writing().deliveries[delivery_id]
         if row.claim_id != claim_id or row.status != "received":
             return
-        row.last_error, row.claim_id, row.leased = error[:500], None, False
-        if give_up:
+        row.last_error, row.claim_id, row.leased = failure.error[:500], None, False
+        if failure.give_up:
             row.status, row.processed_at = "failed", self._uow.clock()
 
     async def delete_finished(self, *, finished_before: datetime, limit: int) -> int:

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, DeliveryStatus, NewDelivery
+from fireline_pagerduty_ingest.domain.delivery import (
+    ClaimedDelivery,
+    DeliveryStatus,
+    FailedAttempt,
+    NewDelivery,
+)
 from fireline_runtime.db import Connection, Record
 
 
@@ -129,15 +134,7 @@ class PgDeliveryRepository:
             enrichment_status,
         )
 
-    async def release(
-        self,
-        *,
-        delivery_id: int,
-        claim_id: UUID,
-        error: str,
-        retry_in_s: float,
-        give_up: bool,
-    ) -> None:
+    async def release(self, *, delivery_id: int, claim_id: UUID, failure: FailedAttempt) -> None:
         """Give a failed delivery back for a later retry, or mark it failed for good."""
         await self._conn.execute(
             """
@@ -151,9 +148,9 @@ class PgDeliveryRepository:
             """,
             delivery_id,
             claim_id,
-            error[:500],
-            retry_in_s,
-            give_up,
+            failure.error[:500],
+            failure.retry_in_s,
+            failure.give_up,
         )
 
     async def delete_finished(self, *, finished_before: datetime, limit: int) -> int:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from uuid import UUID
 
-from fireline_pagerduty_ingest.domain.integration import Integration, SecretInfo
+from fireline_pagerduty_ingest.domain.integration import (
+    Integration,
+    IntegrationSettings,
+    SecretInfo,
+)
 from fireline_pagerduty_ingest.domain.target import (
     SealedCredentials,
     SealedSecret,
@@ -37,15 +41,7 @@ class PgIntegrationRepository:
         self._conn = conn
 
     async def add(
-        self,
-        *,
-        integration_id: UUID,
-        org_id: UUID,
-        name: str,
-        pagerduty_api_url: str,
-        api_token_ciphertext: bytes | None,
-        default_severity: str | None,
-        default_incident_type: str | None,
+        self, *, integration_id: UUID, org_id: UUID, settings: IntegrationSettings
     ) -> None:
         await self._conn.execute(
             """
@@ -55,11 +51,7 @@ class PgIntegrationRepository:
             """,
             integration_id,
             org_id,
-            name,
-            pagerduty_api_url,
-            api_token_ciphertext,
-            default_severity,
-            default_incident_type,
+            *_columns(settings),
         )
 
     async def get(
@@ -98,16 +90,7 @@ class PgIntegrationRepository:
         )
         return [_integration(row) for row in rows]
 
-    async def update(
-        self,
-        *,
-        integration_id: UUID,
-        name: str,
-        pagerduty_api_url: str,
-        api_token_ciphertext: bytes | None,
-        default_severity: str | None,
-        default_incident_type: str | None,
-    ) -> None:
+    async def update(self, *, integration_id: UUID, settings: IntegrationSettings) -> None:
         await self._conn.execute(
             """
             UPDATE integrations
@@ -116,11 +99,7 @@ class PgIntegrationRepository:
             WHERE id = $1
             """,
             integration_id,
-            name,
-            pagerduty_api_url,
-            api_token_ciphertext,
-            default_severity,
-            default_incident_type,
+            *_columns(settings),
         )
         await notify(self._conn, TARGETS_CHANNEL, integration_id)
 
@@ -243,4 +222,15 @@ def _integration(row: Record) -> Integration:
         secrets=secrets,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+    )
+
+
+def _columns(settings: IntegrationSettings) -> tuple[object, ...]:
+    """The settings in the column order both statements above use."""
+    return (
+        settings.name,
+        settings.pagerduty_api_url,
+        settings.api_token_ciphertext,
+        settings.default_severity,
+        settings.default_incident_type,
     )

@@ -87,3 +87,13 @@ def initial_status(event: WebhookEvent) -> DeliveryStatus:
     if event.lifecycle is Lifecycle.OTHER or event.incident is None:
         return "ignored"
     return "received"
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """A delivery that could not be published this time: why, and what happens next."""
+
+    error: str
+    retry_in_s: float
+    give_up: bool
+    """True when no attempt is left (or none could succeed): the delivery is marked failed."""

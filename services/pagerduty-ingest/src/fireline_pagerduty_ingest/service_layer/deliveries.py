@@ -14,7 +14,7 @@ from uuid import UUID
 from fireline_pagerduty_ingest.adapters.crypto import api_token_context
 from fireline_pagerduty_ingest.domain.alert import build_alert
 from fireline_pagerduty_ingest.domain.classification import Classification
-from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery
+from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, FailedAttempt
 from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials, Enrichment
 from fireline_pagerduty_ingest.domain.errors import UnstorableValue
 from fireline_pagerduty_ingest.domain.webhook import WebhookEvent, parse_delivery
@@ -164,9 +164,7 @@ async def release_delivery(
         await uow.deliveries.release(
             delivery_id=delivery.id,
             claim_id=claim_id,
-            error=error,
-            retry_in_s=retry_in_s,
-            give_up=give_up,
+            failure=FailedAttempt(error=error, retry_in_s=retry_in_s, give_up=give_up),
         )
     return give_up
 

@@ -13,6 +13,7 @@ from fireline_pagerduty_ingest.domain.integration import (
     KEEP,
     Integration,
     IntegrationChanges,
+    IntegrationSettings,
     SecretPlan,
     clean_api_token,
     clean_api_url,
@@ -59,15 +60,14 @@ async def create_integration(
     plan = plan_initial_secrets(signing_secrets)
     async with uow:
         repo = uow.integrations
-        await repo.add(
-            integration_id=integration_id,
-            org_id=org_id,
+        settings = IntegrationSettings(
             name=cleaned_name,
             pagerduty_api_url=api_url,
             api_token_ciphertext=_seal_token(box, integration_id, token),
             default_severity=severity,
             default_incident_type=incident_type,
         )
+        await repo.add(integration_id=integration_id, org_id=org_id, settings=settings)
         await _apply_secret_plan(repo, box, integration_id, plan)
         integration = await repo.get(org_id=org_id, integration_id=integration_id)
     assert integration is not None  # created in this very transaction
@@ -120,8 +120,7 @@ async def update_integration(
             replace_with=changes.signing_secrets,
         )
         token_ciphertext = await _updated_token(repo, box, current, changes)
-        await repo.update(
-            integration_id=integration_id,
+        settings = IntegrationSettings(
             name=current.name if changes.name is KEEP else clean_name(changes.name),
             pagerduty_api_url=current.pagerduty_api_url if new_api_url is KEEP else new_api_url,
             api_token_ciphertext=token_ciphertext,
@@ -132,6 +131,7 @@ async def update_integration(
             if changes.default_incident_type is KEEP
             else clean_label(changes.default_incident_type, "default_incident_type"),
         )
+        await repo.update(integration_id=integration_id, settings=settings)
         await _apply_secret_plan(repo, box, integration_id, plan)
         updated = await repo.get(org_id=org_id, integration_id=integration_id)
     assert updated is not None  # locked above, so still there

@@ -7,16 +7,15 @@ PostgreSQL implementations live in ``adapters.postgres`` and the modules it bind
 from __future__ import annotations
 
 from collections.abc import Collection
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from uuid import UUID
 
 from fireline_pagerduty_ingest.domain.alert import AlertEventType
-from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, DeliveryStatus
-from fireline_pagerduty_ingest.domain.integration import Integration
+from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, DeliveryStatus, FailedAttempt
+from fireline_pagerduty_ingest.domain.integration import Integration, IntegrationSettings
 from fireline_pagerduty_ingest.domain.target import SealedCredentials, WebhookTarget
+from fireline_runtime.unit_of_work import Transactional
 
 
 class IntegrationRepository(Protocol):
@@ -27,15 +26,7 @@ class IntegrationRepository(Protocol):
     """
 
     async def add(
-        self,
-        *,
-        integration_id: UUID,
-        org_id: UUID,
-        name: str,
-        pagerduty_api_url: str,
-        api_token_ciphertext: bytes | None,
-        default_severity: str | None,
-        default_incident_type: str | None,
+        self, *, integration_id: UUID, org_id: UUID, settings: IntegrationSettings
     ) -> None:
         """Store a new integration (without secrets)."""
 
@@ -47,16 +38,7 @@ class IntegrationRepository(Protocol):
     async def of_org(self, *, org_id: UUID) -> list[Integration]:
         """The org's live integrations, oldest first."""
 
-    async def update(
-        self,
-        *,
-        integration_id: UUID,
-        name: str,
-        pagerduty_api_url: str,
-        api_token_ciphertext: bytes | None,
-        default_severity: str | None,
-        default_incident_type: str | None,
-    ) -> None:
+    async def update(self, *, integration_id: UUID, settings: IntegrationSettings) -> None:
         """Replace the integration's settings."""
 
     async def api_token_ciphertext(self, integration_id: UUID) -> bytes | None:
@@ -103,15 +85,7 @@ class DeliveryRepository(Protocol):
     async def mark_published(self, *, delivery_id: int, enrichment_status: str) -> None:
         """Record the delivery as published, with how its enrichment went."""
 
-    async def release(
-        self,
-        *,
-        delivery_id: int,
-        claim_id: UUID,
-        error: str,
-        retry_in_s: float,
-        give_up: bool,
-    ) -> None:
+    async def release(self, *, delivery_id: int, claim_id: UUID, failure: FailedAttempt) -> None:
         """Give a failed delivery back for a later retry, or mark it failed for good."""
 
     async def delete_finished(self, *, finished_before: datetime, limit: int) -> int:
@@ -121,8 +95,8 @@ class DeliveryRepository(Protocol):
         """
 
 
-class UnitOfWork(Protocol):
-    """One transaction: entering begins it, leaving commits it (or rolls back on an error).
+class UnitOfWork(Transactional, Protocol):
+    """The repositories and the outbox, on one transaction (``Transactional``).
 
     The storage adapters raise ``UnstorableValue`` (``domain.errors``) for a value the database
     refuses, so a use case can tell bad content from an outage.
@@ -136,15 +110,3 @@ class UnitOfWork(Protocol):
 
     async def publish(self, event: AlertEventType) -> None:
         """Queue ``event`` on the alerts topic; it is sent only if the transaction commits."""
-
-    def reading(self) -> AbstractAsyncContextManager[Self]:
-        """Enter for one read statement, outside a transaction; nothing may be written."""
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
