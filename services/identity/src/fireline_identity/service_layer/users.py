@@ -73,15 +73,7 @@ async def update_user(
 ) -> User:
     """Rename, change email or role, (de)activate; never leave the org without an admin."""
     ensure_allowed(actor.role, Action.MANAGE_USERS)
-    changes: dict[str, object] = {}
-    if name is not None:
-        changes["name"] = normalize_user_name(name)
-    if email is not None:
-        changes["email"] = normalize_email(email)
-    if role is not None:
-        changes["role"] = parse_role(role)
-    if active is not None:
-        changes["active"] = active
+    changes = _changes(name=name, email=email, role=role, active=active)
     async with uow:
         # The org lock serialises admin changes: two admins demoting each other at once must not
         # both succeed.
@@ -105,3 +97,19 @@ async def update_user(
             await uow.publish(events.user_updated(after))
     log.info("user updated", extra={"user_id": str(after.id), "by": str(actor.user_id)})
     return after
+
+
+def _changes(
+    *, name: str | None, email: str | None, role: str | None, active: bool | None
+) -> dict[str, object]:
+    """The validated fields to replace; a field left out (None) keeps its value."""
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = normalize_user_name(name)
+    if email is not None:
+        changes["email"] = normalize_email(email)
+    if role is not None:
+        changes["role"] = parse_role(role)
+    if active is not None:
+        changes["active"] = active
+    return changes
