@@ -54,3 +54,20 @@ class SessionUser:
     email: str
     name: str
     role: Role
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A stored session with its user's and org's current state, as a cookie's lookup finds it."""
+
+    id: UUID
+    user_id: UUID
+    org_id: UUID
+    org_name: str
+    email: str
+    name: str
+    role: Role
+    user_active: bool
+    last_seen_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
