@@ -7,10 +7,8 @@ PostgreSQL implementations live in ``adapters`` (one module per repository) and
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from uuid import UUID
 
 from fireline_contracts import (
@@ -24,6 +22,7 @@ from fireline_contracts import (
 from fireline_identity.domain.keys import ApiKey
 from fireline_identity.domain.sessions import StoredSession
 from fireline_identity.domain.users import User
+from fireline_runtime.unit_of_work import Transactional
 
 IdentityEvent = KeyCreated | KeyRenamed | KeyRevoked | UserCreated | UserUpdated | UserDeactivated
 """Every event identity publishes (on the keys and users topics)."""
@@ -152,7 +151,7 @@ class LoginFailureRepository(Protocol):
         """Delete failures before ``before`` and known addresses unused since ``known_before``."""
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transactional, Protocol):
     """One transaction: entering begins it, leaving commits it (or rolls back on an error).
 
     One instance may be entered again after it was left (a login uses two transactions, so no
@@ -176,15 +175,3 @@ class UnitOfWork(Protocol):
 
     async def publish(self, event: IdentityEvent) -> None:
         """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
-
-    def reading(self) -> AbstractAsyncContextManager[Self]:
-        """Enter for one read statement, outside a transaction; nothing may be written."""
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
