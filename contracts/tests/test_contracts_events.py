@@ -38,6 +38,8 @@ from fireline_contracts import (
     KeyRenamedPayload,
     KeyRevoked,
     KeyRevokedPayload,
+    KeyRotated,
+    KeyRotatedPayload,
     KeyUsed,
     KeyUsedPayload,
     TopicSpec,
@@ -60,6 +62,7 @@ INTEGRATION_ID = UUID("00000000-0000-4000-8000-0000000000d1")
 PD_INCIDENT_ID = "Q2KRW8X8BD7GXX"
 WHEN = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 DIGEST = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+PREVIOUS_DIGEST = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
 
 
 def _user(*, active: bool = True) -> UserPayload:
@@ -120,16 +123,27 @@ def sample_events() -> list[EventEnvelope]:
                 expires_at=WHEN + timedelta(days=90),
                 created_by=USER_ID,
                 created_at=WHEN,
+                previous_digest=PREVIOUS_DIGEST,
+                previous_valid_until=WHEN + timedelta(minutes=30),
             ),
         ),
         KeyRevoked(
             **_envelope(),
-            payload=KeyRevokedPayload(key_id=KEY_ID, revoked_at=WHEN, revoked_by=USER_ID),
+            payload=KeyRevokedPayload(
+                key_id=KEY_ID,
+                revoked_at=WHEN,
+                revoked_by=USER_ID,
+                reason="leaked",
+                report_url="https://github.com/acme/app/blob/abc123/config.yml",
+            ),
         ),
         UserCreated(**_envelope(), payload=_user()),
         UserUpdated(**_envelope(), payload=_user()),
         UserDeactivated(**_envelope(), payload=_user(active=False)),
-        KeyUsed(**_envelope(), payload=KeyUsedPayload(key_id=KEY_ID, used_at=WHEN)),
+        KeyUsed(
+            **_envelope(),
+            payload=KeyUsedPayload(key_id=KEY_ID, used_at=WHEN, previous_secret=True),
+        ),
         AlertTriggered(**_envelope(), payload=_alert()),
         AlertAcknowledged(**_envelope(), payload=_alert()),
         AlertResolved(**_envelope(), payload=_alert()),
@@ -164,6 +178,22 @@ def sample_events() -> list[EventEnvelope]:
                 resolved_at=WHEN,
             ),
         ),
+        KeyRotated(
+            **_envelope(),
+            payload=KeyRotatedPayload(
+                key_id=KEY_ID,
+                name="ci",
+                digest=DIGEST,
+                scopes=("incidents:read",),
+                expires_at=WHEN + timedelta(days=90),
+                created_by=USER_ID,
+                created_at=WHEN,
+                previous_digest=PREVIOUS_DIGEST,
+                previous_valid_until=WHEN + timedelta(minutes=30),
+                rotated_at=WHEN,
+                rotated_by=USER_ID,
+            ),
+        ),
     ]
 
 
@@ -186,6 +216,7 @@ def test_every_registered_event_type_has_a_sample_and_a_topic() -> None:
         == {
             "KeyCreated",
             "KeyRenamed",
+            "KeyRotated",
             "KeyRevoked",
             "UserCreated",
             "UserUpdated",
@@ -307,6 +338,22 @@ def test_key_renamed_carries_the_keys_state_whole_or_not_at_all() -> None:
     assert (whole.expires_at, whole.created_by) == (None, None)
 
 
+def test_a_replaced_secrets_digest_and_its_end_go_together() -> None:
+    state: dict[str, Any] = {"digest": DIGEST, "scopes": ("incidents:read",), "created_at": WHEN}
+    rotated: dict[str, Any] = {**state, "name": "ci", "key_id": KEY_ID, "rotated_at": WHEN}
+    end = WHEN + timedelta(minutes=5)
+    for half in ({"previous_digest": PREVIOUS_DIGEST}, {"previous_valid_until": end}):
+        with pytest.raises(ValidationError, match="go together"):
+            KeyRotatedPayload(**rotated, **half)
+        with pytest.raises(ValidationError, match="go together"):
+            KeyRenamedPayload(key_id=KEY_ID, name="ci", **state, **half)
+    # A rotation without grace carries neither: the old secret dies with the event.
+    assert KeyRotatedPayload(**rotated).previous_digest is None
+    grace = {"previous_digest": PREVIOUS_DIGEST, "previous_valid_until": end}
+    with pytest.raises(ValidationError, match="needs the key's state"):
+        KeyRenamedPayload(key_id=KEY_ID, name="ci", **grace)
+
+
 @pytest.mark.parametrize("event", SAMPLES, ids=_ids)
 def test_events_and_payloads_are_frozen(event: EventEnvelope) -> None:
     with pytest.raises(ValidationError, match="frozen"):
@@ -334,6 +381,7 @@ def test_events_and_payloads_are_frozen(event: EventEnvelope) -> None:
         (SAMPLES[9], PD_INCIDENT_ID),
         (SAMPLES[10], str(INCIDENT_ID)),
         (SAMPLES[11], str(INCIDENT_ID)),
+        (SAMPLES[12], str(KEY_ID)),
     ],
     ids=[event.event_type for event in SAMPLES],
 )

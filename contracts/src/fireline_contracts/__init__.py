@@ -30,6 +30,8 @@ from fireline_contracts.keys import (
     KeyRenamedPayload,
     KeyRevoked,
     KeyRevokedPayload,
+    KeyRotated,
+    KeyRotatedPayload,
 )
 from fireline_contracts.registry import (
     EVENT_TYPES,
@@ -89,6 +91,8 @@ __all__ = [
     "KeyRenamedPayload",
     "KeyRevoked",
     "KeyRevokedPayload",
+    "KeyRotated",
+    "KeyRotatedPayload",
     "KeyUsageEvent",
     "KeyUsed",
     "KeyUsedPayload",

@@ -8,7 +8,7 @@ from fireline_contracts.alerts import AlertAcknowledged, AlertResolved, AlertTri
 from fireline_contracts.envelope import EventEnvelope
 from fireline_contracts.incidents import IncidentStarted, IncidentStatusChanged
 from fireline_contracts.key_usage import KeyUsed
-from fireline_contracts.keys import KeyCreated, KeyRenamed, KeyRevoked
+from fireline_contracts.keys import KeyCreated, KeyRenamed, KeyRevoked, KeyRotated
 from fireline_contracts.users import UserCreated, UserDeactivated, UserUpdated
 
 
@@ -32,7 +32,7 @@ KEYS = TopicSpec(
     name="fireline.identity.keys.v1",
     key="key_id",
     compacted=True,
-    events=(KeyCreated, KeyRenamed, KeyRevoked),
+    events=(KeyCreated, KeyRenamed, KeyRotated, KeyRevoked),
     description="API key lifecycle, published by identity.",
 )
 USERS = TopicSpec(
