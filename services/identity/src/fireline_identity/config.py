@@ -44,5 +44,12 @@ class Settings(ServiceSettings):
         "trusted for the client address used by login throttling; 0 trusts none.",
     )
 
+    fireline_secret_scanning_keys_file: str | None = Field(
+        default=None,
+        description="JSON file of the secret scanner's public keys, in the shape of GitHub's "
+        'public-keys document ({"public_keys": [{"key_identifier", "key", "is_current"}]}); '
+        "re-read when it changes. Unset: POST /v1/secret-scanning/github answers 503.",
+    )
+
     def extra_origins(self) -> list[str]:
         return [o.strip() for o in self.fireline_allowed_origins.split(",") if o.strip()]

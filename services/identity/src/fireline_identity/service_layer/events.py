@@ -15,12 +15,14 @@ from fireline_contracts import (
     KeyRenamedPayload,
     KeyRevoked,
     KeyRevokedPayload,
+    KeyRotated,
+    KeyRotatedPayload,
     UserCreated,
     UserDeactivated,
     UserPayload,
     UserUpdated,
 )
-from fireline_identity.domain.keys import ApiKey
+from fireline_identity.domain.keys import ApiKey, RevocationReason, Secrets
 from fireline_identity.domain.users import User
 
 
@@ -55,21 +57,52 @@ def key_created(key: ApiKey, *, digest: str) -> KeyCreated:
     return KeyCreated(org_id=key.org_id, payload=payload)
 
 
-def key_renamed(key: ApiKey, *, digest: str) -> KeyRenamed:
-    # The whole key, not just the name: once compaction drops the KeyCreated, this rename is all a
-    # consumer rebuilding from the topic gets to see of the key.
+def key_renamed(key: ApiKey, *, secrets: Secrets) -> KeyRenamed:
+    # The whole key, not just the name: once compaction drops the KeyCreated (or KeyRotated), this
+    # rename is all a consumer rebuilding from the topic gets to see of the key, grace included.
     payload = KeyRenamedPayload(
         key_id=key.id,
         name=key.name,
-        digest=digest,
+        digest=secrets.digest,
         scopes=key.scopes,
         expires_at=key.expires_at,
         created_by=key.created_by,
         created_at=key.created_at,
+        previous_digest=secrets.previous_digest,
+        previous_valid_until=secrets.previous_valid_until,
     )
     return KeyRenamed(org_id=key.org_id, payload=payload)
 
 
-def key_revoked(key: ApiKey, *, at: datetime, by: UUID | None) -> KeyRevoked:
-    payload = KeyRevokedPayload(key_id=key.id, revoked_at=at, revoked_by=by)
+def key_rotated(key: ApiKey, *, secrets: Secrets, by: UUID | None) -> KeyRotated:
+    if key.rotated_at is None:
+        raise ValueError("a rotated key has a rotation time")
+    # The whole key again: on the compacted topic this may become the key's only event.
+    payload = KeyRotatedPayload(
+        key_id=key.id,
+        name=key.name,
+        digest=secrets.digest,
+        scopes=key.scopes,
+        expires_at=key.expires_at,
+        created_by=key.created_by,
+        created_at=key.created_at,
+        previous_digest=secrets.previous_digest,
+        previous_valid_until=secrets.previous_valid_until,
+        rotated_at=key.rotated_at,
+        rotated_by=by,
+    )
+    return KeyRotated(org_id=key.org_id, payload=payload)
+
+
+def key_revoked(
+    key: ApiKey,
+    *,
+    at: datetime,
+    by: UUID | None,
+    reason: RevocationReason = RevocationReason.REVOKED,
+    report_url: str | None = None,
+) -> KeyRevoked:
+    payload = KeyRevokedPayload(
+        key_id=key.id, revoked_at=at, revoked_by=by, reason=reason.value, report_url=report_url
+    )
     return KeyRevoked(org_id=key.org_id, payload=payload)

@@ -15,16 +15,19 @@ from fireline_contracts import (
     KeyCreated,
     KeyRenamed,
     KeyRevoked,
+    KeyRotated,
     UserCreated,
     UserDeactivated,
     UserUpdated,
 )
-from fireline_identity.domain.keys import ApiKey
+from fireline_identity.domain.keys import ApiKey, RevocationReason, Secrets
 from fireline_identity.domain.sessions import StoredSession
 from fireline_identity.domain.users import User
 from fireline_runtime.unit_of_work import Transactional
 
-IdentityEvent = KeyCreated | KeyRenamed | KeyRevoked | UserCreated | UserUpdated | UserDeactivated
+IdentityEvent = (
+    KeyCreated | KeyRenamed | KeyRotated | KeyRevoked | UserCreated | UserUpdated | UserDeactivated
+)
 """Every event identity publishes (on the keys and users topics)."""
 
 
@@ -46,14 +49,47 @@ class KeyRepository(Protocol):
     ) -> list[ApiKey]:
         """The org's keys, newest first; revoked and expired ones only with ``include_inactive``."""
 
-    async def rename(self, key_id: UUID, name: str) -> str:
-        """Rename a key the caller has locked; returns its digest (for the KeyRenamed)."""
+    async def rename(self, key_id: UUID, name: str) -> Secrets:
+        """Rename a key the caller has locked; returns its digests (for the KeyRenamed)."""
 
-    async def revoke(self, key_id: UUID, *, at: datetime, by: UUID | None) -> None:
-        """Mark the key revoked."""
+    async def rotate(
+        self,
+        key_id: UUID,
+        *,
+        digest: str,
+        hint: str,
+        at: datetime,
+        by: UUID | None,
+        previous_valid_until: datetime | None,
+    ) -> Secrets:
+        """Give a key the caller has locked a new secret. The replaced digest is kept until
+        ``previous_valid_until`` (forgotten at once when None), and an older replaced one is
+        dropped; the replaced secret's recorded use is cleared. Returns the new digests."""
+
+    async def revoke(
+        self,
+        key_id: UUID,
+        *,
+        at: datetime,
+        by: UUID | None,
+        reason: RevocationReason = RevocationReason.REVOKED,
+        report_url: str | None = None,
+    ) -> None:
+        """Mark the key revoked, saying why."""
+
+    async def find_by_secret(self, digest: str) -> tuple[ApiKey, bool] | None:
+        """The key of any org whose current or replaced secret has ``digest``, locked until the
+        transaction ends, and whether it is the current one (a replaced one may be past its
+        grace period)."""
 
     async def record_use(self, *, org_id: UUID, key_id: UUID, used_at: datetime) -> bool:
         """Move ``last_used_at`` forward (never back); False when the key is unknown or newer."""
+
+    async def record_previous_secret_use(
+        self, *, org_id: UUID, key_id: UUID, used_at: datetime
+    ) -> bool:
+        """Move the replaced secret's ``previous_used_at`` forward; uses from before the latest
+        rotation do not count. False when nothing changed."""
 
 
 class OrgRepository(Protocol):
