@@ -42,6 +42,8 @@ from fireline_contracts import (
     KeyRenamedPayload,
     KeyRevoked,
     KeyRevokedPayload,
+    KeyRotated,
+    KeyRotatedPayload,
     KeyUsed,
     KeyUsedPayload,
     api_keys,
@@ -71,6 +73,9 @@ class KeyRow:
     expires_at: datetime | None = None
     created_at: datetime | None = None
     revoked_at: datetime | None = None
+    previous_digest: str | None = None
+    previous_valid_until: datetime | None = None
+    secret_event_at: datetime | None = None
 
 
 class FakeApiKeys:
@@ -107,10 +112,15 @@ class FakeApiKeys:
     ) -> None:
         row = self.rows.setdefault(key_id, KeyRow(org_id=org_id))
         if row.digest is None and state is not None:
-            row.digest = state.digest
             row.scopes = state.scopes
             row.expires_at = state.expires_at
             row.created_at = state.created_at
+        newer = row.secret_event_at is None or row.secret_event_at < event_at
+        if state is not None and (row.digest is None or newer):
+            row.digest = state.digest
+            row.previous_digest = state.previous_digest
+            row.previous_valid_until = state.previous_valid_until
+            row.secret_event_at = event_at
         if row.name_event_at is None or row.name_event_at < event_at:
             row.name, row.name_event_at = name, event_at
 
@@ -126,7 +136,7 @@ class FakeApiKeys:
 
     async def find_by_digest(self, digest: str) -> ApiKey | None:
         for key_id, row in self.rows.items():
-            if row.digest == digest:
+            if digest in (row.digest, row.previous_digest):
                 return _api_key(key_id, row)
         return None
 
@@ -140,6 +150,8 @@ def _api_key(key_id: UUID, row: KeyRow) -> ApiKey:
         scopes=row.scopes,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        previous_digest=row.previous_digest,
+        previous_valid_until=row.previous_valid_until,
     )
 
 
@@ -175,16 +187,18 @@ class FakeSigningKeys:
 
 class FakeKeyUsage:
     def __init__(self) -> None:
-        self.marks: dict[UUID, datetime] = {}
+        self.marks: dict[tuple[UUID, bool], datetime] = {}
         self.fail = False
 
-    async def claim_emission(self, *, key_id: UUID, now: datetime, interval_s: float) -> bool:
+    async def claim_emission(
+        self, *, key_id: UUID, now: datetime, interval_s: float, previous_secret: bool = False
+    ) -> bool:
         if self.fail:
             raise ConnectionError("the database went away")
-        last = self.marks.get(key_id)
+        last = self.marks.get((key_id, previous_secret))
         if last is not None and last > now - timedelta(seconds=interval_s):
             return False
-        self.marks[key_id] = now
+        self.marks[(key_id, previous_secret)] = now
         return True
 
 
@@ -428,7 +442,142 @@ async def test_a_failure_to_record_use_does_not_cost_the_token(auth: Auth) -> No
 
     assert (await introspection.local_verifier(auth.ctx).verify(issued.access_token)).key_id
     assert auth.db.published == []
-    assert key.key_id not in auth.ctx.usage_seen, "tried again on the next exchange"
+    assert (key.key_id, False) not in auth.ctx.usage_seen, "tried again on the next exchange"
+
+
+# --- rotation ------------------------------------------------------------------------------------
+
+
+async def rotate_key(
+    auth: Auth, key: IssuedKey, *, grace: timedelta | None, previous: str | None = None
+) -> str:
+    """Project a KeyRotated giving ``key`` a new secret, a second after the clock's time (events of
+    one key are that far apart at least); returns the secret."""
+    auth.clock.now += timedelta(seconds=1)
+    secret = api_keys.generate()
+    replaced = previous or key.secret
+    await projection.apply_key_event(
+        auth.uow(),
+        KeyRotated(
+            org_id=ORG,
+            occurred_at=auth.clock(),
+            payload=KeyRotatedPayload(
+                key_id=key.key_id,
+                name="ci",
+                digest=api_keys.digest(secret),
+                scopes=(INCIDENTS_READ, INCIDENTS_WRITE),
+                created_at=T0,
+                previous_digest=api_keys.digest(replaced) if grace else None,
+                previous_valid_until=auth.clock() + grace if grace else None,
+                rotated_at=auth.clock(),
+            ),
+        ),
+    )
+    assert isinstance(auth.ctx.keys, CachedKeys)
+    auth.ctx.keys.cache.invalidate(key.key_id)  # the projection's NOTIFY, delivered
+    return secret
+
+
+async def test_the_old_secret_works_until_the_grace_ends_by_the_clock_alone(auth: Auth) -> None:
+    key = await create_key(auth)
+    auth.clock.now = T0 + timedelta(seconds=59)
+    new = await rotate_key(auth, key, grace=timedelta(minutes=30))
+
+    old_token = await exchange_key(auth, key.key_id, key.secret)
+    await exchange_key(auth, key.key_id, new)
+    # A token bought with the old secret does not outlive the old secret.
+    assert old_token.expires_in == 900
+    auth.clock.now = T0 + timedelta(minutes=30, seconds=50)
+    late_token = await exchange_key(auth, key.key_id, key.secret)
+    assert late_token.expires_in == 10
+
+    auth.clock.now = T0 + timedelta(minutes=31)
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, key.key_id, key.secret)
+    with pytest.raises(InvalidClient):
+        await exchange.exchange_bare_key(ctx=auth.ctx, key=key.secret, client_address="192.0.2.1")
+    assert (await exchange_key(auth, key.key_id, new)).expires_in == 900
+
+
+async def test_a_bare_old_secret_is_found_during_the_grace(auth: Auth) -> None:
+    key = await create_key(auth)
+    await rotate_key(auth, key, grace=timedelta(minutes=5))
+
+    issued = await exchange.exchange_bare_key(
+        ctx=auth.ctx, key=key.secret, client_address="192.0.2.1"
+    )
+
+    assert issued.expires_in == 300
+
+
+async def test_without_grace_or_after_a_second_rotation_the_older_secret_is_refused(
+    auth: Auth,
+) -> None:
+    key = await create_key(auth)
+    first = await rotate_key(auth, key, grace=None)
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, key.key_id, key.secret)
+
+    second = await rotate_key(auth, key, grace=timedelta(minutes=30), previous=first)
+    third = await rotate_key(auth, key, grace=timedelta(minutes=30), previous=second)
+
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, key.key_id, first)
+    await exchange_key(auth, key.key_id, second)
+    await exchange_key(auth, key.key_id, third)
+
+
+async def test_revoking_a_rotating_key_ends_both_secrets(auth: Auth) -> None:
+    key = await create_key(auth)
+    new = await rotate_key(auth, key, grace=timedelta(minutes=30))
+
+    await projection.apply_key_event(auth.uow(), revoked(key.key_id, at=T0))
+
+    for secret in (key.secret, new):
+        with pytest.raises(InvalidClient):
+            await exchange_key(auth, key.key_id, secret)
+
+
+async def test_a_late_creation_cannot_bring_the_replaced_secret_back(auth: Auth) -> None:
+    key = await create_key(auth)
+    new = await rotate_key(auth, key, grace=None)
+    created = KeyCreated(
+        org_id=ORG,
+        occurred_at=T0,
+        payload=KeyCreatedPayload(
+            key_id=key.key_id,
+            name="ci",
+            digest=api_keys.digest(key.secret),
+            scopes=(INCIDENTS_READ,),
+            created_at=T0,
+        ),
+    )
+
+    await projection.apply_key_event(auth.uow(), created)
+
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, key.key_id, key.secret)
+    await exchange_key(auth, key.key_id, new)
+
+
+async def test_the_rotation_alone_rebuilds_the_key_with_both_secrets(auth: Auth) -> None:
+    key = IssuedKey(uuid4(), api_keys.generate())  # its KeyCreated was compacted away
+
+    new = await rotate_key(auth, key, grace=timedelta(minutes=30))
+
+    await exchange_key(auth, key.key_id, key.secret)
+    await exchange_key(auth, key.key_id, new)
+
+
+async def test_uses_of_the_old_secret_are_announced_apart_from_the_new_ones(auth: Auth) -> None:
+    key = await create_key(auth)
+    new = await rotate_key(auth, key, grace=timedelta(minutes=30))
+
+    await exchange_key(auth, key.key_id, new)
+    await exchange_key(auth, key.key_id, key.secret)
+    await exchange_key(auth, key.key_id, key.secret)
+
+    assert [e.payload.previous_secret for e in auth.db.published] == [None, True]
 
 
 @pytest.mark.parametrize("problem", ["unknown", "revoked", "expired", "wrong secret", "malformed"])

@@ -86,5 +86,6 @@ class AuthContext:
     policy: TokenPolicy
     keys: KeyCache
     clock: Clock = utc_now
-    # key id -> when this process last saw KeyUsed emitted (by anyone); avoids a write per exchange.
-    usage_seen: dict[UUID, datetime] = field(default_factory=dict)
+    # (key id, whether the replaced secret was used) -> when this process last saw KeyUsed emitted
+    # (by anyone); avoids a write per exchange.
+    usage_seen: dict[tuple[UUID, bool], datetime] = field(default_factory=dict)
