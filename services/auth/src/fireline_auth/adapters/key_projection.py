@@ -77,7 +77,7 @@ class PgApiKeyProjection:
                                   created_at, last_event_at, previous_digest,
                                   previous_valid_until, secret_event_at)
             VALUES ($1, $2, $3, $4, $5, COALESCE($6::text[], '{}'), $7, $8, $4, $9, $10,
-                    CASE WHEN $5::text IS NULL THEN NULL ELSE $4 END)
+                    CASE WHEN $5::text IS NULL THEN NULL ELSE $4::timestamptz END)
             ON CONFLICT (key_id) DO UPDATE SET
                 (digest, previous_digest, previous_valid_until, secret_event_at) = (
                     SELECT CASE WHEN newer THEN EXCLUDED.digest ELSE api_keys.digest END,
