@@ -6,6 +6,7 @@ The use cases hand these to ``UnitOfWork.publish``, which picks the topic.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from fireline_contracts import (
@@ -57,21 +58,25 @@ def key_created(key: ApiKey, *, digest: str) -> KeyCreated:
     return KeyCreated(org_id=key.org_id, payload=payload)
 
 
+def _whole_key(key: ApiKey, secrets: Secrets) -> dict[str, Any]:
+    """The key's state with its secrets' digests: what lets one event alone rebuild the key."""
+    return {
+        "key_id": key.id,
+        "name": key.name,
+        "digest": secrets.digest,
+        "scopes": key.scopes,
+        "expires_at": key.expires_at,
+        "created_by": key.created_by,
+        "created_at": key.created_at,
+        "previous_digest": secrets.previous_digest,
+        "previous_valid_until": secrets.previous_valid_until,
+    }
+
+
 def key_renamed(key: ApiKey, *, secrets: Secrets) -> KeyRenamed:
     # The whole key, not just the name: once compaction drops the KeyCreated (or KeyRotated), this
     # rename is all a consumer rebuilding from the topic gets to see of the key, grace included.
-    payload = KeyRenamedPayload(
-        key_id=key.id,
-        name=key.name,
-        digest=secrets.digest,
-        scopes=key.scopes,
-        expires_at=key.expires_at,
-        created_by=key.created_by,
-        created_at=key.created_at,
-        previous_digest=secrets.previous_digest,
-        previous_valid_until=secrets.previous_valid_until,
-    )
-    return KeyRenamed(org_id=key.org_id, payload=payload)
+    return KeyRenamed(org_id=key.org_id, payload=KeyRenamedPayload(**_whole_key(key, secrets)))
 
 
 def key_rotated(key: ApiKey, *, secrets: Secrets, by: UUID | None) -> KeyRotated:
@@ -79,17 +84,7 @@ def key_rotated(key: ApiKey, *, secrets: Secrets, by: UUID | None) -> KeyRotated
         raise ValueError("a rotated key has a rotation time")
     # The whole key again: on the compacted topic this may become the key's only event.
     payload = KeyRotatedPayload(
-        key_id=key.id,
-        name=key.name,
-        digest=secrets.digest,
-        scopes=key.scopes,
-        expires_at=key.expires_at,
-        created_by=key.created_by,
-        created_at=key.created_at,
-        previous_digest=secrets.previous_digest,
-        previous_valid_until=secrets.previous_valid_until,
-        rotated_at=key.rotated_at,
-        rotated_by=by,
+        **_whole_key(key, secrets), rotated_at=key.rotated_at, rotated_by=by
     )
     return KeyRotated(org_id=key.org_id, payload=payload)
 
