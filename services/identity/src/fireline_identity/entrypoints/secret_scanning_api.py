@@ -7,13 +7,13 @@ credential.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel
 
 from fireline_identity.domain.errors import ReportTooLarge
-from fireline_identity.domain.secret_scanning import MAX_REPORT_BYTES
+from fireline_identity.domain.secret_scanning import MAX_REPORT_BYTES, MAX_REPORT_TOKENS
 from fireline_identity.entrypoints.deps import Context
 from fireline_identity.service_layer.secret_scanning import handle_report
 from fireline_runtime.http_body import read_at_most
@@ -29,7 +29,24 @@ router = APIRouter(
 class TokenLabel(BaseModel):
     token_raw: str
     token_type: str
-    label: str
+    label: Literal["true_positive", "false_positive"]
+
+
+# The body is read raw (the signature covers its exact bytes), so FastAPI cannot derive its schema.
+_REPORT_SCHEMA = {
+    "type": "array",
+    "maxItems": MAX_REPORT_TOKENS,
+    "items": {
+        "type": "object",
+        "required": ["token", "type"],
+        "properties": {
+            "token": {"type": "string", "description": "What the scanner found."},
+            "type": {"type": "string", "description": "The scanner's name for the pattern."},
+            "url": {"type": "string", "description": "Where it was found."},
+            "source": {"type": "string", "description": "What kind of place (content, commit)."},
+        },
+    },
+}
 
 
 @router.post(
@@ -40,6 +57,12 @@ class TokenLabel(BaseModel):
     "against the keys in `FIRELINE_SECRET_SCANNING_KEYS_FILE`. Every key whose secret still worked "
     "is revoked at once (reason `leaked`). The answer labels each token `true_positive` (a key "
     "Fireline issued) or `false_positive`. Tokens match `\\bflk_[0-9A-Za-z]{33}\\b`.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _REPORT_SCHEMA}},
+        }
+    },
 )
 async def report_github(
     request: Request,
