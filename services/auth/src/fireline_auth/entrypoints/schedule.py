@@ -19,6 +19,7 @@ async def run_signing_key_schedule(
         await signing_keys.scheduled_rotation(
             ctx.uow(),
             box=ctx.box,
+            algorithm=policy.signing_algorithm,
             now=ctx.clock(),
             rotation_period=timedelta(seconds=policy.rotation_period_s),
             publish_ahead=timedelta(seconds=policy.publish_ahead_s),
