@@ -11,12 +11,15 @@ import asyncpg
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_der_private_key
 
 from fireline_auth.bootstrap import create_app
 from fireline_auth.config import Settings
 from fireline_auth.domain.errors import ConfigurationError
 from fireline_auth.entrypoints.cli import rotate_keys
 from fireline_devtools.postgres import Postgres
+from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.tokens import InvalidToken, JwksCache, TokenVerifier
 from integration.auth.auth_harness import (
@@ -254,10 +257,15 @@ async def test_a_different_encryption_key_refuses_to_start_until_rotated(
         pass
     conn = await asyncpg.connect(database_url)
     try:
-        sealed = await conn.fetchval("SELECT private_key_encrypted FROM signing_keys")
+        row = await conn.fetchrow("SELECT kid, private_key_encrypted FROM signing_keys")
     finally:
         await conn.close()
-    assert len(sealed) == 1 + 12 + 32 + 16, "version, nonce, encrypted Ed25519 seed, GCM tag"
+    assert row is not None
+    opened = SecretBox(settings.encryption_key).open(
+        row["private_key_encrypted"], row["kid"].encode()
+    )
+    assert isinstance(load_der_private_key(opened, None), rsa.RSAPrivateKey), "sealed PKCS#8"
+    assert opened not in row["private_key_encrypted"]
 
     changed = Settings(
         **{**settings.model_dump(), "fireline_signing_key_encryption_key": encryption_key()}

@@ -82,6 +82,12 @@ def test_a_signing_key_of_another_algorithm_is_due_at_once_unless_a_successor_wa
     assert not signing.rotation_due(waiting, T0 + AHEAD, PERIOD, "ES256")
 
 
+def test_a_key_of_another_algorithm_chosen_later_is_not_rotated_back() -> None:
+    keys = [key("a", T0, algorithm="RS256")]
+    assert not signing.rotation_due(keys, T0, PERIOD, "ES256", chosen_at=T0 - timedelta(seconds=1))
+    assert signing.rotation_due(keys, T0, PERIOD, "ES256", chosen_at=T0 + timedelta(seconds=1))
+
+
 def test_three_generations() -> None:
     b_at = T0 + PERIOD + AHEAD
     c_at = T0 + 2 * PERIOD + AHEAD

@@ -303,6 +303,7 @@ async def auth() -> Auth:
             publish_ahead_s=PUBLISH_AHEAD.total_seconds(),
             rotation_period_s=ROTATION_PERIOD.total_seconds(),
             signing_algorithm=ALGORITHM,
+            algorithm_chosen_at=clock(),
         ),
         keys=keys,
         clock=clock,
@@ -647,12 +648,14 @@ async def test_an_immediate_rotation_withdraws_every_old_key(auth: Auth) -> None
 
 
 async def scheduled(
-    auth: Auth, algorithm: Algorithm = ALGORITHM
+    auth: Auth, algorithm: Algorithm = ALGORITHM, chosen_at: datetime | None = None
 ) -> signing_keys.RotationResult | None:
+    """The schedule of a replica that read ``algorithm`` at ``chosen_at`` (default: now)."""
     return await signing_keys.scheduled_rotation(
         auth.uow(),
         box=auth.ctx.box,
         algorithm=algorithm,
+        algorithm_chosen_at=chosen_at or auth.clock(),
         now=auth.clock(),
         rotation_period=ROTATION_PERIOD,
         publish_ahead=PUBLISH_AHEAD,
@@ -729,6 +732,13 @@ async def test_a_changed_algorithm_setting_is_a_rotation_published_ahead(
     assert (await verifier.verify(before)).key_id == str(key.key_id), "old tokens still verify"
     assert (await verifier.verify(after)).key_id == str(key.key_id)
     assert await scheduled(auth, algorithm=new) is None, "nothing more to do"
+    # A replica still running the old setting (chosen before the new key existed) during a
+    # rolling restart leaves the newer decision alone.
+    assert await scheduled(auth, algorithm=ALGORITHM, chosen_at=T0) is None
+    # One started with it afterwards is a newer decision again: it rotates back.
+    rolled_back = await scheduled(auth, algorithm=ALGORITHM, chosen_at=auth.clock.now)
+    assert rolled_back is not None
+    assert rolled_back.key.algorithm == ALGORITHM
 
 
 # --- projection ----------------------------------------------------------------------------------

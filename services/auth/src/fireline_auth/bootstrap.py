@@ -69,6 +69,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
             publish_ahead_s=settings.fireline_signing_key_publish_ahead_s,
             rotation_period_s=settings.fireline_signing_key_rotation_s,
             signing_algorithm=settings.fireline_token_signing_alg,
+            algorithm_chosen_at=clock(),
         ),
         keys=keys,
         clock=clock,

@@ -102,15 +102,23 @@ def expired_keys(
 
 
 def rotation_due(
-    keys: Sequence[SigningKeyInfo], now: datetime, rotation_period: timedelta, algorithm: str
+    keys: Sequence[SigningKeyInfo],
+    now: datetime,
+    rotation_period: timedelta,
+    algorithm: str,
+    *,
+    chosen_at: datetime | None = None,
 ) -> bool:
     """True when no successor is waiting and the signing key is older than the period or signs
-    with another algorithm than ``algorithm`` (the configured one)."""
+    with another algorithm than ``algorithm``, the one configured at ``chosen_at``.
+
+    A signing key of another algorithm created after ``chosen_at`` was chosen by a later decision
+    (a replica started since with a new setting, or the CLI), and the later decision wins: during
+    a rolling restart the replicas still running the old setting do not rotate back.
+    """
     if pending_key(keys, now) is not None:
         return False
     current = current_key(keys, now)
-    return (
-        current is None
-        or now - current.activates_at >= rotation_period
-        or current.algorithm != algorithm
-    )
+    if current is None or now - current.activates_at >= rotation_period:
+        return True
+    return current.algorithm != algorithm and (chosen_at is None or current.created_at < chosen_at)

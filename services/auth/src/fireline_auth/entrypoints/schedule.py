@@ -24,6 +24,7 @@ async def run_signing_key_schedule(
             rotation_period=timedelta(seconds=policy.rotation_period_s),
             publish_ahead=timedelta(seconds=policy.publish_ahead_s),
             retention=retention,
+            algorithm_chosen_at=policy.algorithm_chosen_at,
         )
         await signing_keys.load_signing_keys(ctx.uow(), ctx.keyring)
 

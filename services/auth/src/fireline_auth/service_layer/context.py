@@ -74,6 +74,9 @@ class TokenPolicy:
     rotation_period_s: float
     signing_algorithm: Algorithm
     """What new signing keys sign with; a signing key of another algorithm is rotated out."""
+    algorithm_chosen_at: datetime
+    """When this process read ``signing_algorithm``: keys of another algorithm created later come
+    from a later decision and are not rotated out (``signing.rotation_due``)."""
 
 
 @dataclass

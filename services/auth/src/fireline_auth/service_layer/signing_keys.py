@@ -86,6 +86,7 @@ async def rotate_signing_keys(
     retention: timedelta,
     immediate: bool = False,
     only_if_older_than: timedelta | None = None,
+    algorithm_chosen_at: datetime | None = None,
 ) -> RotationResult | None:
     """Create the next signing key, of ``algorithm``: published now, signs after ``publish_ahead``.
 
@@ -94,8 +95,8 @@ async def rotate_signing_keys(
     JWKS at once (see below); tokens the new key signs may be refused for up to the verifiers'
     refetch floor (30 s). With
     ``only_if_older_than`` (the schedule) nothing happens, and None is returned, unless the
-    signing key is that old or of another algorithm. Retired keys whose tokens have all expired
-    are deleted.
+    signing key is that old or of another algorithm (see ``signing.rotation_due`` for
+    ``algorithm_chosen_at``). Retired keys whose tokens have all expired are deleted.
     """
     async with uow:
         await uow.signing_keys.lock()
@@ -105,7 +106,7 @@ async def rotate_signing_keys(
             await uow.signing_keys.delete([k.kid for k in expired])
             log.info("retired signing keys deleted", extra={"kids": [k.kid for k in expired]})
         if only_if_older_than is not None and not signing.rotation_due(
-            keys, now, only_if_older_than, algorithm
+            keys, now, only_if_older_than, algorithm, chosen_at=algorithm_chosen_at
         ):
             return None
         if immediate:
@@ -137,19 +138,21 @@ async def scheduled_rotation(
     rotation_period: timedelta,
     publish_ahead: timedelta,
     retention: timedelta,
+    algorithm_chosen_at: datetime | None = None,
 ) -> RotationResult | None:
     """Rotate when the signing key is older than ``rotation_period`` or signs with another
     algorithm than ``algorithm``; clean up expired keys.
 
     A changed algorithm setting therefore takes effect as an ordinary rotation: the new key is
     published ``publish_ahead`` before it signs, and the old one stays published until its tokens
-    have expired, so no verifier refuses a token during the switch.
+    have expired, so no verifier refuses a token during the switch. A key of another algorithm
+    created after ``algorithm_chosen_at`` is left alone (the later decision wins).
 
     Runs on every replica's schedule: a lock-free look first, so the common case takes no lock.
     """
     async with uow.reading() as reader:
         keys = [s.info for s in await reader.signing_keys.list_all()]
-    due = signing.rotation_due(keys, now, rotation_period, algorithm)
+    due = signing.rotation_due(keys, now, rotation_period, algorithm, chosen_at=algorithm_chosen_at)
     if not due and not signing.expired_keys(keys, now, retention):
         return None
     return await rotate_signing_keys(
@@ -160,6 +163,7 @@ async def scheduled_rotation(
         publish_ahead=publish_ahead,
         retention=retention,
         only_if_older_than=rotation_period,
+        algorithm_chosen_at=algorithm_chosen_at,
     )
 
 
