@@ -7,15 +7,14 @@ PostgreSQL implementations live in ``adapters`` (``adapters.postgres`` puts them
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from uuid import UUID
 
 from fireline_auth.domain.keys import ApiKey, KeyState
 from fireline_auth.domain.signing import StoredSigningKey
 from fireline_contracts import KeyUsed
+from fireline_runtime.unit_of_work import Transactional
 
 
 class ApiKeyProjection(Protocol):
@@ -94,8 +93,8 @@ class KeyUsageMarks(Protocol):
         """
 
 
-class UnitOfWork(Protocol):
-    """One transaction: entering begins it, leaving commits it (or rolls back on an error)."""
+class UnitOfWork(Transactional, Protocol):
+    """The repositories and the outbox, on one transaction (``Transactional``)."""
 
     @property
     def api_keys(self) -> ApiKeyProjection: ...
@@ -108,15 +107,3 @@ class UnitOfWork(Protocol):
 
     async def publish(self, event: KeyUsed) -> None:
         """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
-
-    def reading(self) -> AbstractAsyncContextManager[Self]:
-        """Enter for reads outside a transaction; nothing may be written."""
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
