@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +34,9 @@ async def _create(
     now: datetime,
     activates_at: datetime,
 ) -> SigningKeyInfo:
-    key = new_signing_key(algorithm)
+    # Off the event loop: an RSA-2048 key takes from tens to hundreds of milliseconds to find,
+    # which would stall every exchange this replica is serving meanwhile.
+    key = await asyncio.to_thread(new_signing_key, algorithm)
     await uow.signing_keys.insert(
         kid=key.kid,
         algorithm=key.algorithm,
