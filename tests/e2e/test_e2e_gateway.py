@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -64,19 +65,22 @@ def gateway(stack: Stack) -> Iterator[ApacheGateway]:
         pytest.skip(f"{reason}, and apt-get cannot install them here (not Debian, or not root)")
     env = stack.env("incidents")
     root = temporary_root()
-    certificates = make_certificates(root)
-    with (
-        JwksTlsFront(f"{stack.url('auth')}/.well-known/jwks.json", certificates) as front,
-        ApacheGateway(
-            backend=stack.url("incidents"),
-            jwks_uri=front.url,
-            ca=certificates.ca,
-            issuer=env["FIRELINE_TOKEN_ISSUER"],
-            audience=env["FIRELINE_TOKEN_AUDIENCE"],
-            root=root,
-        ) as apache,
-    ):
-        yield apache
+    try:
+        certificates = make_certificates(root)
+        with (
+            JwksTlsFront(f"{stack.url('auth')}/.well-known/jwks.json", certificates) as front,
+            ApacheGateway(
+                backend=stack.url("incidents"),
+                jwks_uri=front.url,
+                ca=certificates.ca,
+                issuer=env["FIRELINE_TOKEN_ISSUER"],
+                audience=env["FIRELINE_TOKEN_AUDIENCE"],
+                root=root,
+            ) as apache,
+        ):
+            yield apache
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def bearer(token: str) -> dict[str, str]:

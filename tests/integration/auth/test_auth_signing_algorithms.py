@@ -23,8 +23,17 @@ from fireline_runtime import jose
 from fireline_runtime.migrations import apply
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.tokens import InvalidToken, JwksCache, TokenVerifier
-from integration.auth.auth_harness import AUDIENCE, ISSUER, AuthHarness, running, settings_for
-from integration.auth.test_auth_signing_keys import Clock, kid_of, kids, token_of
+from integration.auth.auth_harness import (
+    AUDIENCE,
+    ISSUER,
+    AuthHarness,
+    Clock,
+    kid_of,
+    kids,
+    running,
+    settings_for,
+    token_of,
+)
 from support import infra
 from support.waiting import wait_for
 
