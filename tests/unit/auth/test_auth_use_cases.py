@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID, uuid4
 
+import jwt
 import pytest
 
 from fireline_auth.adapters.key_projection import CachedKeys
@@ -49,6 +50,7 @@ from fireline_contracts import (
     api_keys,
 )
 from fireline_contracts.scopes import INCIDENTS_READ, INCIDENTS_WRITE
+from fireline_runtime.jose import Algorithm
 from fireline_runtime.secret_box import SecretBox
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -58,6 +60,7 @@ USAGE_INTERVAL_S = 60.0
 PUBLISH_AHEAD = timedelta(seconds=120)
 RETENTION = timedelta(hours=1)
 ROTATION_PERIOD = timedelta(days=30)
+ALGORITHM = Algorithm.ES256  # the cheapest to generate of the two the gateways accept
 
 
 # --- in-memory storage ---------------------------------------------------------------------------
@@ -171,13 +174,14 @@ class FakeSigningKeys:
         self,
         *,
         kid: str,
+        algorithm: str,
         public_key: bytes,
         private_key_encrypted: bytes,
         created_at: datetime,
         activates_at: datetime,
     ) -> None:
         assert kid not in self.rows
-        info = SigningKeyInfo(kid, public_key, created_at, activates_at)
+        info = SigningKeyInfo(kid, public_key, created_at, activates_at, algorithm)
         self.rows[kid] = StoredSigningKey(info, private_key_encrypted)
 
     async def delete(self, kids: Sequence[str]) -> None:
@@ -312,11 +316,13 @@ async def auth() -> Auth:
             key_usage_interval_s=USAGE_INTERVAL_S,
             publish_ahead_s=PUBLISH_AHEAD.total_seconds(),
             rotation_period_s=ROTATION_PERIOD.total_seconds(),
+            signing_algorithm=ALGORITHM,
+            algorithm_chosen_at=clock(),
         ),
         keys=keys,
         clock=clock,
     )
-    assert await signing_keys.ensure_signing_key(uow(), box=box, now=clock())
+    assert await signing_keys.ensure_signing_key(uow(), box=box, algorithm=ALGORITHM, now=clock())
     await signing_keys.load_signing_keys(uow(), ctx.keyring)
     return Auth(db, ctx, clock)
 
@@ -727,7 +733,9 @@ async def test_ensure_creates_one_signing_key_under_the_lock_and_only_once(auth:
     assert first.info.activates_at == T0, "nothing signed before: it signs at once"
     assert auth.ctx.keyring.signer(T0) is not None
 
-    again = await signing_keys.ensure_signing_key(auth.uow(), box=auth.ctx.box, now=T0)
+    again = await signing_keys.ensure_signing_key(
+        auth.uow(), box=auth.ctx.box, algorithm=ALGORITHM, now=T0
+    )
 
     assert again is False
     assert list(auth.db.signing_keys.rows) == [first.info.kid]
@@ -735,10 +743,13 @@ async def test_ensure_creates_one_signing_key_under_the_lock_and_only_once(auth:
     assert auth.ctx.box.open(first.private_key_encrypted, first.info.kid.encode())
 
 
-async def rotate(auth: Auth, *, immediate: bool = False) -> signing_keys.RotationResult:
+async def rotate(
+    auth: Auth, *, immediate: bool = False, algorithm: Algorithm = ALGORITHM
+) -> signing_keys.RotationResult:
     result = await signing_keys.rotate_signing_keys(
         auth.uow(),
         box=auth.ctx.box,
+        algorithm=algorithm,
         now=auth.clock(),
         publish_ahead=PUBLISH_AHEAD,
         retention=RETENTION,
@@ -785,10 +796,15 @@ async def test_an_immediate_rotation_withdraws_every_old_key(auth: Auth) -> None
     assert old.kid != result.key.kid != pending.key.kid
 
 
-async def scheduled(auth: Auth) -> signing_keys.RotationResult | None:
+async def scheduled(
+    auth: Auth, algorithm: Algorithm = ALGORITHM, chosen_at: datetime | None = None
+) -> signing_keys.RotationResult | None:
+    """The schedule of a replica that read ``algorithm`` at ``chosen_at`` (default: now)."""
     return await signing_keys.scheduled_rotation(
         auth.uow(),
         box=auth.ctx.box,
+        algorithm=algorithm,
+        algorithm_chosen_at=chosen_at or auth.clock(),
         now=auth.clock(),
         rotation_period=ROTATION_PERIOD,
         publish_ahead=PUBLISH_AHEAD,
@@ -831,6 +847,47 @@ async def test_a_retired_key_is_deleted_once_its_tokens_have_expired(auth: Auth)
     assert list(auth.db.signing_keys.rows) == [successor.kid]
     await signing_keys.load_signing_keys(auth.uow(), auth.ctx.keyring)
     assert [k.kid for k in auth.ctx.keyring.keys] == [successor.kid]
+
+
+@pytest.mark.parametrize("new", [Algorithm.RS256, Algorithm.ED25519], ids=str)
+async def test_a_changed_algorithm_setting_is_a_rotation_published_ahead(
+    auth: Auth, new: Algorithm
+) -> None:
+    [old] = auth.ctx.keyring.keys
+    key = await create_key(auth)
+    before = (await exchange_key(auth, key.key_id, key.secret)).access_token
+    auth.clock.now = T0 + timedelta(seconds=1)
+
+    result = await scheduled(auth, algorithm=new)
+    await signing_keys.load_signing_keys(auth.uow(), auth.ctx.keyring)
+
+    assert result is not None
+    assert result.created
+    assert result.key.algorithm == new
+    assert result.key.activates_at == auth.clock.now + PUBLISH_AHEAD, "published ahead"
+    published = {jwk["kid"]: jwk["alg"] for jwk in auth.ctx.keyring.jwks(auth.clock.now)["keys"]}
+    assert published == {old.kid: str(ALGORITHM), result.key.kid: str(new)}
+    assert await scheduled(auth, algorithm=new) is None, "the successor is waiting"
+    verifier = introspection.local_verifier(auth.ctx)
+    assert (await verifier.verify(before)).key_id == str(key.key_id)
+
+    auth.clock.now = result.key.activates_at
+    after = (await exchange_key(auth, key.key_id, key.secret)).access_token
+    assert jwt.get_unverified_header(after) == {
+        "alg": str(new),
+        "typ": "at+jwt",
+        "kid": result.key.kid,
+    }
+    assert (await verifier.verify(before)).key_id == str(key.key_id), "old tokens still verify"
+    assert (await verifier.verify(after)).key_id == str(key.key_id)
+    assert await scheduled(auth, algorithm=new) is None, "nothing more to do"
+    # A replica still running the old setting (chosen before the new key existed) during a
+    # rolling restart leaves the newer decision alone.
+    assert await scheduled(auth, algorithm=ALGORITHM, chosen_at=T0) is None
+    # One started with it afterwards is a newer decision again: it rotates back.
+    rolled_back = await scheduled(auth, algorithm=ALGORITHM, chosen_at=auth.clock.now)
+    assert rolled_back is not None
+    assert rolled_back.key.algorithm == ALGORITHM
 
 
 # --- projection ----------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from fireline_identity.domain.keys import (
     Secrets,
 )
 from fireline_identity.domain.secret_scanning import MAX_REPORT_TOKENS
-from fireline_identity.domain.sessions import SessionPolicy, SessionUser, StoredSession
+from fireline_identity.domain.sessions import NewSession, SessionPolicy, SessionUser, StoredSession
 from fireline_identity.domain.users import Role, User
 from fireline_identity.service_layer import keys, orgs, secret_scanning, sessions, users
 from fireline_identity.service_layer.unit_of_work import IdentityEvent
@@ -252,31 +252,27 @@ class FakeSessions:
         self._users = users
         self._orgs = orgs
 
-    async def insert(
-        self,
-        *,
-        session_id: UUID,
-        token_digest: str,
-        user_id: UUID,
-        org_id: UUID,
-        now: datetime,
-        expires_at: datetime,
-    ) -> None:
-        self.rows[token_digest] = _SessionRow(session_id, user_id, org_id, now, expires_at)
+    async def insert(self, session: NewSession) -> None:
+        self.rows[session.token_digest] = _SessionRow(
+            session.id, session.user_id, session.org_id, session.started_at, session.expires_at
+        )
 
     async def find(self, token_digest: str) -> StoredSession | None:
         row = self.rows.get(token_digest)
         if row is None:
             return None
         user = self._users.rows[row.user_id][0]
-        return StoredSession(
-            id=row.id,
+        caller = SessionUser(
+            session_id=row.id,
             user_id=row.user_id,
             org_id=row.org_id,
             org_name=self._orgs.names[row.org_id],
             email=user.email,
             name=user.name,
             role=user.role,
+        )
+        return StoredSession(
+            caller=caller,
             user_active=user.active,
             last_seen_at=row.last_seen_at,
             expires_at=row.expires_at,

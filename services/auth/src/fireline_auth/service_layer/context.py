@@ -11,6 +11,7 @@ from uuid import UUID
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.jose import Algorithm
 from fireline_runtime.secret_box import SecretBox
 
 Clock = Callable[[], datetime]
@@ -71,6 +72,11 @@ class TokenPolicy:
     key_usage_interval_s: float
     publish_ahead_s: float
     rotation_period_s: float
+    signing_algorithm: Algorithm
+    """What new signing keys sign with; a signing key of another algorithm is rotated out."""
+    algorithm_chosen_at: datetime
+    """When this process read ``signing_algorithm``: keys of another algorithm created later come
+    from a later decision and are not rotated out (``signing.rotation_due``)."""
 
 
 @dataclass

@@ -74,6 +74,7 @@ class SigningKeyRepository(Protocol):
         self,
         *,
         kid: str,
+        algorithm: str,
         public_key: bytes,
         private_key_encrypted: bytes,
         created_at: datetime,

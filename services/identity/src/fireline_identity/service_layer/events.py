@@ -6,7 +6,6 @@ The use cases hand these to ``UnitOfWork.publish``, which picks the topic.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from fireline_contracts import (
@@ -45,29 +44,28 @@ def user_deactivated(user: User) -> UserDeactivated:
     return UserDeactivated(org_id=user.org_id, payload=_user_payload(user))
 
 
-def key_created(key: ApiKey, *, digest: str) -> KeyCreated:
-    payload = KeyCreatedPayload(
-        key_id=key.id,
-        name=key.name,
-        digest=digest,
-        scopes=key.scopes,
-        expires_at=key.expires_at,
-        created_by=key.created_by,
-        created_at=key.created_at,
-    )
-    return KeyCreated(org_id=key.org_id, payload=payload)
-
-
-def _whole_key(key: ApiKey, secrets: Secrets) -> dict[str, Any]:
-    """The key's state with its secrets' digests: what lets one event alone rebuild the key."""
+def _key_state(key: ApiKey, digest: str) -> dict[str, object]:
+    """The key's whole state, as both KeyCreated and KeyRenamed carry it (never the secret)."""
     return {
         "key_id": key.id,
         "name": key.name,
-        "digest": secrets.digest,
+        "digest": digest,
         "scopes": key.scopes,
         "expires_at": key.expires_at,
         "created_by": key.created_by,
         "created_at": key.created_at,
+    }
+
+
+def key_created(key: ApiKey, *, digest: str) -> KeyCreated:
+    payload = KeyCreatedPayload.model_validate(_key_state(key, digest))
+    return KeyCreated(org_id=key.org_id, payload=payload)
+
+
+def _whole_key(key: ApiKey, secrets: Secrets) -> dict[str, object]:
+    """The key's state with the digests of its live secrets: what lets one event rebuild it."""
+    return {
+        **_key_state(key, secrets.digest),
         "previous_digest": secrets.previous_digest,
         "previous_valid_until": secrets.previous_valid_until,
     }
@@ -76,15 +74,16 @@ def _whole_key(key: ApiKey, secrets: Secrets) -> dict[str, Any]:
 def key_renamed(key: ApiKey, *, secrets: Secrets) -> KeyRenamed:
     # The whole key, not just the name: once compaction drops the KeyCreated (or KeyRotated), this
     # rename is all a consumer rebuilding from the topic gets to see of the key, grace included.
-    return KeyRenamed(org_id=key.org_id, payload=KeyRenamedPayload(**_whole_key(key, secrets)))
+    payload = KeyRenamedPayload.model_validate(_whole_key(key, secrets))
+    return KeyRenamed(org_id=key.org_id, payload=payload)
 
 
 def key_rotated(key: ApiKey, *, secrets: Secrets, by: UUID | None) -> KeyRotated:
     if key.rotated_at is None:
         raise ValueError("a rotated key has a rotation time")
     # The whole key again: on the compacted topic this may become the key's only event.
-    payload = KeyRotatedPayload(
-        **_whole_key(key, secrets), rotated_at=key.rotated_at, rotated_by=by
+    payload = KeyRotatedPayload.model_validate(
+        {**_whole_key(key, secrets), "rotated_at": key.rotated_at, "rotated_by": by}
     )
     return KeyRotated(org_id=key.org_id, payload=payload)
 
