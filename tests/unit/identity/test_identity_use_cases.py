@@ -48,6 +48,8 @@ from fireline_identity.domain.keys import (
     MAX_ACTIVE_KEYS_PER_ORG,
     ApiKey,
     KeyStatus,
+    NewSecret,
+    Revocation,
     RevocationReason,
     Secrets,
 )
@@ -111,42 +113,28 @@ class FakeKeys:
         self.rows[key_id] = replace(self.rows[key_id], name=name)
         return self._secrets(key_id)
 
-    async def rotate(
-        self,
-        key_id: UUID,
-        *,
-        digest: str,
-        hint: str,
-        at: datetime,
-        by: UUID | None,
-        previous_valid_until: datetime | None,
-    ) -> Secrets:
+    async def rotate(self, key_id: UUID, new: NewSecret) -> Secrets:
         self.previous.pop(key_id, None)
-        if previous_valid_until is not None:
+        if new.previous_valid_until is not None:
             self.previous[key_id] = self.digests[key_id]
-        self.digests[key_id] = digest
+        self.digests[key_id] = new.digest
         self.rows[key_id] = replace(
             self.rows[key_id],
-            hint=hint,
-            rotated_at=at,
-            previous_valid_until=previous_valid_until,
+            hint=new.hint,
+            rotated_at=new.at,
+            previous_valid_until=new.previous_valid_until,
             previous_used_at=None,
         )
         return self._secrets(key_id)
 
-    async def revoke(
-        self,
-        key_id: UUID,
-        *,
-        at: datetime,
-        by: UUID | None,
-        reason: RevocationReason = RevocationReason.REVOKED,
-        report_url: str | None = None,
-    ) -> None:
+    async def revoke(self, key_id: UUID, revocation: Revocation) -> None:
         self.rows[key_id] = replace(
-            self.rows[key_id], revoked_at=at, revoked_reason=reason, revoked_report_url=report_url
+            self.rows[key_id],
+            revoked_at=revocation.at,
+            revoked_reason=revocation.reason,
+            revoked_report_url=revocation.report_url,
         )
-        self.revoked_by[key_id] = by
+        self.revoked_by[key_id] = revocation.by
 
     async def find_by_secret(self, digest: str) -> tuple[ApiKey, bool] | None:
         for key_id, key in self.rows.items():

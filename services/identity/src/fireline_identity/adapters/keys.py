@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from fireline_identity.domain.keys import ApiKey, RevocationReason, Secrets
+from fireline_identity.domain.keys import ApiKey, NewSecret, Revocation, RevocationReason, Secrets
 from fireline_runtime.db import Connection
 
 _COLUMNS = (
@@ -136,16 +136,7 @@ class PgKeyRepository:
         )
         return _secrets(row, key_id)
 
-    async def rotate(
-        self,
-        key_id: UUID,
-        *,
-        digest: str,
-        hint: str,
-        at: datetime,
-        by: UUID | None,
-        previous_valid_until: datetime | None,
-    ) -> Secrets:
+    async def rotate(self, key_id: UUID, new: NewSecret) -> Secrets:
         """Replace the secret; the old digest is kept only with a grace end (else forgotten)."""
         # SET expressions read the row as it was, so previous_digest gets the replaced digest.
         row = await self._conn.fetchrow(
@@ -159,23 +150,15 @@ class PgKeyRepository:
             RETURNING digest, previous_digest, previous_valid_until
             """,
             key_id,
-            digest,
-            hint,
-            at,
-            by,
-            previous_valid_until,
+            new.digest,
+            new.hint,
+            new.at,
+            new.by,
+            new.previous_valid_until,
         )
         return _secrets(row, key_id)
 
-    async def revoke(
-        self,
-        key_id: UUID,
-        *,
-        at: datetime,
-        by: UUID | None,
-        reason: RevocationReason = RevocationReason.REVOKED,
-        report_url: str | None = None,
-    ) -> None:
+    async def revoke(self, key_id: UUID, revocation: Revocation) -> None:
         await self._conn.execute(
             """
             UPDATE api_keys SET revoked_at = $2, revoked_by = $3, revoked_reason = $4,
@@ -183,10 +166,10 @@ class PgKeyRepository:
             WHERE id = $1
             """,
             key_id,
-            at,
-            by,
-            reason.value,
-            report_url,
+            revocation.at,
+            revocation.by,
+            revocation.reason.value,
+            revocation.report_url,
         )
 
     async def find_by_secret(self, digest: str) -> tuple[ApiKey, bool] | None:

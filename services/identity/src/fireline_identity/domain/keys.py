@@ -140,6 +140,33 @@ class Secrets:
 
 
 @dataclass(frozen=True)
+class Revocation:
+    """Who revoked a key, when and why: what the row, the event and an audit entry record."""
+
+    at: datetime
+    by: UUID | None
+    """The admin; None when the system revoked it (a secret-scanning report)."""
+    reason: RevocationReason = RevocationReason.REVOKED
+    report_url: str | None = None
+    """Where a secret scanner found the key's secret (``LEAKED`` only)."""
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    """A rotation as stored: the new secret's digest and hint, and how long the old one lasts."""
+
+    digest: str
+    hint: str
+    at: datetime
+    by: UUID | None
+    previous_valid_until: datetime | None
+    """None: the replaced secret is forgotten at once (no grace period)."""
+
+    def __repr__(self) -> str:
+        return f"NewSecret(hint={self.hint!r}, previous_valid_until={self.previous_valid_until})"
+
+
+@dataclass(frozen=True)
 class NewKey:
     """A key just created: the only time its secret exists outside the caller's hands."""
 

@@ -5,7 +5,6 @@ The use cases hand these to ``UnitOfWork.publish``, which picks the topic.
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 from fireline_contracts import (
@@ -22,7 +21,7 @@ from fireline_contracts import (
     UserPayload,
     UserUpdated,
 )
-from fireline_identity.domain.keys import ApiKey, RevocationReason, Secrets
+from fireline_identity.domain.keys import ApiKey, Revocation, Secrets
 from fireline_identity.domain.users import User
 
 
@@ -88,15 +87,12 @@ def key_rotated(key: ApiKey, *, secrets: Secrets, by: UUID | None) -> KeyRotated
     return KeyRotated(org_id=key.org_id, payload=payload)
 
 
-def key_revoked(
-    key: ApiKey,
-    *,
-    at: datetime,
-    by: UUID | None,
-    reason: RevocationReason = RevocationReason.REVOKED,
-    report_url: str | None = None,
-) -> KeyRevoked:
+def key_revoked(key: ApiKey, revocation: Revocation) -> KeyRevoked:
     payload = KeyRevokedPayload(
-        key_id=key.id, revoked_at=at, revoked_by=by, reason=reason.value, report_url=report_url
+        key_id=key.id,
+        revoked_at=revocation.at,
+        revoked_by=revocation.by,
+        reason=revocation.reason.value,
+        report_url=revocation.report_url,
     )
     return KeyRevoked(org_id=key.org_id, payload=payload)

@@ -21,6 +21,8 @@ from fireline_identity.domain.keys import (
     ApiKey,
     KeyStatus,
     NewKey,
+    NewSecret,
+    Revocation,
     check_expiry,
     grace_end,
     has_room_for_another_key,
@@ -143,11 +145,13 @@ async def rotate_key(
             raise KeyExpired("an expired key cannot be rotated; create a new one")
         secrets = await uow.keys.rotate(
             key.id,
-            digest=api_keys.digest(secret),
-            hint=api_keys.hint(secret),
-            at=now,
-            by=actor.user_id,
-            previous_valid_until=previous_valid_until,
+            NewSecret(
+                digest=api_keys.digest(secret),
+                hint=api_keys.hint(secret),
+                at=now,
+                by=actor.user_id,
+                previous_valid_until=previous_valid_until,
+            ),
         )
         key = replace(
             key,
@@ -172,8 +176,9 @@ async def revoke_key(*, uow: UnitOfWork, actor: SessionUser, key_id: uuid.UUID) 
         key = await _locked_key(uow, actor, key_id)
         if key.revoked_at is not None:
             return
-        await uow.keys.revoke(key.id, at=now, by=actor.user_id)
-        await uow.publish(events.key_revoked(key, at=now, by=actor.user_id))
+        revocation = Revocation(at=now, by=actor.user_id)
+        await uow.keys.revoke(key.id, revocation)
+        await uow.publish(events.key_revoked(key, revocation))
     log.info("api key revoked", extra={"key_id": str(key.id), "by": str(actor.user_id)})
 
 

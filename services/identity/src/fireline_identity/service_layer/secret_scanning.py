@@ -15,7 +15,7 @@ from typing import Protocol
 
 from fireline_contracts import api_keys, utc_now
 from fireline_identity.domain.errors import ReportRefused, ScanningNotConfigured
-from fireline_identity.domain.keys import KeyStatus, RevocationReason
+from fireline_identity.domain.keys import KeyStatus, Revocation, RevocationReason
 from fireline_identity.domain.secret_scanning import Label, ReportedToken, Verdict, parse_report
 from fireline_identity.service_layer import events
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
@@ -57,14 +57,13 @@ async def _judge(uow: UnitOfWork, reported: ReportedToken, now: datetime) -> Ver
     key, is_current = found
     still_works = key.status(now) is KeyStatus.ACTIVE and (is_current or key.in_grace(now))
     if still_works:
-        await uow.keys.revoke(
-            key.id, at=now, by=None, reason=RevocationReason.LEAKED, report_url=reported.url
+        # No user did it: the event's null revoked_by with reason and URL is the audit's "secret
+        # scanner, report at ...".
+        revocation = Revocation(
+            at=now, by=None, reason=RevocationReason.LEAKED, report_url=reported.url
         )
-        await uow.publish(
-            events.key_revoked(
-                key, at=now, by=None, reason=RevocationReason.LEAKED, report_url=reported.url
-            )
-        )
+        await uow.keys.revoke(key.id, revocation)
+        await uow.publish(events.key_revoked(key, revocation))
         log.warning(
             "leaked api key revoked",
             extra={"key_id": str(key.id), "org_id": str(key.org_id), "report_url": reported.url},

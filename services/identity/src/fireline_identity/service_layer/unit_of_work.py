@@ -20,7 +20,7 @@ from fireline_contracts import (
     UserDeactivated,
     UserUpdated,
 )
-from fireline_identity.domain.keys import ApiKey, RevocationReason, Secrets
+from fireline_identity.domain.keys import ApiKey, NewSecret, Revocation, Secrets
 from fireline_identity.domain.sessions import NewSession, StoredSession
 from fireline_identity.domain.users import User
 from fireline_runtime.unit_of_work import Transactional
@@ -52,29 +52,12 @@ class KeyRepository(Protocol):
     async def rename(self, key_id: UUID, name: str) -> Secrets:
         """Rename a key the caller has locked; returns its digests (for the KeyRenamed)."""
 
-    async def rotate(
-        self,
-        key_id: UUID,
-        *,
-        digest: str,
-        hint: str,
-        at: datetime,
-        by: UUID | None,
-        previous_valid_until: datetime | None,
-    ) -> Secrets:
+    async def rotate(self, key_id: UUID, new: NewSecret) -> Secrets:
         """Give a key the caller has locked a new secret. The replaced digest is kept until
-        ``previous_valid_until`` (forgotten at once when None), and an older replaced one is
+        ``new.previous_valid_until`` (forgotten at once when None), and an older replaced one is
         dropped; the replaced secret's recorded use is cleared. Returns the new digests."""
 
-    async def revoke(
-        self,
-        key_id: UUID,
-        *,
-        at: datetime,
-        by: UUID | None,
-        reason: RevocationReason = RevocationReason.REVOKED,
-        report_url: str | None = None,
-    ) -> None:
+    async def revoke(self, key_id: UUID, revocation: Revocation) -> None:
         """Mark the key revoked, saying why."""
 
     async def find_by_secret(self, digest: str) -> tuple[ApiKey, bool] | None:
