@@ -114,6 +114,11 @@ class AlertPayload(ContractModel):
         description="On a resolution by merge: the PagerDuty id of the incident it was merged "
         "into.",
     )
+    pagerduty_incident_type: str | None = Field(
+        default=None,
+        description="PagerDuty's own incident type name (e.g. `major_default`), when sent; "
+        "`incident_type` is Fireline's classification.",
+    )
 
 
 class AlertTriggered(EventEnvelope):
