@@ -13,9 +13,9 @@ transaction, so the use case's writes commit together with the inbox claim).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -26,6 +26,25 @@ from fireline_runtime.db import Connection
 from fireline_runtime.outbox import OutboxWriter
 
 U = TypeVar("U")
+
+
+class Transactional(Protocol):
+    """What every service's ``UnitOfWork`` Protocol extends: the transaction, nothing else.
+
+    Entering begins a transaction and leaving commits it (or rolls it back on an error);
+    :meth:`reading` is for reads outside a transaction, where nothing may be written.
+    """
+
+    def reading(self) -> AbstractAsyncContextManager[Self]: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 class PgUnitOfWork:

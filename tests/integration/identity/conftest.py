@@ -88,7 +88,7 @@ class Identity:
 
     async def create_org(self, name: str, email: str, password: str) -> CreatedOrg:
         return await orgs.create_org(
-            uow=self.context.uow,
+            uow=self.context.uow(),
             hasher=self.context.hasher,
             name=name,
             admin_email=email,

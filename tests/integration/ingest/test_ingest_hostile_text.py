@@ -13,7 +13,7 @@ import pytest
 
 from fireline_contracts import AlertTriggered
 from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
-from fireline_pagerduty_ingest.adapters.repository import NewDelivery
+from fireline_pagerduty_ingest.domain.delivery import NewDelivery
 from integration.ingest.ingest_harness import IngestApp, bearer
 from support.pagerduty_fixtures import delivery, new_incident_id, signed
 from support.token_issuer import TokenIssuer

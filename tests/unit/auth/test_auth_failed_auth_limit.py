@@ -23,8 +23,8 @@ from fireline_auth.domain.client_auth import ClientCredentials
 from fireline_auth.domain.errors import ClientAuthMethod, InvalidClient, RateLimited
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.entrypoints.deps import _client_address
+from fireline_auth.service_layer.authentication import authenticate_client
 from fireline_auth.service_layer.context import AuthContext
-from fireline_auth.service_layer.exchange import authenticate_client
 from fireline_contracts import api_keys
 from fireline_runtime.client_address import client_address as forwarded_client
 
@@ -42,27 +42,39 @@ KEY = ApiKey(
 )
 
 
-class FakePool:
-    """Just enough of an asyncpg pool for ``async with pool.acquire()``."""
+class FakeApiKeys:
+    """The projection's reads, holding only ``KEY``; every read is noted in ``reads``."""
+
+    def __init__(self, reads: list[uuid.UUID]) -> None:
+        self.reads = reads
+
+    async def get(self, key_id: uuid.UUID) -> ApiKey | None:
+        self.reads.append(key_id)
+        return KEY if key_id == KEY.key_id else None
+
+
+class FakeReader:
+    """Just enough of a unit of work for ``async with uow.reading()``."""
+
+    def __init__(self, reads: list[uuid.UUID]) -> None:
+        self.api_keys = FakeApiKeys(reads)
 
     @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[object]:
-        yield object()
+    async def reading(self) -> AsyncIterator[FakeReader]:
+        yield self
+
+
+def cached_keys(reads: list[uuid.UUID]) -> key_projection.CachedKeys:
+    return key_projection.CachedKeys(lambda: cast(Any, FakeReader(reads)))
 
 
 @pytest.fixture
-def ctx(monkeypatch: pytest.MonkeyPatch) -> AuthContext:
-    async def get(_conn: object, key_id: uuid.UUID) -> ApiKey | None:
-        return KEY if key_id == KEY.key_id else None
-
-    monkeypatch.setattr(key_projection, "get", get)
-    pool = FakePool()
+def ctx() -> AuthContext:
     # Only the key reader, the limiter and the clock are used by client authentication.
     unused = cast(Any, None)
     return AuthContext(
-        pool_getter=lambda: cast(Any, pool),
-        keys=key_projection.CachedKeys(lambda: cast(Any, pool)),
-        outbox=unused,
+        uow=unused,
+        keys=cached_keys([]),
         box=unused,
         keyring=unused,
         limiter=SlidingWindowLimiter(limit=LIMIT, window_s=60),
@@ -136,17 +148,9 @@ async def test_client_address_trusts_only_the_configured_proxy_hops(
     assert await _client_address(request) == expected
 
 
-async def test_known_and_unknown_key_ids_cost_the_same_once_seen(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_known_and_unknown_key_ids_cost_the_same_once_seen() -> None:
     reads: list[uuid.UUID] = []
-
-    async def get(_conn: object, key_id: uuid.UUID) -> ApiKey | None:
-        reads.append(key_id)
-        return KEY if key_id == KEY.key_id else None
-
-    monkeypatch.setattr(key_projection, "get", get)
-    keys = key_projection.CachedKeys(lambda: cast(Any, FakePool()))
+    keys = cached_keys(reads)
     keys.cache.listening = True  # as when its LISTEN connection is up
     unknown = uuid.uuid4()
 

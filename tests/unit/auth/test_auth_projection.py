@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import TracebackType
+from typing import Any, Self, cast
 
 import pytest
 
-from fireline_auth.adapters import key_projection
+from fireline_auth.domain.keys import KeyState
 from fireline_auth.service_layer.projection import apply_key_event
 from fireline_contracts import KeyRenamed, KeyRenamedPayload, api_keys
 
@@ -16,18 +17,38 @@ WHEN = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
 DIGEST = api_keys.digest(api_keys.generate())
 
 
+class RecordingProjection:
+    def __init__(self) -> None:
+        self.renames: list[dict[str, Any]] = []
+
+    async def apply_renamed(self, **kwargs: Any) -> None:
+        self.renames.append(kwargs)
+
+
+class RecordingUnitOfWork:
+    """Only what applying a rename uses: the projection, inside the unit of work."""
+
+    def __init__(self) -> None:
+        self.api_keys = RecordingProjection()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
 @pytest.fixture
-def renames(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-
-    async def record(conn: object, **kwargs: Any) -> None:
-        calls.append(kwargs)
-
-    monkeypatch.setattr(key_projection, "apply_renamed", record)
-    return calls
+def uow() -> RecordingUnitOfWork:
+    return RecordingUnitOfWork()
 
 
-async def test_a_rename_with_the_keys_state_passes_it_on(renames: list[dict[str, Any]]) -> None:
+async def test_a_rename_with_the_keys_state_passes_it_on(uow: RecordingUnitOfWork) -> None:
     payload = KeyRenamedPayload(
         key_id=uuid.uuid4(),
         name="ci",
@@ -37,10 +58,10 @@ async def test_a_rename_with_the_keys_state_passes_it_on(renames: list[dict[str,
         created_by=None,
         created_at=WHEN,
     )
-    await apply_key_event(object(), KeyRenamed(org_id=uuid.uuid4(), payload=payload))  # type: ignore[arg-type]
+    await apply_key_event(cast(Any, uow), KeyRenamed(org_id=uuid.uuid4(), payload=payload))
 
-    [call] = renames
-    assert call["state"] == key_projection.KeyState(
+    [call] = uow.api_keys.renames
+    assert call["state"] == KeyState(
         digest=DIGEST,
         scopes=("incidents:read",),
         expires_at=WHEN + timedelta(days=30),
@@ -49,10 +70,10 @@ async def test_a_rename_with_the_keys_state_passes_it_on(renames: list[dict[str,
     assert DIGEST not in repr(call["state"])
 
 
-async def test_an_old_style_rename_carries_no_state(renames: list[dict[str, Any]]) -> None:
+async def test_an_old_style_rename_carries_no_state(uow: RecordingUnitOfWork) -> None:
     payload = KeyRenamedPayload(key_id=uuid.uuid4(), name="ci")
-    await apply_key_event(object(), KeyRenamed(org_id=uuid.uuid4(), payload=payload))  # type: ignore[arg-type]
+    await apply_key_event(cast(Any, uow), KeyRenamed(org_id=uuid.uuid4(), payload=payload))
 
-    [call] = renames
+    [call] = uow.api_keys.renames
     assert call["state"] is None
     assert call["name"] == "ci"

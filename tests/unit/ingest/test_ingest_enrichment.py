@@ -8,15 +8,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from fireline_pagerduty_ingest.adapters.pagerduty import (
-    ApiCredentials,
-    PagerDutyClient,
-    PagerDutyUnavailable,
-    RateLimited,
-)
+from fireline_pagerduty_ingest.adapters.pagerduty import PagerDutyClient, RateLimited
 from fireline_pagerduty_ingest.domain.enrichment import (
+    ApiCredentials,
     Enrichment,
     OnCallEntry,
+    PagerDutyUnavailable,
     enrichment_status,
     oncall_emails,
 )

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from fireline_pagerduty_ingest.adapters.pagerduty import (
-    MAX_ONCALL_PAGES,
+from fireline_pagerduty_ingest.adapters.pagerduty import MAX_ONCALL_PAGES, PagerDutyClient
+from fireline_pagerduty_ingest.domain.enrichment import (
     ApiCredentials,
-    PagerDutyClient,
+    Enrichment,
     PagerDutyUnavailable,
+    oncall_emails,
 )
-from fireline_pagerduty_ingest.domain.enrichment import Enrichment, oncall_emails
 from fireline_pagerduty_ingest.domain.webhook import parse_delivery
 from fireline_pagerduty_ingest.service_layer.enrichment import enrich
 from support.fake_pagerduty import DEFAULT_TOKEN, FakePagerDuty, OnCall

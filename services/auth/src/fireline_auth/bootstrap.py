@@ -7,17 +7,20 @@ from fastapi import FastAPI
 from fireline_auth import metrics
 from fireline_auth.adapters.key_projection import CachedKeys
 from fireline_auth.adapters.keyring import KeyRing
+from fireline_auth.adapters.postgres import PgUnitOfWork
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_auth.config import Settings
 from fireline_auth.domain.errors import ConfigurationError
 from fireline_auth.entrypoints import consumers, oauth, schedule, wellknown
 from fireline_auth.entrypoints.errors import ERRORS, oauth_error
-from fireline_auth.service_layer import exchange, signing_keys
+from fireline_auth.service_layer import introspection, signing_keys
 from fireline_auth.service_layer.context import AuthContext, Clock, TokenPolicy, utc_now
+from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_contracts import KEY_USAGE
 from fireline_runtime.migrations import Migration, load, runtime_migrations
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 SERVICE = "auth"
 
@@ -43,11 +46,15 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     )
     # Signing keys sealed before the box was versioned still open; new ones are sealed versioned.
     box = SecretBox(settings.encryption_key, accept_unversioned=True)
-    keys = CachedKeys(lambda: runtime.pool)
+    uow = UnitOfWorkFactory[UnitOfWork](
+        lambda conn: PgUnitOfWork(
+            runtime.outbox, conn=conn, pool=runtime.pool if conn is None else None
+        )
+    )
+    keys = CachedKeys(uow)
     retention = settings.signing_key_retention
     ctx = AuthContext(
-        pool_getter=lambda: runtime.pool,
-        outbox=runtime.outbox,
+        uow=uow,
         box=box,
         keyring=KeyRing(box, lambda: retention),
         limiter=SlidingWindowLimiter(
@@ -65,13 +72,12 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         keys=keys,
         clock=clock,
     )
-    runtime.consume(consumers.key_projection)
+    runtime.consume(consumers.key_projection(uow))
     metrics.install(runtime, ctx)
 
     async def start_signing(rt: ServiceRuntime) -> None:
-        async with rt.pool.acquire() as conn:
-            await signing_keys.ensure_signing_key(conn, box=box, now=clock())
-            await ctx.keyring.refresh(conn)
+        await signing_keys.ensure_signing_key(uow(), box=box, now=clock())
+        await signing_keys.load_signing_keys(uow(), ctx.keyring)
         if ctx.keyring.signer(clock()) is None:
             raise ConfigurationError(
                 "the current signing key does not decrypt with "
@@ -92,7 +98,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         title="Fireline auth", description=DESCRIPTION, routers=[oauth.router, wellknown.router]
     )
     app.state.auth = ctx
-    app.state.auth_verifier = exchange.local_verifier(ctx)
+    app.state.unit_of_work = uow
+    app.state.auth_verifier = introspection.local_verifier(ctx)
     app.state.issuer = settings.fireline_token_issuer
     app.state.base_url = settings.base_url
     app.state.jwks_max_age_s = settings.fireline_jwks_max_age_s

@@ -10,10 +10,11 @@ from fastapi import FastAPI
 from fireline_contracts import KEYS, USERS
 from fireline_identity import metrics
 from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.adapters.postgres import PgUnitOfWork
 from fireline_identity.config import Settings
 from fireline_identity.domain.origins import allowed_origins
 from fireline_identity.domain.sessions import SessionPolicy
-from fireline_identity.entrypoints.consumers import KEY_USAGE_HANDLER
+from fireline_identity.entrypoints.consumers import key_usage_consumer
 from fireline_identity.entrypoints.deps import CookieSettings, IdentityContext
 from fireline_identity.entrypoints.errors import ERRORS
 from fireline_identity.entrypoints.keys_api import router as keys_router
@@ -26,6 +27,7 @@ from fireline_identity.service_layer import orgs, sessions
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.periodic import run_periodically
 from fireline_runtime.service import ServiceRuntime
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,15 @@ def create_app(settings: Settings) -> FastAPI:
         migrations=service_migrations(),
         topics=[KEYS, USERS],
     )
-    runtime.consume(KEY_USAGE_HANDLER)
-    metrics.install(runtime)
+    uow = UnitOfWorkFactory[UnitOfWork](
+        lambda conn: PgUnitOfWork(
+            runtime.outbox, conn=conn, pool=runtime.pool if conn is None else None
+        )
+    )
+    runtime.consume(key_usage_consumer(uow))
+    metrics.install(runtime, uow)
     context = IdentityContext(
-        uow=UnitOfWork(lambda: runtime.pool, runtime.outbox),
+        uow=uow,
         hasher=PasswordHasher(),
         policy=SessionPolicy(
             idle_timeout=timedelta(seconds=settings.fireline_session_idle_timeout_s),
@@ -63,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
             # A weak or malformed bootstrap credential stops start-up with the reason, rather
             # than leaving an org nobody can log in to.
             await orgs.bootstrap_default_org(
-                uow=context.uow,
+                uow=context.uow(),
                 hasher=context.hasher,
                 admin_email=email,
                 admin_password=password.get_secret_value(),
@@ -92,6 +99,6 @@ def create_app(settings: Settings) -> FastAPI:
 
 async def _prune_forever(context: IdentityContext) -> None:
     async def prune() -> None:
-        await sessions.prune(uow=context.uow, policy=context.policy)
+        await sessions.prune(uow=context.uow(), policy=context.policy)
 
     await run_periodically("session pruning", prune, interval_s=PRUNE_INTERVAL_S)

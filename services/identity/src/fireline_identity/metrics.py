@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from prometheus_client import Gauge
 
-from fireline_identity.adapters import keys
 from fireline_identity.domain.keys import MAX_ACTIVE_KEYS_PER_ORG
+from fireline_identity.service_layer import keys
+from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.service import ServiceRuntime
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 
-def install(runtime: ServiceRuntime) -> None:
+def install(runtime: ServiceRuntime, uow: UnitOfWorkFactory[UnitOfWork]) -> None:
     registry = runtime.metrics.registry
     active = Gauge(
         "fireline_api_keys_active",
@@ -27,8 +27,7 @@ def install(runtime: ServiceRuntime) -> None:
     limit.set(MAX_ACTIVE_KEYS_PER_ORG)
 
     async def sample() -> None:
-        async with runtime.pool.acquire() as conn:
-            counts = await keys.count_active_by_org(conn, datetime.now(UTC))
+        counts = await keys.count_active_keys_by_org(uow=uow())
         active.clear()  # an org whose keys are all revoked or gone is not reported at 0 forever
         for org_id, count in counts.items():
             active.labels(str(org_id)).set(count)

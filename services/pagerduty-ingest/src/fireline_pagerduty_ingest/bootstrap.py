@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fireline_contracts import ALERTS
 from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
 from fireline_pagerduty_ingest.adapters.pagerduty import PagerDutyClient
+from fireline_pagerduty_ingest.adapters.postgres import PgUnitOfWork
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.config import Settings
 from fireline_pagerduty_ingest.entrypoints import integrations, webhooks
@@ -16,10 +17,14 @@ from fireline_pagerduty_ingest.entrypoints.errors import ERRORS
 from fireline_pagerduty_ingest.entrypoints.pruner import DeliveryPruner
 from fireline_pagerduty_ingest.entrypoints.worker import DeliveryWorker, WorkerSettings
 from fireline_pagerduty_ingest.metrics import IngestMetrics
+from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
+from fireline_pagerduty_ingest.service_layer.webhooks import WebhookReceiver, load_target
 from fireline_runtime.migrations import load
+from fireline_runtime.outbox import deferred_wake
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.token_guard import enable_bearer_auth
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 SERVICE = "pagerduty-ingest"
 
@@ -42,6 +47,11 @@ def create_app(settings: Settings) -> FastAPI:
     )
     enable_bearer_auth(runtime, settings)
     metrics = IngestMetrics(runtime)
+    uow = UnitOfWorkFactory[UnitOfWork](
+        lambda conn: PgUnitOfWork(
+            runtime.outbox, conn=conn, pool=runtime.pool if conn is None else None
+        )
+    )
     box = SecretBox.from_text(settings.fireline_ingest_encryption_key.get_secret_value())
     # Redirects are not followed: a PagerDuty answer that redirects is not one we understand,
     # and following it could carry the API token to another host.
@@ -56,9 +66,8 @@ def create_app(settings: Settings) -> FastAPI:
         on_answer=metrics.pagerduty_answered,
     )
     worker = DeliveryWorker(
-        pool=lambda: runtime.pool,
+        uow=uow,
         box=box,
-        outbox=runtime.outbox,
         directory=directory,
         settings=WorkerSettings(
             batch_size=settings.fireline_ingest_worker_batch,
@@ -67,14 +76,13 @@ def create_app(settings: Settings) -> FastAPI:
             budget_s=settings.fireline_enrichment_budget_s,
             max_attempts=settings.fireline_ingest_max_attempts,
         ),
+        batch_wake=lambda: deferred_wake(runtime.pool),
         on_enriched=metrics.enriched,
     )
 
-    targets = CachedTargets(box)
+    targets = CachedTargets(box, lambda integration_id: load_target(uow(), integration_id))
     writer = DeliveryWriter(lambda: runtime.pool)
-    pruner = DeliveryPruner(
-        pool=lambda: runtime.pool, retention_s=settings.fireline_delivery_retention_s
-    )
+    pruner = DeliveryPruner(uow=uow, retention_s=settings.fireline_delivery_retention_s)
 
     async def start_worker(rt: ServiceRuntime) -> None:
         # After migrations, so the first pass already finds deliveries a previous process left.
@@ -94,15 +102,15 @@ def create_app(settings: Settings) -> FastAPI:
         description=DESCRIPTION,
         routers=[integrations.router, webhooks.router],
     )
+    app.state.unit_of_work = uow
     app.state.ingest = IngestContext(
-        pool=lambda: runtime.pool,
         box=box,
         public_url=settings.fireline_public_url,
         default_api_url=settings.fireline_pagerduty_api_url,
         allowed_api_hosts=allowed_api_hosts,
-        wake_worker=worker.wake,
-        targets=targets,
-        writer=writer,
+        receiver=WebhookReceiver(
+            targets=targets, inbox=writer, unit_of_work=uow, on_stored=worker.wake
+        ),
     )
     ERRORS.install(app)
     return app

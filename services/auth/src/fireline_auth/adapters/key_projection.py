@@ -9,13 +9,11 @@ row still missing its digest, so a key whose KeyCreated was compacted away still
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
-
-from fireline_auth.domain.keys import ApiKey
+from fireline_auth.domain.keys import ApiKey, KeyState
+from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.db import Connection, Record
 from fireline_runtime.notify_cache import NotifyCache, notify
 
@@ -46,114 +44,101 @@ def _key(row: Record | None) -> ApiKey | None:
     )
 
 
-@dataclass(frozen=True)
-class KeyState:
-    """What a KeyCreated records about a key; newer KeyRenamed events repeat it."""
+class PgApiKeyProjection:
+    """The ``api_keys`` table on one connection (see :class:`ApiKeyProjection`)."""
 
-    digest: str
-    scopes: tuple[str, ...]
-    expires_at: datetime | None
-    created_at: datetime
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
-    def __repr__(self) -> str:
-        # Keep the digest out of logs and tracebacks.
-        return f"KeyState(scopes={self.scopes}, expires_at={self.expires_at})"
+    async def apply_renamed(
+        self,
+        *,
+        key_id: UUID,
+        org_id: UUID,
+        name: str,
+        event_at: datetime,
+        state: KeyState | None = None,
+    ) -> None:
+        """Apply a rename; with ``state``, also fill in a key whose KeyCreated was never seen."""
+        # The state only fills a row without a digest: a key's digest, scopes, expiry and creation
+        # never change, so a row that has them already holds the same values. Without a state every
+        # state column is left as it was, and a new row cannot authenticate (no digest).
+        await self._conn.execute(
+            """
+            INSERT INTO api_keys (key_id, org_id, name, name_event_at, digest, scopes, expires_at,
+                                  created_at, last_event_at)
+            VALUES ($1, $2, $3, $4, $5, COALESCE($6::text[], '{}'), $7, $8, $4)
+            ON CONFLICT (key_id) DO UPDATE SET
+                digest = COALESCE(api_keys.digest, EXCLUDED.digest),
+                scopes = CASE WHEN api_keys.digest IS NULL AND EXCLUDED.digest IS NOT NULL
+                              THEN EXCLUDED.scopes ELSE api_keys.scopes END,
+                expires_at = CASE WHEN api_keys.digest IS NULL AND EXCLUDED.digest IS NOT NULL
+                                  THEN EXCLUDED.expires_at ELSE api_keys.expires_at END,
+                created_at = CASE WHEN api_keys.digest IS NULL AND EXCLUDED.digest IS NOT NULL
+                                  THEN EXCLUDED.created_at ELSE api_keys.created_at END,
+                name = CASE WHEN api_keys.name_event_at IS NULL
+                              OR api_keys.name_event_at < EXCLUDED.name_event_at
+                            THEN EXCLUDED.name ELSE api_keys.name END,
+                name_event_at = GREATEST(api_keys.name_event_at, EXCLUDED.name_event_at),
+                last_event_at = GREATEST(api_keys.last_event_at, EXCLUDED.last_event_at),
+                updated_at = now()
+            """,
+            key_id,
+            org_id,
+            name,
+            event_at,
+            state.digest if state else None,
+            list(state.scopes) if state else None,
+            state.expires_at if state else None,
+            state.created_at if state else None,
+        )
+        await notify(self._conn, KEYS_CHANNEL, key_id)
 
+    async def apply_created(
+        self,
+        *,
+        key_id: UUID,
+        org_id: UUID,
+        name: str,
+        digest: str,
+        scopes: tuple[str, ...],
+        expires_at: datetime | None,
+        created_at: datetime,
+        event_at: datetime,
+    ) -> None:
+        """Record a created key: the full-state rename upsert, since a key's state never changes."""
+        await self.apply_renamed(
+            key_id=key_id,
+            org_id=org_id,
+            name=name,
+            event_at=event_at,
+            state=KeyState(digest, scopes, expires_at, created_at),
+        )
 
-async def apply_renamed(
-    conn: Connection,
-    *,
-    key_id: UUID,
-    org_id: UUID,
-    name: str,
-    event_at: datetime,
-    state: KeyState | None = None,
-) -> None:
-    """Apply a rename; with ``state``, also fill in a key whose KeyCreated this row never saw."""
-    # The state only fills a row without a digest: a key's digest, scopes, expiry and creation
-    # never change, so a row that has them already holds the same values. Without a state every
-    # state column is left as it was, and a new row cannot authenticate (no digest).
-    await conn.execute(
-        """
-        INSERT INTO api_keys (key_id, org_id, name, name_event_at, digest, scopes, expires_at,
-                              created_at, last_event_at)
-        VALUES ($1, $2, $3, $4, $5, COALESCE($6::text[], '{}'), $7, $8, $4)
-        ON CONFLICT (key_id) DO UPDATE SET
-            digest = COALESCE(api_keys.digest, EXCLUDED.digest),
-            scopes = CASE WHEN api_keys.digest IS NULL AND EXCLUDED.digest IS NOT NULL
-                          THEN EXCLUDED.scopes ELSE api_keys.scopes END,
-            expires_at = CASE WHEN api_keys.digest IS NULL AND EXCLUDED.digest IS NOT NULL
-                              THEN EXCLUDED.expires_at ELSE api_keys.expires_at END,
-            created_at = CASE WHEN api_keys.digest IS NULL AND EXCLUDED.digest IS NOT NULL
-                              THEN EXCLUDED.created_at ELSE api_keys.created_at END,
-            name = CASE WHEN api_keys.name_event_at IS NULL
-                          OR api_keys.name_event_at < EXCLUDED.name_event_at
-                        THEN EXCLUDED.name ELSE api_keys.name END,
-            name_event_at = GREATEST(api_keys.name_event_at, EXCLUDED.name_event_at),
-            last_event_at = GREATEST(api_keys.last_event_at, EXCLUDED.last_event_at),
-            updated_at = now()
-        """,
-        key_id,
-        org_id,
-        name,
-        event_at,
-        state.digest if state else None,
-        list(state.scopes) if state else None,
-        state.expires_at if state else None,
-        state.created_at if state else None,
-    )
-    await notify(conn, KEYS_CHANNEL, key_id)
+    async def apply_revoked(
+        self, *, key_id: UUID, org_id: UUID, revoked_at: datetime, event_at: datetime
+    ) -> None:
+        await self._conn.execute(
+            """
+            INSERT INTO api_keys (key_id, org_id, revoked_at, last_event_at)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (key_id) DO UPDATE SET
+                revoked_at = COALESCE(api_keys.revoked_at, EXCLUDED.revoked_at),
+                last_event_at = GREATEST(api_keys.last_event_at, EXCLUDED.last_event_at),
+                updated_at = now()
+            """,
+            key_id,
+            org_id,
+            revoked_at,
+            event_at,
+        )
+        await notify(self._conn, KEYS_CHANNEL, key_id)
 
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        return _key(await self._conn.fetchrow(_SELECT_BY_ID, key_id))
 
-async def apply_created(
-    conn: Connection,
-    *,
-    key_id: UUID,
-    org_id: UUID,
-    name: str,
-    digest: str,
-    scopes: tuple[str, ...],
-    expires_at: datetime | None,
-    created_at: datetime,
-    event_at: datetime,
-) -> None:
-    """Record a created key: the full-state rename upsert, since a key's state never changes."""
-    await apply_renamed(
-        conn,
-        key_id=key_id,
-        org_id=org_id,
-        name=name,
-        event_at=event_at,
-        state=KeyState(digest, scopes, expires_at, created_at),
-    )
-
-
-async def apply_revoked(
-    conn: Connection, *, key_id: UUID, org_id: UUID, revoked_at: datetime, event_at: datetime
-) -> None:
-    await conn.execute(
-        """
-        INSERT INTO api_keys (key_id, org_id, revoked_at, last_event_at)
-        VALUES ($1, $2, $3, $4)
-        ON CONFLICT (key_id) DO UPDATE SET
-            revoked_at = COALESCE(api_keys.revoked_at, EXCLUDED.revoked_at),
-            last_event_at = GREATEST(api_keys.last_event_at, EXCLUDED.last_event_at),
-            updated_at = now()
-        """,
-        key_id,
-        org_id,
-        revoked_at,
-        event_at,
-    )
-    await notify(conn, KEYS_CHANNEL, key_id)
-
-
-async def get(conn: Connection, key_id: UUID) -> ApiKey | None:
-    return _key(await conn.fetchrow(_SELECT_BY_ID, key_id))
-
-
-async def find_by_digest(conn: Connection, digest: str) -> ApiKey | None:
-    return _key(await conn.fetchrow(_SELECT_BY_DIGEST, digest))
+    async def find_by_digest(self, digest: str) -> ApiKey | None:
+        return _key(await self._conn.fetchrow(_SELECT_BY_DIGEST, digest))
 
 
 class _Absent:
@@ -174,8 +159,8 @@ class CachedKeys:
     found at once, since its creation notifies like any other write.
     """
 
-    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
-        self._pool = pool
+    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
+        self._uow = uow
         self.cache: NotifyCache[UUID, ApiKey | _Absent] = NotifyCache(KEYS_CHANNEL, UUID)
 
     async def get(self, key_id: UUID) -> ApiKey | None:
@@ -183,7 +168,7 @@ class CachedKeys:
         if cached is not None:
             return None if isinstance(cached, _Absent) else cached
         epoch = self.cache.epoch()
-        async with self._pool().acquire() as conn:
-            key = await get(conn, key_id)
+        async with self._uow().reading() as uow:
+            key = await uow.api_keys.get(key_id)
         self.cache.put(key_id, _ABSENT if key is None else key, epoch)
         return key

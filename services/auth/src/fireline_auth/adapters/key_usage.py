@@ -8,24 +8,28 @@ from uuid import UUID
 from fireline_runtime.db import Connection
 
 
-async def claim_emission(
-    conn: Connection, *, key_id: UUID, now: datetime, interval_s: float
-) -> bool:
-    """Record ``now`` as the key's last announcement unless one is younger than ``interval_s``.
+class PgKeyUsageMarks:
+    """The ``key_usage_marks`` table on one connection (see :class:`KeyUsageMarks`)."""
 
-    True means the caller should emit KeyUsed (in this same transaction). Concurrent exchanges of
-    one key serialise on the row, so only one of them wins per interval, across replicas too.
-    """
-    row = await conn.fetchrow(
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def claim_emission(self, *, key_id: UUID, now: datetime, interval_s: float) -> bool:
+        """Record ``now`` as the key's last announcement unless one is younger than ``interval_s``.
+
+        True means the caller should emit KeyUsed (in this same transaction). Concurrent exchanges
+        of one key serialise on the row, so only one of them wins per interval, across replicas.
         """
-        INSERT INTO key_usage_marks (key_id, last_emitted_at) VALUES ($1, $2)
-        ON CONFLICT (key_id) DO UPDATE SET last_emitted_at = EXCLUDED.last_emitted_at
-        WHERE key_usage_marks.last_emitted_at
-              <= EXCLUDED.last_emitted_at - make_interval(secs => $3)
-        RETURNING key_id
-        """,
-        key_id,
-        now,
-        interval_s,
-    )
-    return row is not None
+        row = await self._conn.fetchrow(
+            """
+            INSERT INTO key_usage_marks (key_id, last_emitted_at) VALUES ($1, $2)
+            ON CONFLICT (key_id) DO UPDATE SET last_emitted_at = EXCLUDED.last_emitted_at
+            WHERE key_usage_marks.last_emitted_at
+                  <= EXCLUDED.last_emitted_at - make_interval(secs => $3)
+            RETURNING key_id
+            """,
+            key_id,
+            now,
+            interval_s,
+        )
+        return row is not None

@@ -1,8 +1,9 @@
 """The in-memory set of signing keys a replica signs with and publishes.
 
 Loaded from the database at start-up and refreshed periodically (a rotation may happen in another
-replica or in the CLI). Which key signs is decided at signing time by the rotation policy and the
-clock, so a pending key starts signing on time without any write.
+replica or in the CLI) by ``service_layer.signing_keys.load_signing_keys``. Which key signs is
+decided at signing time by the rotation policy and the clock, so a pending key starts signing on
+time without any write.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from fireline_auth.adapters import signing_keys
 from fireline_auth.adapters.crypto import Signer, public_jwk
 from fireline_auth.domain import signing
-from fireline_auth.domain.signing import SigningKeyInfo
-from fireline_runtime.db import Connection
+from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
 from fireline_runtime.secret_box import SecretBox, UndecryptableSecret
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ class KeyRing:
     def keys(self) -> Sequence[SigningKeyInfo]:
         return tuple(self._keys)
 
-    def load(self, stored: Sequence[signing_keys.StoredSigningKey]) -> None:
+    def load(self, stored: Sequence[StoredSigningKey]) -> None:
         """Replace the key set; decrypt only keys not seen before."""
         signers: dict[str, Signer | None] = {}
         for item in stored:
@@ -50,9 +49,6 @@ class KeyRing:
                 signers[kid] = None
         self._keys = [item.info for item in stored]
         self._signers = signers
-
-    async def refresh(self, conn: Connection) -> None:
-        self.load(await signing_keys.list_all(conn))
 
     def signer(self, now: datetime) -> Signer | None:
         """The signer of the key that signs at ``now``; None if there is none or it is unusable."""

@@ -39,6 +39,20 @@ class ApiKey:
         return self.expires_at is None or now < self.expires_at
 
 
+@dataclass(frozen=True)
+class KeyState:
+    """What a KeyCreated records about a key; newer KeyRenamed events repeat it."""
+
+    digest: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+    created_at: datetime
+
+    def __repr__(self) -> str:
+        # Keep the digest out of logs and tracebacks.
+        return f"KeyState(scopes={self.scopes}, expires_at={self.expires_at})"
+
+
 def secret_matches(presented_digest: str, key: ApiKey | None) -> bool:
     """Constant-time check of a presented key's digest; does the same work when ``key`` is None."""
     stored = key.digest if key is not None and key.digest is not None else None

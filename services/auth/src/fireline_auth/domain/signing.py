@@ -34,6 +34,17 @@ class SigningKeyInfo:
     activates_at: datetime
 
 
+@dataclass(frozen=True)
+class StoredSigningKey:
+    """A signing key as stored: its public facts and its sealed private key."""
+
+    info: SigningKeyInfo
+    private_key_encrypted: bytes
+
+    def __repr__(self) -> str:
+        return f"StoredSigningKey(kid={self.info.kid!r})"
+
+
 def _by_activation(keys: Sequence[SigningKeyInfo]) -> list[SigningKeyInfo]:
     return sorted(keys, key=lambda k: (k.activates_at, k.created_at, k.kid))
 

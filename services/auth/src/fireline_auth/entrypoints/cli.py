@@ -17,10 +17,12 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from pydantic import ValidationError
 
+from fireline_auth.adapters.postgres import PgUnitOfWork
 from fireline_auth.bootstrap import SERVICE, migrations
 from fireline_auth.config import Settings, settings_errors
 from fireline_auth.service_layer.signing_keys import RotationResult, rotate_signing_keys
 from fireline_runtime.migrations import apply
+from fireline_runtime.outbox import OutboxWriter
 from fireline_runtime.secret_box import SecretBox
 
 
@@ -31,8 +33,10 @@ async def rotate_keys(
     conn = await asyncpg.connect(settings.database_url)
     try:
         await apply(conn, migrations())
+        # The CLI's own connection, not a pool; rotating writes no event, so the outbox idles.
+        uow = PgUnitOfWork(OutboxWriter(settings.fireline_topic_prefix), conn=conn)
         result = await rotate_signing_keys(
-            conn,
+            uow,
             box=SecretBox(settings.encryption_key, accept_unversioned=True),
             now=now or datetime.now(UTC),
             publish_ahead=timedelta(seconds=settings.fireline_signing_key_publish_ahead_s),

@@ -21,7 +21,7 @@ from fireline_auth.entrypoints.deps import (
     OAuthForm,
 )
 from fireline_auth.entrypoints.errors import NO_STORE
-from fireline_auth.service_layer import exchange
+from fireline_auth.service_layer import exchange, introspection
 
 router = APIRouter(tags=["oauth"])
 
@@ -152,7 +152,7 @@ async def introspect(
     authorization: Authorization = None,
 ) -> JSONResponse:
     credentials = parse_client_credentials(authorization=authorization, form=form)
-    result = await exchange.introspect(
+    result = await introspection.introspect(
         ctx=ctx,
         verifier=verifier,
         credentials=credentials,

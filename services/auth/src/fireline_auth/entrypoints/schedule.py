@@ -16,16 +16,15 @@ async def run_signing_key_schedule(
     policy = ctx.policy
 
     async def rotate_and_reload() -> None:
-        async with ctx.pool.acquire() as conn:
-            await signing_keys.scheduled_rotation(
-                conn,
-                box=ctx.box,
-                now=ctx.clock(),
-                rotation_period=timedelta(seconds=policy.rotation_period_s),
-                publish_ahead=timedelta(seconds=policy.publish_ahead_s),
-                retention=retention,
-            )
-            await ctx.keyring.refresh(conn)
+        await signing_keys.scheduled_rotation(
+            ctx.uow(),
+            box=ctx.box,
+            now=ctx.clock(),
+            rotation_period=timedelta(seconds=policy.rotation_period_s),
+            publish_ahead=timedelta(seconds=policy.publish_ahead_s),
+            retention=retention,
+        )
+        await signing_keys.load_signing_keys(ctx.uow(), ctx.keyring)
 
     # Start-up already loaded the keys: the first pass is one period away.
     await run_periodically(

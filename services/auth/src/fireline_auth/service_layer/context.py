@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol
 from uuid import UUID
 
-import asyncpg
-
-from fireline_auth.adapters.key_projection import CachedKeys
-from fireline_auth.adapters.keyring import KeyRing
-from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
-from fireline_runtime.outbox import OutboxWriter
+from fireline_auth.domain.keys import ApiKey
+from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
+from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.secret_box import SecretBox
 
 Clock = Callable[[], datetime]
@@ -20,6 +18,47 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class KeyCache(Protocol):
+    """API keys by id, from memory when possible (``adapters.key_projection.CachedKeys``)."""
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        """The key with that id, if any; reads the projection only when it has to."""
+
+
+class TokenSigner(Protocol):
+    """Signs access tokens with one signing key."""
+
+    @property
+    def kid(self) -> str: ...
+
+    def sign(self, token_claims: dict[str, Any]) -> str: ...
+
+
+class SigningKeyRing(Protocol):
+    """This replica's signing keys in memory (``adapters.keyring.KeyRing``)."""
+
+    @property
+    def keys(self) -> Sequence[SigningKeyInfo]: ...
+
+    def load(self, stored: Sequence[StoredSigningKey]) -> None:
+        """Replace the key set with ``stored``."""
+
+    def signer(self, now: datetime) -> TokenSigner | None:
+        """The signer of the key that signs at ``now``; None if there is none or it is unusable."""
+
+    def jwks(self, now: datetime) -> dict[str, Any]:
+        """The JWK Set published at ``now``."""
+
+
+class FailureLimiter(Protocol):
+    """Failed authentications per identifier (``adapters.rate_limit.SlidingWindowLimiter``)."""
+
+    def retry_after(self, identifiers: Iterable[str]) -> int | None:
+        """Seconds until the most blocked of ``identifiers`` may try again; None if none is."""
+
+    def record_failure(self, identifiers: Iterable[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -36,19 +75,16 @@ class TokenPolicy:
 
 @dataclass
 class AuthContext:
-    """Collaborators of the use cases: database, outbox, signing keys, limiter, clock."""
+    """Collaborators of the use cases: units of work, signing keys, key cache, limiter, clock."""
 
-    pool_getter: Callable[[], asyncpg.Pool]
-    outbox: OutboxWriter
+    uow: Callable[[], UnitOfWork]
+    """A fresh unit of work on its own connection (``UnitOfWorkFactory``); enter it only when a
+    use case really needs the database: a cached-key exchange makes no round trip at all."""
     box: SecretBox
-    keyring: KeyRing
-    limiter: SlidingWindowLimiter
+    keyring: SigningKeyRing
+    limiter: FailureLimiter
     policy: TokenPolicy
-    keys: CachedKeys
+    keys: KeyCache
     clock: Clock = utc_now
     # key id -> when this process last saw KeyUsed emitted (by anyone); avoids a write per exchange.
     usage_seen: dict[UUID, datetime] = field(default_factory=dict)
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self.pool_getter()

@@ -13,33 +13,41 @@ from fireline_runtime.db import Connection
 _BOOTSTRAP_LOCK = 0x49444254  # "IDBT"
 
 
-async def insert(conn: Connection, *, org_id: UUID, name: str) -> None:
-    try:
-        async with conn.transaction():  # a savepoint, so the caller's transaction survives
-            await conn.execute("INSERT INTO orgs (id, name) VALUES ($1, $2)", org_id, name)
-    except asyncpg.UniqueViolationError:
-        raise OrgNameTaken(f"an org named {name!r} already exists") from None
+class PgOrgRepository:
+    """Orgs, in table ``orgs``."""
 
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
-async def any_exists(conn: Connection) -> bool:
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs)"))
+    async def insert(self, *, org_id: UUID, name: str) -> None:
+        try:
+            async with (
+                self._conn.transaction()
+            ):  # a savepoint, so the caller's transaction survives
+                await self._conn.execute(
+                    "INSERT INTO orgs (id, name) VALUES ($1, $2)", org_id, name
+                )
+        except asyncpg.UniqueViolationError:
+            raise OrgNameTaken(f"an org named {name!r} already exists") from None
 
+    async def any_exists(self) -> bool:
+        return bool(await self._conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs)"))
 
-async def lock_bootstrap(conn: Connection) -> None:
-    """Held until the caller's transaction ends."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOOTSTRAP_LOCK)
+    async def lock_bootstrap(self) -> None:
+        """Held until the caller's transaction ends."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock($1)", _BOOTSTRAP_LOCK)
 
+    async def lock(self, org_id: UUID) -> bool:
+        """Lock the org row until the transaction ends; False when there is no such org.
 
-async def lock(conn: Connection, org_id: UUID) -> bool:
-    """Lock the org row until the transaction ends; False when there is no such org.
+        ``FOR NO KEY UPDATE`` serialises writers of one org's keys and admins exactly like ``FOR
+        UPDATE`` would, without blocking unrelated inserts that merely reference the org.
+        """
+        found = await self._conn.fetchval(
+            "SELECT 1 FROM orgs WHERE id = $1 FOR NO KEY UPDATE", org_id
+        )
+        return found is not None
 
-    ``FOR NO KEY UPDATE`` serialises writers of one org's keys and admins exactly like ``FOR
-    UPDATE`` would, without blocking unrelated inserts that merely reference the org.
-    """
-    found = await conn.fetchval("SELECT 1 FROM orgs WHERE id = $1 FOR NO KEY UPDATE", org_id)
-    return found is not None
-
-
-async def name_of(conn: Connection, org_id: UUID) -> str | None:
-    name = await conn.fetchval("SELECT name FROM orgs WHERE id = $1", org_id)
-    return str(name) if name is not None else None
+    async def name_of(self, org_id: UUID) -> str | None:
+        name = await self._conn.fetchval("SELECT name FROM orgs WHERE id = $1", org_id)
+        return str(name) if name is not None else None

@@ -16,11 +16,11 @@ import sys
 from collections.abc import Sequence
 
 from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.adapters.postgres import PgUnitOfWork
 from fireline_identity.config import Settings
 from fireline_identity.domain.errors import DomainError, InvalidInput
 from fireline_identity.migrations_loader import all_migrations
 from fireline_identity.service_layer import orgs
-from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.db import create_pool
 from fireline_runtime.migrations import apply
 from fireline_runtime.outbox import OutboxWriter
@@ -49,7 +49,7 @@ async def create_org(args: argparse.Namespace, password: str) -> dict[str, str]:
         async with pool.acquire() as conn:
             await apply(conn, all_migrations())
         created = await orgs.create_org(
-            uow=UnitOfWork(lambda: pool, OutboxWriter(settings.fireline_topic_prefix)),
+            uow=PgUnitOfWork(OutboxWriter(settings.fireline_topic_prefix), pool=pool),
             hasher=PasswordHasher(),
             name=args.name,
             admin_email=args.admin_email,

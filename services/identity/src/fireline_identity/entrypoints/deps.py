@@ -14,6 +14,7 @@ from fireline_identity.domain.sessions import SessionPolicy, SessionUser
 from fireline_identity.service_layer import sessions
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.client_address import client_address as forwarded_client
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class CookieSettings:
 class IdentityContext:
     """What the entrypoints hand to use cases; built once by the composition root."""
 
-    uow: UnitOfWork
+    uow: UnitOfWorkFactory[UnitOfWork]
+    """Call it for a fresh unit of work per use case: one must never be entered twice at once."""
     hasher: PasswordHasher
     policy: SessionPolicy
     cookie: CookieSettings
@@ -57,7 +59,7 @@ SessionToken = Annotated[str | None, Depends(session_token)]
 
 async def current_user(context: Context, token: SessionToken) -> SessionUser:
     """The caller's session; 401 ``unauthenticated`` without a live one."""
-    return await sessions.authenticate(uow=context.uow, policy=context.policy, token=token)
+    return await sessions.authenticate(uow=context.uow(), policy=context.policy, token=token)
 
 
 CurrentUser = Annotated[SessionUser, Depends(current_user)]

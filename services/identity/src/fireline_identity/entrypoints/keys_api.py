@@ -31,7 +31,7 @@ async def create_key(
     body: KeyCreateRequest, actor: CurrentUser, context: Context, response: Response
 ) -> KeyCreatedResponse:
     created = await keys.create_key(
-        uow=context.uow,
+        uow=context.uow(),
         actor=actor,
         name=body.name,
         scopes=body.scopes,
@@ -53,7 +53,7 @@ async def create_key(
 
 @router.get("", summary="Your org's API keys (active only unless include_revoked=true)")
 async def list_keys(actor: CurrentUser, context: Context, include_revoked: bool = False) -> KeyList:
-    found = await keys.list_keys(uow=context.uow, actor=actor, include_revoked=include_revoked)
+    found = await keys.list_keys(uow=context.uow(), actor=actor, include_revoked=include_revoked)
     return KeyList(items=[KeyResponse.of(k) for k in found])
 
 
@@ -62,7 +62,7 @@ async def rename_key(
     key_id: str, body: KeyRenameRequest, actor: CurrentUser, context: Context
 ) -> KeyResponse:
     listing = await keys.rename_key(
-        uow=context.uow, actor=actor, key_id=parse_id(key_id, "API key"), name=body.name
+        uow=context.uow(), actor=actor, key_id=parse_id(key_id, "API key"), name=body.name
     )
     return KeyResponse.of(listing)
 
@@ -74,5 +74,5 @@ async def rename_key(
     summary="Revoke an API key (the row stays for audit)",
 )
 async def revoke_key(key_id: str, actor: CurrentUser, context: Context) -> Response:
-    await keys.revoke_key(uow=context.uow, actor=actor, key_id=parse_id(key_id, "API key"))
+    await keys.revoke_key(uow=context.uow(), actor=actor, key_id=parse_id(key_id, "API key"))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -25,7 +25,7 @@ async def log_in(
     body: LoginRequest, response: Response, context: Context, address: ClientAddress
 ) -> MeResponse:
     result = await sessions.log_in(
-        uow=context.uow,
+        uow=context.uow(),
         hasher=context.hasher,
         policy=context.policy,
         email=body.email,
@@ -49,7 +49,7 @@ async def log_in(
     "/session", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, summary="Log out"
 )
 async def log_out(context: Context, token: SessionToken) -> Response:
-    await sessions.log_out(uow=context.uow, token=token)
+    await sessions.log_out(uow=context.uow(), token=token)
     response = Response(status_code=status.HTTP_204_NO_CONTENT, headers=_NO_STORE)
     response.delete_cookie(
         context.cookie.name,

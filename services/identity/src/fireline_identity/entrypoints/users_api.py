@@ -22,7 +22,7 @@ async def create_user(
     body: UserCreateRequest, actor: CurrentUser, context: Context
 ) -> UserResponse:
     user = await users.create_user(
-        uow=context.uow,
+        uow=context.uow(),
         hasher=context.hasher,
         actor=actor,
         email=body.email,
@@ -35,7 +35,7 @@ async def create_user(
 
 @router.get("", summary="Users of your org")
 async def list_users(actor: CurrentUser, context: Context) -> UserList:
-    found = await users.list_users(uow=context.uow, actor=actor)
+    found = await users.list_users(uow=context.uow(), actor=actor)
     return UserList(items=[UserResponse.of(u) for u in found])
 
 
@@ -44,7 +44,7 @@ async def update_user(
     user_id: str, body: UserPatchRequest, actor: CurrentUser, context: Context
 ) -> UserResponse:
     user = await users.update_user(
-        uow=context.uow,
+        uow=context.uow(),
         actor=actor,
         user_id=parse_id(user_id, "user"),
         name=body.name,

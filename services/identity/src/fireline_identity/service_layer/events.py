@@ -1,4 +1,7 @@
-"""Building the events identity publishes, so every use case announces changes the same way."""
+"""Building the events identity publishes, so every use case announces changes the same way.
+
+The use cases hand these to ``UnitOfWork.publish``, which picks the topic.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ from datetime import datetime
 from uuid import UUID
 
 from fireline_contracts import (
-    KEYS,
-    USERS,
     KeyCreated,
     KeyCreatedPayload,
     KeyRenamed,
@@ -21,7 +22,6 @@ from fireline_contracts import (
 )
 from fireline_identity.domain.keys import ApiKey
 from fireline_identity.domain.users import User
-from fireline_identity.service_layer.unit_of_work import Transaction
 
 
 def _user_payload(user: User) -> UserPayload:
@@ -30,46 +30,43 @@ def _user_payload(user: User) -> UserPayload:
     )
 
 
-async def user_created(tx: Transaction, user: User) -> None:
-    await tx.emit(USERS, UserCreated(org_id=user.org_id, payload=_user_payload(user)))
+def user_created(user: User) -> UserCreated:
+    return UserCreated(org_id=user.org_id, payload=_user_payload(user))
 
 
-async def user_updated(tx: Transaction, user: User) -> None:
-    await tx.emit(USERS, UserUpdated(org_id=user.org_id, payload=_user_payload(user)))
+def user_updated(user: User) -> UserUpdated:
+    return UserUpdated(org_id=user.org_id, payload=_user_payload(user))
 
 
-async def user_deactivated(tx: Transaction, user: User) -> None:
-    await tx.emit(USERS, UserDeactivated(org_id=user.org_id, payload=_user_payload(user)))
+def user_deactivated(user: User) -> UserDeactivated:
+    return UserDeactivated(org_id=user.org_id, payload=_user_payload(user))
 
 
-async def key_created(tx: Transaction, key: ApiKey, *, digest: str) -> None:
-    payload = KeyCreatedPayload(
-        key_id=key.id,
-        name=key.name,
-        digest=digest,
-        scopes=key.scopes,
-        expires_at=key.expires_at,
-        created_by=key.created_by,
-        created_at=key.created_at,
-    )
-    await tx.emit(KEYS, KeyCreated(org_id=key.org_id, payload=payload))
+def _key_state(key: ApiKey, digest: str) -> dict[str, object]:
+    """The key's whole state, as both KeyCreated and KeyRenamed carry it (never the secret)."""
+    return {
+        "key_id": key.id,
+        "name": key.name,
+        "digest": digest,
+        "scopes": key.scopes,
+        "expires_at": key.expires_at,
+        "created_by": key.created_by,
+        "created_at": key.created_at,
+    }
 
 
-async def key_renamed(tx: Transaction, key: ApiKey, *, digest: str) -> None:
+def key_created(key: ApiKey, *, digest: str) -> KeyCreated:
+    payload = KeyCreatedPayload.model_validate(_key_state(key, digest))
+    return KeyCreated(org_id=key.org_id, payload=payload)
+
+
+def key_renamed(key: ApiKey, *, digest: str) -> KeyRenamed:
     # The whole key, not just the name: once compaction drops the KeyCreated, this rename is all a
     # consumer rebuilding from the topic gets to see of the key.
-    payload = KeyRenamedPayload(
-        key_id=key.id,
-        name=key.name,
-        digest=digest,
-        scopes=key.scopes,
-        expires_at=key.expires_at,
-        created_by=key.created_by,
-        created_at=key.created_at,
-    )
-    await tx.emit(KEYS, KeyRenamed(org_id=key.org_id, payload=payload))
+    payload = KeyRenamedPayload.model_validate(_key_state(key, digest))
+    return KeyRenamed(org_id=key.org_id, payload=payload)
 
 
-async def key_revoked(tx: Transaction, key: ApiKey, *, at: datetime, by: UUID | None) -> None:
+def key_revoked(key: ApiKey, *, at: datetime, by: UUID | None) -> KeyRevoked:
     payload = KeyRevokedPayload(key_id=key.id, revoked_at=at, revoked_by=by)
-    await tx.emit(KEYS, KeyRevoked(org_id=key.org_id, payload=payload))
+    return KeyRevoked(org_id=key.org_id, payload=payload)

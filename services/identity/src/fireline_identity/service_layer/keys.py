@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from fireline_contracts import api_keys, utc_now
-from fireline_identity.adapters import keys, orgs
 from fireline_identity.domain.errors import KeyAlreadyRevoked, KeyLimitReached, NotFound
 from fireline_identity.domain.keys import (
     MAX_ACTIVE_KEYS_PER_ORG,
@@ -25,7 +24,6 @@ from fireline_identity.domain.permissions import Action, ensure_allowed
 from fireline_identity.domain.sessions import SessionUser
 from fireline_identity.service_layer import events
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
-from fireline_runtime.db import Connection
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +62,14 @@ async def create_key(
         last_used_at=None,
     )
     digest = api_keys.digest(secret)
-    async with uow.begin() as tx:
+    async with uow:
         # Lock first, then count: concurrent creates in one org queue here, so the count each
         # one sees includes every key committed before it.
-        await orgs.lock(tx.conn, actor.org_id)
-        if not has_room_for_another_key(await keys.count_active(tx.conn, actor.org_id, now)):
+        await uow.orgs.lock(actor.org_id)
+        if not has_room_for_another_key(await uow.keys.count_active(actor.org_id, now)):
             raise KeyLimitReached(MAX_ACTIVE_KEYS_PER_ORG)
-        await keys.insert(tx.conn, key, digest=digest)
-        await events.key_created(tx, key, digest=digest)
+        await uow.keys.insert(key, digest=digest)
+        await uow.publish(events.key_created(key, digest=digest))
     log.info("api key created", extra={"key_id": str(key.id), "by": str(actor.user_id)})
     return NewKey(key=key, secret=secret)
 
@@ -82,9 +80,9 @@ async def list_keys(
     """The org's active keys, newest first; with ``include_revoked``, revoked and expired too."""
     ensure_allowed(actor.role, Action.LIST_KEYS)
     now = utc_now()
-    async with uow.begin() as tx:
-        found = await keys.list_for_org(
-            tx.conn, org_id=actor.org_id, include_inactive=include_revoked, now=now
+    async with uow.reading():
+        found = await uow.keys.list_for_org(
+            org_id=actor.org_id, include_inactive=include_revoked, now=now
         )
     return [KeyListing(key=k, status=k.status(now)) for k in found]
 
@@ -96,18 +94,16 @@ async def rename_key(
     ensure_allowed(actor.role, Action.RENAME_KEY)
     clean_name = normalize_key_name(name)
     now = utc_now()
-    async with uow.begin() as tx:
-        key = await keys.get(tx.conn, org_id=actor.org_id, key_id=key_id, for_update=True)
-        if key is None:
-            raise NotFound("API key")
+    async with uow:
+        key = await _locked_key(uow, actor, key_id)
         if key.revoked_at is not None:
             # On a compacted topic the last event per key wins; a rename after the revocation
             # would hide the KeyRevoked from anyone rebuilding from the topic.
             raise KeyAlreadyRevoked("a revoked key cannot be renamed")
         if key.name != clean_name:
             key = replace(key, name=clean_name)
-            digest = await keys.rename(tx.conn, key.id, clean_name)
-            await events.key_renamed(tx, key, digest=digest)
+            digest = await uow.keys.rename(key.id, clean_name)
+            await uow.publish(events.key_renamed(key, digest=digest))
     log.info("api key renamed", extra={"key_id": str(key.id), "by": str(actor.user_id)})
     return KeyListing(key=key, status=key.status(now))
 
@@ -116,19 +112,32 @@ async def revoke_key(*, uow: UnitOfWork, actor: SessionUser, key_id: uuid.UUID) 
     """Revoke a key (KeyRevoked); the row stays for audit. Revoking twice changes nothing."""
     ensure_allowed(actor.role, Action.REVOKE_KEY)
     now = utc_now()
-    async with uow.begin() as tx:
-        key = await keys.get(tx.conn, org_id=actor.org_id, key_id=key_id, for_update=True)
-        if key is None:
-            raise NotFound("API key")
+    async with uow:
+        key = await _locked_key(uow, actor, key_id)
         if key.revoked_at is not None:
             return
-        await keys.revoke(tx.conn, key.id, at=now, by=actor.user_id)
-        await events.key_revoked(tx, key, at=now, by=actor.user_id)
+        await uow.keys.revoke(key.id, at=now, by=actor.user_id)
+        await uow.publish(events.key_revoked(key, at=now, by=actor.user_id))
     log.info("api key revoked", extra={"key_id": str(key.id), "by": str(actor.user_id)})
 
 
 async def record_key_use(
-    *, conn: Connection, org_id: uuid.UUID, key_id: uuid.UUID, used_at: datetime
+    *, uow: UnitOfWork, org_id: uuid.UUID, key_id: uuid.UUID, used_at: datetime
 ) -> bool:
     """Move the key's ``last_used_at`` forward; unknown keys and older reports are ignored."""
-    return await keys.record_use(conn, org_id=org_id, key_id=key_id, used_at=used_at)
+    async with uow:
+        return await uow.keys.record_use(org_id=org_id, key_id=key_id, used_at=used_at)
+
+
+async def count_active_keys_by_org(*, uow: UnitOfWork) -> dict[uuid.UUID, int]:
+    """Active keys of every org that has any, now (for the metrics)."""
+    async with uow.reading():
+        return await uow.keys.count_active_by_org(utc_now())
+
+
+async def _locked_key(uow: UnitOfWork, actor: SessionUser, key_id: uuid.UUID) -> ApiKey:
+    """The caller's org's key, locked until the transaction ends; another org's is not found."""
+    key = await uow.keys.get(org_id=actor.org_id, key_id=key_id, for_update=True)
+    if key is None:
+        raise NotFound("API key")
+    return key

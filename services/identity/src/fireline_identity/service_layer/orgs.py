@@ -6,7 +6,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from fireline_identity.adapters import orgs, users
 from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.domain.users import (
     Role,
@@ -17,7 +16,7 @@ from fireline_identity.domain.users import (
     normalize_user_name,
 )
 from fireline_identity.service_layer import events
-from fireline_identity.service_layer.unit_of_work import Transaction, UnitOfWork
+from fireline_identity.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +44,8 @@ async def create_org(
     org_name, admin, password_hash = await _prepare(
         hasher, name, admin_email, admin_password, admin_name
     )
-    async with uow.begin() as tx:
-        created = await _insert(tx, org_name, admin, password_hash)
+    async with uow:
+        created = await _insert(uow, org_name, admin, password_hash)
     log.info("org created", extra={"org_id": str(created.org_id)})
     return created
 
@@ -58,12 +57,12 @@ async def bootstrap_default_org(
     org_name, admin, password_hash = await _prepare(
         hasher, DEFAULT_ORG_NAME, admin_email, admin_password, DEFAULT_ADMIN_NAME
     )
-    async with uow.begin() as tx:
+    async with uow:
         # Two replicas starting together: the lock makes the second one see the first's org.
-        await orgs.lock_bootstrap(tx.conn)
-        if await orgs.any_exists(tx.conn):
+        await uow.orgs.lock_bootstrap()
+        if await uow.orgs.any_exists():
             return None
-        created = await _insert(tx, org_name, admin, password_hash)
+        created = await _insert(uow, org_name, admin, password_hash)
     log.info("bootstrap org and admin created", extra={"org_id": str(created.org_id)})
     return created
 
@@ -85,8 +84,8 @@ async def _prepare(
     return org_name, admin, await hasher.hash(password)
 
 
-async def _insert(tx: Transaction, org_name: str, admin: User, password_hash: str) -> CreatedOrg:
-    await orgs.insert(tx.conn, org_id=admin.org_id, name=org_name)
-    await users.insert(tx.conn, admin, password_hash=password_hash)
-    await events.user_created(tx, admin)
+async def _insert(uow: UnitOfWork, org_name: str, admin: User, password_hash: str) -> CreatedOrg:
+    await uow.orgs.insert(org_id=admin.org_id, name=org_name)
+    await uow.users.insert(admin, password_hash=password_hash)
+    await uow.publish(events.user_created(admin))
     return CreatedOrg(org_id=admin.org_id, org_name=org_name, admin=admin)

@@ -1,36 +1,168 @@
-"""The unit of work: one database transaction, and the outbox events that commit with it."""
+"""What the use cases need from storage: five repositories and one transaction around them.
+
+These are protocols so the use cases can run against in-memory fakes in unit tests; the
+PostgreSQL implementations live in ``adapters`` (one module per repository) and
+``adapters.postgres`` puts them on one transaction with the outbox.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
 
-import asyncpg
+from fireline_contracts import (
+    KeyCreated,
+    KeyRenamed,
+    KeyRevoked,
+    UserCreated,
+    UserDeactivated,
+    UserUpdated,
+)
+from fireline_identity.domain.keys import ApiKey
+from fireline_identity.domain.sessions import NewSession, StoredSession
+from fireline_identity.domain.users import User
+from fireline_runtime.unit_of_work import Transactional
 
-from fireline_contracts import EventEnvelope, TopicSpec
-from fireline_runtime.db import Connection
-from fireline_runtime.outbox import OutboxWriter
+IdentityEvent = KeyCreated | KeyRenamed | KeyRevoked | UserCreated | UserUpdated | UserDeactivated
+"""Every event identity publishes (on the keys and users topics)."""
 
 
-@dataclass(frozen=True)
-class Transaction:
-    conn: Connection
-    outbox: OutboxWriter
+class KeyRepository(Protocol):
+    async def count_active(self, org_id: UUID, now: datetime) -> int:
+        """The org's keys that are neither revoked nor expired at ``now``."""
 
-    async def emit(self, spec: TopicSpec, event: EventEnvelope) -> None:
-        """Queue an event; it is published only if this transaction commits."""
-        await self.outbox.add(self.conn, spec, event)
+    async def count_active_by_org(self, now: datetime) -> dict[UUID, int]:
+        """Active keys of every org that has any (orgs with none are left out)."""
+
+    async def insert(self, key: ApiKey, *, digest: str) -> None:
+        """Store a new key with the digest of its secret."""
+
+    async def get(self, *, org_id: UUID, key_id: UUID, for_update: bool = False) -> ApiKey | None:
+        """The org's key with that id, if any."""
+
+    async def list_for_org(
+        self, *, org_id: UUID, include_inactive: bool, now: datetime
+    ) -> list[ApiKey]:
+        """The org's keys, newest first; revoked and expired ones only with ``include_inactive``."""
+
+    async def rename(self, key_id: UUID, name: str) -> str:
+        """Rename a key the caller has locked; returns its digest (for the KeyRenamed)."""
+
+    async def revoke(self, key_id: UUID, *, at: datetime, by: UUID | None) -> None:
+        """Mark the key revoked."""
+
+    async def record_use(self, *, org_id: UUID, key_id: UUID, used_at: datetime) -> bool:
+        """Move ``last_used_at`` forward (never back); False when the key is unknown or newer."""
 
 
-class UnitOfWork:
-    """Hands out transactions; the pool is looked up late because it exists only after start."""
+class OrgRepository(Protocol):
+    async def insert(self, *, org_id: UUID, name: str) -> None:
+        """Store a new org; :class:`OrgNameTaken` when the name is in use."""
 
-    def __init__(self, pool: Callable[[], asyncpg.Pool], outbox: OutboxWriter) -> None:
-        self._pool = pool
-        self._outbox = outbox
+    async def any_exists(self) -> bool:
+        """Whether there is any org at all."""
 
-    @asynccontextmanager
-    async def begin(self) -> AsyncIterator[Transaction]:
-        async with self._pool().acquire() as conn, conn.transaction():
-            yield Transaction(conn, self._outbox)
+    async def lock_bootstrap(self) -> None:
+        """Serialise "create the default org when none exists" until the transaction ends."""
+
+    async def lock(self, org_id: UUID) -> bool:
+        """Lock the org until the transaction ends; False when there is no such org."""
+
+    async def name_of(self, org_id: UUID) -> str | None:
+        """The org's name, if the org exists."""
+
+
+class UserRepository(Protocol):
+    async def insert(self, user: User, *, password_hash: str) -> None:
+        """Store a new user; :class:`EmailTaken` when the org has a user with that email."""
+
+    async def update(self, user: User) -> None:
+        """Store the user's new state; :class:`EmailTaken` as for :meth:`insert`."""
+
+    async def set_password_hash(self, user_id: UUID, password_hash: str) -> None:
+        """Replace the user's password hash (a rehash with current parameters)."""
+
+    async def get(self, *, org_id: UUID, user_id: UUID, for_update: bool = False) -> User | None:
+        """The org's user with that id, if any."""
+
+    async def list_for_org(self, org_id: UUID) -> list[User]:
+        """Every user of the org, active or not, oldest first."""
+
+    async def count_active_admins(self, org_id: UUID) -> int:
+        """The org's active admins."""
+
+    async def login_candidates(self, email_key: str) -> list[tuple[User, str]]:
+        """Active users with this email in any org, oldest org first, with their password hashes."""
+
+
+class SessionRepository(Protocol):
+    async def insert(self, session: NewSession) -> None:
+        """Store a new session, last seen when it started."""
+
+    async def find(self, token_digest: str) -> StoredSession | None:
+        """The session with this token digest, whatever its state."""
+
+    async def touch(self, session_id: UUID, now: datetime) -> None:
+        """Move the session's ``last_seen_at`` forward to ``now``."""
+
+    async def revoke(self, token_digest: str, now: datetime) -> None:
+        """Revoke the session with this token digest (no-op when unknown or already revoked)."""
+
+    async def revoke_all_for_user(self, user_id: UUID, now: datetime) -> None:
+        """Revoke every live session of the user."""
+
+    async def prune(self, *, ended_before: datetime, idle_since: datetime) -> int:
+        """Delete sessions that ended before ``ended_before`` or were idle since ``idle_since``."""
+
+
+class LoginFailureRepository(Protocol):
+    async def lock(self, *, account: str, address: str) -> None:
+        """Serialise logins of this account and of this address until the transaction ends."""
+
+    async def recent_for_account(self, account: str, since: datetime) -> list[datetime]:
+        """When the account's failures after ``since`` happened."""
+
+    async def recent_for_pair(self, account: str, address: str, since: datetime) -> list[datetime]:
+        """When the account's failures from this address after ``since`` happened."""
+
+    async def recent_for_address(self, address: str, since: datetime) -> list[datetime]:
+        """When the address's failures (any account) after ``since`` happened."""
+
+    async def insert(self, *, account: str, address: str, at: datetime) -> int:
+        """Record an attempt as failed (provisionally); returns its id."""
+
+    async def succeeded(self, *, account: str, address: str, attempt_id: int, at: datetime) -> None:
+        """Forget the attempt and the pair's earlier failures, and remember the address."""
+
+    async def is_known_address(self, *, account: str, address: str, since: datetime) -> bool:
+        """Whether the account logged in from this address after ``since``."""
+
+    async def prune(self, *, before: datetime, known_before: datetime) -> int:
+        """Delete failures before ``before`` and known addresses unused since ``known_before``."""
+
+
+class UnitOfWork(Transactional, Protocol):
+    """One transaction: entering begins it, leaving commits it (or rolls back on an error).
+
+    One instance may be entered again after it was left (a login uses two transactions, so no
+    lock is held while the password is hashed), but never while it is entered.
+    """
+
+    @property
+    def keys(self) -> KeyRepository: ...
+
+    @property
+    def orgs(self) -> OrgRepository: ...
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def login_failures(self) -> LoginFailureRepository: ...
+
+    async def publish(self, event: IdentityEvent) -> None:
+        """Queue ``event`` in the outbox; it is sent only if the transaction commits."""

@@ -7,7 +7,6 @@ import logging
 import uuid
 
 from fireline_contracts import utc_now
-from fireline_identity.adapters import orgs, sessions, users
 from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.domain.errors import LastAdmin, NotFound
 from fireline_identity.domain.permissions import Action, ensure_allowed
@@ -48,9 +47,9 @@ async def create_user(
     )
     check_password(password)
     password_hash = await hasher.hash(password)
-    async with uow.begin() as tx:
-        await users.insert(tx.conn, user, password_hash=password_hash)
-        await events.user_created(tx, user)
+    async with uow:
+        await uow.users.insert(user, password_hash=password_hash)
+        await uow.publish(events.user_created(user))
     log.info("user created", extra={"user_id": str(user.id), "by": str(actor.user_id)})
     return user
 
@@ -58,8 +57,8 @@ async def create_user(
 async def list_users(*, uow: UnitOfWork, actor: SessionUser) -> list[User]:
     """Every user of the actor's org, active or not, oldest first."""
     ensure_allowed(actor.role, Action.LIST_USERS)
-    async with uow.begin() as tx:
-        return await users.list_for_org(tx.conn, actor.org_id)
+    async with uow.reading():
+        return await uow.users.list_for_org(actor.org_id)
 
 
 async def update_user(
@@ -74,6 +73,36 @@ async def update_user(
 ) -> User:
     """Rename, change email or role, (de)activate; never leave the org without an admin."""
     ensure_allowed(actor.role, Action.MANAGE_USERS)
+    changes = _changes(name=name, email=email, role=role, active=active)
+    async with uow:
+        # The org lock serialises admin changes: two admins demoting each other at once must not
+        # both succeed.
+        await uow.orgs.lock(actor.org_id)
+        before = await uow.users.get(org_id=actor.org_id, user_id=user_id, for_update=True)
+        if before is None:
+            raise NotFound("user")
+        after = dataclasses.replace(before, **changes)  # type: ignore[arg-type]
+        if after == before:
+            return before
+        if (
+            removes_an_admin(before, after)
+            and await uow.users.count_active_admins(actor.org_id) <= 1
+        ):
+            raise LastAdmin("the org must keep at least one active admin")
+        await uow.users.update(after)
+        if before.active and not after.active:
+            await uow.sessions.revoke_all_for_user(after.id, utc_now())
+            await uow.publish(events.user_deactivated(after))
+        else:
+            await uow.publish(events.user_updated(after))
+    log.info("user updated", extra={"user_id": str(after.id), "by": str(actor.user_id)})
+    return after
+
+
+def _changes(
+    *, name: str | None, email: str | None, role: str | None, active: bool | None
+) -> dict[str, object]:
+    """The validated fields to replace; a field left out (None) keeps its value."""
     changes: dict[str, object] = {}
     if name is not None:
         changes["name"] = normalize_user_name(name)
@@ -83,26 +112,4 @@ async def update_user(
         changes["role"] = parse_role(role)
     if active is not None:
         changes["active"] = active
-    async with uow.begin() as tx:
-        # The org lock serialises admin changes: two admins demoting each other at once must not
-        # both succeed.
-        await orgs.lock(tx.conn, actor.org_id)
-        before = await users.get(tx.conn, org_id=actor.org_id, user_id=user_id, for_update=True)
-        if before is None:
-            raise NotFound("user")
-        after = dataclasses.replace(before, **changes)  # type: ignore[arg-type]
-        if after == before:
-            return before
-        if (
-            removes_an_admin(before, after)
-            and await users.count_active_admins(tx.conn, actor.org_id) <= 1
-        ):
-            raise LastAdmin("the org must keep at least one active admin")
-        await users.update(tx.conn, after)
-        if before.active and not after.active:
-            await sessions.revoke_all_for_user(tx.conn, after.id, utc_now())
-            await events.user_deactivated(tx, after)
-        else:
-            await events.user_updated(tx, after)
-    log.info("user updated", extra={"user_id": str(after.id), "by": str(actor.user_id)})
-    return after
+    return changes

@@ -7,10 +7,8 @@ PostgreSQL implementations live in ``adapters.postgres``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from uuid import UUID
 
 from fireline_contracts import (
@@ -23,6 +21,7 @@ from fireline_contracts import (
 from fireline_incidents.domain.model import DirectoryUser, Incident, IncidentFilter
 from fireline_incidents.domain.pagination import PagePosition
 from fireline_incidents.domain.timeline import TimelineEntry, TimelinePosition
+from fireline_runtime.unit_of_work import Transactional
 
 IncidentEventType = (
     IncidentStarted
@@ -90,8 +89,8 @@ class UserDirectory(Protocol):
         """The user, if they are an active user of ``org_id``."""
 
 
-class UnitOfWork(Protocol):
-    """One transaction: entering begins it, leaving commits it (or rolls back on an error)."""
+class UnitOfWork(Transactional, Protocol):
+    """The repositories and the outbox, on one transaction (``Transactional``)."""
 
     @property
     def incidents(self) -> IncidentRepository: ...
@@ -104,15 +103,3 @@ class UnitOfWork(Protocol):
 
     async def publish(self, event: IncidentEventType) -> None:
         """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
-
-    def reading(self) -> AbstractAsyncContextManager[Self]:
-        """Enter for one read statement, outside a transaction; nothing may be written."""
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...

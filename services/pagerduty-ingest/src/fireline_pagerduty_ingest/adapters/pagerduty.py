@@ -14,19 +14,21 @@ would leave the service.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import time
 import urllib.parse
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from fireline_pagerduty_ingest.adapters.cache import TtlCache
-from fireline_pagerduty_ingest.domain.enrichment import OnCallEntry
+from fireline_pagerduty_ingest.domain.enrichment import (
+    ApiCredentials,
+    OnCallEntry,
+    PagerDutyUnavailable,
+)
 from fireline_pagerduty_ingest.domain.integration import LOOPBACK_HOSTS, api_url_refusal
 
 log = logging.getLogger(__name__)
@@ -41,28 +43,6 @@ MAX_ONCALL_PAGES = 5
 """Pages of ``/oncalls`` followed per policy. A policy has a handful of levels with a few people
 each, so more than 500 rows means something unusual; the first pages are used and a warning logged
 rather than spending the delivery's whole time budget on one lookup."""
-
-
-@dataclass(frozen=True)
-class ApiCredentials:
-    """Where and as whom to call PagerDuty; one integration's REST settings."""
-
-    base_url: str
-    token: str = field(repr=False)
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the account for caching and rate limiting without holding the token."""
-        digest = hashlib.sha256(f"{self.base_url}\n{self.token}".encode()).hexdigest()
-        return digest[:32]
-
-
-class PagerDutyUnavailable(Exception):
-    """A lookup did not get an answer; ``reason`` is short and contains no secret."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class RateLimited(PagerDutyUnavailable):

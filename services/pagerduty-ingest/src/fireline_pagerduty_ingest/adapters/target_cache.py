@@ -13,49 +13,38 @@ secret that did not decrypt is never cached, so a fixed encryption key takes eff
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
-import asyncpg
-
 from fireline_pagerduty_ingest.adapters.crypto import signing_secret_context
-from fireline_pagerduty_ingest.adapters.repository import (
-    TARGETS_CHANNEL,
-    IntegrationRepository,
-    WebhookTarget,
-)
+from fireline_pagerduty_ingest.adapters.integrations_repository import TARGETS_CHANNEL
+from fireline_pagerduty_ingest.domain.target import OpenTarget, WebhookTarget
 from fireline_runtime.notify_cache import NotifyCache
 from fireline_runtime.secret_box import SecretBox, UndecryptableSecret
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class OpenTarget:
-    """A live integration with its active signing secrets in clear text."""
-
-    target: WebhookTarget
-    secrets: tuple[str, ...]
-    unreadable: bool
-    """True when some active secret did not decrypt (a wrong encryption key)."""
-
-    def __repr__(self) -> str:
-        return f"OpenTarget(integration={self.target.id}, secrets={len(self.secrets)})"
+TargetLoader = Callable[[UUID], Awaitable[WebhookTarget | None]]
+"""Reads one integration's webhook target from storage (``service_layer.webhooks.load_target``
+on a fresh unit of work; ``bootstrap.py`` wires it)."""
 
 
 class CachedTargets:
-    def __init__(self, box: SecretBox) -> None:
+    """The receiver's ``WebhookTargets``: targets read through ``load``, opened and kept."""
+
+    def __init__(self, box: SecretBox, load: TargetLoader) -> None:
         self._box = box
+        self._load = load
         self.cache: NotifyCache[UUID, OpenTarget] = NotifyCache(TARGETS_CHANNEL, UUID)
 
-    async def get(self, pool: asyncpg.Pool, integration_id: UUID) -> OpenTarget | None:
+    async def get(self, integration_id: UUID) -> OpenTarget | None:
         """The live integration ``integration_id`` names, or None (deleted or never existed)."""
         cached = self.cache.get(integration_id)
         if cached is not None:
             return cached
         epoch = self.cache.epoch()
-        async with pool.acquire() as conn:
-            target = await IntegrationRepository(conn).webhook_target(integration_id)
+        target = await self._load(integration_id)
         if target is None:
             return None
         opened = self._open(target)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
+from uuid import UUID
 
 from fireline_pagerduty_ingest.domain.webhook import Lifecycle, WebhookEvent
 
@@ -27,6 +29,44 @@ class Receipt:
     status: DeliveryStatus
 
 
+@dataclass(frozen=True)
+class NewDelivery:
+    """A verified delivery as the receiver stores it."""
+
+    integration_id: UUID
+    org_id: UUID
+    dedupe_key: str
+    event_id: str
+    event_type: str
+    incident_id: str | None
+    status: DeliveryStatus
+    body: bytes
+    incident_type: str | None
+    severity: str | None
+    correlation_id: str | None
+    traceparent: str | None = None
+
+    def __repr__(self) -> str:
+        return f"NewDelivery(integration={self.integration_id}, key={self.dedupe_key!r})"
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A pending delivery this worker holds a lease on."""
+
+    id: int
+    integration_id: UUID
+    org_id: UUID
+    dedupe_key: str
+    body: bytes
+    incident_type: str | None
+    severity: str | None
+    correlation_id: str | None
+    attempts: int
+    received_at: datetime
+    traceparent: str | None
+
+
 def dedupe_key(webhook_id: str | None, event: WebhookEvent) -> str:
     """``X-Webhook-Id`` (the same on every retry of a delivery), else PagerDuty's event id."""
     if webhook_id is not None:
@@ -47,3 +87,13 @@ def initial_status(event: WebhookEvent) -> DeliveryStatus:
     if event.lifecycle is Lifecycle.OTHER or event.incident is None:
         return "ignored"
     return "received"
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """A delivery that could not be published this time: why, and what happens next."""
+
+    error: str
+    retry_in_s: float
+    give_up: bool
+    """True when no attempt is left (or none could succeed): the delivery is marked failed."""

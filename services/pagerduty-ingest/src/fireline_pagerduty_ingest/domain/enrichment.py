@@ -7,11 +7,34 @@ limited. None of that may stop an alert: each lookup that fails just leaves its 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 EnrichmentStatus = Literal["complete", "partial", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class ApiCredentials:
+    """Where and as whom to call PagerDuty; one integration's REST settings."""
+
+    base_url: str
+    token: str = field(repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the account for caching and rate limiting without holding the token."""
+        digest = hashlib.sha256(f"{self.base_url}\n{self.token}".encode()).hexdigest()
+        return digest[:32]
+
+
+class PagerDutyUnavailable(Exception):
+    """A lookup did not get an answer; ``reason`` is short and contains no secret."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)

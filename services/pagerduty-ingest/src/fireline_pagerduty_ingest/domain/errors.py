@@ -56,3 +56,11 @@ class StorageUnavailable(IngestError):
 
     def __init__(self) -> None:
         super().__init__("The delivery could not be stored right now; retry later.")
+
+
+class UnstorableValue(ValueError):
+    """The database refused a value the use case tried to store (the same on every attempt).
+
+    Raised by the storage adapters in place of the driver's own error, with that error as its
+    ``__cause__``, so the use cases can tell a delivery's own bad content from an outage.
+    """

@@ -68,6 +68,17 @@ class Integration:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class IntegrationSettings:
+    """What an admin sets on an integration, as stored (signing secrets are kept apart)."""
+
+    name: str
+    pagerduty_api_url: str
+    api_token_ciphertext: bytes | None
+    default_severity: str | None
+    default_incident_type: str | None
+
+
 class _Keep(Enum):
     KEEP = "keep"
 

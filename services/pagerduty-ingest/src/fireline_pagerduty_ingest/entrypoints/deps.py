@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
-import asyncpg
 from fastapi import Depends, Request
 
-from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
-from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
+from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
+from fireline_pagerduty_ingest.service_layer.webhooks import WebhookReceiver
 from fireline_runtime.http_auth import require_scope
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.tokens import Principal
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
 class IngestContext:
     """What the composition root hands the routers (stored on ``app.state.ingest``)."""
 
-    pool: Callable[[], asyncpg.Pool]
     box: SecretBox
     public_url: str
     default_api_url: str
     allowed_api_hosts: frozenset[str]
     """Hosts an integration's ``pagerduty_api_url`` may name (the SSRF allow-list)."""
-    wake_worker: Callable[[], None]
-    targets: CachedTargets
-    writer: DeliveryWriter
+    receiver: WebhookReceiver
 
     def webhook_url(self, integration_id: UUID) -> str:
         """The URL to paste into PagerDuty's webhook subscription."""
@@ -44,7 +40,13 @@ async def _ingest(request: Request) -> IngestContext:
     return context
 
 
+async def _unit_of_work(request: Request) -> UnitOfWork:
+    factory: UnitOfWorkFactory[UnitOfWork] = request.app.state.unit_of_work
+    return factory()
+
+
 Ingest = Annotated[IngestContext, Depends(_ingest)]
+Uow = Annotated[UnitOfWork, Depends(_unit_of_work)]
 ReadIntegrations = Annotated[Principal, Depends(require_scope("integrations:read"))]
 WriteIntegrations = Annotated[Principal, Depends(require_scope("integrations:write"))]
 

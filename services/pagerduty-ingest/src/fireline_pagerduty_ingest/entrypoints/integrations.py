@@ -15,6 +15,7 @@ from fireline_pagerduty_ingest.entrypoints.deps import (
     Ingest,
     IngestContext,
     ReadIntegrations,
+    Uow,
     WriteIntegrations,
     org_of,
 )
@@ -38,10 +39,10 @@ router = APIRouter(prefix="/v1/integrations/pagerduty", tags=["integrations"])
     summary="Create a PagerDuty integration",
 )
 async def create_integration(
-    body: CreateIntegrationIn, principal: WriteIntegrations, ingest: Ingest
+    body: CreateIntegrationIn, principal: WriteIntegrations, ingest: Ingest, uow: Uow
 ) -> JSONResponse:
     saved = await use_cases.create_integration(
-        pool=ingest.pool(),
+        uow=uow,
         box=ingest.box,
         org_id=org_of(principal),
         name=body.name,
@@ -56,8 +57,10 @@ async def create_integration(
 
 
 @router.get("", response_model=IntegrationListOut, summary="List the org's PagerDuty integrations")
-async def list_integrations(principal: ReadIntegrations, ingest: Ingest) -> IntegrationListOut:
-    found = await use_cases.list_integrations(pool=ingest.pool(), org_id=org_of(principal))
+async def list_integrations(
+    principal: ReadIntegrations, ingest: Ingest, uow: Uow
+) -> IntegrationListOut:
+    found = await use_cases.list_integrations(uow=uow, org_id=org_of(principal))
     return IntegrationListOut(
         items=[IntegrationOut.of(i, webhook_url=ingest.webhook_url(i.id)) for i in found]
     )
@@ -65,10 +68,10 @@ async def list_integrations(principal: ReadIntegrations, ingest: Ingest) -> Inte
 
 @router.get("/{integration_id}", response_model=IntegrationOut, summary="Get an integration")
 async def get_integration(
-    integration_id: str, principal: ReadIntegrations, ingest: Ingest
+    integration_id: str, principal: ReadIntegrations, ingest: Ingest, uow: Uow
 ) -> IntegrationOut:
     integration = await use_cases.get_integration(
-        pool=ingest.pool(), org_id=org_of(principal), integration_id=_id(integration_id)
+        uow=uow, org_id=org_of(principal), integration_id=_id(integration_id)
     )
     return IntegrationOut.of(integration, webhook_url=ingest.webhook_url(integration.id))
 
@@ -79,10 +82,14 @@ async def get_integration(
     summary="Update an integration or rotate its signing secrets",
 )
 async def update_integration(
-    integration_id: str, body: UpdateIntegrationIn, principal: WriteIntegrations, ingest: Ingest
+    integration_id: str,
+    body: UpdateIntegrationIn,
+    principal: WriteIntegrations,
+    ingest: Ingest,
+    uow: Uow,
 ) -> JSONResponse:
     saved = await use_cases.update_integration(
-        pool=ingest.pool(),
+        uow=uow,
         box=ingest.box,
         org_id=org_of(principal),
         integration_id=_id(integration_id),
@@ -98,10 +105,10 @@ async def update_integration(
     summary="Delete an integration (its webhook URL answers 404 afterwards)",
 )
 async def delete_integration(
-    integration_id: str, principal: WriteIntegrations, ingest: Ingest
+    integration_id: str, principal: WriteIntegrations, uow: Uow
 ) -> Response:
     await use_cases.delete_integration(
-        pool=ingest.pool(), org_id=org_of(principal), integration_id=_id(integration_id)
+        uow=uow, org_id=org_of(principal), integration_id=_id(integration_id)
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -10,10 +10,10 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
 from fireline_pagerduty_ingest.service_layer.deliveries import prune_deliveries
+from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.periodic import run_periodically
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,12 @@ class DeliveryPruner:
     def __init__(
         self,
         *,
-        pool: Callable[[], asyncpg.Pool],
+        uow: UnitOfWorkFactory[UnitOfWork],
         retention_s: float,
         interval_s: float = PRUNE_INTERVAL_S,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._retention = timedelta(seconds=retention_s)
         self._interval_s = interval_s
         self._now = now
@@ -48,7 +48,7 @@ class DeliveryPruner:
     async def run_once(self) -> int:
         """One pass; the number of deliveries deleted."""
         deleted = await prune_deliveries(
-            pool=self._pool(), finished_before=self._now() - self._retention
+            uow=self._uow(), finished_before=self._now() - self._retention
         )
         if deleted:
             log.info(

@@ -16,7 +16,7 @@ from fireline_pagerduty_ingest.domain.errors import BodyTooLarge
 from fireline_pagerduty_ingest.domain.signature import SIGNATURE_HEADER
 from fireline_pagerduty_ingest.entrypoints.deps import Ingest
 from fireline_pagerduty_ingest.entrypoints.schemas import WebhookReceipt
-from fireline_pagerduty_ingest.service_layer.webhooks import receive_webhook
+from fireline_pagerduty_ingest.service_layer.webhooks import IncomingWebhook, receive_webhook
 from fireline_runtime import correlation
 from fireline_runtime.input_text import InputText
 from fireline_runtime.observability import record_outcome
@@ -54,17 +54,16 @@ async def receive(
 ) -> JSONResponse:
     body = await _read_capped(request, MAX_BODY_BYTES)
     receipt = await receive_webhook(
-        pool=ingest.pool(),
-        targets=ingest.targets,
-        writer=ingest.writer,
-        integration_id=integration_id,
-        body=body,
-        signature=request.headers.get(SIGNATURE_HEADER),
-        webhook_id=request.headers.get("X-Webhook-Id"),
-        query_incident_type=incident_type,
-        query_severity=severity,
-        correlation_id=correlation.get(),
-        on_stored=ingest.wake_worker,
+        ingest.receiver,
+        IncomingWebhook(
+            integration_id=integration_id,
+            body=body,
+            signature=request.headers.get(SIGNATURE_HEADER),
+            webhook_id=request.headers.get("X-Webhook-Id"),
+            query_incident_type=incident_type,
+            query_severity=severity,
+            correlation_id=correlation.get(),
+        ),
     )
     answer = WebhookReceipt(
         status="duplicate" if receipt.duplicate else "accepted",

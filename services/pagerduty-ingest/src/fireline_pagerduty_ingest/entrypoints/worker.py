@@ -13,24 +13,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from uuid import UUID
 
-import asyncpg
-
-from fireline_pagerduty_ingest.adapters.repository import ClaimedDelivery
+from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery
 from fireline_pagerduty_ingest.service_layer.deliveries import (
     UnpublishableDelivery,
     claim_deliveries,
     publish_delivery,
     release_delivery,
 )
-from fireline_pagerduty_ingest.service_layer.enrichment import EmailDirectory
+from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory
+from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime import correlation, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
-from fireline_runtime.outbox import OutboxWriter, deferred_wake
 from fireline_runtime.periodic import run_periodically
 from fireline_runtime.secret_box import SecretBox
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +52,19 @@ class DeliveryWorker:
     def __init__(
         self,
         *,
-        pool: Callable[[], asyncpg.Pool],
+        uow: UnitOfWorkFactory[UnitOfWork],
         box: SecretBox,
-        outbox: OutboxWriter,
         directory: EmailDirectory,
         settings: WorkerSettings,
+        batch_wake: Callable[[], AbstractAsyncContextManager[None]],
         on_enriched: Callable[[str], None] = lambda status: None,
     ) -> None:
-        self._pool = pool
+        """``batch_wake`` wraps a batch so its alerts wake the outbox relay once, at its end
+        (``fireline_runtime.outbox.deferred_wake``)."""
+        self._uow = uow
         self._on_enriched = on_enriched
         self._box = box
-        self._outbox = outbox
+        self._batch_wake = batch_wake
         self._directory = directory
         self._settings = settings
         self._wake = asyncio.Event()
@@ -87,13 +89,12 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """One pass: claim a batch and handle it; the number of deliveries claimed."""
-        pool = self._pool()
         claim = await claim_deliveries(
-            pool=pool, limit=self._settings.batch_size, lease_s=self._settings.lease_s
+            uow=self._uow(), limit=self._settings.batch_size, lease_s=self._settings.lease_s
         )
         if claim.deliveries:
             # The batch's alerts wake the outbox relay once, when all of them have committed.
-            async with deferred_wake(pool):
+            async with self._batch_wake():
                 await asyncio.gather(
                     *(self._handle(delivery, claim.id) for delivery in claim.deliveries)
                 )
@@ -103,15 +104,13 @@ class DeliveryWorker:
         # Runs in its own task (gather), so the correlation id set here stays with this delivery
         # and reaches the outbox row and every log line about it.
         correlation.set_(delivery.correlation_id)
-        pool = self._pool()
         try:
             # Continues the trace of the request that stored the delivery: the PagerDuty calls and
             # the alert's outbox row belong to the webhook delivery's trace.
             with tracing.continued("publish delivery", delivery.traceparent):
                 await publish_delivery(
-                    pool=pool,
+                    uow=self._uow(),
                     box=self._box,
-                    outbox=self._outbox,
                     directory=self._directory,
                     delivery=delivery,
                     claim_id=claim_id,
@@ -138,7 +137,7 @@ class DeliveryWorker:
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
         with contextlib.suppress(*TRANSIENT_DB_ERRORS):
             gave_up = await release_delivery(
-                pool=self._pool(),
+                uow=self._uow(),
                 delivery=delivery,
                 claim_id=claim_id,
                 error=error,

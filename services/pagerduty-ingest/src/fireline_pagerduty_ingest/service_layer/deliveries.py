@@ -11,22 +11,16 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-import asyncpg
-
-from fireline_contracts import ALERTS
 from fireline_pagerduty_ingest.adapters.crypto import api_token_context
-from fireline_pagerduty_ingest.adapters.pagerduty import ApiCredentials
-from fireline_pagerduty_ingest.adapters.repository import (
-    ClaimedDelivery,
-    DeliveryRepository,
-    IntegrationRepository,
-)
 from fireline_pagerduty_ingest.domain.alert import build_alert
 from fireline_pagerduty_ingest.domain.classification import Classification
-from fireline_pagerduty_ingest.domain.enrichment import Enrichment
+from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, FailedAttempt
+from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials, Enrichment
+from fireline_pagerduty_ingest.domain.errors import UnstorableValue
 from fireline_pagerduty_ingest.domain.webhook import WebhookEvent, parse_delivery
-from fireline_pagerduty_ingest.service_layer.enrichment import EmailDirectory, enrich
-from fireline_runtime.outbox import OutboxWriter
+from fireline_pagerduty_ingest.service_layer.enrichment import enrich
+from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory
+from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.secret_box import SecretBox, UndecryptableSecret
 
 log = logging.getLogger(__name__)
@@ -40,9 +34,9 @@ class UnpublishableDelivery(Exception):
 
 
 # What a delivery's own content can raise while it becomes an alert: the same on every attempt.
-# ValueError covers unparseable bodies, pydantic validation and serialisation errors; DataError
-# a value PostgreSQL refuses.
-_DETERMINISTIC = (ValueError, asyncpg.DataError)
+# ValueError covers unparseable bodies, pydantic validation and serialisation errors, and
+# UnstorableValue (a ValueError too) a value the database refuses.
+_DETERMINISTIC = (ValueError,)
 
 PRUNE_BATCH = 1000
 """Deliveries deleted per statement: short transactions, however much has piled up."""
@@ -56,21 +50,18 @@ class Claim:
     deliveries: list[ClaimedDelivery]
 
 
-async def claim_deliveries(*, pool: asyncpg.Pool, limit: int, lease_s: float) -> Claim:
+async def claim_deliveries(*, uow: UnitOfWork, limit: int, lease_s: float) -> Claim:
     """Lease up to ``limit`` pending deliveries, at most one (the oldest) per PagerDuty incident."""
     claim_id = uuid.uuid4()
-    async with pool.acquire() as conn, conn.transaction():
-        claimed = await DeliveryRepository(conn).claim(
-            limit=limit, claim_id=claim_id, lease_s=lease_s
-        )
+    async with uow:
+        claimed = await uow.deliveries.claim(limit=limit, claim_id=claim_id, lease_s=lease_s)
     return Claim(id=claim_id, deliveries=claimed)
 
 
 async def publish_delivery(
     *,
-    pool: asyncpg.Pool,
+    uow: UnitOfWork,
     box: SecretBox,
-    outbox: OutboxWriter,
     directory: EmailDirectory,
     delivery: ClaimedDelivery,
     claim_id: UUID,
@@ -88,15 +79,14 @@ async def publish_delivery(
     with _poison_is_unpublishable():
         # it parsed when received; the bytes are the same
         event = parse_delivery(delivery.body)
-    credentials = await _credentials(pool, box, delivery.integration_id)
+    credentials = await _credentials(uow, box, delivery.integration_id)
     enrichment = await enrich(
         directory=directory, credentials=credentials, event=event, budget_s=budget_s
     )
     on_enriched(enrichment.status)
     with _poison_is_unpublishable():
         return await _finish(
-            pool=pool,
-            outbox=outbox,
+            uow=uow,
             delivery=delivery,
             claim_id=claim_id,
             event=event,
@@ -106,8 +96,7 @@ async def publish_delivery(
 
 async def _finish(
     *,
-    pool: asyncpg.Pool,
-    outbox: OutboxWriter,
+    uow: UnitOfWork,
     delivery: ClaimedDelivery,
     claim_id: UUID,
     event: WebhookEvent,
@@ -125,13 +114,12 @@ async def _finish(
         correlation_id=delivery.correlation_id,
         received_at=delivery.received_at,
     )
-    async with pool.acquire() as conn, conn.transaction():
-        deliveries = DeliveryRepository(conn)
-        if not await deliveries.lock_claim(delivery_id=delivery.id, claim_id=claim_id):
+    async with uow:
+        if not await uow.deliveries.lock_claim(delivery_id=delivery.id, claim_id=claim_id):
             # Our lease ran out and another worker took the delivery over: it publishes it.
             return "lost_claim"
-        await outbox.add(conn, ALERTS, alert)
-        await deliveries.mark_published(
+        await uow.publish(alert)
+        await uow.deliveries.mark_published(
             delivery_id=delivery.id, enrichment_status=enrichment.status
         )
     log.info(
@@ -151,12 +139,14 @@ def _poison_is_unpublishable() -> Iterator[None]:
     try:
         yield
     except _DETERMINISTIC as exc:
-        raise UnpublishableDelivery(f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+        # A refused value is named by the database's own error, as it is in the logs.
+        shown = exc.__cause__ if isinstance(exc, UnstorableValue) and exc.__cause__ else exc
+        raise UnpublishableDelivery(f"{type(shown).__name__}: {str(shown)[:300]}") from exc
 
 
 async def release_delivery(
     *,
-    pool: asyncpg.Pool,
+    uow: UnitOfWork,
     delivery: ClaimedDelivery,
     claim_id: UUID,
     error: str,
@@ -170,19 +160,17 @@ async def release_delivery(
     Returns True when the delivery was given up on.
     """
     give_up = hopeless or delivery.attempts >= max_attempts
-    async with pool.acquire() as conn:
-        await DeliveryRepository(conn).release(
+    async with uow:
+        await uow.deliveries.release(
             delivery_id=delivery.id,
             claim_id=claim_id,
-            error=error,
-            retry_in_s=retry_in_s,
-            give_up=give_up,
+            failure=FailedAttempt(error=error, retry_in_s=retry_in_s, give_up=give_up),
         )
     return give_up
 
 
 async def prune_deliveries(
-    *, pool: asyncpg.Pool, finished_before: datetime, batch_size: int = PRUNE_BATCH
+    *, uow: UnitOfWork, finished_before: datetime, batch_size: int = PRUNE_BATCH
 ) -> int:
     """Delete deliveries (raw bodies included) finished before the cutoff; how many went.
 
@@ -192,8 +180,9 @@ async def prune_deliveries(
     """
     total = 0
     while True:
-        async with pool.acquire() as conn:
-            deleted = await DeliveryRepository(conn).delete_finished(
+        # One short transaction per batch, however much has piled up.
+        async with uow:
+            deleted = await uow.deliveries.delete_finished(
                 finished_before=finished_before, limit=batch_size
             )
         total += deleted
@@ -202,10 +191,10 @@ async def prune_deliveries(
 
 
 async def _credentials(
-    pool: asyncpg.Pool, box: SecretBox, integration_id: UUID
+    uow: UnitOfWork, box: SecretBox, integration_id: UUID
 ) -> ApiCredentials | None:
-    async with pool.acquire() as conn:
-        sealed = await IntegrationRepository(conn).credentials(integration_id)
+    async with uow.reading():
+        sealed = await uow.integrations.credentials(integration_id)
     if sealed is None or sealed.token_ciphertext is None:
         return None
     try:

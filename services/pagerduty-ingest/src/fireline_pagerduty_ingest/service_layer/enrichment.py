@@ -5,30 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Mapping
+from typing import Any
 
-from fireline_pagerduty_ingest.adapters.pagerduty import ApiCredentials, PagerDutyUnavailable
 from fireline_pagerduty_ingest.domain.enrichment import (
     SKIPPED,
+    ApiCredentials,
     Enrichment,
     OnCallEntry,
+    PagerDutyUnavailable,
     enrichment_status,
     oncall_emails,
 )
 from fireline_pagerduty_ingest.domain.webhook import Lifecycle, WebhookEvent
+from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory
 
 log = logging.getLogger(__name__)
 
-
-class EmailDirectory(Protocol):
-    """What enrichment needs from PagerDuty (the REST client, or a fake in tests)."""
-
-    async def user_email(self, credentials: ApiCredentials, user_id: str) -> str | None: ...
-
-    async def oncalls(
-        self, credentials: ApiCredentials, escalation_policy_id: str
-    ) -> tuple[OnCallEntry, ...]: ...
+_Lookups = dict[str, asyncio.Future[Any]]
 
 
 async def enrich(
@@ -46,6 +40,19 @@ async def enrich(
     """
     if credentials is None:
         return SKIPPED
+    lookups = _lookups(directory, credentials, event)
+    if not lookups:
+        return Enrichment(creator_email=None, oncall_emails=(), status="complete")
+    tasks: _Lookups = {name: asyncio.ensure_future(lookup) for name, lookup in lookups.items()}
+    late = await _wait_within(tasks, budget_s)
+    answers = _answers(tasks, late)
+    return _enrichment(answers, attempted=len(tasks))
+
+
+def _lookups(
+    directory: EmailDirectory, credentials: ApiCredentials, event: WebhookEvent
+) -> dict[str, Awaitable[Any]]:
+    """The lookups ``event`` needs, by name: ``creator`` and ``oncall``, either, both or none."""
     lookups: dict[str, Awaitable[Any]] = {}
     # The agent of an acknowledgement or resolution is whoever acted then, not the creator.
     if event.lifecycle is Lifecycle.TRIGGERED and event.agent_user_id is not None:
@@ -53,10 +60,11 @@ async def enrich(
     policy_id = event.incident.escalation_policy_id if event.incident is not None else None
     if policy_id:
         lookups["oncall"] = directory.oncalls(credentials, policy_id)
-    if not lookups:
-        return Enrichment(creator_email=None, oncall_emails=(), status="complete")
+    return lookups
 
-    tasks = {name: asyncio.ensure_future(lookup) for name, lookup in lookups.items()}
+
+async def _wait_within(tasks: _Lookups, budget_s: float) -> set[asyncio.Future[Any]]:
+    """Wait up to ``budget_s`` for the lookups; those still running are cancelled and returned."""
     pending: set[asyncio.Future[Any]] = set(tasks.values())
     try:
         _, pending = await asyncio.wait(tasks.values(), timeout=budget_s)
@@ -67,15 +75,19 @@ async def enrich(
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+    return pending
 
-    results: dict[str, Any] = {}
+
+def _answers(tasks: _Lookups, late: set[asyncio.Future[Any]]) -> dict[str, Any]:
+    """The results of the lookups that answered in time; each one that did not is logged."""
+    answers: dict[str, Any] = {}
     for name, task in tasks.items():
-        if task.cancelled() or task in pending:
+        if task.cancelled() or task in late:
             log.info("enrichment lookup ran out of time", extra={"lookup": name})
             continue
         error = task.exception()
         if error is None:
-            results[name] = task.result()
+            answers[name] = task.result()
         elif isinstance(error, PagerDutyUnavailable):
             log.info("enrichment lookup failed", extra={"lookup": name, "reason": error.reason})
         else:
@@ -84,10 +96,14 @@ async def enrich(
                 "enrichment lookup raised unexpectedly",
                 extra={"lookup": name, "error": type(error).__name__},
             )
-    creator = results.get("creator")
-    entries: tuple[OnCallEntry, ...] = results.get("oncall", ())
+    return answers
+
+
+def _enrichment(answers: Mapping[str, Any], *, attempted: int) -> Enrichment:
+    creator = answers.get("creator")
+    entries: tuple[OnCallEntry, ...] = answers.get("oncall", ())
     return Enrichment(
         creator_email=creator if isinstance(creator, str) else None,
         oncall_emails=oncall_emails(entries),
-        status=enrichment_status(attempted=len(tasks), succeeded=len(results)),
+        status=enrichment_status(attempted=attempted, succeeded=len(answers)),
     )

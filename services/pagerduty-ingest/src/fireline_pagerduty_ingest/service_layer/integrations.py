@@ -7,15 +7,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-import asyncpg
-
 from fireline_pagerduty_ingest.adapters.crypto import api_token_context, signing_secret_context
-from fireline_pagerduty_ingest.adapters.repository import IntegrationRepository
 from fireline_pagerduty_ingest.domain.errors import IntegrationNotFound
 from fireline_pagerduty_ingest.domain.integration import (
     KEEP,
     Integration,
     IntegrationChanges,
+    IntegrationSettings,
     SecretPlan,
     clean_api_token,
     clean_api_url,
@@ -24,7 +22,10 @@ from fireline_pagerduty_ingest.domain.integration import (
     plan_initial_secrets,
     plan_secret_change,
 )
-from fireline_runtime.db import Connection
+from fireline_pagerduty_ingest.service_layer.unit_of_work import (
+    IntegrationRepository,
+    UnitOfWork,
+)
 from fireline_runtime.secret_box import SecretBox
 
 
@@ -38,7 +39,7 @@ class SavedIntegration:
 
 async def create_integration(
     *,
-    pool: asyncpg.Pool,
+    uow: UnitOfWork,
     box: SecretBox,
     org_id: UUID,
     name: str,
@@ -57,35 +58,32 @@ async def create_integration(
     severity = clean_label(default_severity, "default_severity")
     incident_type = clean_label(default_incident_type, "default_incident_type")
     plan = plan_initial_secrets(signing_secrets)
-    async with pool.acquire() as conn, conn.transaction():
-        repo = IntegrationRepository(conn)
-        await repo.add(
-            integration_id=integration_id,
-            org_id=org_id,
+    async with uow:
+        repo = uow.integrations
+        settings = IntegrationSettings(
             name=cleaned_name,
             pagerduty_api_url=api_url,
             api_token_ciphertext=_seal_token(box, integration_id, token),
             default_severity=severity,
             default_incident_type=incident_type,
         )
+        await repo.add(integration_id=integration_id, org_id=org_id, settings=settings)
         await _apply_secret_plan(repo, box, integration_id, plan)
         integration = await repo.get(org_id=org_id, integration_id=integration_id)
     assert integration is not None  # created in this very transaction
     return SavedIntegration(integration=integration, generated_secret=plan.generated)
 
 
-async def list_integrations(*, pool: asyncpg.Pool, org_id: UUID) -> list[Integration]:
+async def list_integrations(*, uow: UnitOfWork, org_id: UUID) -> list[Integration]:
     """The org's live integrations, oldest first."""
-    async with pool.acquire() as conn:
-        return await IntegrationRepository(conn).of_org(org_id=org_id)
+    async with uow.reading():
+        return await uow.integrations.of_org(org_id=org_id)
 
 
-async def get_integration(*, pool: asyncpg.Pool, org_id: UUID, integration_id: UUID) -> Integration:
+async def get_integration(*, uow: UnitOfWork, org_id: UUID, integration_id: UUID) -> Integration:
     """One of the org's integrations; IntegrationNotFound for another org's or a deleted one."""
-    async with pool.acquire() as conn:
-        integration = await IntegrationRepository(conn).get(
-            org_id=org_id, integration_id=integration_id
-        )
+    async with uow.reading():
+        integration = await uow.integrations.get(org_id=org_id, integration_id=integration_id)
     if integration is None:
         raise IntegrationNotFound()
     return integration
@@ -93,7 +91,7 @@ async def get_integration(*, pool: asyncpg.Pool, org_id: UUID, integration_id: U
 
 async def update_integration(
     *,
-    pool: asyncpg.Pool,
+    uow: UnitOfWork,
     box: SecretBox,
     org_id: UUID,
     integration_id: UUID,
@@ -107,8 +105,8 @@ async def update_integration(
         if changes.pagerduty_api_url is KEEP
         else clean_api_url(changes.pagerduty_api_url, allowed_hosts=allowed_api_hosts)
     )
-    async with pool.acquire() as conn, conn.transaction():
-        repo = IntegrationRepository(conn)
+    async with uow:
+        repo = uow.integrations
         # The row lock serialises concurrent updates, so two rotations racing each other cannot
         # leave three secrets active.
         current = await repo.get(org_id=org_id, integration_id=integration_id, for_update=True)
@@ -121,9 +119,8 @@ async def update_integration(
             generate=changes.generate_signing_secret,
             replace_with=changes.signing_secrets,
         )
-        token_ciphertext = await _updated_token(conn, box, current, changes)
-        await repo.update(
-            integration_id=integration_id,
+        token_ciphertext = await _updated_token(repo, box, current, changes)
+        settings = IntegrationSettings(
             name=current.name if changes.name is KEEP else clean_name(changes.name),
             pagerduty_api_url=current.pagerduty_api_url if new_api_url is KEEP else new_api_url,
             api_token_ciphertext=token_ciphertext,
@@ -134,30 +131,29 @@ async def update_integration(
             if changes.default_incident_type is KEEP
             else clean_label(changes.default_incident_type, "default_incident_type"),
         )
+        await repo.update(integration_id=integration_id, settings=settings)
         await _apply_secret_plan(repo, box, integration_id, plan)
         updated = await repo.get(org_id=org_id, integration_id=integration_id)
     assert updated is not None  # locked above, so still there
     return SavedIntegration(integration=updated, generated_secret=plan.generated)
 
 
-async def delete_integration(*, pool: asyncpg.Pool, org_id: UUID, integration_id: UUID) -> None:
+async def delete_integration(*, uow: UnitOfWork, org_id: UUID, integration_id: UUID) -> None:
     """Delete the integration: its webhook URL answers 404 from now on and its secrets are wiped.
 
     Deliveries accepted before the deletion are still published: PagerDuty was told they were.
     """
-    async with pool.acquire() as conn, conn.transaction():
-        deleted = await IntegrationRepository(conn).delete(
-            org_id=org_id, integration_id=integration_id
-        )
+    async with uow:
+        deleted = await uow.integrations.delete(org_id=org_id, integration_id=integration_id)
     if not deleted:
         raise IntegrationNotFound()
 
 
 async def _updated_token(
-    conn: Connection, box: SecretBox, current: Integration, changes: IntegrationChanges
+    repo: IntegrationRepository, box: SecretBox, current: Integration, changes: IntegrationChanges
 ) -> bytes | None:
     if changes.pagerduty_api_token is KEEP:
-        return await IntegrationRepository(conn).api_token_ciphertext(current.id)
+        return await repo.api_token_ciphertext(current.id)
     return _seal_token(box, current.id, clean_api_token(changes.pagerduty_api_token))
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from uuid import UUID
 
-import asyncpg
-
-from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
-from fireline_pagerduty_ingest.adapters.repository import DeliveryRepository, NewDelivery
-from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.domain.classification import classify
-from fireline_pagerduty_ingest.domain.delivery import Receipt, dedupe_key, initial_status
+from fireline_pagerduty_ingest.domain.delivery import (
+    NewDelivery,
+    Receipt,
+    dedupe_key,
+    initial_status,
+)
 from fireline_pagerduty_ingest.domain.errors import (
     IntegrationNotFound,
     InvalidSignature,
@@ -21,7 +22,10 @@ from fireline_pagerduty_ingest.domain.errors import (
     VerificationUnavailable,
 )
 from fireline_pagerduty_ingest.domain.signature import verify
+from fireline_pagerduty_ingest.domain.target import WebhookTarget
 from fireline_pagerduty_ingest.domain.webhook import parse_delivery
+from fireline_pagerduty_ingest.service_layer.ports import DeliveryInbox, WebhookTargets
+from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
 
 log = logging.getLogger(__name__)
@@ -30,89 +34,133 @@ STORE_DEADLINE_S = 3.0
 """PagerDuty waits 5 s for an answer; a database slower than this gets a 503 (and a retry)."""
 
 
-async def receive_webhook(
-    *,
-    pool: asyncpg.Pool,
-    targets: CachedTargets,
-    writer: DeliveryWriter,
-    integration_id: str,
-    body: bytes,
-    signature: str | None,
-    webhook_id: str | None,
-    query_incident_type: str | None,
-    query_severity: str | None,
-    correlation_id: str | None,
-    on_stored: Callable[[], None],
-) -> Receipt:
-    """Verify, parse and store one delivery; ``on_stored`` wakes the enrichment worker.
+@dataclass(frozen=True)
+class WebhookReceiver:
+    """What receiving a delivery needs; ``bootstrap.py`` builds it once."""
+
+    targets: WebhookTargets
+    """Integrations with their signing secrets opened, cached per replica."""
+    inbox: DeliveryInbox
+    """Stores deliveries; concurrent ones share one INSERT."""
+    unit_of_work: Callable[[], UnitOfWork]
+    """Only for a duplicate: reading the status the first copy was stored with."""
+    on_stored: Callable[[], None]
+    """Wakes the enrichment worker after a delivery it has to publish was stored."""
+
+
+@dataclass(frozen=True)
+class IncomingWebhook:
+    """One delivery as it came in: the URL's integration id and query, headers and raw body."""
+
+    integration_id: str
+    body: bytes
+    signature: str | None
+    webhook_id: str | None
+    query_incident_type: str | None
+    query_severity: str | None
+    correlation_id: str | None
+
+    def __repr__(self) -> str:
+        return f"IncomingWebhook(integration={self.integration_id[:64]!r}, {len(self.body)} bytes)"
+
+
+async def load_target(uow: UnitOfWork, integration_id: UUID) -> WebhookTarget | None:
+    """The live integration with its sealed secrets, read in one statement (the target cache's
+    loader)."""
+    async with uow.reading():
+        return await uow.integrations.webhook_target(integration_id)
+
+
+async def receive_webhook(receiver: WebhookReceiver, webhook: IncomingWebhook) -> Receipt:
+    """Verify, parse and store one delivery; wakes the enrichment worker when it has work.
 
     Raises, in the order PagerDuty's retry rules need: IntegrationNotFound, InvalidSignature,
     MalformedDelivery / InvalidWebhookQuery, StorageUnavailable. It never calls PagerDuty.
     """
-    try:
-        target_id = UUID(integration_id)
-    except ValueError:
-        raise IntegrationNotFound() from None
+    target_id = _target_id(webhook.integration_id)
     try:
         async with asyncio.timeout(STORE_DEADLINE_S):
-            opened = await targets.get(pool, target_id)
-            if opened is None:
-                raise IntegrationNotFound()
-            target = opened.target
-            if not verify(body, signature, opened.secrets):
-                if opened.unreadable:
-                    raise VerificationUnavailable()
-                raise InvalidSignature()
-            event = parse_delivery(body)
-            classification = classify(
-                query_incident_type=query_incident_type,
-                query_severity=query_severity,
-                default_incident_type=target.default_incident_type,
-                default_severity=target.default_severity,
-            )
-            key = dedupe_key(webhook_id, event)
-            status = initial_status(event)
-            stored = await writer.add(
-                NewDelivery(
-                    integration_id=target.id,
-                    org_id=target.org_id,
-                    dedupe_key=key,
-                    event_id=event.id,
-                    event_type=event.event_type,
-                    incident_id=event.incident.id if event.incident is not None else None,
-                    status=status,
-                    body=body,
-                    incident_type=classification.incident_type,
-                    severity=classification.severity,
-                    correlation_id=correlation_id,
-                )
-            )
-            if stored is None:
-                async with pool.acquire() as conn:
-                    previous = await DeliveryRepository(conn).status_of(
-                        integration_id=target.id, dedupe_key=key
-                    )
-                log.info(
-                    "webhook delivery already stored",
-                    extra={"integration_id": str(target.id), "delivery_id": key},
-                )
-                return Receipt(delivery_id=key, duplicate=True, status=previous or status)
+            target = await _verified_target(receiver.targets, target_id, webhook)
+            delivery = _new_delivery(target, webhook)
+            if await receiver.inbox.add(delivery) is None:
+                return await _duplicate(receiver, delivery)
     except TRANSIENT_DB_ERRORS as exc:
         log.warning(
             "webhook delivery could not be stored; asking PagerDuty to retry",
             # The id comes from the URL as sent: bounded, since anyone can send anything there.
-            extra={"integration_id": integration_id[:64], "error": type(exc).__name__},
+            extra={"integration_id": webhook.integration_id[:64], "error": type(exc).__name__},
         )
         raise StorageUnavailable() from None
     log.info(
         "webhook delivery stored",
         extra={
-            "integration_id": str(target.id),
-            "delivery_id": key,
-            "event_type": event.event_type,
-            "status": status,
+            "integration_id": str(delivery.integration_id),
+            "delivery_id": delivery.dedupe_key,
+            "event_type": delivery.event_type,
+            "status": delivery.status,
         },
     )
-    if status == "received":
-        on_stored()
-    return Receipt(delivery_id=key, duplicate=False, status=status)
+    if delivery.status == "received":
+        receiver.on_stored()
+    return Receipt(delivery_id=delivery.dedupe_key, duplicate=False, status=delivery.status)
+
+
+def _target_id(integration_id: str) -> UUID:
+    try:
+        return UUID(integration_id)
+    except ValueError:
+        raise IntegrationNotFound() from None
+
+
+async def _verified_target(
+    targets: WebhookTargets, target_id: UUID, webhook: IncomingWebhook
+) -> WebhookTarget:
+    """The integration the delivery is for, once its signature matched an active secret."""
+    opened = await targets.get(target_id)
+    if opened is None:
+        raise IntegrationNotFound()
+    if not verify(webhook.body, webhook.signature, opened.secrets):
+        if opened.unreadable:
+            raise VerificationUnavailable()
+        raise InvalidSignature()
+    return opened.target
+
+
+def _new_delivery(target: WebhookTarget, webhook: IncomingWebhook) -> NewDelivery:
+    """The verified delivery as it is stored: parsed, classified and given its dedupe key."""
+    event = parse_delivery(webhook.body)
+    classification = classify(
+        query_incident_type=webhook.query_incident_type,
+        query_severity=webhook.query_severity,
+        default_incident_type=target.default_incident_type,
+        default_severity=target.default_severity,
+    )
+    return NewDelivery(
+        integration_id=target.id,
+        org_id=target.org_id,
+        dedupe_key=dedupe_key(webhook.webhook_id, event),
+        event_id=event.id,
+        event_type=event.event_type,
+        incident_id=event.incident.id if event.incident is not None else None,
+        status=initial_status(event),
+        body=webhook.body,
+        incident_type=classification.incident_type,
+        severity=classification.severity,
+        correlation_id=webhook.correlation_id,
+    )
+
+
+async def _duplicate(receiver: WebhookReceiver, delivery: NewDelivery) -> Receipt:
+    """The receipt of a delivery stored before: with the status its first copy has now."""
+    uow = receiver.unit_of_work()
+    async with uow.reading():
+        previous = await uow.deliveries.status_of(
+            integration_id=delivery.integration_id, dedupe_key=delivery.dedupe_key
+        )
+    log.info(
+        "webhook delivery already stored",
+        extra={"integration_id": str(delivery.integration_id), "delivery_id": delivery.dedupe_key},
+    )
+    return Receipt(
+        delivery_id=delivery.dedupe_key, duplicate=True, status=previous or delivery.status
+    )

@@ -1,0 +1,192 @@
+"""PostgreSQL storage of webhook deliveries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from fireline_pagerduty_ingest.domain.delivery import (
+    ClaimedDelivery,
+    DeliveryStatus,
+    FailedAttempt,
+    NewDelivery,
+)
+from fireline_runtime.db import Connection, Record
+
+
+class PgDeliveryRepository:
+    """Webhook deliveries: the durable record the receiver writes and the worker drains."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add(self, delivery: NewDelivery) -> int | None:
+        """Store a delivery; None when one with the same dedupe key is already stored."""
+        return (await self.add_many([delivery]))[0]
+
+    async def add_many(self, deliveries: Sequence[NewDelivery]) -> list[int | None]:
+        """Store deliveries in one statement, in order; each one's id, or None if a duplicate.
+
+        A dedupe key repeated within ``deliveries`` is stored once, for its first occurrence.
+        """
+        rows = await self._conn.fetch(
+            """
+            INSERT INTO deliveries (integration_id, org_id, dedupe_key, event_id, event_type,
+                                    incident_id, status, body, incident_type, severity,
+                                    correlation_id, traceparent, processed_at)
+            SELECT integration_id, org_id, dedupe_key, event_id, event_type, incident_id, status,
+                   body, incident_type, severity, correlation_id, traceparent,
+                   CASE WHEN status = 'ignored' THEN now() END
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                        $7::text[], $8::bytea[], $9::text[], $10::text[], $11::text[],
+                        $12::text[])
+                 WITH ORDINALITY AS t(integration_id, org_id, dedupe_key, event_id, event_type,
+                                      incident_id, status, body, incident_type, severity,
+                                      correlation_id, traceparent, position)
+            -- Ids follow arrival order, which the worker's per-incident ordering relies on.
+            ORDER BY position
+            ON CONFLICT ON CONSTRAINT deliveries_dedupe DO NOTHING
+            RETURNING id, integration_id, dedupe_key
+            """,
+            [d.integration_id for d in deliveries],
+            [d.org_id for d in deliveries],
+            [d.dedupe_key for d in deliveries],
+            [d.event_id for d in deliveries],
+            [d.event_type for d in deliveries],
+            [d.incident_id for d in deliveries],
+            [d.status for d in deliveries],
+            [d.body for d in deliveries],
+            [d.incident_type for d in deliveries],
+            [d.severity for d in deliveries],
+            [d.correlation_id for d in deliveries],
+            [d.traceparent for d in deliveries],
+        )
+        stored = {(row["integration_id"], row["dedupe_key"]): row["id"] for row in rows}
+        return [stored.pop((d.integration_id, d.dedupe_key), None) for d in deliveries]
+
+    async def status_of(self, *, integration_id: UUID, dedupe_key: str) -> DeliveryStatus | None:
+        status: DeliveryStatus | None = await self._conn.fetchval(
+            "SELECT status FROM deliveries WHERE integration_id = $1 AND dedupe_key = $2",
+            integration_id,
+            dedupe_key,
+        )
+        return status
+
+    async def claim(self, *, limit: int, claim_id: UUID, lease_s: float) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` pending deliveries, at most one per PagerDuty incident.
+
+        Only the oldest pending delivery of each incident can be claimed: a later one waits until
+        the earlier one is published (or failed), which keeps each incident's alerts in the order
+        PagerDuty sent them, across workers and restarts. A lease that expires (its worker died)
+        makes the delivery claimable again.
+        """
+        rows = await self._conn.fetch(
+            """
+            WITH candidates AS (
+                SELECT d.id FROM deliveries d
+                WHERE d.status = 'received'
+                  AND (d.lease_until IS NULL OR d.lease_until < now())
+                  AND NOT EXISTS (
+                      SELECT 1 FROM deliveries earlier
+                      WHERE earlier.status = 'received'
+                        AND earlier.incident_id = d.incident_id
+                        AND earlier.id < d.id)
+                ORDER BY d.id
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE deliveries d
+            SET claim_id = $2, lease_until = now() + make_interval(secs => $3),
+                attempts = d.attempts + 1
+            FROM candidates c
+            WHERE d.id = c.id
+            RETURNING d.id, d.integration_id, d.org_id, d.dedupe_key, d.body, d.incident_type,
+                      d.severity, d.correlation_id, d.attempts, d.received_at, d.traceparent
+            """,
+            limit,
+            claim_id,
+            lease_s,
+        )
+        return sorted((_claimed(row) for row in rows), key=lambda d: d.id)
+
+    async def lock_claim(self, *, delivery_id: int, claim_id: UUID) -> bool:
+        """Lock the delivery if this claim still holds it (no other worker took it over)."""
+        found = await self._conn.fetchval(
+            """
+            SELECT id FROM deliveries
+            WHERE id = $1 AND claim_id = $2 AND status = 'received' FOR UPDATE
+            """,
+            delivery_id,
+            claim_id,
+        )
+        return found is not None
+
+    async def mark_published(self, *, delivery_id: int, enrichment_status: str) -> None:
+        await self._conn.execute(
+            """
+            UPDATE deliveries
+            SET status = 'published', enrichment_status = $2, processed_at = now(),
+                lease_until = NULL, last_error = NULL
+            WHERE id = $1
+            """,
+            delivery_id,
+            enrichment_status,
+        )
+
+    async def release(self, *, delivery_id: int, claim_id: UUID, failure: FailedAttempt) -> None:
+        """Give a failed delivery back for a later retry, or mark it failed for good."""
+        await self._conn.execute(
+            """
+            UPDATE deliveries
+            SET last_error = $3,
+                lease_until = CASE WHEN $5 THEN NULL ELSE now() + make_interval(secs => $4) END,
+                status = CASE WHEN $5 THEN 'failed' ELSE status END,
+                processed_at = CASE WHEN $5 THEN now() ELSE processed_at END,
+                claim_id = NULL
+            WHERE id = $1 AND claim_id = $2 AND status = 'received'
+            """,
+            delivery_id,
+            claim_id,
+            failure.error[:500],
+            failure.retry_in_s,
+            failure.give_up,
+        )
+
+    async def delete_finished(self, *, finished_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` deliveries that finished before the cutoff; how many went.
+
+        Pending deliveries (``received``) are never touched, whatever their age. A finished
+        delivery was received no later than it finished, so its dedupe key is older than the
+        cutoff too. Rows another transaction holds are skipped, not waited for.
+        """
+        result = await self._conn.execute(
+            """
+            DELETE FROM deliveries WHERE id IN (
+                SELECT id FROM deliveries
+                WHERE status <> 'received' AND processed_at < $1 AND received_at < $1
+                ORDER BY processed_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED)
+            """,
+            finished_before,
+            limit,
+        )
+        # asyncpg returns the command tag, e.g. "DELETE 42".
+        return int(result.rsplit(" ", 1)[-1])
+
+
+def _claimed(row: Record) -> ClaimedDelivery:
+    return ClaimedDelivery(
+        id=row["id"],
+        integration_id=row["integration_id"],
+        org_id=row["org_id"],
+        dedupe_key=row["dedupe_key"],
+        body=bytes(row["body"]),
+        incident_type=row["incident_type"],
+        severity=row["severity"],
+        correlation_id=row["correlation_id"],
+        attempts=row["attempts"],
+        received_at=row["received_at"],
+        traceparent=row["traceparent"],
+    )

@@ -1,0 +1,51 @@
+"""The unit of work of the ingest service: its repositories on one transaction with the outbox.
+
+The SQL lives in ``integrations_repository`` and ``deliveries_repository``; the transaction, the
+connection's lifetime and the outbox in the runtime's ``PgUnitOfWork``.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from fireline_contracts import ALERTS
+from fireline_pagerduty_ingest.adapters.deliveries_repository import PgDeliveryRepository
+from fireline_pagerduty_ingest.adapters.integrations_repository import PgIntegrationRepository
+from fireline_pagerduty_ingest.domain.alert import AlertEventType
+from fireline_pagerduty_ingest.domain.errors import UnstorableValue
+from fireline_runtime import unit_of_work as runtime_uow
+from fireline_runtime.db import Connection
+
+
+class PgUnitOfWork(runtime_uow.PgUnitOfWork):
+    """Integrations and deliveries, on one transaction with the outbox."""
+
+    _integrations: PgIntegrationRepository | None = None
+    _deliveries: PgDeliveryRepository | None = None
+
+    def _bind(self, conn: Connection) -> None:
+        self._integrations = PgIntegrationRepository(conn)
+        self._deliveries = PgDeliveryRepository(conn)
+
+    def _unbind(self) -> None:
+        self._integrations = None
+        self._deliveries = None
+
+    @property
+    def integrations(self) -> PgIntegrationRepository:
+        if self._integrations is None:
+            raise RuntimeError("enter the unit of work first")
+        return self._integrations
+
+    @property
+    def deliveries(self) -> PgDeliveryRepository:
+        if self._deliveries is None:
+            raise RuntimeError("enter the unit of work first")
+        return self._deliveries
+
+    async def publish(self, event: AlertEventType) -> None:
+        try:
+            await self.emit(ALERTS, event)
+        except asyncpg.DataError as exc:
+            # Text PostgreSQL cannot store: the alert's own content, the same on every attempt.
+            raise UnstorableValue(str(exc)) from exc

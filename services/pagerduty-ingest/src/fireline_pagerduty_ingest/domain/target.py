@@ -1,0 +1,51 @@
+"""What the receiver and the worker read of an integration: its webhook target and REST settings.
+
+Secrets and the API token stay sealed (encrypted) in these records until a use case opens them
+with the service's ``SecretBox``; ``OpenTarget`` is a target whose signing secrets were opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class SealedSecret:
+    """An active signing secret, still encrypted."""
+
+    id: UUID
+    ciphertext: bytes
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """What the receiver needs to check and file a delivery for one integration."""
+
+    id: UUID
+    org_id: UUID
+    default_severity: str | None
+    default_incident_type: str | None
+    secrets: tuple[SealedSecret, ...]
+
+
+@dataclass(frozen=True)
+class OpenTarget:
+    """A live integration with its active signing secrets in clear text."""
+
+    target: WebhookTarget
+    secrets: tuple[str, ...]
+    unreadable: bool
+    """True when some active secret did not decrypt (a wrong encryption key)."""
+
+    def __repr__(self) -> str:
+        return f"OpenTarget(integration={self.target.id}, secrets={len(self.secrets)})"
+
+
+@dataclass(frozen=True)
+class SealedCredentials:
+    """An integration's REST settings with the token still encrypted (None: no token)."""
+
+    integration_id: UUID
+    base_url: str
+    token_ciphertext: bytes | None

@@ -1,0 +1,40 @@
+"""What the use cases need besides storage, as protocols: the adapters behind them (the webhook
+target cache, the group-committing delivery writer, PagerDuty's REST API) are built in
+``bootstrap.py``, and unit tests pass fakes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+from fireline_pagerduty_ingest.domain.delivery import NewDelivery
+from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials, OnCallEntry
+from fireline_pagerduty_ingest.domain.target import OpenTarget
+
+
+class WebhookTargets(Protocol):
+    """Integrations as the receiver needs them, signing secrets opened (``CachedTargets``)."""
+
+    async def get(self, integration_id: UUID) -> OpenTarget | None:
+        """The live integration ``integration_id`` names, or None (deleted or never existed)."""
+
+
+class DeliveryInbox(Protocol):
+    """Stores verified deliveries durably (``DeliveryWriter``, which batches concurrent ones)."""
+
+    async def add(self, delivery: NewDelivery) -> int | None:
+        """Store ``delivery``; its id, or None when its dedupe key is already stored."""
+
+
+class EmailDirectory(Protocol):
+    """What enrichment needs from PagerDuty (the REST client, or a fake in tests).
+
+    A lookup that gets no answer raises ``PagerDutyUnavailable`` (``domain.enrichment``).
+    """
+
+    async def user_email(self, credentials: ApiCredentials, user_id: str) -> str | None: ...
+
+    async def oncalls(
+        self, credentials: ApiCredentials, escalation_policy_id: str
+    ) -> tuple[OnCallEntry, ...]: ...

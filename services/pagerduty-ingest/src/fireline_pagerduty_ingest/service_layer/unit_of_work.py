@@ -1,0 +1,112 @@
+"""What the use cases need from storage: two repositories and one transaction around them.
+
+These are protocols so the use cases can run against in-memory fakes in unit tests; the
+PostgreSQL implementations live in ``adapters.postgres`` and the modules it binds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from fireline_pagerduty_ingest.domain.alert import AlertEventType
+from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, DeliveryStatus, FailedAttempt
+from fireline_pagerduty_ingest.domain.integration import Integration, IntegrationSettings
+from fireline_pagerduty_ingest.domain.target import SealedCredentials, WebhookTarget
+from fireline_runtime.unit_of_work import Transactional
+
+
+class IntegrationRepository(Protocol):
+    """Integrations and their signing secrets.
+
+    Every change to what ``webhook_target`` returns must reach the receivers' target caches when
+    its transaction commits (the PostgreSQL adapter NOTIFYs in that transaction).
+    """
+
+    async def add(
+        self, *, integration_id: UUID, org_id: UUID, settings: IntegrationSettings
+    ) -> None:
+        """Store a new integration (without secrets)."""
+
+    async def get(
+        self, *, org_id: UUID, integration_id: UUID, for_update: bool = False
+    ) -> Integration | None:
+        """The live integration of ``org_id``; ``for_update`` locks it until commit."""
+
+    async def of_org(self, *, org_id: UUID) -> list[Integration]:
+        """The org's live integrations, oldest first."""
+
+    async def update(self, *, integration_id: UUID, settings: IntegrationSettings) -> None:
+        """Replace the integration's settings."""
+
+    async def api_token_ciphertext(self, integration_id: UUID) -> bytes | None:
+        """The integration's sealed API token, if it has one."""
+
+    async def delete(self, *, org_id: UUID, integration_id: UUID) -> bool:
+        """Mark the integration deleted and wipe its secrets; False if there was none."""
+
+    async def add_secret(self, *, integration_id: UUID, secret_id: UUID, ciphertext: bytes) -> None:
+        """Store a new active signing secret, sealed."""
+
+    async def retire_secrets(
+        self, *, integration_id: UUID, secret_ids: Collection[UUID] | None
+    ) -> None:
+        """Retire the given active secrets (all when None); their ciphertext is wiped."""
+
+    async def webhook_target(self, integration_id: UUID) -> WebhookTarget | None:
+        """The live integration with its active secrets, in one round trip."""
+
+    async def credentials(self, integration_id: UUID) -> SealedCredentials | None:
+        """REST settings of the integration, even deleted: its accepted deliveries still go out."""
+
+
+class DeliveryRepository(Protocol):
+    """Webhook deliveries: the durable record the receiver writes and the worker drains.
+
+    The receiver stores deliveries through the group-committing ``DeliveryInbox``
+    (``service_layer.ports``), not through a unit of work.
+    """
+
+    async def status_of(self, *, integration_id: UUID, dedupe_key: str) -> DeliveryStatus | None:
+        """The status of the stored delivery with that dedupe key, if any."""
+
+    async def claim(self, *, limit: int, claim_id: UUID, lease_s: float) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` pending deliveries, at most one per PagerDuty incident.
+
+        Only the oldest pending delivery of each incident can be claimed; a lease that expires
+        makes the delivery claimable again. Ordered by id (arrival order).
+        """
+
+    async def lock_claim(self, *, delivery_id: int, claim_id: UUID) -> bool:
+        """Lock the delivery if this claim still holds it (no other worker took it over)."""
+
+    async def mark_published(self, *, delivery_id: int, enrichment_status: str) -> None:
+        """Record the delivery as published, with how its enrichment went."""
+
+    async def release(self, *, delivery_id: int, claim_id: UUID, failure: FailedAttempt) -> None:
+        """Give a failed delivery back for a later retry, or mark it failed for good."""
+
+    async def delete_finished(self, *, finished_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` deliveries that finished before the cutoff; how many went.
+
+        Pending deliveries (``received``) are never touched, whatever their age.
+        """
+
+
+class UnitOfWork(Transactional, Protocol):
+    """The repositories and the outbox, on one transaction (``Transactional``).
+
+    The storage adapters raise ``UnstorableValue`` (``domain.errors``) for a value the database
+    refuses, so a use case can tell bad content from an outage.
+    """
+
+    @property
+    def integrations(self) -> IntegrationRepository: ...
+
+    @property
+    def deliveries(self) -> DeliveryRepository: ...
+
+    async def publish(self, event: AlertEventType) -> None:
+        """Queue ``event`` on the alerts topic; it is sent only if the transaction commits."""

@@ -1,0 +1,805 @@
+"""The auth use cases against an in-memory unit of work: exchange, signing keys, projection.
+
+The fakes keep the rules the SQL keeps (order-safe projection upserts, one usage announcement per
+interval, signing keys by activation), so these tests assert what a caller would see: tokens that
+verify, keys refused, events published, keys created, rotated and deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID, uuid4
+
+import pytest
+
+from fireline_auth.adapters.key_projection import CachedKeys
+from fireline_auth.adapters.keyring import KeyRing
+from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
+from fireline_auth.domain.client_auth import ClientCredentials
+from fireline_auth.domain.errors import (
+    ClientAuthMethod,
+    InvalidClient,
+    InvalidScope,
+    RateLimited,
+    SigningUnavailable,
+    UnsupportedGrantType,
+)
+from fireline_auth.domain.keys import ApiKey, KeyState
+from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
+from fireline_auth.domain.tokens import IssuedToken
+from fireline_auth.service_layer import exchange, introspection, projection, signing_keys
+from fireline_auth.service_layer.context import AuthContext, TokenPolicy
+from fireline_contracts import (
+    KeyCreated,
+    KeyCreatedPayload,
+    KeyRenamed,
+    KeyRenamedPayload,
+    KeyRevoked,
+    KeyRevokedPayload,
+    KeyUsed,
+    KeyUsedPayload,
+    api_keys,
+)
+from fireline_contracts.scopes import INCIDENTS_READ, INCIDENTS_WRITE
+from fireline_runtime.secret_box import SecretBox
+
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+ORG = uuid4()
+LIMIT = 3
+USAGE_INTERVAL_S = 60.0
+PUBLISH_AHEAD = timedelta(seconds=120)
+RETENTION = timedelta(hours=1)
+ROTATION_PERIOD = timedelta(days=30)
+
+
+# --- in-memory storage ---------------------------------------------------------------------------
+
+
+@dataclass
+class KeyRow:
+    org_id: UUID
+    name: str | None = None
+    name_event_at: datetime | None = None
+    digest: str | None = None
+    scopes: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    created_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class FakeApiKeys:
+    """The ``api_keys`` upserts' rules: any event may come first, columns only move forward."""
+
+    def __init__(self) -> None:
+        self.rows: dict[UUID, KeyRow] = {}
+
+    async def apply_created(
+        self,
+        *,
+        key_id: UUID,
+        org_id: UUID,
+        name: str,
+        digest: str,
+        scopes: tuple[str, ...],
+        expires_at: datetime | None,
+        created_at: datetime,
+        event_at: datetime,
+    ) -> None:
+        state = KeyState(digest, scopes, expires_at, created_at)
+        await self.apply_renamed(
+            key_id=key_id, org_id=org_id, name=name, event_at=event_at, state=state
+        )
+
+    async def apply_renamed(
+        self,
+        *,
+        key_id: UUID,
+        org_id: UUID,
+        name: str,
+        event_at: datetime,
+        state: KeyState | None = None,
+    ) -> None:
+        row = self.rows.setdefault(key_id, KeyRow(org_id=org_id))
+        if row.digest is None and state is not None:
+            row.digest = state.digest
+            row.scopes = state.scopes
+            row.expires_at = state.expires_at
+            row.created_at = state.created_at
+        if row.name_event_at is None or row.name_event_at < event_at:
+            row.name, row.name_event_at = name, event_at
+
+    async def apply_revoked(
+        self, *, key_id: UUID, org_id: UUID, revoked_at: datetime, event_at: datetime
+    ) -> None:
+        row = self.rows.setdefault(key_id, KeyRow(org_id=org_id))
+        row.revoked_at = row.revoked_at or revoked_at
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        row = self.rows.get(key_id)
+        return None if row is None else _api_key(key_id, row)
+
+    async def find_by_digest(self, digest: str) -> ApiKey | None:
+        for key_id, row in self.rows.items():
+            if row.digest == digest:
+                return _api_key(key_id, row)
+        return None
+
+
+def _api_key(key_id: UUID, row: KeyRow) -> ApiKey:
+    return ApiKey(
+        key_id=key_id,
+        org_id=row.org_id,
+        name=row.name,
+        digest=row.digest,
+        scopes=row.scopes,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class FakeSigningKeys:
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+        self.rows: dict[str, StoredSigningKey] = {}
+        self.locked_in_transaction: list[bool] = []
+
+    async def lock(self) -> None:
+        self.locked_in_transaction.append(self._db.in_transaction)
+
+    async def list_all(self) -> list[StoredSigningKey]:
+        return sorted(self.rows.values(), key=lambda s: (s.info.activates_at, s.info.created_at))
+
+    async def insert(
+        self,
+        *,
+        kid: str,
+        public_key: bytes,
+        private_key_encrypted: bytes,
+        created_at: datetime,
+        activates_at: datetime,
+    ) -> None:
+        assert kid not in self.rows
+        info = SigningKeyInfo(kid, public_key, created_at, activates_at)
+        self.rows[kid] = StoredSigningKey(info, private_key_encrypted)
+
+    async def delete(self, kids: Sequence[str]) -> None:
+        for kid in kids:
+            self.rows.pop(kid, None)
+
+
+class FakeKeyUsage:
+    def __init__(self) -> None:
+        self.marks: dict[UUID, datetime] = {}
+        self.fail = False
+
+    async def claim_emission(self, *, key_id: UUID, now: datetime, interval_s: float) -> bool:
+        if self.fail:
+            raise ConnectionError("the database went away")
+        last = self.marks.get(key_id)
+        if last is not None and last > now - timedelta(seconds=interval_s):
+            return False
+        self.marks[key_id] = now
+        return True
+
+
+@dataclass
+class FakeDatabase:
+    """What every unit of work of one test shares; counts what a round trip would cost."""
+
+    api_keys: FakeApiKeys = field(default_factory=FakeApiKeys)
+    key_usage: FakeKeyUsage = field(default_factory=FakeKeyUsage)
+    published: list[KeyUsed] = field(default_factory=list)
+    transactions: int = 0
+    reads: int = 0
+    in_transaction: bool = False
+    signing_keys: FakeSigningKeys = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.signing_keys = FakeSigningKeys(self)
+
+    @property
+    def entered(self) -> int:
+        return self.transactions + self.reads
+
+
+class FakeUnitOfWork:
+    """Commits by keeping the published events; a failing use case discards them."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+        self._pending: list[KeyUsed] = []
+
+    @property
+    def api_keys(self) -> FakeApiKeys:
+        return self._db.api_keys
+
+    @property
+    def signing_keys(self) -> FakeSigningKeys:
+        return self._db.signing_keys
+
+    @property
+    def key_usage(self) -> FakeKeyUsage:
+        return self._db.key_usage
+
+    async def publish(self, event: KeyUsed) -> None:
+        assert self._db.in_transaction, "events are only published inside the transaction"
+        self._pending.append(event)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Self]:
+        self._db.reads += 1
+        yield self
+
+    async def __aenter__(self) -> Self:
+        self._db.transactions += 1
+        self._db.in_transaction = True
+        self._pending = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._db.in_transaction = False
+        if exc_type is None:
+            self._db.published.extend(self._pending)
+        self._pending = []
+
+
+# --- fixtures and helpers ------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Auth:
+    db: FakeDatabase
+    ctx: AuthContext
+    clock: Clock
+
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.db)
+
+
+@pytest.fixture
+async def auth() -> Auth:
+    db = FakeDatabase()
+    clock = Clock()
+    box = SecretBox(os.urandom(32))
+
+    def uow() -> FakeUnitOfWork:
+        return FakeUnitOfWork(db)
+
+    keys = CachedKeys(uow)
+    keys.cache.listening = True  # as when its LISTEN connection is up
+    ctx = AuthContext(
+        uow=uow,
+        box=box,
+        keyring=KeyRing(box, lambda: RETENTION),
+        limiter=SlidingWindowLimiter(limit=LIMIT, window_s=60),
+        policy=TokenPolicy(
+            issuer="https://auth.fireline.test",
+            audience="fireline",
+            lifetime_s=900,
+            key_usage_interval_s=USAGE_INTERVAL_S,
+            publish_ahead_s=PUBLISH_AHEAD.total_seconds(),
+            rotation_period_s=ROTATION_PERIOD.total_seconds(),
+        ),
+        keys=keys,
+        clock=clock,
+    )
+    assert await signing_keys.ensure_signing_key(uow(), box=box, now=clock())
+    await signing_keys.load_signing_keys(uow(), ctx.keyring)
+    return Auth(db, ctx, clock)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key_id: UUID
+    secret: str
+
+
+async def create_key(
+    auth: Auth,
+    *,
+    scopes: tuple[str, ...] = (INCIDENTS_READ, INCIDENTS_WRITE),
+    expires_at: datetime | None = None,
+    org_id: UUID = ORG,
+) -> IssuedKey:
+    secret = api_keys.generate()
+    key_id = uuid4()
+    event = KeyCreated(
+        org_id=org_id,
+        occurred_at=auth.clock(),
+        payload=KeyCreatedPayload(
+            key_id=key_id,
+            name="ci",
+            digest=api_keys.digest(secret),
+            scopes=scopes,
+            expires_at=expires_at,
+            created_by=None,
+            created_at=auth.clock(),
+        ),
+    )
+    await projection.apply_key_event(auth.uow(), event)
+    return IssuedKey(key_id, secret)
+
+
+def revoked(key_id: UUID, *, at: datetime, org_id: UUID = ORG) -> KeyRevoked:
+    return KeyRevoked(
+        org_id=org_id,
+        occurred_at=at,
+        payload=KeyRevokedPayload(key_id=key_id, revoked_at=at, revoked_by=None),
+    )
+
+
+def credentials(key_id: UUID | str, secret: str) -> ClientCredentials:
+    return ClientCredentials(
+        client_id=str(key_id), client_secret=secret, method=ClientAuthMethod.BASIC
+    )
+
+
+async def exchange_key(
+    auth: Auth,
+    key_id: UUID | str,
+    secret: str,
+    *,
+    scope: str | None = None,
+    address: str = "198.51.100.7",
+) -> IssuedToken:
+    return await exchange.exchange_client_credentials(
+        ctx=auth.ctx,
+        grant_type="client_credentials",
+        credentials=credentials(key_id, secret),
+        scope=scope,
+        client_address=address,
+    )
+
+
+# --- exchange ------------------------------------------------------------------------------------
+
+
+async def test_a_valid_key_buys_a_token_that_verifies_and_its_use_is_announced(
+    auth: Auth,
+) -> None:
+    key = await create_key(auth)
+
+    issued = await exchange_key(auth, key.key_id, key.secret)
+
+    principal = await introspection.local_verifier(auth.ctx).verify(issued.access_token)
+    assert principal.key_id == str(key.key_id)
+    assert principal.org_id == ORG
+    assert principal.scopes == {INCIDENTS_READ, INCIDENTS_WRITE}
+    assert issued.scope == f"{INCIDENTS_READ} {INCIDENTS_WRITE}"
+    assert issued.expires_in == 900
+    assert issued.kid == auth.ctx.keyring.keys[0].kid
+    [used] = auth.db.published
+    assert used.org_id == ORG
+    assert used.payload == KeyUsedPayload(key_id=key.key_id, used_at=T0)
+
+
+async def test_a_cached_key_announced_recently_is_exchanged_without_the_database(
+    auth: Auth,
+) -> None:
+    key = await create_key(auth)
+    await exchange_key(auth, key.key_id, key.secret)
+    entered = auth.db.entered
+
+    auth.clock.now = T0 + timedelta(seconds=USAGE_INTERVAL_S / 2)
+    await exchange_key(auth, key.key_id, key.secret)
+
+    assert auth.db.entered == entered, "no unit of work: the key and its announcement in memory"
+    assert len(auth.db.published) == 1
+
+
+async def test_use_is_announced_again_once_the_interval_has_passed(auth: Auth) -> None:
+    key = await create_key(auth)
+    await exchange_key(auth, key.key_id, key.secret)
+    # Another replica's process memory: it has not seen the announcement, the marks have.
+    auth.ctx.usage_seen.clear()
+    await exchange_key(auth, key.key_id, key.secret)
+    assert len(auth.db.published) == 1
+
+    auth.clock.now = T0 + timedelta(seconds=USAGE_INTERVAL_S)
+    await exchange_key(auth, key.key_id, key.secret)
+
+    assert [e.payload.used_at for e in auth.db.published] == [T0, auth.clock.now]
+
+
+async def test_a_failure_to_record_use_does_not_cost_the_token(auth: Auth) -> None:
+    key = await create_key(auth)
+    auth.db.key_usage.fail = True
+
+    issued = await exchange_key(auth, key.key_id, key.secret)
+
+    assert (await introspection.local_verifier(auth.ctx).verify(issued.access_token)).key_id
+    assert auth.db.published == []
+    assert key.key_id not in auth.ctx.usage_seen, "tried again on the next exchange"
+
+
+@pytest.mark.parametrize("problem", ["unknown", "revoked", "expired", "wrong secret", "malformed"])
+async def test_a_key_that_does_not_prove_itself_is_refused_alike(auth: Auth, problem: str) -> None:
+    key = await create_key(auth, expires_at=T0 + timedelta(days=1))
+    key_id, secret = key.key_id, key.secret
+    if problem == "unknown":
+        key_id = uuid4()
+    elif problem == "revoked":
+        await projection.apply_key_event(auth.uow(), revoked(key.key_id, at=T0))
+    elif problem == "expired":
+        auth.clock.now = T0 + timedelta(days=1)
+    elif problem == "wrong secret":
+        secret = api_keys.generate()
+    else:
+        secret = "flk_short"
+
+    with pytest.raises(InvalidClient) as refused:
+        await exchange_key(auth, key_id, secret)
+
+    assert refused.value.method is ClientAuthMethod.BASIC
+    assert auth.db.published == []
+
+
+async def test_a_revocation_takes_effect_once_the_cache_hears_of_it(auth: Auth) -> None:
+    key = await create_key(auth)
+    await exchange_key(auth, key.key_id, key.secret)
+
+    await projection.apply_key_event(auth.uow(), revoked(key.key_id, at=T0))
+    assert isinstance(auth.ctx.keys, CachedKeys)
+    auth.ctx.keys.cache.invalidate(key.key_id)  # the projection's NOTIFY, delivered
+
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, key.key_id, key.secret)
+
+
+async def test_the_requested_scope_narrows_the_token_but_never_widens_it(auth: Auth) -> None:
+    key = await create_key(auth, scopes=(INCIDENTS_READ, INCIDENTS_WRITE))
+
+    narrowed = await exchange_key(auth, key.key_id, key.secret, scope=INCIDENTS_READ)
+
+    principal = await introspection.local_verifier(auth.ctx).verify(narrowed.access_token)
+    assert principal.scopes == {INCIDENTS_READ}
+    assert narrowed.scope == INCIDENTS_READ
+    with pytest.raises(InvalidScope):
+        await exchange_key(auth, key.key_id, key.secret, scope="integrations:write")
+
+
+async def test_failed_authentications_are_rate_limited_but_never_lock_out_the_owner(
+    auth: Auth,
+) -> None:
+    key = await create_key(auth)
+    wrong = api_keys.generate()
+    for i in range(LIMIT):
+        with pytest.raises(InvalidClient):
+            await exchange_key(auth, key.key_id, wrong, address=f"203.0.113.{i}")
+
+    with pytest.raises(RateLimited) as limited:
+        await exchange_key(auth, key.key_id, wrong, address="203.0.113.50")
+    assert limited.value.retry_after_s >= 1
+    # The key id is public: its used-up budget stops guessing, never its owner.
+    assert (await exchange_key(auth, key.key_id, key.secret)).access_token
+
+
+async def test_an_address_with_no_failures_left_is_refused_even_the_right_secret(
+    auth: Auth,
+) -> None:
+    key = await create_key(auth)
+    for _ in range(LIMIT):
+        with pytest.raises(InvalidClient):
+            await exchange_key(auth, uuid4(), key.secret, address="203.0.113.5")
+
+    with pytest.raises(RateLimited):
+        await exchange_key(auth, key.key_id, key.secret, address="203.0.113.5")
+    assert (await exchange_key(auth, key.key_id, key.secret, address="198.51.100.9")).scope
+
+
+async def test_only_the_client_credentials_grant_is_supported(auth: Auth) -> None:
+    key = await create_key(auth)
+    with pytest.raises(UnsupportedGrantType):
+        await exchange.exchange_client_credentials(
+            ctx=auth.ctx,
+            grant_type="password",
+            credentials=credentials(key.key_id, key.secret),
+            scope=None,
+            client_address="198.51.100.7",
+        )
+
+
+async def test_no_signing_key_means_no_token(auth: Auth) -> None:
+    key = await create_key(auth)
+    auth.ctx.keyring.load([])
+
+    with pytest.raises(SigningUnavailable):
+        await exchange_key(auth, key.key_id, key.secret)
+    assert auth.db.published == []
+
+
+async def test_a_bare_key_is_found_by_its_digest(auth: Auth) -> None:
+    key = await create_key(auth, scopes=(INCIDENTS_READ,))
+
+    issued = await exchange.exchange_bare_key(
+        ctx=auth.ctx, key=key.secret, client_address="198.51.100.7"
+    )
+
+    assert issued.scope == INCIDENTS_READ
+    with pytest.raises(InvalidClient) as refused:
+        await exchange.exchange_bare_key(
+            ctx=auth.ctx, key=api_keys.generate(), client_address="198.51.100.7"
+        )
+    assert refused.value.method is ClientAuthMethod.BARE_KEY
+
+
+async def test_introspection_reads_the_projection_and_hides_other_orgs_tokens(
+    auth: Auth,
+) -> None:
+    key = await create_key(auth)
+    caller = await create_key(auth)
+    stranger = await create_key(auth, org_id=uuid4())
+    token = (await exchange_key(auth, key.key_id, key.secret)).access_token
+    verifier = introspection.local_verifier(auth.ctx)
+
+    async def introspect(who: IssuedKey) -> dict[str, Any]:
+        return await introspection.introspect(
+            ctx=auth.ctx,
+            verifier=verifier,
+            credentials=credentials(who.key_id, who.secret),
+            token=token,
+            client_address="198.51.100.7",
+        )
+
+    active = await introspect(caller)
+    assert active["active"] is True
+    assert active["sub"] == str(key.key_id)
+    assert await introspect(stranger) == {"active": False}
+
+    # Revoked: refused at once, whatever replicas still hold in their key caches.
+    await projection.apply_key_event(auth.uow(), revoked(key.key_id, at=T0))
+    assert await introspect(caller) == {"active": False}
+
+
+# --- signing keys --------------------------------------------------------------------------------
+
+
+async def test_ensure_creates_one_signing_key_under_the_lock_and_only_once(auth: Auth) -> None:
+    [first] = auth.db.signing_keys.rows.values()
+    assert first.info.activates_at == T0, "nothing signed before: it signs at once"
+    assert auth.ctx.keyring.signer(T0) is not None
+
+    again = await signing_keys.ensure_signing_key(auth.uow(), box=auth.ctx.box, now=T0)
+
+    assert again is False
+    assert list(auth.db.signing_keys.rows) == [first.info.kid]
+    assert auth.db.signing_keys.locked_in_transaction == [True, True]
+    assert auth.ctx.box.open(first.private_key_encrypted, first.info.kid.encode())
+
+
+async def rotate(auth: Auth, *, immediate: bool = False) -> signing_keys.RotationResult:
+    result = await signing_keys.rotate_signing_keys(
+        auth.uow(),
+        box=auth.ctx.box,
+        now=auth.clock(),
+        publish_ahead=PUBLISH_AHEAD,
+        retention=RETENTION,
+        immediate=immediate,
+    )
+    assert result is not None
+    await signing_keys.load_signing_keys(auth.uow(), auth.ctx.keyring)
+    return result
+
+
+async def test_a_rotated_key_is_published_first_and_signs_after_publish_ahead(
+    auth: Auth,
+) -> None:
+    [old] = auth.ctx.keyring.keys
+
+    result = await rotate(auth)
+
+    assert result.created
+    assert result.key.activates_at == T0 + PUBLISH_AHEAD
+    published = {jwk["kid"] for jwk in auth.ctx.keyring.jwks(T0)["keys"]}
+    assert published == {old.kid, result.key.kid}
+    signer = auth.ctx.keyring.signer(T0)
+    assert signer is not None
+    assert signer.kid == old.kid
+    later = auth.ctx.keyring.signer(T0 + PUBLISH_AHEAD)
+    assert later is not None
+    assert later.kid == result.key.kid
+    # A key already waiting is returned instead of adding another.
+    again = await rotate(auth)
+    assert (again.created, again.key) == (False, result.key)
+    assert len(auth.db.signing_keys.rows) == 2
+
+
+async def test_an_immediate_rotation_withdraws_every_old_key(auth: Auth) -> None:
+    [old] = auth.ctx.keyring.keys
+    pending = await rotate(auth)
+
+    result = await rotate(auth, immediate=True)
+
+    assert result.created
+    assert result.key.activates_at == T0
+    assert list(auth.db.signing_keys.rows) == [result.key.kid]
+    assert {jwk["kid"] for jwk in auth.ctx.keyring.jwks(T0)["keys"]} == {result.key.kid}
+    assert old.kid != result.key.kid != pending.key.kid
+
+
+async def scheduled(auth: Auth) -> signing_keys.RotationResult | None:
+    return await signing_keys.scheduled_rotation(
+        auth.uow(),
+        box=auth.ctx.box,
+        now=auth.clock(),
+        rotation_period=ROTATION_PERIOD,
+        publish_ahead=PUBLISH_AHEAD,
+        retention=RETENTION,
+    )
+
+
+async def test_the_schedule_takes_no_lock_until_a_rotation_is_due(auth: Auth) -> None:
+    transactions = auth.db.transactions
+
+    assert await scheduled(auth) is None
+
+    assert auth.db.transactions == transactions, "only the lock-free look"
+    assert len(auth.db.signing_keys.rows) == 1
+
+
+async def test_the_schedule_rotates_a_key_older_than_the_period(auth: Auth) -> None:
+    [old] = auth.ctx.keyring.keys
+    auth.clock.now = T0 + ROTATION_PERIOD
+
+    result = await scheduled(auth)
+
+    assert result is not None
+    assert result.created
+    assert result.key.kid != old.kid
+    assert result.key.activates_at == auth.clock.now + PUBLISH_AHEAD
+
+
+async def test_a_retired_key_is_deleted_once_its_tokens_have_expired(auth: Auth) -> None:
+    [old] = auth.ctx.keyring.keys
+    successor = (await rotate(auth)).key
+    retired_at = successor.activates_at
+
+    auth.clock.now = retired_at + RETENTION - timedelta(seconds=1)
+    assert await scheduled(auth) is None
+    assert old.kid in auth.db.signing_keys.rows, "its tokens may still be presented"
+
+    auth.clock.now = retired_at + RETENTION
+    assert await scheduled(auth) is None, "not due: only the clean-up"
+    assert list(auth.db.signing_keys.rows) == [successor.kid]
+    await signing_keys.load_signing_keys(auth.uow(), auth.ctx.keyring)
+    assert [k.kid for k in auth.ctx.keyring.keys] == [successor.kid]
+
+
+# --- projection ----------------------------------------------------------------------------------
+
+
+async def test_a_created_key_is_projected_with_its_state(auth: Auth) -> None:
+    expires = T0 + timedelta(days=7)
+    key = await create_key(auth, scopes=(INCIDENTS_READ,), expires_at=expires)
+
+    stored = await auth.db.api_keys.get(key.key_id)
+
+    assert stored == ApiKey(
+        key_id=key.key_id,
+        org_id=ORG,
+        name="ci",
+        digest=api_keys.digest(key.secret),
+        scopes=(INCIDENTS_READ,),
+        expires_at=expires,
+        revoked_at=None,
+    )
+    assert stored.usable_at(T0)
+
+
+async def test_a_revoked_key_stays_revoked(auth: Auth) -> None:
+    key = await create_key(auth)
+
+    await projection.apply_key_event(auth.uow(), revoked(key.key_id, at=T0))
+    await projection.apply_key_event(auth.uow(), revoked(key.key_id, at=T0 + timedelta(hours=1)))
+
+    stored = await auth.db.api_keys.get(key.key_id)
+    assert stored is not None
+    assert stored.revoked_at == T0, "set once"
+    assert not stored.usable_at(T0)
+
+
+async def test_a_revocation_arriving_before_the_creation_is_not_undone(auth: Auth) -> None:
+    secret = api_keys.generate()
+    key_id = uuid4()
+    await projection.apply_key_event(auth.uow(), revoked(key_id, at=T0 + timedelta(minutes=5)))
+    created = KeyCreated(
+        org_id=ORG,
+        occurred_at=T0,
+        payload=KeyCreatedPayload(
+            key_id=key_id,
+            name="ci",
+            digest=api_keys.digest(secret),
+            scopes=(INCIDENTS_READ,),
+            created_by=None,
+            created_at=T0,
+        ),
+    )
+
+    await projection.apply_key_event(auth.uow(), created)
+
+    stored = await auth.db.api_keys.get(key_id)
+    assert stored is not None
+    assert stored.revoked_at == T0 + timedelta(minutes=5)
+    assert stored.digest == api_keys.digest(secret)
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, key_id, secret)
+
+
+async def test_a_late_creation_keeps_the_newer_name_and_a_full_rename_rebuilds_a_key(
+    auth: Auth,
+) -> None:
+    secret = api_keys.generate()
+    key_id = uuid4()
+    payload = KeyRenamedPayload(
+        key_id=key_id,
+        name="deploys",
+        digest=api_keys.digest(secret),
+        scopes=(INCIDENTS_READ,),
+        created_by=None,
+        created_at=T0,
+    )
+    renamed = KeyRenamed(org_id=ORG, occurred_at=T0 + timedelta(minutes=1), payload=payload)
+    await projection.apply_key_event(auth.uow(), renamed)
+
+    # The rename alone rebuilt the key (its KeyCreated may have been compacted away).
+    assert (await exchange_key(auth, key_id, secret)).scope == INCIDENTS_READ
+
+    created = KeyCreated(
+        org_id=ORG,
+        occurred_at=T0,
+        payload=KeyCreatedPayload(
+            key_id=key_id,
+            name="ci",
+            digest=api_keys.digest(secret),
+            scopes=(INCIDENTS_READ,),
+            created_by=None,
+            created_at=T0,
+        ),
+    )
+    await projection.apply_key_event(auth.uow(), created)
+    stored = await auth.db.api_keys.get(key_id)
+    assert stored is not None
+    assert stored.name == "deploys"
+
+
+async def test_events_the_projection_does_not_fold_open_no_unit_of_work(auth: Auth) -> None:
+    entered = auth.db.entered
+    unrelated = KeyUsed(org_id=ORG, payload=KeyUsedPayload(key_id=uuid4(), used_at=T0))
+
+    await projection.apply_key_event(auth.uow(), unrelated)
+
+    assert auth.db.entered == entered
+    assert auth.db.api_keys.rows == {}
+
+
+async def test_projection_writes_are_inside_a_transaction(auth: Auth) -> None:
+    seen: list[bool] = []
+    original = auth.db.api_keys.apply_revoked
+
+    async def spy(**kwargs: Any) -> None:
+        seen.append(auth.db.in_transaction)
+        await original(**kwargs)
+
+    auth.db.api_keys.apply_revoked = spy  # type: ignore[method-assign]
+    await projection.apply_key_event(auth.uow(), revoked(uuid4(), at=T0))
+
+    assert seen == [True]

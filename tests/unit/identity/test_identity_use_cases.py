@@ -1,0 +1,740 @@
+"""The use cases against an in-memory unit of work: the key limit, revocation, the last admin,
+login throttling, and events that are queued only when the transaction commits."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+from uuid import UUID, uuid4
+
+import argon2
+import pytest
+
+from fireline_contracts import (
+    KeyCreated,
+    KeyRenamed,
+    KeyRevoked,
+    UserCreated,
+    UserDeactivated,
+    UserUpdated,
+    api_keys,
+    utc_now,
+)
+from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.domain.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    KeyAlreadyRevoked,
+    KeyLimitReached,
+    LastAdmin,
+    NotFound,
+    OrgNameTaken,
+    PermissionDenied,
+    TooManyAttempts,
+    Unauthenticated,
+)
+from fireline_identity.domain.keys import MAX_ACTIVE_KEYS_PER_ORG, ApiKey, KeyStatus
+from fireline_identity.domain.sessions import NewSession, SessionPolicy, SessionUser, StoredSession
+from fireline_identity.domain.users import Role, User
+from fireline_identity.service_layer import keys, orgs, sessions, users
+from fireline_identity.service_layer.unit_of_work import IdentityEvent
+
+ADMIN_EMAIL = "Admin@Acme.example"
+PASSWORD = "correct horse battery staple"
+POLICY = SessionPolicy()
+
+
+class FakeKeys:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, ApiKey] = {}
+        self.digests: dict[UUID, str] = {}
+        self.revoked_by: dict[UUID, UUID | None] = {}
+
+    def _active(self, key: ApiKey, now: datetime) -> bool:
+        return key.status(now) is KeyStatus.ACTIVE
+
+    async def count_active(self, org_id: UUID, now: datetime) -> int:
+        return sum(1 for k in self.rows.values() if k.org_id == org_id and self._active(k, now))
+
+    async def count_active_by_org(self, now: datetime) -> dict[UUID, int]:
+        counts: dict[UUID, int] = {}
+        for key in self.rows.values():
+            if self._active(key, now):
+                counts[key.org_id] = counts.get(key.org_id, 0) + 1
+        return counts
+
+    async def insert(self, key: ApiKey, *, digest: str) -> None:
+        self.rows[key.id] = key
+        self.digests[key.id] = digest
+
+    async def get(self, *, org_id: UUID, key_id: UUID, for_update: bool = False) -> ApiKey | None:
+        found = self.rows.get(key_id)
+        return found if found is not None and found.org_id == org_id else None
+
+    async def list_for_org(
+        self, *, org_id: UUID, include_inactive: bool, now: datetime
+    ) -> list[ApiKey]:
+        found = [
+            k
+            for k in self.rows.values()
+            if k.org_id == org_id and (include_inactive or self._active(k, now))
+        ]
+        return sorted(found, key=lambda k: k.created_at, reverse=True)
+
+    async def rename(self, key_id: UUID, name: str) -> str:
+        self.rows[key_id] = replace(self.rows[key_id], name=name)
+        return self.digests[key_id]
+
+    async def revoke(self, key_id: UUID, *, at: datetime, by: UUID | None) -> None:
+        self.rows[key_id] = replace(self.rows[key_id], revoked_at=at)
+        self.revoked_by[key_id] = by
+
+    async def record_use(self, *, org_id: UUID, key_id: UUID, used_at: datetime) -> bool:
+        key = await self.get(org_id=org_id, key_id=key_id)
+        if key is None or (key.last_used_at is not None and key.last_used_at >= used_at):
+            return False
+        self.rows[key_id] = replace(key, last_used_at=used_at)
+        return True
+
+
+class FakeOrgs:
+    def __init__(self) -> None:
+        self.names: dict[UUID, str] = {}
+        self.locked: list[UUID] = []
+
+    async def insert(self, *, org_id: UUID, name: str) -> None:
+        if name.lower() in (n.lower() for n in self.names.values()):
+            raise OrgNameTaken(name)
+        self.names[org_id] = name
+
+    async def any_exists(self) -> bool:
+        return bool(self.names)
+
+    async def lock_bootstrap(self) -> None:
+        pass
+
+    async def lock(self, org_id: UUID) -> bool:
+        self.locked.append(org_id)
+        return org_id in self.names
+
+    async def name_of(self, org_id: UUID) -> str | None:
+        return self.names.get(org_id)
+
+
+class FakeUsers:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, tuple[User, str]] = {}
+
+    def _check_email(self, user: User) -> None:
+        for other, _ in self.rows.values():
+            same = other.org_id == user.org_id and other.email.lower() == user.email.lower()
+            if same and other.id != user.id:
+                raise EmailTaken("taken")
+
+    async def insert(self, user: User, *, password_hash: str) -> None:
+        self._check_email(user)
+        self.rows[user.id] = (user, password_hash)
+
+    async def update(self, user: User) -> None:
+        self._check_email(user)
+        self.rows[user.id] = (user, self.rows[user.id][1])
+
+    async def set_password_hash(self, user_id: UUID, password_hash: str) -> None:
+        self.rows[user_id] = (self.rows[user_id][0], password_hash)
+
+    async def get(self, *, org_id: UUID, user_id: UUID, for_update: bool = False) -> User | None:
+        found = self.rows.get(user_id)
+        return found[0] if found is not None and found[0].org_id == org_id else None
+
+    async def list_for_org(self, org_id: UUID) -> list[User]:
+        return [u for u, _ in self.rows.values() if u.org_id == org_id]
+
+    async def count_active_admins(self, org_id: UUID) -> int:
+        return sum(1 for u in await self.list_for_org(org_id) if u.is_active_admin)
+
+    async def login_candidates(self, email_key: str) -> list[tuple[User, str]]:
+        return [(u, h) for u, h in self.rows.values() if u.active and u.email.lower() == email_key]
+
+
+@dataclass
+class _SessionRow:
+    id: UUID
+    user_id: UUID
+    org_id: UUID
+    last_seen_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class FakeSessions:
+    """Joins the users and orgs fakes on lookup, as the SQL joins the tables."""
+
+    def __init__(self, users: FakeUsers, orgs: FakeOrgs) -> None:
+        self.rows: dict[str, _SessionRow] = {}
+        self._users = users
+        self._orgs = orgs
+
+    async def insert(self, session: NewSession) -> None:
+        self.rows[session.token_digest] = _SessionRow(
+            session.id, session.user_id, session.org_id, session.started_at, session.expires_at
+        )
+
+    async def find(self, token_digest: str) -> StoredSession | None:
+        row = self.rows.get(token_digest)
+        if row is None:
+            return None
+        user = self._users.rows[row.user_id][0]
+        caller = SessionUser(
+            session_id=row.id,
+            user_id=row.user_id,
+            org_id=row.org_id,
+            org_name=self._orgs.names[row.org_id],
+            email=user.email,
+            name=user.name,
+            role=user.role,
+        )
+        return StoredSession(
+            caller=caller,
+            user_active=user.active,
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+        )
+
+    async def touch(self, session_id: UUID, now: datetime) -> None:
+        for row in self.rows.values():
+            if row.id == session_id and row.last_seen_at < now:
+                row.last_seen_at = now
+
+    async def revoke(self, token_digest: str, now: datetime) -> None:
+        row = self.rows.get(token_digest)
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = now
+
+    async def revoke_all_for_user(self, user_id: UUID, now: datetime) -> None:
+        for row in self.rows.values():
+            if row.user_id == user_id and row.revoked_at is None:
+                row.revoked_at = now
+
+    async def prune(self, *, ended_before: datetime, idle_since: datetime) -> int:
+        return 0
+
+
+@dataclass
+class FakeLoginFailures:
+    failures: dict[int, tuple[str, str, datetime]] = field(default_factory=dict)
+    known: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    async def lock(self, *, account: str, address: str) -> None:
+        pass
+
+    def _since(self, since: datetime, account: str | None, address: str | None) -> list[datetime]:
+        return [
+            at
+            for acc, addr, at in self.failures.values()
+            if at > since and account in (None, acc) and address in (None, addr)
+        ]
+
+    async def recent_for_account(self, account: str, since: datetime) -> list[datetime]:
+        return self._since(since, account, None)
+
+    async def recent_for_pair(self, account: str, address: str, since: datetime) -> list[datetime]:
+        return self._since(since, account, address)
+
+    async def recent_for_address(self, address: str, since: datetime) -> list[datetime]:
+        return self._since(since, None, address)
+
+    async def insert(self, *, account: str, address: str, at: datetime) -> int:
+        attempt_id = len(self.failures) + 1
+        self.failures[attempt_id] = (account, address, at)
+        return attempt_id
+
+    async def succeeded(self, *, account: str, address: str, attempt_id: int, at: datetime) -> None:
+        self.failures = {
+            i: f
+            for i, f in self.failures.items()
+            if i != attempt_id and f[:2] != (account, address)
+        }
+        self.known[(account, address)] = at
+
+    async def is_known_address(self, *, account: str, address: str, since: datetime) -> bool:
+        last = self.known.get((account, address))
+        return last is not None and last > since
+
+    async def prune(self, *, before: datetime, known_before: datetime) -> int:
+        return 0
+
+
+class Store:
+    def __init__(self) -> None:
+        self.keys = FakeKeys()
+        self.orgs = FakeOrgs()
+        self.users = FakeUsers()
+        self.sessions = FakeSessions(self.users, self.orgs)
+        self.login_failures = FakeLoginFailures()
+
+
+class FakeUnitOfWork:
+    """Commits by keeping what was written; an error rolls the writes and the events back."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+        self.published: list[IdentityEvent] = []
+        self._pending: list[IdentityEvent] = []
+        self._before: Store | None = None
+
+    @property
+    def keys(self) -> FakeKeys:
+        return self.store.keys
+
+    @property
+    def orgs(self) -> FakeOrgs:
+        return self.store.orgs
+
+    @property
+    def users(self) -> FakeUsers:
+        return self.store.users
+
+    @property
+    def sessions(self) -> FakeSessions:
+        return self.store.sessions
+
+    @property
+    def login_failures(self) -> FakeLoginFailures:
+        return self.store.login_failures
+
+    async def publish(self, event: IdentityEvent) -> None:
+        if self._before is None:
+            raise AssertionError("published outside a transaction")
+        self._pending.append(event)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Self]:
+        yield self
+
+    async def __aenter__(self) -> Self:
+        if self._before is not None:
+            raise AssertionError("entered twice at once")
+        self._before = copy.deepcopy(self.store)
+        self._pending = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.published.extend(self._pending)
+        elif self._before is not None:
+            self.store = self._before
+        self._before = None
+        self._pending = []
+
+
+@pytest.fixture(scope="module")
+def hasher() -> PasswordHasher:
+    # The cheapest argon2id parameters: these tests are about the use cases, not the hash.
+    return PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+@dataclass
+class Org:
+    uow: FakeUnitOfWork
+    admin: SessionUser
+
+
+def session_user(user: User) -> SessionUser:
+    return SessionUser(
+        session_id=uuid4(),
+        user_id=user.id,
+        org_id=user.org_id,
+        org_name="Acme",
+        email=user.email,
+        name=user.name,
+        role=user.role,
+    )
+
+
+@pytest.fixture
+async def org(hasher: PasswordHasher) -> Org:
+    uow = FakeUnitOfWork()
+    created = await orgs.create_org(
+        uow=uow, hasher=hasher, name="Acme", admin_email=ADMIN_EMAIL, admin_password=PASSWORD
+    )
+    uow.published.clear()
+    return Org(uow=uow, admin=session_user(created.admin))
+
+
+async def add_member(org: Org, hasher: PasswordHasher, email: str, role: str = "member") -> User:
+    return await users.create_user(
+        uow=org.uow,
+        hasher=hasher,
+        actor=org.admin,
+        email=email,
+        name="Someone",
+        role=role,
+        password=PASSWORD,
+    )
+
+
+# Keys
+
+
+async def test_a_created_key_is_stored_and_announced_with_the_digest_of_its_secret(
+    org: Org,
+) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name=" deploy bot ")
+
+    stored = org.uow.keys.rows[created.key.id]
+    assert stored.name == "deploy bot"
+    assert stored.created_by == org.admin.user_id
+    assert org.uow.keys.digests[stored.id] == api_keys.digest(created.secret)
+    # The org is locked before counting, so concurrent creates cannot both see room.
+    assert org.uow.orgs.locked == [org.admin.org_id]
+    [event] = org.uow.published
+    assert isinstance(event, KeyCreated)
+    assert event.org_id == org.admin.org_id
+    assert event.payload.key_id == stored.id
+    assert event.payload.digest == api_keys.digest(created.secret)
+
+
+async def test_the_eleventh_active_key_is_refused_and_nothing_is_announced(org: Org) -> None:
+    for n in range(MAX_ACTIVE_KEYS_PER_ORG):
+        await keys.create_key(uow=org.uow, actor=org.admin, name=f"key {n}")
+
+    with pytest.raises(KeyLimitReached):
+        await keys.create_key(uow=org.uow, actor=org.admin, name="one too many")
+
+    assert len(org.uow.keys.rows) == MAX_ACTIVE_KEYS_PER_ORG
+    assert len(org.uow.published) == MAX_ACTIVE_KEYS_PER_ORG
+
+
+async def test_revoked_and_expired_keys_leave_room_for_new_ones(org: Org) -> None:
+    created = [
+        await keys.create_key(uow=org.uow, actor=org.admin, name=f"key {n}")
+        for n in range(MAX_ACTIVE_KEYS_PER_ORG)
+    ]
+    await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=created[0].key.id)
+    expired = created[1].key
+    org.uow.keys.rows[expired.id] = replace(expired, expires_at=utc_now() - timedelta(seconds=1))
+
+    await keys.create_key(uow=org.uow, actor=org.admin, name="replacement 1")
+    await keys.create_key(uow=org.uow, actor=org.admin, name="replacement 2")
+
+    with pytest.raises(KeyLimitReached):
+        await keys.create_key(uow=org.uow, actor=org.admin, name="one too many")
+
+
+async def test_a_member_may_list_keys_but_not_create_them(org: Org, hasher: PasswordHasher) -> None:
+    member = session_user(await add_member(org, hasher, "member@acme.example"))
+    org.uow.published.clear()
+
+    with pytest.raises(PermissionDenied):
+        await keys.create_key(uow=org.uow, actor=member, name="mine")
+
+    assert org.uow.keys.rows == {}
+    assert org.uow.published == []
+    assert await keys.list_keys(uow=org.uow, actor=member) == []
+
+
+async def test_listing_hides_revoked_keys_unless_asked(org: Org) -> None:
+    kept = await keys.create_key(uow=org.uow, actor=org.admin, name="kept")
+    gone = await keys.create_key(uow=org.uow, actor=org.admin, name="gone")
+    await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=gone.key.id)
+
+    active = await keys.list_keys(uow=org.uow, actor=org.admin)
+    everything = await keys.list_keys(uow=org.uow, actor=org.admin, include_revoked=True)
+
+    assert [(k.key.id, k.status) for k in active] == [(kept.key.id, KeyStatus.ACTIVE)]
+    assert {(k.key.id, k.status) for k in everything} == {
+        (kept.key.id, KeyStatus.ACTIVE),
+        (gone.key.id, KeyStatus.REVOKED),
+    }
+
+
+async def test_renaming_stores_the_name_and_announces_the_whole_key(org: Org) -> None:
+    created = await keys.create_key(
+        uow=org.uow, actor=org.admin, name="old", scopes=["incidents:read"]
+    )
+    org.uow.published.clear()
+
+    listing = await keys.rename_key(uow=org.uow, actor=org.admin, key_id=created.key.id, name="new")
+
+    assert listing.key.name == "new"
+    assert org.uow.keys.rows[created.key.id].name == "new"
+    [event] = org.uow.published
+    assert isinstance(event, KeyRenamed)
+    # A consumer that only ever sees this event (after compaction) still learns the whole key.
+    assert event.payload.name == "new"
+    assert event.payload.digest == api_keys.digest(created.secret)
+    assert event.payload.scopes == created.key.scopes
+
+
+async def test_renaming_to_the_same_name_announces_nothing(org: Org) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name="same")
+    org.uow.published.clear()
+
+    await keys.rename_key(uow=org.uow, actor=org.admin, key_id=created.key.id, name=" same ")
+
+    assert org.uow.published == []
+
+
+async def test_a_revoked_key_cannot_be_renamed(org: Org) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name="frozen")
+    await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
+    org.uow.published.clear()
+
+    with pytest.raises(KeyAlreadyRevoked):
+        await keys.rename_key(uow=org.uow, actor=org.admin, key_id=created.key.id, name="thawed")
+
+    assert org.uow.keys.rows[created.key.id].name == "frozen"
+    assert org.uow.published == []
+
+
+async def test_revoking_twice_revokes_and_announces_once(org: Org) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name="leaked")
+    org.uow.published.clear()
+
+    await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
+    first_revocation = org.uow.keys.rows[created.key.id].revoked_at
+    await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
+
+    assert first_revocation is not None
+    assert org.uow.keys.rows[created.key.id].revoked_at == first_revocation
+    assert org.uow.keys.revoked_by[created.key.id] == org.admin.user_id
+    [event] = org.uow.published
+    assert isinstance(event, KeyRevoked)
+    assert event.payload.key_id == created.key.id
+    assert event.payload.revoked_at == first_revocation
+    assert event.payload.revoked_by == org.admin.user_id
+
+
+async def test_another_orgs_key_is_not_found(org: Org, hasher: PasswordHasher) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name="ours")
+    other = await orgs.create_org(
+        uow=org.uow, hasher=hasher, name="Other", admin_email=ADMIN_EMAIL, admin_password=PASSWORD
+    )
+    stranger = session_user(other.admin)
+    org.uow.published.clear()
+
+    with pytest.raises(NotFound):
+        await keys.revoke_key(uow=org.uow, actor=stranger, key_id=created.key.id)
+    with pytest.raises(NotFound):
+        await keys.rename_key(uow=org.uow, actor=stranger, key_id=created.key.id, name="theirs")
+
+    assert org.uow.keys.rows[created.key.id] == created.key
+    assert org.uow.published == []
+
+
+async def test_key_use_only_moves_last_used_forward(org: Org) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name="busy")
+    later = utc_now() + timedelta(minutes=5)
+    org_id, key_id = org.admin.org_id, created.key.id
+
+    assert await keys.record_key_use(uow=org.uow, org_id=org_id, key_id=key_id, used_at=later)
+    earlier = later - timedelta(minutes=1)
+    assert not await keys.record_key_use(uow=org.uow, org_id=org_id, key_id=key_id, used_at=earlier)
+
+    assert org.uow.keys.rows[key_id].last_used_at == later
+
+
+# Orgs and users
+
+
+async def test_the_default_org_is_created_only_when_there_is_no_org(
+    hasher: PasswordHasher,
+) -> None:
+    uow = FakeUnitOfWork()
+    first = await orgs.bootstrap_default_org(
+        uow=uow, hasher=hasher, admin_email=ADMIN_EMAIL, admin_password=PASSWORD
+    )
+    second = await orgs.bootstrap_default_org(
+        uow=uow, hasher=hasher, admin_email="other@acme.example", admin_password=PASSWORD
+    )
+
+    assert first is not None
+    assert second is None
+    assert list(uow.orgs.names.values()) == [orgs.DEFAULT_ORG_NAME]
+    assert [u.role for u, _ in uow.users.rows.values()] == [Role.ADMIN]
+    [event] = uow.published
+    assert isinstance(event, UserCreated)
+    assert event.payload.user_id == first.admin.id
+
+
+async def test_an_org_name_in_use_rolls_back_the_admin_too(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    with pytest.raises(OrgNameTaken):
+        await orgs.create_org(
+            uow=org.uow,
+            hasher=hasher,
+            name="ACME",
+            admin_email="second@acme.example",
+            admin_password=PASSWORD,
+        )
+
+    assert len(org.uow.users.rows) == 1
+    assert org.uow.published == []
+
+
+async def test_a_created_user_is_stored_and_announced(org: Org, hasher: PasswordHasher) -> None:
+    user = await add_member(org, hasher, " Ann@Acme.example ")
+
+    stored, password_hash = org.uow.users.rows[user.id]
+    assert stored == user
+    assert stored.email == "Ann@Acme.example"
+    assert stored.org_id == org.admin.org_id
+    assert await hasher.verify(password_hash, PASSWORD)
+    [event] = org.uow.published
+    assert isinstance(event, UserCreated)
+    assert (event.payload.user_id, event.payload.role) == (user.id, "member")
+
+
+async def test_an_email_taken_in_the_org_is_refused_in_any_case(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    with pytest.raises(EmailTaken):
+        await add_member(org, hasher, ADMIN_EMAIL.upper())
+
+    assert len(org.uow.users.rows) == 1
+    assert org.uow.published == []
+
+
+async def test_the_last_active_admin_can_be_neither_demoted_nor_deactivated(org: Org) -> None:
+    admin_id = org.admin.user_id
+    before = org.uow.users.rows[admin_id]
+
+    with pytest.raises(LastAdmin):
+        await users.update_user(uow=org.uow, actor=org.admin, user_id=admin_id, role="member")
+    with pytest.raises(LastAdmin):
+        await users.update_user(uow=org.uow, actor=org.admin, user_id=admin_id, active=False)
+
+    assert org.uow.users.rows[admin_id] == before
+    assert org.uow.published == []
+
+
+async def test_with_a_second_admin_the_first_may_step_down(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    await add_member(org, hasher, "second@acme.example", role="admin")
+    org.uow.published.clear()
+
+    after = await users.update_user(
+        uow=org.uow, actor=org.admin, user_id=org.admin.user_id, role="member"
+    )
+
+    assert after.role is Role.MEMBER
+    assert org.uow.users.rows[after.id][0].role is Role.MEMBER
+    [event] = org.uow.published
+    assert isinstance(event, UserUpdated)
+    assert event.payload.role == "member"
+
+
+async def test_deactivating_a_user_ends_their_sessions(org: Org, hasher: PasswordHasher) -> None:
+    member = await add_member(org, hasher, "leaver@acme.example")
+    login = await log_in(org, hasher, "leaver@acme.example")
+    org.uow.published.clear()
+
+    await users.update_user(uow=org.uow, actor=org.admin, user_id=member.id, active=False)
+
+    with pytest.raises(Unauthenticated):
+        await sessions.authenticate(uow=org.uow, policy=POLICY, token=login.token)
+    [event] = org.uow.published
+    assert isinstance(event, UserDeactivated)
+    assert event.payload.user_id == member.id
+
+
+# Sessions and login
+
+
+async def log_in(
+    org: Org,
+    hasher: PasswordHasher,
+    email: str = ADMIN_EMAIL,
+    password: str = PASSWORD,
+    address: str = "192.0.2.1",
+) -> sessions.LoginResult:
+    return await sessions.log_in(
+        uow=org.uow,
+        hasher=hasher,
+        policy=POLICY,
+        email=email,
+        password=password,
+        address=address,
+    )
+
+
+async def test_a_login_opens_a_session_the_token_authenticates(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    result = await log_in(org, hasher, email=" admin@ACME.example ")
+
+    caller = await sessions.authenticate(uow=org.uow, policy=POLICY, token=result.token)
+
+    assert caller.user_id == org.admin.user_id
+    assert caller.session_id == result.user.session_id
+    assert caller.org_name == "Acme"
+    [row] = org.uow.sessions.rows.values()
+    assert row.expires_at == result.expires_at
+    assert row.expires_at - row.last_seen_at == POLICY.absolute_timeout
+    # The provisional failure is removed again and the address is remembered.
+    assert org.uow.login_failures.failures == {}
+    assert ("admin@acme.example", "192.0.2.1") in org.uow.login_failures.known
+
+
+async def test_a_wrong_password_and_an_unknown_email_fail_alike(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    with pytest.raises(InvalidCredentials):
+        await log_in(org, hasher, password="not the password at all")
+    with pytest.raises(InvalidCredentials):
+        await log_in(org, hasher, email="nobody@acme.example")
+
+    assert org.uow.sessions.rows == {}
+    # Both attempts stay counted as failures (the first transaction committed them).
+    assert sorted(a for a, _, _ in org.uow.login_failures.failures.values()) == [
+        "admin@acme.example",
+        "nobody@acme.example",
+    ]
+
+
+async def test_five_failures_from_one_address_refuse_even_the_right_password(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    for _ in range(5):
+        with pytest.raises(InvalidCredentials):
+            await log_in(org, hasher, password="a wrong guess!")
+
+    with pytest.raises(TooManyAttempts) as refused:
+        await log_in(org, hasher)
+
+    assert refused.value.retry_after_s > 0
+    assert org.uow.sessions.rows == {}
+    # The owner elsewhere is not locked out.
+    elsewhere = await log_in(org, hasher, address="198.51.100.7")
+    assert elsewhere.user.user_id == org.admin.user_id
+
+
+async def test_a_logged_out_session_no_longer_authenticates(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    result = await log_in(org, hasher)
+
+    await sessions.log_out(uow=org.uow, token=result.token)
+
+    with pytest.raises(Unauthenticated):
+        await sessions.authenticate(uow=org.uow, policy=POLICY, token=result.token)
+
+
+async def test_no_token_and_an_unknown_token_are_unauthenticated(org: Org) -> None:
+    with pytest.raises(Unauthenticated):
+        await sessions.authenticate(uow=org.uow, policy=POLICY, token=None)
+    with pytest.raises(Unauthenticated):
+        await sessions.authenticate(uow=org.uow, policy=POLICY, token="made-up")

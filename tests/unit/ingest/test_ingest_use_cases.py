@@ -1,0 +1,1189 @@
+"""The ingest use cases against an in-memory unit of work: integrations and their secrets, the
+receiver, the worker's publish path and enrichment's fallbacks.
+
+The fake unit of work keeps what a committed transaction wrote and restores what a failed one
+wrote, refuses writes outside a transaction and any use outside the unit of work, so a use case
+that forgets its transaction fails here as it would against PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import os
+import uuid
+from base64 import urlsafe_b64encode
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Literal, Self
+from uuid import UUID
+
+import pytest
+
+from fireline_contracts import AlertAcknowledged, AlertResolved, AlertTriggered
+from fireline_pagerduty_ingest.adapters.crypto import api_token_context, signing_secret_context
+from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
+from fireline_pagerduty_ingest.domain.alert import AlertEventType
+from fireline_pagerduty_ingest.domain.delivery import (
+    ClaimedDelivery,
+    DeliveryStatus,
+    FailedAttempt,
+    NewDelivery,
+)
+from fireline_pagerduty_ingest.domain.enrichment import (
+    ApiCredentials,
+    OnCallEntry,
+    PagerDutyUnavailable,
+)
+from fireline_pagerduty_ingest.domain.errors import (
+    IntegrationNotFound,
+    InvalidIntegration,
+    InvalidSignature,
+    StorageUnavailable,
+    UnstorableValue,
+    VerificationUnavailable,
+)
+from fireline_pagerduty_ingest.domain.integration import (
+    Integration,
+    IntegrationChanges,
+    IntegrationSettings,
+    SecretInfo,
+)
+from fireline_pagerduty_ingest.domain.target import (
+    OpenTarget,
+    SealedCredentials,
+    SealedSecret,
+    WebhookTarget,
+)
+from fireline_pagerduty_ingest.domain.webhook import MalformedDelivery, parse_delivery
+from fireline_pagerduty_ingest.service_layer import deliveries, integrations, webhooks
+from fireline_pagerduty_ingest.service_layer.deliveries import UnpublishableDelivery
+from fireline_pagerduty_ingest.service_layer.enrichment import enrich
+from fireline_pagerduty_ingest.service_layer.webhooks import IncomingWebhook, WebhookReceiver
+from fireline_runtime.secret_box import SecretBox
+from support.pagerduty_fixtures import (
+    ESCALATION_POLICY_ID,
+    TRIGGERING_USER_ID,
+    delivery,
+    new_incident_id,
+    signed,
+)
+
+ORG = uuid.uuid4()
+API_URL = "https://api.pagerduty.com"
+ALLOWED = frozenset({"api.pagerduty.com"})
+SECRET_A = "pagerduty-secret-a-0123456789"
+SECRET_B = "pagerduty-secret-b-0123456789"
+SECRET_C = "pagerduty-secret-c-0123456789"
+CREATOR_EMAIL = "ada@example.com"
+ONCALL_EMAIL = "grace@example.com"
+ON_CALL = (OnCallEntry(escalation_level=1, email=ONCALL_EMAIL),)
+
+
+def new_box() -> SecretBox:
+    return SecretBox.from_text(urlsafe_b64encode(os.urandom(32)).decode())
+
+
+# --- in-memory storage ----------------------------------------------------------------------
+
+
+@dataclass
+class StoredSecret:
+    id: UUID
+    ciphertext: bytes | None
+    created_at: datetime
+    retired: bool = False
+
+
+@dataclass
+class StoredIntegration:
+    id: UUID
+    org_id: UUID
+    name: str
+    pagerduty_api_url: str
+    api_token_ciphertext: bytes | None
+    default_severity: str | None
+    default_incident_type: str | None
+    created_at: datetime
+    updated_at: datetime
+    secrets: list[StoredSecret] = field(default_factory=list)
+    deleted: bool = False
+
+
+@dataclass
+class StoredDelivery:
+    id: int
+    new: NewDelivery
+    received_at: datetime
+    status: DeliveryStatus
+    attempts: int = 0
+    claim_id: UUID | None = None
+    leased: bool = False
+    enrichment_status: str | None = None
+    last_error: str | None = None
+    processed_at: datetime | None = None
+
+
+@dataclass
+class Store:
+    """Everything the fakes keep; copied when a transaction begins, restored when it fails."""
+
+    integrations: dict[UUID, StoredIntegration] = field(default_factory=dict)
+    deliveries: dict[int, StoredDelivery] = field(default_factory=dict)
+    outbox: list[AlertEventType] = field(default_factory=list)
+    changed_targets: list[UUID] = field(default_factory=list)
+    """What a NOTIFY on the targets channel would have carried."""
+
+
+Mode = Literal["closed", "reading", "transaction"]
+
+
+class Guarded:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def store(self) -> Store:
+        if self._uow.mode == "closed":
+            raise AssertionError("repository used outside its unit of work")
+        return self._uow.store
+
+    def writing(self) -> Store:
+        if self._uow.mode != "transaction":
+            raise AssertionError("a write outside a transaction")
+        return self._uow.store
+
+
+class FakeIntegrations(Guarded):
+    async def add(
+        self, *, integration_id: UUID, org_id: UUID, settings: IntegrationSettings
+    ) -> None:
+        now = self._uow.clock()
+        self.writing().integrations[integration_id] = StoredIntegration(
+            id=integration_id,
+            org_id=org_id,
+            name=settings.name,
+            pagerduty_api_url=settings.pagerduty_api_url,
+            api_token_ciphertext=settings.api_token_ciphertext,
+            default_severity=settings.default_severity,
+            default_incident_type=settings.default_incident_type,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _live(self, org_id: UUID | None, integration_id: UUID) -> StoredIntegration | None:
+        row = self.store.integrations.get(integration_id)
+        if row is None or row.deleted or (org_id is not None and row.org_id != org_id):
+            return None
+        return row
+
+    async def get(
+        self, *, org_id: UUID, integration_id: UUID, for_update: bool = False
+    ) -> Integration | None:
+        if for_update:
+            self.writing()
+        row = self._live(org_id, integration_id)
+        return _integration(row) if row is not None else None
+
+    async def of_org(self, *, org_id: UUID) -> list[Integration]:
+        rows = [r for r in self.store.integrations.values() if r.org_id == org_id and not r.deleted]
+        return [_integration(r) for r in sorted(rows, key=lambda r: (r.created_at, r.id))]
+
+    async def update(self, *, integration_id: UUID, settings: IntegrationSettings) -> None:
+        store = self.writing()
+        row = store.integrations[integration_id]
+        row.name = settings.name
+        row.pagerduty_api_url = settings.pagerduty_api_url
+        row.api_token_ciphertext = settings.api_token_ciphertext
+        row.default_severity = settings.default_severity
+        row.default_incident_type = settings.default_incident_type
+        row.updated_at = self._uow.clock()
+        store.changed_targets.append(integration_id)
+
+    async def api_token_ciphertext(self, integration_id: UUID) -> bytes | None:
+        return self.store.integrations[integration_id].api_token_ciphertext
+
+    async def delete(self, *, org_id: UUID, integration_id: UUID) -> bool:
+        self.writing()
+        row = self._live(org_id, integration_id)
+        if row is None:
+            return False
+        row.deleted = True
+        row.api_token_ciphertext = None
+        await self.retire_secrets(integration_id=integration_id, secret_ids=None)
+        return True
+
+    async def add_secret(self, *, integration_id: UUID, secret_id: UUID, ciphertext: bytes) -> None:
+        store = self.writing()
+        store.integrations[integration_id].secrets.append(
+            StoredSecret(id=secret_id, ciphertext=ciphertext, created_at=self._uow.clock())
+        )
+        store.changed_targets.append(integration_id)
+
+    async def retire_secrets(
+        self, *, integration_id: UUID, secret_ids: Collection[UUID] | None
+    ) -> None:
+        store = self.writing()
+        for secret in store.integrations[integration_id].secrets:
+            if not secret.retired and (secret_ids is None or secret.id in secret_ids):
+                secret.retired = True
+                secret.ciphertext = None
+        store.changed_targets.append(integration_id)
+
+    async def webhook_target(self, integration_id: UUID) -> WebhookTarget | None:
+        row = self._live(None, integration_id)
+        if row is None:
+            return None
+        return WebhookTarget(
+            id=row.id,
+            org_id=row.org_id,
+            default_severity=row.default_severity,
+            default_incident_type=row.default_incident_type,
+            secrets=tuple(
+                SealedSecret(id=s.id, ciphertext=s.ciphertext)
+                for s in row.secrets
+                if not s.retired and s.ciphertext is not None
+            ),
+        )
+
+    async def credentials(self, integration_id: UUID) -> SealedCredentials | None:
+        row = self.store.integrations.get(integration_id)  # deleted ones too
+        if row is None:
+            return None
+        return SealedCredentials(
+            integration_id=integration_id,
+            base_url=row.pagerduty_api_url,
+            token_ciphertext=row.api_token_ciphertext,
+        )
+
+
+def _integration(row: StoredIntegration) -> Integration:
+    return Integration(
+        id=row.id,
+        org_id=row.org_id,
+        name=row.name,
+        pagerduty_api_url=row.pagerduty_api_url,
+        has_api_token=row.api_token_ciphertext is not None,
+        default_severity=row.default_severity,
+        default_incident_type=row.default_incident_type,
+        secrets=tuple(
+            SecretInfo(id=s.id, created_at=s.created_at) for s in row.secrets if not s.retired
+        ),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class FakeDeliveries(Guarded):
+    async def status_of(self, *, integration_id: UUID, dedupe_key: str) -> DeliveryStatus | None:
+        for row in self.store.deliveries.values():
+            if (row.new.integration_id, row.new.dedupe_key) == (integration_id, dedupe_key):
+                return row.status
+        return None
+
+    async def claim(self, *, limit: int, claim_id: UUID, lease_s: float) -> list[ClaimedDelivery]:
+        store = self.writing()
+        pending = sorted(
+            (r for r in store.deliveries.values() if r.status == "received"), key=lambda r: r.id
+        )
+        oldest: dict[str | None, StoredDelivery] = {}
+        for row in pending:
+            oldest.setdefault(row.new.incident_id, row)
+        claimed = [r for r in oldest.values() if not r.leased][:limit]
+        for row in claimed:
+            row.claim_id, row.leased, row.attempts = claim_id, True, row.attempts + 1
+        return [_claimed(r) for r in sorted(claimed, key=lambda r: r.id)]
+
+    async def lock_claim(self, *, delivery_id: int, claim_id: UUID) -> bool:
+        row = self.writing().deliveries[delivery_id]
+        return row.claim_id == claim_id and row.status == "received"
+
+    async def mark_published(self, *, delivery_id: int, enrichment_status: str) -> None:
+        row = self.writing().deliveries[delivery_id]
+        row.status, row.enrichment_status, row.leased = "published", enrichment_status, False
+        row.processed_at, row.last_error = self._uow.clock(), None
+
+    async def release(self, *, delivery_id: int, claim_id: UUID, failure: FailedAttempt) -> None:
+        row = self.writing().deliveries[delivery_id]
+        if row.claim_id != claim_id or row.status != "received":
+            return
+        row.last_error, row.claim_id, row.leased = failure.error[:500], None, False
+        if failure.give_up:
+            row.status, row.processed_at = "failed", self._uow.clock()
+
+    async def delete_finished(self, *, finished_before: datetime, limit: int) -> int:
+        store = self.writing()
+        doomed = [
+            r.id
+            for r in store.deliveries.values()
+            if r.status != "received"
+            and r.processed_at is not None
+            and r.processed_at < finished_before
+            and r.received_at < finished_before
+        ][:limit]
+        for delivery_id in doomed:
+            del store.deliveries[delivery_id]
+        return len(doomed)
+
+
+def _claimed(row: StoredDelivery) -> ClaimedDelivery:
+    new = row.new
+    return ClaimedDelivery(
+        id=row.id,
+        integration_id=new.integration_id,
+        org_id=new.org_id,
+        dedupe_key=new.dedupe_key,
+        body=new.body,
+        incident_type=new.incident_type,
+        severity=new.severity,
+        correlation_id=new.correlation_id,
+        attempts=row.attempts,
+        received_at=row.received_at,
+        traceparent=new.traceparent,
+    )
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store or Store()
+        self.mode: Mode = "closed"
+        self.integrations = FakeIntegrations(self)
+        self.deliveries = FakeDeliveries(self)
+        self.commits = 0
+        self.rollbacks = 0
+        self.refuse_publish = False
+        self._now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+        self._ticks = itertools.count()
+        self._before: Store | None = None
+
+    def clock(self) -> datetime:
+        return self._now + timedelta(microseconds=next(self._ticks))
+
+    async def publish(self, event: AlertEventType) -> None:
+        store = Guarded(self).writing()
+        if self.refuse_publish:
+            raise UnstorableValue("invalid byte sequence") from LookupError("text refused")
+        store.outbox.append(event)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Self]:
+        assert self.mode == "closed", "a unit of work entered twice"
+        self.mode = "reading"
+        try:
+            yield self
+        finally:
+            self.mode = "closed"
+
+    async def __aenter__(self) -> Self:
+        assert self.mode == "closed", "a unit of work entered twice"
+        self.mode = "transaction"
+        self._before = copy.deepcopy(self.store)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.mode = "closed"
+        if exc_type is None:
+            self.commits += 1
+        else:
+            assert self._before is not None
+            self.store.integrations = self._before.integrations
+            self.store.deliveries = self._before.deliveries
+            self.store.outbox = self._before.outbox
+            self.store.changed_targets = self._before.changed_targets
+            self.rollbacks += 1
+        self._before = None
+
+
+class FakeInbox:
+    """The delivery writer: one row per dedupe key, ids in arrival order."""
+
+    def __init__(self, store: Store, *, down: bool = False) -> None:
+        self._store = store
+        self._ids = itertools.count(1)
+        self.down = down
+
+    async def add(self, delivery: NewDelivery) -> int | None:
+        if self.down:
+            raise ConnectionRefusedError("database away")
+        for row in self._store.deliveries.values():
+            if (row.new.integration_id, row.new.dedupe_key) == (
+                delivery.integration_id,
+                delivery.dedupe_key,
+            ):
+                return None
+        delivery_id = next(self._ids)
+        self._store.deliveries[delivery_id] = StoredDelivery(
+            id=delivery_id,
+            new=delivery,
+            received_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+            status=delivery.status,
+            processed_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+            if delivery.status == "ignored"
+            else None,
+        )
+        return delivery_id
+
+
+class FakeDirectory:
+    """PagerDuty's REST API: answers, fails, or hangs per lookup."""
+
+    def __init__(
+        self,
+        *,
+        creator: str | BaseException | None = CREATOR_EMAIL,
+        oncall: tuple[OnCallEntry, ...] | BaseException = ON_CALL,
+        hang: Collection[str] = (),
+    ) -> None:
+        self._creator = creator
+        self._oncall = oncall
+        self._hang = hang
+        self.calls: list[tuple[str, str]] = []
+        self.cancelled: list[str] = []
+
+    async def _maybe_hang(self, name: str) -> None:
+        if name in self._hang:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                self.cancelled.append(name)
+                raise
+
+    async def user_email(self, credentials: ApiCredentials, user_id: str) -> str | None:
+        self.calls.append(("user", user_id))
+        await self._maybe_hang("creator")
+        if isinstance(self._creator, BaseException):
+            raise self._creator
+        return self._creator
+
+    async def oncalls(
+        self, credentials: ApiCredentials, escalation_policy_id: str
+    ) -> tuple[OnCallEntry, ...]:
+        self.calls.append(("oncalls", escalation_policy_id))
+        await self._maybe_hang("oncall")
+        if isinstance(self._oncall, BaseException):
+            raise self._oncall
+        return self._oncall
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    uow: FakeUnitOfWork
+    box: SecretBox
+    inbox: FakeInbox
+    receiver: WebhookReceiver
+    woken: list[bool]
+
+    @property
+    def store(self) -> Store:
+        return self.uow.store
+
+
+@pytest.fixture
+def world() -> World:
+    uow = FakeUnitOfWork()
+    box = new_box()
+    inbox = FakeInbox(uow.store)
+    woken: list[bool] = []
+
+    async def load(integration_id: UUID) -> WebhookTarget | None:
+        return await webhooks.load_target(uow, integration_id)
+
+    receiver = WebhookReceiver(
+        targets=CachedTargets(box, load),
+        inbox=inbox,
+        unit_of_work=lambda: uow,
+        on_stored=lambda: woken.append(True),
+    )
+    return World(uow=uow, box=box, inbox=inbox, receiver=receiver, woken=woken)
+
+
+async def create(
+    world: World,
+    *,
+    secrets: list[str] | None = None,
+    token: str | None = "pd-token",
+    org_id: UUID = ORG,
+    **fields: Any,
+) -> integrations.SavedIntegration:
+    return await integrations.create_integration(
+        uow=world.uow,
+        box=world.box,
+        org_id=org_id,
+        name=fields.get("name", "Checkout"),
+        signing_secrets=secrets,
+        pagerduty_api_token=token,
+        pagerduty_api_url=fields.get("pagerduty_api_url", API_URL),
+        allowed_api_hosts=ALLOWED,
+        default_severity=fields.get("default_severity"),
+        default_incident_type=fields.get("default_incident_type"),
+    )
+
+
+async def update(
+    world: World, integration_id: UUID, **changes: Any
+) -> integrations.SavedIntegration:
+    return await integrations.update_integration(
+        uow=world.uow,
+        box=world.box,
+        org_id=ORG,
+        integration_id=integration_id,
+        changes=IntegrationChanges(**changes),
+        allowed_api_hosts=ALLOWED,
+    )
+
+
+def incoming(
+    integration_id: UUID | str, body: bytes, secret: str = SECRET_A, **fields: Any
+) -> IncomingWebhook:
+    headers = signed(body, secret, webhook_id=fields.pop("webhook_id", None))
+    return IncomingWebhook(
+        integration_id=str(integration_id),
+        body=body,
+        signature=fields.pop("signature", headers["X-PagerDuty-Signature"]),
+        webhook_id=headers["X-Webhook-Id"],
+        query_incident_type=fields.pop("query_incident_type", None),
+        query_severity=fields.pop("query_severity", None),
+        correlation_id=fields.pop("correlation_id", None),
+    )
+
+
+async def drain(world: World, directory: FakeDirectory | None = None) -> list[str]:
+    """Run worker passes until nothing is claimable; each publish's outcome, in order."""
+    outcomes: list[str] = []
+    while True:
+        claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
+        if not claim.deliveries:
+            return outcomes
+        for claimed in claim.deliveries:
+            outcomes.append(
+                await deliveries.publish_delivery(
+                    uow=world.uow,
+                    box=world.box,
+                    directory=directory or FakeDirectory(),
+                    delivery=claimed,
+                    claim_id=claim.id,
+                    budget_s=1.0,
+                )
+            )
+
+
+def secret_values(world: World, integration_id: UUID) -> set[str]:
+    row = world.store.integrations[integration_id]
+    return {
+        world.box.open_text(s.ciphertext, context=signing_secret_context(integration_id, s.id))
+        for s in row.secrets
+        if not s.retired and s.ciphertext is not None
+    }
+
+
+# --- integrations ---------------------------------------------------------------------------
+
+
+async def test_create_generates_a_secret_and_seals_secret_and_token(world: World) -> None:
+    saved = await create(world, default_severity=" SEV1 ")
+
+    integration = saved.integration
+    assert saved.generated_secret is not None
+    assert secret_values(world, integration.id) == {saved.generated_secret}
+    stored = world.store.integrations[integration.id]
+    assert stored.api_token_ciphertext is not None
+    assert b"pd-token" not in stored.api_token_ciphertext
+    token_context = api_token_context(integration.id)
+    assert world.box.open_text(stored.api_token_ciphertext, context=token_context) == "pd-token"
+    assert integration.has_api_token
+    assert integration.default_severity == "SEV1"
+    assert len(integration.secrets) == 1
+    assert world.uow.commits == 1
+
+
+async def test_create_with_given_secrets_returns_none_generated(world: World) -> None:
+    saved = await create(world, secrets=[SECRET_A, SECRET_B], token=None)
+
+    assert saved.generated_secret is None
+    assert secret_values(world, saved.integration.id) == {SECRET_A, SECRET_B}
+    assert not saved.integration.has_api_token
+
+
+async def test_create_refuses_a_url_off_the_allow_list_and_stores_nothing(world: World) -> None:
+    with pytest.raises(InvalidIntegration) as refused:
+        await create(world, pagerduty_api_url="https://internal.example/")
+
+    assert refused.value.code == "api_url_not_allowed"
+    assert world.store.integrations == {}
+
+
+async def test_list_and_get_see_only_the_orgs_live_integrations(world: World) -> None:
+    first = (await create(world, name="First")).integration
+    second = (await create(world, name="Second")).integration
+    other = (await create(world, org_id=uuid.uuid4())).integration
+
+    listed = await integrations.list_integrations(uow=world.uow, org_id=ORG)
+    got = await integrations.get_integration(uow=world.uow, org_id=ORG, integration_id=second.id)
+
+    assert [i.name for i in listed] == ["First", "Second"]
+    assert got.id == second.id
+    with pytest.raises(IntegrationNotFound):
+        await integrations.get_integration(uow=world.uow, org_id=ORG, integration_id=other.id)
+    assert first.id in world.store.integrations
+
+
+async def test_update_changes_only_what_it_names(world: World) -> None:
+    created = (await create(world, default_incident_type="Outage")).integration
+    token_before = world.store.integrations[created.id].api_token_ciphertext
+
+    saved = await update(world, created.id, name=" Payments ", default_severity="SEV2")
+
+    updated = saved.integration
+    assert (updated.name, updated.default_severity) == ("Payments", "SEV2")
+    assert updated.default_incident_type == "Outage"
+    assert updated.pagerduty_api_url == API_URL
+    assert world.store.integrations[created.id].api_token_ciphertext == token_before
+    assert saved.generated_secret is None
+    assert created.id in world.store.changed_targets
+
+
+async def test_update_removes_or_replaces_the_api_token(world: World) -> None:
+    created = (await create(world)).integration
+
+    removed = await update(world, created.id, pagerduty_api_token=None)
+    assert not removed.integration.has_api_token
+    replaced = await update(world, created.id, pagerduty_api_token="new-token")
+
+    stored = world.store.integrations[created.id].api_token_ciphertext
+    assert replaced.integration.has_api_token
+    assert stored is not None
+    assert world.box.open_text(stored, context=api_token_context(created.id)) == "new-token"
+
+
+async def test_a_refused_update_changes_nothing(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    before = copy.deepcopy(world.store.integrations[created.id])
+
+    with pytest.raises(InvalidIntegration):
+        await update(world, created.id, name="x", pagerduty_api_url="http://api.pagerduty.com")
+    with pytest.raises(InvalidIntegration) as too_many:
+        await update(world, created.id, name="y", signing_secrets=(SECRET_A, SECRET_B, SECRET_C))
+
+    assert too_many.value.code == "secret_limit_reached"
+    assert world.store.integrations[created.id] == before
+
+
+async def test_updating_another_orgs_integration_is_not_found(world: World) -> None:
+    other = (await create(world, org_id=uuid.uuid4())).integration
+
+    with pytest.raises(IntegrationNotFound):
+        await update(world, other.id, name="mine now")
+
+    assert world.store.integrations[other.id].name == "Checkout"
+
+
+async def test_a_rotation_adds_a_second_secret_then_retires_the_first(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    [old] = created.secrets
+
+    added = await update(world, created.id, add_signing_secret=SECRET_B)
+    assert secret_values(world, created.id) == {SECRET_A, SECRET_B}
+    assert len(added.integration.secrets) == 2
+
+    with pytest.raises(InvalidIntegration) as third:
+        await update(world, created.id, add_signing_secret=SECRET_C)
+    assert third.value.code == "secret_limit_reached"
+
+    retired = await update(world, created.id, retire_signing_secret_ids=(old.id,))
+    assert [s.id for s in retired.integration.secrets] != [old.id]
+    assert secret_values(world, created.id) == {SECRET_B}
+    wiped = next(s for s in world.store.integrations[created.id].secrets if s.id == old.id)
+    assert wiped.ciphertext is None
+
+
+async def test_retire_and_generate_in_one_request_swaps_the_secret(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A, SECRET_B])).integration
+
+    saved = await update(
+        world,
+        created.id,
+        retire_signing_secret_ids=tuple(s.id for s in created.secrets),
+        generate_signing_secret=True,
+    )
+
+    assert saved.generated_secret is not None
+    assert secret_values(world, created.id) == {saved.generated_secret}
+
+
+async def test_retiring_an_unknown_or_the_last_secret_is_refused(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+
+    with pytest.raises(InvalidIntegration) as unknown:
+        await update(world, created.id, retire_signing_secret_ids=(uuid.uuid4(),))
+    with pytest.raises(InvalidIntegration) as last:
+        await update(world, created.id, retire_signing_secret_ids=(created.secrets[0].id,))
+
+    assert (unknown.value.code, last.value.code) == ("unknown_signing_secret", "no_active_secret")
+    assert secret_values(world, created.id) == {SECRET_A}
+
+
+async def test_delete_wipes_secrets_and_token_and_hides_the_integration(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+
+    await integrations.delete_integration(uow=world.uow, org_id=ORG, integration_id=created.id)
+
+    stored = world.store.integrations[created.id]
+    assert stored.deleted
+    assert stored.api_token_ciphertext is None
+    assert all(s.retired and s.ciphertext is None for s in stored.secrets)
+    assert await integrations.list_integrations(uow=world.uow, org_id=ORG) == []
+    with pytest.raises(IntegrationNotFound):
+        await integrations.delete_integration(uow=world.uow, org_id=ORG, integration_id=created.id)
+    with pytest.raises(IntegrationNotFound):
+        await webhooks.receive_webhook(
+            world.receiver, incoming(created.id, delivery("incident_triggered"))
+        )
+
+
+async def test_another_org_cannot_delete_an_integration(world: World) -> None:
+    created = (await create(world)).integration
+
+    with pytest.raises(IntegrationNotFound):
+        await integrations.delete_integration(
+            uow=world.uow, org_id=uuid.uuid4(), integration_id=created.id
+        )
+
+    assert not world.store.integrations[created.id].deleted
+
+
+# --- the receiver ---------------------------------------------------------------------------
+
+
+async def test_a_signed_trigger_is_stored_classified_and_wakes_the_worker(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A], default_severity="SEV2")).integration
+    body = delivery("incident_triggered")
+
+    receipt = await webhooks.receive_webhook(
+        world.receiver,
+        incoming(
+            created.id, body, webhook_id="hook-1", query_incident_type="Outage", correlation_id="c1"
+        ),
+    )
+
+    assert (receipt.delivery_id, receipt.duplicate, receipt.status) == ("hook-1", False, "received")
+    [row] = world.store.deliveries.values()
+    assert row.new.body == body
+    assert (row.new.org_id, row.new.incident_type, row.new.severity) == (ORG, "Outage", "SEV2")
+    assert row.new.event_type == "incident.triggered"
+    assert row.new.correlation_id == "c1"
+    assert world.woken == [True]
+
+
+@pytest.mark.parametrize("fixture", ["pagey_ping", "incident_annotated", "service_updated"])
+async def test_other_event_types_are_recorded_ignored_and_never_published(
+    world: World, fixture: str
+) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+
+    receipt = await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery(fixture))
+    )
+
+    assert (receipt.duplicate, receipt.status) == (False, "ignored")
+    assert [r.status for r in world.store.deliveries.values()] == ["ignored"]
+    assert world.woken == []
+    assert await drain(world) == []
+    assert world.store.outbox == []
+
+
+async def test_a_repeated_delivery_is_a_duplicate_with_the_first_ones_status(
+    world: World,
+) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    body = delivery("incident_triggered")
+
+    first = await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, body, webhook_id="w")
+    )
+    assert await drain(world) == ["published"]
+    again = await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, body, webhook_id="w")
+    )
+
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert again.delivery_id == "w"
+    assert again.status == "published"
+    assert len(world.store.deliveries) == 1
+    assert world.woken == [True]
+    assert len(world.store.outbox) == 1
+
+
+async def test_the_receiver_refuses_in_pagerdutys_order(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    good = delivery("incident_triggered")
+
+    with pytest.raises(IntegrationNotFound):
+        await webhooks.receive_webhook(world.receiver, incoming("not-a-uuid", good))
+    with pytest.raises(IntegrationNotFound):
+        await webhooks.receive_webhook(world.receiver, incoming(uuid.uuid4(), good))
+    with pytest.raises(InvalidSignature):
+        # Not even parsed: a bad signature comes before a malformed body.
+        await webhooks.receive_webhook(world.receiver, incoming(created.id, b"{", SECRET_B))
+    with pytest.raises(MalformedDelivery):
+        await webhooks.receive_webhook(world.receiver, incoming(created.id, b"{"))
+
+    assert world.store.deliveries == {}
+    assert world.woken == []
+
+
+async def test_an_unreadable_secret_asks_pagerduty_to_retry(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    world.store.integrations[created.id].secrets[0].ciphertext = b"garbage" * 8
+
+    with pytest.raises(VerificationUnavailable):
+        await webhooks.receive_webhook(
+            world.receiver, incoming(created.id, delivery("incident_triggered"))
+        )
+
+
+async def test_storage_down_becomes_storage_unavailable(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    world.inbox.down = True
+
+    with pytest.raises(StorageUnavailable):
+        await webhooks.receive_webhook(
+            world.receiver, incoming(created.id, delivery("incident_triggered"))
+        )
+
+    assert world.woken == []
+
+
+# --- the worker -----------------------------------------------------------------------------
+
+
+async def test_an_incidents_alerts_are_published_in_the_order_received(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    incident, other = new_incident_id(), new_incident_id()
+    names = ["incident_triggered", "incident_acknowledged", "incident_resolved"]
+    for name in names:
+        body = delivery(name, incident_id=incident)
+        await webhooks.receive_webhook(world.receiver, incoming(created.id, body))
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery("incident_triggered", incident_id=other))
+    )
+
+    # The first pass may take only the oldest delivery of each incident.
+    claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
+    assert sorted(d.dedupe_key for d in claim.deliveries) == sorted(
+        r.new.dedupe_key
+        for r in world.store.deliveries.values()
+        if r.new.event_type == "incident.triggered"
+    )
+    for claimed in claim.deliveries:
+        await deliveries.publish_delivery(
+            uow=world.uow,
+            box=world.box,
+            directory=FakeDirectory(),
+            delivery=claimed,
+            claim_id=claim.id,
+            budget_s=1.0,
+        )
+    assert await drain(world) == ["published", "published"]
+
+    mine = [a for a in world.store.outbox if a.payload.external_id == incident]
+    assert [type(a) for a in mine] == [AlertTriggered, AlertAcknowledged, AlertResolved]
+    assert all(r.status == "published" for r in world.store.deliveries.values())
+    assert {r.enrichment_status for r in world.store.deliveries.values()} == {"complete"}
+    assert mine[0].org_id == ORG
+    assert mine[0].payload.creator_email == CREATOR_EMAIL
+    assert mine[0].payload.oncall_emails == (ONCALL_EMAIL,)
+
+
+async def test_a_lost_claim_publishes_nothing(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery("incident_triggered"))
+    )
+    claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
+
+    outcome = await deliveries.publish_delivery(
+        uow=world.uow,
+        box=world.box,
+        directory=FakeDirectory(),
+        delivery=claim.deliveries[0],
+        claim_id=uuid.uuid4(),  # another worker's claim meanwhile
+        budget_s=1.0,
+    )
+
+    assert outcome == "lost_claim"
+    assert world.store.outbox == []
+    assert [r.status for r in world.store.deliveries.values()] == ["received"]
+
+
+async def test_an_integration_without_token_publishes_unenriched(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A], token=None)).integration
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery("incident_triggered"))
+    )
+    directory = FakeDirectory()
+
+    assert await drain(world, directory) == ["published"]
+
+    [alert] = world.store.outbox
+    assert alert.payload.enrichment_status == "skipped"
+    assert alert.payload.creator_email is None
+    assert directory.calls == []
+
+
+async def test_a_token_that_does_not_decrypt_degrades_to_skipped(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    world.store.integrations[created.id].api_token_ciphertext = b"\x00" * 40
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery("incident_triggered"))
+    )
+
+    assert await drain(world) == ["published"]
+
+    assert world.store.outbox[0].payload.enrichment_status == "skipped"
+
+
+async def test_deliveries_accepted_before_a_deletion_still_go_out(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery("incident_triggered"))
+    )
+    await integrations.delete_integration(uow=world.uow, org_id=ORG, integration_id=created.id)
+
+    assert await drain(world) == ["published"]
+    assert len(world.store.outbox) == 1
+
+
+async def test_a_delivery_that_cannot_be_parsed_is_unpublishable(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery("incident_triggered"))
+    )
+    [row] = world.store.deliveries.values()
+    row.new = replace(row.new, body=b"not json")
+    claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
+
+    with pytest.raises(UnpublishableDelivery):
+        await deliveries.publish_delivery(
+            uow=world.uow,
+            box=world.box,
+            directory=FakeDirectory(),
+            delivery=claim.deliveries[0],
+            claim_id=claim.id,
+            budget_s=1.0,
+        )
+    gave_up = await deliveries.release_delivery(
+        uow=world.uow,
+        delivery=claim.deliveries[0],
+        claim_id=claim.id,
+        error="UnpublishableDelivery",
+        retry_in_s=1.0,
+        max_attempts=10,
+        hopeless=True,
+    )
+
+    assert gave_up
+    assert row.status == "failed"
+    assert world.store.outbox == []
+
+
+async def test_a_value_storage_refuses_rolls_back_and_is_unpublishable(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery("incident_triggered"))
+    )
+    claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
+    world.uow.refuse_publish = True
+
+    with pytest.raises(UnpublishableDelivery, match=r"^LookupError: text refused"):
+        await deliveries.publish_delivery(
+            uow=world.uow,
+            box=world.box,
+            directory=FakeDirectory(),
+            delivery=claim.deliveries[0],
+            claim_id=claim.id,
+            budget_s=1.0,
+        )
+
+    assert world.uow.rollbacks == 1
+    assert [r.status for r in world.store.deliveries.values()] == ["received"]
+    assert world.store.outbox == []
+
+
+async def test_a_failed_delivery_is_retried_until_its_attempts_run_out(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery("incident_triggered"))
+    )
+    [row] = world.store.deliveries.values()
+
+    outcomes = []
+    for _ in range(3):
+        claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
+        outcomes.append(
+            await deliveries.release_delivery(
+                uow=world.uow,
+                delivery=claim.deliveries[0],
+                claim_id=claim.id,
+                error="boom",
+                retry_in_s=1.0,
+                max_attempts=3,
+            )
+        )
+
+    assert outcomes == [False, False, True]
+    assert (row.status, row.attempts, row.last_error) == ("failed", 3, "boom")
+
+
+async def test_pruning_deletes_old_finished_deliveries_in_batches(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    for _ in range(5):
+        await webhooks.receive_webhook(world.receiver, incoming(created.id, delivery("pagey_ping")))
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery("incident_triggered"))
+    )
+
+    deleted = await deliveries.prune_deliveries(
+        uow=world.uow, finished_before=datetime(2024, 5, 2, tzinfo=UTC), batch_size=2
+    )
+
+    assert deleted == 5
+    assert [r.status for r in world.store.deliveries.values()] == ["received"]
+    assert world.uow.commits >= 3  # one transaction per batch
+
+
+# --- enrichment -----------------------------------------------------------------------------
+
+CREDENTIALS = ApiCredentials(base_url=API_URL, token="pd-token")
+
+
+def triggered_by_a_person() -> bytes:
+    return delivery("incident_triggered", agent_user_id=TRIGGERING_USER_ID)
+
+
+async def test_enrichment_finds_creator_and_oncall() -> None:
+    directory = FakeDirectory()
+
+    found = await enrich(
+        directory=directory,
+        credentials=CREDENTIALS,
+        event=parse_delivery(triggered_by_a_person()),
+        budget_s=1.0,
+    )
+
+    assert (found.creator_email, found.oncall_emails, found.status) == (
+        CREATOR_EMAIL,
+        (ONCALL_EMAIL,),
+        "complete",
+    )
+    assert ("oncalls", ESCALATION_POLICY_ID) in directory.calls
+
+
+async def test_enrichment_without_credentials_is_skipped_and_calls_nobody() -> None:
+    directory = FakeDirectory()
+
+    found = await enrich(
+        directory=directory,
+        credentials=None,
+        event=parse_delivery(triggered_by_a_person()),
+        budget_s=1.0,
+    )
+
+    assert found.status == "skipped"
+    assert directory.calls == []
+
+
+async def test_an_acknowledgers_email_is_not_taken_for_the_creator() -> None:
+    directory = FakeDirectory()
+
+    found = await enrich(
+        directory=directory,
+        credentials=CREDENTIALS,
+        event=parse_delivery(delivery("incident_acknowledged")),
+        budget_s=1.0,
+    )
+
+    assert found.creator_email is None
+    assert [kind for kind, _ in directory.calls] == ["oncalls"]
+    assert found.status == "complete"
+
+
+@pytest.mark.parametrize(
+    "failure", [PagerDutyUnavailable("GET /users answered 500"), KeyError("surprise")]
+)
+async def test_a_failed_lookup_leaves_its_email_out(failure: BaseException) -> None:
+    found = await enrich(
+        directory=FakeDirectory(creator=failure),
+        credentials=CREDENTIALS,
+        event=parse_delivery(triggered_by_a_person()),
+        budget_s=1.0,
+    )
+
+    assert (found.creator_email, found.oncall_emails, found.status) == (
+        None,
+        (ONCALL_EMAIL,),
+        "partial",
+    )
+
+
+async def test_lookups_past_the_budget_are_cancelled_and_count_as_failed() -> None:
+    directory = FakeDirectory(hang=("creator", "oncall"))
+
+    found = await enrich(
+        directory=directory,
+        credentials=CREDENTIALS,
+        event=parse_delivery(triggered_by_a_person()),
+        budget_s=0.05,
+    )
+
+    assert (found.creator_email, found.oncall_emails, found.status) == (None, (), "failed")
+    assert sorted(directory.cancelled) == ["creator", "oncall"]
+
+
+async def test_a_slow_oncall_lookup_still_leaves_the_creator() -> None:
+    directory = FakeDirectory(hang=("oncall",))
+
+    found = await enrich(
+        directory=directory,
+        credentials=CREDENTIALS,
+        event=parse_delivery(triggered_by_a_person()),
+        budget_s=0.05,
+    )
+
+    assert (found.creator_email, found.status) == (CREATOR_EMAIL, "partial")
+    assert directory.cancelled == ["oncall"]
+
+
+async def test_a_published_alert_carries_the_degraded_enrichment(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, triggered_by_a_person(), webhook_id="deg")
+    )
+    directory = FakeDirectory(oncall=PagerDutyUnavailable("rate limited"))
+
+    assert await drain(world, directory) == ["published"]
+
+    [alert] = world.store.outbox
+    assert alert.payload.enrichment_status == "partial"
+    assert alert.payload.creator_email == CREATOR_EMAIL
+    assert alert.payload.oncall_emails == ()
+    [row] = world.store.deliveries.values()
+    assert row.enrichment_status == "partial"
+
+
+def test_open_targets_do_not_show_their_secrets() -> None:
+    target = WebhookTarget(
+        id=uuid.uuid4(), org_id=ORG, default_severity=None, default_incident_type=None, secrets=()
+    )
+    assert SECRET_A not in repr(OpenTarget(target=target, secrets=(SECRET_A,), unreadable=False))
