@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from fireline_contracts import AlertTriggered
+from fireline_contracts import AlertActivity, AlertTriggered
 from integration.ingest.ingest_harness import IngestApp
 from support.pagerduty_fixtures import (
     FIXTURES,
@@ -31,7 +31,7 @@ EXPECTED_RECORDING = {
     "incident_triggered_agent_null": "received",
     "incident_acknowledged": "received",
     "incident_resolved": "received",
-    "incident_annotated": "ignored",
+    "incident_annotated": "received",
     "pagey_ping": "ignored",
     "service_updated": "ignored",
 }
@@ -81,7 +81,7 @@ async def test_unknown_event_types_are_accepted_and_ignored(
     assert response.json()["recorded_as"] == "ignored"
 
 
-async def test_only_lifecycle_events_reach_the_alerts_topic(
+async def test_only_incident_events_reach_the_alerts_topic_in_their_order(
     svc: IngestApp, integration_id: str
 ) -> None:
     incident = new_incident_id()
@@ -92,7 +92,7 @@ async def test_only_lifecycle_events_reach_the_alerts_topic(
     assert await svc.settled()
     alerts = await svc.alerts(until=2, timeout=5)
 
-    assert [type(a) for a in alerts] == [AlertTriggered]
+    assert [type(a) for a in alerts] == [AlertActivity, AlertTriggered]
 
 
 async def test_a_signature_among_several_v1_values_is_enough(

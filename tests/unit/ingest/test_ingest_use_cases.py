@@ -786,7 +786,7 @@ async def test_a_signed_trigger_is_stored_classified_and_wakes_the_worker(world:
     assert world.woken == [True]
 
 
-@pytest.mark.parametrize("fixture", ["pagey_ping", "incident_annotated", "service_updated"])
+@pytest.mark.parametrize("fixture", ["pagey_ping", "service_updated"])
 async def test_other_event_types_are_recorded_ignored_and_never_published(
     world: World, fixture: str
 ) -> None:
