@@ -141,13 +141,15 @@ def test_responders_bridge_fields_and_workflows_are_described() -> None:
     fields = alert_of("incident_custom_field_values_updated")
     workflow = alert_of("incident_workflow_started")
 
-    assert isinstance(added, AlertActivity) and isinstance(replied, AlertActivity)
+    assert isinstance(added, AlertActivity)
+    assert isinstance(replied, AlertActivity)
     assert (added.payload.responder_name, added.payload.responder_state) == (
         "Linus Pauling",
         "pending",
     )
     assert replied.payload.responder_state == "accepted"
-    assert isinstance(bridge, AlertActivity) and isinstance(no_numbers, AlertActivity)
+    assert isinstance(bridge, AlertActivity)
+    assert isinstance(no_numbers, AlertActivity)
     assert bridge.payload.conference_url == "https://meet.example.com/checkout-bridge"
     assert bridge.payload.conference_numbers == ("+1 555-0100,,4127#",)
     assert no_numbers.payload.conference_numbers == ()
