@@ -127,6 +127,7 @@ def delivery(
     title: str | None = None,
     occurred_at: str | None = None,
     priority: str | EllipsisType | None = ...,
+    status: str | None = None,
 ) -> bytes:
     """The fixture ``name`` as a request body, with the given parts replaced.
 
@@ -135,7 +136,7 @@ def delivery(
     event id. ``agent_user_id`` makes a person the agent (also on the agent-null fixture).
     ``title`` sets the incident's title, or the reference's summary for annotations.
     ``occurred_at`` sets PagerDuty's event time; ``priority`` the incident's priority name (None:
-    no priority), on deliveries that carry the whole incident.
+    no priority) and ``status`` its status, on deliveries that carry the whole incident.
     """
     document = load(name)
     if incident_id is not None:
@@ -153,8 +154,11 @@ def delivery(
         _set_title(event, title)
     if occurred_at is not None:
         event["occurred_at"] = occurred_at
-    if priority is not ... and event["data"].get("type") == "incident":
+    full = event["data"].get("type") == "incident"
+    if priority is not ... and full:
         event["data"]["priority"] = None if priority is None else _priority_reference(priority)
+    if status is not None and full:
+        event["data"]["status"] = status
     return json.dumps(document).encode("utf-8")
 
 

@@ -303,6 +303,12 @@ async def test_an_alert_matching_no_user_still_starts_an_incident_without_creato
         "acknowledged_at",
         "resolved_at",
         "updated_at",
+        "reopen_count",
+        "merged_into",
+        "assignees",
+        "escalation_policy_id",
+        "escalation_policy_name",
+        "source_priority",
     }
 
 
