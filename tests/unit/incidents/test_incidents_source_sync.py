@@ -11,6 +11,7 @@ import pytest
 
 from fireline_incidents.domain.model import (
     Assignee,
+    Assignment,
     Incident,
     Source,
     SourceSnapshot,
@@ -20,8 +21,9 @@ from fireline_incidents.domain.model import (
 
 T0 = datetime(2025, 3, 14, 9, 26, tzinfo=UTC)
 NOW = T0 + timedelta(days=1)
-GRACE = (Assignee(id="PUB3D4E", name="Grace Hopper"),)
-LINUS = (Assignee(id="PUC7K9M", name="Linus Pauling"),)
+GRACE = Assignment((Assignee(id="PUB3D4E", name="Grace Hopper"),), "PEP1")
+LINUS = Assignment((Assignee(id="PUC7K9M", name="Linus Pauling"),), "PEP1")
+NOBODY = Assignment(())
 
 
 def at(minutes: int) -> datetime:
@@ -60,7 +62,7 @@ def apply(start: Incident, *snapshots: SourceSnapshot) -> Incident:
 
 # The acceptance sequence, as full snapshots (notes and status updates carry no state).
 LIFE = (
-    snap("incident.triggered", "triggered", 0, assignees=GRACE, escalation_policy_id="PEP1"),
+    snap("incident.triggered", "triggered", 0, assignment=GRACE),
     snap("incident.priority_updated", "triggered", 2, priority="P1", priority_severity="SEV1"),
     snap("incident.acknowledged", "acknowledged", 3, priority="P1", priority_severity="SEV1"),
     snap("incident.unacknowledged", "triggered", 4, priority="P1", priority_severity="SEV1"),
@@ -70,8 +72,7 @@ LIFE = (
         5,
         priority="P1",
         priority_severity="SEV1",
-        assignees=LINUS,
-        escalation_policy_id="PEP1",
+        assignment=LINUS,
     ),
     snap(
         "incident.reassigned",
@@ -79,14 +80,25 @@ LIFE = (
         6,
         priority="P1",
         priority_severity="SEV1",
-        assignees=GRACE,
-        escalation_policy_id="PEP1",
+        assignment=GRACE,
     ),
     snap("incident.acknowledged", "acknowledged", 7, priority="P1", priority_severity="SEV1"),
-    snap("incident.resolved", "resolved", 9, priority="P1", priority_severity="SEV1", assignees=()),
+    snap(
+        "incident.resolved",
+        "resolved",
+        9,
+        priority="P1",
+        priority_severity="SEV1",
+        assignment=NOBODY,
+    ),
     snap("incident.reopened", "triggered", 10, priority="P1", priority_severity="SEV1"),
     snap(
-        "incident.resolved", "resolved", 11, priority="P1", priority_severity="SEV1", assignees=()
+        "incident.resolved",
+        "resolved",
+        11,
+        priority="P1",
+        priority_severity="SEV1",
+        assignment=NOBODY,
     ),
 )
 
@@ -164,13 +176,11 @@ def test_reassignment_and_delegation_record_assignees_and_policy() -> None:
             "incident.delegated",
             "triggered",
             2,
-            assignees=LINUS,
-            escalation_policy_id="PEP2",
-            escalation_policy_name="APIs",
+            assignment=Assignment(LINUS.assignees, "PEP2", "APIs"),
         ),
         recorded_at=NOW,
     )
 
     assert delegated.assignment_changed
-    assert delegated.incident.assignees == LINUS
+    assert delegated.incident.assignees == LINUS.assignees
     assert delegated.incident.escalation_policy_name == "APIs"

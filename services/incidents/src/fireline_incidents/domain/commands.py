@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from fireline_incidents.domain.model import Assignee, Status
+from fireline_incidents.domain.model import Assignment, Status
 from fireline_incidents.domain.timeline import SYSTEM, Actor
 
 
@@ -46,9 +46,7 @@ class ApplyAlert:
     actor: Actor = SYSTEM
     priority: str | None = None
     priority_severity: str | None = None
-    assignees: tuple[Assignee, ...] | None = None
-    escalation_policy_id: str | None = None
-    escalation_policy_name: str | None = None
+    assignment: Assignment | None = None
     merged_into: str | None = None
     source_incident_type: str | None = None
 

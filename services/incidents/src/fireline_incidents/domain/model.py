@@ -156,6 +156,15 @@ class Assignee:
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """Who a source incident is assigned to, and through which escalation policy."""
+
+    assignees: tuple[Assignee, ...]
+    escalation_policy_id: str | None = None
+    escalation_policy_name: str | None = None
+
+
+@dataclass(frozen=True)
 class Incident:
     id: UUID
     org_id: UUID
@@ -244,9 +253,8 @@ class SourceSnapshot:
     occurred_at: datetime
     priority: str | None = None
     priority_severity: str | None = None
-    assignees: tuple[Assignee, ...] | None = None
-    escalation_policy_id: str | None = None
-    escalation_policy_name: str | None = None
+    assignment: Assignment | None = None
+    """None when the event did not say (alerts written before assignees were carried)."""
     merged_into: str | None = None
 
 
@@ -304,11 +312,8 @@ def sync_from_source(
     if snapshot.priority != current.source_priority and snapshot.priority_severity:
         # A priority the integration's map does not know leaves the severity alone.
         severity = snapshot.priority_severity.strip() or severity
-    assignees = current.assignees if snapshot.assignees is None else snapshot.assignees
-    policy = (
-        (current.escalation_policy_id, current.escalation_policy_name)
-        if snapshot.assignees is None and snapshot.escalation_policy_id is None
-        else (snapshot.escalation_policy_id, snapshot.escalation_policy_name)
+    assignment = snapshot.assignment or Assignment(
+        current.assignees, current.escalation_policy_id, current.escalation_policy_name
     )
     updated = replace(
         facts,
@@ -317,9 +322,9 @@ def sync_from_source(
         merged_into=snapshot.merged_into if snapshot.status == "resolved" else None,
         severity=severity,
         source_priority=snapshot.priority,
-        assignees=assignees,
-        escalation_policy_id=policy[0],
-        escalation_policy_name=policy[1],
+        assignees=assignment.assignees,
+        escalation_policy_id=assignment.escalation_policy_id,
+        escalation_policy_name=assignment.escalation_policy_name,
         source_state_at=at,
         updated_at=recorded_at,
     )

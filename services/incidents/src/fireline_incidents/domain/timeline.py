@@ -18,7 +18,7 @@ from typing import Final, Literal
 from uuid import UUID
 
 from fireline_incidents.domain.errors import InvalidCursor, InvalidNote
-from fireline_incidents.domain.model import Assignee, Incident
+from fireline_incidents.domain.model import Assignment, Incident
 
 MAX_NOTE_LENGTH: Final = 10_000
 """Characters in a note written through the API: a long paragraph, far from a log dump."""
@@ -107,10 +107,10 @@ def short(text: str) -> str:
     return line if len(line) <= MAX_SUMMARY_LENGTH else line[: MAX_SUMMARY_LENGTH - 1] + "…"
 
 
-def _names(assignees: tuple[Assignee, ...] | None) -> str:
-    if not assignees:
+def _names(assignment: Assignment | None) -> str:
+    if assignment is None or not assignment.assignees:
         return "nobody"
-    return ", ".join(a.name or a.id for a in assignees)
+    return ", ".join(a.name or a.id for a in assignment.assignees)
 
 
 # Entry kind and summary for each PagerDuty event type that carries the whole incident.
@@ -129,8 +129,7 @@ def describe_source_event(
     status: str,
     priority: str | None,
     priority_severity: str | None,
-    assignees: tuple[Assignee, ...] | None,
-    escalation_policy_name: str | None,
+    assignment: Assignment | None,
     merged_into: str | None,
     service_name: str | None,
     incident_type: str | None,
@@ -156,8 +155,9 @@ def describe_source_event(
             "incident.escalated": "Escalated",
             "incident.delegated": "Delegated",
         }[event_type]
-        policy = f" on {escalation_policy_name}" if escalation_policy_name else ""
-        return "assignment_changed", f"{verb} to {_names(assignees)}{policy}{by}"
+        name = assignment.escalation_policy_name if assignment is not None else None
+        policy = f" on {name}" if name else ""
+        return "assignment_changed", f"{verb} to {_names(assignment)}{policy}{by}"
     if event_type == "incident.service_updated":
         return "service_changed", f"Moved to service {service_name or 'unknown'}{by}"
     if event_type == "incident.incident_type.changed":

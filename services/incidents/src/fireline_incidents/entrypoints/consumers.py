@@ -23,7 +23,7 @@ from fireline_contracts import (
     UserUpdated,
 )
 from fireline_incidents.domain.commands import ApplyAlert, RecordActivity, RecordUser
-from fireline_incidents.domain.model import Assignee, Status
+from fireline_incidents.domain.model import Assignee, Assignment, Status
 from fireline_incidents.domain.timeline import Actor, pagerduty_actor
 from fireline_incidents.service_layer import services
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
@@ -106,11 +106,13 @@ def alerts_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
             actor=_actor(alert.agent),
             priority=alert.priority,
             priority_severity=alert.priority_severity,
-            assignees=None
+            assignment=None
             if alert.assignees is None
-            else tuple(Assignee(id=a.id, name=a.name) for a in alert.assignees),
-            escalation_policy_id=alert.escalation_policy_id,
-            escalation_policy_name=alert.escalation_policy_name,
+            else Assignment(
+                assignees=tuple(Assignee(id=a.id, name=a.name) for a in alert.assignees),
+                escalation_policy_id=alert.escalation_policy_id,
+                escalation_policy_name=alert.escalation_policy_name,
+            ),
             merged_into=alert.merged_into,
             source_incident_type=alert.pagerduty_incident_type,
         )

@@ -129,8 +129,7 @@ async def apply_alert(*, uow: UnitOfWork, command: ApplyAlert) -> Incident:
             status=command.status,
             priority=command.priority,
             priority_severity=command.priority_severity,
-            assignees=command.assignees,
-            escalation_policy_name=command.escalation_policy_name,
+            assignment=command.assignment,
             merged_into=command.merged_into,
             service_name=command.service_name,
             incident_type=command.source_incident_type,
@@ -460,9 +459,7 @@ def _snapshot(command: ApplyAlert) -> SourceSnapshot:
         occurred_at=command.occurred_at,
         priority=command.priority,
         priority_severity=command.priority_severity,
-        assignees=command.assignees,
-        escalation_policy_id=command.escalation_policy_id,
-        escalation_policy_name=command.escalation_policy_name,
+        assignment=command.assignment,
         merged_into=command.merged_into,
     )
 
