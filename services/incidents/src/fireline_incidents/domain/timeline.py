@@ -180,6 +180,7 @@ class TimelinePosition:
 
 
 _MAX_CURSOR_LENGTH: Final = 256
+_MAX_SEQ: Final = 2**63
 
 
 def encode_timeline_cursor(position: TimelinePosition) -> str:
@@ -203,9 +204,11 @@ def decode_timeline_cursor(cursor: str, *, incident_id: UUID) -> TimelinePositio
             occurred_at=datetime.fromisoformat(document["t"]),
             seq=int(document["s"]),
         )
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, TypeError, KeyError, OverflowError, UnicodeDecodeError):
+        # OverflowError: json reads `Infinity`, which int() refuses that way.
         raise InvalidCursor("The cursor is not valid.") from None
-    if position.occurred_at.tzinfo is None:
+    if position.occurred_at.tzinfo is None or not 0 <= position.seq < _MAX_SEQ:
+        # A seq outside bigint would reach PostgreSQL as an error, not as an empty page.
         raise InvalidCursor("The cursor is not valid.")
     if position.incident_id != incident_id:
         # Keyset values from another incident would silently skip or repeat entries here.
