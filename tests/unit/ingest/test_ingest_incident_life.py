@@ -8,6 +8,7 @@ workflow event whose id is a 38-digit number, custom field values that are text 
 
 from __future__ import annotations
 
+import json
 from uuid import UUID
 
 import pytest
@@ -209,3 +210,33 @@ def test_a_priority_map_is_cleaned_and_a_bad_one_refused() -> None:
     for bad in ({"P1": " "}, {"P1": "SEV1", "p1": "SEV2"}, {"x" * 101: "SEV1"}):
         with pytest.raises(InvalidIntegration):
             clean_priority_severities(bad)
+
+
+OPTIONAL_NULLS = ("priority", "conference_bridge", "resolve_reason", "incident_key")
+NEWER_FIELDS = ("incident_key", "reopened_at", "incident_type", "created_at")
+
+
+@pytest.mark.parametrize("fixture", FULL_INCIDENT_FIXTURES + REFERENCE_FIXTURES)
+def test_optional_fields_null_or_absent_still_make_the_alert(fixture: str) -> None:
+    document = load(fixture)
+    event = document["event"]
+    event["agent"] = None
+    del event["client"]
+    data = event["data"]
+    own_id = data["id"] if data["type"] == "incident" else data["incident"]["id"]
+    if data["type"] == "incident":
+        data.update(dict.fromkeys(OPTIONAL_NULLS))
+        for name in NEWER_FIELDS:
+            data.pop(name, None)
+        data["assignees"], data["teams"] = [], []
+    else:
+        data["incident"]["summary"] = None
+    body = json.dumps(document).encode()
+
+    alert = _build(parse_delivery(body))
+
+    assert isinstance(
+        alert, AlertTriggered | AlertAcknowledged | AlertResolved | AlertUpdated | AlertActivity
+    )
+    assert alert.payload.agent is None
+    assert alert.payload.external_id == own_id
