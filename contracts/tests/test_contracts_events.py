@@ -35,6 +35,8 @@ from fireline_contracts import (
     IncidentAssignee,
     IncidentAssignmentChanged,
     IncidentAssignmentChangedPayload,
+    IncidentDetailsChanged,
+    IncidentDetailsChangedPayload,
     IncidentSeverityChanged,
     IncidentSeverityChangedPayload,
     IncidentSource,
@@ -193,6 +195,17 @@ def sample_events() -> list[EventEnvelope]:
                 changed_at=WHEN,
             ),
         ),
+        IncidentDetailsChanged(
+            **_envelope(),
+            payload=IncidentDetailsChangedPayload(
+                incident_id=INCIDENT_ID,
+                title="Checkout latency above SLO",
+                severity="SEV1",
+                incident_type="outage",
+                source=IncidentSource(kind="pagerduty", external_id=PD_INCIDENT_ID),
+                changed_at=WHEN,
+            ),
+        ),
         IncidentTimelineEntryAdded(
             **_envelope(),
             payload=IncidentTimelineEntryPayload(
@@ -270,6 +283,7 @@ def test_every_registered_event_type_has_a_sample_and_a_topic() -> None:
             "AlertActivity",
             "IncidentSeverityChanged",
             "IncidentAssignmentChanged",
+            "IncidentDetailsChanged",
             "IncidentTimelineEntryAdded",
             "AlertAcknowledged",
             "AlertResolved",

@@ -101,6 +101,39 @@ class IncidentStatusChanged(EventEnvelope):
         return str(self.payload.incident_id)
 
 
+class IncidentDetailsChangedPayload(ContractModel):
+    """An incident's descriptive fields after they were learnt or changed."""
+
+    incident_id: UUID = Field(description="Id of the incident.")
+    title: str = Field(description="Incident title.")
+    severity: str = Field(description="Incident severity.")
+    incident_type: str = Field(description="Incident type.")
+    creator_id: UUID | None = Field(default=None, description="Fireline user who created it.")
+    source: IncidentSource | None = Field(
+        default=None, description="Where the incident came from; null for manual incidents."
+    )
+    changed_at: UtcDatetime = Field(description="When this service learnt them.")
+
+
+class IncidentDetailsChanged(EventEnvelope):
+    """A Fireline incident's title, type, creator or source details changed.
+
+    Published when an incident started from a bare reference (a PagerDuty note or status update
+    that overtook every delivery carrying the whole incident) learns its details from the first
+    such delivery, so that ``IncidentStarted``'s placeholders are corrected on this topic too.
+    """
+
+    event_type: Literal["IncidentDetailsChanged"] = Field(
+        default="IncidentDetailsChanged", description="Name of the event."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Version of this event's schema.")
+    payload: IncidentDetailsChangedPayload = Field(description="The details now.")
+
+    @property
+    def kafka_key(self) -> str:
+        return str(self.payload.incident_id)
+
+
 class IncidentSeverityChangedPayload(ContractModel):
     """An incident's new severity."""
 
@@ -219,6 +252,7 @@ IncidentEvent = Annotated[
     | IncidentStatusChanged
     | IncidentSeverityChanged
     | IncidentAssignmentChanged
+    | IncidentDetailsChanged
     | IncidentTimelineEntryAdded,
     Field(discriminator="event_type"),
 ]

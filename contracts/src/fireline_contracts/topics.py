@@ -14,6 +14,7 @@ from fireline_contracts.alerts import (
 from fireline_contracts.envelope import EventEnvelope
 from fireline_contracts.incidents import (
     IncidentAssignmentChanged,
+    IncidentDetailsChanged,
     IncidentSeverityChanged,
     IncidentStarted,
     IncidentStatusChanged,
@@ -77,6 +78,7 @@ INCIDENTS = TopicSpec(
         IncidentStatusChanged,
         IncidentSeverityChanged,
         IncidentAssignmentChanged,
+        IncidentDetailsChanged,
         IncidentTimelineEntryAdded,
     ),
     description="Fireline incidents: their state changes and timeline, published by incidents.",

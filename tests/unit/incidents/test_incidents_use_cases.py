@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from fireline_contracts import IncidentStarted, IncidentStatusChanged
+from fireline_contracts import IncidentDetailsChanged, IncidentStarted, IncidentStatusChanged
 from fireline_incidents.domain.commands import (
     AddNote,
     ApplyAlert,
@@ -429,6 +429,11 @@ async def test_a_note_that_overtakes_every_full_event_starts_the_incident_and_wa
 
     assert later.id == early.id
     assert later.source.service_name == "Checkout", "the trigger fills in the details"
+    [details] = [e for e in uow.published if e.event_type == "IncidentDetailsChanged"]
+    assert isinstance(details, IncidentDetailsChanged)
+    assert details.payload.title == "Checkout is down"
+    assert details.payload.source is not None
+    assert details.payload.source.service_name == "Checkout"
     assert later.severity == "SEV2"
     assert later.created_at == T0, "created at the earliest PagerDuty time"
     kinds = [(e.kind, e.occurred_at) for e in await timeline_of(uow, later.id)]

@@ -12,6 +12,8 @@ from fireline_contracts import (
     IncidentAssignee,
     IncidentAssignmentChanged,
     IncidentAssignmentChangedPayload,
+    IncidentDetailsChanged,
+    IncidentDetailsChangedPayload,
     IncidentSeverityChanged,
     IncidentSeverityChangedPayload,
     IncidentSource,
@@ -149,7 +151,7 @@ async def apply_alert(*, uow: UnitOfWork, command: ApplyAlert) -> Incident:
         if incident.source_state_at is None and not started:
             # Started from a reference (a note that overtook every full event): now the details
             # are known. The creator is matched from this event's emails if none was.
-            incident = await _fill_details(uow, incident, command)
+            incident = await _fill_details(uow, incident, command, recorded_at)
         sync = sync_from_source(incident, _snapshot(command), recorded_at=recorded_at)
         if sync.changed:
             await _record_sync(uow, sync)
@@ -426,7 +428,9 @@ def _incident_from_reference(
     return incident, CreatorMatch(None, "only a reference to the incident has arrived yet")
 
 
-async def _fill_details(uow: UnitOfWork, incident: Incident, command: ApplyAlert) -> Incident:
+async def _fill_details(
+    uow: UnitOfWork, incident: Incident, command: ApplyAlert, recorded_at: datetime
+) -> Incident:
     creator_id = incident.creator_id
     if creator_id is None:
         emails = candidate_emails(command.creator_email, command.oncall_emails)
@@ -437,7 +441,7 @@ async def _fill_details(uow: UnitOfWork, incident: Incident, command: ApplyAlert
             oncall_emails=command.oncall_emails,
             users=users,
         ).user_id
-    return replace(
+    filled = replace(
         incident,
         title=alert_title(command.title, source=command.source, external_id=command.external_id),
         incident_type=incident_type_or_default(command.incident_type),
@@ -449,7 +453,26 @@ async def _fill_details(uow: UnitOfWork, incident: Incident, command: ApplyAlert
             service_id=command.service_id,
             service_name=command.service_name,
         ),
+        updated_at=recorded_at,
     )
+    # Saved by the sync that follows (a first full event is always the newest state so far);
+    # announced here so that consumers of the incidents topic correct IncidentStarted's
+    # placeholders too.
+    await uow.publish(
+        IncidentDetailsChanged(
+            org_id=filled.org_id,
+            payload=IncidentDetailsChangedPayload(
+                incident_id=filled.id,
+                title=filled.title,
+                severity=filled.severity,
+                incident_type=filled.incident_type,
+                creator_id=filled.creator_id,
+                source=_source_of(filled),
+                changed_at=recorded_at,
+            ),
+        )
+    )
+    return filled
 
 
 def _snapshot(command: ApplyAlert) -> SourceSnapshot:
@@ -619,8 +642,14 @@ def _log_started(incident: Incident, *, started_by: str) -> None:
     )
 
 
+def _source_of(incident: Incident) -> IncidentSource | None:
+    # The contract leaves the source out for incidents opened by hand.
+    if incident.source.is_manual:
+        return None
+    return IncidentSource.model_validate(incident.source, from_attributes=True)
+
+
 def _started(incident: Incident) -> IncidentStarted:
-    source = incident.source
     return IncidentStarted(
         org_id=incident.org_id,
         payload=IncidentStartedPayload(
@@ -631,10 +660,7 @@ def _started(incident: Incident) -> IncidentStarted:
             severity=incident.severity,
             incident_type=incident.incident_type,
             creator_id=incident.creator_id,
-            # The contract leaves the source out for incidents opened by hand.
-            source=None
-            if source.is_manual
-            else IncidentSource.model_validate(source, from_attributes=True),
+            source=_source_of(incident),
             created_at=incident.created_at,
         ),
     )

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from fireline_contracts import (
     IncidentAssignmentChanged,
+    IncidentDetailsChanged,
     IncidentSeverityChanged,
     IncidentStarted,
     IncidentStatusChanged,
@@ -28,6 +29,7 @@ IncidentEventType = (
     | IncidentStatusChanged
     | IncidentSeverityChanged
     | IncidentAssignmentChanged
+    | IncidentDetailsChanged
     | IncidentTimelineEntryAdded
 )
 
