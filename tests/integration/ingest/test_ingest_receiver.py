@@ -15,6 +15,9 @@ from fireline_contracts import AlertActivity, AlertTriggered
 from integration.ingest.ingest_harness import IngestApp
 from support.pagerduty_fixtures import (
     FIXTURES,
+    FULL_INCIDENT_FIXTURES,
+    NO_INCIDENT_FIXTURES,
+    REFERENCE_FIXTURES,
     delivery,
     new_incident_id,
     raw_variant_body,
@@ -27,13 +30,8 @@ pytestmark = pytest.mark.integration
 SECRET = "pagerduty-signing-secret-current"
 NEXT_SECRET = "pagerduty-signing-secret-next-1"
 EXPECTED_RECORDING = {
-    "incident_triggered": "received",
-    "incident_triggered_agent_null": "received",
-    "incident_acknowledged": "received",
-    "incident_resolved": "received",
-    "incident_annotated": "received",
-    "pagey_ping": "ignored",
-    "service_updated": "ignored",
+    **dict.fromkeys(FULL_INCIDENT_FIXTURES + REFERENCE_FIXTURES, "received"),
+    **dict.fromkeys(NO_INCIDENT_FIXTURES, "ignored"),
 }
 
 
