@@ -135,7 +135,8 @@ def describe_source_event(
     incident_type: str | None,
 ) -> tuple[str, str]:
     """``(kind, summary)`` of the entry for a PagerDuty event that carried the whole incident."""
-    by = f" by {actor.label}"
+    # No agent (automation, timeouts): the summary names nobody rather than "by PagerDuty".
+    by = "" if actor.kind == "system" else f" by {actor.label}"
     if event_type in _STATUS_WORDS:
         return "status_changed", f"{_STATUS_WORDS[event_type]} in PagerDuty{by}"
     if event_type == "incident.resolved":

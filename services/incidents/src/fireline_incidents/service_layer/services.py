@@ -123,7 +123,6 @@ async def apply_alert(*, uow: UnitOfWork, command: ApplyAlert) -> Incident:
             start=lambda number, users: _incident_from_alert(command, number, users, recorded_at),
             emails=candidate_emails(command.creator_email, command.oncall_emails),
             started_by=f"PagerDuty {command.event_type}",
-            occurred_at=command.occurred_at,
         )
         kind, summary = describe_source_event(
             command.event_type,
@@ -174,7 +173,6 @@ async def record_activity(*, uow: UnitOfWork, command: RecordActivity) -> Incide
             start=lambda number, users: _incident_from_reference(command, number, recorded_at),
             emails=[],
             started_by=f"PagerDuty {command.event_type}",
-            occurred_at=command.occurred_at,
         )
         await _add_entry(
             uow,
@@ -337,7 +335,6 @@ async def _find_or_start(
     start: _Starter,
     emails: list[str],
     started_by: str,
-    occurred_at: datetime,
 ) -> tuple[Incident, bool]:
     incident = await uow.incidents.get_by_source(org_id, source, external_id, for_update=True)
     if incident is not None:
