@@ -8,24 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from fireline_contracts import (
-    IncidentAssignee,
-    IncidentAssignmentChanged,
-    IncidentAssignmentChangedPayload,
-    IncidentDetailsChanged,
-    IncidentDetailsChangedPayload,
-    IncidentSeverityChanged,
-    IncidentSeverityChangedPayload,
-    IncidentSource,
-    IncidentStarted,
-    IncidentStartedPayload,
-    IncidentStatusChanged,
-    IncidentStatusChangedPayload,
-    IncidentTimelineEntryAdded,
-    IncidentTimelineEntryPayload,
-    TimelineActor,
-    utc_now,
-)
+from fireline_contracts import utc_now
 from fireline_incidents.domain.commands import (
     AddNote,
     ApplyAlert,
@@ -42,11 +25,9 @@ from fireline_incidents.domain.model import (
     DirectoryUser,
     Incident,
     IncidentFilter,
-    SeverityChange,
     Source,
     SourceSnapshot,
     SourceSync,
-    StatusChange,
     alert_title,
     candidate_emails,
     change_severity,
@@ -72,6 +53,7 @@ from fireline_incidents.domain.timeline import (
     short,
     started_summary,
 )
+from fireline_incidents.service_layer import events
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -236,7 +218,7 @@ async def open_incident(*, uow: UnitOfWork, command: OpenIncident) -> Incident:
             updated_at=now,
         )
         await uow.incidents.add(incident)
-        await uow.publish(_started(incident))
+        await uow.publish(events.started(incident))
         creator = (
             f"creator {command.creator_id} (named when it was opened)"
             if command.creator_id
@@ -259,7 +241,7 @@ async def change_incident_status(*, uow: UnitOfWork, command: ChangeIncidentStat
             change = change_status(incident, command.status, at=now, recorded_at=now)
             if change is not None:
                 await uow.incidents.save(change.incident)
-                await _publish_status(uow, change)
+                await uow.publish(events.status_changed(change))
                 summary = f"Status set to {command.status}{by}"
                 await _api_entry(uow, incident, "status_changed", command.actor, summary, now)
                 incident = change.incident
@@ -267,7 +249,7 @@ async def change_incident_status(*, uow: UnitOfWork, command: ChangeIncidentStat
             severity = change_severity(incident, command.severity, at=now, recorded_at=now)
             if severity is not None:
                 await uow.incidents.save(severity.incident)
-                await _publish_severity(uow, severity)
+                await uow.publish(events.severity_changed(severity))
                 summary = f"Severity set to {severity.incident.severity}{by}"
                 await _api_entry(uow, incident, "severity_changed", command.actor, summary, now)
                 incident = severity.incident
@@ -349,7 +331,7 @@ async def _find_or_start(
         return incident, False
     incident, match = start(number, users)
     await uow.incidents.add(incident)
-    await uow.publish(_started(incident))
+    await uow.publish(events.started(incident))
     await _add_started_entry(
         uow, incident, source="pagerduty", started_by=started_by, creator=_creator_text(match)
     )
@@ -455,20 +437,7 @@ async def _fill_details(
     # Saved by the sync that follows (a first full event is always the newest state so far);
     # announced here so that consumers of the incidents topic correct IncidentStarted's
     # placeholders too.
-    await uow.publish(
-        IncidentDetailsChanged(
-            org_id=filled.org_id,
-            payload=IncidentDetailsChangedPayload(
-                incident_id=filled.id,
-                title=filled.title,
-                severity=filled.severity,
-                incident_type=filled.incident_type,
-                creator_id=filled.creator_id,
-                source=_source_of(filled),
-                changed_at=recorded_at,
-            ),
-        )
-    )
+    await uow.publish(events.details_changed(filled, at=recorded_at))
     return filled
 
 
@@ -490,60 +459,11 @@ def _snapshot(command: ApplyAlert) -> SourceSnapshot:
 async def _record_sync(uow: UnitOfWork, sync: SourceSync) -> None:
     await uow.incidents.save(sync.incident)
     if sync.status_change is not None:
-        await _publish_status(uow, sync.status_change)
+        await uow.publish(events.status_changed(sync.status_change))
     if sync.severity_change is not None:
-        await _publish_severity(uow, sync.severity_change)
+        await uow.publish(events.severity_changed(sync.severity_change))
     if sync.assignment_changed:
-        incident = sync.incident
-        await uow.publish(
-            IncidentAssignmentChanged(
-                org_id=incident.org_id,
-                payload=IncidentAssignmentChangedPayload(
-                    incident_id=incident.id,
-                    assignees=tuple(
-                        IncidentAssignee(id=a.id, name=a.name) for a in incident.assignees
-                    ),
-                    escalation_policy_id=incident.escalation_policy_id,
-                    escalation_policy_name=incident.escalation_policy_name,
-                    changed_at=incident.source_state_at or incident.updated_at,
-                ),
-            )
-        )
-
-
-async def _publish_status(uow: UnitOfWork, change: StatusChange) -> None:
-    incident = change.incident
-    await uow.publish(
-        IncidentStatusChanged(
-            org_id=incident.org_id,
-            payload=IncidentStatusChangedPayload(
-                incident_id=incident.id,
-                status=incident.status,
-                previous_status=change.previous_status,
-                changed_at=change.changed_at,
-                acknowledged_at=incident.acknowledged_at,
-                resolved_at=incident.resolved_at,
-                reopen_count=incident.reopen_count,
-                merged_into=incident.merged_into,
-            ),
-        )
-    )
-
-
-async def _publish_severity(uow: UnitOfWork, change: SeverityChange) -> None:
-    incident = change.incident
-    await uow.publish(
-        IncidentSeverityChanged(
-            org_id=incident.org_id,
-            payload=IncidentSeverityChangedPayload(
-                incident_id=incident.id,
-                severity=incident.severity,
-                previous_severity=change.previous_severity,
-                changed_at=change.changed_at,
-                priority=change.priority,
-            ),
-        )
-    )
+        await uow.publish(events.assignment_changed(sync.incident))
 
 
 async def _add_started_entry(
@@ -605,22 +525,7 @@ async def _add_entry(
     )
     if entry is None:
         return None
-    await uow.publish(
-        IncidentTimelineEntryAdded(
-            org_id=incident.org_id,
-            payload=IncidentTimelineEntryPayload(
-                incident_id=incident.id,
-                entry_id=entry.id,
-                kind=entry.kind,
-                occurred_at=entry.occurred_at,
-                actor=TimelineActor(kind=actor.kind, id=actor.id, name=actor.name),
-                source=entry.source,
-                source_event_id=entry.source_event_id,
-                summary=entry.summary,
-                text=entry.text,
-            ),
-        )
-    )
+    await uow.publish(events.timeline_entry_added(entry))
     return entry
 
 
@@ -636,28 +541,4 @@ def _log_started(incident: Incident, *, started_by: str) -> None:
             "started_by": started_by,
             "creator_matched": incident.creator_id is not None,
         },
-    )
-
-
-def _source_of(incident: Incident) -> IncidentSource | None:
-    # The contract leaves the source out for incidents opened by hand.
-    if incident.source.is_manual:
-        return None
-    return IncidentSource.model_validate(incident.source, from_attributes=True)
-
-
-def _started(incident: Incident) -> IncidentStarted:
-    return IncidentStarted(
-        org_id=incident.org_id,
-        payload=IncidentStartedPayload(
-            incident_id=incident.id,
-            number=incident.number,
-            title=incident.title,
-            status=incident.status,
-            severity=incident.severity,
-            incident_type=incident.incident_type,
-            creator_id=incident.creator_id,
-            source=_source_of(incident),
-            created_at=incident.created_at,
-        ),
     )

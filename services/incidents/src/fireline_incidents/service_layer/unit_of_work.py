@@ -11,26 +11,19 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from fireline_contracts import (
-    IncidentAssignmentChanged,
-    IncidentDetailsChanged,
-    IncidentSeverityChanged,
-    IncidentStarted,
-    IncidentStatusChanged,
-    IncidentTimelineEntryAdded,
-)
+from fireline_contracts import incidents as contract
 from fireline_incidents.domain.model import DirectoryUser, Incident, IncidentFilter
 from fireline_incidents.domain.pagination import PagePosition
 from fireline_incidents.domain.timeline import TimelineEntry, TimelinePosition
 from fireline_runtime.unit_of_work import Transactional
 
 IncidentEventType = (
-    IncidentStarted
-    | IncidentStatusChanged
-    | IncidentSeverityChanged
-    | IncidentAssignmentChanged
-    | IncidentDetailsChanged
-    | IncidentTimelineEntryAdded
+    contract.IncidentStarted
+    | contract.IncidentStatusChanged
+    | contract.IncidentSeverityChanged
+    | contract.IncidentAssignmentChanged
+    | contract.IncidentDetailsChanged
+    | contract.IncidentTimelineEntryAdded
 )
 
 
