@@ -118,5 +118,5 @@ async def test_unsigned_forged_oversized_and_malformed_reports_revoke_nothing(
 async def test_without_configured_keys_reports_are_refused(identity: Identity) -> None:
     body = report(api_keys.generate())
     refused = await identity.client().post(URL, content=body, headers=SCANNER.headers(body))
-    assert refused.status_code == 503
+    assert refused.status_code == 401
     assert refused.json()["code"] == "secret_scanning_not_configured"

@@ -48,7 +48,7 @@ class Settings(ServiceSettings):
         default=None,
         description="JSON file of the secret scanner's public keys, in the shape of GitHub's "
         'public-keys document ({"public_keys": [{"key_identifier", "key", "is_current"}]}); '
-        "re-read when it changes. Unset: POST /v1/secret-scanning/github answers 503.",
+        "re-read when it changes. Unset: every secret-scanning report is refused (401).",
     )
 
     def extra_origins(self) -> list[str]:

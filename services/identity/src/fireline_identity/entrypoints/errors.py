@@ -60,9 +60,11 @@ ERRORS = (
     .add(ReportRefused, 401, "invalid_signature", "Report signature not valid")
     .add(ReportInvalid, 400, "invalid_report", "Report not in the secret-scanning format")
     .add(ReportTooLarge, 413, "report_too_large", "Report too large")
+    # A 4xx like any unverifiable report: the scanner cannot fix it, but nothing here is broken
+    # either; the code tells the operator what to set.
     .add(
         ScanningNotConfigured,
-        503,
+        401,
         "secret_scanning_not_configured",
         "Secret scanning not configured",
     )

@@ -22,7 +22,7 @@ from fireline_runtime.openapi import problem_responses
 router = APIRouter(
     prefix="/v1/secret-scanning",
     tags=["secret-scanning"],
-    responses=problem_responses(400, 401, 413, 503),
+    responses=problem_responses(400, 401, 413),
 )
 
 
