@@ -47,6 +47,13 @@ class Transactional(Protocol):
     ) -> None: ...
 
 
+class PgRepository:
+    """Base of every PostgreSQL repository: it works on the unit of work's connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+
 class PgUnitOfWork:
     """One transaction (a savepoint when inside ``conn``'s), and the outbox rows it commits with.
 

@@ -9,7 +9,7 @@ from typing import Any, Self, cast
 
 import pytest
 
-from fireline_auth.domain.keys import KeyState
+from fireline_auth.domain.keys import KeyChange, KeyState
 from fireline_auth.service_layer.projection import apply_key_event
 from fireline_contracts import KeyRenamed, KeyRenamedPayload, api_keys
 
@@ -19,10 +19,10 @@ DIGEST = api_keys.digest(api_keys.generate())
 
 class RecordingProjection:
     def __init__(self) -> None:
-        self.renames: list[dict[str, Any]] = []
+        self.renames: list[KeyChange] = []
 
-    async def apply_renamed(self, **kwargs: Any) -> None:
-        self.renames.append(kwargs)
+    async def apply_renamed(self, change: KeyChange) -> None:
+        self.renames.append(change)
 
 
 class RecordingUnitOfWork:
@@ -61,13 +61,13 @@ async def test_a_rename_with_the_keys_state_passes_it_on(uow: RecordingUnitOfWor
     await apply_key_event(cast(Any, uow), KeyRenamed(org_id=uuid.uuid4(), payload=payload))
 
     [call] = uow.api_keys.renames
-    assert call["state"] == KeyState(
+    assert call.state == KeyState(
         digest=DIGEST,
         scopes=("incidents:read",),
         expires_at=WHEN + timedelta(days=30),
         created_at=WHEN,
     )
-    assert DIGEST not in repr(call["state"])
+    assert DIGEST not in repr(call.state)
 
 
 async def test_an_old_style_rename_carries_no_state(uow: RecordingUnitOfWork) -> None:
@@ -75,5 +75,5 @@ async def test_an_old_style_rename_carries_no_state(uow: RecordingUnitOfWork) ->
     await apply_key_event(cast(Any, uow), KeyRenamed(org_id=uuid.uuid4(), payload=payload))
 
     [call] = uow.api_keys.renames
-    assert call["state"] is None
-    assert call["name"] == "ci"
+    assert call.state is None
+    assert call.name == "ci"

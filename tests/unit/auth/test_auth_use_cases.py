@@ -31,8 +31,8 @@ from fireline_auth.domain.errors import (
     SigningUnavailable,
     UnsupportedGrantType,
 )
-from fireline_auth.domain.keys import ApiKey, KeyState
-from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
+from fireline_auth.domain.keys import ApiKey, KeyChange
+from fireline_auth.domain.signing import StoredSigningKey
 from fireline_auth.domain.tokens import IssuedToken
 from fireline_auth.service_layer import exchange, introspection, projection, signing_keys
 from fireline_auth.service_layer.context import AuthContext, TokenPolicy
@@ -87,33 +87,9 @@ class FakeApiKeys:
     def __init__(self) -> None:
         self.rows: dict[UUID, KeyRow] = {}
 
-    async def apply_created(
-        self,
-        *,
-        key_id: UUID,
-        org_id: UUID,
-        name: str,
-        digest: str,
-        scopes: tuple[str, ...],
-        expires_at: datetime | None,
-        created_at: datetime,
-        event_at: datetime,
-    ) -> None:
-        state = KeyState(digest, scopes, expires_at, created_at)
-        await self.apply_renamed(
-            key_id=key_id, org_id=org_id, name=name, event_at=event_at, state=state
-        )
-
-    async def apply_renamed(
-        self,
-        *,
-        key_id: UUID,
-        org_id: UUID,
-        name: str,
-        event_at: datetime,
-        state: KeyState | None = None,
-    ) -> None:
-        row = self.rows.setdefault(key_id, KeyRow(org_id=org_id))
+    async def apply_renamed(self, change: KeyChange) -> None:
+        key_id, name, event_at, state = change.key_id, change.name, change.event_at, change.state
+        row = self.rows.setdefault(key_id, KeyRow(org_id=change.org_id))
         if row.digest is None and state is not None:
             row.scopes = state.scopes
             row.expires_at = state.expires_at
@@ -170,19 +146,9 @@ class FakeSigningKeys:
     async def list_all(self) -> list[StoredSigningKey]:
         return sorted(self.rows.values(), key=lambda s: (s.info.activates_at, s.info.created_at))
 
-    async def insert(
-        self,
-        *,
-        kid: str,
-        algorithm: str,
-        public_key: bytes,
-        private_key_encrypted: bytes,
-        created_at: datetime,
-        activates_at: datetime,
-    ) -> None:
-        assert kid not in self.rows
-        info = SigningKeyInfo(kid, public_key, created_at, activates_at, algorithm)
-        self.rows[kid] = StoredSigningKey(info, private_key_encrypted)
+    async def insert(self, key: StoredSigningKey) -> None:
+        assert key.info.kid not in self.rows
+        self.rows[key.info.kid] = key
 
     async def delete(self, kids: Sequence[str]) -> None:
         for kid in kids:

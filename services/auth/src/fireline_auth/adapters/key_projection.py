@@ -14,10 +14,11 @@ from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
-from fireline_auth.domain.keys import ApiKey, KeyState
+from fireline_auth.domain.keys import ApiKey, KeyChange
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
-from fireline_runtime.db import Connection, Record
+from fireline_runtime.db import Record
 from fireline_runtime.notify_cache import NotifyCache, notify
+from fireline_runtime.unit_of_work import PgRepository
 
 KEYS_CHANNEL = "fireline_auth_api_keys"
 """Every write below notifies this channel with the key id, so replicas drop their cached copy."""
@@ -51,23 +52,13 @@ def _key(row: Record | None) -> ApiKey | None:
     )
 
 
-class PgApiKeyProjection:
+class PgApiKeyProjection(PgRepository):
     """The ``api_keys`` table on one connection (see :class:`ApiKeyProjection`)."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    async def apply_renamed(
-        self,
-        *,
-        key_id: UUID,
-        org_id: UUID,
-        name: str,
-        event_at: datetime,
-        state: KeyState | None = None,
-    ) -> None:
-        """Apply a rename; with ``state``, also fill in a key whose KeyCreated was never seen and
-        take its secrets if they are newer than the ones the row has (a rotation's)."""
+    async def apply_renamed(self, change: KeyChange) -> None:
+        """Apply a name; with a state, also fill in a key whose KeyCreated was never seen and take
+        its secrets if they are newer than the ones the row has (a rotation's)."""
+        state = change.state
         # Scopes, expiry and creation never change, so the state only fills a row without them.
         # The secrets do change (rotation): the newest event carrying them wins. Without a state
         # every state column is left as it was, and a new row cannot authenticate (no digest).
@@ -104,10 +95,10 @@ class PgApiKeyProjection:
                 last_event_at = GREATEST(api_keys.last_event_at, EXCLUDED.last_event_at),
                 updated_at = now()
             """,
-            key_id,
-            org_id,
-            name,
-            event_at,
+            change.key_id,
+            change.org_id,
+            change.name,
+            change.event_at,
             state.digest if state else None,
             list(state.scopes) if state else None,
             state.expires_at if state else None,
@@ -115,28 +106,7 @@ class PgApiKeyProjection:
             state.previous_digest if state else None,
             state.previous_valid_until if state else None,
         )
-        await notify(self._conn, KEYS_CHANNEL, key_id)
-
-    async def apply_created(
-        self,
-        *,
-        key_id: UUID,
-        org_id: UUID,
-        name: str,
-        digest: str,
-        scopes: tuple[str, ...],
-        expires_at: datetime | None,
-        created_at: datetime,
-        event_at: datetime,
-    ) -> None:
-        """Record a created key: the full-state rename upsert, since a key's state never changes."""
-        await self.apply_renamed(
-            key_id=key_id,
-            org_id=org_id,
-            name=name,
-            event_at=event_at,
-            state=KeyState(digest, scopes, expires_at, created_at),
-        )
+        await notify(self._conn, KEYS_CHANNEL, change.key_id)
 
     async def apply_revoked(
         self, *, key_id: UUID, org_id: UUID, revoked_at: datetime, event_at: datetime

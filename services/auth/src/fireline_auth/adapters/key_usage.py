@@ -5,14 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from fireline_runtime.db import Connection
+from fireline_runtime.unit_of_work import PgRepository
 
 
-class PgKeyUsageMarks:
+class PgKeyUsageMarks(PgRepository):
     """The ``key_usage_marks`` table on one connection (see :class:`KeyUsageMarks`)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
     async def claim_emission(
         self, *, key_id: UUID, now: datetime, interval_s: float, previous_secret: bool = False

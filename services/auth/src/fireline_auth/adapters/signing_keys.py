@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
-from fireline_runtime.db import Connection
+from fireline_runtime.unit_of_work import PgRepository
 
 # One advisory lock id for "changing the signing keys": two replicas starting (or rotating) at once
 # must not both create a key.
@@ -19,11 +18,8 @@ _INSERT = """
         """
 
 
-class PgSigningKeys:
+class PgSigningKeys(PgRepository):
     """The ``signing_keys`` table on one connection (see :class:`SigningKeyRepository`)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
     async def lock(self) -> None:
         """Serialise signing-key changes until the caller's transaction ends."""
@@ -50,24 +46,16 @@ class PgSigningKeys:
             for row in rows
         ]
 
-    async def insert(
-        self,
-        *,
-        kid: str,
-        algorithm: str,
-        public_key: bytes,
-        private_key_encrypted: bytes,
-        created_at: datetime,
-        activates_at: datetime,
-    ) -> None:
+    async def insert(self, key: StoredSigningKey) -> None:
+        info = key.info
         await self._conn.execute(
             _INSERT,
-            kid,
-            algorithm,
-            public_key,
-            private_key_encrypted,
-            created_at,
-            activates_at,
+            info.kid,
+            info.algorithm,
+            info.public_key,
+            key.private_key_encrypted,
+            info.created_at,
+            info.activates_at,
         )
 
     async def delete(self, kids: Sequence[str]) -> None:

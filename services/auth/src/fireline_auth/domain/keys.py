@@ -62,6 +62,18 @@ class KeyState:
         return f"KeyState(scopes={self.scopes}, expires_at={self.expires_at})"
 
 
+@dataclass(frozen=True)
+class KeyChange:
+    """One keys-topic event as the projection applies it: a name, and the state when carried."""
+
+    key_id: UUID
+    org_id: UUID
+    name: str
+    event_at: datetime
+    state: KeyState | None = None
+    """Carried by a creation and a rotation always, by a rename from newer identities."""
+
+
 def _same(presented_digest: str, stored: str | None) -> bool:
     # Compared against the dummy when nothing is stored, so the work is the same either way.
     same = hmac.compare_digest(presented_digest, stored if stored is not None else DUMMY_DIGEST)

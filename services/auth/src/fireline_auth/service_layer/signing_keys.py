@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from fireline_auth.adapters.crypto import new_signing_key
 from fireline_auth.domain import signing
-from fireline_auth.domain.signing import SigningKeyInfo
+from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
 from fireline_auth.service_layer.context import SigningKeyRing
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.jose import Algorithm
@@ -37,14 +37,9 @@ async def _create(
     # Off the event loop: an RSA-2048 key takes from tens to hundreds of milliseconds to find,
     # which would stall every exchange this replica is serving meanwhile.
     key = await asyncio.to_thread(new_signing_key, algorithm)
-    await uow.signing_keys.insert(
-        kid=key.kid,
-        algorithm=key.algorithm,
-        public_key=key.public_key,
-        private_key_encrypted=box.seal(key.private_key, key.kid.encode()),
-        created_at=now,
-        activates_at=activates_at,
-    )
+    info = SigningKeyInfo(key.kid, key.public_key, now, activates_at, key.algorithm)
+    sealed = box.seal(key.private_key, key.kid.encode())
+    await uow.signing_keys.insert(StoredSigningKey(info, sealed))
     log.info(
         "signing key created",
         extra={
@@ -53,13 +48,7 @@ async def _create(
             "activates_at": activates_at.isoformat(),
         },
     )
-    return SigningKeyInfo(
-        kid=key.kid,
-        public_key=key.public_key,
-        created_at=now,
-        activates_at=activates_at,
-        algorithm=key.algorithm,
-    )
+    return info
 
 
 async def ensure_signing_key(

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from fireline_auth.domain.keys import ApiKey, KeyState
+from fireline_auth.domain.keys import ApiKey, KeyChange
 from fireline_auth.domain.signing import StoredSigningKey
 from fireline_contracts import KeyUsed
 from fireline_runtime.unit_of_work import Transactional
@@ -25,31 +25,10 @@ class ApiKeyProjection(Protocol):
     secrets are those of the newest event that carries them (a rotation replaces them).
     """
 
-    async def apply_created(
-        self,
-        *,
-        key_id: UUID,
-        org_id: UUID,
-        name: str,
-        digest: str,
-        scopes: tuple[str, ...],
-        expires_at: datetime | None,
-        created_at: datetime,
-        event_at: datetime,
-    ) -> None:
-        """Record a created key."""
-
-    async def apply_renamed(
-        self,
-        *,
-        key_id: UUID,
-        org_id: UUID,
-        name: str,
-        event_at: datetime,
-        state: KeyState | None = None,
-    ) -> None:
-        """Apply a rename, or a rotation (which always carries ``state``); with ``state``, also
-        fill in a key whose creation was never seen and take newer secrets."""
+    async def apply_renamed(self, change: KeyChange) -> None:
+        """Apply a key's name and, when the event carries it, its ``state``: a creation and a
+        rotation always do, a rename may. With ``state``, a key whose creation was never seen is
+        filled in and newer secrets are taken."""
 
     async def apply_revoked(
         self, *, key_id: UUID, org_id: UUID, revoked_at: datetime, event_at: datetime
@@ -70,16 +49,7 @@ class SigningKeyRepository(Protocol):
     async def list_all(self) -> list[StoredSigningKey]:
         """Every stored signing key, by activation then creation."""
 
-    async def insert(
-        self,
-        *,
-        kid: str,
-        algorithm: str,
-        public_key: bytes,
-        private_key_encrypted: bytes,
-        created_at: datetime,
-        activates_at: datetime,
-    ) -> None:
+    async def insert(self, key: StoredSigningKey) -> None:
         """Store a new signing key."""
 
     async def delete(self, kids: Sequence[str]) -> None:

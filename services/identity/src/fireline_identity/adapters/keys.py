@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from fireline_identity.domain.keys import ApiKey, NewSecret, Revocation, RevocationReason, Secrets
-from fireline_runtime.db import Connection
+from fireline_runtime.unit_of_work import PgRepository
 
 _COLUMNS = (
     "id, org_id, name, hint, scopes, created_at, created_by, expires_at, revoked_at, last_used_at,"
@@ -52,11 +52,8 @@ def _secrets(row: asyncpg.Record | None, key_id: UUID) -> Secrets:
     return Secrets(row["digest"], row["previous_digest"], row["previous_valid_until"])
 
 
-class PgKeyRepository:
+class PgKeyRepository(PgRepository):
     """API keys, in table ``api_keys``."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
     async def count_active(self, org_id: UUID, now: datetime) -> int:
         n = await self._conn.fetchval(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fireline_runtime.db import Connection
+from fireline_runtime.unit_of_work import PgRepository
 
 # Transaction-scoped advisory locks make "count, then record an attempt" atomic per account and
 # per address, so parallel guesses cannot all slip under the limit.
@@ -12,11 +12,8 @@ _ACCOUNT_NS = "login-account\n"
 _ADDRESS_NS = "login-address\n"
 
 
-class PgLoginFailureRepository:
+class PgLoginFailureRepository(PgRepository):
     """Failed logins and the addresses each account logged in from."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
     async def lock(self, *, account: str, address: str) -> None:
         # Always account first, then address: one order for every transaction, so no deadlock.

@@ -7,17 +7,14 @@ from uuid import UUID
 import asyncpg
 
 from fireline_identity.domain.errors import OrgNameTaken
-from fireline_runtime.db import Connection
+from fireline_runtime.unit_of_work import PgRepository
 
 # Serialises the "create the default org when none exists" check across replicas.
 _BOOTSTRAP_LOCK = 0x49444254  # "IDBT"
 
 
-class PgOrgRepository:
+class PgOrgRepository(PgRepository):
     """Orgs, in table ``orgs``."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
     async def insert(self, *, org_id: UUID, name: str) -> None:
         try:

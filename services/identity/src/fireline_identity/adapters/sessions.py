@@ -7,14 +7,11 @@ from uuid import UUID
 
 from fireline_identity.domain.sessions import NewSession, SessionUser, StoredSession
 from fireline_identity.domain.users import Role
-from fireline_runtime.db import Connection
+from fireline_runtime.unit_of_work import PgRepository
 
 
-class PgSessionRepository:
+class PgSessionRepository(PgRepository):
     """Sessions, in table ``sessions``."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
     async def insert(self, session: NewSession) -> None:
         await self._conn.execute(

@@ -8,7 +8,7 @@ import asyncpg
 
 from fireline_identity.domain.errors import EmailTaken
 from fireline_identity.domain.users import Role, User
-from fireline_runtime.db import Connection
+from fireline_runtime.unit_of_work import PgRepository
 
 _COLUMNS = "id, org_id, email, name, role, active"
 
@@ -24,11 +24,8 @@ def _user(row: asyncpg.Record) -> User:
     )
 
 
-class PgUserRepository:
+class PgUserRepository(PgRepository):
     """Users with their password hashes, in table ``users``."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
     async def insert(self, user: User, *, password_hash: str) -> None:
         try:

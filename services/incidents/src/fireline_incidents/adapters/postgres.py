@@ -29,6 +29,7 @@ from fireline_incidents.domain.timeline import (
 from fireline_incidents.service_layer.unit_of_work import IncidentEventType
 from fireline_runtime import unit_of_work as runtime_uow
 from fireline_runtime.db import Connection
+from fireline_runtime.unit_of_work import PgRepository
 
 _INCIDENT_COLUMNS = """
     id, org_id, number, title, status, severity, incident_type, creator_id, source_kind,
@@ -78,10 +79,7 @@ def _incident(row: asyncpg.Record) -> Incident:
     )
 
 
-class PgIncidentRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
+class PgIncidentRepository(PgRepository):
     async def reserve_number(self, org_id: UUID) -> int:
         # One statement creates the org's counter or row-locks and increments it: incident starts
         # of one org serialise on this lock, so every round trip it is held for caps their rate.
@@ -149,16 +147,17 @@ class PgIncidentRepository:
             source.html_url,
             source.service_id,
             source.service_name,
+            *self._timestamps_and_mirror(incident),
+        )
+
+    @staticmethod
+    def _timestamps_and_mirror(incident: Incident) -> tuple[object, ...]:
+        """The columns both the insert and the update end with, in their order."""
+        return (
             incident.created_at,
             incident.acknowledged_at,
             incident.resolved_at,
             incident.updated_at,
-            *self._mirrored(incident),
-        )
-
-    @staticmethod
-    def _mirrored(incident: Incident) -> tuple[object, ...]:
-        return (
             incident.reopen_count,
             incident.merged_into,
             _assignees_json(incident.assignees),
@@ -190,11 +189,7 @@ class PgIncidentRepository:
             source.html_url,
             source.service_id,
             source.service_name,
-            incident.created_at,
-            incident.acknowledged_at,
-            incident.resolved_at,
-            incident.updated_at,
-            *self._mirrored(incident),
+            *self._timestamps_and_mirror(incident),
         )
 
     async def list(
@@ -222,10 +217,7 @@ class PgIncidentRepository:
         return [_incident(row) for row in rows]
 
 
-class PgUserDirectory:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
+class PgUserDirectory(PgRepository):
     async def record(self, user: DirectoryUser, *, version_at: datetime) -> bool:
         # The WHERE of the upsert is the order guard: a state older than the stored one loses.
         status = await self._conn.execute(
@@ -294,10 +286,7 @@ def _entry(row: asyncpg.Record) -> TimelineEntry:
     )
 
 
-class PgTimeline:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
+class PgTimeline(PgRepository):
     async def add(self, entry: TimelineEntry) -> TimelineEntry | None:
         row = await self._conn.fetchrow(
             f"""

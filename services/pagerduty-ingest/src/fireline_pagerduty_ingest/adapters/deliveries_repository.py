@@ -12,14 +12,12 @@ from fireline_pagerduty_ingest.domain.delivery import (
     FailedAttempt,
     NewDelivery,
 )
-from fireline_runtime.db import Connection, Record
+from fireline_runtime.db import Record
+from fireline_runtime.unit_of_work import PgRepository
 
 
-class PgDeliveryRepository:
+class PgDeliveryRepository(PgRepository):
     """Webhook deliveries: the durable record the receiver writes and the worker drains."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
     async def add(self, delivery: NewDelivery) -> int | None:
         """Store a delivery; None when one with the same dedupe key is already stored."""

@@ -15,8 +15,9 @@ from fireline_pagerduty_ingest.domain.target import (
     SealedSecret,
     WebhookTarget,
 )
-from fireline_runtime.db import Connection, Record
+from fireline_runtime.db import Record
 from fireline_runtime.notify_cache import notify
+from fireline_runtime.unit_of_work import PgRepository
 
 TARGETS_CHANNEL = "fireline_ingest_webhook_targets"
 """Every change to what ``webhook_target`` returns notifies this channel with the integration id,
@@ -35,11 +36,8 @@ _INTEGRATION_COLUMNS = """
 """
 
 
-class PgIntegrationRepository:
+class PgIntegrationRepository(PgRepository):
     """Integrations and their signing secrets."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
     async def add(
         self, *, integration_id: UUID, org_id: UUID, settings: IntegrationSettings
