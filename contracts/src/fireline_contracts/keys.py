@@ -85,6 +85,11 @@ class KeyRenamedPayload(ContractModel):
         default=None,
         description="When the key was created; set whenever `digest` is." + _REBUILD_NOTE,
     )
+    renamed_by: UUID | None = Field(
+        default=None,
+        description="User who renamed the key; null in renames published before the field "
+        "existed. Read by the audit log.",
+    )
 
     @model_validator(mode="after")
     def _state_is_whole_or_absent(self) -> Self:
