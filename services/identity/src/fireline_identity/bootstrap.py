@@ -7,14 +7,15 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from fireline_contracts import KEYS, USERS
+from fireline_contracts import KEYS, SESSIONS, USERS
 from fireline_identity import metrics
 from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.adapters.postgres import PgUnitOfWork
 from fireline_identity.config import Settings
 from fireline_identity.domain.origins import allowed_origins
 from fireline_identity.domain.sessions import SessionPolicy
-from fireline_identity.entrypoints.consumers import key_usage_consumer
+from fireline_identity.entrypoints.audit_api import router as audit_router
+from fireline_identity.entrypoints.consumers import audit_consumers, key_usage_consumer
 from fireline_identity.entrypoints.deps import CookieSettings, IdentityContext
 from fireline_identity.entrypoints.errors import ERRORS
 from fireline_identity.entrypoints.keys_api import router as keys_router
@@ -23,7 +24,7 @@ from fireline_identity.entrypoints.session_api import router as session_router
 from fireline_identity.entrypoints.ui import router as ui_router
 from fireline_identity.entrypoints.users_api import router as users_router
 from fireline_identity.migrations_loader import SERVICE, service_migrations
-from fireline_identity.service_layer import orgs, sessions
+from fireline_identity.service_layer import audit, orgs, sessions
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.periodic import run_periodically
 from fireline_runtime.service import ServiceRuntime
@@ -32,6 +33,7 @@ from fireline_runtime.unit_of_work import UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 600.0
+AUDIT_RETENTION_INTERVAL_S = 3600.0
 
 DESCRIPTION = (
     "Orgs, users, human sessions and self-serve API keys. Authenticated by the session cookie "
@@ -44,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         service=SERVICE,
         settings=settings,
         migrations=service_migrations(),
-        topics=[KEYS, USERS],
+        topics=[KEYS, USERS, SESSIONS],
     )
     uow = UnitOfWorkFactory[UnitOfWork](
         lambda conn: PgUnitOfWork(
@@ -52,6 +54,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
     )
     runtime.consume(key_usage_consumer(uow))
+    for handler in audit_consumers(uow):
+        runtime.consume(handler)
     metrics.install(runtime, uow)
     context = IdentityContext(
         uow=uow,
@@ -81,12 +85,14 @@ def create_app(settings: Settings) -> FastAPI:
                 "an admin; ignoring the one that is set"
             )
         rt.spawn(_prune_forever(context), "identity-prune")
+        retention = timedelta(days=settings.fireline_audit_retention_days)
+        rt.spawn(_apply_audit_retention_forever(context, retention), "identity-audit-retention")
 
     runtime.on_start(on_start)
     app = runtime.build_app(
         title="Fireline identity",
         description=DESCRIPTION,
-        routers=[session_router, users_router, keys_router, ui_router],
+        routers=[session_router, users_router, keys_router, audit_router, ui_router],
     )
     app.state.identity = context
     ERRORS.install(app)
@@ -102,3 +108,10 @@ async def _prune_forever(context: IdentityContext) -> None:
         await sessions.prune(uow=context.uow(), policy=context.policy)
 
     await run_periodically("session pruning", prune, interval_s=PRUNE_INTERVAL_S)
+
+
+async def _apply_audit_retention_forever(context: IdentityContext, retention: timedelta) -> None:
+    async def prune() -> bool:
+        return await audit.prune(uow=context.uow(), retention=retention)
+
+    await run_periodically("audit retention", prune, interval_s=AUDIT_RETENTION_INTERVAL_S)

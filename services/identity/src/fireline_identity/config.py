@@ -44,5 +44,11 @@ class Settings(ServiceSettings):
         "trusted for the client address used by login throttling; 0 trusts none.",
     )
 
+    fireline_audit_retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="Audit log entries older than this many days are deleted (checked hourly).",
+    )
+
     def extra_origins(self) -> list[str]:
         return [o.strip() for o in self.fireline_allowed_origins.split(",") if o.strip()]

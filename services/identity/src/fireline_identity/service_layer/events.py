@@ -6,6 +6,7 @@ The use cases hand these to ``UnitOfWork.publish``, which picks the topic.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from fireline_contracts import (
@@ -15,31 +16,46 @@ from fireline_contracts import (
     KeyRenamedPayload,
     KeyRevoked,
     KeyRevokedPayload,
+    LoginFailed,
+    LoginFailedPayload,
+    LoginSucceeded,
+    LoginSucceededPayload,
+    SessionRevoked,
+    SessionRevokedPayload,
     UserCreated,
     UserDeactivated,
     UserPayload,
     UserUpdated,
 )
 from fireline_identity.domain.keys import ApiKey
+from fireline_identity.domain.sessions import RevokedSession
 from fireline_identity.domain.users import User
 
+# Every event names who caused it (``by``, a user id; None for bootstrap and the CLI): the audit
+# log is built from these events alone.
 
-def _user_payload(user: User) -> UserPayload:
+
+def _user_payload(user: User, by: UUID | None) -> UserPayload:
     return UserPayload(
-        user_id=user.id, email=user.email, name=user.name, role=user.role.value, active=user.active
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role.value,
+        active=user.active,
+        changed_by=by,
     )
 
 
-def user_created(user: User) -> UserCreated:
-    return UserCreated(org_id=user.org_id, payload=_user_payload(user))
+def user_created(user: User, *, by: UUID | None) -> UserCreated:
+    return UserCreated(org_id=user.org_id, payload=_user_payload(user, by))
 
 
-def user_updated(user: User) -> UserUpdated:
-    return UserUpdated(org_id=user.org_id, payload=_user_payload(user))
+def user_updated(user: User, *, by: UUID | None) -> UserUpdated:
+    return UserUpdated(org_id=user.org_id, payload=_user_payload(user, by))
 
 
-def user_deactivated(user: User) -> UserDeactivated:
-    return UserDeactivated(org_id=user.org_id, payload=_user_payload(user))
+def user_deactivated(user: User, *, by: UUID | None) -> UserDeactivated:
+    return UserDeactivated(org_id=user.org_id, payload=_user_payload(user, by))
 
 
 def key_created(key: ApiKey, *, digest: str) -> KeyCreated:
@@ -55,7 +71,7 @@ def key_created(key: ApiKey, *, digest: str) -> KeyCreated:
     return KeyCreated(org_id=key.org_id, payload=payload)
 
 
-def key_renamed(key: ApiKey, *, digest: str) -> KeyRenamed:
+def key_renamed(key: ApiKey, *, digest: str, by: UUID | None) -> KeyRenamed:
     # The whole key, not just the name: once compaction drops the KeyCreated, this rename is all a
     # consumer rebuilding from the topic gets to see of the key.
     payload = KeyRenamedPayload(
@@ -66,6 +82,7 @@ def key_renamed(key: ApiKey, *, digest: str) -> KeyRenamed:
         expires_at=key.expires_at,
         created_by=key.created_by,
         created_at=key.created_at,
+        renamed_by=by,
     )
     return KeyRenamed(org_id=key.org_id, payload=payload)
 
@@ -73,3 +90,24 @@ def key_renamed(key: ApiKey, *, digest: str) -> KeyRenamed:
 def key_revoked(key: ApiKey, *, at: datetime, by: UUID | None) -> KeyRevoked:
     payload = KeyRevokedPayload(key_id=key.id, revoked_at=at, revoked_by=by)
     return KeyRevoked(org_id=key.org_id, payload=payload)
+
+
+def login_succeeded(user: User, *, session_id: UUID, address: str) -> LoginSucceeded:
+    payload = LoginSucceededPayload(
+        user_id=user.id, email=user.email, session_id=session_id, address=address
+    )
+    return LoginSucceeded(org_id=user.org_id, payload=payload)
+
+
+def login_failed(user: User, *, address: str) -> LoginFailed:
+    payload = LoginFailedPayload(user_id=user.id, email=user.email, address=address)
+    return LoginFailed(org_id=user.org_id, payload=payload)
+
+
+def session_revoked(
+    session: RevokedSession, *, reason: Literal["logout", "user_deactivated"], by: UUID | None
+) -> SessionRevoked:
+    payload = SessionRevokedPayload(
+        user_id=session.user_id, session_id=session.id, reason=reason, revoked_by=by
+    )
+    return SessionRevoked(org_id=session.org_id, payload=payload)

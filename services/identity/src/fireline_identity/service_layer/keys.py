@@ -105,7 +105,7 @@ async def rename_key(
         if key.name != clean_name:
             key = replace(key, name=clean_name)
             digest = await uow.keys.rename(key.id, clean_name)
-            await uow.publish(events.key_renamed(key, digest=digest))
+            await uow.publish(events.key_renamed(key, digest=digest, by=actor.user_id))
     log.info("api key renamed", extra={"key_id": str(key.id), "by": str(actor.user_id)})
     return KeyListing(key=key, status=key.status(now))
 
