@@ -53,6 +53,7 @@ from fireline_identity.domain.errors import (
 )
 from fireline_identity.domain.keys import MAX_ACTIVE_KEYS_PER_ORG, ApiKey, KeyStatus
 from fireline_identity.domain.sessions import (
+    NewSession,
     RevokedSession,
     SessionPolicy,
     SessionUser,
@@ -197,31 +198,27 @@ class FakeSessions:
         self._users = users
         self._orgs = orgs
 
-    async def insert(
-        self,
-        *,
-        session_id: UUID,
-        token_digest: str,
-        user_id: UUID,
-        org_id: UUID,
-        now: datetime,
-        expires_at: datetime,
-    ) -> None:
-        self.rows[token_digest] = _SessionRow(session_id, user_id, org_id, now, expires_at)
+    async def insert(self, session: NewSession) -> None:
+        self.rows[session.token_digest] = _SessionRow(
+            session.id, session.user_id, session.org_id, session.started_at, session.expires_at
+        )
 
     async def find(self, token_digest: str) -> StoredSession | None:
         row = self.rows.get(token_digest)
         if row is None:
             return None
         user = self._users.rows[row.user_id][0]
-        return StoredSession(
-            id=row.id,
+        caller = SessionUser(
+            session_id=row.id,
             user_id=row.user_id,
             org_id=row.org_id,
             org_name=self._orgs.names[row.org_id],
             email=user.email,
             name=user.name,
             role=user.role,
+        )
+        return StoredSession(
+            caller=caller,
             user_active=user.active,
             last_seen_at=row.last_seen_at,
             expires_at=row.expires_at,

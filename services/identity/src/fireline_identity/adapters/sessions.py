@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from fireline_identity.domain.sessions import RevokedSession, StoredSession
+from fireline_identity.domain.sessions import (
+    NewSession,
+    RevokedSession,
+    SessionUser,
+    StoredSession,
+)
 from fireline_identity.domain.users import Role
 from fireline_runtime.db import Connection
 
@@ -16,28 +21,19 @@ class PgSessionRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def insert(
-        self,
-        *,
-        session_id: UUID,
-        token_digest: str,
-        user_id: UUID,
-        org_id: UUID,
-        now: datetime,
-        expires_at: datetime,
-    ) -> None:
+    async def insert(self, session: NewSession) -> None:
         await self._conn.execute(
             """
             INSERT INTO sessions (id, token_digest, user_id, org_id, created_at, last_seen_at,
                                   expires_at)
             VALUES ($1, $2, $3, $4, $5, $5, $6)
             """,
-            session_id,
-            token_digest,
-            user_id,
-            org_id,
-            now,
-            expires_at,
+            session.id,
+            session.token_digest,
+            session.user_id,
+            session.org_id,
+            session.started_at,
+            session.expires_at,
         )
 
     async def find(self, token_digest: str) -> StoredSession | None:
@@ -54,7 +50,22 @@ class PgSessionRepository:
         )
         if row is None:
             return None
-        return StoredSession(**{**dict(row), "role": Role(row["role"])})
+        caller = SessionUser(
+            session_id=row["id"],
+            user_id=row["user_id"],
+            org_id=row["org_id"],
+            org_name=row["org_name"],
+            email=row["email"],
+            name=row["name"],
+            role=Role(row["role"]),
+        )
+        return StoredSession(
+            caller=caller,
+            user_active=row["user_active"],
+            last_seen_at=row["last_seen_at"],
+            expires_at=row["expires_at"],
+            revoked_at=row["revoked_at"],
+        )
 
     async def touch(self, session_id: UUID, now: datetime) -> None:
         await self._conn.execute(

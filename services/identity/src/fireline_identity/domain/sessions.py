@@ -69,14 +69,22 @@ class SessionUser:
 class StoredSession:
     """A stored session with its user's and org's current state, as a cookie's lookup finds it."""
 
-    id: UUID
-    user_id: UUID
-    org_id: UUID
-    org_name: str
-    email: str
-    name: str
-    role: Role
+    caller: SessionUser
+    """Who the session speaks for, if it is still live."""
     user_active: bool
     last_seen_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session being opened; only the digest of its token is stored."""
+
+    id: UUID
+    token_digest: str
+    user_id: UUID
+    org_id: UUID
+    started_at: datetime
+    """Also its first ``last_seen_at``."""
+    expires_at: datetime

@@ -58,32 +58,28 @@ def user_deactivated(user: User, *, by: UUID | None) -> UserDeactivated:
     return UserDeactivated(org_id=user.org_id, payload=_user_payload(user, by))
 
 
+def _key_state(key: ApiKey, digest: str) -> dict[str, object]:
+    """The key's whole state, as both KeyCreated and KeyRenamed carry it (never the secret)."""
+    return {
+        "key_id": key.id,
+        "name": key.name,
+        "digest": digest,
+        "scopes": key.scopes,
+        "expires_at": key.expires_at,
+        "created_by": key.created_by,
+        "created_at": key.created_at,
+    }
+
+
 def key_created(key: ApiKey, *, digest: str) -> KeyCreated:
-    payload = KeyCreatedPayload(
-        key_id=key.id,
-        name=key.name,
-        digest=digest,
-        scopes=key.scopes,
-        expires_at=key.expires_at,
-        created_by=key.created_by,
-        created_at=key.created_at,
-    )
+    payload = KeyCreatedPayload.model_validate(_key_state(key, digest))
     return KeyCreated(org_id=key.org_id, payload=payload)
 
 
 def key_renamed(key: ApiKey, *, digest: str, by: UUID | None) -> KeyRenamed:
     # The whole key, not just the name: once compaction drops the KeyCreated, this rename is all a
     # consumer rebuilding from the topic gets to see of the key.
-    payload = KeyRenamedPayload(
-        key_id=key.id,
-        name=key.name,
-        digest=digest,
-        scopes=key.scopes,
-        expires_at=key.expires_at,
-        created_by=key.created_by,
-        created_at=key.created_at,
-        renamed_by=by,
-    )
+    payload = KeyRenamedPayload.model_validate({**_key_state(key, digest), "renamed_by": by})
     return KeyRenamed(org_id=key.org_id, payload=payload)
 
 

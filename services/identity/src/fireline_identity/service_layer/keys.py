@@ -95,9 +95,7 @@ async def rename_key(
     clean_name = normalize_key_name(name)
     now = utc_now()
     async with uow:
-        key = await uow.keys.get(org_id=actor.org_id, key_id=key_id, for_update=True)
-        if key is None:
-            raise NotFound("API key")
+        key = await _locked_key(uow, actor, key_id)
         if key.revoked_at is not None:
             # On a compacted topic the last event per key wins; a rename after the revocation
             # would hide the KeyRevoked from anyone rebuilding from the topic.
@@ -115,9 +113,7 @@ async def revoke_key(*, uow: UnitOfWork, actor: SessionUser, key_id: uuid.UUID) 
     ensure_allowed(actor.role, Action.REVOKE_KEY)
     now = utc_now()
     async with uow:
-        key = await uow.keys.get(org_id=actor.org_id, key_id=key_id, for_update=True)
-        if key is None:
-            raise NotFound("API key")
+        key = await _locked_key(uow, actor, key_id)
         if key.revoked_at is not None:
             return
         await uow.keys.revoke(key.id, at=now, by=actor.user_id)
@@ -137,3 +133,11 @@ async def count_active_keys_by_org(*, uow: UnitOfWork) -> dict[uuid.UUID, int]:
     """Active keys of every org that has any, now (for the metrics)."""
     async with uow.reading():
         return await uow.keys.count_active_by_org(utc_now())
+
+
+async def _locked_key(uow: UnitOfWork, actor: SessionUser, key_id: uuid.UUID) -> ApiKey:
+    """The caller's org's key, locked until the transaction ends; another org's is not found."""
+    key = await uow.keys.get(org_id=actor.org_id, key_id=key_id, for_update=True)
+    if key is None:
+        raise NotFound("API key")
+    return key

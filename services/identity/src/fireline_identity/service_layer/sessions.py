@@ -19,6 +19,7 @@ from fireline_identity.domain.login_throttle import (
     strictest,
 )
 from fireline_identity.domain.sessions import (
+    NewSession,
     SessionPolicy,
     SessionUser,
     StoredSession,
@@ -82,12 +83,14 @@ async def log_in(
         if rehashed is not None:
             await uow.users.set_password_hash(user.id, rehashed)
         await uow.sessions.insert(
-            session_id=session_id,
-            token_digest=token_digest(token),
-            user_id=user.id,
-            org_id=user.org_id,
-            now=now,
-            expires_at=expires_at,
+            NewSession(
+                id=session_id,
+                token_digest=token_digest(token),
+                user_id=user.id,
+                org_id=user.org_id,
+                started_at=now,
+                expires_at=expires_at,
+            )
         )
         await uow.publish(events.login_succeeded(user, session_id=session_id, address=address))
         org_name = await uow.orgs.name_of(user.org_id) or ""
@@ -164,16 +167,8 @@ async def authenticate(*, uow: UnitOfWork, policy: SessionPolicy, token: str | N
         if found is None or not _is_live(found, policy, now):
             raise Unauthenticated("session expired or revoked")
         if policy.needs_touch(last_seen_at=found.last_seen_at, now=now):
-            await uow.sessions.touch(found.id, now)
-    return SessionUser(
-        session_id=found.id,
-        user_id=found.user_id,
-        org_id=found.org_id,
-        org_name=found.org_name,
-        email=found.email,
-        name=found.name,
-        role=found.role,
-    )
+            await uow.sessions.touch(found.caller.session_id, now)
+    return found.caller
 
 
 def _is_live(session: StoredSession, policy: SessionPolicy, now: datetime) -> bool:

@@ -24,7 +24,7 @@ from fireline_contracts import (
 )
 from fireline_identity.domain.audit import AuditEntry, AuditFilter, Position
 from fireline_identity.domain.keys import ApiKey
-from fireline_identity.domain.sessions import RevokedSession, StoredSession
+from fireline_identity.domain.sessions import NewSession, RevokedSession, StoredSession
 from fireline_identity.domain.users import User
 from fireline_runtime.unit_of_work import Transactional
 
@@ -111,17 +111,8 @@ class UserRepository(Protocol):
 
 
 class SessionRepository(Protocol):
-    async def insert(
-        self,
-        *,
-        session_id: UUID,
-        token_digest: str,
-        user_id: UUID,
-        org_id: UUID,
-        now: datetime,
-        expires_at: datetime,
-    ) -> None:
-        """Store a new session, last seen ``now``."""
+    async def insert(self, session: NewSession) -> None:
+        """Store a new session, last seen when it started."""
 
     async def find(self, token_digest: str) -> StoredSession | None:
         """The session with this token digest, whatever its state."""

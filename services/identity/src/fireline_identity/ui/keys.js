@@ -19,7 +19,7 @@ export function createKeysView(ctx) {
   const showRevoked = $("show-revoked");
   const message = $("keys-message");
   const error = $("keys-error");
-  const tbody = document.querySelector("#keys-table tbody");
+  const tbody = $("keys-rows");
   const empty = $("keys-empty");
 
   const generateDialog = $("generate-dialog");

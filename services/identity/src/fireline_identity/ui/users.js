@@ -11,7 +11,7 @@ export function createUsersView(ctx) {
   const message = $("users-message");
   const error = $("users-error");
   const table = $("users-table");
-  const tbody = table.querySelector("tbody");
+  const tbody = $("users-rows");
 
   const dialog = $("user-dialog");
   const form = $("user-form");
