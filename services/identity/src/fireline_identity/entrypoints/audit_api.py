@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
 
 from fireline_identity.domain.audit import AuditFilter, page_size
 from fireline_identity.entrypoints.deps import Context, CurrentUser
@@ -29,10 +29,13 @@ async def audit_filter(
     target: Annotated[
         str | None, Query(description="Id of the key, user, session or integration.")
     ] = None,
+    # Aware only: a time without an offset names a different instant for every reader.
     since: Annotated[
-        datetime | None, Query(description="Entries at or after this instant.")
+        AwareDatetime | None, Query(description="Entries at or after this instant (with offset).")
     ] = None,
-    until: Annotated[datetime | None, Query(description="Entries before this instant.")] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="Entries before this instant (with offset).")
+    ] = None,
 ) -> AuditFilter:
     return AuditFilter.parse(actor=actor, action=action, target=target, since=since, until=until)
 
