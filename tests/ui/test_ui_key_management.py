@@ -541,6 +541,7 @@ async def test_admin_reads_filters_and_exports_the_audit_log(ui: Ui, admin_api: 
     key = await admin_api.create_key(f"audited {secrets.token_hex(3)}")
     await admin_api.revoke(key["id"])
     await admin_api.wait_for_audit(action="key.revoked", target=key["id"])
+    await admin_api.wait_for_audit(action="login.succeeded")  # another topic: waited apart
     admin = await ui.login_admin()
     page = admin.page
 

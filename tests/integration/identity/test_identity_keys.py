@@ -243,9 +243,10 @@ async def test_key_events_carry_the_digest_never_the_secret(identity: Identity) 
     assert isinstance(renamed, KeyRenamed)
     assert renamed.payload.name == "events 2"
     # The rename alone must rebuild the key once compaction has dropped the KeyCreated.
-    assert renamed.payload.model_dump(exclude={"name"}) == created.payload.model_dump(
+    assert renamed.payload.model_dump(exclude={"name", "renamed_by"}) == created.payload.model_dump(
         exclude={"name"}
     )
+    assert str(renamed.payload.renamed_by) == me["id"]
     assert isinstance(revoked, KeyRevoked)
     assert str(revoked.payload.revoked_by) == me["id"]
     for record in records:
