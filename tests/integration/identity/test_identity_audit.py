@@ -23,6 +23,7 @@ from fireline_contracts import (
     KeyExchangeFailedPayload,
     TopicSpec,
 )
+from fireline_identity.service_layer import audit
 from support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -244,5 +245,34 @@ async def test_entries_cannot_be_updated(identity: Identity) -> None:
     try:
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await conn.execute("UPDATE audit_events SET action = 'key.created'")
+        # Details are stored as JSON objects (queryable), not as encoded strings.
+        kinds = await conn.fetch("SELECT DISTINCT jsonb_typeof(details) AS kind FROM audit_events")
+        assert [k["kind"] for k in kinds] == ["object"]
+    finally:
+        await conn.close()
+
+
+async def test_retention_deletes_only_entries_older_than_it(identity: Identity) -> None:
+    admin = await identity.login()
+    [recent] = await _wait_for_actions(admin, {"login.succeeded"}, action="login.succeeded")
+    conn = await asyncpg.connect(identity.settings.database_url)
+    try:
+        await conn.execute(
+            """
+            INSERT INTO audit_events (id, org_id, occurred_at, action, actor_type, target_type,
+                                      target_id)
+            SELECT $1, org_id, now() - interval '400 days', action, actor_type, target_type,
+                   target_id
+            FROM audit_events WHERE id = $2
+            """,
+            uuid.uuid4(),
+            uuid.UUID(recent["id"]),
+        )
+        assert len(await _entries(admin, action="login.succeeded")) == 2
+
+        more = await audit.prune(uow=identity.context.uow(), retention=timedelta(days=365))
+
+        assert more is False
+        assert [e["id"] for e in await _entries(admin, action="login.succeeded")] == [recent["id"]]
     finally:
         await conn.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -35,7 +34,8 @@ def _entry(row: asyncpg.Record) -> AuditEntry:
         actor=Actor(ActorType(row["actor_type"]), row["actor_id"]),
         target=Target(row["target_type"], row["target_id"]),
         address=row["address"],
-        details=json.loads(row["details"]),
+        # The pool's codec decodes jsonb (fireline_runtime.db), so this is already a dict.
+        details=row["details"],
     )
 
 
@@ -61,7 +61,7 @@ class PgAuditLog:
             entry.target.type,
             entry.target.id,
             entry.address,
-            json.dumps(dict(entry.details or {})),
+            dict(entry.details or {}),
         )
         return bool(status == "INSERT 0 1")
 
