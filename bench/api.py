@@ -108,6 +108,10 @@ class Fireline:
             self._token = (key, await self.token(key), now)
         return self._token[1]
 
+    def forget_token(self) -> None:
+        """Drop the cached token (its signing key was withdrawn)."""
+        self._token = None
+
     # pagerduty-ingest
 
     async def create_integration(self, token: str) -> Integration:

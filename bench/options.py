@@ -8,12 +8,14 @@ from pathlib import Path
 
 from bench import ROOT
 
-ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6)
+ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7)
 
-RUN_ORDER = (0, 2, 3, 5, 6, 4, 1)
+RUN_ORDER = (0, 2, 3, 5, 6, 4, 1, 7)
 """Quiet scenarios first: the ceiling, then the wrk runs and probes that a backlog of webhooks
 would disturb; the open-loop latency run (4) before the 10,000-delivery ingest run (1), whose
-incidents may still be draining through the worker and the broker when it ends."""
+incidents may still be draining through the worker and the broker when it ends. The exchange per
+algorithm (7) last: it replaces auth's signing key at once for each algorithm, which withdraws
+every token issued before it."""
 
 SMOKE_SCENARIOS = (0, 2)
 """``--smoke``: token exchange, plus the ceiling its ratio is measured against."""
@@ -98,9 +100,12 @@ def parser() -> argparse.ArgumentParser:
         "--scenarios",
         default=",".join(map(str, ALL_SCENARIOS)),
         help="comma-separated scenario numbers (0 ceiling, 1 webhook ingest, 2 token exchange, "
-        "3 authenticated read, 4 end-to-end latency, 5 revocation, 6 key usable)",
+        "3 authenticated read, 4 end-to-end latency, 5 revocation, 6 key usable, "
+        "7 token exchange per signing algorithm)",
     )
-    p.add_argument("--seconds", type=int, default=10, help="wrk duration of scenarios 0, 2, 3")
+    p.add_argument(
+        "--seconds", type=int, default=10, help="wrk duration of scenarios 0, 2, 3 (7: each)"
+    )
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--connections", type=int, default=16, help="wrk connections")
     p.add_argument("--deliveries", type=int, default=10_000, help="scenario 1: deliveries")

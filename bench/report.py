@@ -17,6 +17,7 @@ NAMES: dict[int, tuple[str, str]] = {
     4: ("end_to_end_latency", "webhook -> IncidentStarted"),
     5: ("revocation", "revocation"),
     6: ("key_usable", "key usable"),
+    7: ("token_exchange_by_algorithm", "token exchange per algorithm"),
 }
 """Scenario number -> (key in the results file, title in the table)."""
 

@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import ROOT, deliveries, ingest, keys, latency, machine, options, report, throughput
+from bench import (
+    ROOT,
+    algorithms,
+    deliveries,
+    ingest,
+    keys,
+    latency,
+    machine,
+    options,
+    report,
+    throughput,
+)
 from bench import wrk as wrk_
 from bench.api import Fireline
 from bench.context import Context
@@ -36,6 +47,7 @@ SCENARIOS: dict[int, Scenario] = {
     4: latency.end_to_end,
     5: keys.revocation,
     6: keys.key_usable,
+    7: algorithms.token_exchange_by_algorithm,
 }
 NEEDS_INTEGRATION = {1, 3, 4}
 

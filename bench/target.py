@@ -30,6 +30,9 @@ class Target(External):
     """The raised limit when the bench started the stack; None when it is not known."""
     postgres_version: str
     broker: str
+    auth_env: dict[str, str] | None = None
+    """The auth service's environment when the bench started it (scenario 7 runs auth's CLI with
+    it); None for a running stack. Never written to the results."""
 
     def limiter_json(self) -> dict[str, object]:
         if self.failed_auth_limit is None:
@@ -81,6 +84,7 @@ async def own_stack(broker_kind: str = "kafka") -> AsyncIterator[Target]:
             failed_auth_limit=RAISED_FAILED_AUTH_LIMIT,
             postgres_version=await _postgres_version(postgres),
             broker=broker_name,
+            auth_env=stack.env("auth"),
         )
     finally:
         if stack is not None:

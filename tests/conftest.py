@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,9 @@ async def database(postgres: Postgres) -> AsyncIterator[str]:
     url = await infra.fresh_database(postgres, "it")
     yield url
     await infra.drop(postgres, url)
+
+
+@pytest.fixture(scope="session")
+def scanning_keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the stacks' identity looks for secret-scanning keys; absent until a test writes it."""
+    return tmp_path_factory.mktemp("secret-scanning") / "public-keys.json"

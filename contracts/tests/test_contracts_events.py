@@ -19,18 +19,33 @@ from fireline_contracts import (
     UPCASTERS,
     USERS,
     AlertAcknowledged,
+    AlertActivity,
+    AlertActivityPayload,
+    AlertAgent,
+    AlertAssignee,
     AlertEvent,
+    AlertFieldValue,
     AlertPayload,
     AlertResolved,
     AlertTriggered,
+    AlertUpdated,
     ContractError,
     ContractModel,
     EventEnvelope,
+    IncidentAssignee,
+    IncidentAssignmentChanged,
+    IncidentAssignmentChangedPayload,
+    IncidentDetailsChanged,
+    IncidentDetailsChangedPayload,
+    IncidentSeverityChanged,
+    IncidentSeverityChangedPayload,
     IncidentSource,
     IncidentStarted,
     IncidentStartedPayload,
     IncidentStatusChanged,
     IncidentStatusChangedPayload,
+    IncidentTimelineEntryAdded,
+    IncidentTimelineEntryPayload,
     IntegrationChanged,
     IntegrationChangedPayload,
     IntegrationCreated,
@@ -45,6 +60,8 @@ from fireline_contracts import (
     KeyRenamedPayload,
     KeyRevoked,
     KeyRevokedPayload,
+    KeyRotated,
+    KeyRotatedPayload,
     KeyUsed,
     KeyUsedPayload,
     LoginFailed,
@@ -55,6 +72,7 @@ from fireline_contracts import (
     SessionRevokedPayload,
     SigningSecretsRotated,
     SigningSecretsRotatedPayload,
+    TimelineActor,
     TopicSpec,
     UnknownEventType,
     UserCreated,
@@ -75,6 +93,7 @@ INTEGRATION_ID = UUID("00000000-0000-4000-8000-0000000000d1")
 PD_INCIDENT_ID = "Q2KRW8X8BD7GXX"
 WHEN = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 DIGEST = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+PREVIOUS_DIGEST = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
 
 
 def _user(*, active: bool = True) -> UserPayload:
@@ -141,19 +160,101 @@ def sample_events() -> list[EventEnvelope]:
                 created_by=USER_ID,
                 created_at=WHEN,
                 renamed_by=USER_ID,
+                previous_digest=PREVIOUS_DIGEST,
+                previous_valid_until=WHEN + timedelta(minutes=30),
             ),
         ),
         KeyRevoked(
             **_envelope(),
-            payload=KeyRevokedPayload(key_id=KEY_ID, revoked_at=WHEN, revoked_by=USER_ID),
+            payload=KeyRevokedPayload(
+                key_id=KEY_ID,
+                revoked_at=WHEN,
+                revoked_by=USER_ID,
+                reason="leaked",
+                report_url="https://github.com/acme/app/blob/abc123/config.yml",
+            ),
         ),
         UserCreated(**_envelope(), payload=_user()),
         UserUpdated(**_envelope(), payload=_user()),
         UserDeactivated(**_envelope(), payload=_user(active=False)),
-        KeyUsed(**_envelope(), payload=KeyUsedPayload(key_id=KEY_ID, used_at=WHEN)),
+        KeyUsed(
+            **_envelope(),
+            payload=KeyUsedPayload(key_id=KEY_ID, used_at=WHEN, previous_secret=True),
+        ),
         AlertTriggered(**_envelope(), payload=_alert()),
         AlertAcknowledged(**_envelope(), payload=_alert()),
         AlertResolved(**_envelope(), payload=_alert()),
+        AlertUpdated(
+            **_envelope(),
+            payload=_alert().model_copy(
+                update={
+                    "pagerduty_event_type": "incident.reassigned",
+                    "pagerduty_event_id": "01GJ4N2B7RZX5K9QTW3VC8HM4D",
+                    "status": "acknowledged",
+                    "agent": AlertAgent(id="PUA1B2C", type="user_reference", name="Ada"),
+                    "assignees": (AlertAssignee(id="PUB3D4E", name="Grace"),),
+                    "priority_severity": "SEV1",
+                }
+            ),
+        ),
+        AlertActivity(
+            **_envelope(),
+            payload=AlertActivityPayload(
+                integration_id=INTEGRATION_ID,
+                external_id=PD_INCIDENT_ID,
+                kind="custom_fields",
+                summary="Custom fields changed: regions",
+                custom_fields=(AlertFieldValue(name="regions", value=("us-east-1", "eu-west-1")),),
+                alert_occurred_at=WHEN,
+                pagerduty_event_id="32743190385439511823355034091750713370",
+                pagerduty_event_type="incident.custom_field_values.updated",
+                delivery_id="f3a1c2d4-0000-4000-8000-000000000001",
+            ),
+        ),
+        IncidentSeverityChanged(
+            **_envelope(),
+            payload=IncidentSeverityChangedPayload(
+                incident_id=INCIDENT_ID,
+                severity="SEV1",
+                previous_severity="SEV3",
+                changed_at=WHEN,
+                priority="P1",
+            ),
+        ),
+        IncidentAssignmentChanged(
+            **_envelope(),
+            payload=IncidentAssignmentChangedPayload(
+                incident_id=INCIDENT_ID,
+                assignees=(IncidentAssignee(id="PUB3D4E", name="Grace"),),
+                escalation_policy_id="PEP4Q8Z",
+                changed_at=WHEN,
+            ),
+        ),
+        IncidentDetailsChanged(
+            **_envelope(),
+            payload=IncidentDetailsChangedPayload(
+                incident_id=INCIDENT_ID,
+                title="Checkout latency above SLO",
+                severity="SEV1",
+                incident_type="outage",
+                source=IncidentSource(kind="pagerduty", external_id=PD_INCIDENT_ID),
+                changed_at=WHEN,
+            ),
+        ),
+        IncidentTimelineEntryAdded(
+            **_envelope(),
+            payload=IncidentTimelineEntryPayload(
+                incident_id=INCIDENT_ID,
+                entry_id=USER_ID,
+                kind="note",
+                occurred_at=WHEN,
+                actor=TimelineActor(kind="pagerduty_user", id="PUB3D4E", name="Grace"),
+                source="pagerduty",
+                source_event_id="01GJ4N2B7RZX5K9QTW3VC8HM4D",
+                summary="Note by Grace",
+                text="Rolled back deploy 4812.",
+            ),
+        ),
         IncidentStarted(
             **_envelope(),
             payload=IncidentStartedPayload(
@@ -240,6 +341,22 @@ def sample_events() -> list[EventEnvelope]:
                 integration_id=INTEGRATION_ID, name="checkout", changed_by_key=KEY_ID
             ),
         ),
+        KeyRotated(
+            **_envelope(),
+            payload=KeyRotatedPayload(
+                key_id=KEY_ID,
+                name="ci",
+                digest=DIGEST,
+                scopes=("incidents:read",),
+                expires_at=WHEN + timedelta(days=90),
+                created_by=USER_ID,
+                created_at=WHEN,
+                previous_digest=PREVIOUS_DIGEST,
+                previous_valid_until=WHEN + timedelta(minutes=30),
+                rotated_at=WHEN,
+                rotated_by=USER_ID,
+            ),
+        ),
     ]
 
 
@@ -262,12 +379,19 @@ def test_every_registered_event_type_has_a_sample_and_a_topic() -> None:
         == {
             "KeyCreated",
             "KeyRenamed",
+            "KeyRotated",
             "KeyRevoked",
             "UserCreated",
             "UserUpdated",
             "UserDeactivated",
             "KeyUsed",
             "AlertTriggered",
+            "AlertUpdated",
+            "AlertActivity",
+            "IncidentSeverityChanged",
+            "IncidentAssignmentChanged",
+            "IncidentDetailsChanged",
+            "IncidentTimelineEntryAdded",
             "AlertAcknowledged",
             "AlertResolved",
             "IncidentStarted",
@@ -391,6 +515,22 @@ def test_key_renamed_carries_the_keys_state_whole_or_not_at_all() -> None:
     assert (whole.expires_at, whole.created_by) == (None, None)
 
 
+def test_a_replaced_secrets_digest_and_its_end_go_together() -> None:
+    state: dict[str, Any] = {"digest": DIGEST, "scopes": ("incidents:read",), "created_at": WHEN}
+    rotated: dict[str, Any] = {**state, "name": "ci", "key_id": KEY_ID, "rotated_at": WHEN}
+    end = WHEN + timedelta(minutes=5)
+    for half in ({"previous_digest": PREVIOUS_DIGEST}, {"previous_valid_until": end}):
+        with pytest.raises(ValidationError, match="go together"):
+            KeyRotatedPayload(**rotated, **half)
+        with pytest.raises(ValidationError, match="go together"):
+            KeyRenamedPayload(key_id=KEY_ID, name="ci", **state, **half)
+    # A rotation without grace carries neither: the old secret dies with the event.
+    assert KeyRotatedPayload(**rotated).previous_digest is None
+    grace = {"previous_digest": PREVIOUS_DIGEST, "previous_valid_until": end}
+    with pytest.raises(ValidationError, match="needs the key's state"):
+        KeyRenamedPayload(key_id=KEY_ID, name="ci", **grace)
+
+
 @pytest.mark.parametrize("event", SAMPLES, ids=_ids)
 def test_events_and_payloads_are_frozen(event: EventEnvelope) -> None:
     with pytest.raises(ValidationError, match="frozen"):
@@ -424,6 +564,13 @@ _EXPECTED_KEY = {
     "AlertResolved": PD_INCIDENT_ID,
     "IncidentStarted": str(INCIDENT_ID),
     "IncidentStatusChanged": str(INCIDENT_ID),
+    "IncidentSeverityChanged": str(INCIDENT_ID),
+    "IncidentAssignmentChanged": str(INCIDENT_ID),
+    "IncidentDetailsChanged": str(INCIDENT_ID),
+    "IncidentTimelineEntryAdded": str(INCIDENT_ID),
+    "AlertUpdated": PD_INCIDENT_ID,
+    "AlertActivity": PD_INCIDENT_ID,
+    "KeyRotated": str(KEY_ID),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +13,13 @@ from support.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="session")
-def stack(postgres: Postgres, session_faulty_broker: infra.Broker) -> Iterator[Stack]:
+def stack(
+    postgres: Postgres, session_faulty_broker: infra.Broker, scanning_keys_file: Path
+) -> Iterator[Stack]:
     """The stack's broker is one tests may take away (and must bring back)."""
-    with running_stack(postgres, session_faulty_broker) as s:
+    with running_stack(
+        postgres, session_faulty_broker, extra_env=_scanning(scanning_keys_file)
+    ) as s:
         yield s
 
 
@@ -28,3 +33,9 @@ def _broker_back(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if broker is not None:
         broker.restore()
+
+
+def _scanning(keys_file: Path) -> dict[str, dict[str, str]]:
+    # Identity watches a file that tests write their scanner's keys to when they need them: the
+    # file is re-read when it changes, so the stack starts without one.
+    return {"identity": {"FIRELINE_SECRET_SCANNING_KEYS_FILE": str(keys_file)}}

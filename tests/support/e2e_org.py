@@ -45,6 +45,23 @@ class Org:
         items: list[dict[str, Any]] = self._api("GET", url, 200, params=params)["items"]
         return items
 
+    def incidents_api(self, method: str, path: str, expect: int, **kw: Any) -> Any:
+        """Call the incidents API at ``path`` (e.g. ``/v1/incidents/<id>/timeline``)."""
+        return self._api(method, f"{self.stack.url('incidents')}{path}", expect, **kw)
+
+    def timeline(self, incident_id: str, *, limit: int = 5) -> list[dict[str, Any]]:
+        """The incident's whole timeline, read page by page (small pages, so paging is used)."""
+        entries: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": limit}
+        while True:
+            page = self.incidents_api(
+                "GET", f"/v1/incidents/{incident_id}/timeline", 200, params=params
+            )
+            entries += page["items"]
+            if page["next_cursor"] is None:
+                return entries
+            params = {"limit": limit, "cursor": page["next_cursor"]}
+
     def _api(self, method: str, url: str, expect: int, **kw: Any) -> Any:
         r = httpx.request(method, url, headers=self.auth_headers, timeout=10, **kw)
         assert r.status_code == expect, r.text

@@ -17,20 +17,60 @@ import json
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "pagerduty"
 
-FIXTURES = (
+FULL_INCIDENT_FIXTURES = (
     "incident_triggered",
     "incident_triggered_agent_null",
+    "incident_triggered_events_api_null_key",
+    "incident_triggered_legacy_2021",
     "incident_acknowledged",
-    "incident_annotated",
+    "incident_acknowledged_no_reopened_at",
+    "incident_unacknowledged",
     "incident_resolved",
-    "pagey_ping",
-    "service_updated",
+    "incident_resolved_merged",
+    "incident_reopened",
+    "incident_reassigned",
+    "incident_escalated",
+    "incident_delegated",
+    "incident_priority_updated",
+    "incident_service_updated",
+    "incident_incident_type_changed",
 )
-"""Every fixture name ``load`` and ``delivery`` accept (with or without ``.json``)."""
+"""Deliveries whose ``data`` is the whole incident (``data.type`` `incident`)."""
+
+REFERENCE_FIXTURES = (
+    "incident_annotated",
+    "incident_status_update_published",
+    "incident_responder_added",
+    "incident_responder_replied",
+    "incident_conference_bridge_updated",
+    "incident_conference_bridge_updated_numbers_null",
+    "incident_custom_field_values_updated",
+    "incident_workflow_started",
+    "incident_workflow_completed",
+)
+"""Deliveries that only reference the incident beside their own object."""
+
+NO_INCIDENT_FIXTURES = (
+    "pagey_ping",
+    "pagey_ping_user",
+    "service_created",
+    "service_created_no_client",
+    "service_updated",
+    "service_deleted",
+)
+"""Deliveries about no incident at all."""
+
+FIXTURES = FULL_INCIDENT_FIXTURES + REFERENCE_FIXTURES + NO_INCIDENT_FIXTURES
+"""Every fixture name ``load`` and ``delivery`` accept (with or without ``.json``). Shapes follow
+PagerDuty's documented V3 payloads and captured deliveries: agents that are users, integrations
+or null, ``client`` null, absent or set, priority null, empty teams and assignees, payloads
+without ``incident_key``/``reopened_at``/``incident_type``, a merge resolve reason, workflow
+event ids that are long decimals, custom field values that are strings or arrays."""
 
 INCIDENT_ID = "Q2KZ7TR4VJX9PD"
 INCIDENT_NUMBER = 4127
@@ -85,6 +125,9 @@ def delivery(
     agent_user_id: str | None = None,
     escalation_policy_id: str | None = None,
     title: str | None = None,
+    occurred_at: str | None = None,
+    priority: str | EllipsisType | None = ...,
+    status: str | None = None,
 ) -> bytes:
     """The fixture ``name`` as a request body, with the given parts replaced.
 
@@ -92,6 +135,8 @@ def delivery(
     URLs). Unless ``event_id`` is given, an overridden ``incident_id`` also gets its own stable
     event id. ``agent_user_id`` makes a person the agent (also on the agent-null fixture).
     ``title`` sets the incident's title, or the reference's summary for annotations.
+    ``occurred_at`` sets PagerDuty's event time; ``priority`` the incident's priority name (None:
+    no priority) and ``status`` its status, on deliveries that carry the whole incident.
     """
     document = load(name)
     if incident_id is not None:
@@ -107,7 +152,25 @@ def delivery(
         event["agent"] = user_reference(agent_user_id)
     if title is not None:
         _set_title(event, title)
+    if occurred_at is not None:
+        event["occurred_at"] = occurred_at
+    full = event["data"].get("type") == "incident"
+    if priority is not ... and full:
+        event["data"]["priority"] = None if priority is None else _priority_reference(priority)
+    if status is not None and full:
+        event["data"]["status"] = status
     return json.dumps(document).encode("utf-8")
+
+
+def _priority_reference(name: str) -> dict[str, str]:
+    priority_id = "PPR" + hashlib.sha256(name.encode()).hexdigest()[:4].upper()
+    return {
+        "html_url": "https://acme.pagerduty.com/account/settings/incidents",
+        "id": priority_id,
+        "self": f"https://api.pagerduty.com/priorities/{priority_id}",
+        "summary": name,
+        "type": "priority_reference",
+    }
 
 
 def raw_variant_body(

@@ -29,13 +29,15 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="package")
-def stack(postgres: Postgres, kafka_broker: infra.Broker) -> Iterator[Stack]:
+def stack(
+    postgres: Postgres, kafka_broker: infra.Broker, scanning_keys_file: Path
+) -> Iterator[Stack]:
     """The services as processes, on the session's broker under a topic prefix of their own.
 
     Package scope: the processes stop when this folder's tests are done, so a full run never
     holds this stack and the e2e tier's at the same time.
     """
-    with running_stack(postgres, kafka_broker) as s:
+    with running_stack(postgres, kafka_broker, extra_env=_scanning(scanning_keys_file)) as s:
         yield s
 
 
@@ -52,3 +54,9 @@ async def browser(playwright: Playwright) -> AsyncIterator[Browser]:
     b = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield b
     await b.close()
+
+
+def _scanning(keys_file: Path) -> dict[str, dict[str, str]]:
+    # Identity watches a file that tests write their scanner's keys to when they need them: the
+    # file is re-read when it changes, so the stack starts without one.
+    return {"identity": {"FIRELINE_SECRET_SCANNING_KEYS_FILE": str(keys_file)}}

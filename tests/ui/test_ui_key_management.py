@@ -30,6 +30,7 @@ from playwright.async_api import (
 )
 
 from support import infra
+from support.secret_scanning import Scanner, report, write_keys_file
 from support.stack import Stack
 
 pytestmark = pytest.mark.ui
@@ -532,6 +533,88 @@ async def test_wrong_password_is_explained_and_logout_ends_the_session(ui: Ui) -
     await admin.page.goto("/ui/app")
     await expect(admin.page).to_have_url(re.compile(r"/ui/login$"))
     await admin.assert_clean()
+
+
+# ---- rotation and leaked keys -----------------------------------------------------------------
+
+
+async def test_rotate_a_key_with_a_grace_period_and_see_the_old_secret_still_in_use(
+    ui: Ui, admin_api: AdminApi, stack: Stack
+) -> None:
+    await admin_api.fill_to(2)
+    name = f"Rotating bot {secrets.token_hex(2)}"
+    old = await admin_api.create_key(name)
+    assert (await exchange_at_auth(stack, old["id"], old["key"])).status_code == 200
+    tab = await ui.login_admin()
+    page = tab.page
+    await open_key_management(page)
+    row = key_rows(page).filter(has_text=name)
+
+    await row.get_by_role("button", name=f"Rotate key {name}").click()
+    dialog = page.get_by_role("dialog", name=f"Rotate key “{name}”")
+    await expect(dialog).to_be_visible()
+    await dialog.get_by_label("Keep the old secret working for").select_option(label="1 hour")
+    await screenshot(page, "rotate-dialog")
+    await dialog.get_by_role("button", name="Rotate").click()
+
+    # The same show-once dialog as creation, saying how long the old secret lasts.
+    reveal = page.get_by_role("dialog", name="Your key's new secret")
+    await expect(reveal).to_be_visible()
+    await expect(reveal).to_contain_text("This key will not be displayed again")
+    await expect(reveal).to_contain_text("The old secret keeps working for 1 hour.")
+    await expect(reveal.locator("#reveal-id")).to_have_text(old["id"])
+    new = (await reveal.locator("#reveal-key").inner_text()).strip()
+    assert re.fullmatch(r"flk_[0-9A-Za-z]{33}", new)
+    assert new != old["key"]
+    await screenshot(page, "rotate-new-secret-shown")
+    await reveal.get_by_role("button", name="Close").click()
+    await expect(page.locator("#keys-message")).to_have_text(f"Key “{name}” has a new secret.")
+
+    await expect(row).to_contain_text("Rotating: old secret works until")
+    await expect(row).to_contain_text("Old secret not used since the rotation.")
+    await expect(row).to_contain_text(new[-4:])
+    assert new not in await page.content()
+
+    # Both secrets work; the machine still on the old one shows up in the list.
+    assert (await exchange_at_auth(stack, old["id"], new)).status_code == 200
+    assert (await exchange_at_auth(stack, old["id"], old["key"])).status_code == 200
+    deadline = time.monotonic() + 30
+    while "Old secret still used" not in await row.inner_text():
+        assert time.monotonic() < deadline, "the old secret's use never reached the list"
+        await page.reload()
+        await expect(row).to_have_count(1)
+    await screenshot(page, "rotate-old-secret-in-use")
+
+    await tab.assert_clean()
+
+
+async def test_a_key_revoked_as_leaked_says_so_with_the_report(
+    ui: Ui, admin_api: AdminApi, stack: Stack, scanning_keys_file: Path
+) -> None:
+    scanner = Scanner(f"ui-{secrets.token_hex(3)}")
+    write_keys_file(scanning_keys_file, scanner)
+    name = f"Leaky bot {secrets.token_hex(2)}"
+    leaked = await admin_api.create_key(name)
+    body = report(leaked["key"], url="https://github.com/acme/app/blob/main/.env")
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(
+            f"{stack.url('identity')}/v1/secret-scanning/github",
+            content=body,
+            headers=scanner.headers(body),
+        )
+    assert answer.status_code == 200, answer.text
+    tab = await ui.login_admin()
+    page = tab.page
+    await open_key_management(page)
+
+    await page.get_by_label("Show revoked keys").check()
+    row = key_rows(page).filter(has_text=name)
+    await expect(row).to_contain_text("Revoked: leaked")
+    link = row.get_by_role("link", name="report")
+    await expect(link).to_have_attribute("href", "https://github.com/acme/app/blob/main/.env")
+    await expect(row.get_by_role("button", name=f"Rotate key {name}")).to_have_count(0)
+    await screenshot(page, "leaked-key-revoked")
+    await tab.assert_clean()
 
 
 # ---- the audit log ----------------------------------------------------------------------------

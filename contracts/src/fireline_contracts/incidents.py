@@ -1,7 +1,10 @@
-"""Events on ``fireline.incidents.v1``: Fireline incidents starting and changing status.
+"""Events on ``fireline.incidents.v1``: Fireline incidents and everything that happens to them.
 
-Keyed by incident id, so every consumer sees an incident's status changes in the order they
-happened.
+Keyed by incident id, so every consumer sees an incident's changes in the order this service made
+them. ``IncidentStarted`` and the ``...Changed`` events carry the incident's state; every entry of
+the incident's timeline (notes, status updates, responders, bridges, merges and the changes
+themselves) is also published as ``IncidentTimelineEntryAdded``, so a consumer can follow an
+incident's whole life from this topic alone.
 """
 
 from __future__ import annotations
@@ -71,6 +74,17 @@ class IncidentStatusChangedPayload(ContractModel):
     resolved_at: UtcDatetime | None = Field(
         default=None, description="When the incident was resolved, if it is."
     )
+    reopen_count: int | None = Field(
+        default=None,
+        ge=0,
+        description="How often the incident was reopened in PagerDuty; null in events written "
+        "before it was added.",
+    )
+    merged_into: str | None = Field(
+        default=None,
+        description="When it was resolved by a merge in PagerDuty: the PagerDuty id of the "
+        "incident it was merged into.",
+    )
 
 
 class IncidentStatusChanged(EventEnvelope):
@@ -87,7 +101,159 @@ class IncidentStatusChanged(EventEnvelope):
         return str(self.payload.incident_id)
 
 
+class IncidentDetailsChangedPayload(ContractModel):
+    """An incident's descriptive fields after they were learnt or changed."""
+
+    incident_id: UUID = Field(description="Id of the incident.")
+    title: str = Field(description="Incident title.")
+    severity: str = Field(description="Incident severity.")
+    incident_type: str = Field(description="Incident type.")
+    creator_id: UUID | None = Field(default=None, description="Fireline user who created it.")
+    source: IncidentSource | None = Field(
+        default=None, description="Where the incident came from; null for manual incidents."
+    )
+    changed_at: UtcDatetime = Field(description="When this service learnt them.")
+
+
+class IncidentDetailsChanged(EventEnvelope):
+    """A Fireline incident's title, type, creator or source details changed.
+
+    Published when an incident started from a bare reference (a PagerDuty note or status update
+    that overtook every delivery carrying the whole incident) learns its details from the first
+    such delivery, so that ``IncidentStarted``'s placeholders are corrected on this topic too.
+    """
+
+    event_type: Literal["IncidentDetailsChanged"] = Field(
+        default="IncidentDetailsChanged", description="Name of the event."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Version of this event's schema.")
+    payload: IncidentDetailsChangedPayload = Field(description="The details now.")
+
+    @property
+    def kafka_key(self) -> str:
+        return str(self.payload.incident_id)
+
+
+class IncidentSeverityChangedPayload(ContractModel):
+    """An incident's new severity."""
+
+    incident_id: UUID = Field(description="Id of the incident.")
+    severity: str = Field(description="The new severity.")
+    previous_severity: str = Field(description="The severity before the change.")
+    changed_at: UtcDatetime = Field(description="When it changed.")
+    priority: str | None = Field(
+        default=None,
+        description="The PagerDuty priority it was mapped from; null for a change made in "
+        "Fireline.",
+    )
+
+
+class IncidentSeverityChanged(EventEnvelope):
+    """A Fireline incident's severity changed (a PagerDuty priority change, or a person)."""
+
+    event_type: Literal["IncidentSeverityChanged"] = Field(
+        default="IncidentSeverityChanged", description="Name of the event."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Version of this event's schema.")
+    payload: IncidentSeverityChangedPayload = Field(description="The severity change.")
+
+    @property
+    def kafka_key(self) -> str:
+        return str(self.payload.incident_id)
+
+
+class IncidentAssignee(ContractModel):
+    """Someone an incident is assigned to, as its source names them."""
+
+    id: str = Field(description="The source's user id (a PagerDuty user id).")
+    name: str | None = Field(default=None, description="Display name, if known.")
+
+
+class IncidentAssignmentChangedPayload(ContractModel):
+    """Who an incident is assigned to now, and through which escalation policy."""
+
+    incident_id: UUID = Field(description="Id of the incident.")
+    assignees: tuple[IncidentAssignee, ...] = Field(description="The assignees now.")
+    escalation_policy_id: str | None = Field(
+        default=None, description="The source's escalation policy id."
+    )
+    escalation_policy_name: str | None = Field(
+        default=None, description="The escalation policy's name."
+    )
+    changed_at: UtcDatetime = Field(description="When it changed (the source's clock).")
+
+
+class IncidentAssignmentChanged(EventEnvelope):
+    """A Fireline incident's assignees or escalation policy changed at its source."""
+
+    event_type: Literal["IncidentAssignmentChanged"] = Field(
+        default="IncidentAssignmentChanged", description="Name of the event."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Version of this event's schema.")
+    payload: IncidentAssignmentChangedPayload = Field(description="The new assignment.")
+
+    @property
+    def kafka_key(self) -> str:
+        return str(self.payload.incident_id)
+
+
+class TimelineActor(ContractModel):
+    """Who did what a timeline entry records."""
+
+    kind: str = Field(
+        description="`pagerduty_user`, `pagerduty_service`, `pagerduty_integration`, "
+        "`pagerduty` (another PagerDuty agent), `api_key` (a Fireline API key) or `system` "
+        "(nobody: automation, or Fireline itself)."
+    )
+    id: str | None = Field(default=None, description="The actor's id at its source.")
+    name: str | None = Field(default=None, description="Display name, if known.")
+
+
+class IncidentTimelineEntryPayload(ContractModel):
+    """One entry of an incident's timeline."""
+
+    incident_id: UUID = Field(description="Id of the incident.")
+    entry_id: UUID = Field(description="Id of the entry.")
+    kind: str = Field(
+        description="`started`, `status_changed`, `severity_changed`, `assignment_changed`, "
+        "`note`, `status_update`, `responder`, `conference_bridge`, `merged`, `custom_fields`, "
+        "`workflow`, `service_changed`, `incident_type_changed` or `other`."
+    )
+    occurred_at: UtcDatetime = Field(
+        description="When it happened: PagerDuty's clock for PagerDuty events."
+    )
+    actor: TimelineActor = Field(description="Who did it.")
+    source: str = Field(description="`pagerduty` or `api`.")
+    source_event_id: str | None = Field(
+        default=None, description="PagerDuty's event id, for entries from PagerDuty."
+    )
+    summary: str = Field(description="One human-readable line.")
+    text: str | None = Field(
+        default=None, description="What a person wrote (a note or a status update), if anything."
+    )
+
+
+class IncidentTimelineEntryAdded(EventEnvelope):
+    """An entry was added to a Fireline incident's timeline."""
+
+    event_type: Literal["IncidentTimelineEntryAdded"] = Field(
+        default="IncidentTimelineEntryAdded", description="Name of the event."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Version of this event's schema.")
+    payload: IncidentTimelineEntryPayload = Field(description="The entry.")
+
+    @property
+    def kafka_key(self) -> str:
+        return str(self.payload.incident_id)
+
+
 IncidentEvent = Annotated[
-    IncidentStarted | IncidentStatusChanged, Field(discriminator="event_type")
+    IncidentStarted
+    | IncidentStatusChanged
+    | IncidentSeverityChanged
+    | IncidentAssignmentChanged
+    | IncidentDetailsChanged
+    | IncidentTimelineEntryAdded,
+    Field(discriminator="event_type"),
 ]
 """Any event on the incidents topic, discriminated by ``event_type``."""

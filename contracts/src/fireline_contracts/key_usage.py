@@ -18,6 +18,12 @@ class KeyUsedPayload(ContractModel):
 
     key_id: UUID = Field(description="Id of the key that was exchanged for a token.")
     used_at: UtcDatetime = Field(description="When the exchange happened.")
+    previous_secret: bool | None = Field(
+        default=None,
+        description="True when the exchange presented the secret a rotation replaced (during its "
+        "grace period), so admins can see a machine still on the old secret. Announced apart "
+        "from uses of the current secret. Null from producers before the field existed.",
+    )
 
 
 class KeyUsed(EventEnvelope):

@@ -90,6 +90,17 @@ class KeyRenamedPayload(ContractModel):
         description="User who renamed the key; null in renames published before the field "
         "existed. Read by the audit log.",
     )
+    previous_digest: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Digest of the secret a rotation replaced, while its grace period lasts "
+        "(as in `KeyRotated`); null when no rotation is in progress." + _REBUILD_NOTE,
+    )
+    previous_valid_until: UtcDatetime | None = Field(
+        default=None,
+        description="When the replaced secret stops working; set exactly when `previous_digest` "
+        "is." + _REBUILD_NOTE,
+    )
 
     @model_validator(mode="after")
     def _state_is_whole_or_absent(self) -> Self:
@@ -99,7 +110,16 @@ class KeyRenamedPayload(ContractModel):
         if any(given.values()) and not all(given.values()):
             missing = ", ".join(f for f, ok in given.items() if not ok)
             raise ValueError(f"a rename carrying the key's state also needs {missing}")
+        _check_grace(self.previous_digest, self.previous_valid_until)
+        if self.previous_digest is not None and self.digest is None:
+            raise ValueError("a rename carrying a rotation also needs the key's state")
         return self
+
+
+def _check_grace(previous_digest: str | None, previous_valid_until: object) -> None:
+    # A digest without its end would be valid forever; an end without a digest means nothing.
+    if (previous_digest is None) != (previous_valid_until is None):
+        raise ValueError("previous_digest and previous_valid_until go together")
 
 
 class KeyRenamed(EventEnvelope):
@@ -128,6 +148,17 @@ class KeyRevokedPayload(ContractModel):
     revoked_by: UUID | None = Field(
         default=None, description="User who revoked the key; null when revoked by the system."
     )
+    reason: Literal["revoked", "leaked"] | None = Field(
+        default=None,
+        description="Why: `revoked` by an admin, `leaked` when a secret-scanning report found "
+        "the key's secret in public (then `revoked_by` is null and `report_url` says where). Null "
+        "in revocations published before the field existed, which were all `revoked`.",
+    )
+    report_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Where the secret scanner found the leaked secret; set only with `leaked`.",
+    )
 
 
 class KeyRevoked(EventEnvelope):
@@ -144,5 +175,65 @@ class KeyRevoked(EventEnvelope):
         return str(self.payload.key_id)
 
 
-KeyEvent = Annotated[KeyCreated | KeyRenamed | KeyRevoked, Field(discriminator="event_type")]
+class KeyRotatedPayload(ContractModel):
+    """A key's new secret, with the key's whole state so the rotation alone can rebuild the key.
+
+    The previous secret keeps working until ``previous_valid_until``; consumers enforce that end
+    by their clock, as no event marks it.
+    """
+
+    key_id: UUID = Field(description="Id of the rotated key; unchanged by the rotation.")
+    name: str = Field(min_length=1, description="The key's name.")
+    digest: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="Lower-case hex SHA-256 of the key's new secret; never the secret.",
+    )
+    scopes: tuple[str, ...] = Field(description="Scopes a token exchanged for this key may hold.")
+    expires_at: UtcDatetime | None = Field(
+        default=None, description="When the key stops working; null for no expiry."
+    )
+    created_by: UUID | None = Field(
+        default=None, description="User who created the key; null when created by the system."
+    )
+    created_at: UtcDatetime = Field(description="When the key was created.")
+    previous_digest: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Digest of the secret this rotation replaced, accepted until "
+        "`previous_valid_until`; null for a rotation without grace period. A secret replaced by "
+        "an earlier rotation is never accepted again.",
+    )
+    previous_valid_until: UtcDatetime | None = Field(
+        default=None,
+        description="When the replaced secret stops working; set exactly when `previous_digest` "
+        "is.",
+    )
+    rotated_at: UtcDatetime = Field(description="When the key was rotated.")
+    rotated_by: UUID | None = Field(
+        default=None, description="User who rotated the key; null when rotated by the system."
+    )
+
+    @model_validator(mode="after")
+    def _grace_is_whole(self) -> Self:
+        _check_grace(self.previous_digest, self.previous_valid_until)
+        return self
+
+
+class KeyRotated(EventEnvelope):
+    """An admin gave an API key a new secret; the old one works until its grace period ends."""
+
+    event_type: Literal["KeyRotated"] = Field(
+        default="KeyRotated", description="Name of the event."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Version of this event's schema.")
+    payload: KeyRotatedPayload = Field(description="The key with its new secret's digest.")
+
+    @property
+    def kafka_key(self) -> str:
+        return str(self.payload.key_id)
+
+
+KeyEvent = Annotated[
+    KeyCreated | KeyRenamed | KeyRotated | KeyRevoked, Field(discriminator="event_type")
+]
 """Any event on the keys topic, discriminated by ``event_type``."""

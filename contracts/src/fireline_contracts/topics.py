@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fireline_contracts.alerts import AlertAcknowledged, AlertResolved, AlertTriggered
+from fireline_contracts.alerts import (
+    AlertAcknowledged,
+    AlertActivity,
+    AlertResolved,
+    AlertTriggered,
+    AlertUpdated,
+)
 from fireline_contracts.envelope import EventEnvelope
-from fireline_contracts.incidents import IncidentStarted, IncidentStatusChanged
+from fireline_contracts.incidents import (
+    IncidentAssignmentChanged,
+    IncidentDetailsChanged,
+    IncidentSeverityChanged,
+    IncidentStarted,
+    IncidentStatusChanged,
+    IncidentTimelineEntryAdded,
+)
 from fireline_contracts.integrations import (
     IntegrationChanged,
     IntegrationCreated,
@@ -15,7 +28,7 @@ from fireline_contracts.integrations import (
 )
 from fireline_contracts.key_exchange_failures import KeyExchangeFailed
 from fireline_contracts.key_usage import KeyUsed
-from fireline_contracts.keys import KeyCreated, KeyRenamed, KeyRevoked
+from fireline_contracts.keys import KeyCreated, KeyRenamed, KeyRevoked, KeyRotated
 from fireline_contracts.sessions import LoginFailed, LoginSucceeded, SessionRevoked
 from fireline_contracts.users import UserCreated, UserDeactivated, UserUpdated
 
@@ -40,7 +53,7 @@ KEYS = TopicSpec(
     name="fireline.identity.keys.v1",
     key="key_id",
     compacted=True,
-    events=(KeyCreated, KeyRenamed, KeyRevoked),
+    events=(KeyCreated, KeyRenamed, KeyRotated, KeyRevoked),
     description="API key lifecycle, published by identity.",
 )
 USERS = TopicSpec(
@@ -61,15 +74,22 @@ ALERTS = TopicSpec(
     name="fireline.alerts.v1",
     key="external_id (the PagerDuty incident id)",
     compacted=False,
-    events=(AlertTriggered, AlertAcknowledged, AlertResolved),
+    events=(AlertTriggered, AlertAcknowledged, AlertResolved, AlertUpdated, AlertActivity),
     description="PagerDuty incident lifecycle, published by pagerduty-ingest.",
 )
 INCIDENTS = TopicSpec(
     name="fireline.incidents.v1",
     key="incident_id",
     compacted=False,
-    events=(IncidentStarted, IncidentStatusChanged),
-    description="Fireline incidents starting and changing status, published by incidents.",
+    events=(
+        IncidentStarted,
+        IncidentStatusChanged,
+        IncidentSeverityChanged,
+        IncidentAssignmentChanged,
+        IncidentDetailsChanged,
+        IncidentTimelineEntryAdded,
+    ),
+    description="Fireline incidents: their state changes and timeline, published by incidents.",
 )
 
 SESSIONS = TopicSpec(

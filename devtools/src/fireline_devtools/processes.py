@@ -43,6 +43,8 @@ ONLY_FOR = {
     # the developer exported it in the shell that runs `make run`.
     "FIRELINE_ADMIN_PASSWORD": "identity",
     "FIRELINE_ADMIN_EMAIL": "identity",
+    # Passed through from the shell of `make run` to identity alone, like any setting.
+    "FIRELINE_SECRET_SCANNING_KEYS_FILE": "identity",
 }
 
 

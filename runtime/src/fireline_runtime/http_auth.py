@@ -2,8 +2,13 @@
 
 Wiring, once per service in its composition root::
 
-    jwks = JwksCache.from_url(http_client, settings.jwks_url)
-    verifier = TokenVerifier(jwks, issuer=settings.token_issuer, audience=settings.token_audience)
+    jwks = JwksCache.from_url(http_client, settings.fireline_jwks_url)
+    verifier = TokenVerifier(
+        jwks,
+        issuer=settings.fireline_token_issuer,
+        audience=settings.fireline_token_audience,
+        algorithms=settings.token_algorithms,  # FIRELINE_TOKEN_ALGORITHMS
+    )
     app.state.bearer_auth = BearerAuth(verifier, revoked_keys)
     install_problem_handlers(app)
 

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
     load_der_private_key,
+    load_der_public_key,
 )
 
 log = logging.getLogger(__name__)
@@ -215,33 +216,22 @@ class SigningKey:
 
     def public_members(self) -> dict[str, str]:
         """The JWK's public members (RFC 7517/7518/8037), the ones its thumbprint covers."""
-        public = self._key.public_key()
-        if isinstance(public, rsa.RSAPublicKey):
-            numbers = public.public_numbers()
-            n, e = _int_bytes(numbers.n), _int_bytes(numbers.e)
-            return {"kty": "RSA", "n": b64url(n), "e": b64url(e)}
-        if isinstance(public, ec.EllipticCurvePublicKey):
-            point = public.public_numbers()
-            return {
-                "kty": "EC",
-                "crv": "P-256",
-                "x": b64url(_int_bytes(point.x, _P256_COORDINATE_BYTES)),
-                "y": b64url(_int_bytes(point.y, _P256_COORDINATE_BYTES)),
-            }
-        raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)}
+        return public_members(self._key.public_key())
+
+    def public_der(self) -> bytes:
+        """The public key as DER SubjectPublicKeyInfo (what auth stores beside the sealed key)."""
+        return self._key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
     def public_pem(self) -> bytes:
         return self._key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
     def thumbprint(self) -> str:
         """RFC 7638 JWK thumbprint (SHA-256): a stable, unique ``kid``."""
-        canonical = json.dumps(self.public_members(), separators=(",", ":"), sort_keys=True)
-        return b64url(hashlib.sha256(canonical.encode()).digest())
+        return thumbprint(self.public_members())
 
     def public_jwk(self, kid: str) -> dict[str, str]:
         """The JWKS entry: public members, ``kid``, ``use`` and ``alg``, never a private part."""
-        return {**self.public_members(), "kid": kid, "use": "sig", "alg": str(self.alg)}
+        return public_jwk(self.public_members(), kid, str(self.alg))
 
     def sign(self, signing_input: bytes) -> bytes:
         """The JWS signature of ``signing_input`` (RFC 7518 §3.3 / §3.4, RFC 8037 §3.1)."""
@@ -252,3 +242,43 @@ class SigningKey:
             r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
             return _int_bytes(r, _P256_COORDINATE_BYTES) + _int_bytes(s, _P256_COORDINATE_BYTES)
         return key.sign(signing_input)
+
+
+# --- public keys at rest ---------------------------------------------------------------------
+
+
+def public_members(public: PublicKey) -> dict[str, str]:
+    """A public key's JWK members (RFC 7517/7518/8037), the ones its thumbprint covers."""
+    if isinstance(public, rsa.RSAPublicKey):
+        numbers = public.public_numbers()
+        n, e = _int_bytes(numbers.n), _int_bytes(numbers.e)
+        return {"kty": "RSA", "n": b64url(n), "e": b64url(e)}
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        point = public.public_numbers()
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url(_int_bytes(point.x, _P256_COORDINATE_BYTES)),
+            "y": b64url(_int_bytes(point.y, _P256_COORDINATE_BYTES)),
+        }
+    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)}
+
+
+def load_public_der(der: bytes) -> PublicKey:
+    """A DER SubjectPublicKeyInfo of one of the three key types; ValueError for any other."""
+    key = load_der_public_key(der)
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | Ed25519PublicKey):
+        raise ValueError(f"unsupported public key type {type(key).__name__}")
+    return key
+
+
+def thumbprint(members: Mapping[str, str]) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256) of a key's public members."""
+    canonical = json.dumps(dict(members), separators=(",", ":"), sort_keys=True)
+    return b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def public_jwk(members: Mapping[str, str], kid: str, alg: str) -> dict[str, str]:
+    """A JWKS entry: the public members, ``kid``, ``use: sig`` and ``alg``."""
+    return {**members, "kid": kid, "use": "sig", "alg": alg}

@@ -6,8 +6,12 @@ values `make run` relies on; production deployments (docker-compose) set them ex
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fireline_runtime.jose import ALL_ALGORITHMS, LEGACY_EDDSA, Algorithm
+
+_ALGORITHM_ORDER = (*Algorithm, LEGACY_EDDSA)
 
 
 class ServiceSettings(BaseSettings):
@@ -92,3 +96,32 @@ class TokenSettings(BaseSettings):
     fireline_token_leeway_s: int = Field(
         default=30, ge=0, le=300, description="Clock skew tolerated on `exp`/`iat`."
     )
+    fireline_token_algorithms: str = Field(
+        default=",".join(_ALGORITHM_ORDER),
+        description="Comma-separated `alg` values access tokens may carry (RS256, ES256, "
+        "Ed25519, EdDSA); any other is refused before a key is looked up. It must include the "
+        "auth service's FIRELINE_TOKEN_SIGNING_ALG, and during a switch of that setting both the "
+        "old and the new one. EdDSA is the name tokens signed by Ed25519 keys created before "
+        "RFC 9864's Ed25519 was used still carry.",
+    )
+
+    @field_validator("fireline_token_algorithms")
+    @classmethod
+    def _known_algorithms(cls, value: str) -> str:
+        names = _split(value)
+        unknown = sorted(names - ALL_ALGORITHMS)
+        if not names or unknown:
+            raise ValueError(
+                f"unknown or no algorithm ({', '.join(unknown) or 'empty'}); "
+                f"choose among {', '.join(_ALGORITHM_ORDER)}"
+            )
+        return value
+
+    @property
+    def token_algorithms(self) -> frozenset[str]:
+        """The verifier's allow-list."""
+        return _split(self.fireline_token_algorithms)
+
+
+def _split(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())

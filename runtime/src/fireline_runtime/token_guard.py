@@ -41,6 +41,7 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
         issuer=settings.fireline_token_issuer,
         audience=settings.fireline_token_audience,
         leeway_s=settings.fireline_token_leeway_s,
+        algorithms=settings.token_algorithms,
     )
     bearer = BearerAuth(verifier, revoked)
     runtime.bearer_auth = bearer

@@ -8,10 +8,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
@@ -191,3 +192,34 @@ async def running(
 def basic(client_id: str, secret: str) -> dict[str, str]:
     raw = f"{client_id}:{secret}".encode()
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+class Clock:
+    """The service's wall clock, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+async def kids(client: httpx.AsyncClient) -> list[str]:
+    response = await client.get("/.well-known/jwks.json")
+    return [k["kid"] for k in response.json()["keys"]]
+
+
+async def token_of(auth: AuthHarness, client_id: str, secret: str) -> str:
+    response = await auth.client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic(client_id, secret)
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def kid_of(token: str) -> str:
+    return str(jwt.get_unverified_header(token)["kid"])

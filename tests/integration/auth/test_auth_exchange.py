@@ -48,7 +48,7 @@ async def test_basic_and_form_exchanges_issue_tokens_the_shared_verifier_accepts
         assert principal.scopes == {"incidents:read", "incidents:write"}
         header = jwt.get_unverified_header(body["access_token"])
         assert header["typ"] == "at+jwt"
-        assert header["alg"] == "EdDSA"
+        assert header["alg"] == "RS256", "the default FIRELINE_TOKEN_SIGNING_ALG"
         claims = jwt.decode(body["access_token"], options={"verify_signature": False})
         assert claims["iss"] == ISSUER
         assert claims["aud"] == AUDIENCE

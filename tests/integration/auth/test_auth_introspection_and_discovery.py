@@ -143,8 +143,8 @@ async def test_jwks_publishes_public_keys_only_with_a_short_cache(auth: AuthHarn
     keys = response.json()["keys"]
     assert len(keys) == 1
     (jwk,) = keys
-    assert set(jwk) == {"kty", "crv", "x", "kid", "use", "alg"}
-    assert (jwk["kty"], jwk["crv"], jwk["use"], jwk["alg"]) == ("OKP", "Ed25519", "sig", "EdDSA")
+    assert set(jwk) == {"kty", "n", "e", "kid", "use", "alg"}, "public members only"
+    assert (jwk["kty"], jwk["use"], jwk["alg"]) == ("RSA", "sig", "RS256")
 
 
 async def test_key_used_is_coalesced_to_one_per_key_per_minute(auth: AuthHarness) -> None:

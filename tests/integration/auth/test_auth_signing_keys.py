@@ -9,24 +9,30 @@ from typing import Any
 
 import asyncpg
 import httpx
-import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_der_private_key
 
 from fireline_auth.bootstrap import create_app
 from fireline_auth.config import Settings
 from fireline_auth.domain.errors import ConfigurationError
 from fireline_auth.entrypoints.cli import rotate_keys
 from fireline_devtools.postgres import Postgres
+from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.tokens import InvalidToken, JwksCache, TokenVerifier
 from integration.auth.auth_harness import (
     AUDIENCE,
     ISSUER,
     AuthHarness,
+    Clock,
     basic,
     encryption_key,
+    kid_of,
+    kids,
     running,
     settings_for,
+    token_of,
 )
 from support import infra
 from support.waiting import wait_for
@@ -36,38 +42,11 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-class Clock:
-    """The service's wall clock, moved by the test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 async def database_url(postgres: Postgres) -> AsyncIterator[str]:
     url = await infra.fresh_database(postgres, "auth_keys")
     yield url
     await infra.drop(postgres, url)
-
-
-async def kids(client: httpx.AsyncClient) -> list[str]:
-    response = await client.get("/.well-known/jwks.json")
-    return [k["kid"] for k in response.json()["keys"]]
-
-
-async def token_of(auth: AuthHarness, client_id: str, secret: str) -> str:
-    response = await auth.client.post(
-        "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic(client_id, secret)
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
 
 
 async def introspect(auth: AuthHarness, token: str, client_id: str, secret: str) -> dict[str, Any]:
@@ -77,10 +56,6 @@ async def introspect(auth: AuthHarness, token: str, client_id: str, secret: str)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-def kid_of(token: str) -> str:
-    return str(jwt.get_unverified_header(token)["kid"])
 
 
 async def test_rotation_publishes_first_signs_later_and_retires_after_the_last_token(
@@ -254,10 +229,15 @@ async def test_a_different_encryption_key_refuses_to_start_until_rotated(
         pass
     conn = await asyncpg.connect(database_url)
     try:
-        sealed = await conn.fetchval("SELECT private_key_encrypted FROM signing_keys")
+        row = await conn.fetchrow("SELECT kid, private_key_encrypted FROM signing_keys")
     finally:
         await conn.close()
-    assert len(sealed) == 1 + 12 + 32 + 16, "version, nonce, encrypted Ed25519 seed, GCM tag"
+    assert row is not None
+    opened = SecretBox(settings.encryption_key).open(
+        row["private_key_encrypted"], row["kid"].encode()
+    )
+    assert isinstance(load_der_private_key(opened, None), rsa.RSAPrivateKey), "sealed PKCS#8"
+    assert opened not in row["private_key_encrypted"]
 
     changed = Settings(
         **{**settings.model_dump(), "fireline_signing_key_encryption_key": encryption_key()}

@@ -44,6 +44,10 @@ LIST_FIELDS = {
     "last_used_at",
     "expires_at",
     "revoked_at",
+    "revocation_reason",
+    "revocation_report_url",
+    "rotated_at",
+    "rotation",
 }
 ALL_SCOPES = list(scopes.ALL_SCOPES)
 
@@ -243,9 +247,12 @@ async def test_key_events_carry_the_digest_never_the_secret(identity: Identity) 
     assert isinstance(renamed, KeyRenamed)
     assert renamed.payload.name == "events 2"
     # The rename alone must rebuild the key once compaction has dropped the KeyCreated.
-    assert renamed.payload.model_dump(exclude={"name", "renamed_by"}) == created.payload.model_dump(
+    # No rotation in progress, so no replaced secret to carry.
+    rotation = {"previous_digest", "previous_valid_until", "renamed_by"}
+    assert renamed.payload.model_dump(exclude={"name"} | rotation) == created.payload.model_dump(
         exclude={"name"}
     )
+    assert (renamed.payload.previous_digest, renamed.payload.previous_valid_until) == (None, None)
     assert str(renamed.payload.renamed_by) == me["id"]
     assert isinstance(revoked, KeyRevoked)
     assert str(revoked.payload.revoked_by) == me["id"]

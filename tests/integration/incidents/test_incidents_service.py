@@ -29,6 +29,9 @@ from fireline_contracts import (
     KEYS,
     USERS,
     AlertAcknowledged,
+    AlertActivity,
+    AlertActivityPayload,
+    AlertAgent,
     AlertPayload,
     AlertResolved,
     AlertTriggered,
@@ -303,6 +306,12 @@ async def test_an_alert_matching_no_user_still_starts_an_incident_without_creato
         "acknowledged_at",
         "resolved_at",
         "updated_at",
+        "reopen_count",
+        "merged_into",
+        "assignees",
+        "escalation_policy_id",
+        "escalation_policy_name",
+        "source_priority",
     }
 
 
@@ -787,3 +796,105 @@ async def test_text_that_cannot_be_stored_is_a_400_and_starts_nothing(service: H
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.json()["code"] == "invalid_text"
     assert await service.incidents(org) == []
+
+
+# -- the timeline -----------------------------------------------------------------------------
+
+
+def activity(org_id: uuid.UUID, external_id: str, event_id: str, text: str) -> AlertActivity:
+    return AlertActivity(
+        org_id=org_id,
+        payload=AlertActivityPayload(
+            integration_id=uuid.UUID(int=7),
+            external_id=external_id,
+            title="Checkout is down",
+            kind="note",
+            summary="Note added in PagerDuty by Grace Hopper",
+            text=text,
+            agent=AlertAgent(id="PUB3D4E", type="user_reference", name="Grace Hopper"),
+            alert_occurred_at=ago(1),
+            pagerduty_event_id=event_id,
+            pagerduty_event_type="incident.annotated",
+            delivery_id=uuid.uuid4().hex,
+        ),
+    )
+
+
+async def test_a_redelivered_pagerduty_note_is_one_entry_and_a_timeline_is_read_in_pages(
+    service: Harness,
+) -> None:
+    org = new_org()
+    headers = service.headers(org)
+    await service.publish(ALERTS, alert(AlertTriggered, org, "PTIMELINE", occurred_at=ago(5)))
+    note = activity(org, "PTIMELINE", "01NOTE", "Rolled back deploy 4812.")
+    # The same PagerDuty event three times, as three different alert events (new event ids,
+    # as a delivery re-sent under another X-Webhook-Id would be).
+    copies = [note.model_copy(update={"event_id": uuid.uuid4()}) for _ in range(3)]
+    await service.publish(ALERTS, *copies)
+    await service.barrier(org, "PTIMELINE")
+    incident = await service.wait_for_incident(org, "PTIMELINE")
+    url = f"/v1/incidents/{incident['id']}/timeline"
+
+    first = await service.client.get(url, params={"limit": 2}, headers=headers)
+    assert first.status_code == 200, first.text
+    cursor = first.json()["next_cursor"]
+    rest = await service.client.get(url, params={"limit": 2, "cursor": cursor}, headers=headers)
+
+    entries = first.json()["items"] + rest.json()["items"]
+    assert [e["kind"] for e in entries] == ["started", "status_changed", "note"]
+    assert rest.json()["next_cursor"] is None
+    assert entries[2]["text"] == "Rolled back deploy 4812."
+    assert entries[2]["actor"] == {
+        "kind": "pagerduty_user",
+        "id": "PUB3D4E",
+        "name": "Grace Hopper",
+    }
+    assert entries[2]["source_event_id"] == "01NOTE"
+    async with service.runtime.pool.acquire() as conn:
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM timeline_entries WHERE source_event_id = '01NOTE'"
+        )
+    assert stored == 1
+
+
+async def test_bad_timeline_writes_are_clear_problems_and_write_nothing(service: Harness) -> None:
+    org, stranger = new_org(), new_org()
+    mine = (
+        await service.client.post(
+            "/v1/incidents", json={"title": "Disk full"}, headers=service.headers(org)
+        )
+    ).json()
+    other = (
+        await service.client.post(
+            "/v1/incidents", json={"title": "Other"}, headers=service.headers(org)
+        )
+    ).json()
+    url = f"/v1/incidents/{mine['id']}/timeline"
+    added = await service.client.post(url, json={"text": "ok"}, headers=service.headers(org))
+    assert added.status_code == 201, added.text
+    before = (await service.client.get(url, headers=service.headers(org))).json()["items"]
+    page = await service.client.get(url, params={"limit": 1}, headers=service.headers(org))
+
+    too_long = await service.client.post(
+        url, json={"text": "x" * 10_001}, headers=service.headers(org)
+    )
+    foreign = await service.client.post(
+        url, json={"text": "hello"}, headers=service.headers(stranger)
+    )
+    wrong_cursor = await service.client.get(
+        f"/v1/incidents/{other['id']}/timeline",
+        params={"cursor": page.json()["next_cursor"]},
+        headers=service.headers(org),
+    )
+    read_only = await service.client.post(
+        url, json={"text": "hello"}, headers=service.headers(org, ["incidents:read"])
+    )
+
+    assert (too_long.status_code, too_long.json()["code"]) == (422, "invalid_note")
+    assert too_long.headers["content-type"].startswith("application/problem+json")
+    assert foreign.status_code == 404
+    assert (wrong_cursor.status_code, wrong_cursor.json()["code"]) == (400, "invalid_cursor")
+    assert "another incident" in wrong_cursor.json()["detail"]
+    assert read_only.status_code == 403
+    after = (await service.client.get(url, headers=service.headers(org))).json()["items"]
+    assert after == before

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fireline_contracts import AlertTriggered
 from integration.ingest.ingest_harness import (
     PUBLIC_URL,
     IngestApp,
@@ -363,3 +364,36 @@ async def test_a_deleted_integration_stops_receiving_webhooks(svc: IngestApp, to
             "SELECT count(*) FROM signing_secrets WHERE ciphertext IS NOT NULL"
         )
     assert live == 0, "a deleted integration keeps no secret material"
+
+
+async def test_the_priority_map_is_edited_through_the_api_and_maps_published_alerts(
+    svc: IngestApp, token: str
+) -> None:
+    created = await svc.create_integration(token, signing_secrets=[PD_SECRET])
+    url = f"{BASE}/{created['id']}"
+    assert created["priority_severities"] == {f"P{n}": f"SEV{n}" for n in range(1, 6)}
+
+    edited = await svc.client.patch(
+        url, json={"priority_severities": {" p1 ": "Critical"}}, headers=bearer(token)
+    )
+    refused = [
+        await svc.client.patch(url, json={"priority_severities": bad}, headers=bearer(token))
+        for bad in ({"P1": " "}, {"P1": "SEV1", "p1": "SEV2"})
+    ]
+    body = delivery("incident_triggered", incident_id="QPRIORITYMAP1")
+    accepted = await svc.deliver(created["id"], body, signed(body, PD_SECRET))
+    [alert] = await svc.alerts(until=1)
+    restored = await svc.client.patch(
+        url, json={"priority_severities": None}, headers=bearer(token)
+    )
+
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["priority_severities"] == {"p1": "Critical"}
+    assert [(r.status_code, r.json()["code"]) for r in refused] == [
+        (422, "invalid_integration"),
+        (422, "invalid_integration"),
+    ]
+    assert accepted.status_code == 202
+    assert isinstance(alert, AlertTriggered)
+    assert (alert.payload.priority, alert.payload.priority_severity) == ("P1", "Critical")
+    assert restored.json()["priority_severities"]["P1"] == "SEV1"

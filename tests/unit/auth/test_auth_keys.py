@@ -43,3 +43,31 @@ def test_repr_has_no_digest() -> None:
     key = stored()
     assert key.digest is not None
     assert key.digest not in repr(key)
+
+
+def test_the_replaced_secret_passes_until_its_grace_ends_and_never_outlives_it() -> None:
+    new = api_keys.generate()
+    end = NOW + timedelta(minutes=30)
+    key = stored(
+        digest=api_keys.digest(new),
+        previous_digest=api_keys.digest(SECRET),
+        previous_valid_until=end,
+        expires_at=NOW + timedelta(days=1),
+    )
+
+    by_old = authenticate(SECRET, key, NOW)
+    assert by_old is not None
+    assert by_old.via_previous_secret
+    assert by_old.expires_at == end, "a token bought with the old secret ends with it"
+    assert authenticate(new, key, NOW) is key
+    assert authenticate(SECRET, key, end) is None, "the end is exclusive"
+    forgotten = stored(digest=api_keys.digest(new), previous_valid_until=end)
+    assert authenticate(SECRET, forgotten, NOW) is None, "rotated without grace"
+    revoked = stored(
+        digest=api_keys.digest(new),
+        previous_digest=api_keys.digest(SECRET),
+        previous_valid_until=end,
+        revoked_at=NOW,
+    )
+    assert authenticate(SECRET, revoked, NOW) is None, "revocation ends both secrets"
+    assert authenticate(new, revoked, NOW) is None

@@ -13,9 +13,15 @@ RETENTION = timedelta(seconds=900 + 30 + 5)
 PERIOD = timedelta(days=30)
 
 
-def key(kid: str, created: datetime, activates: datetime | None = None) -> SigningKeyInfo:
+def key(
+    kid: str, created: datetime, activates: datetime | None = None, algorithm: str = "RS256"
+) -> SigningKeyInfo:
     return SigningKeyInfo(
-        kid=kid, public_key=b"\0" * 32, created_at=created, activates_at=activates or created
+        kid=kid,
+        public_key=b"\0" * 32,
+        created_at=created,
+        activates_at=activates or created,
+        algorithm=algorithm,
     )
 
 
@@ -59,11 +65,27 @@ def test_a_retired_key_stays_published_until_its_last_token_expired() -> None:
 
 def test_rotation_is_due_after_the_period_unless_a_successor_waits() -> None:
     keys = [key("a", T0)]
-    assert not signing.rotation_due(keys, T0 + PERIOD - timedelta(seconds=1), PERIOD)
-    assert signing.rotation_due(keys, T0 + PERIOD, PERIOD)
+    assert not signing.rotation_due(keys, T0 + PERIOD - timedelta(seconds=1), PERIOD, "RS256")
+    assert signing.rotation_due(keys, T0 + PERIOD, PERIOD, "RS256")
     waiting = [*keys, key("b", T0 + PERIOD, T0 + PERIOD + AHEAD)]
-    assert not signing.rotation_due(waiting, T0 + PERIOD + timedelta(seconds=1), PERIOD)
-    assert signing.rotation_due([], T0, PERIOD)
+    assert not signing.rotation_due(waiting, T0 + PERIOD + timedelta(seconds=1), PERIOD, "RS256")
+    assert signing.rotation_due([], T0, PERIOD, "RS256")
+
+
+def test_a_signing_key_of_another_algorithm_is_due_at_once_unless_a_successor_waits() -> None:
+    keys = [key("a", T0, algorithm="EdDSA")]
+    assert signing.rotation_due(keys, T0, PERIOD, "ES256")
+    assert not signing.rotation_due(keys, T0, PERIOD, "EdDSA")
+    # A successor of the wanted algorithm is published ahead: nothing more until it signs.
+    waiting = [*keys, key("b", T0, T0 + AHEAD, algorithm="ES256")]
+    assert not signing.rotation_due(waiting, T0 + timedelta(seconds=1), PERIOD, "ES256")
+    assert not signing.rotation_due(waiting, T0 + AHEAD, PERIOD, "ES256")
+
+
+def test_a_key_of_another_algorithm_chosen_later_is_not_rotated_back() -> None:
+    keys = [key("a", T0, algorithm="RS256")]
+    assert not signing.rotation_due(keys, T0, PERIOD, "ES256", chosen_at=T0 - timedelta(seconds=1))
+    assert signing.rotation_due(keys, T0, PERIOD, "ES256", chosen_at=T0 + timedelta(seconds=1))
 
 
 def test_three_generations() -> None:

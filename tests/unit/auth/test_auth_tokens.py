@@ -1,4 +1,5 @@
-"""Issued tokens follow RFC 9068 and pass the shared verifier every other service uses."""
+"""Issued tokens follow RFC 9068 and pass the shared verifier every other service uses, for
+every signing algorithm, and for Ed25519 keys stored before the other algorithms existed."""
 
 from __future__ import annotations
 
@@ -7,11 +8,20 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
-from fireline_auth.adapters.crypto import Signer, new_key_pair, public_jwk, thumbprint
+from fireline_auth.adapters.crypto import Signer, new_signing_key, public_jwk, signing_key
 from fireline_auth.domain import tokens
 from fireline_auth.domain.keys import ApiKey
-from fireline_runtime.tokens import JwksCache, TokenVerifier
+from fireline_runtime import jose
+from fireline_runtime.tokens import InvalidToken, JwksCache, TokenVerifier
 
 NOW = 1_700_000_000
 ISSUER = "https://auth.fireline.test"
@@ -65,26 +75,61 @@ def test_a_key_expiring_soon_caps_the_token() -> None:
     assert build(later)["exp"] == NOW + 900
 
 
-def test_header_is_the_access_token_profile() -> None:
-    private, public = new_key_pair()
-    kid = thumbprint(public)
-    token = Signer(kid, private).sign(build(api_key()))
-    assert jwt.get_unverified_header(token) == {"alg": "EdDSA", "typ": "at+jwt", "kid": kid}
+ALGORITHMS = [pytest.param(alg, id=str(alg)) for alg in jose.Algorithm]
 
 
-async def test_the_shared_verifier_accepts_our_tokens() -> None:
-    private, public = new_key_pair()
-    kid = thumbprint(public)
-    key = api_key()
-    token = Signer(kid, private).sign(build(key, ("incidents:read", "incidents:write")))
-
-    async def fetch() -> object:
-        return {"keys": [public_jwk(kid, public)]}
-
-    verifier = TokenVerifier(
-        JwksCache(fetch), issuer=ISSUER, audience=AUDIENCE, clock=lambda: NOW + 10.0
+def stored(algorithm: str) -> tuple[str, bytes, Signer]:
+    """(kid, stored public key, signer) as the key ring builds them from a stored row."""
+    if algorithm == jose.LEGACY_EDDSA:
+        # A row from before RS256/ES256: raw key halves, kid the thumbprint of the OKP JWK.
+        private = Ed25519PrivateKey.generate()
+        raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        kid = jose.thumbprint({"kty": "OKP", "crv": "Ed25519", "x": jose.b64url(public)})
+        return kid, public, Signer(kid, algorithm, signing_key(algorithm, raw))
+    key = new_signing_key(jose.Algorithm(algorithm))
+    return (
+        key.kid,
+        key.public_key,
+        Signer(key.kid, algorithm, signing_key(algorithm, key.private_key)),
     )
-    principal = await verifier.verify(token)
+
+
+def verifier_of(jwks: dict[str, object], **options: object) -> TokenVerifier:
+    async def fetch() -> object:
+        return jwks
+
+    return TokenVerifier(
+        JwksCache(fetch),
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        clock=lambda: NOW + 10.0,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("algorithm", [*ALGORITHMS, pytest.param("EdDSA", id="legacy-EdDSA")])
+def test_header_is_the_access_token_profile(algorithm: str) -> None:
+    kid, _, signer = stored(algorithm)
+    token = signer.sign(build(api_key()))
+    assert jwt.get_unverified_header(token) == {"alg": algorithm, "typ": "at+jwt", "kid": kid}
+
+
+@pytest.mark.parametrize("algorithm", [*ALGORITHMS, pytest.param("EdDSA", id="legacy-EdDSA")])
+async def test_the_shared_verifier_accepts_our_tokens(algorithm: str) -> None:
+    kid, public, signer = stored(algorithm)
+    key = api_key()
+    token = signer.sign(build(key, ("incidents:read", "incidents:write")))
+    jwk = public_jwk(kid, algorithm, public)
+    assert jwk["alg"] == algorithm
+    assert jwk["use"] == "sig"
+    assert (
+        jwk["kid"]
+        == kid
+        == jose.thumbprint({k: v for k, v in jwk.items() if k not in ("kid", "use", "alg")})
+    )
+
+    principal = await verifier_of({"keys": [jwk]}).verify(token)
     assert principal.key_id == str(key.key_id)
     assert principal.org_id == key.org_id
     assert principal.scopes == {"incidents:read", "incidents:write"}
@@ -92,8 +137,38 @@ async def test_the_shared_verifier_accepts_our_tokens() -> None:
     assert principal.expires_at == NOW + 900
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_the_jwks_entry_has_no_private_member(algorithm: jose.Algorithm) -> None:
+    kid, public, _ = stored(algorithm)
+    assert set(public_jwk(kid, algorithm, public)) <= {
+        "kty",
+        "crv",
+        "n",
+        "e",
+        "x",
+        "y",
+        "kid",
+        "use",
+        "alg",
+    }
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_a_verifier_whose_allow_list_lacks_the_algorithm_refuses_it(
+    algorithm: jose.Algorithm,
+) -> None:
+    kid, public, signer = stored(algorithm)
+    token = signer.sign(build(api_key()))
+    others = frozenset(jose.ALL_ALGORITHMS - {algorithm})
+    verifier = verifier_of({"keys": [public_jwk(kid, algorithm, public)]}, algorithms=others)
+    with pytest.raises(InvalidToken, match="algorithm not allowed"):
+        await verifier.verify(token)
+
+
 def test_kid_is_the_rfc7638_thumbprint() -> None:
     # RFC 8037 appendix A.3: the thumbprint of its example Ed25519 key.
     x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
     public = base64.urlsafe_b64decode(x + "=")
-    assert thumbprint(public) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+    jwk = public_jwk("kid", "EdDSA", public)
+    members = {k: jwk[k] for k in ("kty", "crv", "x")}
+    assert jose.thumbprint(members) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID, uuid4
 
+import jwt
 import pytest
 
 from fireline_auth.adapters.key_projection import CachedKeys
@@ -44,11 +45,14 @@ from fireline_contracts import (
     KeyRenamedPayload,
     KeyRevoked,
     KeyRevokedPayload,
+    KeyRotated,
+    KeyRotatedPayload,
     KeyUsed,
     KeyUsedPayload,
     api_keys,
 )
 from fireline_contracts.scopes import INCIDENTS_READ, INCIDENTS_WRITE
+from fireline_runtime.jose import Algorithm
 from fireline_runtime.secret_box import SecretBox
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -58,6 +62,7 @@ USAGE_INTERVAL_S = 60.0
 PUBLISH_AHEAD = timedelta(seconds=120)
 RETENTION = timedelta(hours=1)
 ROTATION_PERIOD = timedelta(days=30)
+ALGORITHM = Algorithm.ES256  # the cheapest to generate of the two the gateways accept
 
 
 # --- in-memory storage ---------------------------------------------------------------------------
@@ -73,6 +78,9 @@ class KeyRow:
     expires_at: datetime | None = None
     created_at: datetime | None = None
     revoked_at: datetime | None = None
+    previous_digest: str | None = None
+    previous_valid_until: datetime | None = None
+    secret_event_at: datetime | None = None
 
 
 class FakeApiKeys:
@@ -109,10 +117,15 @@ class FakeApiKeys:
     ) -> None:
         row = self.rows.setdefault(key_id, KeyRow(org_id=org_id))
         if row.digest is None and state is not None:
-            row.digest = state.digest
             row.scopes = state.scopes
             row.expires_at = state.expires_at
             row.created_at = state.created_at
+        newer = row.secret_event_at is None or row.secret_event_at < event_at
+        if state is not None and (row.digest is None or newer):
+            row.digest = state.digest
+            row.previous_digest = state.previous_digest
+            row.previous_valid_until = state.previous_valid_until
+            row.secret_event_at = event_at
         if row.name_event_at is None or row.name_event_at < event_at:
             row.name, row.name_event_at = name, event_at
 
@@ -128,7 +141,7 @@ class FakeApiKeys:
 
     async def find_by_digest(self, digest: str) -> ApiKey | None:
         for key_id, row in self.rows.items():
-            if row.digest == digest:
+            if digest in (row.digest, row.previous_digest):
                 return _api_key(key_id, row)
         return None
 
@@ -142,6 +155,8 @@ def _api_key(key_id: UUID, row: KeyRow) -> ApiKey:
         scopes=row.scopes,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        previous_digest=row.previous_digest,
+        previous_valid_until=row.previous_valid_until,
     )
 
 
@@ -161,13 +176,14 @@ class FakeSigningKeys:
         self,
         *,
         kid: str,
+        algorithm: str,
         public_key: bytes,
         private_key_encrypted: bytes,
         created_at: datetime,
         activates_at: datetime,
     ) -> None:
         assert kid not in self.rows
-        info = SigningKeyInfo(kid, public_key, created_at, activates_at)
+        info = SigningKeyInfo(kid, public_key, created_at, activates_at, algorithm)
         self.rows[kid] = StoredSigningKey(info, private_key_encrypted)
 
     async def delete(self, kids: Sequence[str]) -> None:
@@ -177,16 +193,18 @@ class FakeSigningKeys:
 
 class FakeKeyUsage:
     def __init__(self) -> None:
-        self.marks: dict[UUID, datetime] = {}
+        self.marks: dict[tuple[UUID, bool], datetime] = {}
         self.fail = False
 
-    async def claim_emission(self, *, key_id: UUID, now: datetime, interval_s: float) -> bool:
+    async def claim_emission(
+        self, *, key_id: UUID, now: datetime, interval_s: float, previous_secret: bool = False
+    ) -> bool:
         if self.fail:
             raise ConnectionError("the database went away")
-        last = self.marks.get(key_id)
+        last = self.marks.get((key_id, previous_secret))
         if last is not None and last > now - timedelta(seconds=interval_s):
             return False
-        self.marks[key_id] = now
+        self.marks[(key_id, previous_secret)] = now
         return True
 
 
@@ -305,11 +323,13 @@ async def auth() -> Auth:
             key_usage_interval_s=USAGE_INTERVAL_S,
             publish_ahead_s=PUBLISH_AHEAD.total_seconds(),
             rotation_period_s=ROTATION_PERIOD.total_seconds(),
+            signing_algorithm=ALGORITHM,
+            algorithm_chosen_at=clock(),
         ),
         keys=keys,
         clock=clock,
     )
-    assert await signing_keys.ensure_signing_key(uow(), box=box, now=clock())
+    assert await signing_keys.ensure_signing_key(uow(), box=box, algorithm=ALGORITHM, now=clock())
     await signing_keys.load_signing_keys(uow(), ctx.keyring)
     return Auth(db, ctx, clock)
 
@@ -435,7 +455,142 @@ async def test_a_failure_to_record_use_does_not_cost_the_token(auth: Auth) -> No
 
     assert (await introspection.local_verifier(auth.ctx).verify(issued.access_token)).key_id
     assert auth.db.published == []
-    assert key.key_id not in auth.ctx.usage_seen, "tried again on the next exchange"
+    assert (key.key_id, False) not in auth.ctx.usage_seen, "tried again on the next exchange"
+
+
+# --- rotation ------------------------------------------------------------------------------------
+
+
+async def rotate_key(
+    auth: Auth, key: IssuedKey, *, grace: timedelta | None, previous: str | None = None
+) -> str:
+    """Project a KeyRotated giving ``key`` a new secret, a second after the clock's time (events of
+    one key are that far apart at least); returns the secret."""
+    auth.clock.now += timedelta(seconds=1)
+    secret = api_keys.generate()
+    replaced = previous or key.secret
+    await projection.apply_key_event(
+        auth.uow(),
+        KeyRotated(
+            org_id=ORG,
+            occurred_at=auth.clock(),
+            payload=KeyRotatedPayload(
+                key_id=key.key_id,
+                name="ci",
+                digest=api_keys.digest(secret),
+                scopes=(INCIDENTS_READ, INCIDENTS_WRITE),
+                created_at=T0,
+                previous_digest=api_keys.digest(replaced) if grace else None,
+                previous_valid_until=auth.clock() + grace if grace else None,
+                rotated_at=auth.clock(),
+            ),
+        ),
+    )
+    assert isinstance(auth.ctx.keys, CachedKeys)
+    auth.ctx.keys.cache.invalidate(key.key_id)  # the projection's NOTIFY, delivered
+    return secret
+
+
+async def test_the_old_secret_works_until_the_grace_ends_by_the_clock_alone(auth: Auth) -> None:
+    key = await create_key(auth)
+    auth.clock.now = T0 + timedelta(seconds=59)
+    new = await rotate_key(auth, key, grace=timedelta(minutes=30))
+
+    old_token = await exchange_key(auth, key.key_id, key.secret)
+    await exchange_key(auth, key.key_id, new)
+    # A token bought with the old secret does not outlive the old secret.
+    assert old_token.expires_in == 900
+    auth.clock.now = T0 + timedelta(minutes=30, seconds=50)
+    late_token = await exchange_key(auth, key.key_id, key.secret)
+    assert late_token.expires_in == 10
+
+    auth.clock.now = T0 + timedelta(minutes=31)
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, key.key_id, key.secret)
+    with pytest.raises(InvalidClient):
+        await exchange.exchange_bare_key(ctx=auth.ctx, key=key.secret, client_address="192.0.2.1")
+    assert (await exchange_key(auth, key.key_id, new)).expires_in == 900
+
+
+async def test_a_bare_old_secret_is_found_during_the_grace(auth: Auth) -> None:
+    key = await create_key(auth)
+    await rotate_key(auth, key, grace=timedelta(minutes=5))
+
+    issued = await exchange.exchange_bare_key(
+        ctx=auth.ctx, key=key.secret, client_address="192.0.2.1"
+    )
+
+    assert issued.expires_in == 300
+
+
+async def test_without_grace_or_after_a_second_rotation_the_older_secret_is_refused(
+    auth: Auth,
+) -> None:
+    key = await create_key(auth)
+    first = await rotate_key(auth, key, grace=None)
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, key.key_id, key.secret)
+
+    second = await rotate_key(auth, key, grace=timedelta(minutes=30), previous=first)
+    third = await rotate_key(auth, key, grace=timedelta(minutes=30), previous=second)
+
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, key.key_id, first)
+    await exchange_key(auth, key.key_id, second)
+    await exchange_key(auth, key.key_id, third)
+
+
+async def test_revoking_a_rotating_key_ends_both_secrets(auth: Auth) -> None:
+    key = await create_key(auth)
+    new = await rotate_key(auth, key, grace=timedelta(minutes=30))
+
+    await projection.apply_key_event(auth.uow(), revoked(key.key_id, at=T0))
+
+    for secret in (key.secret, new):
+        with pytest.raises(InvalidClient):
+            await exchange_key(auth, key.key_id, secret)
+
+
+async def test_a_late_creation_cannot_bring_the_replaced_secret_back(auth: Auth) -> None:
+    key = await create_key(auth)
+    new = await rotate_key(auth, key, grace=None)
+    created = KeyCreated(
+        org_id=ORG,
+        occurred_at=T0,
+        payload=KeyCreatedPayload(
+            key_id=key.key_id,
+            name="ci",
+            digest=api_keys.digest(key.secret),
+            scopes=(INCIDENTS_READ,),
+            created_at=T0,
+        ),
+    )
+
+    await projection.apply_key_event(auth.uow(), created)
+
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, key.key_id, key.secret)
+    await exchange_key(auth, key.key_id, new)
+
+
+async def test_the_rotation_alone_rebuilds_the_key_with_both_secrets(auth: Auth) -> None:
+    key = IssuedKey(uuid4(), api_keys.generate())  # its KeyCreated was compacted away
+
+    new = await rotate_key(auth, key, grace=timedelta(minutes=30))
+
+    await exchange_key(auth, key.key_id, key.secret)
+    await exchange_key(auth, key.key_id, new)
+
+
+async def test_uses_of_the_old_secret_are_announced_apart_from_the_new_ones(auth: Auth) -> None:
+    key = await create_key(auth)
+    new = await rotate_key(auth, key, grace=timedelta(minutes=30))
+
+    await exchange_key(auth, key.key_id, new)
+    await exchange_key(auth, key.key_id, key.secret)
+    await exchange_key(auth, key.key_id, key.secret)
+
+    assert [e.payload.previous_secret for e in auth.db.published] == [None, True]
 
 
 @pytest.mark.parametrize("problem", ["unknown", "revoked", "expired", "wrong secret", "malformed"])
@@ -585,7 +740,9 @@ async def test_ensure_creates_one_signing_key_under_the_lock_and_only_once(auth:
     assert first.info.activates_at == T0, "nothing signed before: it signs at once"
     assert auth.ctx.keyring.signer(T0) is not None
 
-    again = await signing_keys.ensure_signing_key(auth.uow(), box=auth.ctx.box, now=T0)
+    again = await signing_keys.ensure_signing_key(
+        auth.uow(), box=auth.ctx.box, algorithm=ALGORITHM, now=T0
+    )
 
     assert again is False
     assert list(auth.db.signing_keys.rows) == [first.info.kid]
@@ -593,10 +750,13 @@ async def test_ensure_creates_one_signing_key_under_the_lock_and_only_once(auth:
     assert auth.ctx.box.open(first.private_key_encrypted, first.info.kid.encode())
 
 
-async def rotate(auth: Auth, *, immediate: bool = False) -> signing_keys.RotationResult:
+async def rotate(
+    auth: Auth, *, immediate: bool = False, algorithm: Algorithm = ALGORITHM
+) -> signing_keys.RotationResult:
     result = await signing_keys.rotate_signing_keys(
         auth.uow(),
         box=auth.ctx.box,
+        algorithm=algorithm,
         now=auth.clock(),
         publish_ahead=PUBLISH_AHEAD,
         retention=RETENTION,
@@ -643,10 +803,15 @@ async def test_an_immediate_rotation_withdraws_every_old_key(auth: Auth) -> None
     assert old.kid != result.key.kid != pending.key.kid
 
 
-async def scheduled(auth: Auth) -> signing_keys.RotationResult | None:
+async def scheduled(
+    auth: Auth, algorithm: Algorithm = ALGORITHM, chosen_at: datetime | None = None
+) -> signing_keys.RotationResult | None:
+    """The schedule of a replica that read ``algorithm`` at ``chosen_at`` (default: now)."""
     return await signing_keys.scheduled_rotation(
         auth.uow(),
         box=auth.ctx.box,
+        algorithm=algorithm,
+        algorithm_chosen_at=chosen_at or auth.clock(),
         now=auth.clock(),
         rotation_period=ROTATION_PERIOD,
         publish_ahead=PUBLISH_AHEAD,
@@ -689,6 +854,47 @@ async def test_a_retired_key_is_deleted_once_its_tokens_have_expired(auth: Auth)
     assert list(auth.db.signing_keys.rows) == [successor.kid]
     await signing_keys.load_signing_keys(auth.uow(), auth.ctx.keyring)
     assert [k.kid for k in auth.ctx.keyring.keys] == [successor.kid]
+
+
+@pytest.mark.parametrize("new", [Algorithm.RS256, Algorithm.ED25519], ids=str)
+async def test_a_changed_algorithm_setting_is_a_rotation_published_ahead(
+    auth: Auth, new: Algorithm
+) -> None:
+    [old] = auth.ctx.keyring.keys
+    key = await create_key(auth)
+    before = (await exchange_key(auth, key.key_id, key.secret)).access_token
+    auth.clock.now = T0 + timedelta(seconds=1)
+
+    result = await scheduled(auth, algorithm=new)
+    await signing_keys.load_signing_keys(auth.uow(), auth.ctx.keyring)
+
+    assert result is not None
+    assert result.created
+    assert result.key.algorithm == new
+    assert result.key.activates_at == auth.clock.now + PUBLISH_AHEAD, "published ahead"
+    published = {jwk["kid"]: jwk["alg"] for jwk in auth.ctx.keyring.jwks(auth.clock.now)["keys"]}
+    assert published == {old.kid: str(ALGORITHM), result.key.kid: str(new)}
+    assert await scheduled(auth, algorithm=new) is None, "the successor is waiting"
+    verifier = introspection.local_verifier(auth.ctx)
+    assert (await verifier.verify(before)).key_id == str(key.key_id)
+
+    auth.clock.now = result.key.activates_at
+    after = (await exchange_key(auth, key.key_id, key.secret)).access_token
+    assert jwt.get_unverified_header(after) == {
+        "alg": str(new),
+        "typ": "at+jwt",
+        "kid": result.key.kid,
+    }
+    assert (await verifier.verify(before)).key_id == str(key.key_id), "old tokens still verify"
+    assert (await verifier.verify(after)).key_id == str(key.key_id)
+    assert await scheduled(auth, algorithm=new) is None, "nothing more to do"
+    # A replica still running the old setting (chosen before the new key existed) during a
+    # rolling restart leaves the newer decision alone.
+    assert await scheduled(auth, algorithm=ALGORITHM, chosen_at=T0) is None
+    # One started with it afterwards is a newer decision again: it rotates back.
+    rolled_back = await scheduled(auth, algorithm=ALGORITHM, chosen_at=auth.clock.now)
+    assert rolled_back is not None
+    assert rolled_back.key.algorithm == ALGORITHM
 
 
 # --- projection ----------------------------------------------------------------------------------

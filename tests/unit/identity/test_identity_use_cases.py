@@ -4,6 +4,7 @@ login throttling, and events that are queued only when the transaction commits."
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,9 @@ from fireline_contracts import (
     KeyCreated,
     KeyRenamed,
     KeyRevoked,
+    KeyRevokedPayload,
+    KeyRotated,
+    KeyRotatedPayload,
     LoginFailed,
     LoginSucceeded,
     SessionRevoked,
@@ -43,15 +47,27 @@ from fireline_identity.domain.errors import (
     InvalidCredentials,
     InvalidInput,
     KeyAlreadyRevoked,
+    KeyExpired,
     KeyLimitReached,
     LastAdmin,
     NotFound,
     OrgNameTaken,
     PermissionDenied,
+    ReportInvalid,
+    ReportRefused,
     TooManyAttempts,
     Unauthenticated,
 )
-from fireline_identity.domain.keys import MAX_ACTIVE_KEYS_PER_ORG, ApiKey, KeyStatus
+from fireline_identity.domain.keys import (
+    MAX_ACTIVE_KEYS_PER_ORG,
+    ApiKey,
+    KeyStatus,
+    NewSecret,
+    Revocation,
+    RevocationReason,
+    Secrets,
+)
+from fireline_identity.domain.secret_scanning import MAX_REPORT_TOKENS
 from fireline_identity.domain.sessions import (
     NewSession,
     RevokedSession,
@@ -60,7 +76,8 @@ from fireline_identity.domain.sessions import (
     StoredSession,
 )
 from fireline_identity.domain.users import Role, User
-from fireline_identity.service_layer import audit, keys, orgs, sessions, users
+from fireline_identity.service_layer import audit, keys, orgs, secret_scanning, sessions, users
+from fireline_identity.service_layer.audit_entries import entry_for
 from fireline_identity.service_layer.unit_of_work import IdentityEvent
 
 ADMIN_EMAIL = "Admin@Acme.example"
@@ -72,7 +89,15 @@ class FakeKeys:
     def __init__(self) -> None:
         self.rows: dict[UUID, ApiKey] = {}
         self.digests: dict[UUID, str] = {}
+        self.previous: dict[UUID, str] = {}
         self.revoked_by: dict[UUID, UUID | None] = {}
+
+    def _secrets(self, key_id: UUID) -> Secrets:
+        key = self.rows[key_id]
+        previous = self.previous.get(key_id)
+        return Secrets(
+            self.digests[key_id], previous, key.previous_valid_until if previous else None
+        )
 
     def _active(self, key: ApiKey, now: datetime) -> bool:
         return key.status(now) is KeyStatus.ACTIVE
@@ -105,13 +130,51 @@ class FakeKeys:
         ]
         return sorted(found, key=lambda k: k.created_at, reverse=True)
 
-    async def rename(self, key_id: UUID, name: str) -> str:
+    async def rename(self, key_id: UUID, name: str) -> Secrets:
         self.rows[key_id] = replace(self.rows[key_id], name=name)
-        return self.digests[key_id]
+        return self._secrets(key_id)
 
-    async def revoke(self, key_id: UUID, *, at: datetime, by: UUID | None) -> None:
-        self.rows[key_id] = replace(self.rows[key_id], revoked_at=at)
-        self.revoked_by[key_id] = by
+    async def rotate(self, key_id: UUID, new: NewSecret) -> Secrets:
+        self.previous.pop(key_id, None)
+        if new.previous_valid_until is not None:
+            self.previous[key_id] = self.digests[key_id]
+        self.digests[key_id] = new.digest
+        self.rows[key_id] = replace(
+            self.rows[key_id],
+            hint=new.hint,
+            rotated_at=new.at,
+            previous_valid_until=new.previous_valid_until,
+            previous_used_at=None,
+        )
+        return self._secrets(key_id)
+
+    async def revoke(self, key_id: UUID, revocation: Revocation) -> None:
+        self.rows[key_id] = replace(
+            self.rows[key_id],
+            revoked_at=revocation.at,
+            revoked_reason=revocation.reason,
+            revoked_report_url=revocation.report_url,
+        )
+        self.revoked_by[key_id] = revocation.by
+
+    async def find_by_secret(self, digest: str) -> tuple[ApiKey, bool] | None:
+        for key_id, key in self.rows.items():
+            if self.digests[key_id] == digest:
+                return key, True
+            if self.previous.get(key_id) == digest:
+                return key, False
+        return None
+
+    async def record_previous_secret_use(
+        self, *, org_id: UUID, key_id: UUID, used_at: datetime
+    ) -> bool:
+        key = await self.get(org_id=org_id, key_id=key_id)
+        if key is None or key.rotated_at is None or used_at < key.rotated_at:
+            return False
+        if key.previous_used_at is not None and key.previous_used_at >= used_at:
+            return False
+        self.rows[key_id] = replace(key, previous_used_at=used_at)
+        return True
 
     async def record_use(self, *, org_id: UUID, key_id: UUID, used_at: datetime) -> bool:
         key = await self.get(org_id=org_id, key_id=key_id)
@@ -615,6 +678,281 @@ async def test_key_use_only_moves_last_used_forward(org: Org) -> None:
     assert org.uow.keys.rows[key_id].last_used_at == later
 
 
+# Rotation
+
+
+async def test_rotation_gives_the_same_key_a_new_secret_and_announces_both_digests(
+    org: Org,
+) -> None:
+    created = await keys.create_key(
+        uow=org.uow, actor=org.admin, name="deployer", scopes=["incidents:read"]
+    )
+    org.uow.published.clear()
+
+    rotated = await keys.rotate_key(
+        uow=org.uow, actor=org.admin, key_id=created.key.id, grace_period_minutes=45
+    )
+
+    assert rotated.key.id == created.key.id
+    assert (rotated.key.name, rotated.key.scopes) == ("deployer", ("incidents:read",))
+    assert rotated.secret != created.secret
+    assert api_keys.is_well_formed(rotated.secret)
+    assert rotated.key.hint == api_keys.hint(rotated.secret)
+    [event] = org.uow.published
+    assert isinstance(event, KeyRotated)
+    p = event.payload
+    assert p.digest == api_keys.digest(rotated.secret)
+    assert p.previous_digest == api_keys.digest(created.secret)
+    assert p.previous_valid_until is not None
+    assert p.previous_valid_until == (p.rotated_at + timedelta(minutes=45))
+    # The whole key, so a consumer that only sees this event after compaction has all of it.
+    assert (p.name, p.scopes, p.created_at) == (
+        "deployer",
+        ("incidents:read",),
+        created.key.created_at,
+    )
+    assert p.rotated_by == org.admin.user_id
+    [listed] = await keys.list_keys(uow=org.uow, actor=org.admin)
+    assert listed.in_grace
+    assert listed.key.previous_valid_until == p.previous_valid_until
+
+
+async def test_rotating_during_a_grace_period_ends_the_older_grace_at_once(org: Org) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name="twice")
+    first = await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
+    org.uow.published.clear()
+
+    second = await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
+
+    [event] = org.uow.published
+    assert isinstance(event, KeyRotated)
+    # Two secrets live at most: the first rotation's new secret is now the replaced one, and the
+    # original secret is gone from every event.
+    assert event.payload.digest == api_keys.digest(second.secret)
+    assert event.payload.previous_digest == api_keys.digest(first.secret)
+    assert api_keys.digest(created.secret) not in event.model_dump_json()
+
+
+async def test_rotation_without_grace_forgets_the_old_secret_and_a_rename_carries_the_grace(
+    org: Org,
+) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name="now")
+    await keys.rotate_key(
+        uow=org.uow, actor=org.admin, key_id=created.key.id, grace_period_minutes=0
+    )
+    [_, no_grace] = org.uow.published
+    assert isinstance(no_grace, KeyRotated)
+    assert (no_grace.payload.previous_digest, no_grace.payload.previous_valid_until) == (None, None)
+    [listed] = await keys.list_keys(uow=org.uow, actor=org.admin)
+    assert not listed.in_grace
+
+    await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
+    org.uow.published.clear()
+    await keys.rename_key(uow=org.uow, actor=org.admin, key_id=created.key.id, name="later")
+
+    # Renamed during the grace period: on the compacted topic the rename may be all that is left.
+    [renamed] = org.uow.published
+    assert isinstance(renamed, KeyRenamed)
+    assert renamed.payload.previous_digest is not None
+    assert renamed.payload.previous_valid_until is not None
+
+
+@pytest.mark.parametrize("minutes", [-1, 1441])
+async def test_a_grace_period_outside_0_to_1440_minutes_is_refused(org: Org, minutes: int) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name="k")
+    org.uow.published.clear()
+
+    with pytest.raises(InvalidInput, match="grace_period_minutes"):
+        await keys.rotate_key(
+            uow=org.uow, actor=org.admin, key_id=created.key.id, grace_period_minutes=minutes
+        )
+
+    assert org.uow.published == []
+    assert org.uow.keys.digests[created.key.id] == api_keys.digest(created.secret)
+
+
+async def test_revoked_and_expired_keys_cannot_be_rotated_and_members_may_not_rotate(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    revoked = await keys.create_key(uow=org.uow, actor=org.admin, name="revoked")
+    await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=revoked.key.id)
+    expired = await keys.create_key(uow=org.uow, actor=org.admin, name="expired")
+    org.uow.keys.rows[expired.key.id] = replace(
+        expired.key, expires_at=utc_now() - timedelta(seconds=1)
+    )
+    member = session_user(await add_member(org, hasher, "member@acme.example"))
+    org.uow.published.clear()
+
+    with pytest.raises(KeyAlreadyRevoked):
+        await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=revoked.key.id)
+    with pytest.raises(KeyExpired):
+        await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=expired.key.id)
+    with pytest.raises(PermissionDenied):
+        await keys.rotate_key(uow=org.uow, actor=member, key_id=expired.key.id)
+    assert org.uow.published == []
+
+
+async def test_rotation_does_not_count_against_the_key_limit(org: Org) -> None:
+    created = [
+        await keys.create_key(uow=org.uow, actor=org.admin, name=f"key {n}")
+        for n in range(MAX_ACTIVE_KEYS_PER_ORG)
+    ]
+
+    await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=created[0].key.id)
+
+    assert await org.uow.keys.count_active(org.admin.org_id, utc_now()) == MAX_ACTIVE_KEYS_PER_ORG
+
+
+async def test_the_old_secrets_use_after_the_rotation_is_recorded(org: Org) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name="machine")
+    before = utc_now()
+    await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
+    used = utc_now() + timedelta(seconds=1)
+
+    # A use reported late from before the rotation says nothing about machines on the old secret.
+    await keys.record_key_use(
+        uow=org.uow,
+        org_id=org.admin.org_id,
+        key_id=created.key.id,
+        used_at=before - timedelta(seconds=1),
+        previous_secret=True,
+    )
+    assert org.uow.keys.rows[created.key.id].previous_used_at is None
+    await keys.record_key_use(
+        uow=org.uow,
+        org_id=org.admin.org_id,
+        key_id=created.key.id,
+        used_at=used,
+        previous_secret=True,
+    )
+
+    [listed] = await keys.list_keys(uow=org.uow, actor=org.admin)
+    assert listed.key.previous_used_at == used
+    assert listed.key.last_used_at == used
+
+
+# Secret scanning
+
+
+class FakeVerifier:
+    def __init__(self) -> None:
+        self.good = True
+
+    def verify(self, body: bytes, key_identifier: str | None, signature: str | None) -> bool:
+        return self.good and signature == "signed"
+
+
+def report(*tokens: str) -> bytes:
+    return json.dumps(
+        [
+            {
+                "token": t,
+                "type": "fireline_api_key",
+                "url": f"https://github.com/a/b#{n}",
+                "source": "content",
+            }
+            for n, t in enumerate(tokens)
+        ]
+    ).encode()
+
+
+async def scan(org: Org, body: bytes, signature: str = "signed") -> dict[str, str]:
+    verdicts = await secret_scanning.handle_report(
+        uow=org.uow, verifier=FakeVerifier(), body=body, key_identifier="k1", signature=signature
+    )
+    return {v.token.token: v.label.value for v in verdicts}
+
+
+async def test_a_report_revokes_exactly_the_live_keys_and_labels_every_token(org: Org) -> None:
+    live = await keys.create_key(uow=org.uow, actor=org.admin, name="live")
+    dead = await keys.create_key(uow=org.uow, actor=org.admin, name="dead")
+    await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=dead.key.id)
+    random_but_valid = api_keys.generate()
+    bad_checksum = live.secret[:-1] + ("A" if live.secret[-1] != "A" else "B")
+    org.uow.published.clear()
+
+    labels = await scan(org, report(live.secret, dead.secret, random_but_valid, bad_checksum))
+
+    assert labels == {
+        live.secret: "true_positive",
+        dead.secret: "true_positive",
+        random_but_valid: "false_positive",
+        bad_checksum: "false_positive",
+    }
+    [event] = org.uow.published
+    assert isinstance(event, KeyRevoked)
+    assert event.payload.key_id == live.key.id
+    assert (event.payload.reason, event.payload.revoked_by) == ("leaked", None)
+    assert event.payload.report_url == "https://github.com/a/b#0"
+    stored = org.uow.keys.rows[live.key.id]
+    assert stored.revoked_reason is RevocationReason.LEAKED
+    assert stored.revoked_report_url == "https://github.com/a/b#0"
+    # Reported again: nothing changes.
+    org.uow.published.clear()
+    assert await scan(org, report(live.secret, dead.secret, random_but_valid)) == {
+        live.secret: "true_positive",
+        dead.secret: "true_positive",
+        random_but_valid: "false_positive",
+    }
+    assert org.uow.published == []
+    assert org.uow.keys.rows[live.key.id].revoked_at == stored.revoked_at
+
+
+async def test_a_replaced_secret_revokes_the_key_only_while_its_grace_lasts(org: Org) -> None:
+    in_grace = await keys.create_key(uow=org.uow, actor=org.admin, name="in grace")
+    await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=in_grace.key.id)
+    over = await keys.create_key(uow=org.uow, actor=org.admin, name="grace over")
+    await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=over.key.id, grace_period_minutes=1)
+    ended = utc_now() - timedelta(seconds=1)
+    org.uow.keys.rows[over.key.id] = replace(
+        org.uow.keys.rows[over.key.id], previous_valid_until=ended
+    )
+    org.uow.published.clear()
+
+    labels = await scan(org, report(in_grace.secret, over.secret))
+
+    assert labels == {in_grace.secret: "true_positive", over.secret: "true_positive"}
+    assert [e.payload.key_id for e in org.uow.published if isinstance(e, KeyRevoked)] == [
+        in_grace.key.id
+    ]
+    assert org.uow.keys.rows[over.key.id].revoked_at is None
+
+
+@pytest.mark.parametrize(
+    ("body", "signature", "error"),
+    [
+        (b"[]", "forged", ReportRefused),
+        (b"{not json", "signed", ReportInvalid),
+        (b'{"token": "flk_x"}', "signed", ReportInvalid),
+        (b'[{"token": 7, "type": "x"}]', "signed", ReportInvalid),
+        (b'[{"type": "x"}]', "signed", ReportInvalid),
+    ],
+)
+async def test_unsigned_or_malformed_reports_change_nothing(
+    org: Org, body: bytes, signature: str, error: type[Exception]
+) -> None:
+    live = await keys.create_key(uow=org.uow, actor=org.admin, name="live")
+    org.uow.published.clear()
+
+    with pytest.raises(error):
+        await scan(org, body.replace(b"flk_x", live.secret.encode()), signature=signature)
+    with pytest.raises(ReportRefused):
+        await scan(org, report(live.secret), signature="forged")
+
+    assert org.uow.published == []
+    assert org.uow.keys.rows[live.key.id].revoked_at is None
+
+
+async def test_too_many_tokens_in_one_report_are_refused_before_any_lookup(org: Org) -> None:
+    live = await keys.create_key(uow=org.uow, actor=org.admin, name="live")
+    org.uow.published.clear()
+
+    with pytest.raises(ReportInvalid, match="at most"):
+        await scan(org, report(live.secret, *["flk_x"] * MAX_REPORT_TOKENS))
+
+    assert org.uow.keys.rows[live.key.id].revoked_at is None
+
+
 # Orgs and users
 
 
@@ -998,3 +1336,47 @@ async def test_retention_deletes_only_entries_past_it(org: Org, hasher: Password
 
     assert more is False
     assert list(org.uow.audit.entries) == [recent.id]
+
+
+def test_leaked_revocations_and_rotations_name_their_actor_and_no_digest() -> None:
+    org_id, key_id, admin_id, now = uuid4(), uuid4(), uuid4(), utc_now()
+    digest = api_keys.digest(api_keys.generate())
+    leaked = KeyRevoked(
+        org_id=org_id,
+        payload=KeyRevokedPayload(
+            key_id=key_id,
+            revoked_at=now,
+            reason="leaked",
+            report_url="https://github.com/acme/app/blob/main/.env",
+        ),
+    )
+    rotated = KeyRotated(
+        org_id=org_id,
+        payload=KeyRotatedPayload(
+            key_id=key_id,
+            name="ci",
+            digest=digest,
+            scopes=("incidents:read",),
+            created_at=now,
+            previous_digest=api_keys.digest(api_keys.generate()),
+            previous_valid_until=now + timedelta(hours=1),
+            rotated_at=now,
+            rotated_by=admin_id,
+        ),
+    )
+
+    revoked_entry, rotated_entry = entry_for(leaked), entry_for(rotated)
+
+    assert revoked_entry is not None
+    assert rotated_entry is not None
+    assert revoked_entry.actor == Actor(ActorType.SECRET_SCANNER)
+    assert revoked_entry.details == {
+        "reason": "leaked",
+        "report_url": "https://github.com/acme/app/blob/main/.env",
+    }
+    assert (rotated_entry.action, rotated_entry.actor) == (
+        AuditAction.KEY_ROTATED,
+        Actor(ActorType.USER, admin_id),
+    )
+    assert digest not in repr(rotated_entry)
+    assert str(rotated.payload.previous_digest) not in repr(rotated_entry)

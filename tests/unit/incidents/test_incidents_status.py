@@ -14,7 +14,6 @@ from fireline_incidents.domain.model import (
     Incident,
     Source,
     Status,
-    advance_from_alert,
     alert_title,
     change_status,
     clean_title,
@@ -104,29 +103,6 @@ def test_acknowledging_again_keeps_the_first_acknowledgement_time() -> None:
 @pytest.mark.parametrize("status", ["triggered", "acknowledged", "resolved"])
 def test_setting_the_current_status_is_no_change(status: Status) -> None:
     assert change_status(incident(status), status, at=T1, recorded_at=NOW) is None
-
-
-def test_alerts_move_an_incident_forward() -> None:
-    change = advance_from_alert(incident(), "acknowledged", at=T1, recorded_at=NOW)
-
-    assert change is not None
-    assert change.incident.status == "acknowledged"
-
-
-@pytest.mark.parametrize(
-    ("current", "alert"),
-    [
-        ("resolved", "acknowledged"),
-        ("resolved", "triggered"),
-        ("acknowledged", "triggered"),
-        ("acknowledged", "acknowledged"),
-        ("resolved", "resolved"),
-    ],
-)
-def test_a_late_or_repeated_alert_never_moves_an_incident_back(
-    current: Status, alert: Status
-) -> None:
-    assert advance_from_alert(incident(current), alert, at=T2, recorded_at=NOW) is None
 
 
 @pytest.mark.parametrize("absent", [None, "", "   "])

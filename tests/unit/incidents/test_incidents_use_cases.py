@@ -12,14 +12,21 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from fireline_contracts import IncidentStarted, IncidentStatusChanged
+from fireline_contracts import IncidentDetailsChanged, IncidentStarted, IncidentStatusChanged
 from fireline_incidents.domain.commands import (
+    AddNote,
     ApplyAlert,
     ChangeIncidentStatus,
     OpenIncident,
+    RecordActivity,
     RecordUser,
 )
-from fireline_incidents.domain.errors import IncidentNotFound, InvalidCursor, UnknownCreator
+from fireline_incidents.domain.errors import (
+    IncidentNotFound,
+    InvalidCursor,
+    InvalidNote,
+    UnknownCreator,
+)
 from fireline_incidents.domain.model import (
     DirectoryUser,
     Incident,
@@ -27,7 +34,14 @@ from fireline_incidents.domain.model import (
     Status,
 )
 from fireline_incidents.domain.pagination import PagePosition
+from fireline_incidents.domain.timeline import (
+    MAX_NOTE_LENGTH,
+    Actor,
+    TimelineEntry,
+    TimelinePosition,
+)
 from fireline_incidents.service_layer import services
+from fireline_incidents.service_layer.unit_of_work import IncidentEventType
 
 ORG = uuid4()
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -64,7 +78,7 @@ class FakeIncidents:
     async def add(self, incident: Incident) -> None:
         self.rows[incident.id] = incident
 
-    async def save_status(self, incident: Incident) -> None:
+    async def save(self, incident: Incident) -> None:
         self.rows[incident.id] = incident
 
     async def list(
@@ -77,6 +91,40 @@ class FakeIncidents:
         )
         if after is not None:
             rows = [r for r in rows if (r.created_at, r.id) < (after.created_at, after.incident_id)]
+        return rows[:limit]
+
+
+class FakeTimeline:
+    def __init__(self) -> None:
+        self.rows: list[TimelineEntry] = []
+
+    async def add(self, entry: TimelineEntry) -> TimelineEntry | None:
+        key = (entry.incident_id, entry.source, entry.source_event_id)
+        if entry.source_event_id is not None and any(
+            (e.incident_id, e.source, e.source_event_id) == key for e in self.rows
+        ):
+            return None
+        stored = replace(entry, seq=len(self.rows) + 1)
+        self.rows.append(stored)
+        return stored
+
+    async def restamp_started(self, incident_id: UUID, at: datetime) -> None:
+        self.rows = [
+            replace(e, occurred_at=at)
+            if e.incident_id == incident_id and e.kind == "started"
+            else e
+            for e in self.rows
+        ]
+
+    async def list(
+        self, incident_id: UUID, *, after: TimelinePosition | None, limit: int
+    ) -> list[TimelineEntry]:
+        rows = sorted(
+            (e for e in self.rows if e.incident_id == incident_id),
+            key=lambda e: (e.occurred_at, e.seq),
+        )
+        if after is not None:
+            rows = [e for e in rows if (e.occurred_at, e.seq) > (after.occurred_at, after.seq)]
         return rows[:limit]
 
 
@@ -111,10 +159,11 @@ class FakeUnitOfWork:
     def __init__(self) -> None:
         self.incidents = FakeIncidents()
         self.users = FakeUsers()
-        self.published: list[IncidentStarted | IncidentStatusChanged] = []
-        self._pending: list[IncidentStarted | IncidentStatusChanged] = []
+        self.timeline = FakeTimeline()
+        self.published: list[IncidentEventType] = []
+        self._pending: list[IncidentEventType] = []
 
-    async def publish(self, event: IncidentStarted | IncidentStatusChanged) -> None:
+    async def publish(self, event: IncidentEventType) -> None:
         self._pending.append(event)
 
     @asynccontextmanager
@@ -134,6 +183,10 @@ class FakeUnitOfWork:
         if exc_type is None:
             self.published.extend(self._pending)
         self._pending = []
+
+
+def _entry_event(event: IncidentEventType) -> bool:
+    return event.event_type == "IncidentTimelineEntryAdded"
 
 
 def alert(status: Status, external_id: str = "PT4KHLK", **fields: object) -> ApplyAlert:
@@ -170,7 +223,7 @@ async def test_a_trigger_starts_one_incident_however_often_it_arrives() -> None:
 
     assert again.id == first.id
     assert len(uow.incidents.rows) == 1
-    assert [type(e) for e in uow.published] == [IncidentStarted]
+    assert [type(e) for e in uow.published if not _entry_event(e)] == [IncidentStarted]
     started = uow.published[0]
     assert isinstance(started, IncidentStarted)
     assert started.payload.status == "triggered"
@@ -190,7 +243,10 @@ async def test_a_resolve_that_overtakes_its_trigger_starts_the_incident_resolved
     assert final.status == "resolved"
     assert final.resolved_at == resolved_at
     assert len(uow.incidents.rows) == 1
-    assert [e.event_type for e in uow.published] == ["IncidentStarted", "IncidentStatusChanged"]
+    assert [e.event_type for e in uow.published if not _entry_event(e)] == [
+        "IncidentStarted",
+        "IncidentStatusChanged",
+    ]
 
 
 async def test_the_creator_is_resolved_from_the_projection() -> None:
@@ -269,8 +325,9 @@ async def test_a_status_change_emits_an_event_and_a_repeat_does_not() -> None:
     repeat = await services.change_incident_status(uow=uow, command=command)
 
     assert repeat.status == "resolved"
-    assert [e.event_type for e in uow.published] == ["IncidentStarted", "IncidentStatusChanged"]
-    changed = uow.published[1]
+    state_events = [e for e in uow.published if not _entry_event(e)]
+    assert [e.event_type for e in state_events] == ["IncidentStarted", "IncidentStatusChanged"]
+    changed = state_events[1]
     assert isinstance(changed, IncidentStatusChanged)
     assert (changed.payload.previous_status, changed.payload.status) == ("triggered", "resolved")
 
@@ -312,3 +369,154 @@ async def test_pages_chain_through_every_incident_once() -> None:
         await services.list_incidents(
             uow=uow, org_id=ORG, filters=IncidentFilter(), limit=2, cursor="garbage"
         )
+
+
+KEY = Actor(kind="api_key", id="fk_live_key1")
+GRACE = Actor(kind="pagerduty_user", id="PUB3D4E", name="Grace Hopper")
+
+
+def activity(event_id: str, minute: int, **fields: object) -> RecordActivity:
+    base = RecordActivity(
+        org_id=ORG,
+        source="pagerduty",
+        external_id="PT4KHLK",
+        title="Checkout is down",
+        html_url=None,
+        event_id=event_id,
+        event_type="incident.annotated",
+        kind="note",
+        summary="Note by Grace Hopper",
+        text="Rolled back deploy 4812.",
+        actor=GRACE,
+        occurred_at=T0 + timedelta(minutes=minute),
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+async def timeline_of(uow: FakeUnitOfWork, incident_id: UUID) -> list[TimelineEntry]:
+    page = await services.list_timeline(
+        uow=uow, org_id=ORG, incident_id=incident_id, limit=100, cursor=None
+    )
+    return page.items
+
+
+async def test_a_replayed_pagerduty_event_adds_no_second_entry_and_changes_nothing() -> None:
+    uow = FakeUnitOfWork()
+    ack = alert("acknowledged", event_type="incident.acknowledged", event_id="E2", actor=GRACE)
+    await services.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
+    incident = await services.apply_alert(uow=uow, command=ack)
+    published = len(uow.published)
+    entries = len(uow.timeline.rows)
+
+    for _ in range(3):
+        await services.apply_alert(uow=uow, command=ack)
+        await services.record_activity(uow=uow, command=activity("E3", 1))
+    await services.record_activity(uow=uow, command=activity("E3", 1))
+
+    assert len(uow.timeline.rows) == entries + 1, "only the note is new"
+    assert len(uow.published) == published + 1
+    assert (await uow.incidents.get(ORG, incident.id)) == incident
+
+
+async def test_a_note_that_overtakes_every_full_event_starts_the_incident_and_waits() -> None:
+    uow = FakeUnitOfWork()
+
+    early = await services.record_activity(uow=uow, command=activity("N1", 5))
+    later = await services.apply_alert(
+        uow=uow,
+        command=alert("triggered", event_id="T1", severity="SEV2", service_name="Checkout"),
+    )
+
+    assert later.id == early.id
+    assert later.source.service_name == "Checkout", "the trigger fills in the details"
+    [details] = [e for e in uow.published if e.event_type == "IncidentDetailsChanged"]
+    assert isinstance(details, IncidentDetailsChanged)
+    assert details.payload.title == "Checkout is down"
+    assert details.payload.source is not None
+    assert details.payload.source.service_name == "Checkout"
+    assert later.severity == "SEV2"
+    assert later.created_at == T0, "created at the earliest PagerDuty time"
+    kinds = [(e.kind, e.occurred_at) for e in await timeline_of(uow, later.id)]
+    assert kinds == [
+        ("started", T0),
+        ("status_changed", T0),
+        ("note", T0 + timedelta(minutes=5)),
+    ]
+
+
+async def test_a_note_is_added_by_its_key_and_an_oversized_one_writes_nothing() -> None:
+    uow = FakeUnitOfWork()
+    made = await services.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="x"))
+
+    note = await services.add_note(
+        uow=uow, command=AddNote(org_id=ORG, incident_id=made.id, text=" Paged DBA ", actor=KEY)
+    )
+    before = (len(uow.timeline.rows), len(uow.published))
+    with pytest.raises(InvalidNote):
+        await services.add_note(
+            uow=uow,
+            command=AddNote(
+                org_id=ORG, incident_id=made.id, text="x" * (MAX_NOTE_LENGTH + 1), actor=KEY
+            ),
+        )
+    with pytest.raises(IncidentNotFound):
+        await services.add_note(
+            uow=uow, command=AddNote(org_id=uuid4(), incident_id=made.id, text="hi", actor=KEY)
+        )
+
+    assert (note.text, note.source, note.actor) == ("Paged DBA", "api", KEY)
+    assert (len(uow.timeline.rows), len(uow.published)) == before
+
+
+async def test_timeline_pages_chain_and_refuse_another_incidents_cursor() -> None:
+    uow = FakeUnitOfWork()
+    made = await services.apply_alert(uow=uow, command=alert("triggered", event_id="T1"))
+    other = await services.apply_alert(
+        uow=uow, command=alert("triggered", external_id="OTHER", event_id="T9")
+    )
+    for minute in range(1, 4):
+        await services.record_activity(uow=uow, command=activity(f"N{minute}", minute))
+
+    first = await services.list_timeline(
+        uow=uow, org_id=ORG, incident_id=made.id, limit=3, cursor=None
+    )
+    assert first.next_cursor is not None
+    second = await services.list_timeline(
+        uow=uow, org_id=ORG, incident_id=made.id, limit=3, cursor=first.next_cursor
+    )
+
+    assert [e.kind for e in first.items + second.items] == [
+        "started",
+        "status_changed",
+        "note",
+        "note",
+        "note",
+    ]
+    assert second.next_cursor is None
+    with pytest.raises(InvalidCursor):
+        await services.list_timeline(
+            uow=uow, org_id=ORG, incident_id=other.id, limit=3, cursor=first.next_cursor
+        )
+
+
+async def test_a_patch_lands_on_the_timeline_with_its_key() -> None:
+    uow = FakeUnitOfWork()
+    made = await services.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="x"))
+
+    await services.change_incident_status(
+        uow=uow,
+        command=ChangeIncidentStatus(
+            org_id=ORG, incident_id=made.id, status="acknowledged", severity="SEV1", actor=KEY
+        ),
+    )
+
+    entries = await timeline_of(uow, made.id)
+    assert [(e.kind, e.actor, e.source) for e in entries[1:]] == [
+        ("status_changed", KEY, "api"),
+        ("severity_changed", KEY, "api"),
+    ]
+    assert entries[2].summary == "Severity set to SEV1 by API key fk_live_key1"
+    assert [e.event_type for e in uow.published if not _entry_event(e)][1:] == [
+        "IncidentStatusChanged",
+        "IncidentSeverityChanged",
+    ]

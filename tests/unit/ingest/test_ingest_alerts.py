@@ -85,7 +85,7 @@ def test_acknowledge_and_resolve_become_their_alerts(fixture: str, event_class: 
     assert isinstance(_alert(fixture), event_class)
 
 
-@pytest.mark.parametrize("fixture", ["incident_annotated", "pagey_ping", "service_updated"])
+@pytest.mark.parametrize("fixture", ["pagey_ping", "service_updated"])
 def test_other_deliveries_are_recorded_but_never_published(fixture: str) -> None:
     event = parse_delivery(delivery(fixture))
 

@@ -26,9 +26,13 @@ import pytest
 
 from fireline_contracts import (
     AlertAcknowledged,
+    AlertActivity,
+    AlertPayload,
     AlertResolved,
     AlertTriggered,
     IntegrationChanged,
+    IntegrationCreated,
+    IntegrationDeleted,
     SigningSecretsRotated,
 )
 from fireline_pagerduty_ingest.adapters.crypto import api_token_context, signing_secret_context
@@ -374,7 +378,10 @@ class FakeUnitOfWork:
 
     async def publish(self, event: AlertEventType | IntegrationEventType) -> None:
         store = Guarded(self).writing()
-        if not isinstance(event, AlertTriggered | AlertAcknowledged | AlertResolved):
+        if isinstance(
+            event,
+            IntegrationCreated | IntegrationChanged | SigningSecretsRotated | IntegrationDeleted,
+        ):
             store.integration_events.append(event)
             return
         if self.refuse_publish:
@@ -636,6 +643,13 @@ async def test_every_integration_change_is_announced_without_secrets(world: Worl
         assert f'"{secret}"' not in text
 
 
+def full(alert: object) -> AlertPayload:
+    """The payload of an alert that carries the whole incident (not an AlertActivity)."""
+    assert not isinstance(alert, AlertActivity)
+    assert isinstance(alert, AlertTriggered | AlertAcknowledged | AlertResolved)
+    return alert.payload
+
+
 async def test_create_generates_a_secret_and_seals_secret_and_token(world: World) -> None:
     saved = await create(world, default_severity=" SEV1 ")
 
@@ -831,7 +845,7 @@ async def test_a_signed_trigger_is_stored_classified_and_wakes_the_worker(world:
     assert world.woken == [True]
 
 
-@pytest.mark.parametrize("fixture", ["pagey_ping", "incident_annotated", "service_updated"])
+@pytest.mark.parametrize("fixture", ["pagey_ping", "service_updated"])
 async def test_other_event_types_are_recorded_ignored_and_never_published(
     world: World, fixture: str
 ) -> None:
@@ -947,8 +961,8 @@ async def test_an_incidents_alerts_are_published_in_the_order_received(world: Wo
     assert all(r.status == "published" for r in world.store.deliveries.values())
     assert {r.enrichment_status for r in world.store.deliveries.values()} == {"complete"}
     assert mine[0].org_id == ORG
-    assert mine[0].payload.creator_email == CREATOR_EMAIL
-    assert mine[0].payload.oncall_emails == (ONCALL_EMAIL,)
+    assert full(mine[0]).creator_email == CREATOR_EMAIL
+    assert full(mine[0]).oncall_emails == (ONCALL_EMAIL,)
 
 
 async def test_a_lost_claim_publishes_nothing(world: World) -> None:
@@ -982,8 +996,8 @@ async def test_an_integration_without_token_publishes_unenriched(world: World) -
     assert await drain(world, directory) == ["published"]
 
     [alert] = world.store.outbox
-    assert alert.payload.enrichment_status == "skipped"
-    assert alert.payload.creator_email is None
+    assert full(alert).enrichment_status == "skipped"
+    assert full(alert).creator_email is None
     assert directory.calls == []
 
 
@@ -996,7 +1010,7 @@ async def test_a_token_that_does_not_decrypt_degrades_to_skipped(world: World) -
 
     assert await drain(world) == ["published"]
 
-    assert world.store.outbox[0].payload.enrichment_status == "skipped"
+    assert full(world.store.outbox[0]).enrichment_status == "skipped"
 
 
 async def test_deliveries_accepted_before_a_deletion_still_go_out(world: World) -> None:
@@ -1220,9 +1234,9 @@ async def test_a_published_alert_carries_the_degraded_enrichment(world: World) -
     assert await drain(world, directory) == ["published"]
 
     [alert] = world.store.outbox
-    assert alert.payload.enrichment_status == "partial"
-    assert alert.payload.creator_email == CREATOR_EMAIL
-    assert alert.payload.oncall_emails == ()
+    assert full(alert).enrichment_status == "partial"
+    assert full(alert).creator_email == CREATOR_EMAIL
+    assert full(alert).oncall_emails == ()
     [row] = world.store.deliveries.values()
     assert row.enrichment_status == "partial"
 

@@ -14,9 +14,11 @@ from uuid import UUID
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import ValidationError
 
 from fireline_runtime import jose
-from fireline_runtime.jose import LEGACY_EDDSA, Algorithm
+from fireline_runtime.jose import ALL_ALGORITHMS, LEGACY_EDDSA, Algorithm
+from fireline_runtime.settings import TokenSettings
 from fireline_runtime.tokens import (
     InvalidToken,
     JwksCache,
@@ -568,3 +570,12 @@ async def test_maximum_lifetime_is_configurable(
         assert (await verifier.verify(token)).expires_at == int(NOW) + 7200
     else:
         assert await refused(verifier, token) == "token lifetime too long"
+
+
+def test_the_allow_list_setting_names_only_known_algorithms() -> None:
+    settings = TokenSettings(fireline_token_algorithms=" RS256, ES256 ")
+    assert settings.token_algorithms == {"RS256", "ES256"}
+    assert TokenSettings().token_algorithms == ALL_ALGORITHMS
+    for bad in ("", "RS256,HS256", "none"):
+        with pytest.raises(ValidationError, match="choose among RS256, ES256, Ed25519, EdDSA"):
+            TokenSettings(fireline_token_algorithms=bad)

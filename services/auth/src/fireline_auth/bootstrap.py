@@ -25,11 +25,11 @@ from fireline_runtime.unit_of_work import UnitOfWorkFactory
 SERVICE = "auth"
 
 DESCRIPTION = """Exchanges API keys for short-lived access tokens (RFC 6749 client credentials,
-RFC 9068 JWTs signed with Ed25519), publishes the signing keys (JWKS) and server metadata
-(RFC 8414), and introspects tokens (RFC 7662). OAuth endpoints answer errors in the RFC 6749 §5.2
-shape. Failed client authentications are rate-limited per client id and per address, in each
-process's memory (so N replicas allow N times the budget); a correct secret is only ever refused
-for its address's failures, never for its client id's."""
+RFC 9068 JWTs signed with RS256 by default, or ES256 or Ed25519), publishes the signing keys
+(JWKS) and server metadata (RFC 8414), and introspects tokens (RFC 7662). OAuth endpoints answer
+errors in the RFC 6749 §5.2 shape. Failed client authentications are rate-limited per client id
+and per address, in each process's memory (so N replicas allow N times the budget); a correct
+secret is only ever refused for its address's failures, never for its client id's."""
 
 
 def migrations() -> list[Migration]:
@@ -68,6 +68,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
             key_usage_interval_s=settings.fireline_key_usage_interval_s,
             publish_ahead_s=settings.fireline_signing_key_publish_ahead_s,
             rotation_period_s=settings.fireline_signing_key_rotation_s,
+            signing_algorithm=settings.fireline_token_signing_alg,
+            algorithm_chosen_at=clock(),
         ),
         keys=keys,
         clock=clock,
@@ -76,7 +78,9 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     metrics.install(runtime, ctx)
 
     async def start_signing(rt: ServiceRuntime) -> None:
-        await signing_keys.ensure_signing_key(uow(), box=box, now=clock())
+        await signing_keys.ensure_signing_key(
+            uow(), box=box, algorithm=settings.fireline_token_signing_alg, now=clock()
+        )
         await signing_keys.load_signing_keys(uow(), ctx.keyring)
         if ctx.keyring.signer(clock()) is None:
             raise ConfigurationError(

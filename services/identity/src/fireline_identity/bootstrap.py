@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -11,6 +12,7 @@ from fireline_contracts import KEYS, SESSIONS, USERS
 from fireline_identity import metrics
 from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.adapters.postgres import PgUnitOfWork
+from fireline_identity.adapters.scanning_keys import ScanningKeyFile
 from fireline_identity.config import Settings
 from fireline_identity.domain.origins import allowed_origins
 from fireline_identity.domain.sessions import SessionPolicy
@@ -20,6 +22,7 @@ from fireline_identity.entrypoints.deps import CookieSettings, IdentityContext
 from fireline_identity.entrypoints.errors import ERRORS
 from fireline_identity.entrypoints.keys_api import router as keys_router
 from fireline_identity.entrypoints.origin_guard import ForeignOriginGuard
+from fireline_identity.entrypoints.secret_scanning_api import router as scanning_router
 from fireline_identity.entrypoints.session_api import router as session_router
 from fireline_identity.entrypoints.ui import router as ui_router
 from fireline_identity.entrypoints.users_api import router as users_router
@@ -66,6 +69,11 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         cookie=CookieSettings(secure=settings.fireline_cookie_secure),
         trusted_proxy_hops=settings.fireline_trusted_proxy_hops,
+        scanning_keys=(
+            ScanningKeyFile(Path(settings.fireline_secret_scanning_keys_file))
+            if settings.fireline_secret_scanning_keys_file
+            else None
+        ),
     )
 
     async def on_start(rt: ServiceRuntime) -> None:
@@ -92,7 +100,14 @@ def create_app(settings: Settings) -> FastAPI:
     app = runtime.build_app(
         title="Fireline identity",
         description=DESCRIPTION,
-        routers=[session_router, users_router, keys_router, audit_router, ui_router],
+        routers=[
+            session_router,
+            users_router,
+            keys_router,
+            scanning_router,
+            audit_router,
+            ui_router,
+        ],
     )
     app.state.identity = context
     ERRORS.install(app)

@@ -49,6 +49,12 @@ class Settings(ServiceSettings):
         ge=1,
         description="Audit log entries older than this many days are deleted (checked hourly).",
     )
+    fireline_secret_scanning_keys_file: str | None = Field(
+        default=None,
+        description="JSON file of the secret scanner's public keys, in the shape of GitHub's "
+        'public-keys document ({"public_keys": [{"key_identifier", "key", "is_current"}]}); '
+        "re-read when it changes. Unset: every secret-scanning report is refused (401).",
+    )
 
     def extra_origins(self) -> list[str]:
         return [o.strip() for o in self.fireline_allowed_origins.split(",") if o.strip()]

@@ -1,70 +1,84 @@
-"""Cryptography: Ed25519 key pairs, their JWKs and JWT signing (keys at rest: the runtime's
-:class:`~fireline_runtime.secret_box.SecretBox`)."""
+"""Cryptography: signing keys of each algorithm, their JWKs and JWT signing.
+
+Keys at rest are sealed by the runtime's :class:`~fireline_runtime.secret_box.SecretBox`; the JOSE
+rules themselves are :mod:`fireline_runtime.jose`.
+
+Two storage formats exist. Keys created since RS256 and ES256 were added store a PKCS#8 private
+key and a SubjectPublicKeyInfo public key (DER), whatever their algorithm. Keys created before are
+Ed25519 with both halves raw (32 bytes each); their rows say ``EdDSA``, and they keep signing under
+that name, so a verifier not yet upgraded to RFC 9864's ``Ed25519`` still accepts their tokens
+during a rolling upgrade.
+"""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fireline_auth.domain import tokens
+from fireline_runtime import jose
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+@dataclass(frozen=True, slots=True)
+class NewSigningKey:
+    """A freshly generated key as it is stored; ``private_key`` must be sealed before it is."""
+
+    kid: str
+    algorithm: jose.Algorithm
+    public_key: bytes
+    private_key: bytes
+
+    def __repr__(self) -> str:
+        return f"NewSigningKey(kid={self.kid!r}, algorithm={self.algorithm!s})"
 
 
-def new_key_pair() -> tuple[bytes, bytes]:
-    """(raw private key, raw public key) of a fresh Ed25519 key."""
-    private = Ed25519PrivateKey.generate()
-    raw_private = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    raw_public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return raw_private, raw_public
+def new_signing_key(algorithm: jose.Algorithm) -> NewSigningKey:
+    """A fresh key of ``algorithm``; its kid is the RFC 7638 thumbprint of its public key."""
+    der = jose.generate_private_key(algorithm)
+    key = jose.SigningKey.from_der(algorithm, der)
+    return NewSigningKey(key.thumbprint(), algorithm, key.public_der(), der)
 
 
-def thumbprint(public_key: bytes) -> str:
-    """RFC 7638 JWK thumbprint (SHA-256) of an Ed25519 public key: a stable, unique ``kid``."""
-    members = {"crv": "Ed25519", "kty": "OKP", "x": b64url(public_key)}
-    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
-    return b64url(hashlib.sha256(canonical.encode()).digest())
+def _is_legacy(algorithm: str) -> bool:
+    return algorithm == jose.LEGACY_EDDSA
 
 
-def public_jwk(kid: str, public_key: bytes) -> dict[str, str]:
-    """The JWKS entry of a signing key (never any private member)."""
-    return {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": b64url(public_key),
-        "kid": kid,
-        "use": "sig",
-        "alg": tokens.ALGORITHM,
-    }
+def public_jwk(kid: str, algorithm: str, public_key: bytes) -> dict[str, str]:
+    """The JWKS entry of a stored signing key (never any private member)."""
+    public: jose.PublicKey = (
+        Ed25519PublicKey.from_public_bytes(public_key)
+        if _is_legacy(algorithm)
+        else jose.load_public_der(public_key)
+    )
+    return jose.public_jwk(jose.public_members(public), kid, algorithm)
+
+
+def signing_key(algorithm: str, private_key: bytes) -> jose.SigningKey:
+    """The key a stored (and already opened) private key signs with."""
+    if _is_legacy(algorithm):
+        raw = Ed25519PrivateKey.from_private_bytes(private_key)
+        return jose.SigningKey(jose.Algorithm.ED25519, raw)
+    return jose.SigningKey.from_der(jose.Algorithm(algorithm), private_key)
 
 
 class Signer:
-    """Signs access tokens with one Ed25519 private key."""
+    """Signs access tokens with one private key, under the ``alg`` its row names."""
 
-    def __init__(self, kid: str, raw_private_key: bytes) -> None:
+    def __init__(self, kid: str, algorithm: str, key: jose.SigningKey) -> None:
         self.kid = kid
-        self._key = Ed25519PrivateKey.from_private_bytes(raw_private_key)
+        self.algorithm = algorithm
+        self._key = key
         # The header never changes for a key, so it is encoded once. The compact serialisation
         # below is RFC 7515 §7.1 written out; PyJWT's encode re-checks and re-serialises the
         # header on every call (27 µs against 34 µs per token here; the signature is ~20 of it).
-        header = json.dumps(tokens.header(kid), separators=(",", ":")).encode()
-        self._header_b64 = _b64url_bytes(header)
+        self._header_b64 = _b64url_bytes(orjson.dumps(tokens.header(kid, algorithm)))
 
     def __repr__(self) -> str:
-        return f"Signer(kid={self.kid!r})"
+        return f"Signer(kid={self.kid!r}, algorithm={self.algorithm!r})"
 
     def sign(self, token_claims: dict[str, Any]) -> str:
         signing_input = self._header_b64 + b"." + _b64url_bytes(orjson.dumps(token_claims))

@@ -14,7 +14,9 @@ class PgKeyUsageMarks:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def claim_emission(self, *, key_id: UUID, now: datetime, interval_s: float) -> bool:
+    async def claim_emission(
+        self, *, key_id: UUID, now: datetime, interval_s: float, previous_secret: bool = False
+    ) -> bool:
         """Record ``now`` as the key's last announcement unless one is younger than ``interval_s``.
 
         True means the caller should emit KeyUsed (in this same transaction). Concurrent exchanges
@@ -22,8 +24,10 @@ class PgKeyUsageMarks:
         """
         row = await self._conn.fetchrow(
             """
-            INSERT INTO key_usage_marks (key_id, last_emitted_at) VALUES ($1, $2)
-            ON CONFLICT (key_id) DO UPDATE SET last_emitted_at = EXCLUDED.last_emitted_at
+            INSERT INTO key_usage_marks (key_id, last_emitted_at, previous_secret)
+            VALUES ($1, $2, $4)
+            ON CONFLICT (key_id, previous_secret)
+            DO UPDATE SET last_emitted_at = EXCLUDED.last_emitted_at
             WHERE key_usage_marks.last_emitted_at
                   <= EXCLUDED.last_emitted_at - make_interval(secs => $3)
             RETURNING key_id
@@ -31,5 +35,6 @@ class PgKeyUsageMarks:
             key_id,
             now,
             interval_s,
+            previous_secret,
         )
         return row is not None

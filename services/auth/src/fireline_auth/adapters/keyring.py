@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from fireline_auth.adapters.crypto import Signer, public_jwk
+from fireline_auth.adapters.crypto import Signer, public_jwk, signing_key
 from fireline_auth.domain import signing
 from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
 from fireline_runtime.secret_box import SecretBox, UndecryptableSecret
@@ -27,6 +27,9 @@ class KeyRing:
         self._retention = retention
         self._keys: list[SigningKeyInfo] = []
         self._signers: dict[str, Signer | None] = {}
+        # kid -> JWKS entry, built once per key: the JWKS is served (and read by introspection)
+        # far more often than keys change, and an RSA entry is not free to build.
+        self._jwks: dict[str, dict[str, str]] = {}
 
     @property
     def keys(self) -> Sequence[SigningKeyInfo]:
@@ -35,20 +38,24 @@ class KeyRing:
     def load(self, stored: Sequence[StoredSigningKey]) -> None:
         """Replace the key set; decrypt only keys not seen before."""
         signers: dict[str, Signer | None] = {}
+        entries: dict[str, dict[str, str]] = {}
         for item in stored:
-            kid = item.info.kid
+            info = item.info
+            kid = info.kid
+            entries[kid] = self._jwks.get(kid) or public_jwk(kid, info.algorithm, info.public_key)
             if kid in self._signers:
                 signers[kid] = self._signers[kid]
                 continue
             try:
                 raw = self._box.open(item.private_key_encrypted, kid.encode())
-                signers[kid] = Signer(kid, raw)
+                signers[kid] = Signer(kid, info.algorithm, signing_key(info.algorithm, raw))
             except UndecryptableSecret:
                 # Still publishable (the public key is not encrypted), but it cannot sign.
                 log.error("signing key does not decrypt", extra={"kid": kid})
                 signers[kid] = None
         self._keys = [item.info for item in stored]
         self._signers = signers
+        self._jwks = entries
 
     def signer(self, now: datetime) -> Signer | None:
         """The signer of the key that signs at ``now``; None if there is none or it is unusable."""
@@ -57,4 +64,4 @@ class KeyRing:
 
     def jwks(self, now: datetime) -> dict[str, Any]:
         published = signing.published_keys(self._keys, now, self._retention())
-        return {"keys": [public_jwk(k.kid, k.public_key) for k in published]}
+        return {"keys": [self._jwks[k.kid] for k in published]}

@@ -13,8 +13,9 @@ from fireline_runtime.db import Connection
 _LOCK_KEY = 0x41555448  # "AUTH"
 
 _INSERT = """
-        INSERT INTO signing_keys (kid, public_key, private_key_encrypted, created_at, activates_at)
-        VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO signing_keys
+            (kid, algorithm, public_key, private_key_encrypted, created_at, activates_at)
+        VALUES ($1, $2, $3, $4, $5, $6)
         """
 
 
@@ -31,7 +32,7 @@ class PgSigningKeys:
     async def list_all(self) -> list[StoredSigningKey]:
         rows = await self._conn.fetch(
             """
-            SELECT kid, public_key, private_key_encrypted, created_at, activates_at
+            SELECT kid, algorithm, public_key, private_key_encrypted, created_at, activates_at
             FROM signing_keys ORDER BY activates_at, created_at
             """
         )
@@ -42,6 +43,7 @@ class PgSigningKeys:
                     public_key=bytes(row["public_key"]),
                     created_at=row["created_at"],
                     activates_at=row["activates_at"],
+                    algorithm=row["algorithm"],
                 ),
                 private_key_encrypted=bytes(row["private_key_encrypted"]),
             )
@@ -52,6 +54,7 @@ class PgSigningKeys:
         self,
         *,
         kid: str,
+        algorithm: str,
         public_key: bytes,
         private_key_encrypted: bytes,
         created_at: datetime,
@@ -60,6 +63,7 @@ class PgSigningKeys:
         await self._conn.execute(
             _INSERT,
             kid,
+            algorithm,
             public_key,
             private_key_encrypted,
             created_at,

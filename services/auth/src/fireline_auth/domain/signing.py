@@ -12,6 +12,10 @@ Lifecycle of a key:
 An immediate rotation (suspected compromise) skips all of this: it deletes every existing key, so
 none stays published and tokens they signed stop verifying (see ``service_layer.signing_keys``).
 
+Switching the configured algorithm is a rotation like any other: the signing key is "due" as soon
+as its algorithm is not the configured one, so its successor (of the new algorithm) is published
+ahead and takes over later, and tokens of the old algorithm stay verifiable for their lifetime.
+
 A new key is created ``publish_ahead`` before it activates. Verifiers (``fireline_runtime.tokens``)
 refetch the JWKS on an unknown ``kid`` at most every 30 s, so a key that signed the moment it was
 created could be refused for up to that long; publishing it first avoids that.
@@ -32,6 +36,9 @@ class SigningKeyInfo:
     public_key: bytes
     created_at: datetime
     activates_at: datetime
+    algorithm: str
+    """The ``alg`` its tokens carry: RS256, ES256, Ed25519, or EdDSA for keys stored before the
+    other algorithms existed (raw Ed25519; see ``adapters.crypto``)."""
 
 
 @dataclass(frozen=True)
@@ -94,9 +101,24 @@ def expired_keys(
     return out
 
 
-def rotation_due(keys: Sequence[SigningKeyInfo], now: datetime, rotation_period: timedelta) -> bool:
-    """True when the signing key is older than the period and no successor is waiting."""
+def rotation_due(
+    keys: Sequence[SigningKeyInfo],
+    now: datetime,
+    rotation_period: timedelta,
+    algorithm: str,
+    *,
+    chosen_at: datetime | None = None,
+) -> bool:
+    """True when no successor is waiting and the signing key is older than the period or signs
+    with another algorithm than ``algorithm``, the one configured at ``chosen_at``.
+
+    A signing key of another algorithm created after ``chosen_at`` was chosen by a later decision
+    (a replica started since with a new setting, or the CLI), and the later decision wins: during
+    a rolling restart the replicas still running the old setting do not rotate back.
+    """
     if pending_key(keys, now) is not None:
         return False
     current = current_key(keys, now)
-    return current is None or now - current.activates_at >= rotation_period
+    if current is None or now - current.activates_at >= rotation_period:
+        return True
+    return current.algorithm != algorithm and (chosen_at is None or current.created_at < chosen_at)

@@ -8,7 +8,6 @@ from typing import Any
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.domain.scopes import format_scope
 
-ALGORITHM = "EdDSA"
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the RFC 9068 media type, not a credential
 
 
@@ -25,9 +24,9 @@ class IssuedToken:
         return f"IssuedToken(kid={self.kid!r}, expires_in={self.expires_in}, scope={self.scope!r})"
 
 
-def header(kid: str) -> dict[str, str]:
-    """The JOSE header: one allow-listed algorithm, the access-token type and the signing key."""
-    return {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": kid}
+def header(kid: str, algorithm: str) -> dict[str, str]:
+    """The JOSE header: the signing key's algorithm, the access-token type and the key."""
+    return {"alg": algorithm, "typ": TOKEN_TYPE, "kid": kid}
 
 
 def claims(

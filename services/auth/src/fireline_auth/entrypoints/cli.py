@@ -38,6 +38,7 @@ async def rotate_keys(
         result = await rotate_signing_keys(
             uow,
             box=SecretBox(settings.encryption_key, accept_unversioned=True),
+            algorithm=settings.fireline_token_signing_alg,
             now=now or datetime.now(UTC),
             publish_ahead=timedelta(seconds=settings.fireline_signing_key_publish_ahead_s),
             retention=settings.signing_key_retention,
@@ -54,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     rotate = commands.add_parser(
         "rotate-keys",
-        help="Publish a new signing key now; it signs after FIRELINE_SIGNING_KEY_PUBLISH_AHEAD_S.",
+        help="Publish a new signing key (of FIRELINE_TOKEN_SIGNING_ALG) now; it signs after "
+        "FIRELINE_SIGNING_KEY_PUBLISH_AHEAD_S.",
     )
     rotate.add_argument(
         "--immediate",

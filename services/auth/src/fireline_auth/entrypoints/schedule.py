@@ -19,10 +19,12 @@ async def run_signing_key_schedule(
         await signing_keys.scheduled_rotation(
             ctx.uow(),
             box=ctx.box,
+            algorithm=policy.signing_algorithm,
             now=ctx.clock(),
             rotation_period=timedelta(seconds=policy.rotation_period_s),
             publish_ahead=timedelta(seconds=policy.publish_ahead_s),
             retention=retention,
+            algorithm_chosen_at=policy.algorithm_chosen_at,
         )
         await signing_keys.load_signing_keys(ctx.uow(), ctx.keyring)
 

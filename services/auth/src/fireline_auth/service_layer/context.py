@@ -12,6 +12,7 @@ from fireline_auth.domain.exchange_failures import ExchangeFailureTally
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.jose import Algorithm
 from fireline_runtime.secret_box import SecretBox
 
 Clock = Callable[[], datetime]
@@ -72,6 +73,11 @@ class TokenPolicy:
     key_usage_interval_s: float
     publish_ahead_s: float
     rotation_period_s: float
+    signing_algorithm: Algorithm
+    """What new signing keys sign with; a signing key of another algorithm is rotated out."""
+    algorithm_chosen_at: datetime
+    """When this process read ``signing_algorithm``: keys of another algorithm created later come
+    from a later decision and are not rotated out (``signing.rotation_due``)."""
 
 
 @dataclass
@@ -87,7 +93,8 @@ class AuthContext:
     policy: TokenPolicy
     keys: KeyCache
     clock: Clock = utc_now
-    # key id -> when this process last saw KeyUsed emitted (by anyone); avoids a write per exchange.
-    usage_seen: dict[UUID, datetime] = field(default_factory=dict)
+    # (key id, whether the replaced secret was used) -> when this process last saw KeyUsed emitted
+    # (by anyone); avoids a write per exchange.
+    usage_seen: dict[tuple[UUID, bool], datetime] = field(default_factory=dict)
     # Failed exchanges of known keys, reported per minute for the audit log.
     exchange_failures: ExchangeFailureTally = field(default_factory=ExchangeFailureTally)

@@ -90,7 +90,8 @@ def _sign(ctx: AuthContext, key: ApiKey, granted: tuple[str, ...], now: datetime
 async def _record_use(ctx: AuthContext, key: ApiKey, now: datetime) -> None:
     """Announce the key's use, at most once per interval (in-process check first, then the DB)."""
     interval = ctx.policy.key_usage_interval_s
-    if _announced_within(ctx, key.key_id, now, interval):
+    seen_as = (key.key_id, key.via_previous_secret)
+    if _announced_within(ctx, seen_as, now, interval):
         return
     try:
         await announce_use(ctx.uow(), key=key, now=now, interval_s=interval)
@@ -102,21 +103,30 @@ async def _record_use(ctx: AuthContext, key: ApiKey, now: datetime) -> None:
         return
     if len(ctx.usage_seen) >= _USAGE_CACHE_LIMIT:
         ctx.usage_seen.clear()
-    ctx.usage_seen[key.key_id] = now
+    ctx.usage_seen[seen_as] = now
 
 
-def _announced_within(ctx: AuthContext, key_id: UUID, now: datetime, interval_s: float) -> bool:
-    seen = ctx.usage_seen.get(key_id)
+def _announced_within(
+    ctx: AuthContext, seen_as: tuple[UUID, bool], now: datetime, interval_s: float
+) -> bool:
+    seen = ctx.usage_seen.get(seen_as)
     return seen is not None and (now - seen).total_seconds() < interval_s
 
 
 async def announce_use(uow: UnitOfWork, *, key: ApiKey, now: datetime, interval_s: float) -> bool:
-    """Publish KeyUsed unless some replica announced the key within ``interval_s``; True if sent."""
+    """Publish KeyUsed unless some replica announced the key within ``interval_s``; True if sent.
+
+    A use of the secret a rotation replaced is announced apart (``previous_secret``), so identity
+    hears of a machine still on the old secret even while others use the new one.
+    """
+    previous = key.via_previous_secret
     async with uow:
         claimed = await uow.key_usage.claim_emission(
-            key_id=key.key_id, now=now, interval_s=interval_s
+            key_id=key.key_id, now=now, interval_s=interval_s, previous_secret=previous
         )
         if claimed:
-            payload = KeyUsedPayload(key_id=key.key_id, used_at=now)
+            payload = KeyUsedPayload(
+                key_id=key.key_id, used_at=now, previous_secret=True if previous else None
+            )
             await uow.publish(KeyUsed(org_id=key.org_id, payload=payload))
     return claimed

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from fireline_auth.domain.keys import KeyState
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
-from fireline_contracts import EventEnvelope, KeyCreated, KeyRenamed, KeyRenamedPayload, KeyRevoked
+from fireline_contracts import (
+    EventEnvelope,
+    KeyCreated,
+    KeyRenamed,
+    KeyRenamedPayload,
+    KeyRevoked,
+    KeyRotated,
+)
 
 
 async def apply_key_event(uow: UnitOfWork, event: EventEnvelope) -> None:
     """Fold one keys-topic event into the projection (order-safe; the inbox dedupes)."""
-    if not isinstance(event, KeyCreated | KeyRenamed | KeyRevoked):
+    if not isinstance(event, KeyCreated | KeyRenamed | KeyRotated | KeyRevoked):
         return
     async with uow:
         if isinstance(event, KeyCreated):
@@ -23,6 +30,24 @@ async def apply_key_event(uow: UnitOfWork, event: EventEnvelope) -> None:
                 expires_at=p.expires_at,
                 created_at=p.created_at,
                 event_at=event.occurred_at,
+            )
+        elif isinstance(event, KeyRotated):
+            # A rotation carries the key's whole state, as a full rename does, with new secrets:
+            # the projection takes them because the event is newer than the ones it has.
+            r = event.payload
+            await uow.api_keys.apply_renamed(
+                key_id=r.key_id,
+                org_id=event.org_id,
+                name=r.name,
+                event_at=event.occurred_at,
+                state=KeyState(
+                    digest=r.digest,
+                    scopes=r.scopes,
+                    expires_at=r.expires_at,
+                    created_at=r.created_at,
+                    previous_digest=r.previous_digest,
+                    previous_valid_until=r.previous_valid_until,
+                ),
             )
         elif isinstance(event, KeyRenamed):
             renamed = event.payload
@@ -49,5 +74,10 @@ def _state_of(p: KeyRenamedPayload) -> KeyState | None:
     if p.digest is None or p.scopes is None or p.created_at is None:
         return None
     return KeyState(
-        digest=p.digest, scopes=p.scopes, expires_at=p.expires_at, created_at=p.created_at
+        digest=p.digest,
+        scopes=p.scopes,
+        expires_at=p.expires_at,
+        created_at=p.created_at,
+        previous_digest=p.previous_digest,
+        previous_valid_until=p.previous_valid_until,
     )

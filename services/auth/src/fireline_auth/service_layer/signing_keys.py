@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from fireline_auth.adapters.crypto import new_key_pair, thumbprint
+from fireline_auth.adapters.crypto import new_signing_key
 from fireline_auth.domain import signing
 from fireline_auth.domain.signing import SigningKeyInfo
 from fireline_auth.service_layer.context import SigningKeyRing
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.jose import Algorithm
 from fireline_runtime.secret_box import SecretBox
 
 log = logging.getLogger(__name__)
@@ -25,22 +27,44 @@ class RotationResult:
 
 
 async def _create(
-    uow: UnitOfWork, *, box: SecretBox, now: datetime, activates_at: datetime
+    uow: UnitOfWork,
+    *,
+    box: SecretBox,
+    algorithm: Algorithm,
+    now: datetime,
+    activates_at: datetime,
 ) -> SigningKeyInfo:
-    private, public = new_key_pair()
-    kid = thumbprint(public)
+    # Off the event loop: an RSA-2048 key takes from tens to hundreds of milliseconds to find,
+    # which would stall every exchange this replica is serving meanwhile.
+    key = await asyncio.to_thread(new_signing_key, algorithm)
     await uow.signing_keys.insert(
-        kid=kid,
-        public_key=public,
-        private_key_encrypted=box.seal(private, kid.encode()),
+        kid=key.kid,
+        algorithm=key.algorithm,
+        public_key=key.public_key,
+        private_key_encrypted=box.seal(key.private_key, key.kid.encode()),
         created_at=now,
         activates_at=activates_at,
     )
-    log.info("signing key created", extra={"kid": kid, "activates_at": activates_at.isoformat()})
-    return SigningKeyInfo(kid=kid, public_key=public, created_at=now, activates_at=activates_at)
+    log.info(
+        "signing key created",
+        extra={
+            "kid": key.kid,
+            "algorithm": str(algorithm),
+            "activates_at": activates_at.isoformat(),
+        },
+    )
+    return SigningKeyInfo(
+        kid=key.kid,
+        public_key=key.public_key,
+        created_at=now,
+        activates_at=activates_at,
+        algorithm=key.algorithm,
+    )
 
 
-async def ensure_signing_key(uow: UnitOfWork, *, box: SecretBox, now: datetime) -> bool:
+async def ensure_signing_key(
+    uow: UnitOfWork, *, box: SecretBox, algorithm: Algorithm, now: datetime
+) -> bool:
     """Create a signing key, active at once, if none signs yet; True if one was created.
 
     Nothing was signed before, so there is no predecessor to keep signing while a new key is
@@ -51,7 +75,7 @@ async def ensure_signing_key(uow: UnitOfWork, *, box: SecretBox, now: datetime) 
         keys = [s.info for s in await uow.signing_keys.list_all()]
         if signing.current_key(keys, now) is not None:
             return False
-        await _create(uow, box=box, now=now, activates_at=now)
+        await _create(uow, box=box, algorithm=algorithm, now=now, activates_at=now)
         return True
 
 
@@ -59,20 +83,23 @@ async def rotate_signing_keys(
     uow: UnitOfWork,
     *,
     box: SecretBox,
+    algorithm: Algorithm,
     now: datetime,
     publish_ahead: timedelta,
     retention: timedelta,
     immediate: bool = False,
     only_if_older_than: timedelta | None = None,
+    algorithm_chosen_at: datetime | None = None,
 ) -> RotationResult | None:
-    """Create the next signing key, published now and signing after ``publish_ahead``.
+    """Create the next signing key, of ``algorithm``: published now, signs after ``publish_ahead``.
 
     If a next key is already waiting it is returned instead of adding another. ``immediate`` (for a
     suspected compromise) makes the new key sign at once and withdraws every existing key from the
     JWKS at once (see below); tokens the new key signs may be refused for up to the verifiers'
     refetch floor (30 s). With
     ``only_if_older_than`` (the schedule) nothing happens, and None is returned, unless the
-    signing key is that old. Retired keys whose tokens have all expired are deleted.
+    signing key is that old or of another algorithm (see ``signing.rotation_due`` for
+    ``algorithm_chosen_at``). Retired keys whose tokens have all expired are deleted.
     """
     async with uow:
         await uow.signing_keys.lock()
@@ -82,7 +109,7 @@ async def rotate_signing_keys(
             await uow.signing_keys.delete([k.kid for k in expired])
             log.info("retired signing keys deleted", extra={"kids": [k.kid for k in expired]})
         if only_if_older_than is not None and not signing.rotation_due(
-            keys, now, only_if_older_than
+            keys, now, only_if_older_than, algorithm, chosen_at=algorithm_chosen_at
         ):
             return None
         if immediate:
@@ -94,13 +121,14 @@ async def rotate_signing_keys(
             withdrawn = [k.kid for k in keys if k not in expired]
             await uow.signing_keys.delete(withdrawn)
             log.warning("signing keys withdrawn by immediate rotation", extra={"kids": withdrawn})
-            return RotationResult(await _create(uow, box=box, now=now, activates_at=now), True)
+            created = await _create(uow, box=box, algorithm=algorithm, now=now, activates_at=now)
+            return RotationResult(created, True)
         waiting = signing.pending_key(keys, now)
         if waiting is not None:
             return RotationResult(waiting, False)
         # With no key signing yet there is nothing to keep signing while the new one is published.
         starts = now if signing.current_key(keys, now) is None else now + publish_ahead
-        key = await _create(uow, box=box, now=now, activates_at=starts)
+        key = await _create(uow, box=box, algorithm=algorithm, now=now, activates_at=starts)
         return RotationResult(key, True)
 
 
@@ -108,27 +136,37 @@ async def scheduled_rotation(
     uow: UnitOfWork,
     *,
     box: SecretBox,
+    algorithm: Algorithm,
     now: datetime,
     rotation_period: timedelta,
     publish_ahead: timedelta,
     retention: timedelta,
+    algorithm_chosen_at: datetime | None = None,
 ) -> RotationResult | None:
-    """Rotate when the signing key is older than ``rotation_period``; clean up expired keys.
+    """Rotate when the signing key is older than ``rotation_period`` or signs with another
+    algorithm than ``algorithm``; clean up expired keys.
+
+    A changed algorithm setting therefore takes effect as an ordinary rotation: the new key is
+    published ``publish_ahead`` before it signs, and the old one stays published until its tokens
+    have expired, so no verifier refuses a token during the switch. A key of another algorithm
+    created after ``algorithm_chosen_at`` is left alone (the later decision wins).
 
     Runs on every replica's schedule: a lock-free look first, so the common case takes no lock.
     """
     async with uow.reading() as reader:
         keys = [s.info for s in await reader.signing_keys.list_all()]
-    due = signing.rotation_due(keys, now, rotation_period)
+    due = signing.rotation_due(keys, now, rotation_period, algorithm, chosen_at=algorithm_chosen_at)
     if not due and not signing.expired_keys(keys, now, retention):
         return None
     return await rotate_signing_keys(
         uow,
         box=box,
+        algorithm=algorithm,
         now=now,
         publish_ahead=publish_ahead,
         retention=retention,
         only_if_older_than=rotation_period,
+        algorithm_chosen_at=algorithm_chosen_at,
     )
 
 

@@ -21,7 +21,8 @@ class ApiKeyProjection(Protocol):
     """Auth's projection of identity's API keys; every write is order-safe per key.
 
     Any event of a key may be the first to arrive; ``revoked_at`` is set once and never cleared,
-    a creation never un-revokes, and a rename only replaces a name set by an older event.
+    a creation never un-revokes, a rename only replaces a name set by an older event, and a key's
+    secrets are those of the newest event that carries them (a rotation replaces them).
     """
 
     async def apply_created(
@@ -47,7 +48,8 @@ class ApiKeyProjection(Protocol):
         event_at: datetime,
         state: KeyState | None = None,
     ) -> None:
-        """Apply a rename; with ``state``, also fill in a key whose creation was never seen."""
+        """Apply a rename, or a rotation (which always carries ``state``); with ``state``, also
+        fill in a key whose creation was never seen and take newer secrets."""
 
     async def apply_revoked(
         self, *, key_id: UUID, org_id: UUID, revoked_at: datetime, event_at: datetime
@@ -58,7 +60,7 @@ class ApiKeyProjection(Protocol):
         """The key with that id, if the projection has it."""
 
     async def find_by_digest(self, digest: str) -> ApiKey | None:
-        """The key whose secret has that digest, if any."""
+        """The key whose current or replaced secret has that digest, if any."""
 
 
 class SigningKeyRepository(Protocol):
@@ -72,6 +74,7 @@ class SigningKeyRepository(Protocol):
         self,
         *,
         kid: str,
+        algorithm: str,
         public_key: bytes,
         private_key_encrypted: bytes,
         created_at: datetime,
@@ -84,8 +87,12 @@ class SigningKeyRepository(Protocol):
 
 
 class KeyUsageMarks(Protocol):
-    async def claim_emission(self, *, key_id: UUID, now: datetime, interval_s: float) -> bool:
+    async def claim_emission(
+        self, *, key_id: UUID, now: datetime, interval_s: float, previous_secret: bool = False
+    ) -> bool:
         """Record ``now`` as the key's last announcement unless one is younger than ``interval_s``.
+
+        Uses of the secret a rotation replaced (``previous_secret``) have marks of their own.
 
         True means the caller should publish KeyUsed in this same transaction. Concurrent claims
         for one key serialise, so only one of them wins per interval, across replicas too.

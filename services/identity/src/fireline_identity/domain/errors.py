@@ -59,6 +59,26 @@ class KeyAlreadyRevoked(DomainError):
     """A revoked key is kept for audit only; it cannot be changed any more."""
 
 
+class KeyExpired(DomainError):
+    """An expired key cannot get a new secret: the rotation keeps its expiry."""
+
+
+class ReportRefused(DomainError):
+    """A secret-scanning report that is not signed by a configured key; nothing was read."""
+
+
+class ReportInvalid(DomainError):
+    """A correctly signed secret-scanning report that is not in the partner format."""
+
+
+class ReportTooLarge(DomainError):
+    """A secret-scanning report over the size or token limit; nothing was read."""
+
+
+class ScanningNotConfigured(DomainError):
+    """The deployment configured no secret-scanning keys, so no report can be verified."""
+
+
 class EmailTaken(DomainError):
     """Another user of the org already has this email (compared case-insensitively)."""
 

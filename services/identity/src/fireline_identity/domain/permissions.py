@@ -12,6 +12,7 @@ class Action(StrEnum):
     LIST_KEYS = "list_keys"
     CREATE_KEY = "create_key"
     RENAME_KEY = "rename_key"
+    ROTATE_KEY = "rotate_key"
     REVOKE_KEY = "revoke_key"
     LIST_USERS = "list_users"
     MANAGE_USERS = "manage_users"

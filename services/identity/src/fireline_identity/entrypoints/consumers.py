@@ -26,6 +26,7 @@ def key_usage_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
                 org_id=event.org_id,
                 key_id=event.payload.key_id,
                 used_at=event.payload.used_at,
+                previous_secret=bool(event.payload.previous_secret),
             )
 
     return EventHandler(

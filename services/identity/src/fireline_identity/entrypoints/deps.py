@@ -12,6 +12,7 @@ from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.domain.errors import NotFound
 from fireline_identity.domain.sessions import SessionPolicy, SessionUser
 from fireline_identity.service_layer import sessions
+from fireline_identity.service_layer.secret_scanning import ReportVerifier
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.client_address import client_address as forwarded_client
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
@@ -38,6 +39,8 @@ class IdentityContext:
     policy: SessionPolicy
     cookie: CookieSettings
     trusted_proxy_hops: int = 0
+    scanning_keys: ReportVerifier | None = None
+    """Verifies secret-scanning reports; None when the deployment configured no keys."""
 
 
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a

@@ -11,11 +11,16 @@ from fireline_identity.domain.errors import (
     InvalidCredentials,
     InvalidInput,
     KeyAlreadyRevoked,
+    KeyExpired,
     KeyLimitReached,
     LastAdmin,
     NotFound,
     OrgNameTaken,
     PermissionDenied,
+    ReportInvalid,
+    ReportRefused,
+    ReportTooLarge,
+    ScanningNotConfigured,
     TooManyAttempts,
     Unauthenticated,
 )
@@ -51,6 +56,18 @@ ERRORS = (
     .add(NotFound, 404, "not_found", "Not found")
     .add(KeyLimitReached, 409, "key_limit_reached", "Key limit reached")
     .add(KeyAlreadyRevoked, 409, "key_revoked", "Key is revoked")
+    .add(KeyExpired, 409, "key_expired", "Key has expired")
+    .add(ReportRefused, 401, "invalid_signature", "Report signature not valid")
+    .add(ReportInvalid, 400, "invalid_report", "Report not in the secret-scanning format")
+    .add(ReportTooLarge, 413, "report_too_large", "Report too large")
+    # A 4xx like any unverifiable report: the scanner cannot fix it, but nothing here is broken
+    # either; the code tells the operator what to set.
+    .add(
+        ScanningNotConfigured,
+        401,
+        "secret_scanning_not_configured",
+        "Secret scanning not configured",
+    )
     .add(EmailTaken, 409, "email_taken", "Email already in use")
     .add(OrgNameTaken, 409, "org_name_taken", "Org name already in use")
     .add(LastAdmin, 409, "last_admin", "Last admin")

@@ -1,4 +1,4 @@
-"""The API keys API: admins create, rename and revoke; every member of the org may list."""
+"""The API keys API: admins create, rename, rotate and revoke; every member of the org may list."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fireline_identity.entrypoints.schemas import (
     KeyList,
     KeyRenameRequest,
     KeyResponse,
+    KeyRotateRequest,
 )
 from fireline_identity.service_layer import keys
 from fireline_runtime.openapi import problem_responses
@@ -38,17 +39,7 @@ async def create_key(
         expires_at=body.expires_at,
     )
     response.headers["Cache-Control"] = "no-store"
-    key = created.key
-    return KeyCreatedResponse(
-        id=key.id,
-        name=key.name,
-        key=created.secret,
-        hint=key.hint,
-        scopes=list(key.scopes),
-        created_at=key.created_at,
-        created_by=key.created_by,
-        expires_at=key.expires_at,
-    )
+    return KeyCreatedResponse.of(created)
 
 
 @router.get("", summary="Your org's API keys (active only unless include_revoked=true)")
@@ -65,6 +56,31 @@ async def rename_key(
         uow=context.uow(), actor=actor, key_id=parse_id(key_id, "API key"), name=body.name
     )
     return KeyResponse.of(listing)
+
+
+@router.post(
+    "/{key_id}/rotate",
+    summary="Give an API key a new secret",
+    description="Same id, name, scopes and expiry; the new secret (`key`) is in this response "
+    "only. The old secret keeps working for `grace_period_minutes` (0-1440, default 30), then is "
+    "refused; rotating again during a grace period ends the older grace at once. Revoking the "
+    "key ends both. Not counted against the key limit.",
+)
+async def rotate_key(
+    key_id: str,
+    actor: CurrentUser,
+    context: Context,
+    response: Response,
+    body: KeyRotateRequest | None = None,
+) -> KeyCreatedResponse:
+    rotated = await keys.rotate_key(
+        uow=context.uow(),
+        actor=actor,
+        key_id=parse_id(key_id, "API key"),
+        grace_period_minutes=(body or KeyRotateRequest()).grace_period_minutes,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return KeyCreatedResponse.of(rotated)
 
 
 @router.delete(

@@ -9,7 +9,12 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, Field
 
 from fireline_identity.domain.audit import AuditEntry
-from fireline_identity.domain.keys import ApiKey
+from fireline_identity.domain.keys import (
+    GRACE_PERIOD_DEFAULT_MINUTES,
+    GRACE_PERIOD_MAX_MINUTES,
+    ApiKey,
+    NewKey,
+)
 from fireline_identity.domain.sessions import SessionUser
 from fireline_identity.domain.users import PASSWORD_MAX_LENGTH, User
 from fireline_identity.service_layer.keys import KeyListing
@@ -93,7 +98,17 @@ class KeyRenameRequest(RequestModel):
     name: str = Field(max_length=1000, description="1-64 characters after trimming.")
 
 
+class KeyRotateRequest(RequestModel):
+    grace_period_minutes: int = Field(
+        default=GRACE_PERIOD_DEFAULT_MINUTES,
+        description=f"How long the old secret keeps working, 0-{GRACE_PERIOD_MAX_MINUTES} minutes "
+        "(0: it stops at once).",
+    )
+
+
 class KeyCreatedResponse(BaseModel):
+    """A key with its secret: the answer to creating a key and to rotating one."""
+
     id: UUID
     name: str
     key: str = Field(description="The secret. Shown in this response only; store it now.")
@@ -102,6 +117,31 @@ class KeyCreatedResponse(BaseModel):
     created_at: datetime
     created_by: UUID | None
     expires_at: datetime | None
+
+    @classmethod
+    def of(cls, created: NewKey) -> KeyCreatedResponse:
+        key = created.key
+        return cls(
+            id=key.id,
+            name=key.name,
+            key=created.secret,
+            hint=key.hint,
+            scopes=list(key.scopes),
+            created_at=key.created_at,
+            created_by=key.created_by,
+            expires_at=key.expires_at,
+        )
+
+
+class RotationResponse(BaseModel):
+    """A rotation in progress: the replaced secret still works until ``previous_valid_until``."""
+
+    rotated_at: datetime
+    previous_valid_until: datetime
+    previous_used_at: datetime | None = Field(
+        description="The old secret's latest use since the rotation (null: none seen): a "
+        "machine still on the old secret. Reported by auth at most once a minute."
+    )
 
 
 class KeyResponse(BaseModel):
@@ -115,10 +155,25 @@ class KeyResponse(BaseModel):
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    revocation_reason: Literal["revoked", "leaked"] | None = Field(
+        description="`leaked`: a secret-scanning report found the secret in public."
+    )
+    revocation_report_url: str | None = Field(description="Where the leaked secret was found.")
+    rotated_at: datetime | None = Field(description="The latest rotation, if any.")
+    rotation: RotationResponse | None = Field(
+        description="Set while a rotation's grace period lasts (the old secret still works)."
+    )
 
     @classmethod
     def of(cls, listing: KeyListing) -> KeyResponse:
         key: ApiKey = listing.key
+        rotation = None
+        if listing.in_grace and key.rotated_at and key.previous_valid_until:
+            rotation = RotationResponse(
+                rotated_at=key.rotated_at,
+                previous_valid_until=key.previous_valid_until,
+                previous_used_at=key.previous_used_at,
+            )
         return cls(
             id=key.id,
             name=key.name,
@@ -130,6 +185,10 @@ class KeyResponse(BaseModel):
             last_used_at=key.last_used_at,
             expires_at=key.expires_at,
             revoked_at=key.revoked_at,
+            revocation_reason=key.revoked_reason.value if key.revoked_reason else None,
+            revocation_report_url=key.revoked_report_url,
+            rotated_at=key.rotated_at,
+            rotation=rotation,
         )
 
 

@@ -25,6 +25,7 @@ from fireline_contracts import (
     KeyExchangeFailed,
     KeyRenamed,
     KeyRevoked,
+    KeyRotated,
     LoginFailed,
     LoginSucceeded,
     SessionRevoked,
@@ -92,10 +93,38 @@ def key_renamed(event: KeyRenamed) -> AuditEntry:
     )
 
 
+def key_rotated(event: KeyRotated) -> AuditEntry:
+    p = event.payload
+    # Never the digests the event carries: when the old secret stops working is what matters.
+    until = p.previous_valid_until
+    return _entry(
+        event,
+        AuditAction.KEY_ROTATED,
+        Actor.user_or_system(p.rotated_by),
+        _key(p.key_id),
+        name=p.name,
+        previous_secret_valid_until=until.isoformat() if until else None,
+    )
+
+
 def key_revoked(event: KeyRevoked) -> AuditEntry:
     p = event.payload
+    if p.reason == "leaked":
+        # Revoked because GitHub's secret scanning found the secret in public: no user acted.
+        return _entry(
+            event,
+            AuditAction.KEY_REVOKED,
+            Actor(ActorType.SECRET_SCANNER),
+            _key(p.key_id),
+            reason="leaked",
+            report_url=p.report_url,
+        )
     return _entry(
-        event, AuditAction.KEY_REVOKED, Actor.user_or_system(p.revoked_by), _key(p.key_id)
+        event,
+        AuditAction.KEY_REVOKED,
+        Actor.user_or_system(p.revoked_by),
+        _key(p.key_id),
+        reason=p.reason or "revoked",
     )
 
 
@@ -216,6 +245,7 @@ def signing_secrets_rotated(event: SigningSecretsRotated) -> AuditEntry:
 BUILDERS: dict[type[EventEnvelope], Builder] = {
     KeyCreated: key_created,
     KeyRenamed: key_renamed,
+    KeyRotated: key_rotated,
     KeyRevoked: key_revoked,
     KeyExchangeFailed: key_exchange_failed,
     UserCreated: _user_builder(AuditAction.USER_CREATED),

@@ -5,7 +5,6 @@ The use cases hand these to ``UnitOfWork.publish``, which picks the topic.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -16,6 +15,8 @@ from fireline_contracts import (
     KeyRenamedPayload,
     KeyRevoked,
     KeyRevokedPayload,
+    KeyRotated,
+    KeyRotatedPayload,
     LoginFailed,
     LoginFailedPayload,
     LoginSucceeded,
@@ -27,7 +28,7 @@ from fireline_contracts import (
     UserPayload,
     UserUpdated,
 )
-from fireline_identity.domain.keys import ApiKey
+from fireline_identity.domain.keys import ApiKey, Revocation, Secrets
 from fireline_identity.domain.sessions import RevokedSession
 from fireline_identity.domain.users import User
 
@@ -76,15 +77,40 @@ def key_created(key: ApiKey, *, digest: str) -> KeyCreated:
     return KeyCreated(org_id=key.org_id, payload=payload)
 
 
-def key_renamed(key: ApiKey, *, digest: str, by: UUID | None) -> KeyRenamed:
-    # The whole key, not just the name: once compaction drops the KeyCreated, this rename is all a
-    # consumer rebuilding from the topic gets to see of the key.
-    payload = KeyRenamedPayload.model_validate({**_key_state(key, digest), "renamed_by": by})
+def _whole_key(key: ApiKey, secrets: Secrets) -> dict[str, object]:
+    """The key's state with the digests of its live secrets: what lets one event rebuild it."""
+    return {
+        **_key_state(key, secrets.digest),
+        "previous_digest": secrets.previous_digest,
+        "previous_valid_until": secrets.previous_valid_until,
+    }
+
+
+def key_renamed(key: ApiKey, *, secrets: Secrets, by: UUID | None) -> KeyRenamed:
+    # The whole key, not just the name: once compaction drops the KeyCreated (or KeyRotated), this
+    # rename is all a consumer rebuilding from the topic gets to see of the key, grace included.
+    payload = KeyRenamedPayload.model_validate({**_whole_key(key, secrets), "renamed_by": by})
     return KeyRenamed(org_id=key.org_id, payload=payload)
 
 
-def key_revoked(key: ApiKey, *, at: datetime, by: UUID | None) -> KeyRevoked:
-    payload = KeyRevokedPayload(key_id=key.id, revoked_at=at, revoked_by=by)
+def key_rotated(key: ApiKey, *, secrets: Secrets, by: UUID | None) -> KeyRotated:
+    if key.rotated_at is None:
+        raise ValueError("a rotated key has a rotation time")
+    # The whole key again: on the compacted topic this may become the key's only event.
+    payload = KeyRotatedPayload.model_validate(
+        {**_whole_key(key, secrets), "rotated_at": key.rotated_at, "rotated_by": by}
+    )
+    return KeyRotated(org_id=key.org_id, payload=payload)
+
+
+def key_revoked(key: ApiKey, revocation: Revocation) -> KeyRevoked:
+    payload = KeyRevokedPayload(
+        key_id=key.id,
+        revoked_at=revocation.at,
+        revoked_by=revocation.by,
+        reason=revocation.reason.value,
+        report_url=revocation.report_url,
+    )
     return KeyRevoked(org_id=key.org_id, payload=payload)
 
 

@@ -1,4 +1,4 @@
-"""Use cases for API keys: create (within the per-org limit), list, rename, revoke, usage."""
+"""Use cases for API keys: create (within the per-org limit), list, rename, rotate, revoke, use."""
 
 from __future__ import annotations
 
@@ -9,13 +9,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from fireline_contracts import api_keys, utc_now
-from fireline_identity.domain.errors import KeyAlreadyRevoked, KeyLimitReached, NotFound
+from fireline_identity.domain.errors import (
+    KeyAlreadyRevoked,
+    KeyExpired,
+    KeyLimitReached,
+    NotFound,
+)
 from fireline_identity.domain.keys import (
+    GRACE_PERIOD_DEFAULT_MINUTES,
     MAX_ACTIVE_KEYS_PER_ORG,
     ApiKey,
     KeyStatus,
     NewKey,
+    NewSecret,
+    Revocation,
     check_expiry,
+    grace_end,
     has_room_for_another_key,
     normalize_key_name,
     normalize_scopes,
@@ -32,6 +41,12 @@ log = logging.getLogger(__name__)
 class KeyListing:
     key: ApiKey
     status: KeyStatus
+    in_grace: bool = False
+    """A rotation's replaced secret still works (judged at the same instant as ``status``)."""
+
+    @classmethod
+    def at(cls, key: ApiKey, now: datetime) -> KeyListing:
+        return cls(key=key, status=key.status(now), in_grace=key.in_grace(now))
 
 
 async def create_key(
@@ -84,7 +99,7 @@ async def list_keys(
         found = await uow.keys.list_for_org(
             org_id=actor.org_id, include_inactive=include_revoked, now=now
         )
-    return [KeyListing(key=k, status=k.status(now)) for k in found]
+    return [KeyListing.at(k, now) for k in found]
 
 
 async def rename_key(
@@ -102,10 +117,57 @@ async def rename_key(
             raise KeyAlreadyRevoked("a revoked key cannot be renamed")
         if key.name != clean_name:
             key = replace(key, name=clean_name)
-            digest = await uow.keys.rename(key.id, clean_name)
-            await uow.publish(events.key_renamed(key, digest=digest, by=actor.user_id))
+            secrets = await uow.keys.rename(key.id, clean_name)
+            await uow.publish(
+                events.key_renamed(key, secrets=secrets.live_at(now), by=actor.user_id)
+            )
     log.info("api key renamed", extra={"key_id": str(key.id), "by": str(actor.user_id)})
-    return KeyListing(key=key, status=key.status(now))
+    return KeyListing.at(key, now)
+
+
+async def rotate_key(
+    *,
+    uow: UnitOfWork,
+    actor: SessionUser,
+    key_id: uuid.UUID,
+    grace_period_minutes: int = GRACE_PERIOD_DEFAULT_MINUTES,
+) -> NewKey:
+    """Give a key a new secret (KeyRotated), returned here and never again; the old secret keeps
+    working for the grace period. A rotation during a grace period ends the older grace at once,
+    so at most two secrets are ever live. Not a new key: the key limit does not apply."""
+    ensure_allowed(actor.role, Action.ROTATE_KEY)
+    now = utc_now()
+    previous_valid_until = grace_end(grace_period_minutes, now=now)
+    secret = api_keys.generate()
+    async with uow:
+        key = await _locked_key(uow, actor, key_id)
+        if key.revoked_at is not None:
+            raise KeyAlreadyRevoked("a revoked key cannot be rotated")
+        if key.status(now) is KeyStatus.EXPIRED:
+            raise KeyExpired("an expired key cannot be rotated; create a new one")
+        secrets = await uow.keys.rotate(
+            key.id,
+            NewSecret(
+                digest=api_keys.digest(secret),
+                hint=api_keys.hint(secret),
+                at=now,
+                by=actor.user_id,
+                previous_valid_until=previous_valid_until,
+            ),
+        )
+        key = replace(
+            key,
+            hint=api_keys.hint(secret),
+            rotated_at=now,
+            previous_valid_until=previous_valid_until,
+            previous_used_at=None,
+        )
+        await uow.publish(events.key_rotated(key, secrets=secrets, by=actor.user_id))
+    log.info(
+        "api key rotated",
+        extra={"key_id": str(key.id), "by": str(actor.user_id), "grace_min": grace_period_minutes},
+    )
+    return NewKey(key=key, secret=secret)
 
 
 async def revoke_key(*, uow: UnitOfWork, actor: SessionUser, key_id: uuid.UUID) -> None:
@@ -116,17 +178,32 @@ async def revoke_key(*, uow: UnitOfWork, actor: SessionUser, key_id: uuid.UUID) 
         key = await _locked_key(uow, actor, key_id)
         if key.revoked_at is not None:
             return
-        await uow.keys.revoke(key.id, at=now, by=actor.user_id)
-        await uow.publish(events.key_revoked(key, at=now, by=actor.user_id))
+        revocation = Revocation(at=now, by=actor.user_id)
+        await uow.keys.revoke(key.id, revocation)
+        await uow.publish(events.key_revoked(key, revocation))
     log.info("api key revoked", extra={"key_id": str(key.id), "by": str(actor.user_id)})
 
 
 async def record_key_use(
-    *, uow: UnitOfWork, org_id: uuid.UUID, key_id: uuid.UUID, used_at: datetime
+    *,
+    uow: UnitOfWork,
+    org_id: uuid.UUID,
+    key_id: uuid.UUID,
+    used_at: datetime,
+    previous_secret: bool = False,
 ) -> bool:
-    """Move the key's ``last_used_at`` forward; unknown keys and older reports are ignored."""
+    """Move the key's ``last_used_at`` forward; unknown keys and older reports are ignored. A use
+    of the secret a rotation replaced is remembered too, so the list can show it."""
     async with uow:
-        return await uow.keys.record_use(org_id=org_id, key_id=key_id, used_at=used_at)
+        moved = await uow.keys.record_use(org_id=org_id, key_id=key_id, used_at=used_at)
+        if previous_secret:
+            moved = (
+                await uow.keys.record_previous_secret_use(
+                    org_id=org_id, key_id=key_id, used_at=used_at
+                )
+                or moved
+            )
+        return moved
 
 
 async def count_active_keys_by_org(*, uow: UnitOfWork) -> dict[uuid.UUID, int]:

@@ -15,6 +15,7 @@ from fireline_contracts import (
     KeyCreated,
     KeyRenamed,
     KeyRevoked,
+    KeyRotated,
     LoginFailed,
     LoginSucceeded,
     SessionRevoked,
@@ -23,7 +24,7 @@ from fireline_contracts import (
     UserUpdated,
 )
 from fireline_identity.domain.audit import AuditEntry, AuditFilter, Position
-from fireline_identity.domain.keys import ApiKey
+from fireline_identity.domain.keys import ApiKey, NewSecret, Revocation, Secrets
 from fireline_identity.domain.sessions import NewSession, RevokedSession, StoredSession
 from fireline_identity.domain.users import User
 from fireline_runtime.unit_of_work import Transactional
@@ -31,6 +32,7 @@ from fireline_runtime.unit_of_work import Transactional
 IdentityEvent = (
     KeyCreated
     | KeyRenamed
+    | KeyRotated
     | KeyRevoked
     | UserCreated
     | UserUpdated
@@ -60,14 +62,30 @@ class KeyRepository(Protocol):
     ) -> list[ApiKey]:
         """The org's keys, newest first; revoked and expired ones only with ``include_inactive``."""
 
-    async def rename(self, key_id: UUID, name: str) -> str:
-        """Rename a key the caller has locked; returns its digest (for the KeyRenamed)."""
+    async def rename(self, key_id: UUID, name: str) -> Secrets:
+        """Rename a key the caller has locked; returns its digests (for the KeyRenamed)."""
 
-    async def revoke(self, key_id: UUID, *, at: datetime, by: UUID | None) -> None:
-        """Mark the key revoked."""
+    async def rotate(self, key_id: UUID, new: NewSecret) -> Secrets:
+        """Give a key the caller has locked a new secret. The replaced digest is kept until
+        ``new.previous_valid_until`` (forgotten at once when None), and an older replaced one is
+        dropped; the replaced secret's recorded use is cleared. Returns the new digests."""
+
+    async def revoke(self, key_id: UUID, revocation: Revocation) -> None:
+        """Mark the key revoked, saying why."""
+
+    async def find_by_secret(self, digest: str) -> tuple[ApiKey, bool] | None:
+        """The key of any org whose current or replaced secret has ``digest``, locked until the
+        transaction ends, and whether it is the current one (a replaced one may be past its
+        grace period)."""
 
     async def record_use(self, *, org_id: UUID, key_id: UUID, used_at: datetime) -> bool:
         """Move ``last_used_at`` forward (never back); False when the key is unknown or newer."""
+
+    async def record_previous_secret_use(
+        self, *, org_id: UUID, key_id: UUID, used_at: datetime
+    ) -> bool:
+        """Move the replaced secret's ``previous_used_at`` forward; uses from before the latest
+        rotation do not count. False when nothing changed."""
 
 
 class OrgRepository(Protocol):

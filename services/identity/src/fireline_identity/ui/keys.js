@@ -1,4 +1,4 @@
-// Key Management: list, generate (secret shown once), rename, revoke.
+// Key Management: list, generate and rotate (secret shown once), rename, revoke.
 //
 // The secret of a new key lives only in the reveal dialog's text while that dialog is open. It
 // is not kept in any variable of this module, and closing the dialog erases it, so it cannot be
@@ -31,6 +31,15 @@ export function createKeysView(ctx) {
   const revealDialog = $("reveal-dialog");
   const revealKey = $("reveal-key");
   const copyStatus = $("copy-status");
+
+  const revealTitle = $("reveal-title");
+  const revealGrace = $("reveal-grace");
+
+  const rotateDialog = $("rotate-dialog");
+  const rotateForm = $("rotate-form");
+  const rotateGrace = $("rotate-grace");
+  const rotateError = $("rotate-error");
+  let rotating = null;
 
   const renameDialog = $("rename-dialog");
   const renameForm = $("rename-form");
@@ -85,7 +94,7 @@ export function createKeysView(ctx) {
       cell("Created", when(key.created_at, "—")),
       cell("Last used", when(key.last_used_at, "Never")),
       cell("Expiry", when(key.expires_at, "Never")),
-      cell("Status", el("span", { className: `badge badge-${status}` }, capitalise(status))),
+      cell("Status", el("span", { className: `badge badge-${status}` }, statusText(key, status)), ...statusNotes(key)),
     );
     if (ctx.isAdmin) {
       const actions = el("td", { className: "row-actions", dataset: { label: "Actions" } });
@@ -98,6 +107,11 @@ export function createKeysView(ctx) {
           ),
           el(
             "button",
+            { type: "button", className: "button small secondary", "aria-label": `Rotate key ${key.name}`, onclick: () => openRotate(key) },
+            "Rotate",
+          ),
+          el(
+            "button",
             { type: "button", className: "button small danger", "aria-label": `Revoke key ${key.name}`, onclick: () => confirmRevoke(key) },
             "Revoke",
           ),
@@ -106,6 +120,47 @@ export function createKeysView(ctx) {
       tr.append(actions);
     }
     return tr;
+  }
+
+  function statusText(key, status) {
+    if (status === "revoked" && key.revocation_reason === "leaked") return "Revoked: leaked";
+    return capitalise(status);
+  }
+
+  // What an admin needs to act on: a rotation in progress (and whether a machine still uses the
+  // old secret), or where a leaked secret was found.
+  function statusNotes(key) {
+    const notes = [];
+    const rotation = key.rotation;
+    if (rotation) {
+      const until = formatDate(rotation.previous_valid_until);
+      notes.push(
+        el(
+          "p",
+          { className: "sub rotation-note" },
+          `Rotating: old secret works until ${until ? `${until.date} ${until.time}` : rotation.previous_valid_until}.`,
+        ),
+      );
+      const used = formatDate(rotation.previous_used_at);
+      notes.push(
+        el(
+          "p",
+          { className: rotation.previous_used_at ? "sub rotation-note in-use" : "sub rotation-note" },
+          used ? `Old secret still used (last ${used.date} ${used.time}).` : "Old secret not used since the rotation.",
+        ),
+      );
+    }
+    if (key.revocation_reason === "leaked" && key.revocation_report_url) {
+      notes.push(
+        el(
+          "p",
+          { className: "sub" },
+          "Found in public by a secret scanner: ",
+          el("a", { href: key.revocation_report_url, rel: "noopener noreferrer", target: "_blank" }, "report"),
+        ),
+      );
+    }
+    return notes;
   }
 
   function scopes(list) {
@@ -188,7 +243,17 @@ export function createKeysView(ctx) {
     }
   });
 
-  function reveal(created) {
+  function reveal(created, rotatedFor = null) {
+    // The same show-once dialog for a rotation's new secret, saying how long the old one lasts.
+    revealTitle.textContent = rotatedFor === null ? "Your new API key" : "Your key's new secret";
+    revealGrace.hidden = rotatedFor === null;
+    revealGrace.textContent =
+      rotatedFor === null
+        ? ""
+        : rotatedFor === 0
+          ? "The old secret has stopped working."
+          : `The old secret keeps working for ${graceLabel(rotatedFor)}.`;
+    revealDialog.dataset.action = rotatedFor === null ? "created" : "rotated";
     $("reveal-name").textContent = created.name;
     $("reveal-id").textContent = created.id;
     revealKey.textContent = created.key;
@@ -215,10 +280,52 @@ export function createKeysView(ctx) {
     $("reveal-id").textContent = "";
     window.getSelection().removeAllRanges();
     const name = revealDialog.dataset.keyName;
+    const action = revealDialog.dataset.action;
     delete revealDialog.dataset.keyName;
     $("reveal-name").textContent = "";
-    if (name) showMessage(message, `Key “${name}” was created. It is listed below.`);
+    if (name && action === "rotated") showMessage(message, `Key “${name}” has a new secret.`);
+    else if (name) showMessage(message, `Key “${name}” was created. It is listed below.`);
   });
+
+  // ---- rotate ------------------------------------------------------------------------------
+
+  function openRotate(key) {
+    rotating = key;
+    rotateForm.reset();
+    $("rotate-title").textContent = `Rotate key “${key.name}”`;
+    showMessage(rotateError, "");
+    ctx.openDialog(rotateDialog, rotateGrace);
+  }
+
+  rotateForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!rotating) return;
+    showMessage(rotateError, "");
+    const submit = $("rotate-submit");
+    const minutes = Number(rotateGrace.value);
+    submit.disabled = true;
+    try {
+      const rotated = await ctx.call("POST", `/v1/api-keys/${encodeURIComponent(rotating.id)}/rotate`, {
+        grace_period_minutes: minutes,
+      });
+      rotateDialog.close();
+      reveal(rotated, minutes);
+      load();
+    } catch (err) {
+      showMessage(rotateError, ctx.describeError(err));
+      if (err instanceof ApiError && (err.status === 404 || err.code === "key_revoked" || err.code === "key_expired")) load();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  rotateDialog.addEventListener("close", () => {
+    rotating = null;
+  });
+
+  function graceLabel(minutes) {
+    const option = [...rotateGrace.options].find((o) => Number(o.value) === minutes);
+    return option ? option.textContent : `${minutes} minutes`;
+  }
 
   // ---- rename ------------------------------------------------------------------------------
 

@@ -9,8 +9,9 @@ from uuid import UUID
 
 import asyncpg
 
-from fireline_contracts import INCIDENTS, IncidentStarted, IncidentStatusChanged
+from fireline_contracts import INCIDENTS
 from fireline_incidents.domain.model import (
+    Assignee,
     DirectoryUser,
     Incident,
     IncidentFilter,
@@ -18,14 +19,32 @@ from fireline_incidents.domain.model import (
     Status,
 )
 from fireline_incidents.domain.pagination import PagePosition
+from fireline_incidents.domain.timeline import (
+    Actor,
+    ActorKind,
+    EntrySource,
+    TimelineEntry,
+    TimelinePosition,
+)
+from fireline_incidents.service_layer.unit_of_work import IncidentEventType
 from fireline_runtime import unit_of_work as runtime_uow
 from fireline_runtime.db import Connection
 
 _INCIDENT_COLUMNS = """
     id, org_id, number, title, status, severity, incident_type, creator_id, source_kind,
     external_id, html_url, service_id, service_name, created_at, acknowledged_at, resolved_at,
-    updated_at
+    updated_at, reopen_count, merged_into, assignees, escalation_policy_id, escalation_policy_name,
+    source_priority, source_state_at
 """
+
+
+# The pool's codec (fireline_runtime.db) turns jsonb into Python values and back.
+def _assignees_json(assignees: tuple[Assignee, ...]) -> list[dict[str, str | None]]:
+    return [{"id": a.id, "name": a.name} for a in assignees]
+
+
+def _assignees(raw: list[dict[str, str | None]]) -> tuple[Assignee, ...]:
+    return tuple(Assignee(id=str(item["id"]), name=item.get("name")) for item in raw)
 
 
 def _incident(row: asyncpg.Record) -> Incident:
@@ -49,6 +68,13 @@ def _incident(row: asyncpg.Record) -> Incident:
         acknowledged_at=row["acknowledged_at"],
         resolved_at=row["resolved_at"],
         updated_at=row["updated_at"],
+        reopen_count=row["reopen_count"],
+        merged_into=row["merged_into"],
+        assignees=_assignees(row["assignees"]),
+        escalation_policy_id=row["escalation_policy_id"],
+        escalation_policy_name=row["escalation_policy_name"],
+        source_priority=row["source_priority"],
+        source_state_at=row["source_state_at"],
     )
 
 
@@ -107,7 +133,8 @@ class PgIncidentRepository:
         await self._conn.execute(
             f"""
             INSERT INTO incidents ({_INCIDENT_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                    $18, $19, $20::jsonb, $21, $22, $23, $24)
             """,  # noqa: S608 - fixed fragments only
             incident.id,
             incident.org_id,
@@ -126,21 +153,48 @@ class PgIncidentRepository:
             incident.acknowledged_at,
             incident.resolved_at,
             incident.updated_at,
+            *self._mirrored(incident),
         )
 
-    async def save_status(self, incident: Incident) -> None:
+    @staticmethod
+    def _mirrored(incident: Incident) -> tuple[object, ...]:
+        return (
+            incident.reopen_count,
+            incident.merged_into,
+            _assignees_json(incident.assignees),
+            incident.escalation_policy_id,
+            incident.escalation_policy_name,
+            incident.source_priority,
+            incident.source_state_at,
+        )
+
+    async def save(self, incident: Incident) -> None:
+        source = incident.source
         await self._conn.execute(
             """
             UPDATE incidents
-            SET status = $3, acknowledged_at = $4, resolved_at = $5, updated_at = $6
+            SET title = $3, status = $4, severity = $5, incident_type = $6, creator_id = $7,
+                html_url = $8, service_id = $9, service_name = $10, created_at = $11,
+                acknowledged_at = $12, resolved_at = $13, updated_at = $14, reopen_count = $15,
+                merged_into = $16, assignees = $17::jsonb, escalation_policy_id = $18,
+                escalation_policy_name = $19, source_priority = $20, source_state_at = $21
             WHERE org_id = $1 AND id = $2
             """,
             incident.org_id,
             incident.id,
+            incident.title,
             incident.status,
+            incident.severity,
+            incident.incident_type,
+            incident.creator_id,
+            source.html_url,
+            source.service_id,
+            source.service_name,
+            incident.created_at,
             incident.acknowledged_at,
             incident.resolved_at,
             incident.updated_at,
+            *self._mirrored(incident),
         )
 
     async def list(
@@ -215,19 +269,110 @@ class PgUserDirectory:
         return DirectoryUser(**dict(row)) if row is not None else None
 
 
+_ENTRY_COLUMNS = """
+    seq, id, org_id, incident_id, kind, occurred_at, actor_kind, actor_id, actor_name, source,
+    source_event_id, summary, body
+"""
+
+
+def _entry(row: asyncpg.Record) -> TimelineEntry:
+    return TimelineEntry(
+        id=row["id"],
+        org_id=row["org_id"],
+        incident_id=row["incident_id"],
+        kind=row["kind"],
+        occurred_at=row["occurred_at"],
+        # The values come from the domain's own literals (and a CHECK for the source).
+        actor=Actor(
+            kind=cast(ActorKind, row["actor_kind"]), id=row["actor_id"], name=row["actor_name"]
+        ),
+        source=cast(EntrySource, row["source"]),
+        source_event_id=row["source_event_id"],
+        summary=row["summary"],
+        text=row["body"],
+        seq=row["seq"],
+    )
+
+
+class PgTimeline:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add(self, entry: TimelineEntry) -> TimelineEntry | None:
+        row = await self._conn.fetchrow(
+            f"""
+            INSERT INTO timeline_entries (id, org_id, incident_id, kind, occurred_at, actor_kind,
+                actor_id, actor_name, source, source_event_id, summary, body)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (incident_id, source, source_event_id) WHERE source_event_id IS NOT NULL
+            DO NOTHING
+            RETURNING {_ENTRY_COLUMNS}
+            """,  # noqa: S608 - fixed fragments only
+            entry.id,
+            entry.org_id,
+            entry.incident_id,
+            entry.kind,
+            entry.occurred_at,
+            entry.actor.kind,
+            entry.actor.id,
+            entry.actor.name,
+            entry.source,
+            entry.source_event_id,
+            entry.summary,
+            entry.text,
+        )
+        return _entry(row) if row is not None else None
+
+    async def restamp_started(self, incident_id: UUID, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE timeline_entries SET occurred_at = $2 WHERE incident_id = $1 "
+            "AND kind = 'started'",
+            incident_id,
+            at,
+        )
+
+    async def list(
+        self, incident_id: UUID, *, after: TimelinePosition | None, limit: int
+    ) -> list[TimelineEntry]:
+        rows = await self._conn.fetch(
+            f"""
+            SELECT {_ENTRY_COLUMNS} FROM timeline_entries
+            WHERE incident_id = $1
+              AND ($2::timestamptz IS NULL OR (occurred_at, seq) > ($2, $3::bigint))
+            ORDER BY occurred_at, seq
+            LIMIT $4
+            """,  # noqa: S608 - fixed fragments only
+            incident_id,
+            after.occurred_at if after else None,
+            after.seq if after else None,
+            limit,
+        )
+        return [_entry(row) for row in rows]
+
+
 class PgUnitOfWork(runtime_uow.PgUnitOfWork):
-    """The incidents and the users projection, on one transaction with the outbox."""
+    """The incidents, their timelines and the users projection, on one transaction with the
+    outbox."""
 
     _incidents: PgIncidentRepository | None = None
     _users: PgUserDirectory | None = None
+    _timeline: PgTimeline | None = None
 
     def _bind(self, conn: Connection) -> None:
         self._incidents = PgIncidentRepository(conn)
         self._users = PgUserDirectory(conn)
+        self._timeline = PgTimeline(conn)
 
     def _unbind(self) -> None:
         self._incidents = None
         self._users = None
+        self._timeline = None
+
+    @property
+    def timeline(self) -> PgTimeline:
+        if self._timeline is None:
+            raise RuntimeError("enter the unit of work first")
+        return self._timeline
 
     @property
     def incidents(self) -> PgIncidentRepository:
@@ -241,5 +386,5 @@ class PgUnitOfWork(runtime_uow.PgUnitOfWork):
             raise RuntimeError("enter the unit of work first")
         return self._users
 
-    async def publish(self, event: IncidentStarted | IncidentStatusChanged) -> None:
+    async def publish(self, event: IncidentEventType) -> None:
         await self.emit(INCIDENTS, event)

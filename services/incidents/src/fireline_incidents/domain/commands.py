@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from fireline_incidents.domain.model import Status
+from fireline_incidents.domain.model import Assignment, Status
+from fireline_incidents.domain.timeline import SYSTEM, Actor
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class RecordUser:
 
 @dataclass(frozen=True)
 class ApplyAlert:
-    """An alert's lifecycle step: start the incident if needed, then move it to ``status``."""
+    """A PagerDuty event that carried the whole incident: start the incident if needed, record
+    the event on its timeline and mirror the incident's state (``status`` is PagerDuty's)."""
 
     org_id: UUID
     status: Status
@@ -37,6 +39,44 @@ class ApplyAlert:
     service_id: str | None
     service_name: str | None
     occurred_at: datetime
+    # PagerDuty's own event: the fields below default to what an alert written before they were
+    # added means (its delivery id stands in for the event id).
+    event_type: str = "incident.triggered"
+    event_id: str | None = None
+    actor: Actor = SYSTEM
+    priority: str | None = None
+    priority_severity: str | None = None
+    assignment: Assignment | None = None
+    merged_into: str | None = None
+    source_incident_type: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordActivity:
+    """A PagerDuty event that only referenced the incident (a note, a status update...)."""
+
+    org_id: UUID
+    source: str
+    external_id: str
+    title: str | None
+    html_url: str | None
+    event_id: str
+    event_type: str
+    kind: str
+    summary: str
+    text: str | None
+    actor: Actor
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class AddNote:
+    """A person adds a note to an incident's timeline."""
+
+    org_id: UUID
+    incident_id: UUID
+    text: str
+    actor: Actor
 
 
 @dataclass(frozen=True)
@@ -52,8 +92,10 @@ class OpenIncident:
 
 @dataclass(frozen=True)
 class ChangeIncidentStatus:
-    """A person sets an incident's status."""
+    """A person sets an incident's status and/or severity (None leaves it as it is)."""
 
     org_id: UUID
     incident_id: UUID
-    status: Status
+    status: Status | None = None
+    severity: str | None = None
+    actor: Actor = SYSTEM

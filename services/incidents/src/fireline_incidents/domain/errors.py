@@ -21,3 +21,7 @@ class InvalidIncident(IncidentsError):
 
 class InvalidCursor(IncidentsError):
     """A pagination cursor that this service did not issue, or that was altered."""
+
+
+class InvalidNote(IncidentsError):
+    """A timeline note that is blank or too long."""

@@ -2,9 +2,10 @@
 
 Statuses are PagerDuty's own, ``triggered`` → ``acknowledged`` → ``resolved``, so an alert's
 lifecycle maps onto an incident one to one and the contract's ``IncidentStarted.status`` reads
-``triggered`` as documented there. Alerts only ever move an incident forward (a late
-acknowledgement never reopens a resolved incident); a person changing the status through the API
-may move it anywhere, which is how an incident is reopened (``resolved`` → ``triggered``).
+``triggered`` as documented there. A PagerDuty incident's state (status, priority, assignees) is
+mirrored from the newest PagerDuty event by PagerDuty's own ``occurred_at``
+(:func:`sync_from_source`), so deliveries that arrive out of order never move an incident back; a
+person changing the status through the API may move it anywhere.
 """
 
 from __future__ import annotations
@@ -28,9 +29,6 @@ DEFAULT_SEVERITY: Final = "SEV3"
 DEFAULT_INCIDENT_TYPE: Final = "Default"
 MANUAL_SOURCE: Final = "manual"
 MAX_TITLE_LENGTH: Final = 500
-
-# How far along its lifecycle a status is; alerts may only increase it.
-_PROGRESS: Final[dict[Status, int]] = {"triggered": 0, "acknowledged": 1, "resolved": 2}
 
 
 def normalize_email(email: str) -> str:
@@ -86,13 +84,21 @@ def candidate_emails(creator_email: str | None, oncall_emails: Iterable[str]) ->
     return seen
 
 
-def resolve_creator(
+@dataclass(frozen=True)
+class CreatorMatch:
+    """The creator chosen for an alert's incident, and why (for the timeline)."""
+
+    user_id: UUID | None
+    reason: str
+
+
+def match_creator(
     *,
     org_id: UUID,
     creator_email: str | None,
     oncall_emails: Iterable[str],
     users: Iterable[DirectoryUser],
-) -> UUID | None:
+) -> CreatorMatch:
     """The incident's creator: the user matching the alert's creator email, else the first
     on-call email that matches, else nobody. Only active users of the same org ever match.
 
@@ -103,10 +109,27 @@ def resolve_creator(
     for user in users:
         if user.active and user.org_id == org_id:
             by_email.setdefault(normalize_email(user.email), user.user_id)
+    creator = normalize_email(creator_email or "")
     for email in candidate_emails(creator_email, oncall_emails):
         if (user_id := by_email.get(email)) is not None:
-            return user_id
-    return None
+            why = "triggered it in PagerDuty" if email == creator else "on call for the incident"
+            return CreatorMatch(user_id, f"the Fireline user who {why}")
+    if not creator and not any(e.strip() for e in oncall_emails):
+        return CreatorMatch(None, "PagerDuty gave no email to match")
+    return CreatorMatch(None, "no active Fireline user has the PagerDuty users' emails")
+
+
+def resolve_creator(
+    *,
+    org_id: UUID,
+    creator_email: str | None,
+    oncall_emails: Iterable[str],
+    users: Iterable[DirectoryUser],
+) -> UUID | None:
+    """The creator :func:`match_creator` chooses."""
+    return match_creator(
+        org_id=org_id, creator_email=creator_email, oncall_emails=oncall_emails, users=users
+    ).user_id
 
 
 @dataclass(frozen=True)
@@ -125,6 +148,23 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Assignee:
+    """Someone an incident is assigned to at its source (a PagerDuty user)."""
+
+    id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Who a source incident is assigned to, and through which escalation policy."""
+
+    assignees: tuple[Assignee, ...]
+    escalation_policy_id: str | None = None
+    escalation_policy_name: str | None = None
+
+
+@dataclass(frozen=True)
 class Incident:
     id: UUID
     org_id: UUID
@@ -139,6 +179,16 @@ class Incident:
     acknowledged_at: datetime | None
     resolved_at: datetime | None
     updated_at: datetime
+    # Mirrored from the source (PagerDuty); manual incidents keep the defaults.
+    reopen_count: int = 0
+    merged_into: str | None = None
+    assignees: tuple[Assignee, ...] = ()
+    escalation_policy_id: str | None = None
+    escalation_policy_name: str | None = None
+    source_priority: str | None = None
+    source_state_at: datetime | None = None
+    """``occurred_at`` of the source event the state above was last taken from; None while only
+    references to the incident have arrived (its details are still unknown)."""
 
 
 @dataclass(frozen=True)
@@ -175,13 +225,124 @@ def change_status(
     return StatusChange(incident=updated, previous_status=incident.status, changed_at=at)
 
 
-def advance_from_alert(
-    incident: Incident, alert_status: Status, *, at: datetime, recorded_at: datetime
-) -> StatusChange | None:
-    """Apply an alert's lifecycle step; alerts only move forward, never reopen or un-acknowledge."""
-    if _PROGRESS[alert_status] <= _PROGRESS[incident.status]:
+@dataclass(frozen=True)
+class SeverityChange:
+    incident: Incident
+    previous_severity: str
+    changed_at: datetime
+    priority: str | None
+
+
+def change_severity(
+    incident: Incident, severity: str, *, at: datetime, recorded_at: datetime
+) -> SeverityChange | None:
+    """Set a person's severity; None when it already is that."""
+    cleaned = severity_or_default(severity)
+    if cleaned == incident.severity:
         return None
-    return change_status(incident, alert_status, at=at, recorded_at=recorded_at)
+    updated = replace(incident, severity=cleaned, updated_at=recorded_at)
+    return SeverityChange(updated, incident.severity, at, priority=None)
+
+
+@dataclass(frozen=True)
+class SourceSnapshot:
+    """The incident as one source (PagerDuty) event shows it."""
+
+    event_type: str
+    status: Status
+    occurred_at: datetime
+    priority: str | None = None
+    priority_severity: str | None = None
+    assignment: Assignment | None = None
+    """None when the event did not say (alerts written before assignees were carried)."""
+    merged_into: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSync:
+    """The incident after a source event, and which of its parts changed."""
+
+    incident: Incident
+    status_change: StatusChange | None
+    severity_change: SeverityChange | None
+    assignment_changed: bool
+    changed: bool
+
+
+RESOLVED_EVENT: Final = "incident.resolved"
+ACKNOWLEDGED_EVENT: Final = "incident.acknowledged"
+REOPENED_EVENT: Final = "incident.reopened"
+
+
+def sync_from_source(
+    incident: Incident, snapshot: SourceSnapshot, *, recorded_at: datetime
+) -> SourceSync:
+    """Apply one source event the first time it is seen (the caller deduplicates by event id).
+
+    The ordering rule: the incident's status, priority (hence severity), assignees, escalation
+    policy and merge target are those of the source event with the latest ``occurred_at``
+    (PagerDuty's clock) seen so far; an event older than that, or as old, changes none of them,
+    so an overtaken delivery never moves an incident back. Facts that do not depend on order are
+    kept from every event, old or new: the first acknowledgement (the earliest acknowledged
+    snapshot), the number of reopenings and the earliest time the incident is known to exist.
+    """
+    at = snapshot.occurred_at
+    current = incident
+    acknowledged_at = current.acknowledged_at
+    if snapshot.status == "acknowledged" and (acknowledged_at is None or at < acknowledged_at):
+        acknowledged_at = at
+    facts = replace(
+        current,
+        acknowledged_at=acknowledged_at,
+        reopen_count=current.reopen_count + (snapshot.event_type == REOPENED_EVENT),
+        created_at=min(current.created_at, at),
+    )
+    newer = current.source_state_at is None or at > current.source_state_at
+    if not newer:
+        changed = facts != current
+        if changed:
+            facts = replace(facts, updated_at=recorded_at)
+        return SourceSync(facts, None, None, assignment_changed=False, changed=changed)
+
+    resolved_at: datetime | None = None
+    if snapshot.status == "resolved":
+        keep = current.status == "resolved" and snapshot.event_type != RESOLVED_EVENT
+        resolved_at = current.resolved_at if keep else at
+    severity = current.severity
+    if snapshot.priority != current.source_priority and snapshot.priority_severity:
+        # A priority the integration's map does not know leaves the severity alone.
+        severity = snapshot.priority_severity.strip() or severity
+    assignment = snapshot.assignment or Assignment(
+        current.assignees, current.escalation_policy_id, current.escalation_policy_name
+    )
+    updated = replace(
+        facts,
+        status=snapshot.status,
+        resolved_at=resolved_at,
+        merged_into=snapshot.merged_into if snapshot.status == "resolved" else None,
+        severity=severity,
+        source_priority=snapshot.priority,
+        assignees=assignment.assignees,
+        escalation_policy_id=assignment.escalation_policy_id,
+        escalation_policy_name=assignment.escalation_policy_name,
+        source_state_at=at,
+        updated_at=recorded_at,
+    )
+    status_change = (
+        StatusChange(updated, current.status, at)
+        if (updated.status, updated.merged_into) != (current.status, current.merged_into)
+        else None
+    )
+    severity_change = (
+        SeverityChange(updated, current.severity, at, priority=snapshot.priority)
+        if updated.severity != current.severity
+        else None
+    )
+    assignment_changed = (updated.assignees, updated.escalation_policy_id) != (
+        current.assignees,
+        current.escalation_policy_id,
+    )
+    return SourceSync(updated, status_change, severity_change, assignment_changed, changed=True)
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,20 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
-from fireline_incidents.domain.commands import ChangeIncidentStatus, OpenIncident
+from fireline_incidents.domain.commands import AddNote, ChangeIncidentStatus, OpenIncident
 from fireline_incidents.domain.errors import IncidentNotFound
 from fireline_incidents.domain.model import IncidentFilter, Status
 from fireline_incidents.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT
-from fireline_incidents.entrypoints.deps import ReaderOrg, Uow, WriterOrg
+from fireline_incidents.domain.timeline import DEFAULT_TIMELINE_LIMIT
+from fireline_incidents.entrypoints.deps import ReaderOrg, Uow, WriterActor, WriterOrg
 from fireline_incidents.entrypoints.schemas import (
     IncidentList,
     IncidentOut,
     NewIncident,
+    NewNote,
     StatusUpdate,
+    TimelineEntryOut,
+    TimelineOut,
 )
 from fireline_incidents.service_layer import services
 from fireline_runtime.input_text import InputText
@@ -74,11 +78,43 @@ async def create_incident(body: NewIncident, org: WriterOrg, uow: Uow) -> Incide
     return IncidentOut.of(await services.open_incident(uow=uow, command=command))
 
 
-@router.patch("/{incident_id}", summary="Change an incident's status")
+@router.patch("/{incident_id}", summary="Change an incident's status or severity")
 async def update_incident(
-    incident_id: str, body: StatusUpdate, org: WriterOrg, uow: Uow
+    incident_id: str, body: StatusUpdate, org: WriterOrg, actor: WriterActor, uow: Uow
 ) -> IncidentOut:
     command = ChangeIncidentStatus(
-        org_id=org, incident_id=_incident_id(incident_id), status=body.status
+        org_id=org,
+        incident_id=_incident_id(incident_id),
+        status=body.status,
+        severity=body.severity,
+        actor=actor,
     )
     return IncidentOut.of(await services.change_incident_status(uow=uow, command=command))
+
+
+@router.get("/{incident_id}/timeline", summary="An incident's timeline, oldest first")
+async def get_timeline(
+    incident_id: str,
+    org: ReaderOrg,
+    uow: Uow,
+    limit: Annotated[int, Query(ge=MIN_LIMIT, le=MAX_LIMIT)] = DEFAULT_TIMELINE_LIMIT,
+    cursor: Annotated[InputText | None, Query(max_length=512)] = None,
+) -> TimelineOut:
+    page = await services.list_timeline(
+        uow=uow, org_id=org, incident_id=_incident_id(incident_id), limit=limit, cursor=cursor
+    )
+    return TimelineOut.of(page)
+
+
+@router.post(
+    "/{incident_id}/timeline",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a note to an incident's timeline",
+)
+async def add_note(
+    incident_id: str, body: NewNote, org: WriterOrg, actor: WriterActor, uow: Uow
+) -> TimelineEntryOut:
+    command = AddNote(
+        org_id=org, incident_id=_incident_id(incident_id), text=body.text, actor=actor
+    )
+    return TimelineEntryOut.of(await services.add_note(uow=uow, command=command))

@@ -6,21 +6,25 @@ before it gets here, and the use case's writes commit together with the inbox cl
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, cast, get_args
 
 from fireline_contracts import (
     ALERTS,
     USERS,
     AlertAcknowledged,
+    AlertActivity,
+    AlertAgent,
     AlertResolved,
     AlertTriggered,
+    AlertUpdated,
     EventEnvelope,
     UserCreated,
     UserDeactivated,
     UserUpdated,
 )
-from fireline_incidents.domain.commands import ApplyAlert, RecordUser
-from fireline_incidents.domain.model import Status
+from fireline_incidents.domain.commands import ApplyAlert, RecordActivity, RecordUser
+from fireline_incidents.domain.model import Assignee, Assignment, Status
+from fireline_incidents.domain.timeline import Actor, pagerduty_actor
 from fireline_incidents.service_layer import services
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.db import Connection
@@ -58,16 +62,34 @@ def users_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
     )
 
 
+def _actor(agent: AlertAgent | None) -> Actor:
+    if agent is None:
+        return pagerduty_actor(None, None, None)
+    return pagerduty_actor(agent.id, agent.type, agent.name)
+
+
+def _status(event: AlertTriggered | AlertAcknowledged | AlertResolved | AlertUpdated) -> Status:
+    # The snapshot's own status when the alert carries it (every alert written since it was
+    # added); older alerts only say it through their type.
+    status = event.payload.status
+    if status in get_args(Status):
+        return cast(Status, status)
+    return _ALERT_STATUS.get(event.event_type, "triggered")
+
+
 def alerts_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
-    """Starts and advances incidents from PagerDuty alerts."""
+    """Starts incidents from PagerDuty alerts, mirrors their state and records their timeline."""
 
     async def handle(conn: Connection, event: EventEnvelope) -> None:
-        if not isinstance(event, AlertTriggered | AlertAcknowledged | AlertResolved):
+        if isinstance(event, AlertActivity):
+            await services.record_activity(uow=uow.on(conn), command=_activity(event))
+            return
+        if not isinstance(event, AlertTriggered | AlertAcknowledged | AlertResolved | AlertUpdated):
             return
         alert = event.payload
         command = ApplyAlert(
             org_id=event.org_id,
-            status=_ALERT_STATUS[event.event_type],
+            status=_status(event),
             source=alert.source,
             external_id=alert.external_id,
             title=alert.title,
@@ -79,6 +101,20 @@ def alerts_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
             service_id=alert.service_id,
             service_name=alert.service_name,
             occurred_at=alert.alert_occurred_at,
+            event_type=alert.pagerduty_event_type,
+            event_id=alert.pagerduty_event_id or alert.delivery_id,
+            actor=_actor(alert.agent),
+            priority=alert.priority,
+            priority_severity=alert.priority_severity,
+            assignment=None
+            if alert.assignees is None
+            else Assignment(
+                assignees=tuple(Assignee(id=a.id, name=a.name) for a in alert.assignees),
+                escalation_policy_id=alert.escalation_policy_id,
+                escalation_policy_name=alert.escalation_policy_name,
+            ),
+            merged_into=alert.merged_into,
+            source_incident_type=alert.pagerduty_incident_type,
         )
         await services.apply_alert(uow=uow.on(conn), command=command)
 
@@ -86,5 +122,24 @@ def alerts_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
         name="incidents.alerts",
         topic=ALERTS,
         handle=handle,
-        description="Starts an incident per alert (idempotently) and follows its lifecycle.",
+        description="Starts an incident per PagerDuty incident (idempotently), mirrors its "
+        "state and records every PagerDuty event on its timeline.",
+    )
+
+
+def _activity(event: AlertActivity) -> RecordActivity:
+    activity = event.payload
+    return RecordActivity(
+        org_id=event.org_id,
+        source=activity.source,
+        external_id=activity.external_id,
+        title=activity.title,
+        html_url=activity.html_url,
+        event_id=activity.pagerduty_event_id,
+        event_type=activity.pagerduty_event_type,
+        kind=activity.kind,
+        summary=activity.summary,
+        text=activity.text,
+        actor=_actor(activity.agent),
+        occurred_at=activity.alert_occurred_at,
     )

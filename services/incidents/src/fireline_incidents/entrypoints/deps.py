@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 
+from fireline_incidents.domain.timeline import Actor
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.http_auth import require_scope
 from fireline_runtime.tokens import Principal
@@ -24,10 +25,17 @@ async def _writer_org(principal: WriteIncidents) -> UUID:
     return principal.org_id
 
 
+async def _writer_actor(principal: WriteIncidents) -> Actor:
+    # Tokens speak for an API key, not a person: the key is who wrote what the timeline shows.
+    return Actor(kind="api_key", id=principal.key_id)
+
+
 ReaderOrg = Annotated[UUID, Depends(_reader_org)]
 """The caller's org, for a token with `incidents:read`."""
 WriterOrg = Annotated[UUID, Depends(_writer_org)]
 """The caller's org, for a token with `incidents:write`."""
+WriterActor = Annotated[Actor, Depends(_writer_actor)]
+"""Who the caller is on a timeline, for a token with `incidents:write`."""
 
 
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a

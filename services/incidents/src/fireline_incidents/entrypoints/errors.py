@@ -7,6 +7,7 @@ from fireline_incidents.domain.errors import (
     IncidentsError,
     InvalidCursor,
     InvalidIncident,
+    InvalidNote,
     UnknownCreator,
 )
 from fireline_runtime.problems import ErrorMap
@@ -18,4 +19,5 @@ ERRORS = (
     .add(UnknownCreator, 422, "unknown_creator", "Unknown creator")
     .add(InvalidIncident, 422, "invalid_incident", "Incident is not valid")
     .add(InvalidCursor, 400, "invalid_cursor", "Invalid cursor")
+    .add(InvalidNote, 422, "invalid_note", "Note is not valid")
 )

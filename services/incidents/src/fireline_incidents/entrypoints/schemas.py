@@ -9,7 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from fireline_incidents.domain.model import MAX_TITLE_LENGTH, Incident, Status
-from fireline_incidents.service_layer.services import IncidentPage
+from fireline_incidents.domain.timeline import MAX_NOTE_LENGTH, TimelineEntry
+from fireline_incidents.service_layer.services import IncidentPage, TimelinePage
 from fireline_runtime.input_text import RequestModel
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -21,6 +22,11 @@ class SourceOut(BaseModel):
     html_url: str | None = Field(description="Link to the incident at the source.")
     service_id: str | None = Field(description="The source's service id.")
     service_name: str | None = Field(description="The source's service name.")
+
+
+class AssigneeOut(BaseModel):
+    id: str = Field(description="The source's user id (PagerDuty).")
+    name: str | None
 
 
 class IncidentOut(BaseModel):
@@ -39,6 +45,14 @@ class IncidentOut(BaseModel):
     acknowledged_at: datetime | None = Field(description="First acknowledgement, if any.")
     resolved_at: datetime | None = Field(description="When it was resolved, while it is.")
     updated_at: datetime
+    reopen_count: int = Field(description="How often it was reopened in PagerDuty.")
+    merged_into: str | None = Field(
+        description="The PagerDuty incident it was merged into, when resolved by a merge."
+    )
+    assignees: list[AssigneeOut] = Field(description="Assignees in PagerDuty, as last seen.")
+    escalation_policy_id: str | None = Field(description="PagerDuty escalation policy id.")
+    escalation_policy_name: str | None = Field(description="PagerDuty escalation policy name.")
+    source_priority: str | None = Field(description="PagerDuty priority, as last seen.")
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentOut:
@@ -73,6 +87,55 @@ class NewIncident(RequestModel):
 class StatusUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Status = Field(
-        description="Any status may follow any other; `resolved` → `triggered` reopens."
+    status: Status | None = Field(
+        default=None,
+        description="Any status may follow any other; `resolved` → `triggered` reopens.",
+    )
+    severity: Label | None = Field(default=None, description="A new severity.")
+
+
+class ActorOut(BaseModel):
+    kind: str = Field(
+        description="`pagerduty_user`, `pagerduty_service`, `pagerduty_integration`, "
+        "`pagerduty`, `api_key` or `system`."
+    )
+    id: str | None
+    name: str | None
+
+
+class TimelineEntryOut(BaseModel):
+    id: UUID
+    kind: str = Field(
+        description="`started`, `status_changed`, `severity_changed`, `assignment_changed`, "
+        "`note`, `status_update`, `responder`, `conference_bridge`, `merged`, `custom_fields`, "
+        "`workflow`, `service_changed`, `incident_type_changed` or `other`."
+    )
+    occurred_at: datetime = Field(description="PagerDuty's clock for PagerDuty events.")
+    actor: ActorOut
+    source: str = Field(description="`pagerduty` or `api`.")
+    source_event_id: str | None = Field(description="PagerDuty's event id.")
+    summary: str
+    text: str | None = Field(description="The note or status update as written.")
+
+    @classmethod
+    def of(cls, entry: TimelineEntry) -> TimelineEntryOut:
+        return cls.model_validate(entry, from_attributes=True)
+
+
+class TimelineOut(BaseModel):
+    items: list[TimelineEntryOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+    @classmethod
+    def of(cls, page: TimelinePage) -> TimelineOut:
+        return cls(items=[TimelineEntryOut.of(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+class NewNote(RequestModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(max_length=MAX_NOTE_LENGTH + 1000)] = Field(
+        description=f"The note, at most {MAX_NOTE_LENGTH} characters once trimmed."
     )

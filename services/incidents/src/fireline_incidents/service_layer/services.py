@@ -3,52 +3,74 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from uuid import UUID, uuid4
 
-from fireline_contracts import (
-    IncidentSource,
-    IncidentStarted,
-    IncidentStartedPayload,
-    IncidentStatusChanged,
-    IncidentStatusChangedPayload,
-    utc_now,
-)
+from fireline_contracts import utc_now
 from fireline_incidents.domain.commands import (
+    AddNote,
     ApplyAlert,
     ChangeIncidentStatus,
     OpenIncident,
+    RecordActivity,
     RecordUser,
 )
 from fireline_incidents.domain.errors import IncidentNotFound, UnknownCreator
 from fireline_incidents.domain.model import (
     INITIAL_STATUS,
     MANUAL_SOURCE,
+    CreatorMatch,
     DirectoryUser,
     Incident,
     IncidentFilter,
     Source,
-    StatusChange,
-    advance_from_alert,
+    SourceSnapshot,
+    SourceSync,
     alert_title,
     candidate_emails,
+    change_severity,
     change_status,
     clean_title,
     incident_type_or_default,
+    match_creator,
     normalize_email,
-    resolve_creator,
     severity_or_default,
+    sync_from_source,
 )
 from fireline_incidents.domain.pagination import PagePosition, decode_cursor, encode_cursor
+from fireline_incidents.domain.timeline import (
+    SYSTEM,
+    Actor,
+    EntrySource,
+    TimelineEntry,
+    TimelinePosition,
+    clean_note,
+    decode_timeline_cursor,
+    describe_source_event,
+    encode_timeline_cursor,
+    short,
+    started_summary,
+)
+from fireline_incidents.service_layer import events
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+# Builds a new incident from its number and the users its emails matched.
+_Starter = Callable[[int, Sequence[DirectoryUser]], tuple[Incident, CreatorMatch]]
 
 
 @dataclass(frozen=True)
 class IncidentPage:
     items: list[Incident]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    items: list[TimelineEntry]
     next_cursor: str | None
 
 
@@ -65,75 +87,109 @@ async def record_user(*, uow: UnitOfWork, command: RecordUser) -> bool:
 
 
 async def apply_alert(*, uow: UnitOfWork, command: ApplyAlert) -> Incident:
-    """Start the alert's incident unless it exists, then advance it to the alert's status.
+    """Record a PagerDuty event that carried the whole incident, and mirror the incident's state.
 
-    Any lifecycle step can start the incident, not only the trigger: the alert payload carries
-    everything an incident needs, so an acknowledgement or resolution that overtakes its trigger
-    (or whose trigger never reaches us) is not lost. The incident then starts ``triggered`` and
-    moves on at once; the trigger, when it comes, finds the incident and changes nothing.
+    Any such event can start the incident, not only the trigger: the payload carries everything
+    an incident needs, so an event that overtakes its trigger (or whose trigger never reaches us)
+    is not lost. Each PagerDuty event is applied once: its timeline entry is the record that it
+    was, so a redelivery or replay (even under another delivery id) finds it and changes nothing.
+    State then follows :func:`sync_from_source`'s ordering rule.
     """
     recorded_at = utc_now()
-    started = False
     async with uow:
-        key = (command.org_id, command.source, command.external_id)
-        incident = await uow.incidents.get_by_source(*key, for_update=True)
-        if incident is None:
-            # Before the numbering lock: reads that need no lock should not lengthen its hold.
-            emails = candidate_emails(command.creator_email, command.oncall_emails)
-            users = await uow.users.find_active(command.org_id, emails) if emails else []
-            number = await uow.incidents.reserve_number(command.org_id)
-            # Looked up again under the lock: another consumer may have started it meanwhile.
-            incident = await uow.incidents.get_by_source(*key, for_update=True)
-            if incident is None:
-                incident = await _start_from_alert(uow, command, number=number, users=users)
-                started = True
-            else:
-                await uow.incidents.unreserve_number(command.org_id, number)
-        change = advance_from_alert(
-            incident, command.status, at=command.occurred_at, recorded_at=recorded_at
-        )
-        if change is not None:
-            await _record_change(uow, change)
-            incident = change.incident
-    if started:
-        _log_started(incident, started_by=f"alert {command.status}")
-    return incident
-
-
-async def _start_from_alert(
-    uow: UnitOfWork, command: ApplyAlert, *, number: int, users: Sequence[DirectoryUser]
-) -> Incident:
-    recorded_at = utc_now()
-    incident = Incident(
-        id=uuid4(),
-        org_id=command.org_id,
-        number=number,
-        title=alert_title(command.title, source=command.source, external_id=command.external_id),
-        status=INITIAL_STATUS,
-        severity=severity_or_default(command.severity),
-        incident_type=incident_type_or_default(command.incident_type),
-        creator_id=resolve_creator(
+        incident, started = await _find_or_start(
+            uow,
             org_id=command.org_id,
-            creator_email=command.creator_email,
-            oncall_emails=command.oncall_emails,
-            users=users,
-        ),
-        source=Source(
-            kind=command.source,
+            source=command.source,
             external_id=command.external_id,
-            html_url=command.html_url,
-            service_id=command.service_id,
+            start=lambda number, users: _incident_from_alert(command, number, users, recorded_at),
+            emails=candidate_emails(command.creator_email, command.oncall_emails),
+            started_by=f"PagerDuty {command.event_type}",
+        )
+        kind, summary = describe_source_event(
+            command.event_type,
+            actor=command.actor,
+            status=command.status,
+            priority=command.priority,
+            priority_severity=command.priority_severity,
+            assignment=command.assignment,
+            merged_into=command.merged_into,
             service_name=command.service_name,
-        ),
-        # When the alert says it happened, so time-to-acknowledge is measured on one clock.
-        created_at=command.occurred_at,
-        acknowledged_at=None,
-        resolved_at=None,
-        updated_at=recorded_at,
-    )
-    await uow.incidents.add(incident)
-    await uow.publish(_started(incident))
+            incident_type=command.source_incident_type,
+        )
+        entry = await _add_entry(
+            uow,
+            incident,
+            kind=kind,
+            at=command.occurred_at,
+            actor=command.actor,
+            source="pagerduty",
+            source_event_id=command.event_id,
+            summary=summary,
+        )
+        if entry is None:
+            return incident  # this PagerDuty event was applied before
+        if incident.source_state_at is None and not started:
+            # Started from a reference (a note that overtook every full event): now the details
+            # are known. The creator is matched from this event's emails if none was.
+            incident = await _fill_details(uow, incident, command, recorded_at)
+        sync = sync_from_source(incident, _snapshot(command), recorded_at=recorded_at)
+        if sync.changed:
+            await _record_sync(uow, sync)
+            if sync.incident.created_at < incident.created_at:
+                await uow.timeline.restamp_started(incident.id, sync.incident.created_at)
+            incident = sync.incident
     return incident
+
+
+async def record_activity(*, uow: UnitOfWork, command: RecordActivity) -> Incident:
+    """Put a PagerDuty note, status update, responder, bridge, field or workflow change on the
+    incident's timeline, starting the incident from the reference if it is not known yet."""
+    recorded_at = utc_now()
+    async with uow:
+        incident, _ = await _find_or_start(
+            uow,
+            org_id=command.org_id,
+            source=command.source,
+            external_id=command.external_id,
+            start=lambda number, users: _incident_from_reference(command, number, recorded_at),
+            emails=[],
+            started_by=f"PagerDuty {command.event_type}",
+        )
+        await _add_entry(
+            uow,
+            incident,
+            kind=command.kind,
+            at=command.occurred_at,
+            actor=command.actor,
+            source="pagerduty",
+            source_event_id=command.event_id,
+            summary=command.summary,
+            text=command.text,
+        )
+    return incident
+
+
+async def add_note(*, uow: UnitOfWork, command: AddNote) -> TimelineEntry:
+    """A person's note on the org's incident."""
+    text = clean_note(command.text)
+    async with uow:
+        incident = await uow.incidents.get(command.org_id, command.incident_id, for_update=True)
+        if incident is None:
+            raise IncidentNotFound("No such incident.")
+        entry = await _add_entry(
+            uow,
+            incident,
+            kind="note",
+            at=utc_now(),
+            actor=command.actor,
+            source="api",
+            source_event_id=None,
+            summary=short(f"Note by {command.actor.label}: {text}"),
+            text=text,
+        )
+    assert entry is not None  # entries without a source event id never collide
+    return entry
 
 
 async def open_incident(*, uow: UnitOfWork, command: OpenIncident) -> Incident:
@@ -162,23 +218,42 @@ async def open_incident(*, uow: UnitOfWork, command: OpenIncident) -> Incident:
             updated_at=now,
         )
         await uow.incidents.add(incident)
-        await uow.publish(_started(incident))
+        await uow.publish(events.started(incident))
+        creator = (
+            f"creator {command.creator_id} (named when it was opened)"
+            if command.creator_id
+            else "no creator (none was named)"
+        )
+        await _add_started_entry(uow, incident, source="api", started_by="the API", creator=creator)
     _log_started(incident, started_by="manual")
     return incident
 
 
 async def change_incident_status(*, uow: UnitOfWork, command: ChangeIncidentStatus) -> Incident:
-    """Set an incident's status; setting the status it already has changes nothing."""
+    """Set an incident's status and/or severity; setting what it already has changes nothing."""
     now = utc_now()
     async with uow:
         incident = await uow.incidents.get(command.org_id, command.incident_id, for_update=True)
         if incident is None:
             raise IncidentNotFound("No such incident.")
-        change = change_status(incident, command.status, at=now, recorded_at=now)
-        if change is None:
-            return incident
-        await _record_change(uow, change)
-        return change.incident
+        by = f" by {command.actor.label}"
+        if command.status is not None:
+            change = change_status(incident, command.status, at=now, recorded_at=now)
+            if change is not None:
+                await uow.incidents.save(change.incident)
+                await uow.publish(events.status_changed(change))
+                summary = f"Status set to {command.status}{by}"
+                await _api_entry(uow, incident, "status_changed", command.actor, summary, now)
+                incident = change.incident
+        if command.severity is not None:
+            severity = change_severity(incident, command.severity, at=now, recorded_at=now)
+            if severity is not None:
+                await uow.incidents.save(severity.incident)
+                await uow.publish(events.severity_changed(severity))
+                summary = f"Severity set to {severity.incident.severity}{by}"
+                await _api_entry(uow, incident, "severity_changed", command.actor, summary, now)
+                incident = severity.incident
+        return incident
 
 
 async def get_incident(*, uow: UnitOfWork, org_id: UUID, incident_id: UUID) -> Incident:
@@ -211,6 +286,249 @@ async def list_incidents(
     return IncidentPage(items=items, next_cursor=next_cursor)
 
 
+async def list_timeline(
+    *, uow: UnitOfWork, org_id: UUID, incident_id: UUID, limit: int, cursor: str | None
+) -> TimelinePage:
+    """A page of the org's incident's timeline, oldest first."""
+    after = decode_timeline_cursor(cursor, incident_id=incident_id) if cursor else None
+    async with uow.reading() as reader:
+        if await reader.incidents.get(org_id, incident_id) is None:
+            raise IncidentNotFound("No such incident.")
+        rows = await reader.timeline.list(incident_id, after=after, limit=limit + 1)
+    items = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_timeline_cursor(
+            TimelinePosition(incident_id=incident_id, occurred_at=last.occurred_at, seq=last.seq)
+        )
+    return TimelinePage(items=items, next_cursor=next_cursor)
+
+
+# --- starting incidents -------------------------------------------------------------------------
+
+
+async def _find_or_start(
+    uow: UnitOfWork,
+    *,
+    org_id: UUID,
+    source: str,
+    external_id: str,
+    start: _Starter,
+    emails: list[str],
+    started_by: str,
+) -> tuple[Incident, bool]:
+    incident = await uow.incidents.get_by_source(org_id, source, external_id, for_update=True)
+    if incident is not None:
+        return incident, False
+    # Before the numbering lock: reads that need no lock should not lengthen its hold.
+    users = await uow.users.find_active(org_id, emails) if emails else []
+    number = await uow.incidents.reserve_number(org_id)
+    # Looked up again under the lock: another consumer may have started it meanwhile.
+    incident = await uow.incidents.get_by_source(org_id, source, external_id, for_update=True)
+    if incident is not None:
+        await uow.incidents.unreserve_number(org_id, number)
+        return incident, False
+    incident, match = start(number, users)
+    await uow.incidents.add(incident)
+    await uow.publish(events.started(incident))
+    await _add_started_entry(
+        uow, incident, source="pagerduty", started_by=started_by, creator=_creator_text(match)
+    )
+    _log_started(incident, started_by=started_by)
+    return incident, True
+
+
+def _creator_text(match: CreatorMatch) -> str:
+    if match.user_id is None:
+        return f"no creator ({match.reason})"
+    return f"creator {match.user_id} ({match.reason})"
+
+
+def _incident_from_alert(
+    command: ApplyAlert, number: int, users: Sequence[DirectoryUser], recorded_at: datetime
+) -> tuple[Incident, CreatorMatch]:
+    match = match_creator(
+        org_id=command.org_id,
+        creator_email=command.creator_email,
+        oncall_emails=command.oncall_emails,
+        users=users,
+    )
+    incident = Incident(
+        id=uuid4(),
+        org_id=command.org_id,
+        number=number,
+        title=alert_title(command.title, source=command.source, external_id=command.external_id),
+        status=INITIAL_STATUS,
+        # The priority's mapped severity wins over the integration's default classification.
+        severity=severity_or_default(command.priority_severity or command.severity),
+        incident_type=incident_type_or_default(command.incident_type),
+        creator_id=match.user_id,
+        source=Source(
+            kind=command.source,
+            external_id=command.external_id,
+            html_url=command.html_url,
+            service_id=command.service_id,
+            service_name=command.service_name,
+        ),
+        # When the alert says it happened, so time-to-acknowledge is measured on one clock.
+        created_at=command.occurred_at,
+        acknowledged_at=None,
+        resolved_at=None,
+        updated_at=recorded_at,
+        # The state is mirrored by the sync that follows; the priority is the start's own.
+        source_priority=command.priority,
+    )
+    return incident, match
+
+
+def _incident_from_reference(
+    command: RecordActivity, number: int, recorded_at: datetime
+) -> tuple[Incident, CreatorMatch]:
+    incident = Incident(
+        id=uuid4(),
+        org_id=command.org_id,
+        number=number,
+        title=alert_title(
+            command.title or "", source=command.source, external_id=command.external_id
+        ),
+        status=INITIAL_STATUS,
+        severity=severity_or_default(None),
+        incident_type=incident_type_or_default(None),
+        creator_id=None,
+        source=Source(
+            kind=command.source, external_id=command.external_id, html_url=command.html_url
+        ),
+        created_at=command.occurred_at,
+        acknowledged_at=None,
+        resolved_at=None,
+        updated_at=recorded_at,
+    )
+    return incident, CreatorMatch(None, "only a reference to the incident has arrived yet")
+
+
+async def _fill_details(
+    uow: UnitOfWork, incident: Incident, command: ApplyAlert, recorded_at: datetime
+) -> Incident:
+    creator_id = incident.creator_id
+    if creator_id is None:
+        emails = candidate_emails(command.creator_email, command.oncall_emails)
+        users = await uow.users.find_active(command.org_id, emails) if emails else []
+        creator_id = match_creator(
+            org_id=command.org_id,
+            creator_email=command.creator_email,
+            oncall_emails=command.oncall_emails,
+            users=users,
+        ).user_id
+    filled = replace(
+        incident,
+        title=alert_title(command.title, source=command.source, external_id=command.external_id),
+        incident_type=incident_type_or_default(command.incident_type),
+        severity=severity_or_default(command.severity),
+        creator_id=creator_id,
+        source=replace(
+            incident.source,
+            html_url=command.html_url or incident.source.html_url,
+            service_id=command.service_id,
+            service_name=command.service_name,
+        ),
+        updated_at=recorded_at,
+    )
+    # Saved by the sync that follows (a first full event is always the newest state so far);
+    # announced here so that consumers of the incidents topic correct IncidentStarted's
+    # placeholders too.
+    await uow.publish(events.details_changed(filled, at=recorded_at))
+    return filled
+
+
+def _snapshot(command: ApplyAlert) -> SourceSnapshot:
+    return SourceSnapshot(
+        event_type=command.event_type,
+        status=command.status,
+        occurred_at=command.occurred_at,
+        priority=command.priority,
+        priority_severity=command.priority_severity,
+        assignment=command.assignment,
+        merged_into=command.merged_into,
+    )
+
+
+# --- recording changes --------------------------------------------------------------------------
+
+
+async def _record_sync(uow: UnitOfWork, sync: SourceSync) -> None:
+    await uow.incidents.save(sync.incident)
+    if sync.status_change is not None:
+        await uow.publish(events.status_changed(sync.status_change))
+    if sync.severity_change is not None:
+        await uow.publish(events.severity_changed(sync.severity_change))
+    if sync.assignment_changed:
+        await uow.publish(events.assignment_changed(sync.incident))
+
+
+async def _add_started_entry(
+    uow: UnitOfWork, incident: Incident, *, source: EntrySource, started_by: str, creator: str
+) -> None:
+    await _add_entry(
+        uow,
+        incident,
+        kind="started",
+        at=incident.created_at,
+        actor=SYSTEM,
+        source=source,
+        source_event_id=None,
+        summary=started_summary(incident, started_by=started_by, creator=creator),
+    )
+
+
+async def _api_entry(
+    uow: UnitOfWork, incident: Incident, kind: str, actor: Actor, summary: str, at: datetime
+) -> None:
+    await _add_entry(
+        uow,
+        incident,
+        kind=kind,
+        at=at,
+        actor=actor,
+        source="api",
+        source_event_id=None,
+        summary=summary,
+    )
+
+
+async def _add_entry(
+    uow: UnitOfWork,
+    incident: Incident,
+    *,
+    kind: str,
+    at: datetime,
+    actor: Actor,
+    source: EntrySource,
+    source_event_id: str | None,
+    summary: str,
+    text: str | None = None,
+) -> TimelineEntry | None:
+    """Store an entry and publish it; None when the source event already has its entry."""
+    entry = await uow.timeline.add(
+        TimelineEntry(
+            id=uuid4(),
+            org_id=incident.org_id,
+            incident_id=incident.id,
+            kind=kind,
+            occurred_at=at,
+            actor=actor,
+            source=source,
+            source_event_id=source_event_id,
+            summary=short(summary),
+            text=text,
+        )
+    )
+    if entry is None:
+        return None
+    await uow.publish(events.timeline_entry_added(entry))
+    return entry
+
+
 def _log_started(incident: Incident, *, started_by: str) -> None:
     # Ids only: the alert's emails are personal data and stay out of the logs.
     log.info(
@@ -223,43 +541,4 @@ def _log_started(incident: Incident, *, started_by: str) -> None:
             "started_by": started_by,
             "creator_matched": incident.creator_id is not None,
         },
-    )
-
-
-async def _record_change(uow: UnitOfWork, change: StatusChange) -> None:
-    await uow.incidents.save_status(change.incident)
-    incident = change.incident
-    await uow.publish(
-        IncidentStatusChanged(
-            org_id=incident.org_id,
-            payload=IncidentStatusChangedPayload(
-                incident_id=incident.id,
-                status=incident.status,
-                previous_status=change.previous_status,
-                changed_at=change.changed_at,
-                acknowledged_at=incident.acknowledged_at,
-                resolved_at=incident.resolved_at,
-            ),
-        )
-    )
-
-
-def _started(incident: Incident) -> IncidentStarted:
-    source = incident.source
-    return IncidentStarted(
-        org_id=incident.org_id,
-        payload=IncidentStartedPayload(
-            incident_id=incident.id,
-            number=incident.number,
-            title=incident.title,
-            status=incident.status,
-            severity=incident.severity,
-            incident_type=incident.incident_type,
-            creator_id=incident.creator_id,
-            # The contract leaves the source out for incidents opened by hand.
-            source=None
-            if source.is_manual
-            else IncidentSource.model_validate(source, from_attributes=True),
-            created_at=incident.created_at,
-        ),
     )

@@ -1,4 +1,4 @@
-"""What the use cases need from storage: two repositories and one transaction around them.
+"""What the use cases need from storage: three repositories and one transaction around them.
 
 These are protocols so the use cases can run against in-memory fakes in unit tests; the
 PostgreSQL implementations live in ``adapters.postgres``.
@@ -11,10 +11,20 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from fireline_contracts import IncidentStarted, IncidentStatusChanged
+from fireline_contracts import incidents as contract
 from fireline_incidents.domain.model import DirectoryUser, Incident, IncidentFilter
 from fireline_incidents.domain.pagination import PagePosition
+from fireline_incidents.domain.timeline import TimelineEntry, TimelinePosition
 from fireline_runtime.unit_of_work import Transactional
+
+IncidentEventType = (
+    contract.IncidentStarted
+    | contract.IncidentStatusChanged
+    | contract.IncidentSeverityChanged
+    | contract.IncidentAssignmentChanged
+    | contract.IncidentDetailsChanged
+    | contract.IncidentTimelineEntryAdded
+)
 
 
 class IncidentRepository(Protocol):
@@ -40,13 +50,27 @@ class IncidentRepository(Protocol):
     async def add(self, incident: Incident) -> None:
         """Store a new incident."""
 
-    async def save_status(self, incident: Incident) -> None:
-        """Store the status fields (status, timestamps) of an existing incident."""
+    async def save(self, incident: Incident) -> None:
+        """Store the state of an existing incident (everything but its id, org and number)."""
 
     async def list(
         self, org_id: UUID, filters: IncidentFilter, *, after: PagePosition | None, limit: int
     ) -> list[Incident]:
         """Up to ``limit`` of the org's incidents, newest first, starting after ``after``."""
+
+
+class Timeline(Protocol):
+    async def add(self, entry: TimelineEntry) -> TimelineEntry | None:
+        """Store ``entry``; None (and nothing stored) when its incident already has an entry for
+        the same source event. The stored entry carries its ``seq``."""
+
+    async def restamp_started(self, incident_id: UUID, at: datetime) -> None:
+        """Move the incident's ``started`` entry to ``at`` (its creation time moved earlier)."""
+
+    async def list(
+        self, incident_id: UUID, *, after: TimelinePosition | None, limit: int
+    ) -> list[TimelineEntry]:
+        """Up to ``limit`` entries of the incident, oldest first, starting after ``after``."""
 
 
 class UserDirectory(Protocol):
@@ -69,5 +93,8 @@ class UnitOfWork(Transactional, Protocol):
     @property
     def users(self) -> UserDirectory: ...
 
-    async def publish(self, event: IncidentStarted | IncidentStatusChanged) -> None:
+    @property
+    def timeline(self) -> Timeline: ...
+
+    async def publish(self, event: IncidentEventType) -> None:
         """Queue ``event`` in the outbox; it is sent only if the transaction commits."""

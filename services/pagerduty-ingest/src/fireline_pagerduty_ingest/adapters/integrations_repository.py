@@ -25,6 +25,7 @@ so each replica drops its cached copy (``adapters.target_cache``)."""
 _INTEGRATION_COLUMNS = """
     i.id, i.org_id, i.name, i.pagerduty_api_url, i.api_token_ciphertext IS NOT NULL AS has_token,
     i.default_severity, i.default_incident_type, i.created_at, i.updated_at,
+    i.priority_severities,
     COALESCE(
         (SELECT array_agg(s.id ORDER BY s.created_at, s.id) FROM signing_secrets s
          WHERE s.integration_id = i.id AND s.retired_at IS NULL), '{}') AS secret_ids,
@@ -46,8 +47,9 @@ class PgIntegrationRepository:
         await self._conn.execute(
             """
             INSERT INTO integrations (id, org_id, name, pagerduty_api_url, api_token_ciphertext,
-                                      default_severity, default_incident_type)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                      default_severity, default_incident_type,
+                                      priority_severities)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             """,
             integration_id,
             org_id,
@@ -95,7 +97,8 @@ class PgIntegrationRepository:
             """
             UPDATE integrations
             SET name = $2, pagerduty_api_url = $3, api_token_ciphertext = $4,
-                default_severity = $5, default_incident_type = $6, updated_at = now()
+                default_severity = $5, default_incident_type = $6, priority_severities = $7,
+                updated_at = now()
             WHERE id = $1
             """,
             integration_id,
@@ -193,7 +196,10 @@ class PgIntegrationRepository:
     async def credentials(self, integration_id: UUID) -> SealedCredentials | None:
         """REST settings of the integration, even deleted: its accepted deliveries still go out."""
         row = await self._conn.fetchrow(
-            "SELECT pagerduty_api_url, api_token_ciphertext FROM integrations WHERE id = $1",
+            """
+            SELECT pagerduty_api_url, api_token_ciphertext, priority_severities
+            FROM integrations WHERE id = $1
+            """,
             integration_id,
         )
         if row is None:
@@ -203,6 +209,7 @@ class PgIntegrationRepository:
             integration_id=integration_id,
             base_url=row["pagerduty_api_url"],
             token_ciphertext=bytes(blob) if blob is not None else None,
+            priority_severities=row["priority_severities"],
         )
 
 
@@ -222,6 +229,7 @@ def _integration(row: Record) -> Integration:
         secrets=secrets,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        priority_severities=row["priority_severities"],
     )
 
 
@@ -233,4 +241,6 @@ def _columns(settings: IntegrationSettings) -> tuple[object, ...]:
         settings.api_token_ciphertext,
         settings.default_severity,
         settings.default_incident_type,
+        # A dict: the pool's codec (fireline_runtime.db) encodes jsonb.
+        dict(settings.priority_severities),
     )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from fireline_pagerduty_ingest.domain.webhook import Lifecycle, WebhookEvent
+from fireline_pagerduty_ingest.domain.webhook import Publication, WebhookEvent
 
 MAX_BODY_BYTES = 256 * 1024
 """PagerDuty guarantees bodies up to 55 KB and sends up to 256 KB best-effort; larger is refused."""
@@ -77,14 +77,13 @@ def dedupe_key(webhook_id: str | None, event: WebhookEvent) -> str:
 
 
 def initial_status(event: WebhookEvent) -> DeliveryStatus:
-    """Lifecycle events wait for enrichment and publication; everything else is only recorded.
+    """Every event about an incident waits for publication (in its incident's order); the rest is
+    only recorded.
 
-    ``incident.annotated``, responders, status updates, ``incident.reopened`` and the like are
-    recorded as ``ignored``: the alerts topic carries the three transitions consumers act on, and
-    an annotation must not look like a new alert. ``pagey.ping``, ``service.*`` and unknown types
-    are recorded the same way so they are visible, but never published.
+    ``pagey.ping``, ``service.*`` and event types without an incident are recorded as
+    ``ignored`` so they are visible, but never published: no incident in Fireline follows them.
     """
-    if event.lifecycle is Lifecycle.OTHER or event.incident is None:
+    if event.publication is Publication.NONE:
         return "ignored"
     return "received"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import secrets
 import urllib.parse
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Literal
@@ -29,6 +29,18 @@ MAX_NAME_LENGTH = 200
 MAX_LABEL_LENGTH = 100
 """Longest severity or incident type, from the integration or the webhook URL."""
 MAX_API_TOKEN_LENGTH = 512
+MAX_PRIORITY_MAPPINGS = 50
+"""Entries of a priority → severity map; PagerDuty accounts have a handful of priorities."""
+
+DEFAULT_PRIORITY_SEVERITIES: Mapping[str, str] = {
+    "P1": "SEV1",
+    "P2": "SEV2",
+    "P3": "SEV3",
+    "P4": "SEV4",
+    "P5": "SEV5",
+}
+"""PagerDuty's default priority names onto the usual SEV scale (SEV3, the incidents service's
+default severity, is the middle of both). Every new integration starts with it."""
 MAX_URL_LENGTH = 2000
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -66,6 +78,11 @@ class Integration:
     secrets: tuple[SecretInfo, ...]
     created_at: datetime
     updated_at: datetime
+    priority_severities: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_PRIORITY_SEVERITIES)
+    )
+    """PagerDuty priority name → Fireline severity, for ``incident.priority_updated`` and the
+    severity an incident starts with."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,9 @@ class IntegrationSettings:
     api_token_ciphertext: bytes | None
     default_severity: str | None
     default_incident_type: str | None
+    priority_severities: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_PRIORITY_SEVERITIES)
+    )
 
 
 class _Keep(Enum):
@@ -98,6 +118,8 @@ class IntegrationChanges:
     pagerduty_api_token: str | Keep | None = KEEP
     default_severity: str | Keep | None = KEEP
     default_incident_type: str | Keep | None = KEEP
+    priority_severities: Mapping[str, str] | Keep | None = KEEP
+    """Replace the priority → severity map; None restores the default map."""
     signing_secrets: tuple[str, ...] | None = None
     """Replace every active secret with these (one or two)."""
     add_signing_secret: str | None = None
@@ -142,6 +164,29 @@ def clean_label(value: str | None, field: str) -> str | None:
         return None
     if len(cleaned) > MAX_LABEL_LENGTH:
         raise InvalidIntegration(f"{field} must be at most {MAX_LABEL_LENGTH} characters")
+    return cleaned
+
+
+def clean_priority_severities(mapping: Mapping[str, str] | None) -> dict[str, str]:
+    """A priority → severity map as stored: names and severities trimmed, none blank, no name
+    twice (names compare case-insensitively, as the mapping does); None is the default map."""
+    if mapping is None:
+        return dict(DEFAULT_PRIORITY_SEVERITIES)
+    if len(mapping) > MAX_PRIORITY_MAPPINGS:
+        raise InvalidIntegration(
+            f"priority_severities may map at most {MAX_PRIORITY_MAPPINGS} priorities"
+        )
+    cleaned: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, severity in mapping.items():
+        priority = clean_label(name, "a priority_severities priority")
+        mapped = clean_label(severity, "a priority_severities severity")
+        if priority is None or mapped is None:
+            raise InvalidIntegration("priority_severities names and severities must not be blank")
+        if priority.casefold() in seen:
+            raise InvalidIntegration(f"priority_severities maps {priority!r} twice")
+        seen.add(priority.casefold())
+        cleaned[priority] = mapped
     return cleaned
 
 

@@ -6,7 +6,8 @@ with the service's ``SecretBox``; ``OpenTarget`` is a target whose signing secre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from uuid import UUID
 
 
@@ -44,8 +45,10 @@ class OpenTarget:
 
 @dataclass(frozen=True)
 class SealedCredentials:
-    """An integration's REST settings with the token still encrypted (None: no token)."""
+    """What the worker reads of an integration: its REST settings with the token still
+    encrypted (None: no token), and the priority → severity map its alerts are published with."""
 
     integration_id: UUID
     base_url: str
     token_ciphertext: bytes | None
+    priority_severities: Mapping[str, str] = field(default_factory=dict)

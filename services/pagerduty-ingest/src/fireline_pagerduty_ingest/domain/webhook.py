@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from fireline_contracts.text import normalise_strings
+from fireline_pagerduty_ingest.domain.activity import Activity, describe_activity
 
 USER_REFERENCE = "user_reference"
 """``agent.type`` when a person caused the event; integrations and the Events API are not people."""
@@ -43,11 +44,11 @@ class Lifecycle(Enum):
     OTHER = "other"
 
 
-# Only the three transitions Fireline publishes as alerts. Two look tempting but are left out:
-# - incident.reopened: the PagerDuty incident keeps its id, so it is not a new trigger; mapping it
-#   to TRIGGERED would ask consumers to start an incident that already exists. What it reopened
-#   to is in the snapshot's ``status`` for any consumer that wants to follow it.
-# - incident.unacknowledged: an acknowledgement timed out; the incident is old, not new.
+# The three transitions that keep their own alert event types. Every other incident event is
+# published too (AlertUpdated, AlertActivity: see ``Publication``); two look like these but are
+# not: incident.reopened keeps the PagerDuty incident's id, so it is not a new trigger, and
+# incident.unacknowledged is an acknowledgement that timed out. Both carry the new status in
+# the snapshot, which is what consumers mirror.
 _LIFECYCLES: Mapping[str, Lifecycle] = {
     "incident.triggered": Lifecycle.TRIGGERED,
     "incident.acknowledged": Lifecycle.ACKNOWLEDGED,
@@ -60,6 +61,17 @@ def lifecycle(event_type: str) -> Lifecycle:
     return _LIFECYCLES.get(event_type, Lifecycle.OTHER)
 
 
+class Publication(Enum):
+    """What a delivery becomes on the alerts topic."""
+
+    ALERT = "alert"
+    """The delivery carried the whole incident: AlertTriggered/Acknowledged/Resolved/Updated."""
+    ACTIVITY = "activity"
+    """It only referenced the incident (a note, a status update...): AlertActivity."""
+    NONE = "none"
+    """No incident at all (pagey.ping, service.*, unknown types): recorded, never published."""
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -70,6 +82,13 @@ class AgentRef(_Frozen):
     id: str = Field(description="PagerDuty id of the user or integration.")
     type: str = Field(description="Reference type, e.g. `user_reference`.")
     summary: str | None = Field(default=None, description="Display name, if PagerDuty sent one.")
+
+
+class UserRef(_Frozen):
+    """A PagerDuty user reference (an assignee)."""
+
+    id: str = Field(description="PagerDuty user id.")
+    summary: str | None = Field(default=None, description="Display name, if sent.")
 
 
 class IncidentSnapshot(_Frozen):
@@ -98,6 +117,14 @@ class IncidentSnapshot(_Frozen):
         description="Escalation policy whose on-call users are the creator candidates.",
     )
     incident_type: str | None = Field(default=None, description="PagerDuty incident type name.")
+    escalation_policy_name: str | None = Field(default=None, description="Its summary (name).")
+    assignees: tuple[UserRef, ...] | None = Field(
+        default=None, description="Assignees (empty when resolved); None when not sent."
+    )
+    merged_into: str | None = Field(
+        default=None,
+        description="With a `merge_resolve_reason`: the incident this one was merged into.",
+    )
 
 
 class WebhookEvent(_Frozen):
@@ -123,6 +150,16 @@ class WebhookEvent(_Frozen):
         default=None,
         description="The incident the event concerns; None for non-incident events.",
     )
+    activity: Activity | None = Field(
+        default=None, description="For reference-only incident events: what happened."
+    )
+
+    @property
+    def publication(self) -> Publication:
+        """What the delivery becomes on the alerts topic."""
+        if self.incident is None:
+            return Publication.NONE
+        return Publication.ACTIVITY if self.incident.is_reference else Publication.ALERT
 
     @property
     def lifecycle(self) -> Lifecycle:
@@ -166,14 +203,21 @@ def parse_delivery(raw: bytes) -> WebhookEvent:
     agent = _optional_object(event, "agent")
     data = _optional_object(event, "data")
 
+    parsed_agent = _agent(agent)
+    incident = _incident(event_type, data)
     return WebhookEvent(
         id=event_id,
         event_type=event_type,
         resource_type=resource_type,
         occurred_at=occurred_at,
-        agent=_agent(agent),
+        agent=parsed_agent,
         data_type=_text(data, "type") if data is not None else None,
-        incident=_incident(event_type, data),
+        incident=incident,
+        activity=describe_activity(
+            event_type, data or {}, actor=parsed_agent.summary if parsed_agent else None
+        )
+        if incident is not None and incident.is_reference
+        else None,
     )
 
 
@@ -210,6 +254,7 @@ def _full_snapshot(incident_id: str, data: Mapping[str, Any]) -> IncidentSnapsho
     priority = _nested(data, "priority")
     escalation_policy = _nested(data, "escalation_policy")
     incident_type = _nested(data, "incident_type")
+    resolve_reason = _nested(data, "resolve_reason")
     number = data.get("number")
     return IncidentSnapshot(
         id=incident_id,
@@ -228,6 +273,21 @@ def _full_snapshot(incident_id: str, data: Mapping[str, Any]) -> IncidentSnapsho
         service_name=_text(service, "summary") or _text(service, "name"),
         escalation_policy_id=_text(escalation_policy, "id"),
         incident_type=_text(incident_type, "name"),
+        escalation_policy_name=_text(escalation_policy, "summary"),
+        assignees=_assignees(data.get("assignees")),
+        merged_into=_text(_nested(resolve_reason, "incident"), "id")
+        if _text(resolve_reason, "type") == "merge_resolve_reason"
+        else None,
+    )
+
+
+def _assignees(value: object) -> tuple[UserRef, ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(
+        UserRef(id=ref["id"], summary=_text(ref, "summary"))
+        for ref in value
+        if isinstance(ref, dict) and isinstance(ref.get("id"), str)
     )
 
 
@@ -273,8 +333,8 @@ def _optional_object(event: Mapping[str, Any], key: str) -> dict[str, Any] | Non
     raise MalformedDelivery(f"event.{key} must be an object or null, not {_json_type(value)}")
 
 
-def _nested(data: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
-    value = data.get(key)
+def _nested(data: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
+    value = data.get(key) if data is not None else None
     return value if isinstance(value, dict) else None
 
 

@@ -54,6 +54,7 @@ async def create_integration(
         default_severity=body.default_severity,
         default_incident_type=body.default_incident_type,
         by=key_of(principal),
+        priority_severities=body.priority_severities,
     )
     return _saved(ingest, saved, status.HTTP_201_CREATED)
 
@@ -137,6 +138,7 @@ def _changes(body: UpdateIntegrationIn, *, default_api_url: str) -> IntegrationC
         pagerduty_api_token=given.get("pagerduty_api_token", KEEP),
         default_severity=given.get("default_severity", KEEP),
         default_incident_type=given.get("default_incident_type", KEEP),
+        priority_severities=given.get("priority_severities", KEEP),
         signing_secrets=tuple(body.signing_secrets) if body.signing_secrets is not None else None,
         add_signing_secret=body.add_signing_secret,
         generate_signing_secret=body.generate_signing_secret,

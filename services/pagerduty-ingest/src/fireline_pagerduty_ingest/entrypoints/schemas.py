@@ -12,6 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from fireline_pagerduty_ingest.domain.integration import Integration
 from fireline_runtime.input_text import RequestModel
 
+_PRIORITY_MAP = (
+    "PagerDuty priority name → Fireline severity (names compare case-insensitively). An "
+    "incident starts with, and `incident.priority_updated` sets, the severity its priority maps "
+    "to; a priority with no entry leaves the severity alone. Defaults to P1→SEV1 ... P5→SEV5."
+)
+
 
 class CreateIntegrationIn(RequestModel):
     """A new PagerDuty integration."""
@@ -41,6 +47,11 @@ class CreateIntegrationIn(RequestModel):
     default_incident_type: str | None = Field(
         default=None,
         description="Incident type of alerts unless the webhook URL sets `incident_type`.",
+    )
+    priority_severities: dict[str, str] | None = Field(
+        default=None,
+        description=_PRIORITY_MAP,
+        examples=[{"P1": "SEV1", "P2": "SEV2"}],
     )
 
 
@@ -73,6 +84,11 @@ class UpdateIntegrationIn(RequestModel):
     )
     default_severity: str | None = Field(default=None, description="Null clears it.")
     default_incident_type: str | None = Field(default=None, description="Null clears it.")
+    priority_severities: dict[str, str] | None = Field(
+        default=None,
+        description="Replaces the whole map (`{}` maps nothing); null restores the default. "
+        + _PRIORITY_MAP,
+    )
     signing_secrets: list[str] | None = Field(
         default=None, description="Replace every active signing secret with these (1 or 2)."
     )
@@ -102,6 +118,7 @@ class IntegrationOut(BaseModel):
     has_api_token: bool
     default_severity: str | None
     default_incident_type: str | None
+    priority_severities: dict[str, str] = Field(description=_PRIORITY_MAP)
     active_secret_count: int
     active_signing_secrets: list[SigningSecretOut]
     created_at: datetime
@@ -117,6 +134,7 @@ class IntegrationOut(BaseModel):
             has_api_token=integration.has_api_token,
             default_severity=integration.default_severity,
             default_incident_type=integration.default_incident_type,
+            priority_severities=dict(integration.priority_severities),
             active_secret_count=len(integration.secrets),
             active_signing_secrets=[
                 SigningSecretOut(id=s.id, created_at=s.created_at) for s in integration.secrets
@@ -148,6 +166,6 @@ class WebhookReceipt(BaseModel):
     )
     delivery_id: str = Field(description="The dedupe key: X-Webhook-Id, else event.id.")
     recorded_as: Literal["received", "published", "ignored", "failed"] = Field(
-        description="`received`: will be enriched and published as an alert; `ignored`: "
-        "recorded only (pings, service events, annotations, unknown types)."
+        description="`received`: will be published on the alerts topic (every event about an "
+        "incident); `ignored`: recorded only (pings, service events, types without an incident)."
     )

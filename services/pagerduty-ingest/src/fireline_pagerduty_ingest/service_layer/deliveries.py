@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,7 +79,7 @@ async def publish_delivery(
     with _poison_is_unpublishable():
         # it parsed when received; the bytes are the same
         event = parse_delivery(delivery.body)
-    credentials = await _credentials(uow, box, delivery.integration_id)
+    credentials, severities = await _publishing_settings(uow, box, delivery.integration_id)
     enrichment = await enrich(
         directory=directory, credentials=credentials, event=event, budget_s=budget_s
     )
@@ -91,6 +91,7 @@ async def publish_delivery(
             claim_id=claim_id,
             event=event,
             enrichment=enrichment,
+            priority_severities=severities,
         )
 
 
@@ -101,6 +102,7 @@ async def _finish(
     claim_id: UUID,
     event: WebhookEvent,
     enrichment: Enrichment,
+    priority_severities: Mapping[str, str],
 ) -> Outcome:
     alert = build_alert(
         event,
@@ -113,6 +115,7 @@ async def _finish(
         enrichment=enrichment,
         correlation_id=delivery.correlation_id,
         received_at=delivery.received_at,
+        priority_severities=priority_severities,
     )
     async with uow:
         if not await uow.deliveries.lock_claim(delivery_id=delivery.id, claim_id=claim_id):
@@ -190,19 +193,30 @@ async def prune_deliveries(
             return total
 
 
-async def _credentials(
+async def _publishing_settings(
     uow: UnitOfWork, box: SecretBox, integration_id: UUID
-) -> ApiCredentials | None:
+) -> tuple[ApiCredentials | None, Mapping[str, str]]:
+    """The integration's opened REST credentials (if any) and its priority → severity map, as
+    they are now: a map edited after a delivery arrived applies when it is published."""
     async with uow.reading():
         sealed = await uow.integrations.credentials(integration_id)
-    if sealed is None or sealed.token_ciphertext is None:
+    if sealed is None:
+        return None, {}
+    credentials = _opened(box, integration_id, sealed.token_ciphertext, sealed.base_url)
+    return credentials, sealed.priority_severities
+
+
+def _opened(
+    box: SecretBox, integration_id: UUID, token_ciphertext: bytes | None, base_url: str
+) -> ApiCredentials | None:
+    if token_ciphertext is None:
         return None
     try:
-        token = box.open_text(sealed.token_ciphertext, context=api_token_context(integration_id))
+        token = box.open_text(token_ciphertext, context=api_token_context(integration_id))
     except UndecryptableSecret:
         log.error(
             "the PagerDuty API token does not decrypt; is FIRELINE_INGEST_ENCRYPTION_KEY right?",
             extra={"integration_id": str(integration_id)},
         )
         return None
-    return ApiCredentials(base_url=sealed.base_url, token=token)
+    return ApiCredentials(base_url=base_url, token=token)

@@ -23,7 +23,13 @@ IntegrationEventType = (
     IntegrationCreated | IntegrationChanged | SigningSecretsRotated | IntegrationDeleted
 )
 
-_COMPARED = ("name", "pagerduty_api_url", "default_severity", "default_incident_type")
+_COMPARED = (
+    "name",
+    "pagerduty_api_url",
+    "default_severity",
+    "default_incident_type",
+    "priority_severities",
+)
 
 
 def created(integration: Integration, *, by: UUID | None) -> IntegrationCreated:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -19,6 +19,7 @@ from fireline_pagerduty_ingest.domain.integration import (
     clean_api_url,
     clean_label,
     clean_name,
+    clean_priority_severities,
     plan_initial_secrets,
     plan_secret_change,
 )
@@ -50,9 +51,11 @@ async def create_integration(
     allowed_api_hosts: Collection[str],
     default_severity: str | None,
     default_incident_type: str | None,
+    priority_severities: Mapping[str, str] | None = None,
     by: UUID | None = None,
 ) -> SavedIntegration:
-    """Create an integration; generate a signing secret when none is given.
+    """Create an integration; generate a signing secret when none is given, and start with the
+    default priority → severity map when none is given.
 
     ``by`` (here and below) is the API key that made the change, for the audit log.
     """
@@ -62,6 +65,7 @@ async def create_integration(
     token = clean_api_token(pagerduty_api_token)
     severity = clean_label(default_severity, "default_severity")
     incident_type = clean_label(default_incident_type, "default_incident_type")
+    severities = clean_priority_severities(priority_severities)
     plan = plan_initial_secrets(signing_secrets)
     async with uow:
         repo = uow.integrations
@@ -71,6 +75,7 @@ async def create_integration(
             api_token_ciphertext=_seal_token(box, integration_id, token),
             default_severity=severity,
             default_incident_type=incident_type,
+            priority_severities=severities,
         )
         await repo.add(integration_id=integration_id, org_id=org_id, settings=settings)
         await _apply_secret_plan(repo, box, integration_id, plan)
@@ -137,6 +142,9 @@ async def update_integration(
             default_incident_type=current.default_incident_type
             if changes.default_incident_type is KEEP
             else clean_label(changes.default_incident_type, "default_incident_type"),
+            priority_severities=current.priority_severities
+            if changes.priority_severities is KEEP
+            else clean_priority_severities(changes.priority_severities),
         )
         await repo.update(integration_id=integration_id, settings=settings)
         await _apply_secret_plan(repo, box, integration_id, plan)
