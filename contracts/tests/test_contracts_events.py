@@ -46,9 +46,16 @@ from fireline_contracts import (
     IncidentStatusChangedPayload,
     IncidentTimelineEntryAdded,
     IncidentTimelineEntryPayload,
+    IntegrationChanged,
+    IntegrationChangedPayload,
+    IntegrationCreated,
+    IntegrationDeleted,
+    IntegrationPayload,
     KeyCreated,
     KeyCreatedPayload,
     KeyEvent,
+    KeyExchangeFailed,
+    KeyExchangeFailedPayload,
     KeyRenamed,
     KeyRenamedPayload,
     KeyRevoked,
@@ -57,6 +64,14 @@ from fireline_contracts import (
     KeyRotatedPayload,
     KeyUsed,
     KeyUsedPayload,
+    LoginFailed,
+    LoginFailedPayload,
+    LoginSucceeded,
+    LoginSucceededPayload,
+    SessionRevoked,
+    SessionRevokedPayload,
+    SigningSecretsRotated,
+    SigningSecretsRotatedPayload,
     TimelineActor,
     TopicSpec,
     UnknownEventType,
@@ -83,7 +98,12 @@ PREVIOUS_DIGEST = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c
 
 def _user(*, active: bool = True) -> UserPayload:
     return UserPayload(
-        user_id=USER_ID, email="ada@example.com", name="Ada", role="admin", active=active
+        user_id=USER_ID,
+        email="ada@example.com",
+        name="Ada",
+        role="admin",
+        active=active,
+        changed_by=USER_ID,
     )
 
 
@@ -139,6 +159,7 @@ def sample_events() -> list[EventEnvelope]:
                 expires_at=WHEN + timedelta(days=90),
                 created_by=USER_ID,
                 created_at=WHEN,
+                renamed_by=USER_ID,
                 previous_digest=PREVIOUS_DIGEST,
                 previous_valid_until=WHEN + timedelta(minutes=30),
             ),
@@ -265,6 +286,61 @@ def sample_events() -> list[EventEnvelope]:
                 resolved_at=WHEN,
             ),
         ),
+        LoginSucceeded(
+            **_envelope(),
+            payload=LoginSucceededPayload(
+                user_id=USER_ID, email="ada@example.com", session_id=uuid4(), address="192.0.2.7"
+            ),
+        ),
+        LoginFailed(
+            **_envelope(),
+            payload=LoginFailedPayload(
+                user_id=USER_ID, email="ada@example.com", address="192.0.2.7"
+            ),
+        ),
+        SessionRevoked(
+            **_envelope(),
+            payload=SessionRevokedPayload(
+                user_id=USER_ID, session_id=uuid4(), reason="logout", revoked_by=USER_ID
+            ),
+        ),
+        KeyExchangeFailed(
+            **_envelope(),
+            payload=KeyExchangeFailedPayload(
+                key_id=KEY_ID, window_start=WHEN, window_s=60, attempts=3, addresses=("192.0.2.7",)
+            ),
+        ),
+        IntegrationCreated(
+            **_envelope(),
+            payload=IntegrationPayload(
+                integration_id=INTEGRATION_ID, name="checkout", changed_by_key=KEY_ID
+            ),
+        ),
+        IntegrationChanged(
+            **_envelope(),
+            payload=IntegrationChangedPayload(
+                integration_id=INTEGRATION_ID,
+                name="checkout",
+                changed_by_key=KEY_ID,
+                changed=("name", "pagerduty_api_token"),
+            ),
+        ),
+        SigningSecretsRotated(
+            **_envelope(),
+            payload=SigningSecretsRotatedPayload(
+                integration_id=INTEGRATION_ID,
+                name="checkout",
+                changed_by_key=KEY_ID,
+                added=1,
+                retired=1,
+            ),
+        ),
+        IntegrationDeleted(
+            **_envelope(),
+            payload=IntegrationPayload(
+                integration_id=INTEGRATION_ID, name="checkout", changed_by_key=KEY_ID
+            ),
+        ),
         KeyRotated(
             **_envelope(),
             payload=KeyRotatedPayload(
@@ -320,6 +396,14 @@ def test_every_registered_event_type_has_a_sample_and_a_topic() -> None:
             "AlertResolved",
             "IncidentStarted",
             "IncidentStatusChanged",
+            "LoginSucceeded",
+            "LoginFailed",
+            "SessionRevoked",
+            "KeyExchangeFailed",
+            "IntegrationCreated",
+            "IntegrationChanged",
+            "SigningSecretsRotated",
+            "IntegrationDeleted",
         }
     )
     on_topics = [event for spec in ALL_TOPICS for event in spec.events]
@@ -459,24 +543,40 @@ def test_events_and_payloads_are_frozen(event: EventEnvelope) -> None:
     assert hash(event) == hash(parse_event(event.to_bytes()))
 
 
+_EXPECTED_KEY = {
+    "KeyCreated": str(KEY_ID),
+    "KeyRenamed": str(KEY_ID),
+    "KeyRevoked": str(KEY_ID),
+    "UserCreated": str(USER_ID),
+    "UserUpdated": str(USER_ID),
+    "UserDeactivated": str(USER_ID),
+    "LoginSucceeded": str(USER_ID),
+    "LoginFailed": str(USER_ID),
+    "SessionRevoked": str(USER_ID),
+    "KeyUsed": str(KEY_ID),
+    "KeyExchangeFailed": str(KEY_ID),
+    "IntegrationCreated": str(INTEGRATION_ID),
+    "IntegrationChanged": str(INTEGRATION_ID),
+    "SigningSecretsRotated": str(INTEGRATION_ID),
+    "IntegrationDeleted": str(INTEGRATION_ID),
+    "AlertTriggered": PD_INCIDENT_ID,
+    "AlertAcknowledged": PD_INCIDENT_ID,
+    "AlertResolved": PD_INCIDENT_ID,
+    "IncidentStarted": str(INCIDENT_ID),
+    "IncidentStatusChanged": str(INCIDENT_ID),
+    "IncidentSeverityChanged": str(INCIDENT_ID),
+    "IncidentAssignmentChanged": str(INCIDENT_ID),
+    "IncidentDetailsChanged": str(INCIDENT_ID),
+    "IncidentTimelineEntryAdded": str(INCIDENT_ID),
+    "AlertUpdated": PD_INCIDENT_ID,
+    "AlertActivity": PD_INCIDENT_ID,
+    "KeyRotated": str(KEY_ID),
+}
+
+
 @pytest.mark.parametrize(
     ("event", "expected_key"),
-    [
-        (SAMPLES[0], str(KEY_ID)),
-        (SAMPLES[1], str(KEY_ID)),
-        (SAMPLES[2], str(KEY_ID)),
-        (SAMPLES[3], str(USER_ID)),
-        (SAMPLES[4], str(USER_ID)),
-        (SAMPLES[5], str(USER_ID)),
-        (SAMPLES[6], str(KEY_ID)),
-        (SAMPLES[7], PD_INCIDENT_ID),
-        (SAMPLES[8], PD_INCIDENT_ID),
-        (SAMPLES[9], PD_INCIDENT_ID),
-        (SAMPLES[10], PD_INCIDENT_ID),
-        (SAMPLES[11], PD_INCIDENT_ID),
-        *((sample, str(INCIDENT_ID)) for sample in SAMPLES[12:-1]),
-        (SAMPLES[-1], str(KEY_ID)),  # KeyRotated, appended last
-    ],
+    [(event, _EXPECTED_KEY[event.event_type]) for event in SAMPLES],
     ids=[event.event_type for event in SAMPLES],
 )
 def test_kafka_key_is_the_aggregate_id(event: EventEnvelope, expected_key: str) -> None:
@@ -490,6 +590,9 @@ def test_topics_are_versioned_and_state_carrying_ones_compactable() -> None:
         "fireline.auth.key-usage.v1",
         "fireline.alerts.v1",
         "fireline.incidents.v1",
+        "fireline.identity.sessions.v1",
+        "fireline.auth.key-exchange-failures.v1",
+        "fireline.pagerduty.integrations.v1",
     ]
     assert {spec.name for spec in ALL_TOPICS if spec.compacted} == {KEYS.name, USERS.name}
     assert KEY_USAGE.event_types == {"KeyUsed"}

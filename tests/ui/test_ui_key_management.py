@@ -1,4 +1,5 @@
-"""In a real browser: Key Management as the product promises it, plus Users and sessions.
+"""In a real browser: Key Management as the product promises it, plus Users, sessions and the
+Audit log.
 
 Chromium (Debian's package) drives identity's /ui/ pages, which talk only to identity's JSON API;
 the key a person copies is then exchanged for a token at the auth process. Screenshots of every
@@ -155,6 +156,20 @@ class AdminApi:
     async def revoke(self, key_id: str) -> None:
         r = await self.client.delete(f"/v1/api-keys/{key_id}")
         assert r.status_code == 204, r.text
+
+    async def audit_entries(self, **params: str) -> list[dict[str, Any]]:
+        r = await self.client.get("/v1/audit-events", params=params)
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
+
+    async def wait_for_audit(self, **params: str) -> list[dict[str, Any]]:
+        """The entries matching ``params`` once there are any (they arrive over Kafka)."""
+        deadline = time.monotonic() + 30
+        while not (found := await self.audit_entries(**params)):
+            assert time.monotonic() < deadline, f"no audit entry for {params}"
+            await asyncio.sleep(0.2)
+        return found
 
     async def fill_to(self, count: int) -> None:
         """Revoke or create keys until the org has exactly ``count`` active keys."""
@@ -600,3 +615,66 @@ async def test_a_key_revoked_as_leaked_says_so_with_the_report(
     await expect(row.get_by_role("button", name=f"Rotate key {name}")).to_have_count(0)
     await screenshot(page, "leaked-key-revoked")
     await tab.assert_clean()
+
+
+# ---- the audit log ----------------------------------------------------------------------------
+
+
+async def test_admin_reads_filters_and_exports_the_audit_log(ui: Ui, admin_api: AdminApi) -> None:
+    key = await admin_api.create_key(f"audited {secrets.token_hex(3)}")
+    await admin_api.revoke(key["id"])
+    await admin_api.wait_for_audit(action="key.revoked", target=key["id"])
+    await admin_api.wait_for_audit(action="login.succeeded")  # another topic: waited apart
+    admin = await ui.login_admin()
+    page = admin.page
+
+    await page.get_by_role("tab", name="Audit log").click()
+    await expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+    rows = page.locator("#audit-table tbody tr")
+    await expect(rows.first).to_be_visible()
+    await expect(
+        page.locator("#audit-table tbody tr[data-action='login.succeeded']").first
+    ).to_contain_text("Login succeeded")
+
+    await page.get_by_label("Action").select_option("key.revoked")
+    await page.get_by_label("Target id").fill(key["id"])
+    await page.get_by_role("button", name="Apply filters").click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("Key revoked")
+    await expect(rows.first).to_contain_text(ui.stack.admin_email.lower())
+    await expect(rows.first).not_to_contain_text(key["key"])
+    await screenshot(page, "audit-log-filtered")
+
+    href = await page.get_by_role("link", name="Export (JSON Lines)").get_attribute("href")
+    assert href is not None
+    assert "action=key.revoked" in href
+    exported = await page.request.get(href)
+    assert exported.ok
+    lines = (await exported.text()).splitlines()
+    assert len(lines) == 1
+    assert key["id"] in lines[0]
+    assert key["key"] not in lines[0]
+
+    await page.get_by_label("Actor (user or key id, secret_scanner, system)").fill("somebody")
+    await page.get_by_role("button", name="Apply filters").click()
+    await expect(page.locator("#audit-error")).to_contain_text("Check the filters: actor")
+    await admin.assert_clean()
+
+
+async def test_members_do_not_see_the_audit_log(ui: Ui, admin_api: AdminApi) -> None:
+    email = f"reader-{secrets.token_hex(3)}@example.com"
+    password = secrets.token_urlsafe(16)
+    r = await admin_api.client.post(
+        "/v1/users", json={"email": email, "name": "Reader", "role": "member", "password": password}
+    )
+    assert r.status_code == 201, r.text
+
+    member = await ui.login(email, password)
+    await expect(member.page.get_by_role("tab", name="Key Management")).to_be_visible()
+    await expect(member.page.get_by_role("tab", name="Audit log")).to_be_hidden()
+    # A bookmarked audit link falls back to the first tab rather than an error.
+    await member.page.goto("/ui/app#/identity/audit")
+    await expect(member.page.get_by_role("tab", name="Users")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    await member.assert_clean()

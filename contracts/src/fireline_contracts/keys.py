@@ -85,6 +85,11 @@ class KeyRenamedPayload(ContractModel):
         default=None,
         description="When the key was created; set whenever `digest` is." + _REBUILD_NOTE,
     )
+    renamed_by: UUID | None = Field(
+        default=None,
+        description="User who renamed the key; null in renames published before the field "
+        "existed. Read by the audit log.",
+    )
     previous_digest: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",

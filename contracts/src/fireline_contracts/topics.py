@@ -20,8 +20,16 @@ from fireline_contracts.incidents import (
     IncidentStatusChanged,
     IncidentTimelineEntryAdded,
 )
+from fireline_contracts.integrations import (
+    IntegrationChanged,
+    IntegrationCreated,
+    IntegrationDeleted,
+    SigningSecretsRotated,
+)
+from fireline_contracts.key_exchange_failures import KeyExchangeFailed
 from fireline_contracts.key_usage import KeyUsed
 from fireline_contracts.keys import KeyCreated, KeyRenamed, KeyRevoked, KeyRotated
+from fireline_contracts.sessions import LoginFailed, LoginSucceeded, SessionRevoked
 from fireline_contracts.users import UserCreated, UserDeactivated, UserUpdated
 
 
@@ -84,7 +92,40 @@ INCIDENTS = TopicSpec(
     description="Fireline incidents: their state changes and timeline, published by incidents.",
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (KEYS, USERS, KEY_USAGE, ALERTS, INCIDENTS)
+SESSIONS = TopicSpec(
+    name="fireline.identity.sessions.v1",
+    key="user_id",
+    compacted=False,
+    events=(LoginSucceeded, LoginFailed, SessionRevoked),
+    description="Logins (succeeded and failed) and revoked sessions, published by identity.",
+)
+KEY_EXCHANGE_FAILURES = TopicSpec(
+    name="fireline.auth.key-exchange-failures.v1",
+    key="key_id",
+    compacted=False,
+    events=(KeyExchangeFailed,),
+    description="Failed exchanges of existing API keys, one aggregate per key and minute, "
+    "published by auth.",
+)
+INTEGRATIONS = TopicSpec(
+    name="fireline.pagerduty.integrations.v1",
+    key="integration_id",
+    compacted=False,
+    events=(IntegrationCreated, IntegrationChanged, SigningSecretsRotated, IntegrationDeleted),
+    description="PagerDuty integrations created, changed, deleted and their signing secrets "
+    "rotated, published by pagerduty-ingest.",
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    KEYS,
+    USERS,
+    KEY_USAGE,
+    ALERTS,
+    INCIDENTS,
+    SESSIONS,
+    KEY_EXCHANGE_FAILURES,
+    INTEGRATIONS,
+)
 
 
 def topic_name(spec: TopicSpec, prefix: str = "") -> str:

@@ -23,6 +23,11 @@ class UserPayload(ContractModel):
     name: str = Field(description="The user's display name.")
     role: Literal["admin", "member"] = Field(description="The user's role in the org.")
     active: bool = Field(description="False once the user is deactivated.")
+    changed_by: UUID | None = Field(
+        default=None,
+        description="User (an admin) who made this change; null when made by bootstrap or the "
+        "CLI, and in events published before the field existed. Read by the audit log.",
+    )
 
 
 class UserCreated(EventEnvelope):

@@ -248,11 +248,12 @@ async def test_key_events_carry_the_digest_never_the_secret(identity: Identity) 
     assert renamed.payload.name == "events 2"
     # The rename alone must rebuild the key once compaction has dropped the KeyCreated.
     # No rotation in progress, so no replaced secret to carry.
-    rotation = {"previous_digest", "previous_valid_until"}
+    rotation = {"previous_digest", "previous_valid_until", "renamed_by"}
     assert renamed.payload.model_dump(exclude={"name"} | rotation) == created.payload.model_dump(
         exclude={"name"}
     )
     assert (renamed.payload.previous_digest, renamed.payload.previous_valid_until) == (None, None)
+    assert str(renamed.payload.renamed_by) == me["id"]
     assert isinstance(revoked, KeyRevoked)
     assert str(revoked.payload.revoked_by) == me["id"]
     for record in records:

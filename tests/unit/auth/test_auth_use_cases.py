@@ -36,9 +36,11 @@ from fireline_auth.domain.signing import StoredSigningKey
 from fireline_auth.domain.tokens import IssuedToken
 from fireline_auth.service_layer import exchange, introspection, projection, signing_keys
 from fireline_auth.service_layer.context import AuthContext, TokenPolicy
+from fireline_auth.service_layer.exchange_failures import report_failures
 from fireline_contracts import (
     KeyCreated,
     KeyCreatedPayload,
+    KeyExchangeFailed,
     KeyRenamed,
     KeyRenamedPayload,
     KeyRevoked,
@@ -179,6 +181,7 @@ class FakeDatabase:
     api_keys: FakeApiKeys = field(default_factory=FakeApiKeys)
     key_usage: FakeKeyUsage = field(default_factory=FakeKeyUsage)
     published: list[KeyUsed] = field(default_factory=list)
+    failures_reported: list[KeyExchangeFailed] = field(default_factory=list)
     transactions: int = 0
     reads: int = 0
     in_transaction: bool = False
@@ -197,7 +200,7 @@ class FakeUnitOfWork:
 
     def __init__(self, db: FakeDatabase) -> None:
         self._db = db
-        self._pending: list[KeyUsed] = []
+        self._pending: list[KeyUsed | KeyExchangeFailed] = []
 
     @property
     def api_keys(self) -> FakeApiKeys:
@@ -211,7 +214,7 @@ class FakeUnitOfWork:
     def key_usage(self) -> FakeKeyUsage:
         return self._db.key_usage
 
-    async def publish(self, event: KeyUsed) -> None:
+    async def publish(self, event: KeyUsed | KeyExchangeFailed) -> None:
         assert self._db.in_transaction, "events are only published inside the transaction"
         self._pending.append(event)
 
@@ -234,7 +237,11 @@ class FakeUnitOfWork:
     ) -> None:
         self._db.in_transaction = False
         if exc_type is None:
-            self._db.published.extend(self._pending)
+            for event in self._pending:
+                if isinstance(event, KeyExchangeFailed):
+                    self._db.failures_reported.append(event)
+                else:
+                    self._db.published.append(event)
         self._pending = []
 
 
@@ -975,3 +982,31 @@ async def test_projection_writes_are_inside_a_transaction(auth: Auth) -> None:
     await projection.apply_key_event(auth.uow(), revoked(uuid4(), at=T0))
 
     assert seen == [True]
+
+
+# --- failed exchanges reported for the audit log ----------------------------------------------
+
+
+async def test_failed_exchanges_are_reported_once_per_key_and_minute_after_it_ends(
+    auth: Auth,
+) -> None:
+    key = await create_key(auth)
+    for i in range(3):
+        with pytest.raises((InvalidClient, RateLimited)):
+            await exchange_key(auth, key.key_id, api_keys.generate(), address=f"203.0.113.{i % 2}")
+    with pytest.raises(InvalidClient):
+        await exchange_key(auth, uuid4(), api_keys.generate())  # no such key: no org to tell
+
+    # The minute is still running: nothing to report yet.
+    assert await report_failures(auth.uow(), auth.ctx.exchange_failures, auth.clock.now) == 0
+    later = T0 + timedelta(minutes=1)
+    assert await report_failures(auth.uow(), auth.ctx.exchange_failures, later) == 1
+    assert await report_failures(auth.uow(), auth.ctx.exchange_failures, later) == 0
+
+    [report] = auth.db.failures_reported
+    assert report.org_id == ORG
+    assert report.payload.key_id == key.key_id
+    assert report.payload.attempts == 3
+    assert report.payload.addresses == ("203.0.113.0", "203.0.113.1")
+    assert report.payload.window_start == T0.replace(second=0, microsecond=0)
+    assert key.secret not in report.model_dump_json()

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from uuid import UUID, uuid4
 
 import argon2
@@ -20,7 +20,12 @@ from fireline_contracts import (
     KeyCreated,
     KeyRenamed,
     KeyRevoked,
+    KeyRevokedPayload,
     KeyRotated,
+    KeyRotatedPayload,
+    LoginFailed,
+    LoginSucceeded,
+    SessionRevoked,
     UserCreated,
     UserDeactivated,
     UserUpdated,
@@ -28,6 +33,15 @@ from fireline_contracts import (
     utc_now,
 )
 from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.domain.audit import (
+    Actor,
+    ActorType,
+    AuditAction,
+    AuditEntry,
+    AuditFilter,
+    Position,
+    Target,
+)
 from fireline_identity.domain.errors import (
     EmailTaken,
     InvalidCredentials,
@@ -54,9 +68,16 @@ from fireline_identity.domain.keys import (
     Secrets,
 )
 from fireline_identity.domain.secret_scanning import MAX_REPORT_TOKENS
-from fireline_identity.domain.sessions import NewSession, SessionPolicy, SessionUser, StoredSession
+from fireline_identity.domain.sessions import (
+    NewSession,
+    RevokedSession,
+    SessionPolicy,
+    SessionUser,
+    StoredSession,
+)
 from fireline_identity.domain.users import Role, User
-from fireline_identity.service_layer import keys, orgs, secret_scanning, sessions, users
+from fireline_identity.service_layer import audit, keys, orgs, secret_scanning, sessions, users
+from fireline_identity.service_layer.audit_entries import entry_for
 from fireline_identity.service_layer.unit_of_work import IdentityEvent
 
 ADMIN_EMAIL = "Admin@Acme.example"
@@ -272,15 +293,20 @@ class FakeSessions:
             if row.id == session_id and row.last_seen_at < now:
                 row.last_seen_at = now
 
-    async def revoke(self, token_digest: str, now: datetime) -> None:
+    async def revoke(self, token_digest: str, now: datetime) -> RevokedSession | None:
         row = self.rows.get(token_digest)
-        if row is not None and row.revoked_at is None:
-            row.revoked_at = now
+        if row is None or row.revoked_at is not None:
+            return None
+        row.revoked_at = now
+        return RevokedSession(row.id, row.user_id, row.org_id)
 
-    async def revoke_all_for_user(self, user_id: UUID, now: datetime) -> None:
+    async def revoke_all_for_user(self, user_id: UUID, now: datetime) -> list[RevokedSession]:
+        ended = []
         for row in self.rows.values():
             if row.user_id == user_id and row.revoked_at is None:
                 row.revoked_at = now
+                ended.append(RevokedSession(row.id, row.user_id, row.org_id))
+        return ended
 
     async def prune(self, *, ended_before: datetime, idle_since: datetime) -> int:
         return 0
@@ -331,6 +357,47 @@ class FakeLoginFailures:
         return 0
 
 
+class FakeAuditLog:
+    """Append-only, ordered as the SQL orders: newest first, ties by id."""
+
+    def __init__(self) -> None:
+        self.entries: dict[UUID, AuditEntry] = {}
+
+    async def append(self, entry: AuditEntry) -> bool:
+        if entry.id in self.entries:
+            return False
+        self.entries[entry.id] = entry
+        return True
+
+    async def page(
+        self, *, org_id: UUID, where: AuditFilter, after: Position | None, limit: int
+    ) -> list[AuditEntry]:
+        def matches(e: AuditEntry) -> bool:
+            return (
+                e.org_id == org_id
+                and where.actor_type in (None, e.actor.type)
+                and where.actor_id in (None, e.actor.id)
+                and where.action in (None, e.action)
+                and where.target_id in (None, e.target.id)
+                and (where.since is None or e.occurred_at >= where.since)
+                and (where.until is None or e.occurred_at < where.until)
+                and (after is None or (e.occurred_at, e.id) < (after.occurred_at, after.id))
+            )
+
+        found = sorted(
+            filter(matches, self.entries.values()),
+            key=lambda e: (e.occurred_at, e.id),
+            reverse=True,
+        )
+        return found[:limit]
+
+    async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        old = [i for i, e in self.entries.items() if e.occurred_at < cutoff][:limit]
+        for entry_id in old:
+            del self.entries[entry_id]
+        return len(old)
+
+
 class Store:
     def __init__(self) -> None:
         self.keys = FakeKeys()
@@ -338,6 +405,7 @@ class Store:
         self.users = FakeUsers()
         self.sessions = FakeSessions(self.users, self.orgs)
         self.login_failures = FakeLoginFailures()
+        self.audit = FakeAuditLog()
 
 
 class FakeUnitOfWork:
@@ -368,6 +436,10 @@ class FakeUnitOfWork:
     @property
     def login_failures(self) -> FakeLoginFailures:
         return self.store.login_failures
+
+    @property
+    def audit(self) -> FakeAuditLog:
+        return self.store.audit
 
     async def publish(self, event: IdentityEvent) -> None:
         if self._before is None:
@@ -982,9 +1054,15 @@ async def test_deactivating_a_user_ends_their_sessions(org: Org, hasher: Passwor
 
     with pytest.raises(Unauthenticated):
         await sessions.authenticate(uow=org.uow, policy=POLICY, token=login.token)
-    [event] = org.uow.published
-    assert isinstance(event, UserDeactivated)
-    assert event.payload.user_id == member.id
+    deactivated, ended = org.uow.published
+    assert isinstance(deactivated, UserDeactivated)
+    assert deactivated.payload.user_id == member.id
+    assert deactivated.payload.changed_by == org.admin.user_id
+    # The audit log shows the session ending too, caused by the admin.
+    assert isinstance(ended, SessionRevoked)
+    assert ended.payload.user_id == member.id
+    assert ended.payload.reason == "user_deactivated"
+    assert ended.payload.revoked_by == org.admin.user_id
 
 
 # Sessions and login
@@ -1074,3 +1152,231 @@ async def test_no_token_and_an_unknown_token_are_unauthenticated(org: Org) -> No
         await sessions.authenticate(uow=org.uow, policy=POLICY, token=None)
     with pytest.raises(Unauthenticated):
         await sessions.authenticate(uow=org.uow, policy=POLICY, token="made-up")
+
+
+# Events for the audit log: logins and ended sessions
+
+
+async def test_logins_announce_success_and_failure_with_the_address_never_the_password(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    with pytest.raises(InvalidCredentials):
+        await log_in(org, hasher, password="not the password at all", address="203.0.113.9")
+    with pytest.raises(InvalidCredentials):
+        await log_in(org, hasher, email="nobody@acme.example")
+    result = await log_in(org, hasher, address="192.0.2.44")
+
+    # The unknown email belongs to no org: nothing to announce for it.
+    failed, succeeded = org.uow.published
+    assert isinstance(failed, LoginFailed)
+    assert (failed.payload.user_id, failed.payload.address) == (org.admin.user_id, "203.0.113.9")
+    assert isinstance(succeeded, LoginSucceeded)
+    assert succeeded.payload.session_id == result.user.session_id
+    assert succeeded.payload.address == "192.0.2.44"
+    for event in (failed, succeeded):
+        assert "not the password" not in event.model_dump_json()
+        assert PASSWORD not in event.model_dump_json()
+        assert result.token not in event.model_dump_json()
+
+
+async def test_logging_out_announces_the_revoked_session_once(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    result = await log_in(org, hasher)
+    org.uow.published.clear()
+
+    await sessions.log_out(uow=org.uow, token=result.token)
+    await sessions.log_out(uow=org.uow, token=result.token)
+
+    [event] = org.uow.published
+    assert isinstance(event, SessionRevoked)
+    assert event.payload.session_id == result.user.session_id
+    assert event.payload.reason == "logout"
+    assert event.payload.revoked_by == org.admin.user_id
+
+
+# The audit log
+
+
+async def _record_all(org: Org) -> None:
+    for event in org.uow.published:
+        await audit.record(uow=org.uow, event=event)
+
+
+async def test_events_become_entries_once_and_without_secrets(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    created = await keys.create_key(uow=org.uow, actor=org.admin, name="deployer")
+    await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
+    await _record_all(org)
+    await _record_all(org)  # a redelivery adds nothing
+
+    page = await audit.read_page(
+        uow=org.uow, actor=org.admin, where=AuditFilter(), cursor=None, limit=10
+    )
+
+    assert [e.action for e in page.entries] == [AuditAction.KEY_REVOKED, AuditAction.KEY_CREATED]
+    assert {e.actor for e in page.entries} == {Actor(ActorType.USER, org.admin.user_id)}
+    assert {e.target for e in page.entries} == {Target("key", created.key.id)}
+    details = page.entries[1].details
+    assert details is not None
+    assert details["name"] == "deployer"
+    assert set(details) == {"name", "scopes", "expires_at"}
+    text = repr(page.entries)
+    assert created.secret not in text
+    assert api_keys.digest(created.secret) not in text
+    assert page.next_cursor is None
+
+
+async def test_pages_follow_the_cursor_newest_first_and_filters_narrow(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    made = [
+        (await keys.create_key(uow=org.uow, actor=org.admin, name=f"k{i}")).key.id for i in range(5)
+    ]
+    await _record_all(org)
+
+    first = await audit.read_page(
+        uow=org.uow, actor=org.admin, where=AuditFilter(), cursor=None, limit=3
+    )
+    assert first.next_cursor is not None
+    second = await audit.read_page(
+        uow=org.uow, actor=org.admin, where=AuditFilter(), cursor=first.next_cursor, limit=3
+    )
+    seen = [e.target.id for e in first.entries + second.entries]
+    assert sorted(seen) == sorted(made)
+    assert second.next_cursor is None
+    times = [e.occurred_at for e in first.entries + second.entries]
+    assert times == sorted(times, reverse=True)
+
+    only = AuditFilter.parse(target=str(made[2]), action="key.created")
+    narrowed = await audit.read_page(
+        uow=org.uow, actor=org.admin, where=only, cursor=None, limit=10
+    )
+    assert [e.target.id for e in narrowed.entries] == [made[2]]
+
+
+async def test_a_cursor_works_only_for_the_org_and_filters_it_was_issued_for(
+    org: Org, hasher: PasswordHasher
+) -> None:
+    for i in range(3):
+        await keys.create_key(uow=org.uow, actor=org.admin, name=f"k{i}")
+    await _record_all(org)
+    first = await audit.read_page(
+        uow=org.uow, actor=org.admin, where=AuditFilter(), cursor=None, limit=1
+    )
+    assert first.next_cursor is not None
+
+    other_filters = AuditFilter.parse(action="key.revoked")
+    with pytest.raises(InvalidInput) as refused:
+        await audit.read_page(
+            uow=org.uow, actor=org.admin, where=other_filters, cursor=first.next_cursor, limit=1
+        )
+    assert refused.value.field == "cursor"
+    stranger = replace(org.admin, org_id=uuid4())
+    with pytest.raises(InvalidInput):
+        await audit.read_page(
+            uow=org.uow, actor=stranger, where=AuditFilter(), cursor=first.next_cursor, limit=1
+        )
+    with pytest.raises(InvalidInput):
+        await audit.read_page(
+            uow=org.uow, actor=org.admin, where=AuditFilter(), cursor="garbage!", limit=1
+        )
+
+
+@pytest.mark.parametrize(
+    ("field", "filters"),
+    [
+        ("action", {"action": "key.exploded"}),
+        ("actor", {"actor": "mallory"}),
+        ("target", {"target": "not-an-id"}),
+        ("since", {"since": utc_now(), "until": utc_now() - timedelta(days=1)}),
+    ],
+)
+def test_bad_filters_are_refused_by_name(field: str, filters: dict[str, Any]) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        AuditFilter.parse(**filters)
+    assert refused.value.field == field
+
+
+async def test_members_may_not_read_the_audit_log(org: Org, hasher: PasswordHasher) -> None:
+    member = session_user(await add_member(org, hasher, "reader@acme.example"))
+
+    with pytest.raises(PermissionDenied):
+        await audit.read_page(uow=org.uow, actor=member, where=AuditFilter(), cursor=None, limit=10)
+    with pytest.raises(PermissionDenied):
+        await audit.export(uow_factory=lambda: org.uow, actor=member, where=AuditFilter())
+
+
+async def test_the_export_streams_every_entry_newest_first(
+    org: Org, hasher: PasswordHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "EXPORT_BATCH", 2)
+    for i in range(5):
+        await keys.create_key(uow=org.uow, actor=org.admin, name=f"k{i}")
+    await _record_all(org)
+
+    stream = await audit.export(uow_factory=lambda: org.uow, actor=org.admin, where=AuditFilter())
+    exported = [entry async for entry in stream]
+
+    assert len(exported) == 5
+    assert [e.occurred_at for e in exported] == sorted(
+        (e.occurred_at for e in exported), reverse=True
+    )
+
+
+async def test_retention_deletes_only_entries_past_it(org: Org, hasher: PasswordHasher) -> None:
+    await keys.create_key(uow=org.uow, actor=org.admin, name="recent")
+    await _record_all(org)
+    [recent] = org.uow.audit.entries.values()
+    old = replace(recent, id=uuid4(), occurred_at=utc_now() - timedelta(days=400))
+    await org.uow.audit.append(old)
+
+    more = await audit.prune(uow=org.uow, retention=timedelta(days=365))
+
+    assert more is False
+    assert list(org.uow.audit.entries) == [recent.id]
+
+
+def test_leaked_revocations_and_rotations_name_their_actor_and_no_digest() -> None:
+    org_id, key_id, admin_id, now = uuid4(), uuid4(), uuid4(), utc_now()
+    digest = api_keys.digest(api_keys.generate())
+    leaked = KeyRevoked(
+        org_id=org_id,
+        payload=KeyRevokedPayload(
+            key_id=key_id,
+            revoked_at=now,
+            reason="leaked",
+            report_url="https://github.com/acme/app/blob/main/.env",
+        ),
+    )
+    rotated = KeyRotated(
+        org_id=org_id,
+        payload=KeyRotatedPayload(
+            key_id=key_id,
+            name="ci",
+            digest=digest,
+            scopes=("incidents:read",),
+            created_at=now,
+            previous_digest=api_keys.digest(api_keys.generate()),
+            previous_valid_until=now + timedelta(hours=1),
+            rotated_at=now,
+            rotated_by=admin_id,
+        ),
+    )
+
+    revoked_entry, rotated_entry = entry_for(leaked), entry_for(rotated)
+
+    assert revoked_entry is not None
+    assert rotated_entry is not None
+    assert revoked_entry.actor == Actor(ActorType.SECRET_SCANNER)
+    assert revoked_entry.details == {
+        "reason": "leaked",
+        "report_url": "https://github.com/acme/app/blob/main/.env",
+    }
+    assert (rotated_entry.action, rotated_entry.actor) == (
+        AuditAction.KEY_ROTATED,
+        Actor(ActorType.USER, admin_id),
+    )
+    assert digest not in repr(rotated_entry)
+    assert str(rotated.payload.previous_digest) not in repr(rotated_entry)

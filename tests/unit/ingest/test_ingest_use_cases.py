@@ -30,6 +30,10 @@ from fireline_contracts import (
     AlertPayload,
     AlertResolved,
     AlertTriggered,
+    IntegrationChanged,
+    IntegrationCreated,
+    IntegrationDeleted,
+    SigningSecretsRotated,
 )
 from fireline_pagerduty_ingest.adapters.crypto import api_token_context, signing_secret_context
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
@@ -69,6 +73,7 @@ from fireline_pagerduty_ingest.domain.webhook import MalformedDelivery, parse_de
 from fireline_pagerduty_ingest.service_layer import deliveries, integrations, webhooks
 from fireline_pagerduty_ingest.service_layer.deliveries import UnpublishableDelivery
 from fireline_pagerduty_ingest.service_layer.enrichment import enrich
+from fireline_pagerduty_ingest.service_layer.integration_events import IntegrationEventType
 from fireline_pagerduty_ingest.service_layer.webhooks import IncomingWebhook, WebhookReceiver
 from fireline_runtime.secret_box import SecretBox
 from support.pagerduty_fixtures import (
@@ -141,6 +146,8 @@ class Store:
     integrations: dict[UUID, StoredIntegration] = field(default_factory=dict)
     deliveries: dict[int, StoredDelivery] = field(default_factory=dict)
     outbox: list[AlertEventType] = field(default_factory=list)
+    integration_events: list[IntegrationEventType] = field(default_factory=list)
+    """The integrations topic's share of the outbox, kept apart so alert tests read alerts."""
     changed_targets: list[UUID] = field(default_factory=list)
     """What a NOTIFY on the targets channel would have carried."""
 
@@ -369,8 +376,14 @@ class FakeUnitOfWork:
     def clock(self) -> datetime:
         return self._now + timedelta(microseconds=next(self._ticks))
 
-    async def publish(self, event: AlertEventType) -> None:
+    async def publish(self, event: AlertEventType | IntegrationEventType) -> None:
         store = Guarded(self).writing()
+        if isinstance(
+            event,
+            IntegrationCreated | IntegrationChanged | SigningSecretsRotated | IntegrationDeleted,
+        ):
+            store.integration_events.append(event)
+            return
         if self.refuse_publish:
             raise UnstorableValue("invalid byte sequence") from LookupError("text refused")
         store.outbox.append(event)
@@ -404,6 +417,7 @@ class FakeUnitOfWork:
             self.store.integrations = self._before.integrations
             self.store.deliveries = self._before.deliveries
             self.store.outbox = self._before.outbox
+            self.store.integration_events = self._before.integration_events
             self.store.changed_targets = self._before.changed_targets
             self.rollbacks += 1
         self._before = None
@@ -534,6 +548,7 @@ async def create(
         allowed_api_hosts=ALLOWED,
         default_severity=fields.get("default_severity"),
         default_incident_type=fields.get("default_incident_type"),
+        by=ACTOR_KEY,
     )
 
 
@@ -547,6 +562,7 @@ async def update(
         integration_id=integration_id,
         changes=IntegrationChanges(**changes),
         allowed_api_hosts=ALLOWED,
+        by=ACTOR_KEY,
     )
 
 
@@ -595,6 +611,36 @@ def secret_values(world: World, integration_id: UUID) -> set[str]:
 
 
 # --- integrations ---------------------------------------------------------------------------
+
+ACTOR_KEY = uuid.uuid4()
+
+
+async def test_every_integration_change_is_announced_without_secrets(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    await update(world, created.id, name="Payments", pagerduty_api_token="pd-token-2")
+    await update(world, created.id, add_signing_secret=SECRET_B)
+    await update(world, created.id, name="Payments")  # no change: nothing to announce
+    await integrations.delete_integration(
+        uow=world.uow, org_id=ORG, integration_id=created.id, by=ACTOR_KEY
+    )
+
+    events = world.store.integration_events
+    assert [e.event_type for e in events] == [
+        "IntegrationCreated",
+        "IntegrationChanged",
+        "SigningSecretsRotated",
+        "IntegrationDeleted",
+    ]
+    assert {e.payload.integration_id for e in events} == {created.id}
+    assert {e.payload.changed_by_key for e in events} == {ACTOR_KEY}
+    assert {e.org_id for e in events} == {ORG}
+    assert isinstance(events[1], IntegrationChanged)
+    assert events[1].payload.changed == ("name", "pagerduty_api_token")
+    assert isinstance(events[2], SigningSecretsRotated)
+    assert (events[2].payload.added, events[2].payload.retired) == (1, 0)
+    text = "".join(e.model_dump_json() for e in events)
+    for secret in (SECRET_A, SECRET_B, "pd-token", "pd-token-2"):
+        assert f'"{secret}"' not in text
 
 
 def full(alert: object) -> AlertPayload:

@@ -11,12 +11,12 @@ from fireline_auth.adapters.postgres import PgUnitOfWork
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_auth.config import Settings
 from fireline_auth.domain.errors import ConfigurationError
-from fireline_auth.entrypoints import consumers, oauth, schedule, wellknown
+from fireline_auth.entrypoints import consumers, failure_reports, oauth, schedule, wellknown
 from fireline_auth.entrypoints.errors import ERRORS, oauth_error
 from fireline_auth.service_layer import introspection, signing_keys
 from fireline_auth.service_layer.context import AuthContext, Clock, TokenPolicy, utc_now
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
-from fireline_contracts import KEY_USAGE
+from fireline_contracts import KEY_EXCHANGE_FAILURES, KEY_USAGE
 from fireline_runtime.migrations import Migration, load, runtime_migrations
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
@@ -42,7 +42,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         service=SERVICE,
         settings=settings,
         migrations=load(SERVICE, "fireline_auth.migrations"),
-        topics=[KEY_USAGE],
+        topics=[KEY_USAGE, KEY_EXCHANGE_FAILURES],
     )
     # Signing keys sealed before the box was versioned still open; new ones are sealed versioned.
     box = SecretBox(settings.encryption_key, accept_unversioned=True)
@@ -98,6 +98,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         )
 
     runtime.on_start(start_signing)
+    runtime.on_start(failure_reports.start(ctx))
     app = runtime.build_app(
         title="Fireline auth", description=DESCRIPTION, routers=[oauth.router, wellknown.router]
     )

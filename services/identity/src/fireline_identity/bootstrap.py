@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from fireline_contracts import KEYS, USERS
+from fireline_contracts import KEYS, SESSIONS, USERS
 from fireline_identity import metrics
 from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.adapters.postgres import PgUnitOfWork
@@ -16,7 +16,8 @@ from fireline_identity.adapters.scanning_keys import ScanningKeyFile
 from fireline_identity.config import Settings
 from fireline_identity.domain.origins import allowed_origins
 from fireline_identity.domain.sessions import SessionPolicy
-from fireline_identity.entrypoints.consumers import key_usage_consumer
+from fireline_identity.entrypoints.audit_api import router as audit_router
+from fireline_identity.entrypoints.consumers import audit_consumers, key_usage_consumer
 from fireline_identity.entrypoints.deps import CookieSettings, IdentityContext
 from fireline_identity.entrypoints.errors import ERRORS
 from fireline_identity.entrypoints.keys_api import router as keys_router
@@ -26,7 +27,7 @@ from fireline_identity.entrypoints.session_api import router as session_router
 from fireline_identity.entrypoints.ui import router as ui_router
 from fireline_identity.entrypoints.users_api import router as users_router
 from fireline_identity.migrations_loader import SERVICE, service_migrations
-from fireline_identity.service_layer import orgs, sessions
+from fireline_identity.service_layer import audit, orgs, sessions
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.periodic import run_periodically
 from fireline_runtime.service import ServiceRuntime
@@ -35,6 +36,7 @@ from fireline_runtime.unit_of_work import UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 600.0
+AUDIT_RETENTION_INTERVAL_S = 3600.0
 
 DESCRIPTION = (
     "Orgs, users, human sessions and self-serve API keys. Authenticated by the session cookie "
@@ -47,7 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
         service=SERVICE,
         settings=settings,
         migrations=service_migrations(),
-        topics=[KEYS, USERS],
+        topics=[KEYS, USERS, SESSIONS],
     )
     uow = UnitOfWorkFactory[UnitOfWork](
         lambda conn: PgUnitOfWork(
@@ -55,6 +57,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
     )
     runtime.consume(key_usage_consumer(uow))
+    for handler in audit_consumers(uow):
+        runtime.consume(handler)
     metrics.install(runtime, uow)
     context = IdentityContext(
         uow=uow,
@@ -89,12 +93,21 @@ def create_app(settings: Settings) -> FastAPI:
                 "an admin; ignoring the one that is set"
             )
         rt.spawn(_prune_forever(context), "identity-prune")
+        retention = timedelta(days=settings.fireline_audit_retention_days)
+        rt.spawn(_apply_audit_retention_forever(context, retention), "identity-audit-retention")
 
     runtime.on_start(on_start)
     app = runtime.build_app(
         title="Fireline identity",
         description=DESCRIPTION,
-        routers=[session_router, users_router, keys_router, scanning_router, ui_router],
+        routers=[
+            session_router,
+            users_router,
+            keys_router,
+            scanning_router,
+            audit_router,
+            ui_router,
+        ],
     )
     app.state.identity = context
     ERRORS.install(app)
@@ -110,3 +123,10 @@ async def _prune_forever(context: IdentityContext) -> None:
         await sessions.prune(uow=context.uow(), policy=context.policy)
 
     await run_periodically("session pruning", prune, interval_s=PRUNE_INTERVAL_S)
+
+
+async def _apply_audit_retention_forever(context: IdentityContext, retention: timedelta) -> None:
+    async def prune() -> bool:
+        return await audit.prune(uow=context.uow(), retention=retention)
+
+    await run_periodically("audit retention", prune, interval_s=AUDIT_RETENTION_INTERVAL_S)

@@ -44,6 +44,11 @@ class Settings(ServiceSettings):
         "trusted for the client address used by login throttling; 0 trusts none.",
     )
 
+    fireline_audit_retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="Audit log entries older than this many days are deleted (checked hourly).",
+    )
     fireline_secret_scanning_keys_file: str | None = Field(
         default=None,
         description="JSON file of the secret scanner's public keys, in the shape of GitHub's "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from fireline_contracts import ALERTS
+from fireline_contracts import ALERTS, INTEGRATIONS
 from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
 from fireline_pagerduty_ingest.adapters.pagerduty import PagerDutyClient
 from fireline_pagerduty_ingest.adapters.postgres import PgUnitOfWork
@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         service=SERVICE,
         settings=settings,
         migrations=load(SERVICE, "fireline_pagerduty_ingest.migrations"),
-        topics=[ALERTS],
+        topics=[ALERTS, INTEGRATIONS],
     )
     enable_bearer_auth(runtime, settings)
     metrics = IngestMetrics(runtime)

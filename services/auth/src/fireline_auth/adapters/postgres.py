@@ -5,7 +5,7 @@ from __future__ import annotations
 from fireline_auth.adapters.key_projection import PgApiKeyProjection
 from fireline_auth.adapters.key_usage import PgKeyUsageMarks
 from fireline_auth.adapters.signing_keys import PgSigningKeys
-from fireline_contracts import KEY_USAGE, KeyUsed
+from fireline_contracts import KEY_EXCHANGE_FAILURES, KEY_USAGE, KeyExchangeFailed, KeyUsed
 from fireline_runtime import unit_of_work as runtime_uow
 from fireline_runtime.db import Connection
 
@@ -45,5 +45,6 @@ class PgUnitOfWork(runtime_uow.PgUnitOfWork):
             raise RuntimeError("enter the unit of work first")
         return self._key_usage
 
-    async def publish(self, event: KeyUsed) -> None:
-        await self.emit(KEY_USAGE, event)
+    async def publish(self, event: KeyUsed | KeyExchangeFailed) -> None:
+        spec = KEY_EXCHANGE_FAILURES if isinstance(event, KeyExchangeFailed) else KEY_USAGE
+        await self.emit(spec, event)

@@ -79,6 +79,11 @@ async def authenticate_client(
         # The parsed id, never the raw client_id: a client that swapped id and secret would
         # otherwise have its key written to the log.
         log.info("client authentication failed", extra={"key_id": str(key_id)})
+        if stored is not None:
+            # Only keys that exist belong to an org whose audit log can show the attempts.
+            ctx.exchange_failures.record(
+                key_id=stored.key_id, org_id=stored.org_id, address=client_address, at=ctx.clock()
+            )
         raise _fail(ctx, address=address, client=client, method=credentials.method)
     return key
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from fireline_auth.domain.exchange_failures import ExchangeFailureTally
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
@@ -95,3 +96,5 @@ class AuthContext:
     # (key id, whether the replaced secret was used) -> when this process last saw KeyUsed emitted
     # (by anyone); avoids a write per exchange.
     usage_seen: dict[tuple[UUID, bool], datetime] = field(default_factory=dict)
+    # Failed exchanges of known keys, reported per minute for the audit log.
+    exchange_failures: ExchangeFailureTally = field(default_factory=ExchangeFailureTally)

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from fireline_auth.domain.keys import ApiKey, KeyChange
 from fireline_auth.domain.signing import StoredSigningKey
-from fireline_contracts import KeyUsed
+from fireline_contracts import KeyExchangeFailed, KeyUsed
 from fireline_runtime.unit_of_work import Transactional
 
 
@@ -81,5 +81,5 @@ class UnitOfWork(Transactional, Protocol):
     @property
     def key_usage(self) -> KeyUsageMarks: ...
 
-    async def publish(self, event: KeyUsed) -> None:
+    async def publish(self, event: KeyUsed | KeyExchangeFailed) -> None:
         """Queue ``event`` in the outbox; it is sent only if the transaction commits."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fireline_contracts import KEYS, USERS, TopicSpec
+from fireline_contracts import KEYS, SESSIONS, USERS, TopicSpec
+from fireline_identity.adapters.audit import PgAuditLog
 from fireline_identity.adapters.keys import PgKeyRepository
 from fireline_identity.adapters.login_failures import PgLoginFailureRepository
 from fireline_identity.adapters.orgs import PgOrgRepository
@@ -12,7 +13,7 @@ from fireline_identity.service_layer.unit_of_work import IdentityEvent
 from fireline_runtime import unit_of_work as runtime_uow
 from fireline_runtime.db import Connection
 
-_TOPICS: tuple[TopicSpec, ...] = (KEYS, USERS)
+_TOPICS: tuple[TopicSpec, ...] = (KEYS, USERS, SESSIONS)
 
 
 def _topic_of(event: IdentityEvent) -> TopicSpec:
@@ -24,17 +25,19 @@ def _topic_of(event: IdentityEvent) -> TopicSpec:
 
 
 class _Repositories:
-    # One holder rather than five optional attributes: every property checks the binding once.
+    # One holder rather than six optional attributes: every property checks the binding once.
     def __init__(self, conn: Connection) -> None:
         self.keys = PgKeyRepository(conn)
         self.orgs = PgOrgRepository(conn)
         self.users = PgUserRepository(conn)
         self.sessions = PgSessionRepository(conn)
         self.login_failures = PgLoginFailureRepository(conn)
+        self.audit = PgAuditLog(conn)
 
 
 class PgUnitOfWork(runtime_uow.PgUnitOfWork):
-    """Keys, orgs, users, sessions and failed logins, on one transaction with the outbox."""
+    """Keys, orgs, users, sessions, failed logins and the audit log, on one transaction with the
+    outbox."""
 
     _repos: _Repositories | None = None
 
@@ -69,6 +72,10 @@ class PgUnitOfWork(runtime_uow.PgUnitOfWork):
     @property
     def login_failures(self) -> PgLoginFailureRepository:
         return self._bound.login_failures
+
+    @property
+    def audit(self) -> PgAuditLog:
+        return self._bound.audit
 
     async def publish(self, event: IdentityEvent) -> None:
         await self.emit(_topic_of(event), event)

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from fireline_identity.domain.sessions import NewSession, SessionUser, StoredSession
+from fireline_identity.domain.sessions import (
+    NewSession,
+    RevokedSession,
+    SessionUser,
+    StoredSession,
+)
 from fireline_identity.domain.users import Role
 from fireline_runtime.unit_of_work import PgRepository
 
@@ -66,19 +71,27 @@ class PgSessionRepository(PgRepository):
             now,
         )
 
-    async def revoke(self, token_digest: str, now: datetime) -> None:
-        await self._conn.execute(
-            "UPDATE sessions SET revoked_at = $2 WHERE token_digest = $1 AND revoked_at IS NULL",
+    async def revoke(self, token_digest: str, now: datetime) -> RevokedSession | None:
+        row = await self._conn.fetchrow(
+            """
+            UPDATE sessions SET revoked_at = $2 WHERE token_digest = $1 AND revoked_at IS NULL
+            RETURNING id, user_id, org_id
+            """,
             token_digest,
             now,
         )
+        return RevokedSession(**dict(row)) if row is not None else None
 
-    async def revoke_all_for_user(self, user_id: UUID, now: datetime) -> None:
-        await self._conn.execute(
-            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    async def revoke_all_for_user(self, user_id: UUID, now: datetime) -> list[RevokedSession]:
+        rows = await self._conn.fetch(
+            """
+            UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL
+            RETURNING id, user_id, org_id
+            """,
             user_id,
             now,
         )
+        return [RevokedSession(**dict(row)) for row in rows]
 
     async def prune(self, *, ended_before: datetime, idle_since: datetime) -> int:
         """Delete sessions that ended before ``ended_before`` or were idle since ``idle_since``."""

@@ -16,6 +16,7 @@ class Action(StrEnum):
     REVOKE_KEY = "revoke_key"
     LIST_USERS = "list_users"
     MANAGE_USERS = "manage_users"
+    READ_AUDIT_LOG = "read_audit_log"
 
 
 ALLOWED: dict[Role, frozenset[Action]] = {

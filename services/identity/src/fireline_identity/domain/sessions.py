@@ -33,6 +33,15 @@ class SessionPolicy:
         return now - last_seen_at >= TOUCH_INTERVAL
 
 
+@dataclass(frozen=True)
+class RevokedSession:
+    """A session that a revocation just ended (for the SessionRevoked event)."""
+
+    id: UUID
+    user_id: UUID
+    org_id: UUID
+
+
 def new_token() -> str:
     """A session token: 256 random bits, URL-safe."""
     return secrets.token_urlsafe(TOKEN_BYTES)

@@ -1,4 +1,5 @@
-"""Kafka consumers of identity: KeyUsed from auth feeds each key's last_used_at.
+"""Kafka consumers of identity: KeyUsed from auth feeds each key's last_used_at, and the audit
+store turns security-relevant events of every service into audit entries.
 
 The runtime runs each handler inside its inbox transaction, so the use case's write commits
 together with the inbox claim (``UnitOfWorkFactory.on``).
@@ -6,8 +7,9 @@ together with the inbox claim (``UnitOfWorkFactory.on``).
 
 from __future__ import annotations
 
-from fireline_contracts import KEY_USAGE, EventEnvelope, KeyUsed
-from fireline_identity.service_layer import keys
+from fireline_contracts import KEY_USAGE, EventEnvelope, KeyUsed, TopicSpec
+from fireline_identity.service_layer import audit, keys
+from fireline_identity.service_layer.audit_entries import AUDITED_TOPICS
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.db import Connection
 from fireline_runtime.messaging import EventHandler
@@ -32,4 +34,21 @@ def key_usage_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
         topic=KEY_USAGE,
         handle=handle,
         description="Moves an API key's last_used_at forward when auth exchanged it for a token.",
+    )
+
+
+def audit_consumers(uow: UnitOfWorkFactory[UnitOfWork]) -> list[EventHandler]:
+    """One handler per audited topic (the runtime allows one per topic and service)."""
+    return [_audit_consumer(uow, spec) for spec in AUDITED_TOPICS]
+
+
+def _audit_consumer(uow: UnitOfWorkFactory[UnitOfWork], spec: TopicSpec) -> EventHandler:
+    async def handle(conn: Connection, event: EventEnvelope) -> None:
+        await audit.record(uow=uow.on(conn), event=event)
+
+    return EventHandler(
+        name=f"identity.audit.{spec.name.split('.')[-2]}",
+        topic=spec,
+        handle=handle,
+        description="Appends the org's audit entry for each security-relevant event.",
     )

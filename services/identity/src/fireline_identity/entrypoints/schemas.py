@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from fireline_identity.domain.audit import AuditEntry
 from fireline_identity.domain.keys import (
     GRACE_PERIOD_DEFAULT_MINUTES,
     GRACE_PERIOD_MAX_MINUTES,
@@ -193,3 +194,45 @@ class KeyResponse(BaseModel):
 
 class KeyList(BaseModel):
     items: list[KeyResponse]
+
+
+class AuditActorOut(BaseModel):
+    type: Literal["user", "key", "secret_scanner", "system"]
+    id: UUID | None = Field(description="The user's or key's id; null for the other types.")
+
+
+class AuditTargetOut(BaseModel):
+    type: str = Field(description="`key`, `user`, `session` or `integration`.")
+    id: UUID
+
+
+class AuditEventOut(BaseModel):
+    id: UUID = Field(description="The entry's id: the id of the event it was built from.")
+    occurred_at: datetime
+    action: str = Field(description="What happened, e.g. `key.revoked`, `login.failed`.")
+    actor: AuditActorOut
+    target: AuditTargetOut
+    address: str | None = Field(description="Client address, for logins and failed exchanges.")
+    details: dict[str, Any] = Field(
+        description="What an admin needs to read the entry (names, emails, counts); no secrets."
+    )
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEventOut:
+        return cls(
+            id=entry.id,
+            occurred_at=entry.occurred_at,
+            action=entry.action.value,
+            actor=AuditActorOut(type=entry.actor.type.value, id=entry.actor.id),
+            target=AuditTargetOut(type=entry.target.type, id=entry.target.id),
+            address=entry.address,
+            details=dict(entry.details or {}),
+        )
+
+
+class AuditEventPage(BaseModel):
+    items: list[AuditEventOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` with the same filters for the next, older page; null on "
+        "the last page."
+    )

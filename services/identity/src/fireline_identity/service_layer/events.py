@@ -5,6 +5,7 @@ The use cases hand these to ``UnitOfWork.publish``, which picks the topic.
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from fireline_contracts import (
@@ -16,31 +17,46 @@ from fireline_contracts import (
     KeyRevokedPayload,
     KeyRotated,
     KeyRotatedPayload,
+    LoginFailed,
+    LoginFailedPayload,
+    LoginSucceeded,
+    LoginSucceededPayload,
+    SessionRevoked,
+    SessionRevokedPayload,
     UserCreated,
     UserDeactivated,
     UserPayload,
     UserUpdated,
 )
 from fireline_identity.domain.keys import ApiKey, Revocation, Secrets
+from fireline_identity.domain.sessions import RevokedSession
 from fireline_identity.domain.users import User
 
+# Every event names who caused it (``by``, a user id; None for bootstrap and the CLI): the audit
+# log is built from these events alone.
 
-def _user_payload(user: User) -> UserPayload:
+
+def _user_payload(user: User, by: UUID | None) -> UserPayload:
     return UserPayload(
-        user_id=user.id, email=user.email, name=user.name, role=user.role.value, active=user.active
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role.value,
+        active=user.active,
+        changed_by=by,
     )
 
 
-def user_created(user: User) -> UserCreated:
-    return UserCreated(org_id=user.org_id, payload=_user_payload(user))
+def user_created(user: User, *, by: UUID | None) -> UserCreated:
+    return UserCreated(org_id=user.org_id, payload=_user_payload(user, by))
 
 
-def user_updated(user: User) -> UserUpdated:
-    return UserUpdated(org_id=user.org_id, payload=_user_payload(user))
+def user_updated(user: User, *, by: UUID | None) -> UserUpdated:
+    return UserUpdated(org_id=user.org_id, payload=_user_payload(user, by))
 
 
-def user_deactivated(user: User) -> UserDeactivated:
-    return UserDeactivated(org_id=user.org_id, payload=_user_payload(user))
+def user_deactivated(user: User, *, by: UUID | None) -> UserDeactivated:
+    return UserDeactivated(org_id=user.org_id, payload=_user_payload(user, by))
 
 
 def _key_state(key: ApiKey, digest: str) -> dict[str, object]:
@@ -70,10 +86,10 @@ def _whole_key(key: ApiKey, secrets: Secrets) -> dict[str, object]:
     }
 
 
-def key_renamed(key: ApiKey, *, secrets: Secrets) -> KeyRenamed:
+def key_renamed(key: ApiKey, *, secrets: Secrets, by: UUID | None) -> KeyRenamed:
     # The whole key, not just the name: once compaction drops the KeyCreated (or KeyRotated), this
     # rename is all a consumer rebuilding from the topic gets to see of the key, grace included.
-    payload = KeyRenamedPayload.model_validate(_whole_key(key, secrets))
+    payload = KeyRenamedPayload.model_validate({**_whole_key(key, secrets), "renamed_by": by})
     return KeyRenamed(org_id=key.org_id, payload=payload)
 
 
@@ -96,3 +112,24 @@ def key_revoked(key: ApiKey, revocation: Revocation) -> KeyRevoked:
         report_url=revocation.report_url,
     )
     return KeyRevoked(org_id=key.org_id, payload=payload)
+
+
+def login_succeeded(user: User, *, session_id: UUID, address: str) -> LoginSucceeded:
+    payload = LoginSucceededPayload(
+        user_id=user.id, email=user.email, session_id=session_id, address=address
+    )
+    return LoginSucceeded(org_id=user.org_id, payload=payload)
+
+
+def login_failed(user: User, *, address: str) -> LoginFailed:
+    payload = LoginFailedPayload(user_id=user.id, email=user.email, address=address)
+    return LoginFailed(org_id=user.org_id, payload=payload)
+
+
+def session_revoked(
+    session: RevokedSession, *, reason: Literal["logout", "user_deactivated"], by: UUID | None
+) -> SessionRevoked:
+    payload = SessionRevokedPayload(
+        user_id=session.user_id, session_id=session.id, reason=reason, revoked_by=by
+    )
+    return SessionRevoked(org_id=session.org_id, payload=payload)

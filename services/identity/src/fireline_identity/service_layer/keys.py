@@ -118,7 +118,9 @@ async def rename_key(
         if key.name != clean_name:
             key = replace(key, name=clean_name)
             secrets = await uow.keys.rename(key.id, clean_name)
-            await uow.publish(events.key_renamed(key, secrets=secrets.live_at(now)))
+            await uow.publish(
+                events.key_renamed(key, secrets=secrets.live_at(now), by=actor.user_id)
+            )
     log.info("api key renamed", extra={"key_id": str(key.id), "by": str(actor.user_id)})
     return KeyListing.at(key, now)
 

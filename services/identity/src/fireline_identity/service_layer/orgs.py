@@ -87,5 +87,5 @@ async def _prepare(
 async def _insert(uow: UnitOfWork, org_name: str, admin: User, password_hash: str) -> CreatedOrg:
     await uow.orgs.insert(org_id=admin.org_id, name=org_name)
     await uow.users.insert(admin, password_hash=password_hash)
-    await uow.publish(events.user_created(admin))
+    await uow.publish(events.user_created(admin, by=None))
     return CreatedOrg(org_id=admin.org_id, org_name=org_name, admin=admin)

@@ -27,6 +27,7 @@ from fireline_identity.domain.sessions import (
     token_digest,
 )
 from fireline_identity.domain.users import User, email_lookup_key
+from fireline_identity.service_layer import events
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,12 @@ async def log_in(
     matched = await _match(hasher, candidates, password)
     if matched is None:
         log.info("login failed", extra={"address": address})
+        if candidates:
+            # For each org whose user was named, so its audit log shows the attempt; a login
+            # naming nobody belongs to no org and is only logged.
+            async with uow:
+                for candidate, _ in candidates:
+                    await uow.publish(events.login_failed(candidate, address=address))
         raise InvalidCredentials
 
     user, password_hash = matched
@@ -85,6 +92,7 @@ async def log_in(
                 expires_at=expires_at,
             )
         )
+        await uow.publish(events.login_succeeded(user, session_id=session_id, address=address))
         org_name = await uow.orgs.name_of(user.org_id) or ""
     log.info("login succeeded", extra={"user_id": str(user.id), "org_id": str(user.org_id)})
     return LoginResult(
@@ -144,7 +152,9 @@ async def log_out(*, uow: UnitOfWork, token: str | None) -> None:
     if not token:
         return
     async with uow:
-        await uow.sessions.revoke(token_digest(token), utc_now())
+        ended = await uow.sessions.revoke(token_digest(token), utc_now())
+        if ended is not None:
+            await uow.publish(events.session_revoked(ended, reason="logout", by=ended.user_id))
 
 
 async def authenticate(*, uow: UnitOfWork, policy: SessionPolicy, token: str | None) -> SessionUser:

@@ -1,4 +1,4 @@
-"""What the use cases need from storage: five repositories and one transaction around them.
+"""What the use cases need from storage: six repositories and one transaction around them.
 
 These are protocols so the use cases can run against in-memory fakes in unit tests; the
 PostgreSQL implementations live in ``adapters`` (one module per repository) and
@@ -16,19 +16,32 @@ from fireline_contracts import (
     KeyRenamed,
     KeyRevoked,
     KeyRotated,
+    LoginFailed,
+    LoginSucceeded,
+    SessionRevoked,
     UserCreated,
     UserDeactivated,
     UserUpdated,
 )
+from fireline_identity.domain.audit import AuditEntry, AuditFilter, Position
 from fireline_identity.domain.keys import ApiKey, NewSecret, Revocation, Secrets
-from fireline_identity.domain.sessions import NewSession, StoredSession
+from fireline_identity.domain.sessions import NewSession, RevokedSession, StoredSession
 from fireline_identity.domain.users import User
 from fireline_runtime.unit_of_work import Transactional
 
 IdentityEvent = (
-    KeyCreated | KeyRenamed | KeyRotated | KeyRevoked | UserCreated | UserUpdated | UserDeactivated
+    KeyCreated
+    | KeyRenamed
+    | KeyRotated
+    | KeyRevoked
+    | UserCreated
+    | UserUpdated
+    | UserDeactivated
+    | LoginSucceeded
+    | LoginFailed
+    | SessionRevoked
 )
-"""Every event identity publishes (on the keys and users topics)."""
+"""Every event identity publishes (on the keys, users and sessions topics)."""
 
 
 class KeyRepository(Protocol):
@@ -125,11 +138,11 @@ class SessionRepository(Protocol):
     async def touch(self, session_id: UUID, now: datetime) -> None:
         """Move the session's ``last_seen_at`` forward to ``now``."""
 
-    async def revoke(self, token_digest: str, now: datetime) -> None:
-        """Revoke the session with this token digest (no-op when unknown or already revoked)."""
+    async def revoke(self, token_digest: str, now: datetime) -> RevokedSession | None:
+        """Revoke the session with this token digest; None when unknown or already revoked."""
 
-    async def revoke_all_for_user(self, user_id: UUID, now: datetime) -> None:
-        """Revoke every live session of the user."""
+    async def revoke_all_for_user(self, user_id: UUID, now: datetime) -> list[RevokedSession]:
+        """Revoke every live session of the user; the ones this ended."""
 
     async def prune(self, *, ended_before: datetime, idle_since: datetime) -> int:
         """Delete sessions that ended before ``ended_before`` or were idle since ``idle_since``."""
@@ -161,6 +174,21 @@ class LoginFailureRepository(Protocol):
         """Delete failures before ``before`` and known addresses unused since ``known_before``."""
 
 
+class AuditLog(Protocol):
+    """The org's append-only audit log: entries are added and read, never changed."""
+
+    async def append(self, entry: AuditEntry) -> bool:
+        """Add the entry; False (and nothing changes) when an entry with its id exists."""
+
+    async def page(
+        self, *, org_id: UUID, where: AuditFilter, after: Position | None, limit: int
+    ) -> list[AuditEntry]:
+        """Up to ``limit`` matching entries of the org, newest first, after ``after``."""
+
+    async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` entries (any org) that occurred before ``cutoff``; how many."""
+
+
 class UnitOfWork(Transactional, Protocol):
     """One transaction: entering begins it, leaving commits it (or rolls back on an error).
 
@@ -182,6 +210,9 @@ class UnitOfWork(Transactional, Protocol):
 
     @property
     def login_failures(self) -> LoginFailureRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
 
     async def publish(self, event: IdentityEvent) -> None:
         """Queue ``event`` in the outbox; it is sent only if the transaction commits."""

@@ -49,7 +49,7 @@ async def create_user(
     password_hash = await hasher.hash(password)
     async with uow:
         await uow.users.insert(user, password_hash=password_hash)
-        await uow.publish(events.user_created(user))
+        await uow.publish(events.user_created(user, by=actor.user_id))
     log.info("user created", extra={"user_id": str(user.id), "by": str(actor.user_id)})
     return user
 
@@ -91,10 +91,13 @@ async def update_user(
             raise LastAdmin("the org must keep at least one active admin")
         await uow.users.update(after)
         if before.active and not after.active:
-            await uow.sessions.revoke_all_for_user(after.id, utc_now())
-            await uow.publish(events.user_deactivated(after))
+            await uow.publish(events.user_deactivated(after, by=actor.user_id))
+            for ended in await uow.sessions.revoke_all_for_user(after.id, utc_now()):
+                await uow.publish(
+                    events.session_revoked(ended, reason="user_deactivated", by=actor.user_id)
+                )
         else:
-            await uow.publish(events.user_updated(after))
+            await uow.publish(events.user_updated(after, by=actor.user_id))
     log.info("user updated", extra={"user_id": str(after.id), "by": str(actor.user_id)})
     return after
 

@@ -2,6 +2,7 @@
 // dialogs the tabs share. Data comes only from identity's JSON API (see api.js).
 
 import { api, ApiError, describeError, showMessage } from "./api.js";
+import { createAuditView } from "./audit.js";
 import { createKeysView } from "./keys.js";
 import { createUsersView } from "./users.js";
 
@@ -115,15 +116,22 @@ const ctx = {
 
 const users = createUsersView(ctx);
 const keys = createKeysView(ctx);
+const audit = createAuditView(ctx);
 
 const tabs = {
   users: { tab: $("tab-users"), panel: $("panel-users"), view: users },
   keys: { tab: $("tab-keys"), panel: $("panel-keys"), view: keys },
+  audit: { tab: $("tab-audit"), panel: $("panel-audit"), view: audit },
 };
 
+// Tabs this person may open: the audit log is for admins only (the API answers 403 otherwise).
+function visibleTabs() {
+  return Object.keys(tabs).filter((name) => !tabs[name].tab.hidden);
+}
+
 function currentTab() {
-  const match = /^#\/identity\/(users|keys)$/.exec(window.location.hash);
-  return match ? match[1] : "users";
+  const match = /^#\/identity\/(users|keys|audit)$/.exec(window.location.hash);
+  return match && visibleTabs().includes(match[1]) ? match[1] : "users";
 }
 
 function showTab(name) {
@@ -149,7 +157,7 @@ for (const [name, t] of Object.entries(tabs)) {
 
 // Arrow keys move between tabs, as screen-reader users expect of a tablist.
 document.querySelector("[role=tablist]").addEventListener("keydown", (event) => {
-  const names = Object.keys(tabs);
+  const names = visibleTabs();
   const index = names.indexOf(currentTab());
   let next = null;
   if (event.key === "ArrowRight") next = names[(index + 1) % names.length];
@@ -220,8 +228,10 @@ async function start() {
   for (const th of document.querySelectorAll("th.admin-only")) th.hidden = !ctx.isAdmin;
   $("app-loading").hidden = true;
   $("identity-view").hidden = false;
+  $("tab-audit").hidden = !ctx.isAdmin;
   users.init();
   keys.init();
+  audit.init();
   showTab(currentTab());
 }
 

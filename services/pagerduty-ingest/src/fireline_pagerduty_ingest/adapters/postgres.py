@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncpg
 
-from fireline_contracts import ALERTS
+from fireline_contracts import ALERTS, INTEGRATIONS
 from fireline_pagerduty_ingest.adapters.deliveries_repository import PgDeliveryRepository
 from fireline_pagerduty_ingest.adapters.integrations_repository import PgIntegrationRepository
 from fireline_pagerduty_ingest.domain.alert import AlertEventType
 from fireline_pagerduty_ingest.domain.errors import UnstorableValue
+from fireline_pagerduty_ingest.service_layer.integration_events import IntegrationEventType
 from fireline_runtime import unit_of_work as runtime_uow
 from fireline_runtime.db import Connection
 
@@ -43,9 +44,10 @@ class PgUnitOfWork(runtime_uow.PgUnitOfWork):
             raise RuntimeError("enter the unit of work first")
         return self._deliveries
 
-    async def publish(self, event: AlertEventType) -> None:
+    async def publish(self, event: AlertEventType | IntegrationEventType) -> None:
+        spec = INTEGRATIONS if isinstance(event, INTEGRATIONS.events) else ALERTS
         try:
-            await self.emit(ALERTS, event)
+            await self.emit(spec, event)
         except asyncpg.DataError as exc:
             # Text PostgreSQL cannot store: the alert's own content, the same on every attempt.
             raise UnstorableValue(str(exc)) from exc

@@ -54,3 +54,12 @@ WriteIntegrations = Annotated[Principal, Depends(require_scope("integrations:wri
 def org_of(principal: Principal) -> UUID:
     """The caller's org (a UUID, checked when the token was verified)."""
     return principal.org_id
+
+
+def key_of(principal: Principal) -> UUID | None:
+    """The API key the caller's token was issued for (auth issues key ids as ``sub``), named as
+    the actor of the changes it makes."""
+    try:
+        return UUID(principal.key_id)
+    except ValueError:
+        return None

@@ -17,6 +17,7 @@ from fireline_pagerduty_ingest.entrypoints.deps import (
     ReadIntegrations,
     Uow,
     WriteIntegrations,
+    key_of,
     org_of,
 )
 from fireline_pagerduty_ingest.entrypoints.schemas import (
@@ -52,6 +53,7 @@ async def create_integration(
         allowed_api_hosts=ingest.allowed_api_hosts,
         default_severity=body.default_severity,
         default_incident_type=body.default_incident_type,
+        by=key_of(principal),
         priority_severities=body.priority_severities,
     )
     return _saved(ingest, saved, status.HTTP_201_CREATED)
@@ -96,6 +98,7 @@ async def update_integration(
         integration_id=_id(integration_id),
         changes=_changes(body, default_api_url=ingest.default_api_url),
         allowed_api_hosts=ingest.allowed_api_hosts,
+        by=key_of(principal),
     )
     return _saved(ingest, saved, status.HTTP_200_OK)
 
@@ -109,7 +112,7 @@ async def delete_integration(
     integration_id: str, principal: WriteIntegrations, uow: Uow
 ) -> Response:
     await use_cases.delete_integration(
-        uow=uow, org_id=org_of(principal), integration_id=_id(integration_id)
+        uow=uow, org_id=org_of(principal), integration_id=_id(integration_id), by=key_of(principal)
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -23,6 +23,7 @@ from fireline_pagerduty_ingest.domain.integration import (
     plan_initial_secrets,
     plan_secret_change,
 )
+from fireline_pagerduty_ingest.service_layer import integration_events as events
 from fireline_pagerduty_ingest.service_layer.unit_of_work import (
     IntegrationRepository,
     UnitOfWork,
@@ -51,9 +52,13 @@ async def create_integration(
     default_severity: str | None,
     default_incident_type: str | None,
     priority_severities: Mapping[str, str] | None = None,
+    by: UUID | None = None,
 ) -> SavedIntegration:
     """Create an integration; generate a signing secret when none is given, and start with the
-    default priority → severity map when none is given."""
+    default priority → severity map when none is given.
+
+    ``by`` (here and below) is the API key that made the change, for the audit log.
+    """
     integration_id = uuid.uuid4()
     cleaned_name = clean_name(name)
     api_url = clean_api_url(pagerduty_api_url, allowed_hosts=allowed_api_hosts)
@@ -75,7 +80,8 @@ async def create_integration(
         await repo.add(integration_id=integration_id, org_id=org_id, settings=settings)
         await _apply_secret_plan(repo, box, integration_id, plan)
         integration = await repo.get(org_id=org_id, integration_id=integration_id)
-    assert integration is not None  # created in this very transaction
+        assert integration is not None  # created in this very transaction
+        await uow.publish(events.created(integration, by=by))
     return SavedIntegration(integration=integration, generated_secret=plan.generated)
 
 
@@ -102,6 +108,7 @@ async def update_integration(
     integration_id: UUID,
     changes: IntegrationChanges,
     allowed_api_hosts: Collection[str],
+    by: UUID | None = None,
 ) -> SavedIntegration:
     """Apply a partial update; secret changes keep one or two secrets active, never more."""
     # Checked before the transaction: a refused URL changes nothing and costs no row lock.
@@ -142,19 +149,33 @@ async def update_integration(
         await repo.update(integration_id=integration_id, settings=settings)
         await _apply_secret_plan(repo, box, integration_id, plan)
         updated = await repo.get(org_id=org_id, integration_id=integration_id)
-    assert updated is not None  # locked above, so still there
+        assert updated is not None  # locked above, so still there
+        if settings_changed := events.changed_settings(current, updated, changes):
+            await uow.publish(events.changed(updated, settings=settings_changed, by=by))
+        if plan.add or plan.retire:
+            await uow.publish(
+                events.secrets_rotated(
+                    updated, added=len(plan.add), retired=len(plan.retire), by=by
+                )
+            )
     return SavedIntegration(integration=updated, generated_secret=plan.generated)
 
 
-async def delete_integration(*, uow: UnitOfWork, org_id: UUID, integration_id: UUID) -> None:
+async def delete_integration(
+    *, uow: UnitOfWork, org_id: UUID, integration_id: UUID, by: UUID | None = None
+) -> None:
     """Delete the integration: its webhook URL answers 404 from now on and its secrets are wiped.
 
     Deliveries accepted before the deletion are still published: PagerDuty was told they were.
     """
     async with uow:
-        deleted = await uow.integrations.delete(org_id=org_id, integration_id=integration_id)
-    if not deleted:
-        raise IntegrationNotFound()
+        # Read first: the event names the integration, and a deleted one can no longer be read.
+        integration = await uow.integrations.get(org_id=org_id, integration_id=integration_id)
+        if integration is None or not await uow.integrations.delete(
+            org_id=org_id, integration_id=integration_id
+        ):
+            raise IntegrationNotFound()
+        await uow.publish(events.deleted(integration, by=by))
 
 
 async def _updated_token(

@@ -15,6 +15,7 @@ from fireline_pagerduty_ingest.domain.alert import AlertEventType
 from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, DeliveryStatus, FailedAttempt
 from fireline_pagerduty_ingest.domain.integration import Integration, IntegrationSettings
 from fireline_pagerduty_ingest.domain.target import SealedCredentials, WebhookTarget
+from fireline_pagerduty_ingest.service_layer.integration_events import IntegrationEventType
 from fireline_runtime.unit_of_work import Transactional
 
 
@@ -108,5 +109,6 @@ class UnitOfWork(Transactional, Protocol):
     @property
     def deliveries(self) -> DeliveryRepository: ...
 
-    async def publish(self, event: AlertEventType) -> None:
-        """Queue ``event`` on the alerts topic; it is sent only if the transaction commits."""
+    async def publish(self, event: AlertEventType | IntegrationEventType) -> None:
+        """Queue ``event`` on its topic (alerts or integrations); it is sent only if the
+        transaction commits."""
