@@ -11,18 +11,9 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from fireline_contracts import (
-    KeyCreated,
-    KeyRenamed,
-    KeyRevoked,
-    KeyRotated,
-    LoginFailed,
-    LoginSucceeded,
-    SessionRevoked,
-    UserCreated,
-    UserDeactivated,
-    UserUpdated,
-)
+from fireline_contracts import keys as keys_events
+from fireline_contracts import sessions as sessions_events
+from fireline_contracts import users as users_events
 from fireline_identity.domain.audit import AuditEntry, AuditFilter, Position
 from fireline_identity.domain.keys import ApiKey, NewSecret, Revocation, Secrets
 from fireline_identity.domain.sessions import NewSession, RevokedSession, StoredSession
@@ -30,16 +21,16 @@ from fireline_identity.domain.users import User
 from fireline_runtime.unit_of_work import Transactional
 
 IdentityEvent = (
-    KeyCreated
-    | KeyRenamed
-    | KeyRotated
-    | KeyRevoked
-    | UserCreated
-    | UserUpdated
-    | UserDeactivated
-    | LoginSucceeded
-    | LoginFailed
-    | SessionRevoked
+    keys_events.KeyCreated
+    | keys_events.KeyRenamed
+    | keys_events.KeyRotated
+    | keys_events.KeyRevoked
+    | users_events.UserCreated
+    | users_events.UserUpdated
+    | users_events.UserDeactivated
+    | sessions_events.LoginSucceeded
+    | sessions_events.LoginFailed
+    | sessions_events.SessionRevoked
 )
 """Every event identity publishes (on the keys, users and sessions topics)."""
 
