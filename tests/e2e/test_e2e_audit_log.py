@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 from fireline_contracts import api_keys
 from support.credentials import admin_session, exchange, new_key
+from support.secret_scanning import Scanner, report, write_keys_file
 from support.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -42,11 +44,29 @@ def _wait_for_entries(
         time.sleep(0.5)
 
 
-def test_every_audited_action_becomes_an_entry_with_its_actor(stack: Stack) -> None:
+def test_every_audited_action_becomes_an_entry_with_its_actor(
+    stack: Stack, scanning_keys_file: Path
+) -> None:
     identity = admin_session(stack)
     me = identity.get("/v1/me").json()
     key = new_key(identity, f"audited {secrets.token_hex(3)}")
     token = exchange(stack, key)
+    rotated_key = new_key(identity, f"audited rotation {secrets.token_hex(3)}")
+    rotation = identity.post(
+        f"/v1/api-keys/{rotated_key['id']}/rotate", json={"grace_period_minutes": 5}
+    )
+    assert rotation.status_code == 200, rotation.text
+    leaked_key = new_key(identity, f"audited leak {secrets.token_hex(3)}")
+    scanner = Scanner("audit-e2e-scanner")
+    write_keys_file(scanning_keys_file, scanner)
+    leak_report = report(leaked_key["key"], url="https://github.com/acme/audited/blob/1/.env")
+    scanned = httpx.post(
+        f"{stack.url('identity')}/v1/secret-scanning/github",
+        content=leak_report,
+        headers=scanner.headers(leak_report),
+        timeout=10,
+    )
+    assert scanned.status_code == 200, scanned.text
     # A well-formed wrong secret for an existing key: counted by auth, reported after its minute.
     wrong = httpx.post(
         f"{stack.url('auth')}/oauth/token",
@@ -105,7 +125,8 @@ def test_every_audited_action_becomes_an_entry_with_its_actor(stack: Stack) -> N
         identity,
         {(a, key["id"]) for a in on_key}
         | {(a, user["id"]) for a in on_user}
-        | {(a, integration["id"]) for a in on_integration},
+        | {(a, integration["id"]) for a in on_integration}
+        | {("key.rotated", rotated_key["id"]), ("key.revoked", leaked_key["id"])},
     )
 
     def one(action: str, target: str) -> dict[str, Any]:
@@ -127,6 +148,12 @@ def test_every_audited_action_becomes_an_entry_with_its_actor(stack: Stack) -> N
     logout = one("session.revoked", session_id)
     assert logout["details"]["reason"] == "logout"
     assert logout["actor"] == {"type": "user", "id": user["id"]}
+    assert one("key.rotated", rotated_key["id"])["actor"] == admin
+    assert one("key.rotated", rotated_key["id"])["details"]["previous_secret_valid_until"]
+    leak = one("key.revoked", leaked_key["id"])
+    assert leak["actor"] == {"type": "secret_scanner", "id": None}
+    assert leak["details"]["reason"] == "leaked"
+    assert leak["details"]["report_url"] == "https://github.com/acme/audited/blob/1/.env"
     failed = one("key.exchange_failed", key["id"])
     assert failed["actor"] == the_key
     assert failed["details"]["attempts"] >= 1
@@ -138,5 +165,14 @@ def test_every_audited_action_becomes_an_entry_with_its_actor(stack: Stack) -> N
     ):
         assert one(action, integration["id"])["actor"] == the_key
     text = "\n".join(str(e) for e in entries)
-    for secret in (key["key"], token, PASSWORD, "pd-secret", rotated.json()["signing_secret"]):
+    for secret in (
+        key["key"],
+        token,
+        PASSWORD,
+        "pd-secret",
+        rotated.json()["signing_secret"],
+        rotated_key["key"],
+        rotation.json()["key"],
+        leaked_key["key"],
+    ):
         assert secret not in text
