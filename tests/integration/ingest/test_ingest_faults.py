@@ -40,6 +40,9 @@ async def test_a_broker_outage_still_answers_202_and_the_alerts_follow_later(
         created = await svc.create_integration(
             issuer.token(org_id=uuid.uuid4()), signing_secrets=[SECRET]
         )
+        # Creating the integration queues its IntegrationCreated; once that is sent, every row
+        # the outage leaves pending is an alert.
+        assert await svc.settled(timeout=30)
         faulty_kafka.cut()
         incidents = [new_incident_id() for _ in range(3)]
         for incident in incidents:
