@@ -37,7 +37,7 @@ from faststream.specification import AsyncAPI
 from pydantic import ValidationError
 
 from fireline_contracts import EventEnvelope, TopicSpec, dlq_name, parse_event, topic_name
-from fireline_runtime import correlation, inbox, tracing
+from fireline_runtime import correlation, inbox, outbox, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
 from fireline_runtime.observability import Metrics
 from fireline_runtime.outbox import deferred_wake
@@ -45,6 +45,7 @@ from fireline_runtime.outbox import deferred_wake
 log = logging.getLogger(__name__)
 
 Handle = Callable[[Connection, EventEnvelope], Awaitable[None]]
+HandleBatch = Callable[[Connection, Sequence[EventEnvelope]], Awaitable[None]]
 AfterCommit = Callable[[EventEnvelope], None]
 
 MAX_BATCH = 200
@@ -60,6 +61,10 @@ class EventHandler:
     handle: Handle
     after_commit: AfterCommit | None = None
     description: str = ""
+    handle_batch: HandleBatch | None = None
+    """Applies a partition's fresh events together, set-based, in the batch's transaction; it
+    must leave the same state as ``handle`` called on each in order. Without it, ``handle``
+    runs once per event inside that one transaction."""
 
 
 @dataclass
@@ -242,7 +247,8 @@ class Messaging:
         self._subscriber(on_message)
 
     async def _consume_in_order(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        if len(records) > 1 and await self._consume_together(records):
+        # A lone record too: together, its inbox claim and outbox rows are one statement each.
+        if await self._consume_together(records):
             return
         for record in records:
             handler = self._by_topic[record.topic]
@@ -265,27 +271,41 @@ class Messaging:
                 parsed.append((handler, parse_event(record.value or b"", spec=handler.topic)))
             except (ValidationError, ValueError):
                 return False  # a poison record: the one-by-one path dead-letters it
-        fresh: list[bool] = []
+        handler = parsed[0][0]  # a partition belongs to one topic, so to one handler
         try:
-            async with self._pool_getter().acquire() as conn, conn.transaction():
-                for (handler, event), record in zip(parsed, records, strict=True):
-                    correlation.set_(event.correlation_id)
-                    with _span(record):
-                        claimed = await inbox.claim(
-                            conn, consumer=handler.name, event_id=event.event_id, topic=record.topic
-                        )
-                        if claimed:
+            async with (
+                self._pool_getter().acquire() as conn,
+                conn.transaction(),
+                outbox.batched(conn),
+            ):
+                claimed = await inbox.claim_many(
+                    conn,
+                    consumer=handler.name,
+                    event_ids=[event.event_id for _, event in parsed],
+                    topic=records[0].topic,
+                )
+                fresh = _first_copies([event for _, event in parsed], claimed)
+                todo = [event for (_, event), new in zip(parsed, fresh, strict=True) if new]
+                if handler.handle_batch is not None and not tracing.enabled():
+                    if todo:
+                        await handler.handle_batch(conn, todo)
+                else:
+                    # Traced, every event is handled in a span of its own, continuing the trace
+                    # of the request that caused it.
+                    for event, record in zip(todo, _fresh(records, fresh), strict=True):
+                        correlation.set_(event.correlation_id)
+                        with _span(record):
                             await handler.handle(conn, event)
-                    fresh.append(claimed)
         except Exception as exc:
             log.info(
                 "batch not applied together; applying its events one by one",
                 extra={"records": len(records), "error_type": type(exc).__name__},
+                exc_info=True,
             )
             return False
         share = (time.perf_counter() - started) / len(records)
-        for (handler, event), claimed in zip(parsed, fresh, strict=True):
-            self._committed(handler, event, fresh=claimed, seconds=share)
+        for (_, event), new in zip(parsed, fresh, strict=True):
+            self._committed(handler, event, fresh=new, seconds=share)
         return True
 
     def _committed(
@@ -429,6 +449,21 @@ class Messaging:
     async def stop(self) -> None:
         self._stopping = True
         await self.broker.stop()
+
+
+def _first_copies(events: Sequence[EventEnvelope], claimed: set[Any]) -> list[bool]:
+    """Which of ``events`` to apply: those just claimed, each id once (its first copy)."""
+    fresh = []
+    for event in events:
+        fresh.append(event.event_id in claimed)
+        claimed.discard(event.event_id)
+    return fresh
+
+
+def _fresh(
+    records: Sequence[ConsumerRecord[bytes, bytes]], fresh: Sequence[bool]
+) -> list[ConsumerRecord[bytes, bytes]]:
+    return [record for record, new in zip(records, fresh, strict=True) if new]
 
 
 def _span(record: ConsumerRecord[bytes, bytes]) -> Any:

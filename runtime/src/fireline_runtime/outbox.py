@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import defaultdict
@@ -42,6 +43,8 @@ _RELAY_LOCK_KEY = 0x52454C41  # "RELA": one active relay per database
 
 # Set inside deferred_wake: the writes of its block record that a wake is due instead of sending it.
 _deferred: ContextVar[list[bool] | None] = ContextVar("fireline_outbox_deferred", default=None)
+# Set inside batched(): the writes of its block are queued here and inserted together at its end.
+_queued: ContextVar[list[list[object]] | None] = ContextVar("fireline_outbox_queued", default=None)
 
 # One round trip for all the steps: writers often hold other locks meanwhile (the incidents
 # service holds its org's numbering lock), so each round trip here costs them. The row can only be
@@ -57,6 +60,22 @@ _INSERT_QUIETLY = """
     WITH key_lock AS (SELECT pg_advisory_xact_lock(hashtext($7)))
     INSERT INTO outbox (event_id, topic, kafka_key, event_type, payload, headers)
     SELECT $1, $2, $3, $4, $5, $6 FROM key_lock
+"""
+# A consumer batch's rows in one statement. The keys' locks are taken first, in a fixed order
+# (two batches sharing keys cannot deadlock), then the rows go in in the order they were queued:
+# ids follow that order, so each key's rows keep the order the use cases wrote them in.
+_INSERT_MANY_QUIETLY = """
+    WITH key_locks AS (
+        SELECT count(pg_advisory_xact_lock(hashtext(lock_key))) AS taken
+        FROM (SELECT DISTINCT lock_key FROM unnest($7::text[]) AS lock_key ORDER BY 1) AS keys
+    )
+    INSERT INTO outbox (event_id, topic, kafka_key, event_type, payload, headers)
+    SELECT event_id, topic, kafka_key, event_type, payload, headers::jsonb
+    FROM key_locks,
+         -- The headers as JSON text: asyncpg would take a list inside a jsonb[] for a sub-array.
+         unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
+             WITH ORDINALITY AS row (event_id, topic, kafka_key, event_type, payload, headers, n)
+    ORDER BY n
 """
 
 
@@ -78,6 +97,29 @@ async def deferred_wake(pool: asyncpg.Pool) -> AsyncIterator[None]:
                     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
+@asynccontextmanager
+async def batched(conn: Connection) -> AsyncIterator[None]:
+    """Outbox writes in this block (in this task) are inserted on ``conn`` in one statement when
+    the block ends without an error, still inside the caller's transaction.
+
+    A consumer batch of a hundred events wrote a hundred-odd rows, one round trip and one
+    advisory lock each; together they cost one statement (BENCHMARKS.md, alert storms). If the
+    block fails nothing is inserted, and the caller's transaction rolls back anyway.
+    """
+    queued: list[list[object]] = []
+    token = _queued.set(queued)
+    try:
+        yield
+    finally:
+        _queued.reset(token)
+    if queued:
+        columns = [list(column) for column in zip(*queued, strict=True)]
+        columns[5] = [json.dumps(headers) for headers in columns[5]]
+        await conn.execute(_INSERT_MANY_QUIETLY, *columns)
+        if _deferred.get() is None:
+            await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
 class OutboxWriter:
     """Adds events to the outbox on the caller's open transaction."""
 
@@ -92,6 +134,7 @@ class OutboxWriter:
         deferred = _deferred.get()
         if deferred is not None:
             deferred.append(True)
+        queued = _queued.get()
         args: list[object] = [
             event.event_id,
             topic,
@@ -108,7 +151,9 @@ class OutboxWriter:
             },
             f"{topic}\n{key}",
         ]
-        if deferred is None:
+        if queued is not None:
+            queued.append(args)  # inserted, and the relay woken, when batched() ends
+        elif deferred is None:
             await conn.execute(_INSERT_AND_WAKE, *args, NOTIFY_CHANNEL)
         else:
             await conn.execute(_INSERT_QUIETLY, *args)

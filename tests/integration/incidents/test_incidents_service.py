@@ -898,3 +898,59 @@ async def test_bad_timeline_writes_are_clear_problems_and_write_nothing(service:
     assert read_only.status_code == 403
     after = (await service.client.get(url, headers=service.headers(org))).json()["items"]
     assert after == before
+
+
+# -- a burst is applied as one batch ----------------------------------------------------------
+
+
+async def test_a_burst_in_one_partition_is_applied_together_exactly_as_one_by_one(
+    service: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A storm's alerts arrive as partition batches that are written set-based; what they leave
+    must be what applying them one at a time leaves: numbers, creators, states, timelines."""
+    org = new_org()
+    creator = await service.add_user(org, "oncall@example.com")
+    key = f"burst-{uuid.uuid4().hex[:8]}"
+    triggers = [alert(AlertTriggered, org, f"PB{i:02d}", occurred_at=ago(30)) for i in range(20)]
+    matched = alert(
+        AlertTriggered, org, "PBMATCH", occurred_at=ago(30), creator_email="ONCALL@example.com"
+    )
+    note = activity(org, "PB03", "01BURSTNOTE", "Paged the database team.")
+    burst: list[EventEnvelope] = [
+        alert(AlertResolved, org, "PB04", occurred_at=ago(1)),  # overtakes its own trigger
+        *triggers,
+        triggers[5],  # redelivered: the inbox drops it
+        alert(AlertTriggered, org, "PB05", occurred_at=ago(30), title="Replayed"),
+        matched,
+        alert(AlertAcknowledged, org, "PB01", occurred_at=ago(20)),
+        alert(AlertResolved, org, "PB02", occurred_at=ago(10)),
+        *(note.model_copy(update={"event_id": uuid.uuid4()}) for _ in range(3)),
+    ]
+    topic = topic_name(ALERTS, service.prefix)
+    caplog.set_level("INFO", logger="fireline_runtime.messaging")
+    # Sent without waiting for each answer, so that they reach the consumer together.
+    sent = [
+        await service.producer.send(topic, event.to_bytes(), key=key.encode()) for event in burst
+    ]
+    await asyncio.gather(*sent)
+    await service.barrier(org, key)
+
+    incidents = {i["source"]["external_id"]: i for i in await service.incidents(org)}
+    started = {k: v for k, v in incidents.items() if k.startswith("PB")}
+    assert len(started) == 21
+    assert sorted(i["number"] for i in started.values()) == list(range(1, 22))
+    assert incidents["PB01"]["status"] == "acknowledged"
+    assert incidents["PB02"]["status"] == "resolved"
+    assert incidents["PB04"]["status"] == "resolved"
+    assert datetime.fromisoformat(incidents["PB04"]["created_at"]) == triggers[4].payload.alert_occurred_at
+    assert incidents["PB05"]["title"] == "Checkout is down (PB05)"
+    assert incidents["PBMATCH"]["creator_id"] == str(creator)
+    assert {i["creator_id"] for k, i in started.items() if k != "PBMATCH"} == {None}
+    headers = service.headers(org)
+    timeline = await service.client.get(
+        f"/v1/incidents/{incidents['PB03']['id']}/timeline", headers=headers
+    )
+    assert [e["kind"] for e in timeline.json()["items"]] == ["started", "status_changed", "note"]
+    events = await service.incident_events(incidents["PB04"]["id"])
+    assert [type(e).__name__ for e in events] == ["IncidentStarted", "IncidentStatusChanged"]
+    assert "batch not applied together" not in caplog.text

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from fireline_contracts import INCIDENTS
 from fireline_incidents.adapters.postgres import PgUnitOfWork
+from fireline_incidents.adapters.postgres_batch import PgBatchUnitOfWork
 from fireline_incidents.config import Settings
 from fireline_incidents.entrypoints import api, consumers
 from fireline_incidents.entrypoints.errors import ERRORS
@@ -33,7 +34,9 @@ def create_app(settings: Settings) -> FastAPI:
         )
     )
     runtime.consume(consumers.users_consumer(uow))
-    runtime.consume(consumers.alerts_consumer(uow))
+    runtime.consume(
+        consumers.alerts_consumer(uow, lambda conn: PgBatchUnitOfWork(runtime.outbox, conn))
+    )
     app = runtime.build_app(
         title="Fireline incidents",
         description="Incidents started from PagerDuty alerts or by hand.",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import cast
 from uuid import UUID
@@ -31,7 +32,7 @@ from fireline_runtime import unit_of_work as runtime_uow
 from fireline_runtime.db import Connection
 from fireline_runtime.unit_of_work import PgRepository
 
-_INCIDENT_COLUMNS = """
+INCIDENT_COLUMNS = """
     id, org_id, number, title, status, severity, incident_type, creator_id, source_kind,
     external_id, html_url, service_id, service_name, created_at, acknowledged_at, resolved_at,
     updated_at, reopen_count, merged_into, assignees, escalation_policy_id, escalation_policy_name,
@@ -48,7 +49,7 @@ def _assignees(raw: list[dict[str, str | None]]) -> tuple[Assignee, ...]:
     return tuple(Assignee(id=str(item["id"]), name=item.get("name")) for item in raw)
 
 
-def _incident(row: asyncpg.Record) -> Incident:
+def incident_from_row(row: asyncpg.Record) -> Incident:
     return Incident(
         id=row["id"],
         org_id=row["org_id"],
@@ -105,11 +106,11 @@ class PgIncidentRepository(PgRepository):
     ) -> Incident | None:
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE org_id = $1 AND id = $2{lock}",  # noqa: S608 - fixed fragments only
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE org_id = $1 AND id = $2{lock}",  # noqa: S608 - fixed fragments only
             org_id,
             incident_id,
         )
-        return _incident(row) if row is not None else None
+        return incident_from_row(row) if row is not None else None
 
     async def get_by_source(
         self, org_id: UUID, source: str, external_id: str, *, for_update: bool = False
@@ -117,20 +118,20 @@ class PgIncidentRepository(PgRepository):
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(
             f"""
-            SELECT {_INCIDENT_COLUMNS} FROM incidents
+            SELECT {INCIDENT_COLUMNS} FROM incidents
             WHERE org_id = $1 AND source_kind = $2 AND external_id = $3{lock}
             """,  # noqa: S608 - fixed fragments only
             org_id,
             source,
             external_id,
         )
-        return _incident(row) if row is not None else None
+        return incident_from_row(row) if row is not None else None
 
     async def add(self, incident: Incident) -> None:
         source = incident.source
         await self._conn.execute(
             f"""
-            INSERT INTO incidents ({_INCIDENT_COLUMNS})
+            INSERT INTO incidents ({INCIDENT_COLUMNS})
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                     $18, $19, $20::jsonb, $21, $22, $23, $24)
             """,  # noqa: S608 - fixed fragments only
@@ -150,35 +151,79 @@ class PgIncidentRepository(PgRepository):
             *self._timestamps_and_mirror(incident),
         )
 
-    @staticmethod
-    def _timestamps_and_mirror(incident: Incident) -> tuple[object, ...]:
-        """The columns both the insert and the update end with, in their order."""
-        return (
-            incident.created_at,
-            incident.acknowledged_at,
-            incident.resolved_at,
-            incident.updated_at,
-            incident.reopen_count,
-            incident.merged_into,
-            _assignees_json(incident.assignees),
-            incident.escalation_policy_id,
-            incident.escalation_policy_name,
-            incident.source_priority,
-            incident.source_state_at,
+    async def add_many(self, incidents: Sequence[Incident]) -> None:
+        """Store new incidents in one statement (a consumer batch's starts)."""
+        await self._conn.execute(
+            f"""
+            INSERT INTO incidents ({INCIDENT_COLUMNS})
+            SELECT id, org_id, number, title, status, severity, incident_type, creator_id,
+                   source_kind, external_id, html_url, service_id, service_name, created_at,
+                   acknowledged_at, resolved_at, updated_at, reopen_count, merged_into,
+                   assignees::jsonb, escalation_policy_id, escalation_policy_name,
+                   source_priority, source_state_at
+            FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[],
+                $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[],
+                $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[],
+                $16::timestamptz[], $17::timestamptz[], $18::int[], $19::text[], $20::text[],
+                $21::text[], $22::text[], $23::text[], $24::timestamptz[])
+                AS i ({INCIDENT_COLUMNS})
+            """,  # noqa: S608 - fixed fragments only
+            *_columns(
+                (
+                    i.id,
+                    i.org_id,
+                    i.number,
+                    i.title,
+                    i.status,
+                    i.severity,
+                    i.incident_type,
+                    i.creator_id,
+                    i.source.kind,
+                    i.source.external_id,
+                    i.source.html_url,
+                    i.source.service_id,
+                    i.source.service_name,
+                    *self._timestamps_and_mirror(i, assignees_as_text=True),
+                )
+                for i in incidents
+            ),
         )
 
-    async def save(self, incident: Incident) -> None:
-        source = incident.source
+    async def save_many(self, incidents: Sequence[Incident]) -> None:
+        """Store the state of existing incidents in one statement (a consumer batch's changes)."""
         await self._conn.execute(
             """
-            UPDATE incidents
-            SET title = $3, status = $4, severity = $5, incident_type = $6, creator_id = $7,
-                html_url = $8, service_id = $9, service_name = $10, created_at = $11,
-                acknowledged_at = $12, resolved_at = $13, updated_at = $14, reopen_count = $15,
-                merged_into = $16, assignees = $17::jsonb, escalation_policy_id = $18,
-                escalation_policy_name = $19, source_priority = $20, source_state_at = $21
-            WHERE org_id = $1 AND id = $2
+            UPDATE incidents AS i
+            SET title = s.title, status = s.status, severity = s.severity,
+                incident_type = s.incident_type, creator_id = s.creator_id,
+                html_url = s.html_url, service_id = s.service_id, service_name = s.service_name,
+                created_at = s.created_at, acknowledged_at = s.acknowledged_at,
+                resolved_at = s.resolved_at, updated_at = s.updated_at,
+                reopen_count = s.reopen_count, merged_into = s.merged_into,
+                assignees = s.assignees::jsonb, escalation_policy_id = s.escalation_policy_id,
+                escalation_policy_name = s.escalation_policy_name,
+                source_priority = s.source_priority, source_state_at = s.source_state_at
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                        $7::uuid[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
+                        $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int[],
+                        $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+                        $21::timestamptz[])
+                 AS s (org_id, id, title, status, severity, incident_type, creator_id, html_url,
+                       service_id, service_name, created_at, acknowledged_at, resolved_at,
+                       updated_at, reopen_count, merged_into, assignees, escalation_policy_id,
+                       escalation_policy_name, source_priority, source_state_at)
+            WHERE i.org_id = s.org_id AND i.id = s.id
             """,
+            *_columns(self._update_values(i, assignees_as_text=True) for i in incidents),
+        )
+
+    @classmethod
+    def _update_values(
+        cls, incident: Incident, *, assignees_as_text: bool = False
+    ) -> tuple[object, ...]:
+        """``save``'s parameters, in its order."""
+        source = incident.source
+        return (
             incident.org_id,
             incident.id,
             incident.title,
@@ -189,7 +234,45 @@ class PgIncidentRepository(PgRepository):
             source.html_url,
             source.service_id,
             source.service_name,
-            *self._timestamps_and_mirror(incident),
+            *cls._timestamps_and_mirror(incident, assignees_as_text=assignees_as_text),
+        )
+
+    @staticmethod
+    def _timestamps_and_mirror(
+        incident: Incident, *, assignees_as_text: bool = False
+    ) -> tuple[object, ...]:
+        """The columns both the insert and the update end with, in their order.
+
+        ``assignees_as_text`` gives the assignees as JSON text, for the multi-row statements:
+        inside a jsonb[] parameter asyncpg would take their list for a sub-array.
+        """
+        assignees = _assignees_json(incident.assignees)
+        return (
+            incident.created_at,
+            incident.acknowledged_at,
+            incident.resolved_at,
+            incident.updated_at,
+            incident.reopen_count,
+            incident.merged_into,
+            json.dumps(assignees) if assignees_as_text else assignees,
+            incident.escalation_policy_id,
+            incident.escalation_policy_name,
+            incident.source_priority,
+            incident.source_state_at,
+        )
+
+    async def save(self, incident: Incident) -> None:
+        await self._conn.execute(
+            """
+            UPDATE incidents
+            SET title = $3, status = $4, severity = $5, incident_type = $6, creator_id = $7,
+                html_url = $8, service_id = $9, service_name = $10, created_at = $11,
+                acknowledged_at = $12, resolved_at = $13, updated_at = $14, reopen_count = $15,
+                merged_into = $16, assignees = $17::jsonb, escalation_policy_id = $18,
+                escalation_policy_name = $19, source_priority = $20, source_state_at = $21
+            WHERE org_id = $1 AND id = $2
+            """,
+            *self._update_values(incident),
         )
 
     async def list(
@@ -197,7 +280,7 @@ class PgIncidentRepository(PgRepository):
     ) -> list[Incident]:
         rows = await self._conn.fetch(
             f"""
-            SELECT {_INCIDENT_COLUMNS} FROM incidents
+            SELECT {INCIDENT_COLUMNS} FROM incidents
             WHERE org_id = $1
               AND ($2::text IS NULL OR status = $2)
               AND ($3::text IS NULL OR source_kind = $3)
@@ -214,7 +297,12 @@ class PgIncidentRepository(PgRepository):
             after.incident_id if after else None,
             limit,
         )
-        return [_incident(row) for row in rows]
+        return [incident_from_row(row) for row in rows]
+
+
+def _columns(rows: Iterable[tuple[object, ...]]) -> list[list[object]]:
+    """Rows as the column arrays a multi-row ``unnest`` statement takes."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 class PgUserDirectory(PgRepository):
@@ -248,6 +336,32 @@ class PgUserDirectory(PgRepository):
             list(emails),
         )
         return [DirectoryUser(**dict(row)) for row in rows]
+
+    async def find_many(
+        self, org_ids: Sequence[UUID], emails: Sequence[str]
+    ) -> list[tuple[datetime, DirectoryUser]]:
+        """Active users matching any (org, email) pair, with the time of their version."""
+        rows = await self._conn.fetch(
+            """
+            SELECT user_id, org_id, email, active, version_at FROM users
+            WHERE active AND (org_id, email) IN (
+                SELECT * FROM unnest($1::uuid[], $2::text[]))
+            """,
+            list(org_ids),
+            list(emails),
+        )
+        return [
+            (
+                row["version_at"],
+                DirectoryUser(
+                    user_id=row["user_id"],
+                    org_id=row["org_id"],
+                    email=row["email"],
+                    active=row["active"],
+                ),
+            )
+            for row in rows
+        ]
 
     async def get_active(self, org_id: UUID, user_id: UUID) -> DirectoryUser | None:
         row = await self._conn.fetchrow(
@@ -311,6 +425,43 @@ class PgTimeline(PgRepository):
             entry.text,
         )
         return _entry(row) if row is not None else None
+
+    async def add_many(self, entries: Sequence[TimelineEntry]) -> None:
+        """Store entries in one statement, in order (a consumer batch's). An entry for a source
+        event already recorded fails the statement: the caller checked, so someone else wrote it
+        meanwhile, and the batch must be taken again one event at a time."""
+        await self._conn.execute(
+            """
+            INSERT INTO timeline_entries (id, org_id, incident_id, kind, occurred_at, actor_kind,
+                actor_id, actor_name, source, source_event_id, summary, body)
+            SELECT id, org_id, incident_id, kind, occurred_at, actor_kind, actor_id, actor_name,
+                   source, source_event_id, summary, body
+            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[],
+                        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                        $12::text[])
+                 WITH ORDINALITY AS e (id, org_id, incident_id, kind, occurred_at, actor_kind,
+                                       actor_id, actor_name, source, source_event_id, summary,
+                                       body, n)
+            ORDER BY n
+            """,
+            *_columns(
+                (
+                    e.id,
+                    e.org_id,
+                    e.incident_id,
+                    e.kind,
+                    e.occurred_at,
+                    e.actor.kind,
+                    e.actor.id,
+                    e.actor.name,
+                    e.source,
+                    e.source_event_id,
+                    e.summary,
+                    e.text,
+                )
+                for e in entries
+            ),
+        )
 
     async def restamp_started(self, incident_id: UUID, at: datetime) -> None:
         await self._conn.execute(

@@ -6,6 +6,7 @@ before it gets here, and the use case's writes commit together with the inbox cl
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Final, cast, get_args
 
 from fireline_contracts import (
@@ -26,7 +27,8 @@ from fireline_incidents.domain.commands import ApplyAlert, RecordActivity, Recor
 from fireline_incidents.domain.model import Assignee, Assignment, Status
 from fireline_incidents.domain.timeline import Actor, pagerduty_actor
 from fireline_incidents.service_layer import services
-from fireline_incidents.service_layer.unit_of_work import UnitOfWork
+from fireline_incidents.service_layer.unit_of_work import BatchUnitOfWork, UnitOfWork
+from fireline_runtime import correlation
 from fireline_runtime.db import Connection
 from fireline_runtime.messaging import EventHandler
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
@@ -77,53 +79,72 @@ def _status(event: AlertTriggered | AlertAcknowledged | AlertResolved | AlertUpd
     return _ALERT_STATUS.get(event.event_type, "triggered")
 
 
-def alerts_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
-    """Starts incidents from PagerDuty alerts, mirrors their state and records their timeline."""
+def alerts_consumer(
+    uow: UnitOfWorkFactory[UnitOfWork], batch: Callable[[Connection], BatchUnitOfWork]
+) -> EventHandler:
+    """Starts incidents from PagerDuty alerts, mirrors their state and records their timeline.
+
+    ``batch`` gives the unit of work a whole partition batch is applied on (set-based); the
+    runtime falls back to ``handle``, one event at a time, when a batch fails.
+    """
 
     async def handle(conn: Connection, event: EventEnvelope) -> None:
-        if isinstance(event, AlertActivity):
-            await services.record_activity(uow=uow.on(conn), command=_activity(event))
-            return
-        if not isinstance(event, AlertTriggered | AlertAcknowledged | AlertResolved | AlertUpdated):
-            return
-        alert = event.payload
-        command = ApplyAlert(
-            org_id=event.org_id,
-            status=_status(event),
-            source=alert.source,
-            external_id=alert.external_id,
-            title=alert.title,
-            severity=alert.severity,
-            incident_type=alert.incident_type,
-            creator_email=alert.creator_email,
-            oncall_emails=alert.oncall_emails,
-            html_url=alert.html_url,
-            service_id=alert.service_id,
-            service_name=alert.service_name,
-            occurred_at=alert.alert_occurred_at,
-            event_type=alert.pagerduty_event_type,
-            event_id=alert.pagerduty_event_id or alert.delivery_id,
-            actor=_actor(alert.agent),
-            priority=alert.priority,
-            priority_severity=alert.priority_severity,
-            assignment=None
-            if alert.assignees is None
-            else Assignment(
-                assignees=tuple(Assignee(id=a.id, name=a.name) for a in alert.assignees),
-                escalation_policy_id=alert.escalation_policy_id,
-                escalation_policy_name=alert.escalation_policy_name,
-            ),
-            merged_into=alert.merged_into,
-            source_incident_type=alert.pagerduty_incident_type,
-        )
-        await services.apply_alert(uow=uow.on(conn), command=command)
+        if (command := _source_event(event)) is not None:
+            await services.apply_source_event(uow=uow.on(conn), command=command)
+
+    async def handle_batch(conn: Connection, events: Sequence[EventEnvelope]) -> None:
+        work = [(event, command) for event in events if (command := _source_event(event))]
+        on_batch = batch(conn)
+        await services.prefetch_source_events(uow=on_batch, commands=[c for _, c in work])
+        for event, command in work:
+            correlation.set_(event.correlation_id)  # carried on to the events it causes
+            await services.apply_source_event(uow=on_batch, command=command)
+        await on_batch.flush()
 
     return EventHandler(
         name="incidents.alerts",
         topic=ALERTS,
         handle=handle,
+        handle_batch=handle_batch,
         description="Starts an incident per PagerDuty incident (idempotently), mirrors its "
         "state and records every PagerDuty event on its timeline.",
+    )
+
+
+def _source_event(event: EventEnvelope) -> services.SourceEvent | None:
+    if isinstance(event, AlertActivity):
+        return _activity(event)
+    if not isinstance(event, AlertTriggered | AlertAcknowledged | AlertResolved | AlertUpdated):
+        return None
+    alert = event.payload
+    return ApplyAlert(
+        org_id=event.org_id,
+        status=_status(event),
+        source=alert.source,
+        external_id=alert.external_id,
+        title=alert.title,
+        severity=alert.severity,
+        incident_type=alert.incident_type,
+        creator_email=alert.creator_email,
+        oncall_emails=alert.oncall_emails,
+        html_url=alert.html_url,
+        service_id=alert.service_id,
+        service_name=alert.service_name,
+        occurred_at=alert.alert_occurred_at,
+        event_type=alert.pagerduty_event_type,
+        event_id=alert.pagerduty_event_id or alert.delivery_id,
+        actor=_actor(alert.agent),
+        priority=alert.priority,
+        priority_severity=alert.priority_severity,
+        assignment=None
+        if alert.assignees is None
+        else Assignment(
+            assignees=tuple(Assignee(id=a.id, name=a.name) for a in alert.assignees),
+            escalation_policy_id=alert.escalation_policy_id,
+            escalation_policy_name=alert.escalation_policy_name,
+        ),
+        merged_into=alert.merged_into,
+        source_incident_type=alert.pagerduty_incident_type,
     )
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Final
 from uuid import UUID, uuid4
 
 from fireline_contracts import utc_now
@@ -54,9 +55,12 @@ from fireline_incidents.domain.timeline import (
     started_summary,
 )
 from fireline_incidents.service_layer import events
-from fireline_incidents.service_layer.unit_of_work import UnitOfWork
+from fireline_incidents.service_layer.unit_of_work import BatchUnitOfWork, UnitOfWork
 
 log = logging.getLogger(__name__)
+
+_SOURCE_ENTRIES: Final[EntrySource] = "pagerduty"
+"""The timeline source of the entries PagerDuty's events add."""
 
 # Builds a new incident from its number and the users its emails matched.
 _Starter = Callable[[int, Sequence[DirectoryUser]], tuple[Incident, CreatorMatch]]
@@ -123,7 +127,7 @@ async def apply_alert(*, uow: UnitOfWork, command: ApplyAlert) -> Incident:
             kind=kind,
             at=command.occurred_at,
             actor=command.actor,
-            source="pagerduty",
+            source=_SOURCE_ENTRIES,
             source_event_id=command.event_id,
             summary=summary,
         )
@@ -140,6 +144,35 @@ async def apply_alert(*, uow: UnitOfWork, command: ApplyAlert) -> Incident:
                 await uow.timeline.restamp_started(incident.id, sync.incident.created_at)
             incident = sync.incident
     return incident
+
+
+SourceEvent = ApplyAlert | RecordActivity
+"""A PagerDuty event, as the alerts topic delivers it."""
+
+
+async def prefetch_source_events(*, uow: BatchUnitOfWork, commands: Sequence[SourceEvent]) -> None:
+    """Read in one go what applying ``commands`` one after another will ask the batch for."""
+    await uow.prefetch(
+        sources=[(c.org_id, c.source, c.external_id) for c in commands],
+        source_events=[
+            ((c.org_id, c.source, c.external_id), _SOURCE_ENTRIES, c.event_id)
+            for c in commands
+            if c.event_id is not None
+        ],
+        emails=[
+            (c.org_id, email)
+            for c in commands
+            if isinstance(c, ApplyAlert)
+            for email in candidate_emails(c.creator_email, c.oncall_emails)
+        ],
+    )
+
+
+async def apply_source_event(*, uow: UnitOfWork, command: SourceEvent) -> Incident:
+    """Apply one PagerDuty event, whichever use case its kind needs."""
+    if isinstance(command, ApplyAlert):
+        return await apply_alert(uow=uow, command=command)
+    return await record_activity(uow=uow, command=command)
 
 
 async def record_activity(*, uow: UnitOfWork, command: RecordActivity) -> Incident:
@@ -162,7 +195,7 @@ async def record_activity(*, uow: UnitOfWork, command: RecordActivity) -> Incide
             kind=command.kind,
             at=command.occurred_at,
             actor=command.actor,
-            source="pagerduty",
+            source=_SOURCE_ENTRIES,
             source_event_id=command.event_id,
             summary=command.summary,
             text=command.text,

@@ -17,6 +17,9 @@ from fireline_incidents.domain.pagination import PagePosition
 from fireline_incidents.domain.timeline import TimelineEntry, TimelinePosition
 from fireline_runtime.unit_of_work import Transactional
 
+SourceKey = tuple[UUID, str, str]
+"""(org id, source kind, external id): the alert an incident was started from."""
+
 IncidentEventType = (
     contract.IncidentStarted
     | contract.IncidentStatusChanged
@@ -98,3 +101,21 @@ class UnitOfWork(Transactional, Protocol):
 
     async def publish(self, event: IncidentEventType) -> None:
         """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
+
+
+class BatchUnitOfWork(UnitOfWork, Protocol):
+    """A unit of work for a consumer batch: what the batch will ask for is read up front, and
+    what it did is written together at the end, inside the consumer's transaction."""
+
+    async def prefetch(
+        self,
+        *,
+        sources: Sequence[SourceKey],
+        source_events: Sequence[tuple[SourceKey, str, str]],
+        emails: Sequence[tuple[UUID, str]],
+    ) -> None:
+        """Read the incidents ``sources`` name, whether their (timeline source, source event id)
+        pairs are recorded, and the active users of (org, email) pairs."""
+
+    async def flush(self) -> None:
+        """Write everything the batch's use cases did."""
