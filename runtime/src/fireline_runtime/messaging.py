@@ -312,6 +312,16 @@ class Messaging:
         self, handler: EventHandler, event: EventEnvelope, *, fresh: bool, seconds: float
     ) -> None:
         """Bookkeeping once an event's transaction committed (applied, or a duplicate)."""
+        if log.isEnabledFor(logging.DEBUG):
+            correlation.set_(event.correlation_id)
+            log.debug(
+                "event handled" if fresh else "duplicate event skipped",
+                extra={
+                    "consumer": handler.name,
+                    "event_type": event.event_type,
+                    "event_id": str(event.event_id),
+                },
+            )
         state = self.states[handler.name]
         if fresh:
             state.processed += 1
@@ -355,14 +365,6 @@ class Messaging:
                     )
                     if fresh:
                         await handler.handle(conn, event)
-                log.debug(
-                    "event handled" if fresh else "duplicate event skipped",
-                    extra={
-                        "consumer": handler.name,
-                        "event_type": event.event_type,
-                        "event_id": str(event.event_id),
-                    },
-                )
                 self._committed(handler, event, fresh=fresh, seconds=time.perf_counter() - started)
                 return
             except TRANSIENT_DB_ERRORS as exc:

@@ -44,7 +44,7 @@ _RELAY_LOCK_KEY = 0x52454C41  # "RELA": one active relay per database
 # Set inside deferred_wake: the writes of its block record that a wake is due instead of sending it.
 _deferred: ContextVar[list[bool] | None] = ContextVar("fireline_outbox_deferred", default=None)
 # Set inside batched(): the writes of its block are queued here and inserted together at its end.
-_queued: ContextVar[list[list[object]] | None] = ContextVar("fireline_outbox_queued", default=None)
+_queued: ContextVar[list["Row"] | None] = ContextVar("fireline_outbox_queued", default=None)
 
 # One round trip for all the steps: writers often hold other locks meanwhile (the incidents
 # service holds its org's numbering lock), so each round trip here costs them. The row can only be
@@ -97,6 +97,10 @@ async def deferred_wake(pool: asyncpg.Pool) -> AsyncIterator[None]:
                     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
+Row = list[object]
+"""One outbox row's values, as :meth:`OutboxWriter.row` captured them."""
+
+
 @asynccontextmanager
 async def batched(conn: Connection) -> AsyncIterator[None]:
     """Outbox writes in this block (in this task) are inserted on ``conn`` in one statement when
@@ -106,18 +110,22 @@ async def batched(conn: Connection) -> AsyncIterator[None]:
     advisory lock each; together they cost one statement (BENCHMARKS.md, alert storms). If the
     block fails nothing is inserted, and the caller's transaction rolls back anyway.
     """
-    queued: list[list[object]] = []
+    queued: list[Row] = []
     token = _queued.set(queued)
     try:
         yield
     finally:
         _queued.reset(token)
     if queued:
-        columns = [list(column) for column in zip(*queued, strict=True)]
-        columns[5] = [json.dumps(headers) for headers in columns[5]]
-        await conn.execute(_INSERT_MANY_QUIETLY, *columns)
-        if _deferred.get() is None:
-            await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+        await _insert_many(conn, queued)
+
+
+async def _insert_many(conn: Connection, rows: list[Row]) -> None:
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    columns[5] = [json.dumps(headers) for headers in columns[5]]
+    await conn.execute(_INSERT_MANY_QUIETLY, *columns)
+    if _deferred.get() is None:
+        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
 class OutboxWriter:
@@ -126,16 +134,14 @@ class OutboxWriter:
     def __init__(self, topic_prefix: str = "") -> None:
         self._prefix = topic_prefix
 
-    async def add(self, conn: Connection, spec: TopicSpec, event: EventEnvelope) -> None:
+    def row(self, spec: TopicSpec, event: EventEnvelope) -> Row:
+        """The event's row, with the correlation id and trace context of the code emitting it
+        (a unit of work inserts its rows later, when it commits)."""
         if event.correlation_id is None and (cid := correlation.get()) is not None:
             event = event.model_copy(update={"correlation_id": cid})
         topic = topic_name(spec, self._prefix)
         key = event.kafka_key
-        deferred = _deferred.get()
-        if deferred is not None:
-            deferred.append(True)
-        queued = _queued.get()
-        args: list[object] = [
+        return [
             event.event_id,
             topic,
             key,
@@ -151,12 +157,26 @@ class OutboxWriter:
             },
             f"{topic}\n{key}",
         ]
+
+    async def add(self, conn: Connection, spec: TopicSpec, event: EventEnvelope) -> None:
+        await self.insert(conn, [self.row(spec, event)])
+
+    async def insert(self, conn: Connection, rows: list[Row]) -> None:
+        """Insert rows on ``conn``'s open transaction: one statement, however many."""
+        if not rows:
+            return
+        deferred = _deferred.get()
+        if deferred is not None:
+            deferred.append(True)
+        queued = _queued.get()
         if queued is not None:
-            queued.append(args)  # inserted, and the relay woken, when batched() ends
+            queued.extend(rows)  # inserted, and the relay woken, when batched() ends
+        elif len(rows) > 1:
+            await _insert_many(conn, rows)
         elif deferred is None:
-            await conn.execute(_INSERT_AND_WAKE, *args, NOTIFY_CHANNEL)
+            await conn.execute(_INSERT_AND_WAKE, *rows[0], NOTIFY_CHANNEL)
         else:
-            await conn.execute(_INSERT_QUIETLY, *args)
+            await conn.execute(_INSERT_QUIETLY, *rows[0])
 
 
 class Sender(Protocol):

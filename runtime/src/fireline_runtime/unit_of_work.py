@@ -23,7 +23,7 @@ from asyncpg.transaction import Transaction
 
 from fireline_contracts import EventEnvelope, TopicSpec
 from fireline_runtime.db import Connection
-from fireline_runtime.outbox import OutboxWriter
+from fireline_runtime.outbox import OutboxWriter, Row
 
 U = TypeVar("U")
 
@@ -76,6 +76,7 @@ class PgUnitOfWork:
         self._conn: Connection | None = None
         self._borrowed: PoolConnectionProxy[asyncpg.Record] | None = None
         self._transaction: Transaction | None = None
+        self._outbox_rows: list[Row] = []
 
     def _bind(self, conn: Connection) -> None:
         """Attach the repositories to ``conn``."""
@@ -91,8 +92,14 @@ class PgUnitOfWork:
         return self._conn
 
     async def emit(self, spec: TopicSpec, event: EventEnvelope) -> None:
-        """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
-        await self._outbox.add(self.connection, spec, event)
+        """Queue ``event`` in the outbox; it is sent only if the transaction commits.
+
+        The rows are inserted together just before the commit: one statement for a use case
+        that announces several events, not one each.
+        """
+        if self._transaction is None:
+            raise RuntimeError("events are emitted inside the unit of work's transaction")
+        self._outbox_rows.append(self._outbox.row(spec, event))
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Self]:
@@ -129,14 +136,20 @@ class PgUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        transaction = self._transaction
-        if transaction is None:
+        transaction, conn = self._transaction, self._conn
+        if transaction is None or conn is None:
             raise RuntimeError("the unit of work was not entered")
+        rows, self._outbox_rows = self._outbox_rows, []
         self._conn = None
         self._transaction = None
         self._unbind()
         try:
             if exc_type is None:
+                try:
+                    await self._outbox.insert(conn, rows)
+                except BaseException:
+                    await transaction.rollback()
+                    raise
                 await transaction.commit()
             else:
                 await transaction.rollback()

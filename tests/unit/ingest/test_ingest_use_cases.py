@@ -14,7 +14,7 @@ import itertools
 import os
 import uuid
 from base64 import urlsafe_b64encode
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -311,14 +311,19 @@ class FakeDeliveries(Guarded):
             row.claim_id, row.leased, row.attempts = claim_id, True, row.attempts + 1
         return [_claimed(r) for r in sorted(claimed, key=lambda r: r.id)]
 
-    async def lock_claim(self, *, delivery_id: int, claim_id: UUID) -> bool:
-        row = self.writing().deliveries[delivery_id]
-        return row.claim_id == claim_id and row.status == "received"
+    async def lock_claims(self, claims: Sequence[tuple[int, UUID]]) -> set[int]:
+        rows = self.writing().deliveries
+        return {
+            delivery_id
+            for delivery_id, claim_id in claims
+            if rows[delivery_id].claim_id == claim_id and rows[delivery_id].status == "received"
+        }
 
-    async def mark_published(self, *, delivery_id: int, enrichment_status: str) -> None:
-        row = self.writing().deliveries[delivery_id]
-        row.status, row.enrichment_status, row.leased = "published", enrichment_status, False
-        row.processed_at, row.last_error = self._uow.clock(), None
+    async def mark_published(self, published: Sequence[tuple[int, str]]) -> None:
+        for delivery_id, enrichment_status in published:
+            row = self.writing().deliveries[delivery_id]
+            row.status, row.enrichment_status, row.leased = "published", enrichment_status, False
+            row.processed_at, row.last_error = self._uow.clock(), None
 
     async def release(self, *, delivery_id: int, claim_id: UUID, failure: FailedAttempt) -> None:
         row = self.writing().deliveries[delivery_id]

@@ -108,28 +108,35 @@ class PgDeliveryRepository(PgRepository):
         )
         return sorted((_claimed(row) for row in rows), key=lambda d: d.id)
 
-    async def lock_claim(self, *, delivery_id: int, claim_id: UUID) -> bool:
-        """Lock the delivery if this claim still holds it (no other worker took it over)."""
-        found = await self._conn.fetchval(
+    async def lock_claims(self, claims: Sequence[tuple[int, UUID]]) -> set[int]:
+        """Lock the deliveries these claims still hold (no other worker took them over)."""
+        ids, claim_ids = (list(column) for column in zip(*claims, strict=True))
+        rows = await self._conn.fetch(
             """
-            SELECT id FROM deliveries
-            WHERE id = $1 AND claim_id = $2 AND status = 'received' FOR UPDATE
+            SELECT d.id FROM deliveries d
+            JOIN unnest($1::bigint[], $2::uuid[]) AS c (id, claim_id)
+              ON d.id = c.id AND d.claim_id = c.claim_id
+            WHERE d.status = 'received'
+            ORDER BY d.id
+            FOR UPDATE OF d
             """,
-            delivery_id,
-            claim_id,
+            ids,
+            claim_ids,
         )
-        return found is not None
+        return {row["id"] for row in rows}
 
-    async def mark_published(self, *, delivery_id: int, enrichment_status: str) -> None:
+    async def mark_published(self, published: Sequence[tuple[int, str]]) -> None:
+        ids, statuses = (list(column) for column in zip(*published, strict=True))
         await self._conn.execute(
             """
-            UPDATE deliveries
-            SET status = 'published', enrichment_status = $2, processed_at = now(),
-                lease_until = NULL, last_error = NULL
-            WHERE id = $1
+            UPDATE deliveries d
+            SET status = 'published', enrichment_status = p.enrichment_status,
+                processed_at = now(), lease_until = NULL, last_error = NULL
+            FROM unnest($1::bigint[], $2::text[]) AS p (id, enrichment_status)
+            WHERE d.id = p.id
             """,
-            delivery_id,
-            enrichment_status,
+            ids,
+            statuses,
         )
 
     async def release(self, *, delivery_id: int, claim_id: UUID, failure: FailedAttempt) -> None:

@@ -6,6 +6,8 @@ connection's lifetime and the outbox in the runtime's ``PgUnitOfWork``.
 
 from __future__ import annotations
 
+from types import TracebackType
+
 import asyncpg
 
 from fireline_contracts import ALERTS, INTEGRATIONS
@@ -46,8 +48,17 @@ class PgUnitOfWork(runtime_uow.PgUnitOfWork):
 
     async def publish(self, event: AlertEventType | IntegrationEventType) -> None:
         spec = INTEGRATIONS if isinstance(event, INTEGRATIONS.events) else ALERTS
+        await self.emit(spec, event)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
-            await self.emit(spec, event)
-        except asyncpg.DataError as exc:
-            # Text PostgreSQL cannot store: the alert's own content, the same on every attempt.
-            raise UnstorableValue(str(exc)) from exc
+            await super().__aexit__(exc_type, exc, tb)
+        except asyncpg.DataError as refused:
+            # The outbox rows go in at commit. Text PostgreSQL cannot store is the alert's own
+            # content, the same on every attempt.
+            raise UnstorableValue(str(refused)) from refused

@@ -12,22 +12,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from uuid import UUID
 
 from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery
 from fireline_pagerduty_ingest.service_layer.deliveries import (
+    Outcome,
+    PublishingSettings,
+    ReadyAlert,
     UnpublishableDelivery,
     claim_deliveries,
-    publish_delivery,
+    prepare_alert,
+    publish_alerts,
+    publishing_settings,
     release_delivery,
 )
 from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime import correlation, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
+from fireline_runtime.group_commit import GroupCommit
 from fireline_runtime.periodic import run_periodically
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
@@ -68,6 +74,14 @@ class DeliveryWorker:
         self._directory = directory
         self._settings = settings
         self._wake = asyncio.Event()
+        # The batch's alerts are published as they become ready: those whose enrichment ends
+        # together share one transaction, and a slow PagerDuty lookup holds back nobody else.
+        self._publisher = GroupCommit(
+            self._publish, max_batch=settings.batch_size, name="alert-group-commit"
+        )
+
+    async def _publish(self, ready: Sequence[ReadyAlert]) -> list[Outcome]:
+        return await publish_alerts(uow=self._uow(), ready=ready)
 
     def wake(self) -> None:
         """A delivery was stored: start a pass now rather than at the next poll."""
@@ -93,14 +107,25 @@ class DeliveryWorker:
             uow=self._uow(), limit=self._settings.batch_size, lease_s=self._settings.lease_s
         )
         if claim.deliveries:
+            settings_of = _once_each(
+                lambda integration_id: publishing_settings(self._uow(), self._box, integration_id)
+            )
             # The batch's alerts wake the outbox relay once, when all of them have committed.
             async with self._batch_wake():
                 await asyncio.gather(
-                    *(self._handle(delivery, claim.id) for delivery in claim.deliveries)
+                    *(
+                        self._handle(delivery, claim.id, settings_of)
+                        for delivery in claim.deliveries
+                    )
                 )
         return len(claim.deliveries)
 
-    async def _handle(self, delivery: ClaimedDelivery, claim_id: UUID) -> None:
+    async def _handle(
+        self,
+        delivery: ClaimedDelivery,
+        claim_id: UUID,
+        settings_of: Callable[[UUID], Awaitable[PublishingSettings]],
+    ) -> None:
         # Runs in its own task (gather), so the correlation id set here stays with this delivery
         # and reaches the outbox row and every log line about it.
         correlation.set_(delivery.correlation_id)
@@ -108,14 +133,24 @@ class DeliveryWorker:
             # Continues the trace of the request that stored the delivery: the PagerDuty calls and
             # the alert's outbox row belong to the webhook delivery's trace.
             with tracing.continued("publish delivery", delivery.traceparent):
-                await publish_delivery(
-                    uow=self._uow(),
-                    box=self._box,
+                ready = await prepare_alert(
+                    settings_of=settings_of,
                     directory=self._directory,
                     delivery=delivery,
                     claim_id=claim_id,
                     budget_s=self._settings.budget_s,
                     on_enriched=self._on_enriched,
+                )
+                outcome = await self._publisher.submit(ready)
+            if outcome == "published":
+                log.info(
+                    "alert published",
+                    extra={
+                        "delivery_id": delivery.dedupe_key,
+                        "event_type": ready.alert.event_type,
+                        "external_id": ready.alert.payload.external_id,
+                        "enrichment_status": ready.enrichment_status,
+                    },
                 )
         except asyncio.CancelledError:
             raise
@@ -154,3 +189,19 @@ class DeliveryWorker:
                 },
                 exc_info=exc,
             )
+
+
+def _once_each(
+    load: Callable[[UUID], Awaitable[PublishingSettings]],
+) -> Callable[[UUID], Awaitable[PublishingSettings]]:
+    """``load`` at most once per integration for one pass: a storm's batch is mostly one
+    integration's, and its deliveries were reading the same row a hundred times."""
+    loading: dict[UUID, asyncio.Task[PublishingSettings]] = {}
+
+    def settings_of(integration_id: UUID) -> Awaitable[PublishingSettings]:
+        if integration_id not in loading:
+            loading[integration_id] = asyncio.ensure_future(load(integration_id))
+        # Shielded: one delivery giving up must not cancel the read the others wait for.
+        return asyncio.shield(loading[integration_id])
+
+    return settings_of

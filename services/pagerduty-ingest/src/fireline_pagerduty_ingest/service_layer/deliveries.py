@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,12 +12,12 @@ from typing import Literal
 from uuid import UUID
 
 from fireline_pagerduty_ingest.adapters.crypto import api_token_context
-from fireline_pagerduty_ingest.domain.alert import build_alert
+from fireline_pagerduty_ingest.domain.alert import AlertEventType, build_alert
 from fireline_pagerduty_ingest.domain.classification import Classification
 from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, FailedAttempt
-from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials, Enrichment
+from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials
 from fireline_pagerduty_ingest.domain.errors import UnstorableValue
-from fireline_pagerduty_ingest.domain.webhook import WebhookEvent, parse_delivery
+from fireline_pagerduty_ingest.domain.webhook import parse_delivery
 from fireline_pagerduty_ingest.service_layer.enrichment import enrich
 from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
@@ -58,6 +58,86 @@ async def claim_deliveries(*, uow: UnitOfWork, limit: int, lease_s: float) -> Cl
     return Claim(id=claim_id, deliveries=claimed)
 
 
+PublishingSettings = tuple[ApiCredentials | None, Mapping[str, str]]
+"""An integration's opened REST credentials (if any) and its priority → severity map."""
+
+SettingsOf = Callable[[UUID], Awaitable[PublishingSettings]]
+
+
+@dataclass(frozen=True)
+class ReadyAlert:
+    """A claimed delivery's alert, enriched and built: what remains is to publish it."""
+
+    delivery: ClaimedDelivery
+    claim_id: UUID
+    alert: AlertEventType
+    enrichment_status: str
+
+
+async def prepare_alert(
+    *,
+    settings_of: SettingsOf,
+    directory: EmailDirectory,
+    delivery: ClaimedDelivery,
+    claim_id: UUID,
+    budget_s: float,
+    on_enriched: Callable[[str], None] = lambda status: None,
+) -> ReadyAlert:
+    """Enrich one claimed delivery and build its alert; nothing is written.
+
+    ``settings_of`` gives the integration's settings as they are now (a map edited after a
+    delivery arrived applies when it is published; see :func:`publishing_settings`).
+    ``on_enriched`` is told the enrichment's status (complete, partial, failed, skipped). The
+    PagerDuty calls happen here, outside any transaction.
+    """
+    with _poison_is_unpublishable():
+        # it parsed when received; the bytes are the same
+        event = parse_delivery(delivery.body)
+    credentials, severities = await settings_of(delivery.integration_id)
+    enrichment = await enrich(
+        directory=directory, credentials=credentials, event=event, budget_s=budget_s
+    )
+    on_enriched(enrichment.status)
+    with _poison_is_unpublishable():
+        alert = build_alert(
+            event,
+            org_id=delivery.org_id,
+            integration_id=delivery.integration_id,
+            dedupe_key=delivery.dedupe_key,
+            classification=Classification(
+                incident_type=delivery.incident_type, severity=delivery.severity
+            ),
+            enrichment=enrichment,
+            correlation_id=delivery.correlation_id,
+            received_at=delivery.received_at,
+            priority_severities=severities,
+        )
+    return ReadyAlert(
+        delivery=delivery, claim_id=claim_id, alert=alert, enrichment_status=enrichment.status
+    )
+
+
+async def publish_alerts(*, uow: UnitOfWork, ready: Sequence[ReadyAlert]) -> list[Outcome]:
+    """Publish alerts and mark their deliveries published, all in one transaction.
+
+    The outbox rows and the status changes commit together, so a crash at any point either
+    published an alert and recorded it, or did neither and its delivery is claimed again once
+    its lease runs out. A delivery whose lease ran out and that another worker took over is left
+    to that worker ("lost_claim").
+    """
+    with _poison_is_unpublishable():
+        async with uow:
+            held = await uow.deliveries.lock_claims([(r.delivery.id, r.claim_id) for r in ready])
+            publishing = [r for r in ready if r.delivery.id in held]
+            for r in publishing:
+                await uow.publish(r.alert)
+            if publishing:
+                await uow.deliveries.mark_published(
+                    [(r.delivery.id, r.enrichment_status) for r in publishing]
+                )
+    return ["published" if r.delivery.id in held else "lost_claim" for r in ready]
+
+
 async def publish_delivery(
     *,
     uow: UnitOfWork,
@@ -68,73 +148,17 @@ async def publish_delivery(
     budget_s: float,
     on_enriched: Callable[[str], None] = lambda status: None,
 ) -> Outcome:
-    """Enrich one claimed delivery and publish its alert, marking it published in one transaction.
-
-    ``on_enriched`` is told the enrichment's status (complete, partial, failed, skipped).
-
-    The PagerDuty calls happen outside any transaction; the outbox row and the status change
-    commit together, so a crash at any point either published the alert and recorded it, or did
-    neither and the delivery is claimed again once its lease runs out.
-    """
-    with _poison_is_unpublishable():
-        # it parsed when received; the bytes are the same
-        event = parse_delivery(delivery.body)
-    credentials, severities = await _publishing_settings(uow, box, delivery.integration_id)
-    enrichment = await enrich(
-        directory=directory, credentials=credentials, event=event, budget_s=budget_s
+    """Enrich one claimed delivery and publish its alert on its own (the worker groups
+    :func:`prepare_alert` and :func:`publish_alerts` across a batch)."""
+    ready = await prepare_alert(
+        settings_of=lambda integration_id: publishing_settings(uow, box, integration_id),
+        directory=directory,
+        delivery=delivery,
+        claim_id=claim_id,
+        budget_s=budget_s,
+        on_enriched=on_enriched,
     )
-    on_enriched(enrichment.status)
-    with _poison_is_unpublishable():
-        return await _finish(
-            uow=uow,
-            delivery=delivery,
-            claim_id=claim_id,
-            event=event,
-            enrichment=enrichment,
-            priority_severities=severities,
-        )
-
-
-async def _finish(
-    *,
-    uow: UnitOfWork,
-    delivery: ClaimedDelivery,
-    claim_id: UUID,
-    event: WebhookEvent,
-    enrichment: Enrichment,
-    priority_severities: Mapping[str, str],
-) -> Outcome:
-    alert = build_alert(
-        event,
-        org_id=delivery.org_id,
-        integration_id=delivery.integration_id,
-        dedupe_key=delivery.dedupe_key,
-        classification=Classification(
-            incident_type=delivery.incident_type, severity=delivery.severity
-        ),
-        enrichment=enrichment,
-        correlation_id=delivery.correlation_id,
-        received_at=delivery.received_at,
-        priority_severities=priority_severities,
-    )
-    async with uow:
-        if not await uow.deliveries.lock_claim(delivery_id=delivery.id, claim_id=claim_id):
-            # Our lease ran out and another worker took the delivery over: it publishes it.
-            return "lost_claim"
-        await uow.publish(alert)
-        await uow.deliveries.mark_published(
-            delivery_id=delivery.id, enrichment_status=enrichment.status
-        )
-    log.info(
-        "alert published",
-        extra={
-            "delivery_id": delivery.dedupe_key,
-            "event_type": alert.event_type,
-            "external_id": alert.payload.external_id,
-            "enrichment_status": enrichment.status,
-        },
-    )
-    return "published"
+    return (await publish_alerts(uow=uow, ready=[ready]))[0]
 
 
 @contextmanager
@@ -193,9 +217,9 @@ async def prune_deliveries(
             return total
 
 
-async def _publishing_settings(
+async def publishing_settings(
     uow: UnitOfWork, box: SecretBox, integration_id: UUID
-) -> tuple[ApiCredentials | None, Mapping[str, str]]:
+) -> PublishingSettings:
     """The integration's opened REST credentials (if any) and its priority → severity map, as
     they are now: a map edited after a delivery arrived applies when it is published."""
     async with uow.reading():

@@ -6,7 +6,7 @@ PostgreSQL implementations live in ``adapters.postgres`` and the modules it bind
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -80,11 +80,15 @@ class DeliveryRepository(Protocol):
         makes the delivery claimable again. Ordered by id (arrival order).
         """
 
-    async def lock_claim(self, *, delivery_id: int, claim_id: UUID) -> bool:
-        """Lock the delivery if this claim still holds it (no other worker took it over)."""
+    async def lock_claims(self, claims: Sequence[tuple[int, UUID]]) -> set[int]:
+        """Lock the (delivery id, claim id) deliveries these claims still hold; their ids.
 
-    async def mark_published(self, *, delivery_id: int, enrichment_status: str) -> None:
-        """Record the delivery as published, with how its enrichment went."""
+        A delivery missing from the answer was taken over by another worker (its lease ran out).
+        """
+
+    async def mark_published(self, published: Sequence[tuple[int, str]]) -> None:
+        """Record (delivery id, enrichment status) deliveries as published, with how their
+        enrichment went."""
 
     async def release(self, *, delivery_id: int, claim_id: UUID, failure: FailedAttempt) -> None:
         """Give a failed delivery back for a later retry, or mark it failed for good."""
