@@ -43,8 +43,11 @@ _RELAY_LOCK_KEY = 0x52454C41  # "RELA": one active relay per database
 
 # Set inside deferred_wake: the writes of its block record that a wake is due instead of sending it.
 _deferred: ContextVar[list[bool] | None] = ContextVar("fireline_outbox_deferred", default=None)
+Row = list[object]
+"""One outbox row's values, as :meth:`OutboxWriter.row` captured them."""
+
 # Set inside batched(): the writes of its block are queued here and inserted together at its end.
-_queued: ContextVar[list["Row"] | None] = ContextVar("fireline_outbox_queued", default=None)
+_queued: ContextVar[list[Row] | None] = ContextVar("fireline_outbox_queued", default=None)
 
 # One round trip for all the steps: writers often hold other locks meanwhile (the incidents
 # service holds its org's numbering lock), so each round trip here costs them. The row can only be
@@ -95,10 +98,6 @@ async def deferred_wake(pool: asyncpg.Pool) -> AsyncIterator[None]:
             with contextlib.suppress(*TRANSIENT_DB_ERRORS):
                 async with pool.acquire() as conn:
                     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
-
-
-Row = list[object]
-"""One outbox row's values, as :meth:`OutboxWriter.row` captured them."""
 
 
 @asynccontextmanager

@@ -942,7 +942,10 @@ async def test_a_burst_in_one_partition_is_applied_together_exactly_as_one_by_on
     assert incidents["PB01"]["status"] == "acknowledged"
     assert incidents["PB02"]["status"] == "resolved"
     assert incidents["PB04"]["status"] == "resolved"
-    assert datetime.fromisoformat(incidents["PB04"]["created_at"]) == triggers[4].payload.alert_occurred_at
+    assert (
+        datetime.fromisoformat(incidents["PB04"]["created_at"])
+        == triggers[4].payload.alert_occurred_at
+    )
     assert incidents["PB05"]["title"] == "Checkout is down (PB05)"
     assert incidents["PBMATCH"]["creator_id"] == str(creator)
     assert {i["creator_id"] for k, i in started.items() if k != "PBMATCH"} == {None}
