@@ -991,6 +991,41 @@ async def test_a_lost_claim_publishes_nothing(world: World) -> None:
     assert [r.status for r in world.store.deliveries.values()] == ["received"]
 
 
+async def test_alerts_ready_together_are_published_in_one_transaction_except_lost_claims(
+    world: World,
+) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    for _ in range(3):
+        body = delivery("incident_triggered", incident_id=new_incident_id())
+        await webhooks.receive_webhook(world.receiver, incoming(created.id, body))
+    claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
+    ready = [
+        await deliveries.prepare_alert(
+            settings_of=lambda iid: deliveries.publishing_settings(world.uow, world.box, iid),
+            directory=FakeDirectory(),
+            delivery=claimed,
+            claim_id=claim.id,
+            budget_s=1.0,
+        )
+        for claimed in claim.deliveries
+    ]
+    taken_over = replace(ready[1], claim_id=uuid.uuid4())  # another worker's now
+    commits_before = world.uow.commits
+
+    outcomes = await deliveries.publish_alerts(
+        uow=world.uow, ready=[ready[0], taken_over, ready[2]]
+    )
+
+    assert outcomes == ["published", "lost_claim", "published"]
+    assert world.uow.commits == commits_before + 1
+    assert [a.payload.delivery_id for a in world.store.outbox] == [
+        ready[0].delivery.dedupe_key,
+        ready[2].delivery.dedupe_key,
+    ]
+    statuses = {r.new.dedupe_key: r.status for r in world.store.deliveries.values()}
+    assert statuses[ready[1].delivery.dedupe_key] == "received"
+
+
 async def test_an_integration_without_token_publishes_unenriched(world: World) -> None:
     created = (await create(world, secrets=[SECRET_A], token=None)).integration
     await webhooks.receive_webhook(
