@@ -63,7 +63,7 @@ async def test_an_item_the_store_refuses_fails_alone_and_the_others_are_written(
     results = await asyncio.gather(*(group.submit(n) for n in "bcd"), return_exceptions=True)
 
     assert await first == "A"
-    assert results[0] == "B" and results[2] == "D"
+    assert (results[0], results[2]) == ("B", "D")
     assert isinstance(results[1], ValueError)
     assert sorted(item for g in store.groups for item in g) == ["a", "b", "d"]
 
