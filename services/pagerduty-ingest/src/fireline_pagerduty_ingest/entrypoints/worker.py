@@ -141,7 +141,11 @@ class DeliveryWorker:
                     budget_s=self._settings.budget_s,
                     on_enriched=self._on_enriched,
                 )
-                outcome = await self._publisher.submit(ready)
+                if tracing.enabled():
+                    # Alone, in this delivery's span: its outbox row carries this trace.
+                    outcome = (await self._publish([ready]))[0]
+                else:
+                    outcome = await self._publisher.submit(ready)
             if outcome == "published":
                 log.info(
                     "alert published",
