@@ -45,7 +45,12 @@ class Settings(ServiceSettings, TokenSettings):
         default=60.0, ge=0, description="How long an escalation policy's on-call list is cached."
     )
     fireline_ingest_worker_batch: int = Field(
-        default=16, ge=1, le=500, description="Deliveries enriched concurrently per worker pass."
+        default=64,
+        ge=1,
+        le=500,
+        description="Deliveries claimed and enriched concurrently per worker pass. A pass lasts "
+        "at most the enrichment budget; larger passes cost fewer statements and Kafka requests "
+        "per delivery in a storm (BENCHMARKS.md), and more concurrent PagerDuty calls.",
     )
     fireline_ingest_lease_s: float = Field(
         default=30.0,
