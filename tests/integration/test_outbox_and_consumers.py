@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from fireline_contracts import KEYS, KeyRenamed, dlq_name, parse_event
 from fireline_contracts.keys import KeyRenamedPayload
@@ -19,11 +20,13 @@ from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
+_PARTITIONER = DefaultPartitioner()
+
 
 async def test_outbox_publishes_each_committed_row_once_in_key_order(
     database: str, kafka: str, topic_prefix: str
 ) -> None:
-    keys = [uuid.uuid4() for _ in range(4)]
+    keys = [uuid.uuid4() for _ in range(8)]
     per_key = 15
     runtime = probe.build(
         database_url=database, bootstrap=kafka, prefix=topic_prefix, consume=False
@@ -51,6 +54,11 @@ async def test_outbox_publishes_each_committed_row_once_in_key_order(
         by_key[str(event.payload.key_id)].append(int(event.payload.name))
     for key in keys:
         assert by_key[str(key)] == list(range(1, per_key + 1))
+    # Sent as whole batches, each record still lands in the partition the producer's own
+    # partitioner gives its key: a key's events share a partition whoever sends them.
+    partitions = list(range(runtime.settings.fireline_topic_partitions))
+    assert all(r.partition == _PARTITIONER(r.key, partitions, partitions) for r in records)
+    assert len({r.partition for r in records}) > 1, "the keys spread over several partitions"
 
 
 async def _no_pending(runtime: ServiceRuntime) -> bool:

@@ -7,6 +7,7 @@ pieces run in-process against the SDK's in-memory exporter.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -130,7 +131,20 @@ class _Pool:
         yield self.conn
 
 
+class _Batch:
+    def __init__(self) -> None:
+        self.headers: list[list[tuple[str, bytes]]] = []
+
+    def append(
+        self, *, key: bytes, value: bytes, timestamp: None, headers: list[tuple[str, bytes]]
+    ) -> object:
+        self.headers.append(headers)
+        return object()
+
+
 class _Sender:
+    """Records the headers of what the relay sends, record by record or in batches."""
+
     def __init__(self) -> None:
         self.sent: list[list[tuple[str, bytes]]] = []
 
@@ -138,6 +152,20 @@ class _Sender:
         self, topic: str, *, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
     ) -> None:
         self.sent.append(headers)
+
+    def create_batch(self) -> _Batch:
+        return _Batch()
+
+    async def send_batch(
+        self, batch: _Batch, topic: str, *, partition: int
+    ) -> asyncio.Future[None]:
+        self.sent.extend(batch.headers)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1, 2}
 
 
 def _event() -> KeyRenamed:
