@@ -6,24 +6,40 @@ milliseconds: the delivery is stored and enrichment happens later in the worker.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic_core import PydanticCustomError
 
 from fireline_pagerduty_ingest.domain.delivery import MAX_BODY_BYTES
 from fireline_pagerduty_ingest.domain.errors import BodyTooLarge
 from fireline_pagerduty_ingest.domain.signature import SIGNATURE_HEADER
-from fireline_pagerduty_ingest.entrypoints.deps import Ingest
+from fireline_pagerduty_ingest.entrypoints.deps import IngestContext
 from fireline_pagerduty_ingest.entrypoints.schemas import WebhookReceipt
 from fireline_pagerduty_ingest.service_layer.webhooks import IncomingWebhook, receive_webhook
 from fireline_runtime import correlation
-from fireline_runtime.input_text import InputText
+from fireline_runtime.input_text import UNSTORABLE_TEXT, refuse_unstorable
 from fireline_runtime.observability import record_outcome
 
 router = APIRouter(tags=["webhooks"])
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+_OVERRIDES: dict[str, dict[str, Any]] = {
+    name: {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+    for name, description in (
+        ("incident_type", "Overrides the integration's default incident type."),
+        ("severity", "Overrides the integration's default severity."),
+    )
+}
 
 
 @router.post(
@@ -39,19 +55,16 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
         413: {"description": "Body over 256 KB.", **_PROBLEM},
         503: {"description": "Cannot store the delivery now; PagerDuty retries.", **_PROBLEM},
     },
+    openapi_extra={"parameters": list(_OVERRIDES.values())},
 )
-async def receive(
-    integration_id: str,
-    request: Request,
-    ingest: Ingest,
-    incident_type: Annotated[
-        InputText | None,
-        Query(description="Overrides the integration's default incident type."),
-    ] = None,
-    severity: Annotated[
-        InputText | None, Query(description="Overrides the integration's default severity.")
-    ] = None,
-) -> JSONResponse:
+async def receive(integration_id: str, request: Request) -> JSONResponse:
+    # The hottest route of all (every PagerDuty event of a storm): it reads its two optional
+    # query parameters itself, under the same text rule FastAPI would apply, and takes its
+    # context from the app, so FastAPI resolves no dependency and validates no parameter for
+    # it. That was a fifth of the receiver's CPU (BENCHMARKS.md, alert storms); the OpenAPI
+    # entry declares the parameters as before.
+    ingest: IngestContext = request.app.state.ingest
+    incident_type, severity = _overrides(request)
     body = await _read_capped(request, MAX_BODY_BYTES)
     receipt = await receive_webhook(
         ingest.receiver,
@@ -72,6 +85,29 @@ async def receive(
     )
     record_outcome(request, answer.status)
     return JSONResponse(answer.model_dump(), status_code=200 if receipt.duplicate else 202)
+
+
+def _overrides(request: Request) -> tuple[str | None, str | None]:
+    """The ``incident_type`` and ``severity`` query parameters (the last of repeated ones, as
+    FastAPI takes them); text that cannot be stored is a 400 ``invalid_text``."""
+    query = request.query_params
+    values = (query.get("incident_type"), query.get("severity"))
+    refused = [
+        {"type": UNSTORABLE_TEXT, "loc": ("query", name), "msg": msg, "input": value}
+        for name, value in zip(_OVERRIDES, values, strict=True)
+        if value is not None and (msg := _unstorable(value)) is not None
+    ]
+    if refused:
+        raise RequestValidationError(refused)
+    return values
+
+
+def _unstorable(value: str) -> str | None:
+    try:
+        refuse_unstorable(value)
+    except PydanticCustomError as exc:
+        return str(exc)
+    return None
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
