@@ -28,14 +28,25 @@ pytestmark = [
 ]
 
 
+def run_bench(
+    args: list[str], *, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_bench_smoke_measures_token_exchange_against_the_ceiling(
     stack: Stack, tmp_path: Path
 ) -> None:
-    run = subprocess.run(
+    run = run_bench(
         [
-            sys.executable,
-            "-m",
-            "bench",
             "--smoke",
             "--results-dir",
             str(tmp_path),
@@ -56,11 +67,7 @@ def test_bench_smoke_measures_token_exchange_against_the_ceiling(
             "--topic-prefix",
             stack.topic_prefix,
         ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
 
@@ -85,11 +92,8 @@ def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: 
         for k, v in os.environ.items()
         if k not in ("KAFKA_BOOTSTRAP_SERVERS", "FIRELINE_POSTGRES_URL")
     }
-    run = subprocess.run(
+    run = run_bench(
         [
-            sys.executable,
-            "-m",
-            "bench",
             "--scenarios",
             "8",
             "--deliveries",
@@ -99,12 +103,8 @@ def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: 
             "--results-dir",
             str(tmp_path),
         ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
+        env=env,
     )
     assert run.returncode == 0, run.stdout + run.stderr
 
