@@ -21,7 +21,7 @@ import asyncpg
 
 from bench.target import Target
 
-TOP = 6
+TOP = 8
 SETTLE_S = 11.0
 QUERY_CHARS = 90
 

@@ -86,11 +86,9 @@ async def send_burst(ctx: Context, batch: list[deliveries.Delivery]) -> Burst:
     return burst
 
 
-def _watches(ctx: Context) -> tuple[hops.AlertsProduced, IncidentStarts]:
-    bootstrap, prefix = ctx.target.kafka_bootstrap, ctx.target.topic_prefix
-    return (
-        hops.AlertsProduced(bootstrap, topic_name(ALERTS, prefix)),
-        IncidentStarts(bootstrap, topic_name(INCIDENTS, prefix)),
+def _incident_starts(ctx: Context) -> IncidentStarts:
+    return IncidentStarts(
+        ctx.target.kafka_bootstrap, topic_name(INCIDENTS, ctx.target.topic_prefix)
     )
 
 
@@ -101,7 +99,10 @@ async def burst(ctx: Context) -> Outcome:
     batch = deliveries.make(n, ctx.integration.secret)
     wanted = {d.pagerduty_incident_id for d in batch}
     watched = {**ctx.target.processes, LOAD_GENERATOR: cpu.Watched(os.getpid())}
-    alerts, starts = _watches(ctx)
+    alerts = hops.AlertsProduced(
+        ctx.target.kafka_bootstrap, topic_name(ALERTS, ctx.target.topic_prefix)
+    )
+    starts = _incident_starts(ctx)
     await alerts.start()
     await starts.start()
     try:
@@ -229,7 +230,7 @@ async def storm(ctx: Context) -> Outcome:
     assert ctx.integration is not None
     batch = deliveries.make(round(STORM_RATE * STORM_SECONDS), ctx.integration.secret)
     wanted = {d.pagerduty_incident_id for d in batch}
-    _, starts = _watches(ctx)
+    starts = _incident_starts(ctx)
     await starts.start()
     try:
         sent = await send_open_loop(ctx, batch, STORM_RATE)
