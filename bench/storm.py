@@ -170,7 +170,7 @@ async def burst(ctx: Context) -> Outcome:
         figure="drain x ceiling",
         key="drain_ratio_to_ceiling",
     )
-    outcome.check("lost (topic)", str(f["lost"]), "== 0", f["lost"] == 0)
+    outcome.check("lost (topic, by the drain timeout)", str(f["lost"]), "== 0", f["lost"] == 0)
     outcome.check("duplicated (topic)", str(f["duplicated"]), "== 0", f["duplicated"] == 0)
     api_ok = listed == distinct_listed == n
     outcome.check(
@@ -262,7 +262,8 @@ async def storm(ctx: Context) -> Outcome:
     answered = len(sent.answered)
     outcome.check("answered 2xx", f"{answered}/{n}", "== sent", answered == n)
     outcome.check("incidents started", f"{drained}/{n}", "== sent", drained == n)
-    outcome.check("lost", str(f["lost"]), "== 0", f["lost"] == 0)
+    # Not started by the drain timeout: lost as far as this run can tell.
+    outcome.check("lost (by the drain timeout)", str(f["lost"]), "== 0", f["lost"] == 0)
     outcome.check("duplicated", str(f["duplicated"]), "== 0", f["duplicated"] == 0)
     outcome.check(
         "drained s after the storm",
