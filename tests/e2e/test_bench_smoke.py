@@ -78,6 +78,8 @@ def test_bench_smoke_measures_token_exchange_against_the_ceiling(
     assert token["requests_per_s"] > 0
     assert token["non_2xx"] == 0
     assert isinstance(token["ratio_to_ceiling"], float)
+    # The bare server's CPU per request: the floor a delivery's CPU budget is compared with.
+    assert results["results"]["ceiling"]["server_cpu_ms_per_request"] > 0
     assert results["stack"]["started_by_bench"] is False
     assert "token exchange" in run.stdout  # the table
 
