@@ -54,9 +54,15 @@ test-ui: install
 	$(BIN)/pytest tests/ui
 
 ## Start a stack, measure it with wrk and latency probes, write bench/results/<time>.json.
-## Needs Debian's wrk (installed here if missing). Options: make bench BENCH_ARGS="--smoke".
+## Needs Debian's wrk, and Debian's PostgreSQL for statement counts (both installed here if
+## missing; the package's own cluster is not created). Options: make bench BENCH_ARGS="--smoke",
+## or the alert-storm set alone on Apache Kafka: make bench BENCH_ARGS="--storm".
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	compgen -G "/usr/lib/postgresql/*/lib/pg_stat_statements.so" >/dev/null || ( \
+	  mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/fireline.conf && \
+	  apt-get update -qq && apt-get install -y -qq postgresql)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

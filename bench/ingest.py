@@ -157,7 +157,7 @@ async def _drain(ctx: Context, wanted: set[str], since: float) -> Drain:
     deadline = time.perf_counter() + ctx.options.drain_timeout
     drained: float | None = None
     while True:
-        _, distinct = await _count(ctx, wanted)
+        _, distinct = await count_incidents(ctx, wanted)
         if distinct == len(wanted):
             drained = time.perf_counter() - since
             break
@@ -166,11 +166,11 @@ async def _drain(ctx: Context, wanted: set[str], since: float) -> Drain:
         await asyncio.sleep(1.0)
     # A duplicate could still be on its way when the last original arrived.
     await asyncio.sleep(SETTLE_S)
-    started, distinct = await _count(ctx, wanted)
+    started, distinct = await count_incidents(ctx, wanted)
     return Drain(started, distinct, drained)
 
 
-async def _count(ctx: Context, wanted: set[str]) -> tuple[int, int]:
+async def count_incidents(ctx: Context, wanted: set[str]) -> tuple[int, int]:
     """(incidents for ``wanted`` PagerDuty incidents, distinct PagerDuty incidents among them)."""
     token = await ctx.api.fresh_token(ctx.key)
     started = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -22,19 +23,19 @@ from bench.report import Outcome, ms
 from bench.stats import summary_ms
 from fireline_contracts import INCIDENTS, IncidentStarted, parse_event, topic_name
 
-TARGET_P99_MS = 150.0
+TARGET_P99_MS = 100.0
+LONE_RATE = 20.0
+LONE_TARGET_P99_MS = 50.0
 MATCH_TIMEOUT_S = 30.0
 """How long after the last answer the consumer may still deliver a missing IncidentStarted."""
 
 
-class IncidentStarts:
-    """When each PagerDuty incident's IncidentStarted was consumed (perf_counter seconds)."""
+class TopicWatch:
+    """A group-less consumer of one topic from its end; subclasses say what a record means."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.seen: dict[str, float] = {}
-        self.repeats = 0
         self.arrived = asyncio.Event()
-        """Set whenever records arrived, so a waiter wakes up to look at ``seen``."""
+        """Set whenever records arrived, so a waiter wakes up to look at what was seen."""
         # No group: nothing to join or commit, every partition is ours. Tansu answers an idle
         # fetch only at its deadline, so a short one keeps that wait out of the figures.
         self.consumer: Any = AIOKafkaConsumer(
@@ -53,7 +54,7 @@ class IncidentStarts:
         deadline = time.monotonic() + 20
         while not self.consumer.assignment():
             if time.monotonic() > deadline:
-                raise TimeoutError("no partition of the incidents topic was assigned in 20 s")
+                raise TimeoutError("no partition of the watched topic was assigned in 20 s")
             await asyncio.sleep(0.05)
         for partition in self.consumer.assignment():
             await self.consumer.position(partition)
@@ -69,16 +70,35 @@ class IncidentStarts:
     async def _consume(self) -> None:
         while True:
             batches = await self.consumer.getmany(timeout_ms=100)
-            now = time.perf_counter()
+            now, wall = time.perf_counter(), time.time()
             for records in batches.values():
                 for record in records:
-                    self._record(record.value, now)
+                    self._record(record, now, wall)
             if batches:
                 self.arrived.set()
 
-    def _record(self, value: bytes, now: float) -> None:
+    def _record(self, record: Any, now: float, wall: float) -> None:
+        raise NotImplementedError
+
+
+class IncidentStarts(TopicWatch):
+    """When each PagerDuty incident's IncidentStarted was produced and consumed."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        super().__init__(bootstrap, topic)
+        self.seen: dict[str, float] = {}
+        """PagerDuty incident id -> when its first IncidentStarted was consumed (perf_counter)."""
+        self.consumed_at: dict[str, float] = {}
+        """The same moment as wall-clock seconds, comparable with the databases' timestamps."""
+        self.produced_at: dict[str, float] = {}
+        """The record's Kafka timestamp (CreateTime: set by the producer), wall-clock seconds."""
+        self.started: Counter[str] = Counter()
+        """IncidentStarted records per PagerDuty incident: more than one is a duplicate."""
+        self.repeats = 0
+
+    def _record(self, record: Any, now: float, wall: float) -> None:
         try:
-            event = parse_event(value, spec=INCIDENTS)
+            event = parse_event(record.value, spec=INCIDENTS)
         except ValueError:
             return  # not ours to judge here; the contract tests cover malformed events
         if not isinstance(event, IncidentStarted) or event.payload.source is None:
@@ -86,24 +106,41 @@ class IncidentStarts:
         external_id = event.payload.source.external_id
         if external_id is None:
             return
+        self.started[external_id] += 1
         if external_id in self.seen:
             self.repeats += 1
         else:
             self.seen[external_id] = now
+            self.consumed_at[external_id] = wall
+            self.produced_at[external_id] = record.timestamp / 1000
 
 
 async def end_to_end(ctx: Context) -> Outcome:
-    outcome = Outcome.of(4)
+    """Scenario 4: ``--rate`` (200/s) for ``--latency-seconds``: at the storm's scale."""
+    return await steady_rate(
+        ctx, Outcome.of(4), ctx.options.rate, ctx.options.latency_seconds, TARGET_P99_MS
+    )
+
+
+async def lone_deliveries(ctx: Context) -> Outcome:
+    """Scenario 9: 20/s, far below capacity: a lone delivery must not wait for a batch to fill."""
+    return await steady_rate(
+        ctx, Outcome.of(9), LONE_RATE, ctx.options.latency_seconds, LONE_TARGET_P99_MS
+    )
+
+
+async def steady_rate(
+    ctx: Context, outcome: Outcome, rate: float, seconds: float, target_p99_ms: float
+) -> Outcome:
     assert ctx.integration is not None
-    rate, seconds = ctx.options.rate, ctx.options.latency_seconds
     batch = deliveries.make(max(1, round(rate * seconds)), ctx.integration.secret)
     starts = IncidentStarts(
         ctx.target.kafka_bootstrap, topic_name(INCIDENTS, ctx.target.topic_prefix)
     )
     await starts.start()
     try:
-        sent = await _send_open_loop(ctx, batch, rate)
-        await _wait_matches(starts, set(sent.answered), MATCH_TIMEOUT_S)
+        sent = await send_open_loop(ctx, batch, rate)
+        await wait_matches(starts, set(sent.answered), MATCH_TIMEOUT_S)
     finally:
         await starts.stop()
     latencies = [
@@ -122,32 +159,34 @@ async def end_to_end(ctx: Context) -> Outcome:
         "repeated_incident_started": starts.repeats,
         "latency_ms": figures,
         "max_send_lag_ms": round(sent.max_lag * 1000, 2),
-        "target_p99_ms": TARGET_P99_MS,
+        "target_p99_ms": target_p99_ms,
         "note": "consumer fetch_max_wait_ms=20: an idle Tansu fetch adds up to 20 ms",
     }
-    passed = bool(figures) and figures["p99"] < TARGET_P99_MS
+    passed = bool(figures) and figures["p99"] < target_p99_ms
     outcome.figures["pass"] = passed and matched == len(batch)
     outcome.show("rate / sent", f"{rate:g}/s x {seconds:g} s = {len(batch)}")
     outcome.check("matched", f"{matched}/{len(batch)}", "== sent", matched == len(batch))
     outcome.show("p50 / p95 ms", ms(figures, "p50", "p95"))
-    outcome.check("p99 ms", ms(figures, "p99"), f"< {TARGET_P99_MS:.0f}", passed)
+    outcome.check("p99 ms", ms(figures, "p99"), f"< {target_p99_ms:.0f}", passed)
     outcome.show("max ms", ms(figures, "max"))
     if sent.refused:
         outcome.show("not answered 2xx", str(sent.refused))
     return outcome
 
 
-class _Sent:
+class Sent:
     def __init__(self) -> None:
         self.answered: dict[str, float] = {}
         self.refused = 0
         self.max_lag = 0.0
+        self.last_sent = 0.0
+        """When the last delivery was sent (perf_counter): the end of the offered load."""
 
 
-async def _send_open_loop(ctx: Context, batch: list[deliveries.Delivery], rate: float) -> _Sent:
+async def send_open_loop(ctx: Context, batch: list[deliveries.Delivery], rate: float) -> Sent:
     assert ctx.integration is not None
     url = ctx.integration.webhook_url
-    sent = _Sent()
+    sent = Sent()
 
     async def send(d: deliveries.Delivery) -> None:
         try:
@@ -170,11 +209,12 @@ async def _send_open_loop(ctx: Context, batch: list[deliveries.Delivery], rate: 
         # How late the send started: a loaded client would otherwise pass for a fast system.
         sent.max_lag = max(sent.max_lag, loop.time() - due)
         tasks.append(asyncio.create_task(send(d)))
+    sent.last_sent = time.perf_counter()
     await asyncio.gather(*tasks)
     return sent
 
 
-async def _wait_matches(starts: IncidentStarts, wanted: set[str], timeout: float) -> None:
+async def wait_matches(starts: IncidentStarts, wanted: set[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not wanted <= starts.seen.keys():
         starts.arrived.clear()

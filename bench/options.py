@@ -6,16 +6,24 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ROOT
+from bench import ROOT, pgcluster
 
-ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7)
+ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 
-RUN_ORDER = (0, 2, 3, 5, 6, 4, 1, 7)
+RUN_ORDER = (0, 2, 3, 5, 6, 9, 8, 4, 10, 1, 7)
 """Quiet scenarios first: the ceiling, then the wrk runs and probes that a backlog of webhooks
-would disturb; the open-loop latency run (4) before the 10,000-delivery ingest run (1), whose
-incidents may still be draining through the worker and the broker when it ends. The exchange per
-algorithm (7) last: it replaces auth's signing key at once for each algorithm, which withdraws
-every token issued before it."""
+would disturb. Then the webhook scenarios from the lightest: 20/s (9), which always drains; the
+burst (8), whose CPU budget must find no other backlog in the pipeline and which ends only when
+its own has drained; 200/s (4), the 1,000/s storm (10) and the 10,000-delivery ingest run (1),
+whose incidents may still be draining through the worker and the broker when they end. The
+exchange per algorithm (7) last: it replaces auth's signing key at once for each algorithm, which
+withdraws every token issued before it."""
+
+STORM_SCENARIOS = (0, 4, 8, 9, 10)
+"""``--storm``: the alert-storm set (burst with CPU, statements and hops; steady 20/s and 200/s;
+the 1,000/s storm) and the ceiling their ratios are measured against, on Apache Kafka only."""
+
+POSTGRES_KINDS = ("debian", "embedded")
 
 SMOKE_SCENARIOS = (0, 2)
 """``--smoke``: token exchange, plus the ceiling its ratio is measured against."""
@@ -56,6 +64,7 @@ class Options:
     smoke: bool
     external: External | None
     brokers: tuple[str, ...] = BROKERS
+    postgres: str = "embedded"
 
     @property
     def in_run_order(self) -> list[int]:
@@ -75,6 +84,7 @@ class Options:
             "trials": self.trials,
             "smoke": self.smoke,
             "brokers": list(self.brokers) if self.external is None else ["external"],
+            "postgres": self.postgres if self.external is None else "external",
         }
 
 
@@ -100,26 +110,45 @@ def parser() -> argparse.ArgumentParser:
         "--scenarios",
         default=",".join(map(str, ALL_SCENARIOS)),
         help="comma-separated scenario numbers (0 ceiling, 1 webhook ingest, 2 token exchange, "
-        "3 authenticated read, 4 end-to-end latency, 5 revocation, 6 key usable, "
-        "7 token exchange per signing algorithm)",
+        "3 authenticated read, 4 end-to-end latency at 200/s, 5 revocation, 6 key usable, "
+        "7 token exchange per signing algorithm, 8 alert storm burst, 9 end-to-end latency at "
+        "20/s, 10 storm of 1,000/s)",
     )
     p.add_argument(
         "--seconds", type=int, default=10, help="wrk duration of scenarios 0, 2, 3 (7: each)"
     )
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--connections", type=int, default=16, help="wrk connections")
-    p.add_argument("--deliveries", type=int, default=10_000, help="scenario 1: deliveries")
+    p.add_argument("--deliveries", type=int, default=10_000, help="scenarios 1 and 8: deliveries")
     p.add_argument(
-        "--drain-timeout", type=float, default=180.0, help="scenario 1: seconds to wait for all"
+        "--drain-timeout",
+        type=float,
+        default=180.0,
+        help="scenarios 1, 8 and 10: seconds to wait for all",
     )
     p.add_argument("--rate", type=float, default=200.0, help="scenario 4: webhooks per second")
-    p.add_argument("--latency-seconds", type=float, default=30.0, help="scenario 4: duration")
+    p.add_argument(
+        "--latency-seconds", type=float, default=30.0, help="scenarios 4 and 9: duration"
+    )
     p.add_argument("--trials", type=int, default=50, help="scenarios 5 and 6: trials each")
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     p.add_argument(
         "--smoke",
         action="store_true",
         help=f"scenario 2 (and the ceiling for its ratio) with wrk for {SMOKE_SECONDS} s each",
+    )
+    p.add_argument(
+        "--storm",
+        action="store_true",
+        help=f"the alert-storm scenarios {STORM_SCENARIOS} on Apache Kafka only",
+    )
+    p.add_argument(
+        "--postgres",
+        choices=POSTGRES_KINDS,
+        default=default_postgres(),
+        help="when the bench starts its own stack: a private cluster of Debian's PostgreSQL, "
+        "which counts statements (pg_stat_statements), or the embedded one, which cannot "
+        "(default: debian when its server is installed)",
     )
     p.add_argument(
         "--brokers",
@@ -140,11 +169,14 @@ def parse(argv: list[str] | None = None) -> Options:
     args = p.parse_args(argv)
     scenarios = _scenarios(p, args.scenarios)
     seconds = args.seconds
+    brokers = _brokers(p, args.brokers)
     if args.smoke:
         scenarios, seconds = SMOKE_SCENARIOS, SMOKE_SECONDS
+    if args.storm:
+        scenarios, brokers = STORM_SCENARIOS, ("kafka",)
     if args.threads < 1 or args.connections < args.threads:
         p.error("need --threads >= 1 and --connections >= --threads")
-    if 1 in scenarios and args.deliveries < args.threads:
+    if set(scenarios) & {1, 8} and args.deliveries < args.threads:
         p.error("--deliveries must be at least --threads (each wrk thread sends a share)")
     if args.rate <= 0 or args.latency_seconds <= 0 or args.trials < 1 or seconds < 1:
         p.error("--rate, --latency-seconds, --seconds and --trials must be positive")
@@ -161,8 +193,13 @@ def parse(argv: list[str] | None = None) -> Options:
         results_dir=args.results_dir,
         smoke=args.smoke,
         external=_external(p, args),
-        brokers=_brokers(p, args.brokers),
+        brokers=brokers,
+        postgres=args.postgres,
     )
+
+
+def default_postgres() -> str:
+    return "debian" if pgcluster.debian_bin() is not None else "embedded"
 
 
 def _brokers(p: argparse.ArgumentParser, raw: str) -> tuple[str, ...]:

@@ -18,6 +18,9 @@ NAMES: dict[int, tuple[str, str]] = {
     5: ("revocation", "revocation"),
     6: ("key_usable", "key usable"),
     7: ("token_exchange_by_algorithm", "token exchange per algorithm"),
+    8: ("alert_storm_burst", "alert storm burst"),
+    9: ("end_to_end_latency_20", "webhook -> IncidentStarted, 20/s"),
+    10: ("alert_storm", "alert storm, 1,000/s"),
 }
 """Scenario number -> (key in the results file, title in the table)."""
 
@@ -65,15 +68,23 @@ class Outcome:
         ]
 
 
-def ratio_check(outcome: Outcome, rate: float, ceiling: float | None, minimum: float) -> None:
+def ratio_check(
+    outcome: Outcome,
+    rate: float,
+    ceiling: float | None,
+    minimum: float,
+    *,
+    figure: str = "x ceiling",
+    key: str = "ratio_to_ceiling",
+) -> None:
     """``rate`` as a multiple of the ceiling measured in the same run, checked against a target."""
     if ceiling is None or ceiling <= 0:
-        outcome.figures["ratio_to_ceiling"] = None
-        outcome.check("x ceiling", "n/a (no scenario 0)", f">= {minimum}", None)
+        outcome.figures[key] = None
+        outcome.check(figure, "n/a (no scenario 0)", f">= {minimum}", None)
         return
     ratio = round(rate / ceiling, 3)
-    outcome.figures["ratio_to_ceiling"] = ratio
-    outcome.check("x ceiling", f"{ratio:.2f}", f">= {minimum}", ratio >= minimum)
+    outcome.figures[key] = ratio
+    outcome.check(figure, f"{ratio:.3f}", f">= {minimum}", ratio >= minimum)
 
 
 def ms(figures: dict[str, float], *names: str) -> str:

@@ -29,6 +29,7 @@ from bench import (
     machine,
     options,
     report,
+    storm,
     throughput,
 )
 from bench import wrk as wrk_
@@ -48,8 +49,11 @@ SCENARIOS: dict[int, Scenario] = {
     5: keys.revocation,
     6: keys.key_usable,
     7: algorithms.token_exchange_by_algorithm,
+    8: storm.burst,
+    9: latency.lone_deliveries,
+    10: storm.storm,
 }
-NEEDS_INTEGRATION = {1, 3, 4}
+NEEDS_INTEGRATION = {1, 3, 4, 8, 9, 10}
 
 
 def progress(message: str) -> None:
@@ -62,8 +66,8 @@ async def target_for(opts: options.Options, broker: str) -> AsyncIterator[Target
     if opts.external is not None:
         yield external(opts.external)
         return
-    progress(f"starting PostgreSQL databases, {broker} and the four services")
-    async with own_stack(broker) as target:
+    progress(f"starting PostgreSQL ({opts.postgres}), {broker} and the four services")
+    async with own_stack(broker, opts.postgres) as target:
         yield target
 
 
@@ -148,6 +152,8 @@ async def measure(opts: options.Options) -> tuple[dict[str, Any], list[Run]]:
     the others stand beside it in ``alongside``, measured on the same machine in the same run.
     """
     wrk_version = wrk_.version()  # fails early, before a stack is started, without wrk
+    # Read before anything starts: what the rest of the machine was doing when the run began.
+    load_before = machine.load_average_now()
     started_at = datetime.now(UTC)
     runs: list[Run] = []
     for broker in opts.brokers if opts.external is None else ("external",):
@@ -174,7 +180,9 @@ async def measure(opts: options.Options) -> tuple[dict[str, Any], list[Run]]:
             wrk_version=wrk_version,
             postgres_version=primary.target.postgres_version,
             broker=primary.target.broker,
+            load_average=load_before,
         ),
+        "postgres": primary.target.postgres or {"kind": "external"},
         **primary.as_json(),
         "passed": all(c["pass"] is True for c in checks),
         "alongside": [run.as_json() for run in runs[1:]],
@@ -198,11 +206,24 @@ def header(document: dict[str, Any]) -> list[str]:
         f"Fireline bench  {document['started_at']}  ({document['elapsed_s']} s)",
         f"machine: {m['cpu_count']} cpu ({m['cpu_model']}), {m['memory_total_mib']} MiB, "
         f"{m['os']} {m['kernel']}, Python {m['python']}",
-        f"stack: {stack}; PostgreSQL {m['postgresql']}; broker {m['broker']}",
+        f"stack: {stack}; PostgreSQL {m['postgresql']} ({_postgres(document['postgres'])}); "
+        f"broker {m['broker']}",
+        "load average before the run (1, 5, 15 min): "
+        + ", ".join(f"{v:.2f}" for v in m["load_average"]),
         f"wrk {w['version']}: {w['threads']} threads, {w['connections']} connections, "
         f"{w['seconds']} s per throughput scenario",
         f"auth failed-authentication limit: {limit}",
     ]
+
+
+def _postgres(described: dict[str, Any]) -> str:
+    if described.get("kind") == "external":
+        return "external"
+    counts = "counts statements" if described.get("pg_stat_statements") else "no statement counts"
+    return (
+        f"{described['kind']}, fsync {described['fsync']}, "
+        f"synchronous_commit {described['synchronous_commit']}, {counts}"
+    )
 
 
 def verdict(checks: list[dict[str, Any]]) -> str:

@@ -15,7 +15,7 @@ from typing import IO
 
 import httpx
 
-from bench import ROOT, wrk
+from bench import ROOT, cpu, wrk
 from bench.context import Context
 from bench.report import Outcome, ms, ratio_check
 from fireline_devtools.net import free_port
@@ -28,16 +28,27 @@ CEILING_BODY = json.dumps({"name": "bench", "count": 1})
 
 async def ceiling(ctx: Context) -> Outcome:
     outcome = Outcome.of(0)
-    async with ceiling_server() as url:
+    async with ceiling_server() as (url, pid):
+        server = {"ceiling": cpu.Watched(pid)}
+        before = cpu.read(server)
         run = await wrk.run(
             f"{url}/echo",
             "post.lua",
             ctx.wrk,
             env={"BENCH_BODY": CEILING_BODY, "BENCH_HEADERS": "Content-Type: application/json"},
         )
+        # What one request costs the bare server: the floor the alert storm's CPU budget
+        # per delivery (scenario 8) is compared with.
+        per_request = cpu.per_delivery_ms(before, cpu.read(server), run.requests)["ceiling"]
     ctx.ceiling_rps = run.requests_per_s
-    outcome.figures = {"request": "POST /echo", **run.figures()}
+    outcome.figures = {
+        "request": "POST /echo",
+        **run.figures(),
+        "server_cpu_ms_per_request": per_request,
+    }
     outcome.show("POST /echo req/s", f"{run.requests_per_s:.0f}")
+    if per_request is not None:
+        outcome.show("server CPU ms/request", f"{per_request:.3f}")
     _latency_and_errors(outcome, run)
     return outcome
 
@@ -95,8 +106,8 @@ def _latency_and_errors(outcome: Outcome, run: wrk.WrkRun) -> None:
 
 
 @contextlib.asynccontextmanager
-async def ceiling_server() -> AsyncIterator[str]:
-    """``python -m bench.ceiling`` on a free port, for as long as the block runs."""
+async def ceiling_server() -> AsyncIterator[tuple[str, int]]:
+    """``python -m bench.ceiling`` on a free port, for as long as the block runs: URL and pid."""
     port = free_port()
     with tempfile.TemporaryFile() as log:
         proc = await asyncio.create_subprocess_exec(
@@ -112,7 +123,7 @@ async def ceiling_server() -> AsyncIterator[str]:
         try:
             url = f"http://127.0.0.1:{port}"
             await _wait_healthy(url, proc, log)
-            yield url
+            yield url, proc.pid
         finally:
             await _stop(proc)
 

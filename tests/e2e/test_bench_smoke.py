@@ -1,12 +1,15 @@
-"""``python -m bench --smoke`` against the e2e stack: the harness runs and its figures are sane.
+"""``python -m bench`` as ``make bench`` runs it, as a subprocess: the harness runs and its
+figures are sane.
 
-Runs the bench as ``make bench`` would, as a subprocess, pointed at the session's stack (so it
-starts nothing of its own but the ceiling app). Needs wrk, as the bench itself does.
+The ``--smoke`` run is pointed at the session's stack (so it starts nothing of its own but the
+ceiling app); the burst smoke starts a stack of its own, so it can attribute CPU to each process.
+Both need wrk, as the bench itself does.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,14 +28,25 @@ pytestmark = [
 ]
 
 
+def run_bench(
+    args: list[str], *, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_bench_smoke_measures_token_exchange_against_the_ceiling(
     stack: Stack, tmp_path: Path
 ) -> None:
-    run = subprocess.run(
+    run = run_bench(
         [
-            sys.executable,
-            "-m",
-            "bench",
             "--smoke",
             "--results-dir",
             str(tmp_path),
@@ -53,11 +67,7 @@ def test_bench_smoke_measures_token_exchange_against_the_ceiling(
             "--topic-prefix",
             stack.topic_prefix,
         ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
 
@@ -68,5 +78,65 @@ def test_bench_smoke_measures_token_exchange_against_the_ceiling(
     assert token["requests_per_s"] > 0
     assert token["non_2xx"] == 0
     assert isinstance(token["ratio_to_ceiling"], float)
+    # The bare server's CPU per request: the floor a delivery's CPU budget is compared with.
+    assert results["results"]["ceiling"]["server_cpu_ms_per_request"] > 0
     assert results["stack"]["started_by_bench"] is False
     assert "token exchange" in run.stdout  # the table
+
+
+def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: Path) -> None:
+    """Scenario 8 with 20 deliveries on a stack the bench starts itself: only then does it know
+    every process id and database, so the CPU budget, the statements and the hop table must all
+    be there, and every delivery must have started exactly one incident."""
+    # Not the session's broker or server: the bench must start (and own the pids of) its own.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "FIRELINE_POSTGRES_URL")
+    }
+    run = run_bench(
+        [
+            "--scenarios",
+            "8",
+            "--deliveries",
+            "20",
+            "--brokers",
+            "kafka",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        timeout=600,
+        env=env,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    (written,) = tmp_path.glob("*.json")
+    results = json.loads(written.read_text())
+    burst = results["results"]["alert_storm_burst"]
+    assert burst["answered_2xx"] == 20
+    assert (burst["lost"], burst["duplicated"]) == (0, 0)
+    assert burst["incidents_listed"] == burst["incidents_listed_distinct"] == 20
+
+    budget = burst["cpu_ms_per_delivery"]
+    roles = {"ingest", "incidents", "identity", "auth", "kafka", "postgresql", "load generator"}
+    assert set(budget) == roles
+    # Every delivery went through ingest, incidents, the broker and PostgreSQL: each used CPU.
+    for role in ("ingest", "incidents", "kafka", "postgresql", "load generator"):
+        assert budget[role] > 0, role
+    assert burst["stack_cpu_ms_per_delivery"] > 0
+
+    hops = burst["hops"]
+    assert hops["complete"] == 20
+    assert len(hops["hops_ms"]) == len(hops["points"]) - 1
+    assert all(h["samples"] == 20 for h in hops["hops_ms"].values())
+    consumed = hops["from_202_ms"]["IncidentStarted consumed"]
+    assert consumed["p50"] > hops["from_202_ms"]["alert produced"]["p50"]
+
+    if results["postgres"]["pg_stat_statements"]:
+        for service in ("pagerduty-ingest", "incidents"):
+            counted = burst["statements"][service]
+            # Storing a delivery and applying its alert each take at least one transaction.
+            assert counted["transactions_per_delivery"] >= 1, service
+            assert counted["round_trips_per_delivery"] >= counted["transactions_per_delivery"]
+            assert counted["top"], service
+    assert "stack CPU ms/delivery" in run.stdout  # the table

@@ -1,0 +1,106 @@
+"""Statements and transactions per delivery, per service database, over a measured window.
+
+``pg_stat_statements`` (preloaded in the bench's private Debian cluster, ``track = all``) counts
+every statement a backend runs, by database, including the ones PostgreSQL runs on a statement's
+behalf (foreign-key checks, statements inside functions). Its ``toplevel`` column tells them
+apart: a top-level call is one round trip from a service. The window starts with
+``pg_stat_statements_reset()`` and a reading of ``pg_stat_database.xact_commit`` and ends with a
+second reading; both include what the services do on their own meanwhile (outbox polls, idle
+consumers), which is part of the cost. A backend that stays busy publishes its transaction
+counters at most once a second and an idle one within ten (PostgreSQL 15's
+``PGSTAT_IDLE_INTERVAL``), so the closing reading waits :data:`SETTLE_S`.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from bench.target import Target
+
+TOP = 8
+SETTLE_S = 11.0
+QUERY_CHARS = 90
+
+
+@dataclass(frozen=True)
+class Window:
+    admin_url: str
+    databases: dict[str, str]
+    """Service -> database name."""
+    commits: dict[str, int]
+
+
+def _database(url: str) -> str:
+    return urllib.parse.urlsplit(url).path.lstrip("/")
+
+
+async def begin(target: Target) -> Window | None:
+    """Counters reset and transactions read; None when this server does not count statements."""
+    if not target.postgres.get("pg_stat_statements") or target.postgres_admin_url is None:
+        return None
+    databases = {service: _database(url) for service, url in target.database_urls.items()}
+    conn = await asyncpg.connect(target.postgres_admin_url)
+    try:
+        await conn.execute("SELECT pg_stat_statements_reset()")
+        commits = await _commits(conn, databases)
+    finally:
+        await conn.close()
+    return Window(target.postgres_admin_url, databases, commits)
+
+
+async def _commits(conn: Any, databases: dict[str, str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT datname, xact_commit FROM pg_stat_database WHERE datname = ANY($1::text[])",
+        list(databases.values()),
+    )
+    by_name = {r["datname"]: int(r["xact_commit"]) for r in rows}
+    return {service: by_name.get(name, 0) for service, name in databases.items()}
+
+
+async def per_delivery(window: Window, deliveries: int) -> dict[str, Any]:
+    """By service: calls and transactions per delivery, and the statements called most."""
+    conn = await asyncpg.connect(window.admin_url)
+    try:
+        commits = await _commits(conn, window.databases)
+        rows = await conn.fetch(
+            """
+            SELECT d.datname, s.query, s.toplevel, sum(s.calls)::bigint AS calls
+              FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+             WHERE d.datname = ANY($1::text[])
+             GROUP BY d.datname, s.query, s.toplevel
+             ORDER BY calls DESC, s.query
+            """,
+            list(window.databases.values()),
+        )
+    finally:
+        await conn.close()
+    figures: dict[str, Any] = {}
+    for service, name in window.databases.items():
+        mine = [r for r in rows if r["datname"] == name]
+        calls = sum(int(r["calls"]) for r in mine)
+        round_trips = sum(int(r["calls"]) for r in mine if r["toplevel"])
+        figures[service] = {
+            "calls_per_delivery": round(calls / deliveries, 2),
+            "round_trips_per_delivery": round(round_trips / deliveries, 2),
+            "transactions_per_delivery": round(
+                (commits[service] - window.commits[service]) / deliveries, 2
+            ),
+            "top": [
+                {
+                    "calls_per_delivery": round(int(r["calls"]) / deliveries, 2),
+                    "toplevel": r["toplevel"],
+                    "query": _shorten(r["query"]),
+                }
+                for r in mine[:TOP]
+            ],
+        }
+    return figures
+
+
+def _shorten(query: str) -> str:
+    flat = " ".join(query.split())
+    return flat if len(flat) <= QUERY_CHARS else flat[: QUERY_CHARS - 1] + "…"

@@ -1,0 +1,76 @@
+"""The bench's CPU attribution: a process's children count whether they are alive or reaped.
+
+PostgreSQL's figure is the postmaster plus its backends, and backends come and go inside a burst;
+these tests use this test process as the "postmaster" and a child that burns a known amount of its
+own CPU time as the "backend".
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from bench import cpu
+
+BURN_S = 0.3
+BURNER = f"""
+import sys, time
+while time.process_time() < {BURN_S}:
+    pass
+print("burnt", flush=True)
+sys.stdin.readline()  # stay alive until the test has looked
+"""
+
+
+def _ticks(with_children: bool) -> int:
+    reading = cpu.ticks(cpu.Watched(os.getpid(), with_children=with_children))
+    assert reading is not None
+    return reading
+
+
+def _burner() -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", BURNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "burnt"  # it has used BURN_S of CPU by now
+    return child
+
+
+def _finish(child: subprocess.Popen[str]) -> None:
+    child.communicate("\n", timeout=30)
+
+
+def test_a_live_child_counts_only_when_children_are_watched() -> None:
+    before_with, before_without = _ticks(True), _ticks(False)
+    child = _burner()
+    try:
+        gained_with = _ticks(True) - before_with
+        gained_without = _ticks(False) - before_without
+    finally:
+        _finish(child)
+    burnt = BURN_S * cpu.TICKS_PER_S
+    assert gained_with >= burnt * 0.9
+    # Without children, only this process's own (small) work while it waited is counted.
+    assert gained_without < burnt * 0.5
+
+
+def test_a_child_that_exits_inside_the_window_is_still_counted() -> None:
+    """Once reaped, its time moves into the parent's cutime/cstime: the sum stays continuous."""
+    before = _ticks(True)
+    child = _burner()
+    alive = _ticks(True) - before
+    _finish(child)  # waited for: reaped
+    after_exit = _ticks(True) - before
+    assert alive >= BURN_S * cpu.TICKS_PER_S * 0.9
+    assert after_exit >= alive
+
+
+def test_per_delivery_budget_is_milliseconds_per_delivery_and_none_for_a_vanished_process() -> None:
+    budget = cpu.per_delivery_ms(
+        {"ingest": 0, "gone": 10},
+        {"ingest": 2 * cpu.TICKS_PER_S, "gone": None},
+        deliveries=1000,
+    )
+    assert budget == {"ingest": 2.0, "gone": None}  # 2 s of CPU over 1,000 deliveries
