@@ -27,7 +27,7 @@ import asyncpg
 from bench.latency import IncidentStarts, TopicWatch
 from bench.stats import summary_ms
 from bench.target import Target
-from fireline_contracts import ALERTS, AlertTriggered, parse_event
+from fireline_contracts import ALERTS, AlertTriggered, TopicSpec, parse_event
 
 POINTS = (
     "stored",
@@ -42,8 +42,8 @@ POINTS = (
 class AlertsProduced(TopicWatch):
     """Each PagerDuty incident's first AlertTriggered: its record timestamp and event id."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        super().__init__(bootstrap, topic)
+    def __init__(self, target: Target, spec: TopicSpec) -> None:
+        super().__init__(target, spec)
         self.produced_at: dict[str, float] = {}
         self.event_ids: dict[str, str] = {}
 

@@ -33,7 +33,7 @@ from bench.latency import IncidentStarts, send_open_loop, wait_matches
 from bench.rawhttp import HttpError, RawHttpPool
 from bench.report import Outcome, ms, ratio_check
 from bench.stats import summary_ms
-from fireline_contracts import ALERTS, INCIDENTS, topic_name
+from fireline_contracts import ALERTS, INCIDENTS
 
 CONNECTIONS = 16
 ANSWERED_TARGET = 0.4
@@ -87,9 +87,7 @@ async def send_burst(ctx: Context, batch: list[deliveries.Delivery]) -> Burst:
 
 
 def _incident_starts(ctx: Context) -> IncidentStarts:
-    return IncidentStarts(
-        ctx.target.kafka_bootstrap, topic_name(INCIDENTS, ctx.target.topic_prefix)
-    )
+    return IncidentStarts(ctx.target, INCIDENTS)
 
 
 async def burst(ctx: Context) -> Outcome:
@@ -99,9 +97,7 @@ async def burst(ctx: Context) -> Outcome:
     batch = deliveries.make(n, ctx.integration.secret)
     wanted = {d.pagerduty_incident_id for d in batch}
     watched = {**ctx.target.processes, LOAD_GENERATOR: cpu.Watched(os.getpid())}
-    alerts = hops.AlertsProduced(
-        ctx.target.kafka_bootstrap, topic_name(ALERTS, ctx.target.topic_prefix)
-    )
+    alerts = hops.AlertsProduced(ctx.target, ALERTS)
     starts = _incident_starts(ctx)
     await alerts.start()
     await starts.start()
