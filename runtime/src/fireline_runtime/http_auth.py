@@ -103,6 +103,8 @@ class BearerAuth:
             ) from None
         if principal.key_id in self._revoked:
             raise _invalid_token("key revoked")
+        if principal.session_id is not None and str(principal.session_id) in self._revoked:
+            raise _invalid_token("session ended")
         return principal
 
 

@@ -97,7 +97,7 @@ class StatusUpdate(RequestModel):
 class ActorOut(BaseModel):
     kind: str = Field(
         description="`pagerduty_user`, `pagerduty_service`, `pagerduty_integration`, "
-        "`pagerduty`, `api_key` or `system`."
+        "`pagerduty`, `api_key`, `user` (a Fireline user, in the web UI) or `system`."
     )
     id: str | None
     name: str | None
