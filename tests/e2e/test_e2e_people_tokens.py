@@ -16,6 +16,7 @@ import jwt
 import pytest
 
 from support.credentials import admin_session
+from support.sse import SseStream, open_stream
 from support.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -194,3 +195,34 @@ def test_deactivating_a_user_refuses_their_tokens_in_every_service(stack: Stack)
 
     _refused_everywhere_within_bound(stack, token, [f"{stack.url('incidents')}/v1/incidents"])
     assert _problem(member.get("/bff/v1/incidents"), 401)["code"] == "unauthenticated"
+
+
+def test_the_ui_backend_streams_live_changes_until_the_session_ends(stack: Stack) -> None:
+    login = admin_session(stack)
+    cookies = dict(login.cookies)
+
+    async def scenario() -> tuple[SseStream, str]:
+        async with (
+            httpx.AsyncClient(base_url=stack.url("identity"), cookies=cookies, timeout=30) as ui,
+            open_stream(ui, "/bff/v1/incident-events") as stream,
+        ):
+            assert stream.status == 200
+            await stream.wait(lambda events: any(e.event == "ready" for e in events))
+            created = await ui.post(
+                "/bff/v1/incidents", json={"title": "Live in the UI"}, headers=_origin(stack)
+            )
+            assert created.status_code == 201, created.text
+            incident_id: str = created.json()["id"]
+            await stream.wait(lambda events: any(e.incident_id == incident_id for e in events))
+
+            assert (await ui.delete("/v1/session", headers=_origin(stack))).status_code == 204
+            # The stream's token is refused like any other once the session ended: it closes.
+            await stream.wait(lambda _: stream.ended, timeout=REVOCATION_BOUND_S + 10)
+            return stream, incident_id
+
+    stream, incident_id = asyncio.run(scenario())
+
+    started = stream.of_type("IncidentStarted")
+    assert [e.incident_id for e in started] == [incident_id]
+    anonymous = httpx.get(f"{stack.url('identity')}/bff/v1/incident-events", timeout=10)
+    assert _problem(anonymous, 401)["code"] == "unauthenticated"

@@ -6,6 +6,7 @@ The browser only ever holds its session cookie; the access token stays in this p
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -31,6 +32,16 @@ class ApiAnswer:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class EventStream:
+    """The incidents API's event stream as opened for a browser; ``close`` it when done."""
+
+    status: int
+    content_type: str | None
+    chunks: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
+
+
 class TokenSource(Protocol):
     async def token_for(self, user: SessionUser) -> str: ...
 
@@ -39,6 +50,8 @@ class TokenSource(Protocol):
 
 class IncidentsCaller(Protocol):
     async def call(self, request: ApiCall, token: str) -> ApiAnswer: ...
+
+    async def open_events(self, token: str, last_event_id: str | None) -> EventStream: ...
 
 
 async def call_incidents(
@@ -53,3 +66,15 @@ async def call_incidents(
         tokens.forget(user.session_id)
         answer = await api.call(request, await tokens.token_for(user))
     return answer
+
+
+async def open_incident_events(
+    *, tokens: TokenSource, api: IncidentsCaller, user: SessionUser, last_event_id: str | None
+) -> EventStream:
+    """The org's live incident changes for the person's browser, resumed after its last id."""
+    stream = await api.open_events(await tokens.token_for(user), last_event_id)
+    if stream.status == 401:
+        await stream.close()
+        tokens.forget(user.session_id)  # as in call_incidents
+        stream = await api.open_events(await tokens.token_for(user), last_event_id)
+    return stream
