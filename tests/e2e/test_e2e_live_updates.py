@@ -5,8 +5,6 @@ reconnection with Last-Event-ID on the other replica loses and repeats nothing."
 from __future__ import annotations
 
 import asyncio
-import secrets
-import uuid
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -14,7 +12,7 @@ import pytest
 
 from fireline_devtools.postgres import Postgres
 from support import infra
-from support.credentials import access_token, admin_session, exchange_at, new_key
+from support.credentials import access_token, admin_session, exchange_at, new_key, new_org
 from support.sse import SseEvent, SseStream, open_stream
 from support.stack import Stack, running_stack
 
@@ -151,13 +149,7 @@ def test_streams_are_org_scoped_and_authenticated(replicated: Stack) -> None:
     stack = replicated
     token = access_token(stack, admin_session(stack), "live org a")
     first, _second = _replicas(stack)
-    other_admin = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    password = secrets.token_urlsafe(16)
-    created = stack.cli(
-        "org", "create", "--name", f"other-{uuid.uuid4().hex[:6]}",
-        "--admin-email", other_admin, "--admin-password", password,
-    )  # fmt: skip
-    assert created.returncode == 0, created.stderr
+    other_admin, password = new_org(stack)
     other_identity = httpx.Client(base_url=stack.url("identity"), timeout=10)
     assert other_identity.post(
         "/v1/session", json={"email": other_admin, "password": password}

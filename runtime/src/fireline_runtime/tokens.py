@@ -65,6 +65,8 @@ class Principal:
     """The person (``sub``) of a token issued for a logged-in user; None for an API key's."""
     session_id: UUID | None = None
     """The person's identity session (``sid``): its end refuses the token everywhere."""
+    name: str | None = None
+    """The person's display name (``name``), if the token carries one."""
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -303,6 +305,7 @@ class TokenVerifier:
         subject = _string_claim(claims, "sub")
         client_id = _string_claim(claims, "client_id")
         user_id = session_id = None
+        name = claims.get("name") if isinstance(claims.get("name"), str) else None
         if "sid" in claims:
             # A person's token (RFC 9068 §2.2: sub is the resource owner, client_id the UI's
             # client); its session decides how long it may be used.
@@ -323,6 +326,7 @@ class TokenVerifier:
             expires_at=int(claims["exp"]),
             user_id=user_id,
             session_id=session_id,
+            name=name,
         )
         return principal, _Verified(principal, kid, key, claims)
 

@@ -51,6 +51,8 @@ class Person:
     org_id: UUID
     session_id: UUID
     scopes: tuple[str, ...]
+    name: str | None = None
+    """The display name, so what the person writes is signed with it (not a bare id)."""
 
 
 def verify_assertion(assertion: str | None, *, client: UiClient, audience: str) -> Person:
@@ -81,6 +83,7 @@ def verify_assertion(assertion: str | None, *, client: UiClient, audience: str) 
             org_id=UUID(str(claims.get("org_id"))),
             session_id=UUID(str(claims.get("sid"))),
             scopes=scopes,
+            name=claims["name"] if isinstance(claims.get("name"), str) else None,
         )
     except ValueError:
         raise InvalidGrant("The assertion is invalid or expired.") from None

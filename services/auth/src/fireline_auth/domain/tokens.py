@@ -67,8 +67,9 @@ def person_claims(
     lifetime_s: int,
     jti: str,
 ) -> dict[str, Any]:
-    """A person's token: ``sub`` is the person (RFC 9068 §2.2), ``sid`` the session that ends it."""
-    return {
+    """A person's token: ``sub`` is the person (RFC 9068 §2.2), ``sid`` the session that ends it,
+    and ``name`` (OpenID Connect's claim) how the timeline names them."""
+    claims: dict[str, Any] = {
         "iss": issuer,
         "aud": audience,
         "sub": str(person.user_id),
@@ -80,3 +81,6 @@ def person_claims(
         "exp": issued_at + lifetime_s,
         "jti": jti,
     }
+    if person.name:
+        claims["name"] = person.name
+    return claims

@@ -89,6 +89,7 @@ class PeopleTokens:
                 "org_id": str(user.org_id),
                 "sid": str(user.session_id),
                 "role": str(user.role),
+                "name": user.name,
                 "iat": issued_at,
                 "exp": issued_at + ASSERTION_LIFETIME_S,
                 "jti": str(uuid.uuid4()),
