@@ -18,6 +18,7 @@ NAMES: dict[int, tuple[str, str]] = {
     5: ("revocation", "revocation"),
     6: ("key_usable", "key usable"),
     7: ("token_exchange_by_algorithm", "token exchange per algorithm"),
+    8: ("webhook_to_live_stream", "webhook -> change on an open SSE stream"),
 }
 """Scenario number -> (key in the results file, title in the table)."""
 

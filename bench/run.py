@@ -26,6 +26,7 @@ from bench import (
     ingest,
     keys,
     latency,
+    live,
     machine,
     options,
     report,
@@ -48,8 +49,9 @@ SCENARIOS: dict[int, Scenario] = {
     5: keys.revocation,
     6: keys.key_usable,
     7: algorithms.token_exchange_by_algorithm,
+    8: live.webhook_to_stream,
 }
-NEEDS_INTEGRATION = {1, 3, 4}
+NEEDS_INTEGRATION = {1, 3, 4, 8}
 
 
 def progress(message: str) -> None:
