@@ -69,6 +69,34 @@ def test_the_ui_backend_acts_on_incidents_as_the_logged_in_person(stack: Stack) 
         assert "set-cookie" not in response.headers
 
 
+def test_the_list_filters_by_severity_and_title_and_counts_by_status(stack: Stack) -> None:
+    browser = admin_session(stack)
+    tag = uuid.uuid4().hex[:8]
+    before = browser.get("/bff/v1/incidents/counts").json()
+    for title, severity in [(f"Disk {tag} full", "SEV1"), (f"disk {tag} slow", "SEV4")]:
+        r = browser.post(
+            "/bff/v1/incidents",
+            json={"title": title, "severity": severity},
+            headers=_origin(stack),
+        )
+        assert r.status_code == 201, r.text
+
+    def titles(**params: str) -> list[str]:
+        page = browser.get("/bff/v1/incidents", params=params)
+        assert page.status_code == 200, page.text
+        return [i["title"] for i in page.json()["items"]]
+
+    assert titles(q=f"DISK {tag}") == [f"disk {tag} slow", f"Disk {tag} full"]
+    assert titles(q=tag, severity="SEV1") == [f"Disk {tag} full"]
+    assert titles(q=f"{tag} %") == []  # plain text, not a pattern
+    after = browser.get("/bff/v1/incidents/counts").json()
+    assert after["triggered"] == before["triggered"] + 2
+    assert (after["acknowledged"], after["resolved"]) == (
+        before["acknowledged"],
+        before["resolved"],
+    )
+
+
 def test_the_ui_backend_refuses_what_it_must_and_passes_the_apis_problems(stack: Stack) -> None:
     browser = admin_session(stack)
     before = browser.get("/bff/v1/incidents", params={"limit": 100}).json()["items"]

@@ -107,6 +107,13 @@ async def test_an_incident_arrives_live_is_acted_on_and_reaches_only_its_org(
     await asyncio.to_thread(pagerduty.deliver, "incident_triggered", external_id, title=title)
     await expect(incident_link(page, title)).to_be_visible()
     await expect(incident_link(watcher, title)).to_be_visible()
+    await expect(page.get_by_role("list", name="Incidents by status")).to_contain_text("Triggered")
+    # Title search, from the keyboard: only the matching incident is listed.
+    await page.get_by_label("Title contains").fill(title[-6:])
+    await page.get_by_label("Title contains").press("Enter")
+    await expect(
+        page.get_by_role("table", name="Incidents, newest first").locator("tbody tr")
+    ).to_have_count(1)
     await page.screenshot(path=str(DOCS / "incidents-list.png"))
     await asyncio.to_thread(pagerduty.deliver, "incident_annotated", external_id)
 
@@ -138,7 +145,7 @@ async def test_an_incident_arrives_live_is_acted_on_and_reaches_only_its_org(
     await expect(watcher.locator("#incident-facts")).to_contain_text("Resolved")
 
     # The API's own refusal is shown in words, and nothing changed.
-    await page.get_by_label("Severity").fill(" ")
+    await page.locator("#incident-view").get_by_label("Severity").fill(" ")
     await page.get_by_role("button", name="Change severity").click()
     await expect(page.get_by_role("alert")).to_be_visible()
     await expect(page.locator("#incident-facts")).to_contain_text("Resolved")
@@ -174,6 +181,6 @@ async def test_after_logout_the_pages_next_call_is_refused(ui: Ui) -> None:
     )
     assert response.status == 401
     # The page's next call is refused, and the person lands on the login page.
-    await page.get_by_label("Status").select_option("resolved")
+    await page.get_by_label("Status", exact=True).select_option("resolved")
     await expect(page).to_have_url(re.compile(r"/ui/login"))
     assert await page.evaluate("localStorage.length + sessionStorage.length") == 0

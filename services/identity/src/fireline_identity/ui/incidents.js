@@ -35,6 +35,8 @@ export function createIncidentsView(ctx) {
   const empty = $("incidents-empty");
   const listError = $("incidents-error");
   const statusFilter = $("incident-status");
+  const severityFilter = $("incident-severity-filter");
+  const search = $("incident-search");
   const liveStatus = $("live-status");
 
   let shown = null; // "list", or the id of the incident on screen
@@ -50,6 +52,8 @@ export function createIncidentsView(ctx) {
   function listQuery(cursor, limit) {
     const params = new URLSearchParams({ limit: String(limit) });
     if (statusFilter.value) params.set("status", statusFilter.value);
+    if (severityFilter.value) params.set("severity", severityFilter.value);
+    if (search.value.trim()) params.set("q", search.value.trim());
     if (cursor) params.set("cursor", cursor);
     return `${API}?${params}`;
   }
@@ -67,7 +71,21 @@ export function createIncidentsView(ctx) {
     );
   }
 
+  async function loadCounts() {
+    try {
+      const counts = await ctx.call("GET", `${API}/counts`);
+      $("incident-counts").replaceChildren(
+        ...Object.entries(STATUS_LABELS).map(([status, label]) =>
+          el("li", { dataset: { status } }, el("strong", {}, String(counts[status] ?? 0)), label),
+        ),
+      );
+    } catch (err) {
+      showMessage(listError, ctx.describeError(err));
+    }
+  }
+
   async function loadList({ append = false } = {}) {
+    if (!append) loadCounts();
     const seq = ++listSeq;
     showMessage(listError, "");
     // A live refresh re-reads as many rows as are on screen, so paging does not jump back.
@@ -86,11 +104,16 @@ export function createIncidentsView(ctx) {
     }
   }
 
-  statusFilter.addEventListener("change", () => {
+  function refilter() {
     rows.replaceChildren();
     loadList();
+  }
+  statusFilter.addEventListener("change", refilter);
+  severityFilter.addEventListener("change", refilter);
+  $("incident-filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    refilter();
   });
-  $("incident-filters").addEventListener("submit", (event) => event.preventDefault());
   more.addEventListener("click", () => loadList({ append: true }));
 
   // ---- one incident ------------------------------------------------------------------------
@@ -155,7 +178,9 @@ export function createIncidentsView(ctx) {
       current = incident;
       $("incident-title").textContent = `#${incident.number} ${incident.title}`;
       $("incident-facts").replaceChildren(...facts(incident));
-      $("incident-severity").value = incident.severity;
+      // A live refresh must not overwrite what the person is typing.
+      const severityInput = $("incident-severity");
+      if (!severityInput.dataset.edited) severityInput.value = incident.severity;
       $("incident-ack").disabled = incident.status !== "triggered";
       $("incident-resolve").disabled = incident.status === "resolved";
       $("incident-reopen").disabled = incident.status !== "resolved";
@@ -189,10 +214,17 @@ export function createIncidentsView(ctx) {
   $("incident-ack").addEventListener("click", () => act("PATCH", "", { status: "acknowledged" }, "Acknowledged."));
   $("incident-resolve").addEventListener("click", () => act("PATCH", "", { status: "resolved" }, "Resolved."));
   $("incident-reopen").addEventListener("click", () => act("PATCH", "", { status: "triggered" }, "Reopened."));
-  $("severity-form").addEventListener("submit", (event) => {
+  $("incident-severity").addEventListener("input", (event) => {
+    event.target.dataset.edited = "true";
+  });
+  $("severity-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const severity = $("incident-severity").value;
-    act("PATCH", "", { severity }, `Severity is now ${severity.trim()}.`);
+    const input = $("incident-severity");
+    const severity = input.value;
+    if (await act("PATCH", "", { severity }, `Severity is now ${severity.trim()}.`)) {
+      delete input.dataset.edited;
+      input.value = current ? current.severity : severity.trim();
+    }
   });
   $("note-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -247,6 +279,7 @@ export function createIncidentsView(ctx) {
     showIncident(id) {
       shown = id;
       current = null;
+      delete $("incident-severity").dataset.edited;
       listView.hidden = true;
       pageView.hidden = false;
       $("incident-title").textContent = "Loading…";

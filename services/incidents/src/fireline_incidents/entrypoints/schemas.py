@@ -94,6 +94,12 @@ class StatusUpdate(RequestModel):
     severity: Label | None = Field(default=None, description="A new severity.")
 
 
+class StatusCounts(BaseModel):
+    triggered: int
+    acknowledged: int
+    resolved: int
+
+
 class ActorOut(BaseModel):
     kind: str = Field(
         description="`pagerduty_user`, `pagerduty_service`, `pagerduty_integration`, "
