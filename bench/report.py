@@ -19,6 +19,7 @@ NAMES: dict[int, tuple[str, str]] = {
     6: ("key_usable", "key usable"),
     7: ("token_exchange_by_algorithm", "token exchange per algorithm"),
     8: ("webhook_to_live_stream", "webhook -> change on an open SSE stream"),
+    9: ("session_revocation", "logout -> person's token refused"),
 }
 """Scenario number -> (key in the results file, title in the table)."""
 

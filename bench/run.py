@@ -30,6 +30,7 @@ from bench import (
     machine,
     options,
     report,
+    sessions,
     throughput,
 )
 from bench import wrk as wrk_
@@ -50,6 +51,7 @@ SCENARIOS: dict[int, Scenario] = {
     6: keys.key_usable,
     7: algorithms.token_exchange_by_algorithm,
     8: live.webhook_to_stream,
+    9: sessions.logout_refuses_tokens,
 }
 NEEDS_INTEGRATION = {1, 3, 4, 8}
 
