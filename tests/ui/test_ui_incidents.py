@@ -169,6 +169,11 @@ def _deliver_for_other_org(stack: Stack, login: tuple[str, str], title: str) -> 
 
 async def test_after_logout_the_pages_next_call_is_refused(ui: Ui) -> None:
     tab = await ui.login_admin()
+    # The other pages of the UI pass the same accessibility check.
+    for hash_ in ("#/identity/users", "#/identity/keys", "#/identity/audit"):
+        await tab.page.goto(f"/ui/app{hash_}")
+        await expect(tab.page.get_by_role("heading", name="Identity Management")).to_be_visible()
+        assert await axe_violations(tab.page) == [], hash_
     page = await open_incidents(tab)
     assert await axe_violations(page) == []
     session_cookie = next(c for c in await page.context.cookies() if "session" in c["name"])
@@ -184,3 +189,5 @@ async def test_after_logout_the_pages_next_call_is_refused(ui: Ui) -> None:
     await page.get_by_label("Status", exact=True).select_option("resolved")
     await expect(page).to_have_url(re.compile(r"/ui/login"))
     assert await page.evaluate("localStorage.length + sessionStorage.length") == 0
+    await expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    assert await axe_violations(page) == []
