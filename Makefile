@@ -17,6 +17,13 @@ $(STAMP): requirements.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PA
 
 install: $(STAMP)
 
+# axe-core, which the browser tests inject into each page to check accessibility (npm, pinned in
+# tests/ui/package.json; no lock file is kept).
+AXE := tests/ui/node_modules/axe-core/axe.min.js
+$(AXE): tests/ui/package.json
+	npm install --prefix tests/ui --no-package-lock --no-audit --no-fund
+	touch $(AXE)
+
 ## Start PostgreSQL (or find one), Kafka (Apache Kafka, else Tansu) and the four services;
 ## Ctrl-C stops all. FIRELINE_BROKER=kafka|tansu chooses the broker.
 run: install
@@ -27,7 +34,7 @@ reset-db: install
 	$(BIN)/python -m fireline_devtools.devrun --reset
 
 ## Lint, then every test tier.
-test: lint
+test: lint $(AXE)
 	$(BIN)/pytest
 
 lint: install
@@ -50,7 +57,7 @@ test-integration: install
 test-e2e: install
 	$(BIN)/pytest tests/e2e
 
-test-ui: install
+test-ui: install $(AXE)
 	$(BIN)/pytest tests/ui
 
 ## Start a stack, measure it with wrk and latency probes, write bench/results/<time>.json.

@@ -71,9 +71,9 @@ async def revocation(ctx: Context) -> Outcome:
             continue
         exchange_refused.append(a)
         token_refused.append(b)
-    _propagation(outcome, "exchange_refused", "revoke -> exchange 401", exchange_refused)
-    _propagation(outcome, "token_refused", "revoke -> token 401 (incidents)", token_refused)
-    _failures(outcome, failures)
+    propagation(outcome, "exchange_refused", "revoke -> exchange 401", exchange_refused)
+    propagation(outcome, "token_refused", "revoke -> token 401 (incidents)", token_refused)
+    failures_line(outcome, failures)
     return outcome
 
 
@@ -120,12 +120,12 @@ async def key_usable(ctx: Context) -> Outcome:
             usable.append(await poll_until(_exchange_status(ctx.api, key), 200, started))
         finally:
             await ctx.api.revoke_key(key)
-    _propagation(outcome, "create_to_exchange", "create -> exchange 200", usable)
-    _failures(outcome, failures)
+    propagation(outcome, "create_to_exchange", "create -> exchange 200", usable)
+    failures_line(outcome, failures)
     return outcome
 
 
-def _propagation(outcome: Outcome, key: str, label: str, polls: list[Poll]) -> None:
+def propagation(outcome: Outcome, key: str, label: str, polls: list[Poll]) -> None:
     seconds = [p.seconds for p in polls if p.seconds is not None]
     figures = summary_ms(seconds)
     timed_out = sum(p.seconds is None for p in polls)
@@ -147,7 +147,7 @@ def _propagation(outcome: Outcome, key: str, label: str, polls: list[Poll]) -> N
         outcome.show(f"{label}: 429 (limiter)", str(limited))
 
 
-def _failures(outcome: Outcome, failures: list[str]) -> None:
+def failures_line(outcome: Outcome, failures: list[str]) -> None:
     outcome.figures["failed_trials"] = failures
     if failures:
         outcome.check("failed trials", str(len(failures)), "== 0", False)

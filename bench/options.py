@@ -8,13 +8,15 @@ from pathlib import Path
 
 from bench import ROOT, pgcluster
 
-ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 
-RUN_ORDER = (0, 2, 3, 5, 6, 9, 8, 4, 10, 1, 7)
+RUN_ORDER = (0, 2, 3, 5, 12, 6, 9, 8, 11, 4, 10, 1, 7)
 """Quiet scenarios first: the ceiling, then the wrk runs and probes that a backlog of webhooks
-would disturb. Then the webhook scenarios from the lightest: 20/s (9), which always drains; the
+would disturb (12: logout -> a person's token refused, beside 5). Then the webhook scenarios from
+the lightest: 20/s (9), which always drains; the
 burst (8), whose CPU budget must find no other backlog in the pipeline and which ends only when
-its own has drained; 200/s (4), the 1,000/s storm (10) and the 10,000-delivery ingest run (1),
+its own has drained; the live stream's latency (11); 200/s (4), the 1,000/s storm (10) and the
+10,000-delivery ingest run (1),
 whose incidents may still be draining through the worker and the broker when they end. The
 exchange per algorithm (7) last: it replaces auth's signing key at once for each algorithm, which
 withdraws every token issued before it."""
@@ -112,7 +114,8 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated scenario numbers (0 ceiling, 1 webhook ingest, 2 token exchange, "
         "3 authenticated read, 4 end-to-end latency at 200/s, 5 revocation, 6 key usable, "
         "7 token exchange per signing algorithm, 8 alert storm burst, 9 end-to-end latency at "
-        "20/s, 10 storm of 1,000/s)",
+        "20/s, 10 storm of 1,000/s, 11 webhook -> change on an open SSE stream, "
+        "12 logout -> person's token refused)",
     )
     p.add_argument(
         "--seconds", type=int, default=10, help="wrk duration of scenarios 0, 2, 3 (7: each)"
@@ -126,11 +129,13 @@ def parser() -> argparse.ArgumentParser:
         default=180.0,
         help="scenarios 1, 8 and 10: seconds to wait for all",
     )
-    p.add_argument("--rate", type=float, default=200.0, help="scenario 4: webhooks per second")
+    p.add_argument("--rate", type=float, default=200.0, help="scenarios 4, 11: webhooks per second")
     p.add_argument(
-        "--latency-seconds", type=float, default=30.0, help="scenarios 4 and 9: duration"
+        "--latency-seconds", type=float, default=30.0, help="scenarios 4, 9, 11: duration"
     )
-    p.add_argument("--trials", type=int, default=50, help="scenarios 5 and 6: trials each")
+    p.add_argument(
+        "--trials", type=int, default=50, help="scenarios 5, 6 (and 12, at most 20): trials each"
+    )
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     p.add_argument(
         "--smoke",

@@ -21,6 +21,8 @@ NAMES: dict[int, tuple[str, str]] = {
     8: ("alert_storm_burst", "alert storm burst"),
     9: ("end_to_end_latency_20", "webhook -> IncidentStarted, 20/s"),
     10: ("alert_storm", "alert storm, 1,000/s"),
+    11: ("webhook_to_live_stream", "webhook -> change on an open SSE stream"),
+    12: ("session_revocation", "logout -> person's token refused"),
 }
 """Scenario number -> (key in the results file, title in the table)."""
 

@@ -26,9 +26,11 @@ from bench import (
     ingest,
     keys,
     latency,
+    live,
     machine,
     options,
     report,
+    sessions,
     storm,
     throughput,
 )
@@ -52,8 +54,10 @@ SCENARIOS: dict[int, Scenario] = {
     8: storm.burst,
     9: latency.lone_deliveries,
     10: storm.storm,
+    11: live.webhook_to_stream,
+    12: sessions.logout_refuses_tokens,
 }
-NEEDS_INTEGRATION = {1, 3, 4, 8, 9, 10}
+NEEDS_INTEGRATION = {1, 3, 4, 8, 9, 10, 11}
 
 
 def progress(message: str) -> None:

@@ -56,8 +56,8 @@ SERVICE_NAMES = sorted(FIRELINE_SERVICES)
 # Secrets that have no safe default: compose must refuse to start without them.
 REQUIRED_SECRETS = {
     "postgres": {"POSTGRES_PASSWORD"},
-    "identity": {"FIRELINE_ADMIN_PASSWORD"},
-    "auth": {"FIRELINE_SIGNING_KEY_ENCRYPTION_KEY"},
+    "identity": {"FIRELINE_ADMIN_PASSWORD", "FIRELINE_UI_CLIENT_SECRET"},
+    "auth": {"FIRELINE_SIGNING_KEY_ENCRYPTION_KEY", "FIRELINE_UI_CLIENT_SECRET"},
     "pagerduty-ingest": {"FIRELINE_INGEST_ENCRYPTION_KEY"},
 }
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|_KEY|_TOKEN)$")

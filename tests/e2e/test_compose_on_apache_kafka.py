@@ -51,6 +51,7 @@ TEST_SECRETS = {
     "FIRELINE_ADMIN_PASSWORD": "compose admin password 1",
     "FIRELINE_SIGNING_KEY_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     "FIRELINE_INGEST_ENCRYPTION_KEY": "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
+    "FIRELINE_UI_CLIENT_SECRET": "compose-ui-client-secret-0123456789abcdef",
 }
 """What a deployer puts in `.env`: compose refuses to start without them."""
 

@@ -42,6 +42,11 @@ CHECKS = [
 ]
 
 
+NEVER_ENDING = {"GET /v1/incident-events"}
+"""Event streams: a valid request is answered with a body that never ends, which the fuzzer would
+wait for forever. Its refusals and its events are tested in tests/e2e/test_e2e_live_updates.py."""
+
+
 def _credentials(service: str, operation: Operation, access: Access) -> Any:
     if service in ("incidents", "pagerduty-ingest"):
         return access.bearer()
@@ -82,6 +87,8 @@ def test_every_operation_answers_only_as_documented(
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()  # type: ignore[union-attr] # an invalid document raises here
+        if operation.label in NEVER_ENDING:
+            continue
         operations += 1
         try:
             _fuzz(operation, base_url, _credentials(service, operation, access))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import time
+import uuid
 
 import httpx
 
@@ -53,3 +55,15 @@ def exchange_at(auth_url: str, credentials: tuple[str, str], *, timeout: float =
     assert t.status_code == 200, t.text
     token: str = t.json()["access_token"]
     return token
+
+
+def new_org(stack: Stack) -> tuple[str, str]:
+    """Another org on the stack, made with identity's CLI: its admin's (email, password)."""
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    password = secrets.token_urlsafe(16)
+    created = stack.cli(
+        "org", "create", "--name", f"other-{uuid.uuid4().hex[:6]}",
+        "--admin-email", email, "--admin-password", password,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    return email, password

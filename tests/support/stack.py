@@ -107,7 +107,11 @@ async def start_stack(
         bootstrap=broker.bootstrap,
         broker_env=broker.client_env,
         ports={s.name: free_port() for s in SERVICES},
-        secrets_={"signing_key_encryption_key": _key(), "ingest_encryption_key": _key()},
+        secrets_={
+            "signing_key_encryption_key": _key(),
+            "ingest_encryption_key": _key(),
+            "ui_client_secret": _key(),
+        },
         topic_prefix=stack.topic_prefix,
         database_suffix=suffix,
         extra={"FIRELINE_TOPIC_PARTITIONS": "2", **(common_env or {})},

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Playwright, async_playwright
+from ui.ui_harness import Ui
 
 from fireline_devtools.postgres import Postgres
 from support import infra
@@ -54,6 +55,14 @@ async def browser(playwright: Playwright) -> AsyncIterator[Browser]:
     b = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield b
     await b.close()
+
+
+@pytest.fixture
+async def ui(browser: Browser, stack: Stack) -> AsyncIterator[Ui]:
+    """Opens pages on identity and logs people in; every page is closed after the test."""
+    u = Ui(browser, stack)
+    yield u
+    await u.close()
 
 
 def _scanning(keys_file: Path) -> dict[str, dict[str, str]]:

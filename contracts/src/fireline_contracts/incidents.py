@@ -202,7 +202,8 @@ class TimelineActor(ContractModel):
 
     kind: str = Field(
         description="`pagerduty_user`, `pagerduty_service`, `pagerduty_integration`, "
-        "`pagerduty` (another PagerDuty agent), `api_key` (a Fireline API key) or `system` "
+        "`pagerduty` (another PagerDuty agent), `api_key` (a Fireline API key), `user` (a "
+        "Fireline user, through the web UI) or `system` "
         "(nobody: automation, or Fireline itself)."
     )
     id: str | None = Field(default=None, description="The actor's id at its source.")

@@ -20,6 +20,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,16 +35,23 @@ from fireline_devtools.processes import SERVICES, ServiceProcess, stack_env, wai
 def dev_secrets(state_dir: Path) -> dict[str, str]:
     """Local-only keys, generated once and kept in the git-ignored state folder."""
     path = state_dir / "dev-secrets.json"
-    if path.exists():
-        loaded: dict[str, str] = json.loads(path.read_text())
-        return loaded
-    values = {
-        "signing_key_encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        "ingest_encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted: dict[str, Callable[[], str]] = {
+        "signing_key_encryption_key": _random_key,
+        "ingest_encryption_key": _random_key,
+        "ui_client_secret": _random_key,
     }
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
+    # A state folder from before a secret existed gets the new one and keeps the others.
+    missing = {name: make() for name, make in wanted.items() if name not in values}
+    if missing:
+        values.update(missing)
+        path.write_text(json.dumps(values))
+        path.chmod(0o600)
     return values
+
+
+def _random_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def _checkout_suffix(state_dir: Path) -> str:

@@ -86,8 +86,13 @@ def stack_env(
             # The same local server opened as localhost is still this origin.
             "FIRELINE_ALLOWED_ORIGINS": f"http://localhost:{ports['identity']}",
             "FIRELINE_COOKIE_SECURE": "false",
+            "FIRELINE_UI_CLIENT_SECRET": secrets_["ui_client_secret"],
+            "FIRELINE_INCIDENTS_URL": f"http://127.0.0.1:{ports['incidents']}",
         },
-        "auth": {"FIRELINE_SIGNING_KEY_ENCRYPTION_KEY": secrets_["signing_key_encryption_key"]},
+        "auth": {
+            "FIRELINE_SIGNING_KEY_ENCRYPTION_KEY": secrets_["signing_key_encryption_key"],
+            "FIRELINE_UI_CLIENT_SECRET": secrets_["ui_client_secret"],
+        },
         "incidents": {},
         "pagerduty-ingest": {
             "FIRELINE_PUBLIC_URL": f"http://127.0.0.1:{ports['pagerduty-ingest']}",

@@ -103,7 +103,16 @@ class BearerAuth:
             ) from None
         if principal.key_id in self._revoked:
             raise _invalid_token("key revoked")
+        if principal.session_id is not None and str(principal.session_id) in self._revoked:
+            raise _invalid_token("session ended")
         return principal
+
+    def honours(self, principal: Principal, now: float) -> bool:
+        """Whether a token verified earlier still stands: for streams that outlive the request
+        that opened them, which must end when the token expires or its key or session ends."""
+        if principal.expires_at <= now or principal.key_id in self._revoked:
+            return False
+        return principal.session_id is None or str(principal.session_id) not in self._revoked
 
 
 # Only documents the bearer scheme in OpenAPI (so /docs can send tokens); BearerAuth does the work.

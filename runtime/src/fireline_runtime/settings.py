@@ -6,7 +6,7 @@ values `make run` relies on; production deployments (docker-compose) set them ex
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fireline_runtime.jose import ALL_ALGORITHMS, LEGACY_EDDSA, Algorithm
@@ -121,6 +121,38 @@ class TokenSettings(BaseSettings):
     def token_algorithms(self) -> frozenset[str]:
         """The verifier's allow-list."""
         return _split(self.fireline_token_algorithms)
+
+
+class UiClientSettings(BaseSettings):
+    """The web UI's backend (identity) as auth's client: set alike on identity and auth."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    fireline_ui_client_id: str = Field(
+        default="fireline-ui",
+        min_length=1,
+        description="Client id of the web UI's backend (identity) at auth: the `iss` of its "
+        "assertions of logged-in people and the `client_id` of people's tokens.",
+    )
+    fireline_ui_client_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret identity and auth share (at least 32 characters) that MACs "
+        "identity's assertions of logged-in people, for which auth issues access tokens (RFC "
+        "7523 JWT bearer grant). Unset: no tokens for people, and the web UI has no incident "
+        "pages.",
+    )
+
+    @field_validator("fireline_ui_client_secret")
+    @classmethod
+    def _ui_secret_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("at least 32 characters (HS256 needs a 256-bit secret)")
+        return value
+
+    @property
+    def ui_client_secret(self) -> bytes | None:
+        secret = self.fireline_ui_client_secret
+        return None if secret is None else secret.get_secret_value().encode()
 
 
 def _split(value: str) -> frozenset[str]:

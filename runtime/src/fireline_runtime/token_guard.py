@@ -1,10 +1,12 @@
 """Bearer-token protection for a service, wired in one call from its composition root.
 
-It builds the one verifier (JWKS from the auth service, cached), and keeps the revoked-key deny
-list that the request path checks in memory:
+It builds the one verifier (JWKS from the auth service, cached), and keeps the deny list that the
+request path checks in memory: revoked API keys, and ended sessions of people (whose tokens name
+their session as ``sid``):
 
-* a consumer of the keys topic records every ``KeyRevoked`` in the service's own database, so a
-  restart forgets nothing;
+* consumers of the keys and sessions topics record every ``KeyRevoked`` and ``SessionRevoked``
+  (a logout, or a deactivated user's sessions) in the service's own database, so a restart
+  forgets nothing;
 * the service's replicas share one consumer group, so only one of them receives each event. The
   consumer therefore also sends a NOTIFY in the same transaction, and every replica LISTENs and adds
   the key to its own set; a replica that (re)connects reloads the whole table, so a notification
@@ -17,7 +19,7 @@ import logging
 
 import httpx
 
-from fireline_contracts import KEYS, EventEnvelope, KeyRevoked
+from fireline_contracts import KEYS, SESSIONS, EventEnvelope, KeyRevoked, SessionRevoked
 from fireline_runtime.db import Connection, listen
 from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.messaging import EventHandler
@@ -29,6 +31,14 @@ from fireline_runtime.tokens import JwksCache, TokenVerifier
 log = logging.getLogger(__name__)
 
 REVOKED_CHANNEL = "fireline_revoked_keys"
+_INSERT_KEY = """
+    INSERT INTO revoked_keys (key_id, org_id, revoked_at) VALUES ($1, $2, $3)
+    ON CONFLICT (key_id) DO NOTHING
+"""
+_INSERT_SESSION = """
+    INSERT INTO revoked_sessions (session_id, org_id, revoked_at) VALUES ($1, $2, $3)
+    ON CONFLICT (session_id) DO NOTHING
+"""
 
 
 def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> BearerAuth:
@@ -49,27 +59,28 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
 
     async def record(conn: Connection, event: EventEnvelope) -> None:
         if isinstance(event, KeyRevoked):
-            await conn.execute(
-                """
-                INSERT INTO revoked_keys (key_id, org_id, revoked_at) VALUES ($1, $2, $3)
-                ON CONFLICT (key_id) DO NOTHING
-                """,
-                event.payload.key_id,
-                event.org_id,
-                event.payload.revoked_at,
-            )
-            # Delivered to every replica's listener at commit, never for a rolled-back insert.
-            await conn.execute(
-                "SELECT pg_notify($1, $2)", REVOKED_CHANNEL, str(event.payload.key_id)
-            )
+            insert, denied, at = _INSERT_KEY, event.payload.key_id, event.payload.revoked_at
+        elif isinstance(event, SessionRevoked):
+            insert, denied, at = _INSERT_SESSION, event.payload.session_id, event.occurred_at
+        else:
+            return
+        await conn.execute(insert, denied, event.org_id, at)
+        # Delivered to every replica's listener at commit, never for a rolled-back insert. Key
+        # and session ids are both random UUIDs, so one set and one channel serve both.
+        await conn.execute("SELECT pg_notify($1, $2)", REVOKED_CHANNEL, str(denied))
 
     def remember(event: EventEnvelope) -> None:
         if isinstance(event, KeyRevoked):
             revoked.add(str(event.payload.key_id))
+        elif isinstance(event, SessionRevoked):
+            revoked.add(str(event.payload.session_id))
 
     async def load(conn: Connection) -> None:
-        for row in await conn.fetch("SELECT key_id FROM revoked_keys"):
-            revoked.add(str(row["key_id"]))
+        for row in await conn.fetch(
+            "SELECT key_id AS id FROM revoked_keys"
+            " UNION ALL SELECT session_id FROM revoked_sessions"
+        ):
+            revoked.add(str(row["id"]))
 
     def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
         revoked.add(str(payload))
@@ -94,6 +105,15 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
             handle=record,
             after_commit=remember,
             description="Keeps the deny list of revoked API keys.",
+        )
+    )
+    runtime.consume(
+        EventHandler(
+            name=f"{runtime.service}.revoked-sessions",
+            topic=SESSIONS,
+            handle=record,
+            after_commit=remember,
+            description="Keeps the deny list of ended sessions, whose people's tokens it refuses.",
         )
     )
     return bearer

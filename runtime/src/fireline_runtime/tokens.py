@@ -50,15 +50,23 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller an access token speaks for: one API key of one org, with granted scopes."""
+    """The caller an access token speaks for: one API key of one org, or one person logged in
+    to the web UI (through the UI's client), with granted scopes."""
 
     key_id: str
+    """The OAuth client the token was issued to: an API key id, or the web UI's client id."""
     org_id: UUID
     """Checked when the token is verified: a token whose org is not a UUID is no token at all,
     answered 401 by every service alike."""
     scopes: frozenset[str]
     jti: str
     expires_at: int
+    user_id: UUID | None = None
+    """The person (``sub``) of a token issued for a logged-in user; None for an API key's."""
+    session_id: UUID | None = None
+    """The person's identity session (``sid``): its end refuses the token everywhere."""
+    name: str | None = None
+    """The person's display name (``name``), if the token carries one."""
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -294,8 +302,16 @@ class TokenVerifier:
 
         claims = self._check_claims(_json_object(encoded_claims))
         self._check_times(claims)
-        key_id = _string_claim(claims, "sub")
-        if _string_claim(claims, "client_id") != key_id:
+        subject = _string_claim(claims, "sub")
+        client_id = _string_claim(claims, "client_id")
+        user_id = session_id = None
+        name = claims.get("name") if isinstance(claims.get("name"), str) else None
+        if "sid" in claims:
+            # A person's token (RFC 9068 §2.2: sub is the resource owner, client_id the UI's
+            # client); its session decides how long it may be used.
+            user_id = _uuid_claim(claims, "sub")
+            session_id = _uuid_claim(claims, "sid")
+        elif client_id != subject:
             # Client-credentials tokens name the client as their subject (RFC 9068 §2.2); a
             # mismatch means the token was not minted by our exchange.
             raise InvalidToken("sub and client_id differ")
@@ -303,11 +319,14 @@ class TokenVerifier:
         if not isinstance(scope, str):
             raise InvalidToken("invalid claim scope")
         principal = Principal(
-            key_id=key_id,
+            key_id=client_id,
             org_id=_uuid_claim(claims, "org_id"),
             scopes=frozenset(s for s in scope.split(" ") if s),
             jti=_string_claim(claims, "jti"),
             expires_at=int(claims["exp"]),
+            user_id=user_id,
+            session_id=session_id,
+            name=name,
         )
         return principal, _Verified(principal, kid, key, claims)
 

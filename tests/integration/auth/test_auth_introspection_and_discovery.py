@@ -126,6 +126,16 @@ async def test_metadata_document(auth: AuthHarness) -> None:
     assert "incidents:read" in doc["scopes_supported"]
 
 
+async def test_without_a_ui_client_people_get_no_tokens(auth: AuthHarness) -> None:
+    response = await auth.client.post(
+        "/oauth/token",
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": "a.b.c"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_grant_type"
+
+
 async def test_openapi_documents_the_form_bodies(auth: AuthHarness) -> None:
     response = await auth.client.get("/openapi.json")
     assert response.status_code == 200

@@ -93,6 +93,13 @@ class FakeIncidents:
             rows = [r for r in rows if (r.created_at, r.id) < (after.created_at, after.incident_id)]
         return rows[:limit]
 
+    async def count_by_status(self, org_id: UUID) -> dict[str, int]:
+        counted: dict[str, int] = {}
+        for row in self.rows.values():
+            if row.org_id == org_id:
+                counted[row.status] = counted.get(row.status, 0) + 1
+        return counted
+
 
 class FakeTimeline:
     def __init__(self) -> None:

@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -45,19 +46,29 @@ class SigningKey:
         raw = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": b64url(raw), "kid": self.kid}]}
 
-    def mint(self, *, key_id: str = "key_1", scope: str = "incidents:read") -> str:
+    def mint(
+        self,
+        *,
+        key_id: str = "key_1",
+        scope: str = "incidents:read",
+        subject: str | None = None,
+        client_id: str | None = None,
+        session_id: str | None = None,
+    ) -> str:
         header = {"alg": "EdDSA", "typ": "at+jwt", "kid": self.kid}
         claims = {
             "iss": ISSUER,
             "aud": AUDIENCE,
-            "sub": key_id,
-            "client_id": key_id,
+            "sub": subject or key_id,
+            "client_id": client_id or key_id,
             "org_id": ORG_ID,
             "scope": scope,
             "iat": NOW,
             "exp": NOW + 900,
             "jti": "jti_1",
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         signing_input = ".".join(b64url(json.dumps(part).encode()) for part in (header, claims))
         return f"{signing_input}.{b64url(self.private.sign(signing_input.encode()))}"
 
@@ -262,3 +273,25 @@ async def test_app_without_bearer_auth_fails_closed(key: SigningKey) -> None:
 def test_require_scope_rejects_names_that_are_not_oauth_scopes(scope: str) -> None:
     with pytest.raises(ValueError, match="not a valid OAuth scope"):
         require_scope(scope)
+
+
+async def test_token_of_an_ended_session_is_refused(
+    client: httpx.AsyncClient, key: SigningKey, revoked: RevokedKeys
+) -> None:
+    user_id, session_id = (
+        "0b5e7c1a-8f9d-4e2b-a1c3-5d7f9b1e3a50",
+        "3c9a1f7e-2d4b-4a6c-8e0f-1b3d5f7a9c21",
+    )
+    token = key.mint(subject=user_id, client_id="fireline-ui", session_id=session_id)
+    assert (await client.get("/v1/incidents", headers=bearer(token))).status_code == 200
+
+    revoked.add(session_id)
+
+    response = await client.get("/v1/incidents", headers=bearer(token))
+    assert_problem(response, 401, "invalid_token")
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="fireline", error="invalid_token", error_description="session ended"'
+    )
+    # The same client's other sessions are not touched.
+    other = key.mint(subject=user_id, client_id="fireline-ui", session_id=str(UUID(int=7)))
+    assert (await client.get("/v1/incidents", headers=bearer(other))).status_code == 200

@@ -579,3 +579,43 @@ def test_the_allow_list_setting_names_only_known_algorithms() -> None:
     for bad in ("", "RS256,HS256", "none"):
         with pytest.raises(ValidationError, match="choose among RS256, ES256, Ed25519, EdDSA"):
             TokenSettings(fireline_token_algorithms=bad)
+
+
+USER_ID = "0b5e7c1a-8f9d-4e2b-a1c3-5d7f9b1e3a50"
+SESSION_ID = "3c9a1f7e-2d4b-4a6c-8e0f-1b3d5f7a9c21"
+
+
+async def test_a_persons_token_names_the_person_and_the_session(
+    verifier: TokenVerifier, key: SigningKey
+) -> None:
+    token = key.mint(sub=USER_ID, client_id="fireline-ui", sid=SESSION_ID)
+
+    principal = await verifier.verify(token)
+
+    assert principal.user_id == UUID(USER_ID)
+    assert principal.session_id == UUID(SESSION_ID)
+    assert principal.key_id == "fireline-ui"
+    assert principal.has_scope("incidents:write")
+
+
+async def test_a_machine_token_names_no_person(verifier: TokenVerifier, key: SigningKey) -> None:
+    principal = await verifier.verify(key.mint())
+
+    assert principal.user_id is None
+    assert principal.session_id is None
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"sub": "not-a-uuid", "sid": SESSION_ID}, "invalid claim sub"),
+        ({"sub": USER_ID, "sid": "not-a-uuid"}, "invalid claim sid"),
+        ({"sub": USER_ID, "sid": ""}, "invalid claim sid"),
+    ],
+)
+async def test_a_persons_token_needs_uuid_person_and_session(
+    verifier: TokenVerifier, key: SigningKey, claims: dict[str, Any], reason: str
+) -> None:
+    token = key.mint(client_id="fireline-ui", sub=claims["sub"], sid=claims["sid"])
+
+    assert await refused(verifier, token) == reason

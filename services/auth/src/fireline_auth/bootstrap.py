@@ -73,6 +73,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         ),
         keys=keys,
         clock=clock,
+        ui_client=settings.ui_client,
     )
     runtime.consume(consumers.key_projection(uow))
     metrics.install(runtime, ctx)

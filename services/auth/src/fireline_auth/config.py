@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
+from fireline_auth.domain.people import UiClient
 from fireline_runtime.jose import Algorithm
 from fireline_runtime.secret_box import decode_key
-from fireline_runtime.settings import ServiceSettings, TokenSettings
+from fireline_runtime.settings import ServiceSettings, TokenSettings, UiClientSettings
 
 _GENERATE_HINT = (
     'generate one with: python -c "import base64, os; '
@@ -16,7 +17,7 @@ _GENERATE_HINT = (
 )
 
 
-class Settings(ServiceSettings, TokenSettings):
+class Settings(ServiceSettings, TokenSettings, UiClientSettings):
     fireline_http_port: int = Field(default=8002, description="HTTP port.")
     fireline_signing_key_encryption_key: SecretStr | None = Field(
         default=None,
@@ -83,6 +84,12 @@ class Settings(ServiceSettings, TokenSettings):
         ge=0,
         description="At most one KeyUsed event per key per this many seconds.",
     )
+
+    @property
+    def ui_client(self) -> UiClient | None:
+        """The web UI's backend as a client, if one is configured."""
+        secret = self.ui_client_secret
+        return None if secret is None else UiClient(self.fireline_ui_client_id, secret)
 
     @field_validator("fireline_signing_key_encryption_key")
     @classmethod

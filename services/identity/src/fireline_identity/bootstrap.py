@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from fireline_contracts import KEYS, SESSIONS, USERS
 from fireline_identity import metrics
+from fireline_identity.adapters.incidents_api import IncidentsApi
 from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.adapters.people_tokens import PeopleTokens
 from fireline_identity.adapters.postgres import PgUnitOfWork
 from fireline_identity.adapters.scanning_keys import ScanningKeyFile
 from fireline_identity.config import Settings
@@ -20,6 +24,7 @@ from fireline_identity.entrypoints.audit_api import router as audit_router
 from fireline_identity.entrypoints.consumers import audit_consumers, key_usage_consumer
 from fireline_identity.entrypoints.deps import CookieSettings, IdentityContext
 from fireline_identity.entrypoints.errors import ERRORS
+from fireline_identity.entrypoints.incidents_bff import router as incidents_bff_router
 from fireline_identity.entrypoints.keys_api import router as keys_router
 from fireline_identity.entrypoints.origin_guard import ForeignOriginGuard
 from fireline_identity.entrypoints.secret_scanning_api import router as scanning_router
@@ -75,6 +80,25 @@ def create_app(settings: Settings) -> FastAPI:
             else None
         ),
     )
+    if (ui_secret := settings.ui_client_secret) is not None:
+        # One client for both upstreams; the UI's calls are short, streams have their own reads.
+        upstream = httpx.AsyncClient(timeout=10.0)
+        context = replace(
+            context,
+            people_tokens=PeopleTokens(
+                upstream,
+                token_url=f"{settings.fireline_auth_url.rstrip('/')}/oauth/token",
+                audience=settings.fireline_token_issuer,
+                client_id=settings.fireline_ui_client_id,
+                secret=ui_secret,
+            ),
+            incidents_api=IncidentsApi(upstream, settings.fireline_incidents_url),
+        )
+
+        async def close_upstream(_: ServiceRuntime) -> None:
+            await upstream.aclose()
+
+        runtime.on_stop(close_upstream)
 
     async def on_start(rt: ServiceRuntime) -> None:
         email, password = settings.fireline_admin_email, settings.fireline_admin_password
@@ -106,6 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
             keys_router,
             scanning_router,
             audit_router,
+            incidents_bff_router,
             ui_router,
         ],
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from fireline_runtime.settings import ServiceSettings
+from fireline_runtime.settings import ServiceSettings, UiClientSettings
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, UiClientSettings):
     fireline_http_port: int = Field(default=8001, description="HTTP port.")
     fireline_public_url: str = Field(
         default="http://127.0.0.1:8001",
@@ -54,6 +54,20 @@ class Settings(ServiceSettings):
         description="JSON file of the secret scanner's public keys, in the shape of GitHub's "
         'public-keys document ({"public_keys": [{"key_identifier", "key", "is_current"}]}); '
         "re-read when it changes. Unset: every secret-scanning report is refused (401).",
+    )
+
+    fireline_auth_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="Base URL at which identity reaches auth's token endpoint.",
+    )
+    fireline_token_issuer: str = Field(
+        default="http://127.0.0.1:8002",
+        description="Auth's issuer (its FIRELINE_TOKEN_ISSUER): the audience of identity's "
+        "assertions.",
+    )
+    fireline_incidents_url: str = Field(
+        default="http://127.0.0.1:8003",
+        description="Base URL at which identity reaches the incidents API for the web UI.",
     )
 
     def extra_origins(self) -> list[str]:

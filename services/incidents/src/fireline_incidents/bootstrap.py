@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fireline_contracts import INCIDENTS
+from fireline_incidents.adapters.incidents_tail import tail_incidents
 from fireline_incidents.adapters.postgres import PgUnitOfWork
 from fireline_incidents.adapters.postgres_batch import PgBatchUnitOfWork
 from fireline_incidents.config import Settings
-from fireline_incidents.entrypoints import api, consumers
+from fireline_incidents.domain.live import LiveFeed
+from fireline_incidents.entrypoints import api, consumers, live_api
 from fireline_incidents.entrypoints.errors import ERRORS
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.migrations import load
@@ -37,11 +39,24 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.consume(
         consumers.alerts_consumer(uow, lambda conn: PgBatchUnitOfWork(runtime.outbox, conn))
     )
+    # Each replica reads every change itself for the browsers connected to it (no group).
+    feed = LiveFeed()
+
+    async def start_live_updates(rt: ServiceRuntime) -> None:
+        reader = tail_incidents(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic_prefix=settings.fireline_topic_prefix,
+            feed=feed,
+        )
+        rt.spawn(reader, "incidents-live-updates")
+
+    runtime.on_start(start_live_updates)
     app = runtime.build_app(
         title="Fireline incidents",
         description="Incidents started from PagerDuty alerts or by hand.",
-        routers=[api.router],
+        routers=[api.router, live_api.router],
     )
     app.state.unit_of_work = uow
+    app.state.live_feed = feed
     ERRORS.install(app)
     return app

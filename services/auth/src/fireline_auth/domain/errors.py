@@ -71,3 +71,9 @@ class SigningUnavailable(AuthError):
 
 class ConfigurationError(RuntimeError):
     """The service is misconfigured and must not start."""
+
+
+class InvalidGrant(AuthError):
+    """The authorization grant (a person assertion) is invalid, expired or not ours."""
+
+    error = "invalid_grant"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fireline_auth.domain.keys import ApiKey
+from fireline_auth.domain.people import Person
 from fireline_auth.domain.scopes import format_scope
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the RFC 9068 media type, not a credential
@@ -54,3 +55,32 @@ def claims(
         "exp": expires_at,
         "jti": jti,
     }
+
+
+def person_claims(
+    *,
+    person: Person,
+    client_id: str,
+    issuer: str,
+    audience: str,
+    issued_at: int,
+    lifetime_s: int,
+    jti: str,
+) -> dict[str, Any]:
+    """A person's token: ``sub`` is the person (RFC 9068 §2.2), ``sid`` the session that ends it,
+    and ``name`` (OpenID Connect's claim) how the timeline names them."""
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": str(person.user_id),
+        "client_id": client_id,
+        "sid": str(person.session_id),
+        "org_id": str(person.org_id),
+        "scope": format_scope(person.scopes),
+        "iat": issued_at,
+        "exp": issued_at + lifetime_s,
+        "jti": jti,
+    }
+    if person.name:
+        claims["name"] = person.name
+    return claims

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from fireline_auth.domain.client_auth import parse_bare_key, parse_client_credentials
+from fireline_auth.domain.people import JWT_BEARER
 from fireline_auth.domain.tokens import IssuedToken
 from fireline_auth.entrypoints.deps import (
     AuthCtx,
@@ -89,10 +90,15 @@ def _token_response(issued: IssuedToken) -> JSONResponse:
 
 @router.post(
     "/oauth/token",
-    summary="Exchange an API key for an access token (client credentials grant)",
+    summary="Exchange an API key for an access token (client credentials grant), or a person "
+    "assertion of the web UI's backend (RFC 7523 JWT bearer grant)",
     openapi_extra=_form_body(
         {
-            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "grant_type": {"type": "string", "enum": ["client_credentials", JWT_BEARER]},
+            "assertion": {
+                "type": "string",
+                "description": "JWT bearer grant only: the UI backend's assertion of a person.",
+            },
             "scope": {"type": "string", "description": "Space-separated subset of the key's."},
             **_CLIENT_FIELDS,
         },
@@ -103,6 +109,11 @@ def _token_response(issued: IssuedToken) -> JSONResponse:
 async def token(
     ctx: AuthCtx, form: OAuthForm, address: ClientAddress, authorization: Authorization = None
 ) -> JSONResponse:
+    if form.get("grant_type") == JWT_BEARER:
+        # The UI's backend proves itself with the assertion's MAC, not with client credentials.
+        return _token_response(
+            exchange.exchange_person_assertion(ctx=ctx, assertion=form.get("assertion"))
+        )
     credentials = parse_client_credentials(authorization=authorization, form=form)
     issued = await exchange.exchange_client_credentials(
         ctx=ctx,

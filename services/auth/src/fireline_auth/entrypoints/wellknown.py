@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from fireline_auth.domain.people import JWT_BEARER
 from fireline_auth.domain.scopes import KNOWN_SCOPES
 from fireline_auth.entrypoints.deps import AuthCtx
 
@@ -26,16 +27,19 @@ async def jwks(ctx: AuthCtx, request: Request) -> JSONResponse:
 @router.get(
     "/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)"
 )
-async def metadata(request: Request) -> dict[str, Any]:
+async def metadata(ctx: AuthCtx, request: Request) -> dict[str, Any]:
     base: str = request.app.state.base_url
     issuer: str = request.app.state.issuer
+    # The JWT bearer grant serves only the web UI's backend, and only where it is configured.
+    grants = ["client_credentials"] + ([JWT_BEARER] if ctx.ui_client is not None else [])
     return {
         "issuer": issuer,
         "token_endpoint": f"{base}/oauth/token",
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "introspection_endpoint": f"{base}/oauth/introspect",
-        "grant_types_supported": ["client_credentials"],
-        # Required by RFC 8414; empty because there is no authorization endpoint.
+        "grant_types_supported": grants,
+        # Required by RFC 8414; empty because there is no authorization endpoint: people log in
+        # at identity, whose backend holds their tokens (no code flow, no PKCE).
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": _CLIENT_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": _CLIENT_AUTH_METHODS,

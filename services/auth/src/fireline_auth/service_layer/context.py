@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fireline_auth.domain.exchange_failures import ExchangeFailureTally
 from fireline_auth.domain.keys import ApiKey
+from fireline_auth.domain.people import UiClient
 from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.jose import Algorithm
@@ -93,6 +94,8 @@ class AuthContext:
     policy: TokenPolicy
     keys: KeyCache
     clock: Clock = utc_now
+    ui_client: UiClient | None = None
+    """The web UI's backend, allowed to assert people (RFC 7523); None disables that grant."""
     # (key id, whether the replaced secret was used) -> when this process last saw KeyUsed emitted
     # (by anyone); avoids a write per exchange.
     usage_seen: dict[tuple[UUID, bool], datetime] = field(default_factory=dict)

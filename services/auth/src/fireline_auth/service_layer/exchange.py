@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from fireline_auth.domain import scopes, tokens
+from fireline_auth.domain import people, scopes, tokens
 from fireline_auth.domain.client_auth import ClientCredentials
 from fireline_auth.domain.errors import InvalidRequest, SigningUnavailable, UnsupportedGrantType
 from fireline_auth.domain.keys import ApiKey
@@ -56,29 +58,57 @@ async def exchange_bare_key(*, ctx: AuthContext, key: str, client_address: str) 
     return await issue_token(ctx=ctx, key=api_key, requested_scope=None)
 
 
+def exchange_person_assertion(*, ctx: AuthContext, assertion: str | None) -> IssuedToken:
+    """RFC 7523 §2.1: the UI's backend asserts a logged-in person; sign them a token."""
+    client = ctx.ui_client
+    if client is None:
+        raise UnsupportedGrantType("Only the client_credentials grant is supported.")
+    person = people.verify_assertion(assertion, client=client, audience=ctx.policy.issuer)
+    return _sign(
+        ctx,
+        ctx.clock(),
+        lambda issued_at: tokens.person_claims(
+            person=person,
+            client_id=client.client_id,
+            issuer=ctx.policy.issuer,
+            audience=ctx.policy.audience,
+            issued_at=issued_at,
+            lifetime_s=ctx.policy.lifetime_s,
+            jti=str(uuid.uuid4()),
+        ),
+    )
+
+
 async def issue_token(*, ctx: AuthContext, key: ApiKey, requested_scope: str | None) -> IssuedToken:
     """Sign an access token for ``key`` with the requested (or all of its) scopes."""
     granted = scopes.grant(scopes.parse_scope(requested_scope), key.scopes)
     now = ctx.clock()
-    issued = _sign(ctx, key, granted, now)
+    issued = _sign(
+        ctx,
+        now,
+        lambda issued_at: tokens.claims(
+            key=key,
+            scopes=granted,
+            issuer=ctx.policy.issuer,
+            audience=ctx.policy.audience,
+            issued_at=issued_at,
+            lifetime_s=ctx.policy.lifetime_s,
+            jti=str(uuid.uuid4()),
+        ),
+    )
     await _record_use(ctx, key, now)
     return issued
 
 
-def _sign(ctx: AuthContext, key: ApiKey, granted: tuple[str, ...], now: datetime) -> IssuedToken:
+def _sign(
+    ctx: AuthContext, now: datetime, claims_at: Callable[[int], dict[str, Any]]
+) -> IssuedToken:
+    """Sign the claims ``claims_at`` builds for the issue time, with the key that signs now."""
     signer = ctx.keyring.signer(now)
     if signer is None:
         raise SigningUnavailable()
     issued_at = int(now.timestamp())
-    claims = tokens.claims(
-        key=key,
-        scopes=granted,
-        issuer=ctx.policy.issuer,
-        audience=ctx.policy.audience,
-        issued_at=issued_at,
-        lifetime_s=ctx.policy.lifetime_s,
-        jti=str(uuid.uuid4()),
-    )
+    claims = claims_at(issued_at)
     return IssuedToken(
         access_token=signer.sign(claims),
         expires_in=max(int(claims["exp"]) - issued_at, 0),

@@ -89,3 +89,11 @@ class OrgNameTaken(DomainError):
 
 class LastAdmin(DomainError):
     """The change would leave the org without an active admin."""
+
+
+class IncidentsNotConfigured(DomainError):
+    """The web UI's backend has no client secret for auth, so it cannot act for people."""
+
+
+class UpstreamUnavailable(DomainError):
+    """Auth or the incidents API did not answer the web UI's backend in time."""

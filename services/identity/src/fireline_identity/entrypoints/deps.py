@@ -8,7 +8,9 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 
+from fireline_identity.adapters.incidents_api import IncidentsApi
 from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.adapters.people_tokens import PeopleTokens
 from fireline_identity.domain.errors import NotFound
 from fireline_identity.domain.sessions import SessionPolicy, SessionUser
 from fireline_identity.service_layer import sessions
@@ -41,6 +43,9 @@ class IdentityContext:
     trusted_proxy_hops: int = 0
     scanning_keys: ReportVerifier | None = None
     """Verifies secret-scanning reports; None when the deployment configured no keys."""
+    people_tokens: PeopleTokens | None = None
+    """People's access tokens from auth; None when no UI client secret is configured."""
+    incidents_api: IncidentsApi | None = None
 
 
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a

@@ -8,6 +8,7 @@ from typing import Any
 from fireline_identity.domain.errors import (
     DomainError,
     EmailTaken,
+    IncidentsNotConfigured,
     InvalidCredentials,
     InvalidInput,
     KeyAlreadyRevoked,
@@ -23,6 +24,7 @@ from fireline_identity.domain.errors import (
     ScanningNotConfigured,
     TooManyAttempts,
     Unauthenticated,
+    UpstreamUnavailable,
 )
 from fireline_runtime.problems import ErrorMap
 
@@ -67,6 +69,14 @@ ERRORS = (
         401,
         "secret_scanning_not_configured",
         "Secret scanning not configured",
+    )
+    .add(IncidentsNotConfigured, 404, "incidents_not_configured", "Incident pages not configured")
+    .add(
+        UpstreamUnavailable,
+        503,
+        "upstream_unavailable",
+        "Service unavailable",
+        headers=lambda _: {"Retry-After": "5"},
     )
     .add(EmailTaken, 409, "email_taken", "Email already in use")
     .add(OrgNameTaken, 409, "org_name_taken", "Org name already in use")

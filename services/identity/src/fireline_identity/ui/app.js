@@ -3,6 +3,7 @@
 
 import { api, ApiError, describeError, showMessage } from "./api.js";
 import { createAuditView } from "./audit.js";
+import { createIncidentsView } from "./incidents.js";
 import { createKeysView } from "./keys.js";
 import { createUsersView } from "./users.js";
 
@@ -117,6 +118,7 @@ const ctx = {
 const users = createUsersView(ctx);
 const keys = createKeysView(ctx);
 const audit = createAuditView(ctx);
+const incidents = createIncidentsView(ctx);
 
 const tabs = {
   users: { tab: $("tab-users"), panel: $("panel-users"), view: users },
@@ -170,7 +172,25 @@ document.querySelector("[role=tablist]").addEventListener("keydown", (event) => 
   }
 });
 
-window.addEventListener("hashchange", () => showTab(currentTab()));
+// Sections: #/incidents, #/incidents/<id>, and Identity Management's #/identity/<tab>.
+function route() {
+  const match = /^#\/incidents(?:\/([0-9a-f-]{36}))?$/.exec(window.location.hash);
+  for (const [id, current] of [["nav-incidents", Boolean(match)], ["nav-identity", !match]]) {
+    if (current) $(id).setAttribute("aria-current", "page");
+    else $(id).removeAttribute("aria-current");
+  }
+  $("identity-view").hidden = Boolean(match);
+  if (!match) {
+    incidents.hide();
+    showTab(currentTab());
+  } else if (match[1]) {
+    incidents.showIncident(match[1]);
+  } else {
+    incidents.showList();
+  }
+}
+
+window.addEventListener("hashchange", route);
 
 // Sidebar: always visible on wide screens, a toggled drawer on narrow ones.
 const sidebar = $("sidebar");
@@ -193,6 +213,7 @@ document.addEventListener("keydown", (event) => {
     navToggle.focus();
   }
 });
+$("nav-incidents").addEventListener("click", () => setSidebar(false));
 $("nav-identity").addEventListener("click", () => {
   setSidebar(false);
   // Selecting the section again returns to its first tab.
@@ -224,15 +245,13 @@ async function start() {
   const who = me.name ? `${me.name} (${me.email})` : me.email;
   $("whoami").textContent = `${who}${ctx.isAdmin ? " · admin" : ""}`;
   $("sidebar-user").textContent = `Logged in as ${$("whoami").textContent}`;
-  $("nav-identity").setAttribute("aria-current", "page");
   for (const th of document.querySelectorAll("th.admin-only")) th.hidden = !ctx.isAdmin;
   $("app-loading").hidden = true;
-  $("identity-view").hidden = false;
   $("tab-audit").hidden = !ctx.isAdmin;
   users.init();
   keys.init();
   audit.init();
-  showTab(currentTab());
+  route();
 }
 
 start();

@@ -286,6 +286,8 @@ class PgIncidentRepository(PgRepository):
               AND ($3::text IS NULL OR source_kind = $3)
               AND ($4::text IS NULL OR external_id = $4)
               AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+              AND ($8::text IS NULL OR severity = $8)
+              AND ($9::text IS NULL OR strpos(lower(title), lower($9)) > 0)
             ORDER BY created_at DESC, id DESC
             LIMIT $7
             """,  # noqa: S608 - fixed fragments only
@@ -296,8 +298,17 @@ class PgIncidentRepository(PgRepository):
             after.created_at if after else None,
             after.incident_id if after else None,
             limit,
+            filters.severity,
+            filters.title,
         )
         return [incident_from_row(row) for row in rows]
+
+    async def count_by_status(self, org_id: UUID) -> dict[str, int]:
+        rows = await self._conn.fetch(
+            "SELECT status, count(*) AS n FROM incidents WHERE org_id = $1 GROUP BY status",
+            org_id,
+        )
+        return {str(row["status"]): int(row["n"]) for row in rows}
 
 
 def _columns(rows: Iterable[tuple[object, ...]]) -> list[list[object]]:

@@ -151,6 +151,9 @@ class BatchIncidents:
     ) -> list[Incident]:
         raise NotImplementedError("a consumer batch does not list incidents")
 
+    async def count_by_status(self, org_id: UUID) -> dict[str, int]:
+        raise NotImplementedError("a consumer batch does not count incidents")
+
     async def flush(self) -> None:
         await self._give_back_unused_numbers()
         if self._new:

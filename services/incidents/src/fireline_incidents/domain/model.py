@@ -352,3 +352,6 @@ class IncidentFilter:
     status: Status | None = None
     source: str | None = None
     external_id: str | None = None
+    severity: str | None = None
+    title: str | None = None
+    """Part of the title, matched case-insensitively as plain text."""

@@ -32,6 +32,7 @@ ActorKind = Literal[
     "pagerduty_integration",
     "pagerduty",
     "api_key",
+    "user",
     "system",
 ]
 

@@ -18,11 +18,12 @@ from fireline_incidents.entrypoints.schemas import (
     IncidentOut,
     NewIncident,
     NewNote,
+    StatusCounts,
     StatusUpdate,
     TimelineEntryOut,
     TimelineOut,
 )
-from fireline_incidents.service_layer import services
+from fireline_incidents.service_layer import counts, services
 from fireline_runtime.input_text import InputText
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
@@ -45,17 +46,33 @@ async def list_incidents(
     status: Annotated[Status | None, Query()] = None,
     source: ShortText = None,
     external_id: ShortText = None,
+    severity: ShortText = None,
+    q: Annotated[
+        InputText | None, Query(max_length=200, description="Part of the title (any case).")
+    ] = None,
     limit: Annotated[int, Query(ge=MIN_LIMIT, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[InputText | None, Query(max_length=512)] = None,
 ) -> IncidentList:
+    filters = IncidentFilter(
+        status=status,
+        source=source,
+        external_id=external_id,
+        severity=severity or None,
+        title=q.strip() or None if q else None,
+    )
     page = await services.list_incidents(
         uow=uow,
         org_id=org,
-        filters=IncidentFilter(status=status, source=source, external_id=external_id),
+        filters=filters,
         limit=limit,
         cursor=cursor or None,  # `cursor=` (empty) means the first page
     )
     return IncidentList.of(page)
+
+
+@router.get("/counts", summary="How many incidents are in each status")
+async def incident_counts(org: ReaderOrg, uow: Uow) -> StatusCounts:
+    return StatusCounts(**await counts.count_by_status(uow=uow, org_id=org))
 
 
 @router.get("/{incident_id}", summary="Get an incident")

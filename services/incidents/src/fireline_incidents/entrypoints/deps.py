@@ -26,7 +26,9 @@ async def _writer_org(principal: WriteIncidents) -> UUID:
 
 
 async def _writer_actor(principal: WriteIncidents) -> Actor:
-    # Tokens speak for an API key, not a person: the key is who wrote what the timeline shows.
+    # A person's token (the web UI) names them; a machine's names its API key.
+    if principal.user_id is not None:
+        return Actor(kind="user", id=str(principal.user_id), name=principal.name)
     return Actor(kind="api_key", id=principal.key_id)
 
 

@@ -94,10 +94,16 @@ class StatusUpdate(RequestModel):
     severity: Label | None = Field(default=None, description="A new severity.")
 
 
+class StatusCounts(BaseModel):
+    triggered: int
+    acknowledged: int
+    resolved: int
+
+
 class ActorOut(BaseModel):
     kind: str = Field(
         description="`pagerduty_user`, `pagerduty_service`, `pagerduty_integration`, "
-        "`pagerduty`, `api_key` or `system`."
+        "`pagerduty`, `api_key`, `user` (a Fireline user, in the web UI) or `system`."
     )
     id: str | None
     name: str | None

@@ -61,6 +61,9 @@ class IncidentRepository(Protocol):
     ) -> list[Incident]:
         """Up to ``limit`` of the org's incidents, newest first, starting after ``after``."""
 
+    async def count_by_status(self, org_id: UUID) -> dict[str, int]:
+        """How many of the org's incidents are in each status (absent: none)."""
+
 
 class Timeline(Protocol):
     async def add(self, entry: TimelineEntry) -> TimelineEntry | None:

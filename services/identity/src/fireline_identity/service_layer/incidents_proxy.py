@@ -1,0 +1,80 @@
+"""Use case: a logged-in person's call to the incidents API, made by identity on their behalf.
+
+The browser only ever holds its session cookie; the access token stays in this process
+(backend-for-frontend, see the auth README for why).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from fireline_identity.domain.sessions import SessionUser
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """A browser's request for the incidents API: ``path`` is below ``/v1/incidents``."""
+
+    method: str
+    path: str
+    query: str
+    body: bytes
+    content_type: str | None
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class EventStream:
+    """The incidents API's event stream as opened for a browser; ``close`` it when done."""
+
+    status: int
+    content_type: str | None
+    chunks: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
+
+
+class TokenSource(Protocol):
+    async def token_for(self, user: SessionUser) -> str: ...
+
+    def forget(self, session_id: UUID) -> None: ...
+
+
+class IncidentsCaller(Protocol):
+    async def call(self, request: ApiCall, token: str) -> ApiAnswer: ...
+
+    async def open_events(self, token: str, last_event_id: str | None) -> EventStream: ...
+
+
+async def call_incidents(
+    *, tokens: TokenSource, api: IncidentsCaller, user: SessionUser, request: ApiCall
+) -> ApiAnswer:
+    """Forward the call with the person's token; a refused token is replaced once."""
+    answer = await api.call(request, await tokens.token_for(user))
+    if answer.status == 401:
+        # A token minted by a signing key the API has not fetched yet, or expired in flight:
+        # one fresh token settles it (a 401 means nothing was done, so repeating is safe). A
+        # session that really ended is refused by identity before it gets here.
+        tokens.forget(user.session_id)
+        answer = await api.call(request, await tokens.token_for(user))
+    return answer
+
+
+async def open_incident_events(
+    *, tokens: TokenSource, api: IncidentsCaller, user: SessionUser, last_event_id: str | None
+) -> EventStream:
+    """The org's live incident changes for the person's browser, resumed after its last id."""
+    stream = await api.open_events(await tokens.token_for(user), last_event_id)
+    if stream.status == 401:
+        await stream.close()
+        tokens.forget(user.session_id)  # as in call_incidents
+        stream = await api.open_events(await tokens.token_for(user), last_event_id)
+    return stream
