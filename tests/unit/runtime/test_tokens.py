@@ -26,6 +26,7 @@ from fireline_runtime.tokens import (
     Principal,
     TokenVerifier,
 )
+from support.jose_spellings import respellings
 
 ORG_ID = "6f1c2a9e-3b7d-4e0a-9c51-2d8f0b7e4a13"
 ISSUER = "https://auth.fireline.test"
@@ -579,3 +580,28 @@ def test_the_allow_list_setting_names_only_known_algorithms() -> None:
     for bad in ("", "RS256,HS256", "none"):
         with pytest.raises(ValidationError, match="choose among RS256, ES256, Ed25519, EdDSA"):
             TokenSettings(fireline_token_algorithms=bad)
+
+
+async def test_only_the_canonical_spelling_of_a_token_verifies(
+    verifier: TokenVerifier, key: SigningKey
+) -> None:
+    token = key.mint()
+    assert (await verifier.verify(token)).key_id == "key_1"
+    spellings = respellings(token)
+    assert {"non-zero unused bits", "padding"} <= spellings.keys()
+    for reason, spelled in spellings.items():
+        assert await refused(verifier, spelled) == "malformed token", reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["QQ=", "QQ==", "QR", "Q+", "Q/", "Q", "QUJD\n", "QU JD", "QUJDé", "Q_-=="],
+)
+def test_base64url_decoding_refuses_every_non_canonical_spelling(text: str) -> None:
+    with pytest.raises(ValueError, match="base64url"):
+        jose.b64url_decode(text)
+
+
+def test_base64url_decoding_reads_the_canonical_spelling() -> None:
+    for data in (b"", b"A", b"AB", b"ABC", bytes(range(256))):
+        assert jose.b64url_decode(b64url(data)) == data
