@@ -7,6 +7,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from fireline_identity.domain.errors import InvalidInput
+from fireline_identity.domain.names import trimmed_name
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
 NAME_MAX_LENGTH = 100
@@ -52,18 +53,12 @@ def email_lookup_key(email: str) -> str:
 
 def normalize_user_name(raw: str) -> str:
     """A display name: 1-100 characters after trimming."""
-    name = raw.strip()
-    if not 1 <= len(name) <= NAME_MAX_LENGTH:
-        raise InvalidInput("name", f"must be 1-{NAME_MAX_LENGTH} characters after trimming")
-    return name
+    return trimmed_name(raw, NAME_MAX_LENGTH)
 
 
 def normalize_org_name(raw: str) -> str:
     """An org name: 1-100 characters after trimming."""
-    name = raw.strip()
-    if not 1 <= len(name) <= ORG_NAME_MAX_LENGTH:
-        raise InvalidInput("name", f"must be 1-{ORG_NAME_MAX_LENGTH} characters after trimming")
-    return name
+    return trimmed_name(raw, ORG_NAME_MAX_LENGTH)
 
 
 def check_password(password: str) -> None:
