@@ -10,6 +10,9 @@ from fireline_identity.domain.errors import InvalidInput
 from fireline_identity.domain.names import trimmed_name
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
+EMAIL_PATTERN = r"^[^\s\x00-\x1f]+@[^\s\x00-\x1f@]+$"
+"""What :func:`normalize_email` accepts, as a JSON Schema ``pattern`` for the OpenAPI (without
+the surrounding whitespace it would also trim away)."""
 NAME_MAX_LENGTH = 100
 ORG_NAME_MAX_LENGTH = 100
 # NIST SP 800-63B: length is what makes a password strong; no composition rules. The upper bound

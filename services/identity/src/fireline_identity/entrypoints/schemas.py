@@ -15,10 +15,17 @@ from fireline_identity.domain.keys import (
     ApiKey,
     NewKey,
 )
+from fireline_identity.domain.keys import NAME_MAX_LENGTH as KEY_NAME_MAX_LENGTH
 from fireline_identity.domain.sessions import SessionUser
-from fireline_identity.domain.users import PASSWORD_MAX_LENGTH, User
+from fireline_identity.domain.users import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
+    PASSWORD_MAX_LENGTH,
+    User,
+)
+from fireline_identity.domain.users import NAME_MAX_LENGTH as USER_NAME_MAX_LENGTH
 from fireline_identity.service_layer.keys import KeyListing
-from fireline_runtime.input_text import RequestModel
+from fireline_runtime.input_text import RequestModel, declared_text_field, name_field
 
 RoleName = Literal["admin", "member"]
 
@@ -49,15 +56,17 @@ class MeResponse(BaseModel):
 
 
 class UserCreateRequest(RequestModel):
-    email: str = Field(max_length=320, description="Unique in the org, case-insensitively.")
-    name: str = Field(max_length=1000, description="Display name, 1-100 characters.")
+    email: str = declared_text_field(
+        EMAIL_MAX_LENGTH, EMAIL_PATTERN, "Unique in the org, case-insensitively."
+    )
+    name: str = name_field(USER_NAME_MAX_LENGTH, "Display name, 1-100 characters.")
     role: RoleName = Field(description="`admin` manages users and keys; `member` lists keys.")
     password: str = Field(max_length=PASSWORD_MAX_LENGTH * 4, description="At least 12 characters.")
 
 
 class UserPatchRequest(RequestModel):
-    name: str | None = Field(default=None, max_length=1000)
-    email: str | None = Field(default=None, max_length=320)
+    name: str | None = name_field(USER_NAME_MAX_LENGTH, "New display name.", default=None)
+    email: str | None = declared_text_field(EMAIL_MAX_LENGTH, EMAIL_PATTERN, default=None)
     role: RoleName | None = None
     active: bool | None = Field(
         default=None, description="false deactivates the user and ends their sessions."
@@ -83,7 +92,7 @@ class UserList(BaseModel):
 
 
 class KeyCreateRequest(RequestModel):
-    name: str = Field(max_length=1000, description="1-64 characters after trimming.")
+    name: str = name_field(KEY_NAME_MAX_LENGTH, "1-64 characters, no control characters.")
     scopes: list[str] | None = Field(
         default=None,
         description="Subset of incidents:read, incidents:write, integrations:read, "
@@ -95,7 +104,7 @@ class KeyCreateRequest(RequestModel):
 
 
 class KeyRenameRequest(RequestModel):
-    name: str = Field(max_length=1000, description="1-64 characters after trimming.")
+    name: str = name_field(KEY_NAME_MAX_LENGTH, "1-64 characters, no control characters.")
 
 
 class KeyRotateRequest(RequestModel):

@@ -9,8 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fireline_pagerduty_ingest.domain.integration import Integration
-from fireline_runtime.input_text import RequestModel
+from fireline_pagerduty_ingest.domain.integration import MAX_NAME_LENGTH, Integration
+from fireline_runtime.input_text import RequestModel, name_field
 
 _PRIORITY_MAP = (
     "PagerDuty priority name → Fireline severity (names compare case-insensitively). An "
@@ -24,7 +24,9 @@ class CreateIntegrationIn(RequestModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="What the org calls this integration.", examples=["Checkout"])
+    name: str = name_field(
+        MAX_NAME_LENGTH, "What the org calls this integration, 1-200 characters."
+    )
     signing_secrets: list[str] | None = Field(
         default=None,
         description="The PagerDuty webhook subscription's signing secret(s), one or two. "
@@ -73,7 +75,7 @@ class UpdateIntegrationIn(RequestModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, description="New name.")
+    name: str | None = name_field(MAX_NAME_LENGTH, "New name.", default=None)
     pagerduty_api_url: str | None = Field(
         default=None,
         description="New REST API base URL (same rules as on creation); null restores the "

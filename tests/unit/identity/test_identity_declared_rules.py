@@ -1,0 +1,54 @@
+"""What the OpenAPI declares valid, the domain accepts: each declared ``pattern`` and
+``maxLength`` describes a subset of what the normalisers take, so no schema-valid request is
+refused by a rule the document does not state."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fireline_contracts.text import NAME_PATTERN
+from fireline_identity.domain.keys import NAME_MAX_LENGTH as KEY_NAME_MAX_LENGTH
+from fireline_identity.domain.keys import normalize_key_name
+from fireline_identity.domain.users import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
+    NAME_MAX_LENGTH,
+    normalize_email,
+    normalize_user_name,
+)
+from fireline_identity.entrypoints.schemas import KeyCreateRequest, UserCreateRequest
+from fireline_pagerduty_ingest.domain.integration import MAX_NAME_LENGTH, clean_name
+
+
+def _declared(max_length: int, pattern: str) -> st.SearchStrategy[str]:
+    return st.from_regex(re.compile(pattern), fullmatch=True).filter(lambda t: len(t) <= max_length)
+
+
+@given(_declared(KEY_NAME_MAX_LENGTH, NAME_PATTERN))
+def test_a_declared_key_name_is_accepted(name: str) -> None:
+    assert normalize_key_name(name) == name.strip()
+
+
+@given(_declared(NAME_MAX_LENGTH, NAME_PATTERN))
+def test_a_declared_user_name_is_accepted(name: str) -> None:
+    assert normalize_user_name(name) == name.strip()
+
+
+@given(_declared(MAX_NAME_LENGTH, NAME_PATTERN))
+def test_a_declared_integration_name_is_accepted(name: str) -> None:
+    assert clean_name(name) == name.strip()
+
+
+@given(_declared(EMAIL_MAX_LENGTH, EMAIL_PATTERN))
+def test_a_declared_email_is_accepted(email: str) -> None:
+    assert normalize_email(email) == email
+
+
+def test_the_openapi_carries_the_declared_rules() -> None:
+    key_name = KeyCreateRequest.model_json_schema()["properties"]["name"]
+    assert (key_name["maxLength"], key_name["pattern"]) == (KEY_NAME_MAX_LENGTH, NAME_PATTERN)
+    email = UserCreateRequest.model_json_schema()["properties"]["email"]
+    assert (email["maxLength"], email["pattern"]) == (EMAIL_MAX_LENGTH, EMAIL_PATTERN)
