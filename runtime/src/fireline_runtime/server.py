@@ -166,4 +166,15 @@ def serve(app: Any, settings: ServiceSettings, service: str) -> None:
         port=settings.fireline_http_port,
         grace_s=settings.fireline_shutdown_grace_s,
     )
-    uvicorn.Server(config).run()
+    sockets = [config.bind_socket()]
+    if settings.fireline_metrics_port is not None:
+        # The same server and app on a second socket: the /metrics route tells the two apart
+        # by the local port a request arrived on (``service.py``).
+        metrics = server_config(
+            app,
+            host=settings.fireline_http_host,
+            port=settings.fireline_metrics_port,
+            grace_s=settings.fireline_shutdown_grace_s,
+        )
+        sockets.append(metrics.bind_socket())
+    uvicorn.Server(config).run(sockets=sockets)
