@@ -27,6 +27,7 @@ RFC 6750 §3; bodies are RFC 9457 problems.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -103,6 +104,8 @@ class BearerAuth:
             ) from None
         if principal.key_id in self._revoked:
             raise _invalid_token("key revoked")
+        if self._revoked.secret_retired(principal, time.time()):
+            raise _invalid_token("secret rotated")
         return principal
 
 

@@ -25,6 +25,7 @@ from uuid import UUID
 
 import httpx
 
+from fireline_contracts.api_keys import SECRET_FINGERPRINT_CLAIM
 from fireline_runtime.jose import ALL_ALGORITHMS, VerificationKey, b64url_decode, verification_key
 
 ALGORITHMS: frozenset[str] = ALL_ALGORITHMS
@@ -59,6 +60,10 @@ class Principal:
     scopes: frozenset[str]
     jti: str
     expires_at: int
+    issued_at: float = 0.0
+    secret_fingerprint: str | None = None
+    """Which of the key's secrets bought the token (``fireline_contracts.api_keys``); None in
+    tokens issued before auth named it."""
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -308,6 +313,8 @@ class TokenVerifier:
             scopes=frozenset(s for s in scope.split(" ") if s),
             jti=_string_claim(claims, "jti"),
             expires_at=int(claims["exp"]),
+            issued_at=_numeric_date(claims, "iat"),
+            secret_fingerprint=_optional_string_claim(claims, SECRET_FINGERPRINT_CLAIM),
         )
         return principal, _Verified(principal, kid, key, claims)
 
@@ -381,6 +388,10 @@ def _uuid_claim(claims: Mapping[str, Any], name: str) -> UUID:
         return UUID(_string_claim(claims, name))
     except ValueError:
         raise InvalidToken(f"invalid claim {name}") from None
+
+
+def _optional_string_claim(claims: Mapping[str, Any], name: str) -> str | None:
+    return _string_claim(claims, name) if name in claims else None
 
 
 def _string_claim(claims: Mapping[str, Any], name: str) -> str:

@@ -170,6 +170,8 @@ async def test_valid_token_yields_principal(verifier: TokenVerifier, key: Signin
         scopes=frozenset({"incidents:read", "incidents:write"}),
         jti="jti_1",
         expires_at=int(NOW) + 900,
+        issued_at=NOW,
+        secret_fingerprint=None,  # tokens minted before auth named the secret have none
     )
     assert principal.has_scope("incidents:read")
     assert not principal.has_scope("integrations:write")
