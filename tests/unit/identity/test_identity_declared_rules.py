@@ -5,17 +5,25 @@ refused by a rule the document does not state."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fireline_contracts.text import NAME_PATTERN
+from fireline_identity.domain.keys import (
+    GRACE_PERIOD_MAX_MINUTES,
+    grace_end,
+    normalize_key_name,
+)
 from fireline_identity.domain.keys import NAME_MAX_LENGTH as KEY_NAME_MAX_LENGTH
-from fireline_identity.domain.keys import normalize_key_name
 from fireline_identity.domain.users import (
     EMAIL_MAX_LENGTH,
     EMAIL_PATTERN,
     NAME_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    check_password,
     normalize_email,
     normalize_user_name,
 )
@@ -45,6 +53,16 @@ def test_a_declared_integration_name_is_accepted(name: str) -> None:
 @given(_declared(EMAIL_MAX_LENGTH, EMAIL_PATTERN))
 def test_a_declared_email_is_accepted(email: str) -> None:
     assert normalize_email(email) == email
+
+
+@given(st.text(min_size=PASSWORD_MIN_LENGTH, max_size=PASSWORD_MAX_LENGTH))
+def test_a_declared_password_is_accepted(password: str) -> None:
+    check_password(password)
+
+
+@given(st.integers(0, GRACE_PERIOD_MAX_MINUTES))
+def test_a_declared_grace_period_is_accepted(minutes: int) -> None:
+    grace_end(minutes, now=datetime(2030, 1, 1, tzinfo=UTC))
 
 
 def test_the_openapi_carries_the_declared_rules() -> None:

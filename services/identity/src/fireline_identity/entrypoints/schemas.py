@@ -21,6 +21,7 @@ from fireline_identity.domain.users import (
     EMAIL_MAX_LENGTH,
     EMAIL_PATTERN,
     PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
     User,
 )
 from fireline_identity.domain.users import NAME_MAX_LENGTH as USER_NAME_MAX_LENGTH
@@ -61,7 +62,12 @@ class UserCreateRequest(RequestModel):
     )
     name: str = name_field(USER_NAME_MAX_LENGTH, "Display name, 1-100 characters.")
     role: RoleName = Field(description="`admin` manages users and keys; `member` lists keys.")
-    password: str = Field(max_length=PASSWORD_MAX_LENGTH * 4, description="At least 12 characters.")
+    password: str = Field(
+        max_length=PASSWORD_MAX_LENGTH * 4,
+        description="12 to 256 characters.",
+        # Declared (checked by the domain, 422 with the reason), so the OpenAPI states the rule.
+        json_schema_extra={"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH},
+    )
 
 
 class UserPatchRequest(RequestModel):
@@ -112,6 +118,7 @@ class KeyRotateRequest(RequestModel):
         default=GRACE_PERIOD_DEFAULT_MINUTES,
         description=f"How long the old secret keeps working, 0-{GRACE_PERIOD_MAX_MINUTES} minutes "
         "(0: it stops at once).",
+        json_schema_extra={"minimum": 0, "maximum": GRACE_PERIOD_MAX_MINUTES},
     )
 
 
