@@ -166,18 +166,23 @@ def _bounded_delivery(event_id: str, incident_id: str, depth: int, occurred_at: 
     document["event"]["data"]["extra"] = _NESTED
     # Written as text: json.dumps cannot write hundreds of levels, and PagerDuty's sender need
     # not be Python.
-    return json.dumps(document).replace(f'"{_NESTED}"', "[" * depth + "]" * depth).encode()
+    nested = "[" * depth + "]" * depth if depth else "null"
+    return json.dumps(document).replace(f'"{_NESTED}"', nested).encode()
 
 
-def _within_bounds(event_id: str, incident_id: str, depth: int, occurred_at: str) -> bool:
+def _broken_bounds(event_id: str, incident_id: str, depth: int, occurred_at: str) -> list[str]:
+    """What a 400 must name for this delivery: each bound it breaks; empty when within them."""
     fixture = json.loads(pd.delivery("incident_triggered"))
     envelope_depth = next(n for n in range(1, MAX_JSON_DEPTH) if json_depth_within(fixture, n))
+    broken = []
+    if max(len(event_id), len(incident_id)) > MAX_EXTERNAL_ID_LENGTH:
+        broken.append(f"longer than {MAX_EXTERNAL_ID_LENGTH} characters")
     # The envelope, "event" and "data" hold "extra" three levels down.
-    return (
-        max(len(event_id), len(incident_id)) <= MAX_EXTERNAL_ID_LENGTH
-        and max(envelope_depth, 3 + depth) <= MAX_JSON_DEPTH
-        and within_instant_bounds(datetime.fromisoformat(occurred_at)) is not None
-    )
+    if max(envelope_depth, 3 + depth) > MAX_JSON_DEPTH:
+        broken.append("nests")
+    if within_instant_bounds(datetime.fromisoformat(occurred_at)) is None:
+        broken.append("occurred_at must lie between")
+    return broken
 
 
 @given(
@@ -261,9 +266,11 @@ def test_a_delivery_within_the_bounds_becomes_its_incident_and_one_beyond_is_a_4
     if len(body) > MAX_BODY_BYTES:
         # The incident id recurs in the delivery's URLs; 64 KB of it overflows the body limit.
         assert answer.status_code == 413, answer.text
-    elif _within_bounds(event_id, incident_id, depth, occurred_at):
+    elif not (broken := _broken_bounds(event_id, incident_id, depth, occurred_at)):
         assert answer.status_code == 202, answer.text
         assert _wait_incident(incidents, incident_id)["source"]["external_id"] == incident_id
     else:
         assert answer.status_code == 400, answer.text
         assert answer.json()["code"] == "malformed_delivery"
+        # Refused for a bound it breaks, not for anything else about the delivery.
+        assert any(reason in answer.json()["detail"] for reason in broken), answer.text
