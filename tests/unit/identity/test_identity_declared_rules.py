@@ -4,7 +4,6 @@ refused by a rule the document does not state."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -28,11 +27,11 @@ from fireline_identity.domain.users import (
     normalize_user_name,
 )
 from fireline_identity.entrypoints.schemas import KeyCreateRequest, UserCreateRequest
-from fireline_pagerduty_ingest.domain.integration import MAX_NAME_LENGTH, clean_name
+from support.declared import declared_text
 
 
 def _declared(max_length: int, pattern: str) -> st.SearchStrategy[str]:
-    return st.from_regex(re.compile(pattern), fullmatch=True).filter(lambda t: len(t) <= max_length)
+    return declared_text(max_length, pattern)
 
 
 @given(_declared(KEY_NAME_MAX_LENGTH, NAME_PATTERN))
@@ -43,11 +42,6 @@ def test_a_declared_key_name_is_accepted(name: str) -> None:
 @given(_declared(NAME_MAX_LENGTH, NAME_PATTERN))
 def test_a_declared_user_name_is_accepted(name: str) -> None:
     assert normalize_user_name(name) == name.strip()
-
-
-@given(_declared(MAX_NAME_LENGTH, NAME_PATTERN))
-def test_a_declared_integration_name_is_accepted(name: str) -> None:
-    assert clean_name(name) == name.strip()
 
 
 @given(_declared(EMAIL_MAX_LENGTH, EMAIL_PATTERN))
