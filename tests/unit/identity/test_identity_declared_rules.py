@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from fireline_contracts.text import NAME_PATTERN
 from fireline_identity.domain.keys import (
     GRACE_PERIOD_MAX_MINUTES,
+    SCOPES,
     grace_end,
     normalize_key_name,
+    normalize_scopes,
 )
 from fireline_identity.domain.keys import NAME_MAX_LENGTH as KEY_NAME_MAX_LENGTH
 from fireline_identity.domain.users import (
@@ -57,6 +59,13 @@ def test_a_declared_password_is_accepted(password: str) -> None:
 @given(st.integers(0, GRACE_PERIOD_MAX_MINUTES))
 def test_a_declared_grace_period_is_accepted(minutes: int) -> None:
     grace_end(minutes, now=datetime(2030, 1, 1, tzinfo=UTC))
+
+
+@given(st.lists(st.sampled_from(SCOPES), min_size=1))
+def test_declared_scopes_are_accepted(scopes: list[str]) -> None:
+    declared = KeyCreateRequest.model_json_schema()["properties"]["scopes"]
+    assert declared["items"]["enum"] == list(SCOPES)
+    assert set(normalize_scopes(scopes)) == set(scopes)
 
 
 def test_the_openapi_carries_the_declared_rules() -> None:

@@ -12,6 +12,7 @@ from fireline_identity.domain.audit import AuditEntry
 from fireline_identity.domain.keys import (
     GRACE_PERIOD_DEFAULT_MINUTES,
     GRACE_PERIOD_MAX_MINUTES,
+    SCOPES,
     ApiKey,
     NewKey,
 )
@@ -103,6 +104,7 @@ class KeyCreateRequest(RequestModel):
         default=None,
         description="Subset of incidents:read, incidents:write, integrations:read, "
         "integrations:write; all of them when omitted.",
+        json_schema_extra={"items": {"type": "string", "enum": list(SCOPES)}, "minItems": 1},
     )
     expires_at: AwareDatetime | None = Field(
         default=None, description="When the key stops working (future, with offset); none if null."
