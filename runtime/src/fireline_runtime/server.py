@@ -31,6 +31,11 @@ from the end of its previous response. Without it a head that never ends (or a c
 never sends one) held its socket for as long as the client liked: 500 such connections were held
 80 s and more. uvicorn's keep-alive timeout stops counting at the first byte of the next head."""
 
+MAX_CONNECTIONS = 1024
+"""Open connections (with requests in flight) one process serves; past it a request is answered
+503 and its connection closed (uvicorn's ``limit_concurrency``). With the head timeout this
+bounds the sockets and memory that idle or slow clients can hold, whatever their number."""
+
 _LINGER_S = 2.0
 
 _TIMED_OUT = (
@@ -133,7 +138,13 @@ HTTP = HeadCappedHttpTools
 
 
 def server_config(
-    app: Any, *, host: str, port: int, grace_s: float, head_timeout_s: float = HEAD_TIMEOUT_S
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    grace_s: float,
+    head_timeout_s: float = HEAD_TIMEOUT_S,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> uvicorn.Config:
     """One process, one event loop: scale out with replicas, which share nothing but databases."""
     http: type[HeadCappedHttpTools] = HTTP
@@ -155,6 +166,7 @@ def server_config(
         proxy_headers=False,
         timeout_graceful_shutdown=int(grace_s),
         lifespan="on",
+        limit_concurrency=max_connections,
     )
 
 

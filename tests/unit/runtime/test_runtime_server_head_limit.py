@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import uvicorn
@@ -24,7 +25,7 @@ async def hello(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(**options: float) -> AsyncIterator[int]:
+async def serving(**options: Any) -> AsyncIterator[int]:
     """The port of a running server with the services' settings (and ``options``)."""
     chosen = free_port()
     config = server_config(hello, host="127.0.0.1", port=chosen, grace_s=1, **options)
@@ -119,3 +120,28 @@ async def test_a_kept_alive_connection_has_the_same_time_for_its_next_head(
 
     assert (await _closed_by_server(reader)).startswith(b"HTTP/1.1 408 ")
     writer.close()
+
+
+async def test_connections_past_the_limit_are_refused_not_queued() -> None:
+    async with serving(max_connections=2) as chosen:
+        held = [await asyncio.open_connection("127.0.0.1", chosen) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", chosen)
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await writer.drain()
+
+        answer = await asyncio.wait_for(reader.read(), timeout=30)
+        assert answer.startswith(b"HTTP/1.1 503 ")
+        writer.close()
+        for _, idle in held:
+            idle.close()
+
+        # Once the server has seen the held connections go, requests are served again.
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            again = await exchange(
+                chosen, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            )
+            if again.startswith(b"HTTP/1.1 200 ") or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert again.startswith(b"HTTP/1.1 200 ")
