@@ -660,7 +660,13 @@ def test_prometheus_scrapes_every_service_at_its_port_and_loads_the_tested_rules
         for job in config["scrape_configs"]
     }
     # Job names are the service names: the alert rules and the dashboard select on them.
-    assert targets == {name: [f"{name}:{_http_port(name)}"] for name in FIRELINE_SERVICES}
+    # The metrics port, not the published HTTP port, which answers /metrics with 404.
+    assert targets == {
+        name: [f"{name}:{_setting(name, 'FIRELINE_METRICS_PORT')}"] for name in FIRELINE_SERVICES
+    }
+    for name in FIRELINE_SERVICES:
+        published = {p.split(":")[-1] for p in _service(name).get("ports", [])}
+        assert _setting(name, "FIRELINE_METRICS_PORT") not in published, name
     mounts = {v.split(":")[1]: v.split(":")[0] for v in _service("prometheus")["volumes"]}
     mounted = ROOT / mounts["/etc/prometheus"]
     for rule_file in config["rule_files"]:

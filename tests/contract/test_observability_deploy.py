@@ -109,7 +109,7 @@ def test_dashboard_covers_every_question_the_issue_asks() -> None:
         "fireline_enrichments_total",
         "fireline_pagerduty_requests_total",
         "fireline_token_exchanges_total",
-        "fireline_api_keys_active",
+        "fireline_orgs_by_active_keys",
         "fireline_api_keys_limit",
         "fireline_signing_key_age_seconds",
     }

@@ -181,3 +181,54 @@ def test_a_signed_report_revokes_exactly_the_live_key_and_again_changes_nothing(
         return {k["id"]: {f: v for f, v in k.items() if f != "last_used_at"} for k in keys}
 
     assert state(unchanged) == state(everything)
+
+
+def _status_with(stack: Stack, service: str, path: str, token: str) -> int:
+    r = httpx.get(
+        f"{stack.url(service)}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    return r.status_code
+
+
+def _active(stack: Stack, key: dict[str, str], token: str) -> bool:
+    r = httpx.post(
+        f"{stack.url('auth')}/oauth/introspect",
+        data={"token": token},
+        auth=(key["id"], key["key"]),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return bool(r.json()["active"])
+
+
+PROTECTED = [("incidents", "/v1/incidents"), ("pagerduty-ingest", "/v1/integrations/pagerduty")]
+
+
+def test_a_rotation_without_grace_ends_the_old_secrets_tokens_everywhere(stack: Stack) -> None:
+    identity = admin_session(stack)
+    key = new_key(identity, "e2e rotation without grace")
+    try:
+        old_token = exchange(stack, key)
+        assert [_status_with(stack, s, p, old_token) for s, p in PROTECTED] == [200, 200]
+
+        rotated = identity.post(
+            f"/v1/api-keys/{key['id']}/rotate", json={"grace_period_minutes": 0}
+        )
+        assert rotated.status_code == 200, rotated.text
+        new = {"id": key["id"], "key": rotated.json()["key"]}
+        new_token = exchange(stack, new)  # KeyRotated has reached auth
+
+        # KeyRotated travels to each service like a KeyRevoked; 30 s is far beyond that.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            statuses = [_status_with(stack, s, p, old_token) for s, p in PROTECTED]
+            if statuses == [401, 401]:
+                break
+            time.sleep(0.1)
+        assert statuses == [401, 401], "the old secret's token still works"
+        assert [_status_with(stack, s, p, new_token) for s, p in PROTECTED] == [200, 200]
+        assert not _active(stack, new, old_token)
+        assert _active(stack, new, new_token)
+    finally:
+        # The shared org keeps a free key slot for the tests after this one.
+        identity.delete(f"/v1/api-keys/{key['id']}")

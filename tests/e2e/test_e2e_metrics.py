@@ -89,9 +89,13 @@ def test_every_metric_the_dashboard_queries_is_exported(stack: Stack) -> None:
         alerts_topic = topic_name(ALERTS, stack.topic_prefix)
         assert _find(stack, "incidents", "fireline_kafka_consumer_lag", topic=alerts_topic)
         (limit,) = _find(stack, "identity", "fireline_api_keys_limit")
-        assert all(
-            0 < s.value <= limit.value for s in _find(stack, "identity", "fireline_api_keys_active")
+        by_keys = _find(stack, "identity", "fireline_orgs_by_active_keys")
+        # One series per possible count, none per org; the stack's org has at least one key.
+        assert sorted(int(s.labels["active_keys"]) for s in by_keys) == list(
+            range(1, int(limit.value) + 1)
         )
+        assert sum(s.value for s in by_keys) >= 1
+        assert all("org_id" not in s.labels for s in by_keys)
         (age,) = _find(stack, "auth", "fireline_signing_key_age_seconds")
         (period,) = _find(stack, "auth", "fireline_signing_key_rotation_period_seconds")
         assert 0 <= age.value < period.value

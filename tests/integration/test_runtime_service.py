@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import uuid
+from typing import Any
 
 import asyncpg
 import httpx
@@ -65,6 +66,37 @@ async def test_readyz_reports_the_broker_going_away_and_coming_back(
         assert (await client.get("/healthz")).status_code == 200, "alive while not ready"
         faulty_kafka.restore()
         assert await wait_for(lambda: _status(client, 200), timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("settings", "served_on"),
+    [
+        ({}, set()),
+        ({"fireline_metrics_port": 9100}, {9100}),
+        ({"fireline_metrics_on_http_port": True}, {8000, 9100}),
+    ],
+    ids=["nowhere by default", "metrics port only", "HTTP port when configured"],
+)
+async def test_metrics_are_served_only_where_a_setting_says(
+    database: str, kafka: str, topic_prefix: str, settings: dict[str, Any], served_on: set[int]
+) -> None:
+    runtime = probe.build(database_url=database, bootstrap=kafka, prefix=topic_prefix, **settings)
+    app = runtime.build_app(title="probe")
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app):
+        answered = set()
+        for port in (8000, 9100):
+            # The transport puts the URL's port in the request's "server", as a socket would.
+            async with httpx.AsyncClient(transport=transport, base_url=f"http://t:{port}") as c:
+                assert (await c.get("/healthz")).status_code == 200, "the port itself answers"
+                metrics = await c.get("/metrics")
+                if metrics.status_code == 200:
+                    assert "fireline_http_requests_total" in metrics.text
+                    answered.add(port)
+                else:
+                    assert metrics.status_code == 404
+                    assert metrics.headers["content-type"] == "application/problem+json"
+    assert answered == served_on
 
 
 async def _status(client: httpx.AsyncClient, code: int) -> bool:

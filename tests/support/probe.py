@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fireline_contracts import KEYS, EventEnvelope, KeyRenamed
 from fireline_contracts.keys import KeyRenamedPayload
@@ -72,7 +73,12 @@ async def apply_event(conn: Connection, event: EventEnvelope) -> None:
 
 
 def build(
-    *, database_url: str, bootstrap: str, prefix: str, consume: bool = True
+    *,
+    database_url: str,
+    bootstrap: str,
+    prefix: str,
+    consume: bool = True,
+    **settings_overrides: Any,
 ) -> ServiceRuntime:
     settings = ServiceSettings(
         database_url=database_url,
@@ -81,6 +87,7 @@ def build(
         fireline_kafka_session_timeout_ms=6000,
         fireline_outbox_poll_interval_s=0.2,
         fireline_consumer_max_retries=2,
+        **settings_overrides,
     )
     runtime = ServiceRuntime(
         service="probe", settings=settings, migrations=[MIGRATION], topics=[KEYS]

@@ -77,6 +77,22 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+SECRET_FINGERPRINT_CLAIM = "sfp"  # noqa: S105 - a claim name, not a credential
+"""The access-token claim naming which of a key's secrets bought the token."""
+
+
+def secret_fingerprint(secret_digest: str) -> str:
+    """A short, one-way name for a key's secret, carried in every token it bought.
+
+    After a rotation the old secret's tokens must die with its grace period, and only the token can
+    say which secret bought it: auth may still be honouring the old secret for a few milliseconds
+    after identity rotated it, so the token's ``iat`` cannot tell. Derived from the stored digest
+    (never the secret) under its own label, so it reveals nothing a digest would not.
+    """
+    labelled = f"fireline secret fingerprint v1:{secret_digest}".encode()
+    return hashlib.sha256(labelled).hexdigest()[:16]
+
+
 def hint(key: str) -> str:
     """What lists show so people can tell keys apart: the prefix and the last 4 characters."""
     return PREFIX + key[-HINT_SUFFIX_LENGTH:]

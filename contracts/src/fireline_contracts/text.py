@@ -33,6 +33,30 @@ def first_unstorable(text: str) -> str | None:
     return None if found is None else f"U+{ord(found.group()):04X}"
 
 
+# C0 controls (tab and newline included: a name is one line), DEL, C1 controls, and the Unicode
+# bidirectional controls that reorder what is displayed around them (the "Trojan Source" set:
+# ALM, LRM, RLM, LRE/RLE/PDF/LRO/RLO, LRI/RLI/FSI/PDI).
+_CONTROL_CLASS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_NAME_CONTROLS = re.compile(f"[{_CONTROL_CLASS}]")
+
+NAME_PATTERN = f"^[^{_CONTROL_CLASS}]*[^\\s{_CONTROL_CLASS}][^{_CONTROL_CLASS}]*$"
+"""The name rule as a JSON Schema ``pattern`` (ECMA-262 and Python alike): something besides
+whitespace, and none of the characters :func:`first_name_control` finds. With a ``maxLength`` it
+declares a subset of what the trimming normalisers accept, so a name valid by the OpenAPI is
+never refused."""
+
+
+def first_name_control(text: str) -> str | None:
+    """The first control or bidi character in ``text`` (as ``U+XXXX``), or None.
+
+    Only for names (of keys, users, orgs, integrations): shown in lists, logs and audit entries,
+    where an escape sequence, a line break or a right-to-left override would disguise them.
+    Free text (titles, notes) keeps every storable character.
+    """
+    found = _NAME_CONTROLS.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"
+
+
 def normalise_text(text: str) -> str:
     """``text`` with every unstorable character replaced by U+FFFD (the same object if none)."""
     if _UNSTORABLE.search(text) is None:

@@ -78,6 +78,8 @@ def stack_env(
         "FIRELINE_AUTH_URL": auth_url,
         "FIRELINE_SHUTDOWN_GRACE_S": "5",
         "FIRELINE_LOG_LEVEL": "INFO",
+        # A local stack listens on loopback only: its metrics may share the HTTP port.
+        "FIRELINE_METRICS_ON_HTTP_PORT": "true",
         **(broker_env or {}),
     }
     per_service = {

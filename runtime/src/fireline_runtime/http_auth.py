@@ -27,6 +27,7 @@ RFC 6750 §3; bodies are RFC 9457 problems.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -105,12 +106,17 @@ class BearerAuth:
             raise _invalid_token("key revoked")
         if principal.session_id is not None and str(principal.session_id) in self._revoked:
             raise _invalid_token("session ended")
+        if self._revoked.secret_retired(principal, time.time()):
+            raise _invalid_token("secret rotated")
         return principal
 
     def honours(self, principal: Principal, now: float) -> bool:
         """Whether a token verified earlier still stands: for streams that outlive the request
-        that opened them, which must end when the token expires or its key or session ends."""
+        that opened them, which must end when the token expires, its key or session ends, or a
+        rotation retired the secret that bought it."""
         if principal.expires_at <= now or principal.key_id in self._revoked:
+            return False
+        if self._revoked.secret_retired(principal, now):
             return False
         return principal.session_id is None or str(principal.session_id) not in self._revoked
 

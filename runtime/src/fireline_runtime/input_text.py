@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from fireline_contracts.text import find_unstorable
+from fireline_contracts.text import NAME_PATTERN, find_unstorable
 
 UNSTORABLE_TEXT = "unstorable_text"
 """The pydantic error type of refused text; the problem handlers answer it with 400."""
@@ -31,6 +31,32 @@ def refuse_unstorable(value: Any) -> Any:
 
 InputText = Annotated[str, AfterValidator(refuse_unstorable)]
 """A free-text query parameter (or field) held to the text rule."""
+
+
+MAX_RAW_TEXT_LENGTH = 1000
+"""The longest text field read at all; the domain's own, shorter limits apply after trimming."""
+
+
+def declared_text_field(
+    max_length: int, pattern: str, description: str | None = None, *, default: Any = ...
+) -> Any:
+    """A text field whose OpenAPI declares the rule the domain enforces.
+
+    ``maxLength`` and ``pattern`` describe a subset of what the service accepts (the domain trims
+    surrounding whitespace before it measures), so everything the document calls valid is
+    accepted; what it calls invalid is refused by the domain with 422 and the reason.
+    """
+    return Field(
+        default,
+        max_length=MAX_RAW_TEXT_LENGTH,
+        description=description,
+        json_schema_extra={"maxLength": max_length, "pattern": pattern},
+    )
+
+
+def name_field(max_length: int, description: str, *, default: Any = ...) -> Any:
+    """A name's request field (``fireline_contracts.text.NAME_PATTERN``)."""
+    return declared_text_field(max_length, NAME_PATTERN, description, default=default)
 
 
 class RequestModel(BaseModel):

@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -68,14 +69,27 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64url_decode(text: str) -> bytes:
-    """Strict base64url without padding (RFC 7515 §2); raises ValueError on anything else."""
-    if "=" in text:
-        raise ValueError("padded base64url")
+    """Canonical base64url without padding (RFC 7515 §2); raises ValueError on anything else.
+
+    Canonical means one spelling per byte string: no ``=``, only the URL-safe alphabet (Python's
+    decoder also takes ``+`` and ``/`` when told ``-_`` are the alternatives) and the unused low
+    bits of the last character zero (Python ignores them). Otherwise one token would have
+    several spellings that all verify, and a cache, a deny list or another JOSE library keyed
+    on the token's text would treat them as different tokens.
+    """
+    if _B64URL.fullmatch(text) is None or len(text) % 4 == 1:
+        raise ValueError("not canonical base64url")
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except binascii.Error as exc:
         raise ValueError("not base64url") from exc
+    if b64url(decoded) != text:
+        raise ValueError("non-zero unused bits in base64url")
+    return decoded
 
 
 def _int_bytes(value: int, length: int | None = None) -> bytes:

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from fireline_contracts.text import normalise_strings
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
@@ -241,6 +242,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         problem = Problem(str(exc.detail), status=exc.status_code, code=code, title=str(exc.detail))
         problem.headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route matching the path; FastAPI
+            # declares one route per method, so that was one method of several (RFC 9110 §15.5.6
+            # wants them all).
+            problem.headers["Allow"] = ", ".join(_allowed_methods(request))
         record_outcome(request, problem.code)
         return problem_response(problem, request.url.path)
 
@@ -264,6 +270,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         app.add_exception_handler(error, on_database_unavailable)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app takes at the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(route_methods)
+    return sorted(methods)
 
 
 def _summarise(errors: list[dict[str, Any]]) -> str:

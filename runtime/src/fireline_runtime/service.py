@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fireline_contracts import TopicSpec
@@ -33,7 +33,12 @@ from fireline_runtime.migrations import Migration, apply, runtime_migrations
 from fireline_runtime.observability import Metrics, install_correlation_factory, recorded_outcome
 from fireline_runtime.openapi import install_problem_openapi
 from fireline_runtime.outbox import OutboxRelay, OutboxWriter
-from fireline_runtime.problems import Problem, install_problem_handlers, problem_response
+from fireline_runtime.problems import (
+    NotFound,
+    Problem,
+    install_problem_handlers,
+    problem_response,
+)
 from fireline_runtime.revocation import RevokedKeys
 from fireline_runtime.settings import ServiceSettings
 
@@ -353,15 +358,26 @@ class ServiceRuntime:
         @app.get(
             "/metrics",
             tags=["ops"],
-            summary="Prometheus metrics",
+            summary="Prometheus metrics (on FIRELINE_METRICS_PORT; here only if configured)",
             response_class=PlainTextResponse,
+            responses={404: {"description": "Not served on this port."}},
         )
-        async def metrics() -> Response:
+        async def metrics(request: Request) -> Response:
+            if not metrics_served(runtime.settings, request.scope.get("server")):
+                raise NotFound("No metrics on this port.")
             return Response(await runtime.scrape(), media_type=CONTENT_TYPE_LATEST)
 
         app.add_middleware(RequestContextMiddleware, metrics=self.metrics, outcomes=self._outcomes)
         install_problem_openapi(app)
         return app
+
+
+def metrics_served(settings: ServiceSettings, local: tuple[str, int | None] | None) -> bool:
+    """Whether /metrics answers a request that arrived at the local address ``local``."""
+    if settings.fireline_metrics_on_http_port:
+        return True
+    port = settings.fireline_metrics_port
+    return port is not None and local is not None and local[1] == port
 
 
 def _default_outcome(status: int) -> str:

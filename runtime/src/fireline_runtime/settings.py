@@ -71,6 +71,18 @@ class ServiceSettings(BaseSettings):
     )
     fireline_http_host: str = Field(default="127.0.0.1", description="HTTP bind address.")
     fireline_http_port: int = Field(default=8000, description="HTTP port.")
+    fireline_metrics_port: int | None = Field(
+        default=None,
+        description="A second port the process listens on, the one Prometheus scrapes /metrics "
+        "from; keep it off the public network. Unset: /metrics is served nowhere unless "
+        "FIRELINE_METRICS_ON_HTTP_PORT says so.",
+    )
+    fireline_metrics_on_http_port: bool = Field(
+        default=False,
+        description="Also answer /metrics on the HTTP port (make run and the tests' local "
+        "stacks do). Off, it answers 404 there: metrics name routes, consumers and volumes that "
+        "nobody outside the operators should read.",
+    )
     fireline_log_level: str = Field(default="INFO", description="Log level (JSON logs).")
     fireline_shutdown_grace_s: float = Field(
         default=10.0, gt=0, description="Time in-flight work gets to finish on SIGTERM."

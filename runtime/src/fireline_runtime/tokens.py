@@ -25,6 +25,7 @@ from uuid import UUID
 
 import httpx
 
+from fireline_contracts.api_keys import SECRET_FINGERPRINT_CLAIM
 from fireline_runtime.jose import ALL_ALGORITHMS, VerificationKey, b64url_decode, verification_key
 
 ALGORITHMS: frozenset[str] = ALL_ALGORITHMS
@@ -67,6 +68,10 @@ class Principal:
     """The person's identity session (``sid``): its end refuses the token everywhere."""
     name: str | None = None
     """The person's display name (``name``), if the token carries one."""
+    issued_at: float = 0.0
+    secret_fingerprint: str | None = None
+    """Which of the key's secrets bought the token (``fireline_contracts.api_keys``); None in
+    tokens issued before auth named it."""
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -327,6 +332,8 @@ class TokenVerifier:
             user_id=user_id,
             session_id=session_id,
             name=name,
+            issued_at=_numeric_date(claims, "iat"),
+            secret_fingerprint=_optional_string_claim(claims, SECRET_FINGERPRINT_CLAIM),
         )
         return principal, _Verified(principal, kid, key, claims)
 
@@ -400,6 +407,10 @@ def _uuid_claim(claims: Mapping[str, Any], name: str) -> UUID:
         return UUID(_string_claim(claims, name))
     except ValueError:
         raise InvalidToken(f"invalid claim {name}") from None
+
+
+def _optional_string_claim(claims: Mapping[str, Any], name: str) -> str | None:
+    return _string_claim(claims, name) if name in claims else None
 
 
 def _string_claim(claims: Mapping[str, Any], name: str) -> str:

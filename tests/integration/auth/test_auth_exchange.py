@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -192,9 +191,21 @@ async def test_failed_attempts_are_rate_limited(auth: AuthHarness) -> None:
     limit = auth.settings.fireline_failed_auth_limit
     key = await auth.create_key()
     attacker = auth.client_from("198.51.100.23")
-    for i in range(limit):
+    # One client's worth of mistakes (a wrong secret, its budget over) leaves the address usable
+    # for the others behind it...
+    for _ in range(limit + 1):
+        await attacker.post(
+            "/oauth/token", data=form(client_id=key.client_id, client_secret=tampered(key.secret))
+        )
+    other = await auth.create_key()
+    fine = await attacker.post(
+        "/oauth/token", data=form(client_id=other.client_id, client_secret=other.secret)
+    )
+    assert fine.status_code == 200, fine.text
+    # ...and only the address limit, well above it, refuses every exchange from the address.
+    for i in range(auth.settings.fireline_failed_auth_address_limit - limit - 1):
         response = await attacker.post(
-            "/oauth/token", data=form(client_id=str(uuid.uuid4()), client_secret=key.secret)
+            "/oauth/token", data=form(client_id="not-a-key-id", client_secret=key.secret)
         )
         assert response.status_code == 401, i
     limited = await attacker.post(

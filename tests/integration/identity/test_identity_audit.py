@@ -209,6 +209,14 @@ async def test_filters_cursor_and_export_agree(identity: Identity) -> None:
         {"since": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"},
         {"since": "yesterday"},
         {"since": "2030-01-01T00:00:00"},  # no offset: which instant is meant?
+        # RFC 3339 only: pydantic alone reads these as Unix timestamps or a bare date.
+        {"until": "0.5"},
+        {"since": "1700000000"},
+        {"until": "2030-01-01"},
+        {"since": "2030-01-01 00:00:00Z"},
+        # At the calendar's edges an instant overflows on its way to UTC.
+        {"since": "0001-01-01T00:00:00+01:00"},
+        {"until": "9999-12-31T23:59:59-01:00"},
         {"cursor": "bm90IGEgY3Vyc29y"},
         {"limit": "0"},
     ],

@@ -49,3 +49,39 @@ async def test_a_user_name_that_cannot_be_stored_is_a_400(identity: Identity) ->
     assert created.json()["code"] == "invalid_text"
     assert renamed.status_code == 400
     assert (await admin.get("/v1/users")).json() == before
+
+
+NAME_CONTROLS = [
+    "esc\x1b[31mred",
+    "two\r\nlines",
+    "tab\there",
+    "c1\x85next",
+    "\u202eevil",
+    "a\u2066b",
+]
+
+
+@pytest.mark.parametrize("name", NAME_CONTROLS)
+async def test_control_and_bidi_characters_in_names_are_refused(
+    identity: Identity, name: str
+) -> None:
+    admin = await identity.login()
+    kept = (await admin.post("/v1/api-keys", json={"name": "kept"})).json()
+    me = (await admin.get("/v1/me")).json()
+    user = {"email": "ctl@example.com", "role": "member", "password": "a long enough password"}
+
+    answers = [
+        await admin.post("/v1/api-keys", json={"name": name}),
+        await admin.patch(f"/v1/api-keys/{kept['id']}", json={"name": name}),
+        await admin.post("/v1/users", json={**user, "name": name}),
+        await admin.patch(f"/v1/users/{me['id']}", json={"name": name}),
+    ]
+
+    for refused in answers:
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "control or bidi" in refused.json()["detail"]
+    assert [k["name"] for k in (await admin.get("/v1/api-keys")).json()["items"]] == ["kept"]
+    assert (await admin.get("/v1/me")).json()["name"] == me["name"]
+    emails = [u["email"] for u in (await admin.get("/v1/users")).json()["items"]]
+    assert "ctl@example.com" not in emails

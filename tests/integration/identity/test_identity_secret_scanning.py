@@ -121,3 +121,50 @@ async def test_without_configured_keys_reports_are_refused(identity: Identity) -
     refused = await identity.client().post(URL, content=body, headers=SCANNER.headers(body))
     assert refused.status_code == 401
     assert refused.json()["code"] == "secret_scanning_not_configured"
+
+
+async def test_reports_nested_too_deep_are_a_400_and_revoke_nothing(scanned: Identity) -> None:
+    admin = await scanned.login()
+    live = (await admin.post("/v1/api-keys", json={"name": "live"})).json()
+    scanner = scanned.client()
+    entry = report(live["key"])[1:-1]  # the one entry object, as text
+    for depth in (65, 5_000):
+        # The live key's entry comes first: nothing may be revoked before the whole report parsed.
+        body = b"[" + entry + b", " + b"[" * depth + b"]" * depth + b"]"
+
+        refused = await scanner.post(URL, content=body, headers=SCANNER.headers(body))
+
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    ok = report(api_keys.generate())
+    assert (await scanner.post(URL, content=ok, headers=SCANNER.headers(ok))).status_code == 200
+    assert (await _keys(admin))[live["id"]]["status"] == "active"
+
+
+async def test_a_live_key_is_revoked_whatever_else_the_report_holds(scanned: Identity) -> None:
+    admin = await scanned.login()
+    live = (await admin.post("/v1/api-keys", json={"name": "live"})).json()
+    odd_url = "https://gh.example/\udc80/" + "x" * 5_000
+    # ensure_ascii writes the lone surrogates as \u escapes, the only way JSON carries them.
+    body = json.dumps(
+        [
+            {"token": "\ud800", "type": "fireline_api_key"},
+            {"token": live["key"], "type": "t\u0000", "url": odd_url, "source": "s" * 5_000},
+        ]
+    ).encode()
+    scanner = scanned.client()
+
+    answer = await scanner.post(URL, content=body, headers=SCANNER.headers(body))
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == [
+        {"token_raw": "\ufffd", "token_type": "fireline_api_key", "label": "false_positive"},
+        {"token_raw": live["key"], "token_type": "t\ufffd", "label": "true_positive"},
+    ]
+    revoked = (await _keys(admin))[live["id"]]
+    assert (revoked["status"], revoked["revocation_reason"]) == ("revoked", "leaked")
+    stored = "https://gh.example/\ufffd/" + "x" * 5_000
+    assert revoked["revocation_report_url"] == stored[:2048]
+    records = await read_topic(scanned.kafka, scanned.topic(KEYS), until=2, timeout=20)
+    [leaked] = [e for r in records if isinstance(e := parse_event(r.value), KeyRevoked)]
+    assert leaked.payload.report_url == stored[:2048]

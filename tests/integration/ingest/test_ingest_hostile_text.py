@@ -211,3 +211,28 @@ async def test_nul_in_the_webhook_incident_type_is_a_400_and_stores_nothing(
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_text"
     assert await svc.deliveries() == []
+
+
+@pytest.mark.parametrize("name", ["esc\x1b[2J", "line\nbreak", "\u202eevil", "c1\x9bx"])
+async def test_control_and_bidi_characters_in_an_integration_name_are_refused(
+    svc: IngestApp, issuer: TokenIssuer, name: str
+) -> None:
+    token = issuer.token(org_id=uuid.uuid4())
+    created = await svc.create_integration(token, signing_secrets=[SECRET])
+
+    answers = [
+        await svc.client.post(
+            "/v1/integrations/pagerduty", json={"name": name}, headers=bearer(token)
+        ),
+        await svc.client.patch(
+            f"/v1/integrations/pagerduty/{created['id']}",
+            json={"name": name},
+            headers=bearer(token),
+        ),
+    ]
+
+    for refused in answers:
+        assert refused.status_code == 422, refused.text
+        assert "control or bidi" in refused.json()["detail"]
+    listed = (await svc.client.get("/v1/integrations/pagerduty", headers=bearer(token))).json()
+    assert [i["name"] for i in listed["items"]] == [created["name"]]

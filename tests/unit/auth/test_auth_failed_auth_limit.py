@@ -1,8 +1,9 @@
 """The failed-authentication limit: wrong secrets are throttled, the key's owner never is.
 
 Key ids are public (every token names one as ``sub``), so failures against a key id must not lock
-out whoever holds the right secret; and behind reverse proxies the address comes from trusted
-X-Forwarded-For entries only.
+out whoever holds the right secret; the address limit is well above one client's, since clients
+behind a proxy share an address; ids that name no key (yet) cost nothing; and behind reverse
+proxies the address comes from trusted X-Forwarded-For entries only.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from fireline_auth.domain.client_auth import ClientCredentials
 from fireline_auth.domain.errors import ClientAuthMethod, InvalidClient, RateLimited
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.entrypoints.deps import _client_address
-from fireline_auth.service_layer.authentication import authenticate_client
+from fireline_auth.service_layer.authentication import ADDRESS, authenticate_client
 from fireline_auth.service_layer.context import AuthContext
 from fireline_contracts import api_keys
 from fireline_runtime.client_address import client_address as forwarded_client
 
 LIMIT = 3
+ADDRESS_LIMIT = 3 * LIMIT
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 SECRET = api_keys.generate()
 KEY = ApiKey(
@@ -77,7 +79,9 @@ def ctx() -> AuthContext:
         keys=cached_keys([]),
         box=unused,
         keyring=unused,
-        limiter=SlidingWindowLimiter(limit=LIMIT, window_s=60),
+        limiter=SlidingWindowLimiter(
+            limit=LIMIT, window_s=60, limits_by_kind={ADDRESS: ADDRESS_LIMIT}
+        ),
         policy=unused,
         clock=lambda: NOW,
     )
@@ -116,14 +120,39 @@ async def test_a_malformed_secret_counts_against_the_key_id_too(ctx: AuthContext
 
 
 async def test_the_address_limit_refuses_even_the_right_secret(ctx: AuthContext) -> None:
-    for _ in range(LIMIT):
-        # Unknown key ids: only the address accumulates failures.
+    for _ in range(ADDRESS_LIMIT):
+        # Malformed secrets for other keys: only the address is spent for this one.
         assert isinstance(
-            await attempt(ctx, SECRET, "203.0.113.5", key_id=str(uuid.uuid4())), InvalidClient
+            await attempt(ctx, "flk_short", "203.0.113.5", key_id=str(uuid.uuid4())),
+            InvalidClient,
         )
 
     assert isinstance(await attempt(ctx, SECRET, "203.0.113.5"), RateLimited)
     assert await attempt(ctx, SECRET, "198.51.100.7") == KEY, "other addresses are unaffected"
+
+
+async def test_one_clients_mistakes_do_not_lock_out_the_others_behind_its_address(
+    ctx: AuthContext,
+) -> None:
+    # Ten bad exchanges (one client's limit over) from the one address a proxy gives everyone.
+    other = api_keys.generate()
+    for _ in range(LIMIT + 1):
+        await attempt(ctx, other, "10.0.0.1", key_id=str(KEY.key_id))
+
+    assert await attempt(ctx, SECRET, "10.0.0.1") == KEY
+
+
+async def test_polling_a_key_auth_has_not_heard_of_yet_spends_no_budget(
+    ctx: AuthContext,
+) -> None:
+    # A client polls the exchange with its new key until KeyCreated reaches auth: every answer
+    # is a 401, none counts, and the key works the moment it arrives.
+    for _ in range(ADDRESS_LIMIT + LIMIT):
+        assert isinstance(
+            await attempt(ctx, SECRET, "203.0.113.8", key_id=str(uuid.uuid4())), InvalidClient
+        )
+
+    assert await attempt(ctx, SECRET, "203.0.113.8") == KEY
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
 from fireline_auth.adapters.crypto import Signer, new_signing_key, public_jwk, signing_key
 from fireline_auth.domain import tokens
 from fireline_auth.domain.keys import ApiKey
+from fireline_contracts import api_keys
 from fireline_runtime import jose
 from fireline_runtime.tokens import InvalidToken, JwksCache, TokenVerifier
 
@@ -65,7 +67,19 @@ def test_claims_name_the_key_as_subject_and_client() -> None:
         "iat": NOW,
         "exp": NOW + 900,
         "jti": "jti-1",
+        "sfp": api_keys.secret_fingerprint("0" * 64),
     }
+
+
+def test_the_token_names_the_secret_that_bought_it() -> None:
+    current = api_key()
+    old = replace(current, digest="1" * 64, previous_digest="0" * 64, via_previous_secret=True)
+    assert build(current)["sfp"] == api_keys.secret_fingerprint("0" * 64)
+    assert build(old)["sfp"] == api_keys.secret_fingerprint("0" * 64), "bought with the old one"
+    assert build(replace(old, via_previous_secret=False))["sfp"] == api_keys.secret_fingerprint(
+        "1" * 64
+    )
+    assert api_keys.secret_fingerprint("0" * 64) != api_keys.secret_fingerprint("1" * 64)
 
 
 def test_a_key_expiring_soon_caps_the_token() -> None:

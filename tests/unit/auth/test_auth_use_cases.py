@@ -35,6 +35,7 @@ from fireline_auth.domain.keys import ApiKey, KeyChange
 from fireline_auth.domain.signing import StoredSigningKey
 from fireline_auth.domain.tokens import IssuedToken
 from fireline_auth.service_layer import exchange, introspection, projection, signing_keys
+from fireline_auth.service_layer.authentication import ADDRESS
 from fireline_auth.service_layer.context import AuthContext, TokenPolicy
 from fireline_auth.service_layer.exchange_failures import report_failures
 from fireline_contracts import (
@@ -58,6 +59,7 @@ from fireline_runtime.secret_box import SecretBox
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 ORG = uuid4()
 LIMIT = 3
+ADDRESS_LIMIT = 2 * LIMIT
 USAGE_INTERVAL_S = 60.0
 PUBLISH_AHEAD = timedelta(seconds=120)
 RETENTION = timedelta(hours=1)
@@ -281,7 +283,9 @@ async def auth() -> Auth:
         uow=uow,
         box=box,
         keyring=KeyRing(box, lambda: RETENTION),
-        limiter=SlidingWindowLimiter(limit=LIMIT, window_s=60),
+        limiter=SlidingWindowLimiter(
+            limit=LIMIT, window_s=60, limits_by_kind={ADDRESS: ADDRESS_LIMIT}
+        ),
         policy=TokenPolicy(
             issuer="https://auth.fireline.test",
             audience="fireline",
@@ -625,9 +629,11 @@ async def test_an_address_with_no_failures_left_is_refused_even_the_right_secret
     auth: Auth,
 ) -> None:
     key = await create_key(auth)
-    for _ in range(LIMIT):
+    for _ in range(ADDRESS_LIMIT):
+        # Keys that exist, wrong secrets: each key's own budget lasts, the address's runs out.
+        other = await create_key(auth)
         with pytest.raises(InvalidClient):
-            await exchange_key(auth, uuid4(), key.secret, address="203.0.113.5")
+            await exchange_key(auth, other.key_id, key.secret, address="203.0.113.5")
 
     with pytest.raises(RateLimited):
         await exchange_key(auth, key.key_id, key.secret, address="203.0.113.5")

@@ -32,6 +32,19 @@ def app() -> FastAPI:
             raise Conflict("That name is taken.", code="name_taken", headers={"X-Why": "dup"})
         return {"name": body.name}
 
+    # One route per method, as FastAPI declares them: a 405's Allow must gather them all.
+    @a.get("/things/{thing_id}")
+    async def read(thing_id: str) -> dict[str, str]:
+        return {"id": thing_id}
+
+    @a.patch("/things/{thing_id}")
+    async def rename(thing_id: str) -> dict[str, str]:
+        return {"id": thing_id}
+
+    @a.delete("/things/{thing_id}")
+    async def remove(thing_id: str) -> None:
+        return None
+
     return a
 
 
@@ -65,6 +78,14 @@ async def test_unknown_routes_and_methods_are_problems_too() -> None:
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
     wrong = await request("GET", "/things")
     assert (wrong.status_code, wrong.json()["code"]) == (405, "method_not_allowed")
+    assert wrong.headers["allow"] == "POST"
+
+
+async def test_a_405_allows_every_method_the_path_takes() -> None:
+    wrong = await request("PUT", "/things/7")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "DELETE, GET, PATCH"
+    assert (await request("PATCH", "/things/7")).status_code == 200
 
 
 def test_json_log_lines_redact_secret_fields() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import uvicorn
@@ -23,16 +24,24 @@ async def hello(scope: Scope, receive: Receive, send: Send) -> None:
         await PlainTextResponse("hello")(scope, receive, send)
 
 
-@pytest.fixture
-async def port() -> AsyncIterator[int]:
+@contextlib.asynccontextmanager
+async def serving(**options: Any) -> AsyncIterator[int]:
+    """The port of a running server with the services' settings (and ``options``)."""
     chosen = free_port()
-    server = uvicorn.Server(server_config(hello, host="127.0.0.1", port=chosen, grace_s=1))
+    config = server_config(hello, host="127.0.0.1", port=chosen, grace_s=1, **options)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
     yield chosen
     server.should_exit = True
     await task
+
+
+@pytest.fixture
+async def port() -> AsyncIterator[int]:
+    async with serving() as chosen:
+        yield chosen
 
 
 async def exchange(port: int, head: bytes) -> bytes:
@@ -70,3 +79,69 @@ async def test_a_large_body_arriving_with_its_head_is_not_counted_as_head(port: 
     )
     answer = await exchange(port, head + body)
     assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.fixture
+async def impatient_port() -> AsyncIterator[int]:
+    """A server whose connections get half a second to send each request head."""
+    async with serving(head_timeout_s=0.5) as chosen:
+        yield chosen
+
+
+async def _closed_by_server(reader: asyncio.StreamReader) -> bytes:
+    # Generous: the point is that the server hangs up at all, not how fast.
+    return await asyncio.wait_for(reader.read(), timeout=30)
+
+
+async def test_a_request_head_that_never_ends_is_closed_with_a_408(impatient_port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", impatient_port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+    await writer.drain()
+
+    assert (await _closed_by_server(reader)).startswith(b"HTTP/1.1 408 ")
+    writer.close()
+
+
+async def test_a_connection_that_sends_nothing_is_closed(impatient_port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", impatient_port)
+    assert await _closed_by_server(reader) == b""
+    writer.close()
+
+
+async def test_a_kept_alive_connection_has_the_same_time_for_its_next_head(
+    impatient_port: int,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", impatient_port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await writer.drain()
+    first = await asyncio.wait_for(reader.readuntil(b"hello"), timeout=30)
+    assert first.startswith(b"HTTP/1.1 200 ")
+    writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n")  # the second head never ends
+
+    assert (await _closed_by_server(reader)).startswith(b"HTTP/1.1 408 ")
+    writer.close()
+
+
+async def test_connections_past_the_limit_are_refused_not_queued() -> None:
+    async with serving(max_connections=2) as chosen:
+        held = [await asyncio.open_connection("127.0.0.1", chosen) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", chosen)
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await writer.drain()
+
+        answer = await asyncio.wait_for(reader.read(), timeout=30)
+        assert answer.startswith(b"HTTP/1.1 503 ")
+        writer.close()
+        for _, idle in held:
+            idle.close()
+
+        # Once the server has seen the held connections go, requests are served again.
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            again = await exchange(
+                chosen, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            )
+            if again.startswith(b"HTTP/1.1 200 ") or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert again.startswith(b"HTTP/1.1 200 ")

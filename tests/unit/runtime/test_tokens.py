@@ -26,6 +26,7 @@ from fireline_runtime.tokens import (
     Principal,
     TokenVerifier,
 )
+from support.jose_spellings import respellings
 
 ORG_ID = "6f1c2a9e-3b7d-4e0a-9c51-2d8f0b7e4a13"
 ISSUER = "https://auth.fireline.test"
@@ -169,6 +170,8 @@ async def test_valid_token_yields_principal(verifier: TokenVerifier, key: Signin
         scopes=frozenset({"incidents:read", "incidents:write"}),
         jti="jti_1",
         expires_at=int(NOW) + 900,
+        issued_at=NOW,
+        secret_fingerprint=None,  # tokens minted before auth named the secret have none
     )
     assert principal.has_scope("incidents:read")
     assert not principal.has_scope("integrations:write")
@@ -619,3 +622,28 @@ async def test_a_persons_token_needs_uuid_person_and_session(
     token = key.mint(client_id="fireline-ui", sub=claims["sub"], sid=claims["sid"])
 
     assert await refused(verifier, token) == reason
+
+
+async def test_only_the_canonical_spelling_of_a_token_verifies(
+    verifier: TokenVerifier, key: SigningKey
+) -> None:
+    token = key.mint()
+    assert (await verifier.verify(token)).key_id == "key_1"
+    spellings = respellings(token)
+    assert {"non-zero unused bits", "padding"} <= spellings.keys()
+    for reason, spelled in spellings.items():
+        assert await refused(verifier, spelled) == "malformed token", reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["QQ=", "QQ==", "QR", "Q+", "Q/", "Q", "QUJD\n", "QU JD", "QUJDé", "Q_-=="],
+)
+def test_base64url_decoding_refuses_every_non_canonical_spelling(text: str) -> None:
+    with pytest.raises(ValueError, match="base64url"):
+        jose.b64url_decode(text)
+
+
+def test_base64url_decoding_reads_the_canonical_spelling() -> None:
+    for data in (b"", b"A", b"AB", b"ABC", bytes(range(256))):
+        assert jose.b64url_decode(b64url(data)) == data

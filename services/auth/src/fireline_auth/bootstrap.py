@@ -14,6 +14,7 @@ from fireline_auth.domain.errors import ConfigurationError
 from fireline_auth.entrypoints import consumers, failure_reports, oauth, schedule, wellknown
 from fireline_auth.entrypoints.errors import ERRORS, oauth_error
 from fireline_auth.service_layer import introspection, signing_keys
+from fireline_auth.service_layer.authentication import ADDRESS
 from fireline_auth.service_layer.context import AuthContext, Clock, TokenPolicy, utc_now
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_contracts import KEY_EXCHANGE_FAILURES, KEY_USAGE
@@ -60,6 +61,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         limiter=SlidingWindowLimiter(
             limit=settings.fireline_failed_auth_limit,
             window_s=settings.fireline_failed_auth_window_s,
+            limits_by_kind={ADDRESS: settings.fireline_failed_auth_address_limit},
         ),
         policy=TokenPolicy(
             issuer=settings.fireline_token_issuer,

@@ -66,9 +66,17 @@ class Settings(ServiceSettings, TokenSettings, UiClientSettings):
     fireline_failed_auth_limit: int = Field(
         default=10,
         ge=1,
-        description="Failed client authentications allowed per client id and per client "
-        "address within the window before 429 (kept per process). A correct secret is never "
-        "refused for its client id's failures, only for its address's.",
+        description="Failed client authentications allowed per client id within the window "
+        "before a wrong secret is answered 429 (kept per process). A correct secret is never "
+        "refused for its client id's failures.",
+    )
+    fireline_failed_auth_address_limit: int = Field(
+        default=100,
+        ge=1,
+        description="Failed client authentications allowed per client address within the "
+        "window before every exchange from it is answered 429, a correct secret's too. Well "
+        "above the per-client limit: clients behind one proxy share an address. An id that "
+        "names no key (yet) counts for neither limit.",
     )
     fireline_failed_auth_window_s: float = Field(
         default=60.0, gt=0, description="Sliding window of the failed-authentication limit."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from prometheus_client import Gauge
 
 from fireline_identity.domain.keys import MAX_ACTIVE_KEYS_PER_ORG
@@ -13,10 +15,13 @@ from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 def install(runtime: ServiceRuntime, uow: UnitOfWorkFactory[UnitOfWork]) -> None:
     registry = runtime.metrics.registry
-    active = Gauge(
-        "fireline_api_keys_active",
-        "Active (not revoked, not expired) API keys of each org (sampled at scrape time).",
-        ["org_id"],
+    # Labelled by how many keys, never by which org: tenant ids do not belong in a monitoring
+    # system (anyone reading it learns them) and one series per org grows without bound.
+    orgs = Gauge(
+        "fireline_orgs_by_active_keys",
+        "Orgs having exactly `active_keys` active (not revoked, not expired) API keys, 1 to the "
+        "limit (sampled at scrape time).",
+        ["active_keys"],
         registry=registry,
     )
     limit = Gauge(
@@ -28,8 +33,8 @@ def install(runtime: ServiceRuntime, uow: UnitOfWorkFactory[UnitOfWork]) -> None
 
     async def sample() -> None:
         counts = await keys.count_active_keys_by_org(uow=uow())
-        active.clear()  # an org whose keys are all revoked or gone is not reported at 0 forever
-        for org_id, count in counts.items():
-            active.labels(str(org_id)).set(count)
+        tally = Counter(min(count, MAX_ACTIVE_KEYS_PER_ORG) for count in counts.values())
+        for active_keys in range(1, MAX_ACTIVE_KEYS_PER_ORG + 1):
+            orgs.labels(str(active_keys)).set(tally[active_keys])
 
     runtime.on_scrape(sample)

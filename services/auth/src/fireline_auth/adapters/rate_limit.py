@@ -10,23 +10,30 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 
 class SlidingWindowLimiter:
-    """Blocks an identifier once it has ``limit`` failures within ``window_s`` seconds."""
+    """Blocks an identifier once it has ``limit`` failures within ``window_s`` seconds.
+
+    Identifiers are ``kind:value``; ``limits_by_kind`` gives some kinds their own limit (the
+    client address, shared by every client behind one proxy, gets a higher one).
+    """
 
     def __init__(
         self,
         *,
         limit: int,
         window_s: float,
+        limits_by_kind: Mapping[str, int] | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_tracked: int = 100_000,
     ) -> None:
-        if limit < 1 or window_s <= 0:
-            raise ValueError("limit must be >= 1 and window_s > 0")
+        kinds = dict(limits_by_kind or {})
+        if min([limit, *kinds.values()]) < 1 or window_s <= 0:
+            raise ValueError("limits must be >= 1 and window_s > 0")
         self._limit = limit
+        self._limits_by_kind = kinds
         self._window_s = window_s
         self._clock = clock
         self._max_tracked = max_tracked
@@ -49,7 +56,7 @@ class SlidingWindowLimiter:
         wait = 0.0
         for identifier in identifiers:
             failures = self._recent(identifier, now)
-            if failures is not None and len(failures) >= self._limit:
+            if failures is not None and len(failures) >= self._limit_of(identifier):
                 wait = max(wait, failures[0] + self._window_s - now)
         return max(1, math.ceil(wait)) if wait > 0 else None
 
@@ -61,8 +68,12 @@ class SlidingWindowLimiter:
                 if len(self._failures) >= self._max_tracked:
                     self._sweep(now)
                 # Only the newest `limit` failures matter for the decision.
-                failures = self._failures[identifier] = deque(maxlen=self._limit)
+                failures = self._failures[identifier] = deque(maxlen=self._limit_of(identifier))
             failures.append(now)
+
+    def _limit_of(self, identifier: str) -> int:
+        kind, _, _ = identifier.partition(":")
+        return self._limits_by_kind.get(kind, self._limit)
 
     def _sweep(self, now: float) -> None:
         for identifier in list(self._failures):

@@ -9,7 +9,6 @@ one authentication method in each request").
 from __future__ import annotations
 
 import base64
-import binascii
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,7 +35,9 @@ def _basic(authorization: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
+        # binascii.Error and UnicodeDecodeError are ValueErrors, and so is what b64decode raises
+        # for a header that is not ASCII at all (Starlette hands it over as Latin-1 text).
         raise InvalidClient(ClientAuthMethod.BASIC) from None
     user, colon, password = decoded.partition(":")
     if not colon:

@@ -8,6 +8,7 @@ from typing import Any
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.domain.people import Person
 from fireline_auth.domain.scopes import format_scope
+from fireline_contracts import api_keys
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the RFC 9068 media type, not a credential
 
@@ -44,6 +45,7 @@ def claims(
     expires_at = issued_at + lifetime_s
     if key.expires_at is not None:
         expires_at = min(expires_at, int(key.expires_at.timestamp()))
+    secret = key.previous_digest if key.via_previous_secret else key.digest
     return {
         "iss": issuer,
         "aud": audience,
@@ -54,6 +56,13 @@ def claims(
         "iat": issued_at,
         "exp": expires_at,
         "jti": jti,
+        # Which secret bought the token, so every service can refuse it once a rotation retires
+        # that secret (runtime.revocation.RetiredSecrets).
+        **(
+            {api_keys.SECRET_FINGERPRINT_CLAIM: api_keys.secret_fingerprint(secret)}
+            if secret
+            else {}
+        ),
     }
 
 

@@ -11,6 +11,12 @@ the address is checked before the secret is. Key ids are not secret (every token
 ``sub``), so a client-id limit checked first would let anyone lock a key's owner out with a few
 wrong secrets. A correct secret therefore always succeeds; a wrong one for a client id that has
 already used up its failures is answered 429 instead of 401, which still stops guessing it.
+
+The address limit is ten times the client-id limit by default: every client behind one proxy
+shares an address, so one client's mistakes must not use it up for the others. And a well-formed
+id that names no key counts against nothing: a client that creates a key and polls the exchange
+until auth has heard of it (tens of milliseconds) meets only that case, and guessing secrets of
+a key that does not exist gains nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from fireline_auth.service_layer.context import AuthContext
 from fireline_contracts import api_keys
 
 log = logging.getLogger(__name__)
+
+ADDRESS = "addr"
+"""The limiter's kind for client addresses, which have a limit of their own."""
 
 
 def _check_rate_limit(ctx: AuthContext, identifiers: list[str]) -> None:
@@ -64,7 +73,7 @@ async def authenticate_client(
 ) -> ApiKey:
     """The API key that ``credentials`` prove, or raise InvalidClient / RateLimited."""
     key_id = parse_key_id(credentials.client_id)
-    address = [f"addr:{client_address}"]
+    address = [f"{ADDRESS}:{client_address}"]
     # Per client only for ids that can name a key: arbitrary strings would let a caller fill the
     # limiter's memory, and a non-id cannot be guessed into anything anyway.
     client = [f"client:{key_id}"] if key_id is not None else []
@@ -79,18 +88,20 @@ async def authenticate_client(
         # The parsed id, never the raw client_id: a client that swapped id and secret would
         # otherwise have its key written to the log.
         log.info("client authentication failed", extra={"key_id": str(key_id)})
-        if stored is not None:
-            # Only keys that exist belong to an org whose audit log can show the attempts.
-            ctx.exchange_failures.record(
-                key_id=stored.key_id, org_id=stored.org_id, address=client_address, at=ctx.clock()
-            )
+        if stored is None:
+            # Perhaps a key still on its way from identity (see the module docstring).
+            raise InvalidClient(credentials.method)
+        # Only keys that exist belong to an org whose audit log can show the attempts.
+        ctx.exchange_failures.record(
+            key_id=stored.key_id, org_id=stored.org_id, address=client_address, at=ctx.clock()
+        )
         raise _fail(ctx, address=address, client=client, method=credentials.method)
     return key
 
 
 async def authenticate_bare_key(*, ctx: AuthContext, key: str, client_address: str) -> ApiKey:
     """The API key whose secret is ``key`` (no client id: looked up by digest), or raise."""
-    address = [f"addr:{client_address}"]
+    address = [f"{ADDRESS}:{client_address}"]
     _check_rate_limit(ctx, address)
     if not api_keys.is_well_formed(key):
         raise _fail(ctx, address=address, client=[], method=ClientAuthMethod.BARE_KEY)

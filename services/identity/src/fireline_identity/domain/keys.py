@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fireline_contracts.scopes import ALL_SCOPES
 from fireline_identity.domain.errors import InvalidInput
+from fireline_identity.domain.names import trimmed_name
 
 MAX_ACTIVE_KEYS_PER_ORG = 10
 NAME_MAX_LENGTH = 64
@@ -34,10 +35,7 @@ class RevocationReason(StrEnum):
 
 def normalize_key_name(raw: str) -> str:
     """A key name: 1-64 characters after trimming."""
-    name = raw.strip()
-    if not 1 <= len(name) <= NAME_MAX_LENGTH:
-        raise InvalidInput("name", f"must be 1-{NAME_MAX_LENGTH} characters after trimming")
-    return name
+    return trimmed_name(raw, NAME_MAX_LENGTH)
 
 
 def normalize_scopes(requested: Sequence[str] | None) -> tuple[str, ...]:

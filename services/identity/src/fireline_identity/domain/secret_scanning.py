@@ -3,15 +3,22 @@
 A report is a JSON array of ``{"token", "type", "url", "source"}``; the answer is a JSON array of
 ``{"token_raw", "token_type", "label"}``. Only the token's shape is judged here (the checksum from
 ``fireline_contracts.api_keys``, the one definition); whether it names a key is the use case's.
+
+Two kinds of trouble, told apart on purpose. A report that is not the partner format (not JSON,
+nested past ``fireline_contracts.bounds.MAX_JSON_DEPTH``, not an array of objects with a string
+``token`` and ``type``) is refused with a 400. Odd *content* in a well-formed entry is not: text
+Fireline cannot store is normalised to U+FFFD and the URL, type and source are cut to
+:data:`MAX_FIELD_LENGTH`, because refusing the report would leave a leaked key live.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
+from fireline_contracts.bounds import loads_bounded
+from fireline_contracts.text import normalise_text
 from fireline_identity.domain.errors import ReportInvalid
 
 MAX_REPORT_BYTES = 512 * 1024
@@ -19,7 +26,7 @@ MAX_REPORT_BYTES = 512 * 1024
 MAX_REPORT_TOKENS = 1000
 """Each token costs a database lookup (and perhaps a revocation) in one transaction."""
 MAX_FIELD_LENGTH = 2048
-"""Tokens are echoed back and URLs stored; neither is ever this long in a genuine report."""
+"""The longest URL, type or source kept (the longest ``report_url`` a ``KeyRevoked`` carries)."""
 
 
 class Label(StrEnum):
@@ -50,9 +57,9 @@ class Verdict:
 def parse_report(body: bytes) -> list[ReportedToken]:
     """The report's tokens; :class:`ReportInvalid` for anything but the partner format."""
     try:
-        entries = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise ReportInvalid("the report is not JSON") from None
+        entries = loads_bounded(body)
+    except ValueError as exc:  # bad UTF-8, bad JSON, or nested too deep to walk
+        raise ReportInvalid(f"the report is not JSON a scanner sends: {exc}") from None
     if not isinstance(entries, list):
         raise ReportInvalid("the report must be a JSON array of reported tokens")
     if len(entries) > MAX_REPORT_TOKENS:
@@ -67,7 +74,12 @@ def _entry(index: int, entry: Any) -> ReportedToken:
     if token is None or kind is None:
         raise ReportInvalid(f"entry {index} needs `token` and `type`")
     return ReportedToken(
-        token=token, type=kind, url=_text(entry, "url", index), source=_text(entry, "source", index)
+        # The token is echoed whole (the scanner matches answers by it): a key is ASCII, so a
+        # normalised token is simply a false positive.
+        token=normalise_text(token),
+        type=_bounded(kind),
+        url=_bounded(_text(entry, "url", index)),
+        source=_bounded(_text(entry, "source", index)),
     )
 
 
@@ -75,6 +87,14 @@ def _text(entry: dict[str, Any], field: str, index: int) -> str | None:
     value = entry.get(field)
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_FIELD_LENGTH or "\x00" in value:
-        raise ReportInvalid(f"entry {index}: `{field}` must be text of at most {MAX_FIELD_LENGTH}")
+    if not isinstance(value, str):
+        raise ReportInvalid(f"entry {index}: `{field}` must be text")
     return value
+
+
+@overload
+def _bounded(value: str) -> str: ...
+@overload
+def _bounded(value: None) -> None: ...
+def _bounded(value: str | None) -> str | None:
+    return None if value is None else normalise_text(value[:MAX_FIELD_LENGTH])

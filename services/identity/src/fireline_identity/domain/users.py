@@ -7,8 +7,12 @@ from enum import StrEnum
 from uuid import UUID
 
 from fireline_identity.domain.errors import InvalidInput
+from fireline_identity.domain.names import trimmed_name
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
+EMAIL_PATTERN = r"^[^\s\x00-\x1f]+@[^\s\x00-\x1f@]+$"
+"""What :func:`normalize_email` accepts, as a JSON Schema ``pattern`` for the OpenAPI (without
+the surrounding whitespace it would also trim away)."""
 NAME_MAX_LENGTH = 100
 ORG_NAME_MAX_LENGTH = 100
 # NIST SP 800-63B: length is what makes a password strong; no composition rules. The upper bound
@@ -52,18 +56,12 @@ def email_lookup_key(email: str) -> str:
 
 def normalize_user_name(raw: str) -> str:
     """A display name: 1-100 characters after trimming."""
-    name = raw.strip()
-    if not 1 <= len(name) <= NAME_MAX_LENGTH:
-        raise InvalidInput("name", f"must be 1-{NAME_MAX_LENGTH} characters after trimming")
-    return name
+    return trimmed_name(raw, NAME_MAX_LENGTH)
 
 
 def normalize_org_name(raw: str) -> str:
     """An org name: 1-100 characters after trimming."""
-    name = raw.strip()
-    if not 1 <= len(name) <= ORG_NAME_MAX_LENGTH:
-        raise InvalidInput("name", f"must be 1-{ORG_NAME_MAX_LENGTH} characters after trimming")
-    return name
+    return trimmed_name(raw, ORG_NAME_MAX_LENGTH)
 
 
 def check_password(password: str) -> None:

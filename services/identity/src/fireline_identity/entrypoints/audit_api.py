@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from fireline_identity.domain.audit import AuditFilter, page_size
 from fireline_identity.entrypoints.deps import Context, CurrentUser
 from fireline_identity.entrypoints.schemas import AuditEventOut, AuditEventPage
 from fireline_identity.service_layer import audit
 from fireline_runtime.openapi import problem_responses
+from fireline_runtime.time_params import Rfc3339Instant
 
 router = APIRouter(
     prefix="/v1/audit-events", tags=["audit"], responses=problem_responses(401, 403, 422)
@@ -31,10 +31,12 @@ async def audit_filter(
     ] = None,
     # Aware only: a time without an offset names a different instant for every reader.
     since: Annotated[
-        AwareDatetime | None, Query(description="Entries at or after this instant (with offset).")
+        Rfc3339Instant | None,
+        Query(description="Entries at or after this instant (RFC 3339, with offset)."),
     ] = None,
     until: Annotated[
-        AwareDatetime | None, Query(description="Entries before this instant (with offset).")
+        Rfc3339Instant | None,
+        Query(description="Entries before this instant (RFC 3339, with offset)."),
     ] = None,
 ) -> AuditFilter:
     return AuditFilter.parse(actor=actor, action=action, target=target, since=since, until=until)

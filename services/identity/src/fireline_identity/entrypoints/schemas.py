@@ -12,13 +12,22 @@ from fireline_identity.domain.audit import AuditEntry
 from fireline_identity.domain.keys import (
     GRACE_PERIOD_DEFAULT_MINUTES,
     GRACE_PERIOD_MAX_MINUTES,
+    SCOPES,
     ApiKey,
     NewKey,
 )
+from fireline_identity.domain.keys import NAME_MAX_LENGTH as KEY_NAME_MAX_LENGTH
 from fireline_identity.domain.sessions import SessionUser
-from fireline_identity.domain.users import PASSWORD_MAX_LENGTH, User
+from fireline_identity.domain.users import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    User,
+)
+from fireline_identity.domain.users import NAME_MAX_LENGTH as USER_NAME_MAX_LENGTH
 from fireline_identity.service_layer.keys import KeyListing
-from fireline_runtime.input_text import RequestModel
+from fireline_runtime.input_text import RequestModel, declared_text_field, name_field
 
 RoleName = Literal["admin", "member"]
 
@@ -49,15 +58,22 @@ class MeResponse(BaseModel):
 
 
 class UserCreateRequest(RequestModel):
-    email: str = Field(max_length=320, description="Unique in the org, case-insensitively.")
-    name: str = Field(max_length=1000, description="Display name, 1-100 characters.")
+    email: str = declared_text_field(
+        EMAIL_MAX_LENGTH, EMAIL_PATTERN, "Unique in the org, case-insensitively."
+    )
+    name: str = name_field(USER_NAME_MAX_LENGTH, "Display name, 1-100 characters.")
     role: RoleName = Field(description="`admin` manages users and keys; `member` lists keys.")
-    password: str = Field(max_length=PASSWORD_MAX_LENGTH * 4, description="At least 12 characters.")
+    password: str = Field(
+        max_length=PASSWORD_MAX_LENGTH * 4,
+        description="12 to 256 characters.",
+        # Declared (checked by the domain, 422 with the reason), so the OpenAPI states the rule.
+        json_schema_extra={"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH},
+    )
 
 
 class UserPatchRequest(RequestModel):
-    name: str | None = Field(default=None, max_length=1000)
-    email: str | None = Field(default=None, max_length=320)
+    name: str | None = name_field(USER_NAME_MAX_LENGTH, "New display name.", default=None)
+    email: str | None = declared_text_field(EMAIL_MAX_LENGTH, EMAIL_PATTERN, default=None)
     role: RoleName | None = None
     active: bool | None = Field(
         default=None, description="false deactivates the user and ends their sessions."
@@ -83,11 +99,12 @@ class UserList(BaseModel):
 
 
 class KeyCreateRequest(RequestModel):
-    name: str = Field(max_length=1000, description="1-64 characters after trimming.")
+    name: str = name_field(KEY_NAME_MAX_LENGTH, "1-64 characters, no control characters.")
     scopes: list[str] | None = Field(
         default=None,
         description="Subset of incidents:read, incidents:write, integrations:read, "
         "integrations:write; all of them when omitted.",
+        json_schema_extra={"items": {"type": "string", "enum": list(SCOPES)}, "minItems": 1},
     )
     expires_at: AwareDatetime | None = Field(
         default=None, description="When the key stops working (future, with offset); none if null."
@@ -95,7 +112,7 @@ class KeyCreateRequest(RequestModel):
 
 
 class KeyRenameRequest(RequestModel):
-    name: str = Field(max_length=1000, description="1-64 characters after trimming.")
+    name: str = name_field(KEY_NAME_MAX_LENGTH, "1-64 characters, no control characters.")
 
 
 class KeyRotateRequest(RequestModel):
@@ -103,6 +120,7 @@ class KeyRotateRequest(RequestModel):
         default=GRACE_PERIOD_DEFAULT_MINUTES,
         description=f"How long the old secret keeps working, 0-{GRACE_PERIOD_MAX_MINUTES} minutes "
         "(0: it stops at once).",
+        json_schema_extra={"minimum": 0, "maximum": GRACE_PERIOD_MAX_MINUTES},
     )
 
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
+from fireline_contracts.bounds import MAX_EXTERNAL_ID_LENGTH
 from fireline_incidents.domain.commands import AddNote, ChangeIncidentStatus, OpenIncident
 from fireline_incidents.domain.errors import IncidentNotFound
 from fireline_incidents.domain.model import IncidentFilter, Status
@@ -45,7 +46,8 @@ async def list_incidents(
     uow: Uow,
     status: Annotated[Status | None, Query()] = None,
     source: ShortText = None,
-    external_id: ShortText = None,
+    # As long as any source id the receiver accepts, so every incident can be found by it.
+    external_id: Annotated[InputText | None, Query(max_length=MAX_EXTERNAL_ID_LENGTH)] = None,
     severity: ShortText = None,
     q: Annotated[
         InputText | None, Query(max_length=200, description="Part of the title (any case).")

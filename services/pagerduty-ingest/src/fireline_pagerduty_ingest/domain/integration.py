@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Literal
 from uuid import UUID
 
+from fireline_contracts.text import first_name_control
 from fireline_pagerduty_ingest.domain.errors import InvalidIntegration
 
 MAX_ACTIVE_SECRETS = 2
@@ -152,6 +153,9 @@ def clean_name(name: str) -> str:
         raise InvalidIntegration("name must not be empty")
     if len(cleaned) > MAX_NAME_LENGTH:
         raise InvalidIntegration(f"name must be at most {MAX_NAME_LENGTH} characters")
+    if (control := first_name_control(cleaned)) is not None:
+        # Shown in lists and the audit log, where these would disguise the name.
+        raise InvalidIntegration(f"name must not contain control or bidi characters ({control})")
     return cleaned
 
 

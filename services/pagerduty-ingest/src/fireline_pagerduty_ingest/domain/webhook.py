@@ -7,7 +7,12 @@ and the like it is a note, responder or status update whose ``incident`` field r
 incident; for ``pagey.ping`` and ``service.*`` there is no incident at all.
 
 Text PagerDuty may send but Fireline cannot hold (U+0000 and lone surrogates) is replaced with
-U+FFFD while parsing; the raw body is stored unchanged beside the delivery for audit.
+U+FFFD while parsing; the raw body is stored unchanged beside the delivery for audit. What no
+rewriting can make storable is refused before the delivery is accepted (see
+``fireline_contracts.bounds``): an id longer than 255 characters (it could not be indexed
+downstream, and a shortened id would no longer name PagerDuty's object), nesting deeper than 64,
+an ``occurred_at`` at the edge of the calendar. PagerDuty never sends any of these, so only a
+delivery made up by whoever holds the signing secret meets that 400.
 
 Parsing is strict about the envelope (without it nothing can be deduplicated or routed) and
 lenient about everything inside ``data``: PagerDuty adds event types and fields over time, and a
@@ -16,14 +21,21 @@ delivery answered with a 4xx is dropped for good, so an unfamiliar shape must ne
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
+from json import JSONDecodeError
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fireline_contracts.bounds import (
+    EARLIEST_INSTANT,
+    LATEST_INSTANT,
+    MAX_EXTERNAL_ID_LENGTH,
+    loads_bounded,
+    within_instant_bounds,
+)
 from fireline_contracts.text import normalise_strings
 from fireline_pagerduty_ingest.domain.activity import Activity, describe_activity
 
@@ -177,10 +189,10 @@ class WebhookEvent(_Frozen):
 def parse_delivery(raw: bytes) -> WebhookEvent:
     """Parse a raw V3 delivery body; raise MalformedDelivery, saying what is wrong, if it is not."""
     try:
-        document: Any = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        # ValueError covers both bad JSON and bytes that are not UTF-8; RecursionError a body
-        # nested deeply enough to exhaust the parser.
+        # Bounded before normalise_strings walks it: that walk is recursive.
+        document: Any = loads_bounded(raw)
+    except ValueError as exc:
+        # Bad JSON, bytes that are not UTF-8, and nesting past the limit alike.
         raise MalformedDelivery(f"the body is not valid JSON ({_reason(exc)})") from exc
     # JSON may carry text no incident can hold (U+0000, lone surrogates). Refusing it would make
     # PagerDuty drop the delivery, so it is normalised to U+FFFD instead; the stored raw body
@@ -194,7 +206,7 @@ def parse_delivery(raw: bytes) -> WebhookEvent:
     if not isinstance(event, dict):
         raise MalformedDelivery(f'"event" must be a JSON object, not {_json_type(event)}')
 
-    event_id = _required_str(event, "id")
+    event_id = _identifier(_required_str(event, "id"), "event.id")
     event_type = _required_str(event, "event_type")
     resource_type = _required_str(event, "resource_type")
     occurred_at = _timestamp(event)
@@ -228,7 +240,7 @@ def _incident(event_type: str, data: Mapping[str, Any] | None) -> IncidentSnapsh
         incident_id = _text(data, "id")
         if not incident_id:
             raise MalformedDelivery(f"event.data.id must be a non-empty string for {event_type}")
-        return _full_snapshot(incident_id, data)
+        return _full_snapshot(_identifier(incident_id, "event.data.id"), data)
     if lifecycle(event_type) is not Lifecycle.OTHER:
         # Consumers act on these three; without the incident there is nothing to act on.
         raise MalformedDelivery(
@@ -239,7 +251,7 @@ def _incident(event_type: str, data: Mapping[str, Any] | None) -> IncidentSnapsh
         incident_id = _text(reference, "id")
         if incident_id:
             return IncidentSnapshot(
-                id=incident_id,
+                id=_identifier(incident_id, "event.data.incident.id"),
                 is_reference=True,
                 html_url=_text(reference, "html_url"),
                 summary=_text(reference, "summary"),
@@ -269,13 +281,18 @@ def _full_snapshot(incident_id: str, data: Mapping[str, Any]) -> IncidentSnapsho
         # Webhooks carry priority as a reference whose summary is the name; the REST API's full
         # priority object has a name. Accept either.
         priority=_text(priority, "summary") or _text(priority, "name"),
-        service_id=_text(service, "id"),
+        service_id=_optional_identifier(_text(service, "id"), "event.data.service.id"),
         service_name=_text(service, "summary") or _text(service, "name"),
-        escalation_policy_id=_text(escalation_policy, "id"),
+        escalation_policy_id=_optional_identifier(
+            _text(escalation_policy, "id"), "event.data.escalation_policy.id"
+        ),
         incident_type=_text(incident_type, "name"),
         escalation_policy_name=_text(escalation_policy, "summary"),
         assignees=_assignees(data.get("assignees")),
-        merged_into=_text(_nested(resolve_reason, "incident"), "id")
+        merged_into=_optional_identifier(
+            _text(_nested(resolve_reason, "incident"), "id"),
+            "event.data.resolve_reason.incident.id",
+        )
         if _text(resolve_reason, "type") == "merge_resolve_reason"
         else None,
     )
@@ -285,7 +302,9 @@ def _assignees(value: object) -> tuple[UserRef, ...] | None:
     if not isinstance(value, list):
         return None
     return tuple(
-        UserRef(id=ref["id"], summary=_text(ref, "summary"))
+        UserRef(
+            id=_identifier(ref["id"], "event.data.assignees[].id"), summary=_text(ref, "summary")
+        )
         for ref in value
         if isinstance(ref, dict) and isinstance(ref.get("id"), str)
     )
@@ -299,7 +318,21 @@ def _agent(agent: Mapping[str, Any] | None) -> AgentRef | None:
     if not agent_id or not agent_type:
         # An agent we cannot identify is as good as none: it cannot be resolved to a user.
         return None
-    return AgentRef(id=agent_id, type=agent_type, summary=_text(agent, "summary"))
+    return AgentRef(
+        id=_identifier(agent_id, "event.agent.id"), type=agent_type, summary=_text(agent, "summary")
+    )
+
+
+def _identifier(value: str, where: str) -> str:
+    if len(value) > MAX_EXTERNAL_ID_LENGTH:
+        raise MalformedDelivery(
+            f"{where} is longer than {MAX_EXTERNAL_ID_LENGTH} characters ({len(value)})"
+        )
+    return value
+
+
+def _optional_identifier(value: str | None, where: str) -> str | None:
+    return None if value is None else _identifier(value, where)
 
 
 def _required_str(event: Mapping[str, Any], key: str) -> str:
@@ -323,7 +356,13 @@ def _timestamp(event: Mapping[str, Any]) -> datetime:
     if moment.tzinfo is None:
         # Guessing a zone would shift every ordering decision made on this time.
         raise MalformedDelivery(f"event.occurred_at has no UTC offset: {text[:64]!r}")
-    return moment.astimezone(UTC)
+    bounded = within_instant_bounds(moment)
+    if bounded is None:
+        raise MalformedDelivery(
+            f"event.occurred_at must lie between {EARLIEST_INSTANT.date().isoformat()} and "
+            f"{LATEST_INSTANT.date().isoformat()} UTC: {text[:64]!r}"
+        )
+    return bounded
 
 
 def _optional_object(event: Mapping[str, Any], key: str) -> dict[str, Any] | None:
@@ -360,10 +399,8 @@ def _json_type(value: object) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, json.JSONDecodeError):
+    if isinstance(exc, JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     if isinstance(exc, UnicodeDecodeError):
         return "it is not UTF-8 text"
-    if isinstance(exc, RecursionError):
-        return "it is nested too deeply"
     return str(exc)

@@ -8,9 +8,20 @@ from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
-from fireline_pagerduty_ingest.domain.integration import Integration
-from fireline_runtime.input_text import RequestModel
+from fireline_pagerduty_ingest.domain.integration import (
+    MAX_ACTIVE_SECRETS,
+    MAX_API_TOKEN_LENGTH,
+    MAX_LABEL_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PRIORITY_MAPPINGS,
+    MAX_SECRET_LENGTH,
+    MAX_URL_LENGTH,
+    MIN_SECRET_LENGTH,
+    Integration,
+)
+from fireline_runtime.input_text import RequestModel, name_field
 
 _PRIORITY_MAP = (
     "PagerDuty priority name → Fireline severity (names compare case-insensitively). An "
@@ -19,39 +30,74 @@ _PRIORITY_MAP = (
 )
 
 
+# What the domain (domain/integration.py) enforces, declared for the OpenAPI: each describes a
+# subset of what it accepts (it trims before it measures), so no schema-valid request is refused.
+_NOT_BLANK = r"\S"
+_SECRET: JsonDict = {
+    "type": "string",
+    "minLength": MIN_SECRET_LENGTH,
+    "maxLength": MAX_SECRET_LENGTH,
+    "pattern": r"^\S(.*\S)?$",
+}
+_SECRETS: JsonDict = {
+    "items": _SECRET,
+    "minItems": 1,
+    "maxItems": MAX_ACTIVE_SECRETS,
+    "uniqueItems": True,
+}
+_LABEL: JsonDict = {"maxLength": MAX_LABEL_LENGTH}
+_NOT_BLANK_LABEL: JsonDict = {"maxLength": MAX_LABEL_LENGTH, "pattern": _NOT_BLANK}
+_MAP: JsonDict = {
+    "maxProperties": MAX_PRIORITY_MAPPINGS,
+    "propertyNames": _NOT_BLANK_LABEL,
+    "additionalProperties": {"type": "string", **_NOT_BLANK_LABEL},
+}
+_MAX_TOKEN: JsonDict = {"maxLength": MAX_API_TOKEN_LENGTH}
+_MAX_URL: JsonDict = {"maxLength": MAX_URL_LENGTH}
+
+
 class CreateIntegrationIn(RequestModel):
     """A new PagerDuty integration."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="What the org calls this integration.", examples=["Checkout"])
+    name: str = name_field(
+        MAX_NAME_LENGTH, "What the org calls this integration, 1-200 characters."
+    )
     signing_secrets: list[str] | None = Field(
         default=None,
         description="The PagerDuty webhook subscription's signing secret(s), one or two. "
         "Omit to have Fireline generate one (returned once, as `signing_secret`).",
+        json_schema_extra=_SECRETS,
     )
     pagerduty_api_token: str | None = Field(
         default=None,
         description="PagerDuty REST API token used to look up emails; stored encrypted and "
         "never returned. Without it, alerts are published without emails.",
+        json_schema_extra=_MAX_TOKEN,
     )
     pagerduty_api_url: str | None = Field(
         default=None,
         description="PagerDuty REST API base URL; defaults to the service's. Must be https to a "
         "host the service allows (`FIRELINE_PAGERDUTY_ALLOWED_HOSTS`), else 422 "
         "`api_url_not_allowed`: the API token is sent there.",
+        json_schema_extra=_MAX_URL,
     )
     default_severity: str | None = Field(
-        default=None, description="Severity of alerts unless the webhook URL sets `severity`."
+        default=None,
+        description="Severity of alerts unless the webhook URL sets `severity`.",
+        json_schema_extra=_LABEL,
     )
     default_incident_type: str | None = Field(
         default=None,
         description="Incident type of alerts unless the webhook URL sets `incident_type`.",
+        json_schema_extra=_LABEL,
     )
     priority_severities: dict[str, str] | None = Field(
         default=None,
         description=_PRIORITY_MAP,
         examples=[{"P1": "SEV1", "P2": "SEV2"}],
+        json_schema_extra=_MAP,
     )
 
 
@@ -73,26 +119,40 @@ class UpdateIntegrationIn(RequestModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, description="New name.")
+    name: str | None = name_field(MAX_NAME_LENGTH, "New name.", default=None)
     pagerduty_api_url: str | None = Field(
         default=None,
         description="New REST API base URL (same rules as on creation); null restores the "
         "service default.",
+        json_schema_extra=_MAX_URL,
     )
     pagerduty_api_token: str | None = Field(
-        default=None, description="New REST API token; null removes the token."
+        default=None,
+        description="New REST API token; null removes the token.",
+        json_schema_extra=_MAX_TOKEN,
     )
-    default_severity: str | None = Field(default=None, description="Null clears it.")
-    default_incident_type: str | None = Field(default=None, description="Null clears it.")
+    default_severity: str | None = Field(
+        default=None, description="Null clears it.", json_schema_extra=_LABEL
+    )
+    default_incident_type: str | None = Field(
+        default=None, description="Null clears it.", json_schema_extra=_LABEL
+    )
     priority_severities: dict[str, str] | None = Field(
         default=None,
         description="Replaces the whole map (`{}` maps nothing); null restores the default. "
         + _PRIORITY_MAP,
+        json_schema_extra=_MAP,
     )
     signing_secrets: list[str] | None = Field(
-        default=None, description="Replace every active signing secret with these (1 or 2)."
+        default=None,
+        description="Replace every active signing secret with these (1 or 2).",
+        json_schema_extra=_SECRETS,
     )
-    add_signing_secret: str | None = Field(default=None, description="Add this signing secret.")
+    add_signing_secret: str | None = Field(
+        default=None,
+        description="Add this signing secret.",
+        json_schema_extra=_SECRET,
+    )
     generate_signing_secret: bool = Field(
         default=False, description="Add a Fireline-generated secret, returned once."
     )

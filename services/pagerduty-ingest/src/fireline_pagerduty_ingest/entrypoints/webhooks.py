@@ -49,7 +49,13 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     summary="Receive a PagerDuty V3 webhook delivery",
     responses={
         200: {"model": WebhookReceipt, "description": "Already received; nothing new happens."},
-        400: {"description": "Not a V3 delivery, or an unusable query parameter.", **_PROBLEM},
+        400: {
+            "description": "Not a V3 delivery, or an unusable query parameter. Also refused: any "
+            "PagerDuty id (event, incident, agent, assignee, service, escalation policy) over 255 "
+            "characters, JSON nested over 64 levels, an `occurred_at` outside 0001-01-03 to "
+            "9999-12-29 UTC.",
+            **_PROBLEM,
+        },
         401: {"description": "No signature matches an active signing secret.", **_PROBLEM},
         404: {"description": "No such integration.", **_PROBLEM},
         413: {"description": "Body over 256 KB.", **_PROBLEM},
