@@ -22,6 +22,7 @@ SERVICES = {
     "auth": "fireline_auth",
     "incidents": "fireline_incidents",
     "pagerduty-ingest": "fireline_pagerduty_ingest",
+    "notifications": "fireline_notifications",
 }
 # Placeholders so settings classes with required secrets can be instantiated to build the app;
 # nothing connects anywhere while the documents are generated.
@@ -29,6 +30,7 @@ _DUMMY_ENV = {
     "database_url": "postgresql://docs@localhost/docs",
     "fireline_signing_key_encryption_key": "A" * 43 + "=",
     "fireline_ingest_encryption_key": "A" * 43 + "=",
+    "fireline_notifications_encryption_key": "A" * 43 + "=",
 }
 
 

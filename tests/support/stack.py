@@ -1,4 +1,4 @@
-"""The four services as separate processes, wired exactly as a deployment would wire them.
+"""The five services as separate processes, wired exactly as a deployment would wire them.
 
 Each stack gets fresh databases, a fresh topic prefix and free ports, on a broker the caller
 gives (one a test may take away and bring back: :class:`support.infra.Broker`).
@@ -107,7 +107,11 @@ async def start_stack(
         bootstrap=broker.bootstrap,
         broker_env=broker.client_env,
         ports={s.name: free_port() for s in SERVICES},
-        secrets_={"signing_key_encryption_key": _key(), "ingest_encryption_key": _key()},
+        secrets_={
+            "signing_key_encryption_key": _key(),
+            "ingest_encryption_key": _key(),
+            "notifications_encryption_key": _key(),
+        },
         topic_prefix=stack.topic_prefix,
         database_suffix=suffix,
         extra={"FIRELINE_TOPIC_PARTITIONS": "2", **(common_env or {})},

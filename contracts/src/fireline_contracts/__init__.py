@@ -65,6 +65,11 @@ from fireline_contracts.keys import (
     KeyRotated,
     KeyRotatedPayload,
 )
+from fireline_contracts.notifications import (
+    NotificationEvent,
+    WebhookEndpointDisabled,
+    WebhookEndpointDisabledPayload,
+)
 from fireline_contracts.registry import (
     EVENT_TYPES,
     UPCASTERS,
@@ -91,6 +96,7 @@ from fireline_contracts.topics import (
     KEY_EXCHANGE_FAILURES,
     KEY_USAGE,
     KEYS,
+    NOTIFICATIONS,
     SESSIONS,
     USERS,
     TopicSpec,
@@ -114,6 +120,7 @@ __all__ = [
     "KEYS",
     "KEY_EXCHANGE_FAILURES",
     "KEY_USAGE",
+    "NOTIFICATIONS",
     "SESSIONS",
     "UPCASTERS",
     "USERS",
@@ -172,6 +179,7 @@ __all__ = [
     "LoginFailedPayload",
     "LoginSucceeded",
     "LoginSucceededPayload",
+    "NotificationEvent",
     "SessionEvent",
     "SessionRevoked",
     "SessionRevokedPayload",
@@ -187,6 +195,8 @@ __all__ = [
     "UserPayload",
     "UserUpdated",
     "UtcDatetime",
+    "WebhookEndpointDisabled",
+    "WebhookEndpointDisabledPayload",
     "compatibility_problems",
     "dlq_name",
     "parse_event",

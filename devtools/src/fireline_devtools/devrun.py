@@ -34,13 +34,15 @@ from fireline_devtools.processes import SERVICES, ServiceProcess, stack_env, wai
 def dev_secrets(state_dir: Path) -> dict[str, str]:
     """Local-only keys, generated once and kept in the git-ignored state folder."""
     path = state_dir / "dev-secrets.json"
-    if path.exists():
-        loaded: dict[str, str] = json.loads(path.read_text())
-        return loaded
-    values = {
-        "signing_key_encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        "ingest_encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-    }
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    names = ("signing_key_encryption_key", "ingest_encryption_key", "notifications_encryption_key")
+    missing = [name for name in names if name not in values]
+    if not missing:
+        return values
+    # A state folder from before a service existed gets that service's key added, the others kept
+    # (the databases they encrypted are still read with them).
+    for name in missing:
+        values[name] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     path.write_text(json.dumps(values))
     path.chmod(0o600)
     return values

@@ -50,6 +50,7 @@ class AuditAction(StrEnum):
     INTEGRATION_CHANGED = "integration.changed"
     INTEGRATION_SECRETS_ROTATED = "integration.signing_secrets_rotated"
     INTEGRATION_DELETED = "integration.deleted"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
 
 @dataclass(frozen=True)

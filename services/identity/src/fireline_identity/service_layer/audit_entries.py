@@ -14,6 +14,7 @@ from fireline_contracts import (
     INTEGRATIONS,
     KEY_EXCHANGE_FAILURES,
     KEYS,
+    NOTIFICATIONS,
     SESSIONS,
     USERS,
     EventEnvelope,
@@ -35,10 +36,18 @@ from fireline_contracts import (
     UserDeactivated,
     UserPayload,
     UserUpdated,
+    WebhookEndpointDisabled,
 )
 from fireline_identity.domain.audit import Actor, ActorType, AuditAction, AuditEntry, Target
 
-AUDITED_TOPICS: tuple[TopicSpec, ...] = (KEYS, USERS, SESSIONS, KEY_EXCHANGE_FAILURES, INTEGRATIONS)
+AUDITED_TOPICS: tuple[TopicSpec, ...] = (
+    KEYS,
+    USERS,
+    SESSIONS,
+    KEY_EXCHANGE_FAILURES,
+    INTEGRATIONS,
+    NOTIFICATIONS,
+)
 """Topics the audit store consumes (not every event on them is audited: see ``BUILDERS``)."""
 
 Builder = Callable[[Any], AuditEntry]
@@ -242,6 +251,20 @@ def signing_secrets_rotated(event: SigningSecretsRotated) -> AuditEntry:
     )
 
 
+def webhook_endpoint_disabled(event: WebhookEndpointDisabled) -> AuditEntry:
+    p = event.payload
+    # The service disabled it, not a person; the host only, as the URL may carry a token.
+    return _entry(
+        event,
+        AuditAction.WEBHOOK_ENDPOINT_DISABLED,
+        Actor(ActorType.SYSTEM),
+        Target("webhook_endpoint", p.endpoint_id),
+        host=p.host,
+        reason=p.reason,
+        failing_since=p.failing_since.isoformat() if p.failing_since else None,
+    )
+
+
 BUILDERS: dict[type[EventEnvelope], Builder] = {
     KeyCreated: key_created,
     KeyRenamed: key_renamed,
@@ -258,6 +281,7 @@ BUILDERS: dict[type[EventEnvelope], Builder] = {
     IntegrationChanged: integration_changed,
     SigningSecretsRotated: signing_secrets_rotated,
     IntegrationDeleted: _integration_builder(AuditAction.INTEGRATION_DELETED),
+    WebhookEndpointDisabled: webhook_endpoint_disabled,
 }
 """Event class → the audit entry it becomes; events not listed are not audited."""
 

@@ -21,6 +21,7 @@ const ACTION_LABELS = {
   "integration.changed": "Integration changed",
   "integration.signing_secrets_rotated": "Integration signing secrets rotated",
   "integration.deleted": "Integration deleted",
+  "webhook_endpoint.disabled": "Webhook endpoint disabled",
 };
 
 const ACTOR_LABELS = { secret_scanner: "Secret scanner", system: "System" };
