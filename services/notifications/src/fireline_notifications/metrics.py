@@ -18,7 +18,7 @@ class NotificationsMetrics:
         registry = runtime.metrics.registry
         self._uow = uow
         self.attempts = Counter(
-            "fireline_webhook_attempts",
+            "fireline_notification_attempts",
             "Outgoing webhook attempts by outcome: succeeded (2xx), retrying (failed, retried "
             "later), rate_limited (429 with Retry-After), failed (out of retries), gone (410).",
             ["outcome"],
@@ -27,12 +27,12 @@ class NotificationsMetrics:
         for outcome in OUTCOMES:  # at 0 from the start, so increase() sees the first one
             self.attempts.labels(outcome)
         self.backlog = Gauge(
-            "fireline_webhook_backlog",
+            "fireline_notification_backlog",
             "Outgoing webhook deliveries pending (due or waiting for a retry).",
             registry=registry,
         )
         self.oldest_pending = Gauge(
-            "fireline_webhook_oldest_pending_age_seconds",
+            "fireline_notification_oldest_pending_age_seconds",
             "Age of the oldest pending delivery, per endpoint with any pending.",
             ["endpoint_id"],
             registry=registry,
