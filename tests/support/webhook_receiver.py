@@ -30,6 +30,7 @@ class _Script:
     then: int = 204
     delay_s: float = 0.0
     retry_after: str | None = None
+    location: str | None = None
 
 
 class WebhookReceiver:
@@ -50,11 +51,13 @@ class WebhookReceiver:
         then: int = 204,
         delay_s: float = 0.0,
         retry_after: str | None = None,
+        location: str | None = None,
     ) -> None:
         """Answer the next requests to ``path`` with ``statuses`` in turn, then ``then`` always;
-        each answer after ``delay_s`` (a slow or dead endpoint)."""
+        each answer after ``delay_s`` (a slow or dead endpoint), a 429 with ``retry_after`` and
+        a 3xx with ``location``."""
         with self._lock:
-            self._scripts[path] = _Script(list(statuses), then, delay_s, retry_after)
+            self._scripts[path] = _Script(list(statuses), then, delay_s, retry_after, location)
 
     def url(self, path: str) -> str:
         if self._server is None:
@@ -101,6 +104,8 @@ class WebhookReceiver:
                 self.send_response(status)
                 if status == 429 and script.retry_after is not None:
                     self.send_header("Retry-After", script.retry_after)
+                if 300 <= status < 400 and script.location is not None:
+                    self.send_header("Location", script.location)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 # The sender may have gone away (killed, or gave up waiting): it is recorded.
