@@ -236,7 +236,7 @@ def test_a_dead_endpoint_does_not_delay_a_healthy_one(
     receiver.answer(dead, then=204, delay_s=10)
     dead_hook = endpoints.create(receiver.url(dead))
     healthy_hook = endpoints.create(receiver.url(healthy))
-    for _ in range(6):  # more than its in-flight slots: a backlog of its own
+    for _ in range(12):  # more than its in-flight slots (8): a backlog of its own
         assert endpoints.call("POST", f"/{dead_hook['id']}/test").status_code == 202
 
     started = time.monotonic()

@@ -33,6 +33,13 @@ class _Script:
     location: str | None = None
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) would refuse connections from a sender with dozens in
+    # flight, and a test would see refusals that are the receiver's, not the sender's.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class WebhookReceiver:
     """``with WebhookReceiver() as r:`` … ``r.url("/hook")`` … ``r.wait("/hook", 3)``."""
 
@@ -115,8 +122,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # the test's output is for the test's findings
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", 0), Handler)
         thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
         thread.start()
         self._server, self._thread = server, thread

@@ -328,7 +328,7 @@ async def test_a_name_that_resolves_inside_at_send_time_is_refused_there(
     assert attempt.error.startswith("refused: rebind.example resolves to a private")
 
 
-async def test_claims_take_a_few_per_endpoint_skip_busy_ones_and_come_back_after_the_lease(
+async def test_claims_take_each_endpoints_free_slots_and_come_back_after_the_lease(
     store: Store, receiver: WebhookReceiver
 ) -> None:
     org = uuid.uuid4()
@@ -341,29 +341,25 @@ async def test_claims_take_a_few_per_endpoint_skip_busy_ones_and_come_back_after
             uow=store.uow(), notice=_notice(org, "incident.status_changed"), incident_url_base="x"
         )
     await fan_out(uow=store.uow(), notice=_notice(org), incident_url_base="x")
-    lease = T0 + timedelta(seconds=60)
+    lease = timedelta(seconds=60)
 
-    async def claim(busy_ids: list[uuid.UUID], at: datetime) -> list[uuid.UUID]:
+    async def claim(in_flight: dict[uuid.UUID, int], at: datetime) -> list[uuid.UUID]:
         async with store.uow() as uow:
             claimed = await uow.deliveries.claim(
-                per_endpoint=2,
-                total=10,
-                busy=busy_ids,
-                now=at,
-                lease_until=at + timedelta(seconds=60),
+                per_endpoint=2, total=10, in_flight=in_flight, now=at, lease_until=at + lease
             )
         return [d.endpoint_id for d in claimed]
 
-    first = await claim([], T0)
-    while_busy = await claim([busy.id], T0)
-    leased = await claim([], T0 + timedelta(seconds=1))
-    after_lease = await claim([], lease + timedelta(seconds=1))
+    first = await claim({}, T0)
+    at_capacity = await claim({busy.id: 2}, T0)
+    one_slot_free = await claim({busy.id: 1}, T0)
+    after_lease = await claim({}, T0 + lease + timedelta(seconds=1))
 
-    assert first.count(busy.id) == 2
-    assert first.count(calm.id) == 1  # it has one delivery
-    assert while_busy == []
-    assert leased == [busy.id, busy.id]  # the two not yet claimed
-    assert after_lease.count(calm.id) == 1  # the first claim's lease ran out: due again
+    assert (first.count(busy.id), first.count(calm.id)) == (2, 1)  # calm has one delivery
+    assert at_capacity == []  # and what calm has is leased
+    assert one_slot_free == [busy.id]
+    # The first claims' leases ran out (no attempt was recorded): due again, to the same cap.
+    assert (after_lease.count(busy.id), after_lease.count(calm.id)) == (2, 1)
 
 
 async def test_the_delivery_log_pages_through_every_attempt_once(

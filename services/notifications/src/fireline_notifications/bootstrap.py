@@ -41,6 +41,8 @@ def create_app(settings: Settings) -> FastAPI:
         settings=settings,
         migrations=load(SERVICE, "fireline_notifications.migrations"),
         topics=[NOTIFICATIONS],
+        # Every delivery in flight records its attempt in a transaction of its own.
+        pool_max_size=20,
     )
     enable_bearer_auth(runtime, settings)
     box = SecretBox.from_text(settings.fireline_notifications_encryption_key.get_secret_value())

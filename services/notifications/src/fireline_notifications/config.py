@@ -38,7 +38,7 @@ class Settings(ServiceSettings, TokenSettings):
         description="An endpoint whose every delivery failed for this long is disabled.",
     )
     fireline_notifications_per_endpoint_concurrency: int = Field(
-        default=4, ge=1, le=64, description="Deliveries in flight to one endpoint at most."
+        default=8, ge=1, le=64, description="Deliveries in flight to one endpoint at most."
     )
     fireline_notifications_max_in_flight: int = Field(
         default=200, ge=1, description="Deliveries in flight in this process at most."

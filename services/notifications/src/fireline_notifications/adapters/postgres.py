@@ -238,7 +238,7 @@ class PgDeliveryRepository(PgRepository):
         *,
         per_endpoint: int,
         total: int,
-        busy: list[UUID],
+        in_flight: dict[UUID, int],
         now: datetime,
         lease_until: datetime,
     ) -> list[Delivery]:
@@ -248,14 +248,16 @@ class PgDeliveryRepository(PgRepository):
             f"""
             WITH claimed AS (
                 SELECT d.id, d.next_attempt_at FROM webhook_endpoints e
+                LEFT JOIN unnest($4::uuid[], $6::int[]) AS busy (endpoint_id, n)
+                    ON busy.endpoint_id = e.id
                 CROSS JOIN LATERAL (
                     SELECT id, next_attempt_at FROM deliveries
                     WHERE endpoint_id = e.id AND state = 'pending' AND next_attempt_at <= $3
                     ORDER BY next_attempt_at, id
-                    LIMIT $1
+                    LIMIT greatest($1 - coalesce(busy.n, 0), 0)
                     FOR UPDATE SKIP LOCKED
                 ) d
-                WHERE e.enabled AND NOT (e.id = ANY ($4::uuid[]))
+                WHERE e.enabled
                 ORDER BY d.next_attempt_at
                 LIMIT $2
             )
@@ -266,8 +268,9 @@ class PgDeliveryRepository(PgRepository):
             per_endpoint,
             total,
             now,
-            busy,
+            list(in_flight),
             lease_until,
+            list(in_flight.values()),
         )
         return [_delivery(r) for r in rows]
 

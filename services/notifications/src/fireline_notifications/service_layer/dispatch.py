@@ -1,10 +1,10 @@
 """Sending due deliveries: claim, sign, POST, record, decide what follows.
 
-Each endpoint gets its own slots: a pass claims only for endpoints with nothing in flight here,
-and at most ``per_endpoint`` of each, and every delivery is sent in its own task. An endpoint
-that takes its whole timeout to answer holds its own slots, never another endpoint's (or org's),
-and the next pass does not wait for it. A claim leases the rows; a process that dies mid-send
-leaves them to be claimed again when the lease ends, with the same webhook-id.
+Each endpoint gets its own slots: a pass claims for each endpoint only as many as it has free
+here (``per_endpoint`` less those in flight), and every delivery is sent in its own task. An
+endpoint that takes its whole timeout to answer holds its own slots, never another endpoint's
+(or org's), and the next pass does not wait for it. A claim leases the rows; a process that
+dies mid-send leaves them to be claimed again when the lease ends, with the same webhook-id.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from fireline_notifications.domain.delivery import (
     AttemptResult,
     Delivery,
     Outcome,
+    Verdict,
     judge,
     truncated,
     webhook_id,
@@ -78,21 +79,40 @@ class Dispatcher:
         if free <= 0:
             return False
         now = self._now()
-        busy = [endpoint for endpoint, n in self._in_flight.items() if n > 0]
         async with self._uow() as uow:
             claimed = await uow.deliveries.claim(
                 per_endpoint=self._settings.per_endpoint,
                 total=free,
-                busy=busy,
+                in_flight=dict(self._in_flight),
                 now=now,
                 lease_until=now + self._settings.lease,
             )
+        # Each endpoint and its secrets once per pass, not once per delivery.
+        targets = await self._targets({d.endpoint_id for d in claimed}, now)
         for delivery in claimed:
+            target = targets.get(delivery.endpoint_id)
+            if target is None:  # deleted or disabled since: the lease keeps the row for later
+                continue
             self._in_flight[delivery.endpoint_id] += 1
-            task = asyncio.create_task(self._deliver(delivery), name=f"delivery-{delivery.id}")
+            task = asyncio.create_task(
+                self._deliver(delivery, *target), name=f"delivery-{delivery.id}"
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(claimed) == free
+
+    async def _targets(
+        self, endpoint_ids: set[uuid.UUID], now: datetime
+    ) -> dict[uuid.UUID, tuple[Endpoint, list[str]]]:
+        found: dict[uuid.UUID, tuple[Endpoint, list[str]]] = {}
+        async with self._uow().reading() as uow:
+            for endpoint_id in endpoint_ids:
+                endpoint = await uow.endpoints.get(None, endpoint_id)
+                if endpoint is None or not endpoint.enabled:
+                    continue
+                secrets_ = await uow.endpoints.signing_secrets(endpoint_id, now)
+                found[endpoint_id] = (endpoint, [s.secret for s in secrets_])
+        return found
 
     async def drain(self) -> None:
         """Wait for the sends in flight (tests; a shutdown cancels them instead)."""
@@ -104,9 +124,9 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery, endpoint: Endpoint, secrets_: list[str]) -> None:
         try:
-            await self.deliver(delivery)
+            await self.deliver(delivery, endpoint, secrets_)
         except asyncio.CancelledError:
             raise
         except Exception:  # the lease brings it back; one failure must not end the others
@@ -117,20 +137,14 @@ class Dispatcher:
                 del self._in_flight[delivery.endpoint_id]
             self.wake.set()
 
-    async def deliver(self, delivery: Delivery) -> Outcome | None:
-        """One attempt at ``delivery``, recorded; its outcome (None: the endpoint is gone or
-        disabled, and the delivery waits)."""
+    async def deliver(self, delivery: Delivery, endpoint: Endpoint, secrets_: list[str]) -> Outcome:
+        """One attempt at ``delivery`` to ``endpoint``, signed with ``secrets_``, recorded."""
         sent_at = self._now()
-        async with self._uow().reading() as uow:
-            endpoint = await uow.endpoints.get(None, delivery.endpoint_id)
-            secrets_ = await uow.endpoints.signing_secrets(delivery.endpoint_id, sent_at)
-        if endpoint is None or not endpoint.enabled:
-            return None
         body = delivery.body.encode()
         headers = {"content-type": "application/json"}
         if endpoint.format == "standard":
             headers |= signing.headers(
-                [s.secret for s in secrets_],
+                secrets_,
                 webhook_id(delivery.id),
                 int(sent_at.timestamp()),
                 body,
@@ -138,19 +152,29 @@ class Dispatcher:
         result = await self._sender.post(endpoint.url, headers, body)
         return await self._record(delivery, result, sent_at)
 
+    def _judge(self, delivery: Delivery, result: AttemptResult, endpoint: Endpoint) -> Verdict:
+        return judge(
+            result,
+            schedule_step=delivery.schedule_step,
+            failing_since=endpoint.failing_since,
+            now=self._now(),
+            schedule=self._settings.schedule,
+            disable_after=self._settings.disable_after,
+        )
+
     async def _record(self, delivery: Delivery, result: AttemptResult, at: datetime) -> Outcome:
         async with self._uow() as uow:
-            endpoint = await uow.endpoints.get(None, delivery.endpoint_id, for_update=True)
+            endpoint = await uow.endpoints.get(None, delivery.endpoint_id)
             if endpoint is None:  # deleted while we sent: its log went with it
                 return "failed"
-            verdict = judge(
-                result,
-                schedule_step=delivery.schedule_step,
-                failing_since=endpoint.failing_since,
-                now=self._now(),
-                schedule=self._settings.schedule,
-                disable_after=self._settings.disable_after,
-            )
+            verdict = self._judge(delivery, result, endpoint)
+            if verdict.failing_since != endpoint.failing_since or verdict.disable is not None:
+                # The endpoint changes: judge again under its lock, so concurrent attempts to
+                # it agree on when its failures began (a success needs no lock: the common case).
+                endpoint = await uow.endpoints.get(None, delivery.endpoint_id, for_update=True)
+                if endpoint is None:
+                    return "failed"
+                verdict = self._judge(delivery, result, endpoint)
             attempt = Attempt(
                 id=uuid.uuid4(),
                 delivery_id=delivery.id,

@@ -68,13 +68,14 @@ class DeliveryRepository(Protocol):
         *,
         per_endpoint: int,
         total: int,
-        busy: list[UUID],
+        in_flight: dict[UUID, int],
         now: datetime,
         lease_until: datetime,
     ) -> list[Delivery]:
-        """Up to ``total`` due deliveries of enabled endpoints not in ``busy``, at most
-        ``per_endpoint`` of each, oldest first; each is leased (not due again) until
-        ``lease_until``. Rows another process is claiming are skipped, never waited for."""
+        """Up to ``total`` due deliveries of enabled endpoints, oldest first, at most
+        ``per_endpoint`` less what is already ``in_flight`` of each; each is leased (not due
+        again) until ``lease_until``. Rows another process is claiming are skipped, never
+        waited for."""
 
     async def record(self, delivery: Delivery, verdict: Verdict, attempt: Attempt) -> None:
         """Store the attempt and the delivery's state after it."""
