@@ -102,7 +102,7 @@ async def end_to_end(ctx: Context) -> Outcome:
     )
     await starts.start()
     try:
-        sent = await _send_open_loop(ctx, batch, rate)
+        sent = await send_open_loop(ctx, batch, rate)
         await _wait_matches(starts, set(sent.answered), MATCH_TIMEOUT_S)
     finally:
         await starts.stop()
@@ -144,7 +144,7 @@ class _Sent:
         self.max_lag = 0.0
 
 
-async def _send_open_loop(ctx: Context, batch: list[deliveries.Delivery], rate: float) -> _Sent:
+async def send_open_loop(ctx: Context, batch: list[deliveries.Delivery], rate: float) -> _Sent:
     assert ctx.integration is not None
     url = ctx.integration.webhook_url
     sent = _Sent()

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from bench import ROOT
 
-ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7)
+ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
 
-RUN_ORDER = (0, 2, 3, 5, 6, 4, 1, 7)
+RUN_ORDER = (0, 2, 3, 5, 6, 4, 8, 9, 1, 7)
 """Quiet scenarios first: the ceiling, then the wrk runs and probes that a backlog of webhooks
 would disturb; the open-loop latency run (4) before the 10,000-delivery ingest run (1), whose
-incidents may still be draining through the worker and the broker when it ends. The exchange per
+incidents may still be draining through the worker and the broker when it ends; the outgoing
+webhook runs (8, 9) beside 4 for the same reason. The exchange per
 algorithm (7) last: it replaces auth's signing key at once for each algorithm, which withdraws
 every token issued before it."""
 
@@ -101,7 +102,8 @@ def parser() -> argparse.ArgumentParser:
         default=",".join(map(str, ALL_SCENARIOS)),
         help="comma-separated scenario numbers (0 ceiling, 1 webhook ingest, 2 token exchange, "
         "3 authenticated read, 4 end-to-end latency, 5 revocation, 6 key usable, "
-        "7 token exchange per signing algorithm)",
+        "7 token exchange per signing algorithm, 8 PagerDuty to webhook latency, "
+        "9 webhook fan-out burst)",
     )
     p.add_argument(
         "--seconds", type=int, default=10, help="wrk duration of scenarios 0, 2, 3 (7: each)"
@@ -112,8 +114,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--drain-timeout", type=float, default=180.0, help="scenario 1: seconds to wait for all"
     )
-    p.add_argument("--rate", type=float, default=200.0, help="scenario 4: webhooks per second")
-    p.add_argument("--latency-seconds", type=float, default=30.0, help="scenario 4: duration")
+    p.add_argument(
+        "--rate", type=float, default=200.0, help="scenarios 4 and 8: webhooks per second"
+    )
+    p.add_argument(
+        "--latency-seconds", type=float, default=30.0, help="scenarios 4 and 8: duration"
+    )
     p.add_argument("--trials", type=int, default=50, help="scenarios 5 and 6: trials each")
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     p.add_argument(

@@ -18,6 +18,8 @@ NAMES: dict[int, tuple[str, str]] = {
     5: ("revocation", "revocation"),
     6: ("key_usable", "key usable"),
     7: ("token_exchange_by_algorithm", "token exchange per algorithm"),
+    8: ("pagerduty_to_webhook", "PagerDuty 202 -> webhook received"),
+    9: ("webhook_fan_out", "burst fanned out to 10 endpoints"),
 }
 """Scenario number -> (key in the results file, title in the table)."""
 

@@ -30,6 +30,7 @@ from bench import (
     options,
     report,
     throughput,
+    webhooks,
 )
 from bench import wrk as wrk_
 from bench.api import Fireline
@@ -48,8 +49,10 @@ SCENARIOS: dict[int, Scenario] = {
     5: keys.revocation,
     6: keys.key_usable,
     7: algorithms.token_exchange_by_algorithm,
+    8: webhooks.pagerduty_to_webhook,
+    9: webhooks.fan_out_burst,
 }
-NEEDS_INTEGRATION = {1, 3, 4}
+NEEDS_INTEGRATION = {1, 3, 4, 8, 9}
 
 
 def progress(message: str) -> None:

@@ -33,6 +33,8 @@ class Target(External):
     auth_env: dict[str, str] | None = None
     """The auth service's environment when the bench started it (scenario 7 runs auth's CLI with
     it); None for a running stack. Never written to the results."""
+    notifications_url: str = ""
+    """The notifications service, when the bench started it (scenarios 8 and 9)."""
 
     def limiter_json(self) -> dict[str, object]:
         if self.failed_auth_limit is None:
@@ -69,7 +71,11 @@ async def own_stack(broker_kind: str = "kafka") -> AsyncIterator[Target]:
         stack = await start_stack(
             postgres,
             broker,
-            extra_env={"auth": {"FIRELINE_FAILED_AUTH_LIMIT": str(RAISED_FAILED_AUTH_LIMIT)}},
+            extra_env={
+                "auth": {"FIRELINE_FAILED_AUTH_LIMIT": str(RAISED_FAILED_AUTH_LIMIT)},
+                # Scenarios 8 and 9 receive the webhooks on loopback.
+                "notifications": {"FIRELINE_NOTIFICATIONS_ALLOWED_HOSTS": "127.0.0.1"},
+            },
         )
         yield Target(
             identity_url=stack.url("identity"),
@@ -85,6 +91,7 @@ async def own_stack(broker_kind: str = "kafka") -> AsyncIterator[Target]:
             postgres_version=await _postgres_version(postgres),
             broker=broker_name,
             auth_env=stack.env("auth"),
+            notifications_url=stack.url("notifications"),
         )
     finally:
         if stack is not None:
