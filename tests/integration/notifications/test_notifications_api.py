@@ -33,10 +33,9 @@ from fireline_contracts import (
     topic_name,
 )
 from fireline_devtools.postgres import Postgres
-from fireline_runtime.service import ServiceRuntime
 from support import infra
+from support.in_process import serving
 from support.token_issuer import ALL_SCOPES, TokenIssuer
-from support.waiting import wait_for
 from support.webhook_receiver import Received, WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -96,17 +95,8 @@ async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Service]:
                 ).decode(),
                 fireline_notifications_allowed_hosts="127.0.0.1",
             )
-            app = create_app(settings)
-            async with app.router.lifespan_context(app):
-                runtime: ServiceRuntime = app.state.runtime
-
-                async def consumers_started() -> bool:
-                    return runtime.broker_started
-
-                assert await wait_for(consumers_started, WAIT_S)
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-                    yield Service(c, tokens, producer, prefix, r)
+            async with serving(create_app(settings), join_timeout=WAIT_S) as client:
+                yield Service(client, tokens, producer, prefix, r)
     finally:
         await producer.stop()
         await infra.drop(postgres, database)
