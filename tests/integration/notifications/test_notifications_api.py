@@ -21,8 +21,6 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from fireline_notifications.bootstrap import create_app
-from fireline_notifications.config import Settings
 from standardwebhooks import Webhook
 
 from fireline_contracts import (
@@ -33,6 +31,8 @@ from fireline_contracts import (
     topic_name,
 )
 from fireline_devtools.postgres import Postgres
+from fireline_notifications.bootstrap import create_app
+from fireline_notifications.config import Settings
 from support import infra
 from support.in_process import serving
 from support.token_issuer import ALL_SCOPES, TokenIssuer

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
+
 from fireline_notifications.adapters.http import HttpSender
 from fireline_notifications.adapters.postgres import PgUnitOfWork
 from fireline_notifications.domain.addresses import AllowList, IPAddress
@@ -28,7 +29,6 @@ from fireline_notifications.service_layer.dispatch import Dispatcher, DispatchSe
 from fireline_notifications.service_layer.fanout import fan_out
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
 from fireline_notifications.service_layer.urls import UrlPolicy
-
 from fireline_runtime.db import create_pool
 from fireline_runtime.migrations import apply, load, runtime_migrations
 from fireline_runtime.outbox import OutboxWriter

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+
 from fireline_notifications.domain.addresses import (
     AllowList,
     IPAddress,

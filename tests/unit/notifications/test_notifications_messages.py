@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+from fireline_contracts import INCIDENTS
 from fireline_notifications.domain import catalogue
 from fireline_notifications.domain.message import (
     IncidentSnapshot,
@@ -13,8 +14,6 @@ from fireline_notifications.domain.message import (
     slack_body,
     standard_body,
 )
-
-from fireline_contracts import INCIDENTS
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

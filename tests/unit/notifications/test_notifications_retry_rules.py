@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from fireline_notifications.domain.delivery import (
     JITTER,
     MAX_RETRY_AFTER,

@@ -6,9 +6,10 @@ from __future__ import annotations
 import base64
 import time
 
+from standardwebhooks import Webhook
+
 from fireline_notifications.domain import signing
 from fireline_notifications.domain.endpoint import SECRET_BYTES, new_secret
-from standardwebhooks import Webhook
 
 # The example the specification's reference implementations are tested with.
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
