@@ -175,16 +175,18 @@ def test_410_gone_disables_the_endpoint_visibly_in_the_api_and_the_audit_log(
         export = org.identity.get("/v1/audit-events/export")
         assert export.status_code == 200, export.text
         entries = [json.loads(line) for line in export.text.splitlines()]
-        mine = [e for e in entries if e["target"]["id"] == hook["id"]]
-        if mine:
+        mine = {e["action"]: e for e in entries if e["target"]["id"] == hook["id"]}
+        if "webhook_endpoint.disabled" in mine:
             break
         assert time.monotonic() < deadline, "no audit entry for the disabled endpoint"
         time.sleep(0.5)
-    (entry,) = mine
-    assert entry["action"] == "webhook_endpoint.disabled"
+    entry = mine["webhook_endpoint.disabled"]
+    assert entry["actor"]["type"] == "system"
     assert entry["details"]["reason"] == "gone"
     assert entry["details"]["host"] == "127.0.0.1"
-    assert hook["secret"] not in json.dumps(entry)
+    assert hook["secret"] not in json.dumps(entries)
+    # Creating it was audited too, with the API key that did it as the actor.
+    assert mine["webhook_endpoint.created"]["actor"]["type"] == "key"
     assert len(receiver.received(path)) == 1
 
 

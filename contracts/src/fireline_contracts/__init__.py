@@ -67,8 +67,14 @@ from fireline_contracts.keys import (
 )
 from fireline_contracts.notifications import (
     NotificationEvent,
+    WebhookEndpointChanged,
+    WebhookEndpointChangedPayload,
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
     WebhookEndpointDisabled,
     WebhookEndpointDisabledPayload,
+    WebhookEndpointPayload,
+    WebhookEndpointSecretRotated,
 )
 from fireline_contracts.registry import (
     EVENT_TYPES,
@@ -195,8 +201,14 @@ __all__ = [
     "UserPayload",
     "UserUpdated",
     "UtcDatetime",
+    "WebhookEndpointChanged",
+    "WebhookEndpointChangedPayload",
+    "WebhookEndpointCreated",
+    "WebhookEndpointDeleted",
     "WebhookEndpointDisabled",
     "WebhookEndpointDisabledPayload",
+    "WebhookEndpointPayload",
+    "WebhookEndpointSecretRotated",
     "compatibility_problems",
     "dlq_name",
     "parse_event",

@@ -29,7 +29,13 @@ from fireline_contracts.integrations import (
 from fireline_contracts.key_exchange_failures import KeyExchangeFailed
 from fireline_contracts.key_usage import KeyUsed
 from fireline_contracts.keys import KeyCreated, KeyRenamed, KeyRevoked, KeyRotated
-from fireline_contracts.notifications import WebhookEndpointDisabled
+from fireline_contracts.notifications import (
+    WebhookEndpointChanged,
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
+    WebhookEndpointDisabled,
+    WebhookEndpointSecretRotated,
+)
 from fireline_contracts.sessions import LoginFailed, LoginSucceeded, SessionRevoked
 from fireline_contracts.users import UserCreated, UserDeactivated, UserUpdated
 
@@ -120,9 +126,16 @@ NOTIFICATIONS = TopicSpec(
     name="fireline.notifications.v1",
     key="endpoint_id",
     compacted=False,
-    events=(WebhookEndpointDisabled,),
-    description="Webhook endpoints the notifications service disabled (410 Gone, or failing "
-    "for days), published by notifications.",
+    events=(
+        WebhookEndpointCreated,
+        WebhookEndpointChanged,
+        WebhookEndpointSecretRotated,
+        WebhookEndpointDeleted,
+        WebhookEndpointDisabled,
+    ),
+    description="Webhook endpoints created, changed, deleted and their secrets rotated by "
+    "admins, and those the service disabled (410 Gone, or failing for days), published by "
+    "notifications.",
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (

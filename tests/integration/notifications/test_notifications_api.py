@@ -33,6 +33,7 @@ from fireline_contracts import (
 from fireline_devtools.postgres import Postgres
 from fireline_notifications.bootstrap import create_app
 from fireline_notifications.config import Settings
+from fireline_runtime.service import ServiceRuntime
 from support import infra
 from support.in_process import serving
 from support.token_issuer import ALL_SCOPES, TokenIssuer
@@ -52,6 +53,7 @@ class Service:
     producer: AIOKafkaProducer
     prefix: str
     receiver: WebhookReceiver
+    runtime: ServiceRuntime
 
     async def arrived(self, path: str, count: int) -> list[Received]:
         # In a thread: the service under test shares this event loop and must keep running.
@@ -95,8 +97,9 @@ async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Service]:
                 ).decode(),
                 fireline_notifications_allowed_hosts="127.0.0.1",
             )
-            async with serving(create_app(settings), join_timeout=WAIT_S) as client:
-                yield Service(client, tokens, producer, prefix, r)
+            app = create_app(settings)
+            async with serving(app, join_timeout=WAIT_S) as client:
+                yield Service(client, tokens, producer, prefix, r, app.state.runtime)
     finally:
         await producer.stop()
         await infra.drop(postgres, database)
@@ -272,3 +275,37 @@ async def test_a_rotation_answers_the_new_secret_once(service: Service) -> None:
     assert r.headers["cache-control"] == "no-store"
     assert r.json()["secret"].startswith("whsec_")
     assert r.json()["secret"] != hook["secret"]
+
+
+async def test_admins_changes_go_out_for_the_audit_log_with_their_key_and_no_secret(
+    service: Service,
+) -> None:
+    org, key = uuid.uuid4(), uuid.uuid4()
+    headers = {"Authorization": f"Bearer {service.tokens.token(org_id=org, key_id=key)}"}
+    url = service.receiver.url("/audited?token=s3cr3t")
+    created = await service.client.post("/v1/webhook-endpoints", json={"url": url}, headers=headers)
+    base = f"/v1/webhook-endpoints/{created.json()['id']}"
+
+    await service.client.patch(base, json={"description": "pager"}, headers=headers)
+    await service.client.patch(base, json={"description": "pager"}, headers=headers)  # no change
+    await service.client.post(f"{base}/rotate-secret", headers=headers)
+    await service.client.delete(base, headers=headers)
+
+    async with service.runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT event_type, payload FROM outbox WHERE kafka_key = $1 ORDER BY id",
+            created.json()["id"],
+        )
+    assert [r["event_type"] for r in rows] == [
+        "WebhookEndpointCreated",
+        "WebhookEndpointChanged",
+        "WebhookEndpointSecretRotated",
+        "WebhookEndpointDeleted",
+    ]
+    payloads = [json.loads(bytes(r["payload"]))["payload"] for r in rows]
+    assert {p["changed_by_key"] for p in payloads} == {str(key)}
+    assert {p["host"] for p in payloads} == {"127.0.0.1"}
+    assert payloads[1]["changed"] == ["description"]
+    everything = b"".join(bytes(r["payload"]) for r in rows)
+    assert b"s3cr3t" not in everything
+    assert created.json()["secret"].encode() not in everything

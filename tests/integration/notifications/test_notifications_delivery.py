@@ -284,7 +284,8 @@ async def test_410_disables_at_once_and_publishes_it(
         uow=store.uow(), org_id=hook.org_id, endpoint_id=hook.id
     )
     assert (endpoint.enabled, endpoint.disabled_reason) == (False, "gone")
-    assert await store.value("SELECT count(*) FROM outbox") == 1
+    disabled = "SELECT count(*) FROM outbox WHERE event_type = 'WebhookEndpointDisabled'"
+    assert await store.value(disabled) == 1
     waiting = await store.value("SELECT count(*) FROM deliveries WHERE state = 'pending'")
     assert waiting == 2  # kept for when an admin enables it again
 

@@ -36,7 +36,12 @@ from fireline_contracts import (
     UserDeactivated,
     UserPayload,
     UserUpdated,
+    WebhookEndpointChanged,
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
     WebhookEndpointDisabled,
+    WebhookEndpointPayload,
+    WebhookEndpointSecretRotated,
 )
 from fireline_identity.domain.audit import Actor, ActorType, AuditAction, AuditEntry, Target
 
@@ -251,6 +256,40 @@ def signing_secrets_rotated(event: SigningSecretsRotated) -> AuditEntry:
     )
 
 
+def _endpoint_builder(
+    action: AuditAction,
+) -> Callable[
+    [WebhookEndpointCreated | WebhookEndpointSecretRotated | WebhookEndpointDeleted], AuditEntry
+]:
+    def build(
+        event: WebhookEndpointCreated | WebhookEndpointSecretRotated | WebhookEndpointDeleted,
+    ) -> AuditEntry:
+        p = event.payload
+        return _entry(event, action, _endpoint_actor(p), _endpoint(p.endpoint_id), host=p.host)
+
+    return build
+
+
+def _endpoint_actor(p: WebhookEndpointPayload) -> Actor:
+    return Actor(ActorType.KEY, p.changed_by_key) if p.changed_by_key else Actor(ActorType.SYSTEM)
+
+
+def _endpoint(endpoint_id: Any) -> Target:
+    return Target("webhook_endpoint", endpoint_id)
+
+
+def webhook_endpoint_changed(event: WebhookEndpointChanged) -> AuditEntry:
+    p = event.payload
+    return _entry(
+        event,
+        AuditAction.WEBHOOK_ENDPOINT_CHANGED,
+        _endpoint_actor(p),
+        _endpoint(p.endpoint_id),
+        host=p.host,
+        changed=list(p.changed),
+    )
+
+
 def webhook_endpoint_disabled(event: WebhookEndpointDisabled) -> AuditEntry:
     p = event.payload
     # The service disabled it, not a person; the host only, as the URL may carry a token.
@@ -258,7 +297,7 @@ def webhook_endpoint_disabled(event: WebhookEndpointDisabled) -> AuditEntry:
         event,
         AuditAction.WEBHOOK_ENDPOINT_DISABLED,
         Actor(ActorType.SYSTEM),
-        Target("webhook_endpoint", p.endpoint_id),
+        _endpoint(p.endpoint_id),
         host=p.host,
         reason=p.reason,
         failing_since=p.failing_since.isoformat() if p.failing_since else None,
@@ -281,6 +320,10 @@ BUILDERS: dict[type[EventEnvelope], Builder] = {
     IntegrationChanged: integration_changed,
     SigningSecretsRotated: signing_secrets_rotated,
     IntegrationDeleted: _integration_builder(AuditAction.INTEGRATION_DELETED),
+    WebhookEndpointCreated: _endpoint_builder(AuditAction.WEBHOOK_ENDPOINT_CREATED),
+    WebhookEndpointChanged: webhook_endpoint_changed,
+    WebhookEndpointSecretRotated: _endpoint_builder(AuditAction.WEBHOOK_ENDPOINT_SECRET_ROTATED),
+    WebhookEndpointDeleted: _endpoint_builder(AuditAction.WEBHOOK_ENDPOINT_DELETED),
     WebhookEndpointDisabled: webhook_endpoint_disabled,
 }
 """Event class → the audit entry it becomes; events not listed are not audited."""

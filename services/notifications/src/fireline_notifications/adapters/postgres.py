@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
-from fireline_contracts import NOTIFICATIONS, WebhookEndpointDisabled
+from fireline_contracts import NOTIFICATIONS
 from fireline_notifications.domain.delivery import Attempt, Delivery, Outcome, Verdict
 from fireline_notifications.domain.endpoint import (
     DisabledReason,
@@ -21,7 +21,7 @@ from fireline_notifications.domain.endpoint import (
     SigningSecret,
 )
 from fireline_notifications.domain.message import IncidentSnapshot
-from fireline_notifications.service_layer.unit_of_work import PendingAge
+from fireline_notifications.service_layer.unit_of_work import EndpointEvent, PendingAge
 from fireline_runtime import unit_of_work as runtime_uow
 from fireline_runtime.db import Connection
 from fireline_runtime.outbox import OutboxWriter
@@ -451,5 +451,5 @@ class PgUnitOfWork(runtime_uow.PgUnitOfWork):
             raise RuntimeError("enter the unit of work first")
         return self._incidents
 
-    async def publish(self, event: WebhookEndpointDisabled) -> None:
+    async def publish(self, event: EndpointEvent) -> None:
         await self.emit(NOTIFICATIONS, event)

@@ -14,7 +14,7 @@ from fireline_notifications.domain.delivery import webhook_id
 from fireline_notifications.domain.errors import DeliveryNotFound, EndpointNotFound
 from fireline_notifications.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT
 from fireline_notifications.entrypoints import schemas
-from fireline_notifications.entrypoints.deps import Context, ReaderOrg, Uow, WriterOrg
+from fireline_notifications.entrypoints.deps import Context, ReaderOrg, Uow, WriterKey, WriterOrg
 from fireline_notifications.service_layer import deliveries, endpoints
 from fireline_runtime.input_text import InputText
 
@@ -42,7 +42,7 @@ def _id(raw: str, missing: type[Exception] = EndpointNotFound) -> UUID:
     summary="Subscribe an endpoint; the answer holds its signing secret, once",
 )
 async def create_endpoint(
-    body: schemas.NewEndpoint, org: WriterOrg, uow: Uow, context: Context
+    body: schemas.NewEndpoint, org: WriterOrg, key: WriterKey, uow: Uow, context: Context
 ) -> JSONResponse:
     command = NewEndpoint(
         org_id=org,
@@ -52,7 +52,7 @@ async def create_endpoint(
         format=body.format,
     )
     endpoint, secret = await endpoints.create_endpoint(
-        uow=uow, command=command, urls=context.urls, now=_now()
+        uow=uow, command=command, urls=context.urls, now=_now(), by=key
     )
     document = schemas.EndpointOut.of(endpoint).model_dump(mode="json") | {"secret": secret}
     # The secret is in this body: no cache may keep it.
@@ -73,7 +73,12 @@ async def get_endpoint(endpoint_id: str, org: ReaderOrg, uow: Uow) -> schemas.En
 
 @router.patch("/{endpoint_id}", summary="Change an endpoint's URL, filter or enabled state")
 async def change_endpoint(
-    endpoint_id: str, body: schemas.EndpointChanges, org: WriterOrg, uow: Uow, context: Context
+    endpoint_id: str,
+    body: schemas.EndpointChanges,
+    org: WriterOrg,
+    key: WriterKey,
+    uow: Uow,
+    context: Context,
 ) -> schemas.EndpointOut:
     command = ChangeEndpoint(
         org_id=org,
@@ -84,7 +89,7 @@ async def change_endpoint(
         enabled=body.enabled,
     )
     endpoint = await endpoints.change_endpoint(
-        uow=uow, command=command, urls=context.urls, now=_now()
+        uow=uow, command=command, urls=context.urls, now=_now(), by=key
     )
     if endpoint.enabled and body.enabled:
         context.wake_dispatcher()  # what waited while it was disabled is due now
@@ -96,8 +101,8 @@ async def change_endpoint(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an endpoint, its secrets and its delivery log",
 )
-async def delete_endpoint(endpoint_id: str, org: WriterOrg, uow: Uow) -> Response:
-    await endpoints.delete_endpoint(uow=uow, org_id=org, endpoint_id=_id(endpoint_id))
+async def delete_endpoint(endpoint_id: str, org: WriterOrg, key: WriterKey, uow: Uow) -> Response:
+    await endpoints.delete_endpoint(uow=uow, org_id=org, endpoint_id=_id(endpoint_id), by=key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -106,9 +111,9 @@ async def delete_endpoint(endpoint_id: str, org: WriterOrg, uow: Uow) -> Respons
     response_model=schemas.RotatedSecretOut,
     summary="Give the endpoint a new signing secret; the old one signs too for 24 hours",
 )
-async def rotate_secret(endpoint_id: str, org: WriterOrg, uow: Uow) -> JSONResponse:
+async def rotate_secret(endpoint_id: str, org: WriterOrg, key: WriterKey, uow: Uow) -> JSONResponse:
     secret, until = await endpoints.rotate_secret(
-        uow=uow, org_id=org, endpoint_id=_id(endpoint_id), now=_now()
+        uow=uow, org_id=org, endpoint_id=_id(endpoint_id), now=_now(), by=key
     )
     document = schemas.RotatedSecretOut(secret=secret, previous_secrets_valid_until=until)
     return JSONResponse(document.model_dump(mode="json"), headers=_NO_STORE)

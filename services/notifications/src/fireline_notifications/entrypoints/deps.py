@@ -33,16 +33,28 @@ async def _reader_org(
     return principal.org_id
 
 
-async def _writer_org(
-    principal: Annotated[Principal, Depends(require_scope(WEBHOOKS_WRITE))],
-) -> UUID:
+# One dependency object, so the org and the key of a write come from one verification.
+_WritePrincipal = Annotated[Principal, Depends(require_scope(WEBHOOKS_WRITE))]
+
+
+async def _writer_org(principal: _WritePrincipal) -> UUID:
     return principal.org_id
+
+
+async def _writer_key(principal: _WritePrincipal) -> UUID | None:
+    # Tokens speak for an API key (auth issues key ids as `sub`): the key is who changed what.
+    try:
+        return UUID(principal.key_id)
+    except ValueError:
+        return None
 
 
 ReaderOrg = Annotated[UUID, Depends(_reader_org)]
 """The caller's org, for a token with `webhooks:read`."""
 WriterOrg = Annotated[UUID, Depends(_writer_org)]
 """The caller's org, for a token with `webhooks:write` (the admin scope of this API)."""
+WriterKey = Annotated[UUID | None, Depends(_writer_key)]
+"""The API key a `webhooks:write` token was issued for: the actor of the audit events."""
 
 
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a

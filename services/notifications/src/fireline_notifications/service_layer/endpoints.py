@@ -24,6 +24,7 @@ from fireline_notifications.domain.errors import (
     InvalidEndpoint,
 )
 from fireline_notifications.domain.message import test_body
+from fireline_notifications.service_layer import endpoint_events
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
 from fireline_notifications.service_layer.urls import UrlPolicy
 
@@ -46,7 +47,12 @@ def _description(text: str) -> str:
 
 
 async def create_endpoint(
-    *, uow: UnitOfWork, command: NewEndpoint, urls: UrlPolicy, now: datetime
+    *,
+    uow: UnitOfWork,
+    command: NewEndpoint,
+    urls: UrlPolicy,
+    now: datetime,
+    by: UUID | None = None,
 ) -> tuple[Endpoint, str]:
     """The new endpoint and its signing secret (shown to the caller this once)."""
     event_types = _event_types(command.event_types)
@@ -66,6 +72,7 @@ async def create_endpoint(
     secret = SigningSecret(id=uuid.uuid4(), secret=new_secret(), created_at=now)
     async with uow:
         await uow.endpoints.add(endpoint, secret)
+        await uow.publish(endpoint_events.created(endpoint, by))
     return endpoint, secret.secret
 
 
@@ -83,7 +90,12 @@ async def get_endpoint(*, uow: UnitOfWork, org_id: UUID, endpoint_id: UUID) -> E
 
 
 async def change_endpoint(
-    *, uow: UnitOfWork, command: ChangeEndpoint, urls: UrlPolicy, now: datetime
+    *,
+    uow: UnitOfWork,
+    command: ChangeEndpoint,
+    urls: UrlPolicy,
+    now: datetime,
+    by: UUID | None = None,
 ) -> Endpoint:
     event_types = None if command.event_types is None else _event_types(command.event_types)
     description = None if command.description is None else _description(command.description)
@@ -105,26 +117,35 @@ async def change_endpoint(
         elif command.enabled is False and endpoint.enabled:
             changed = changed.disabled("admin", now)
         await uow.endpoints.save(changed)
+        event = endpoint_events.changed(endpoint, changed, by)
+        if event is not None:
+            await uow.publish(event)
     return changed
 
 
-async def delete_endpoint(*, uow: UnitOfWork, org_id: UUID, endpoint_id: UUID) -> None:
+async def delete_endpoint(
+    *, uow: UnitOfWork, org_id: UUID, endpoint_id: UUID, by: UUID | None = None
+) -> None:
     async with uow:
-        if not await uow.endpoints.delete(org_id, endpoint_id):
+        endpoint = await uow.endpoints.get(org_id, endpoint_id, for_update=True)
+        if endpoint is None or not await uow.endpoints.delete(org_id, endpoint_id):
             raise EndpointNotFound("No such webhook endpoint.")
+        await uow.publish(endpoint_events.deleted(endpoint, by))
 
 
 async def rotate_secret(
-    *, uow: UnitOfWork, org_id: UUID, endpoint_id: UUID, now: datetime
+    *, uow: UnitOfWork, org_id: UUID, endpoint_id: UUID, now: datetime, by: UUID | None = None
 ) -> tuple[str, datetime]:
     """The new secret, and until when the secrets it replaces keep signing beside it."""
     secret = SigningSecret(id=uuid.uuid4(), secret=new_secret(), created_at=now)
     until = now + ROTATION_OVERLAP
     async with uow:
-        if await uow.endpoints.get(org_id, endpoint_id, for_update=True) is None:
+        endpoint = await uow.endpoints.get(org_id, endpoint_id, for_update=True)
+        if endpoint is None:
             raise EndpointNotFound("No such webhook endpoint.")
         await uow.endpoints.expire_secrets(endpoint_id, until)
         await uow.endpoints.add_secret(endpoint_id, secret)
+        await uow.publish(endpoint_events.secret_rotated(endpoint, by))
     return secret.secret, until
 
 

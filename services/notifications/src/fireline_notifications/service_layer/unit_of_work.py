@@ -11,11 +11,25 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from fireline_contracts import WebhookEndpointDisabled
+from fireline_contracts import (
+    WebhookEndpointChanged,
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
+    WebhookEndpointDisabled,
+    WebhookEndpointSecretRotated,
+)
 from fireline_notifications.domain.delivery import Attempt, Delivery, Verdict
 from fireline_notifications.domain.endpoint import Endpoint, SigningSecret
 from fireline_notifications.domain.message import IncidentSnapshot
 from fireline_runtime.unit_of_work import Transactional
+
+EndpointEvent = (
+    WebhookEndpointCreated
+    | WebhookEndpointChanged
+    | WebhookEndpointSecretRotated
+    | WebhookEndpointDeleted
+    | WebhookEndpointDisabled
+)
 
 
 @dataclass(frozen=True)
@@ -114,5 +128,5 @@ class UnitOfWork(Transactional, Protocol):
     @property
     def incidents(self) -> IncidentDirectory: ...
 
-    async def publish(self, event: WebhookEndpointDisabled) -> None:
+    async def publish(self, event: EndpointEvent) -> None:
         """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
