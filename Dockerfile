@@ -4,6 +4,7 @@
 #   docker build --target auth             -t fireline-auth .
 #   docker build --target incidents        -t fireline-incidents .
 #   docker build --target pagerduty-ingest -t fireline-pagerduty-ingest .
+#   docker build --target notifications    -t fireline-notifications .
 #
 # Each image holds one virtualenv with the pinned dependencies, the shared contracts and runtime
 # packages, and that one service; it runs as an unprivileged user and starts with
@@ -44,6 +45,10 @@ FROM deps AS build-pagerduty-ingest
 COPY services/pagerduty-ingest/ services/pagerduty-ingest/
 RUN pip install --no-deps ./services/pagerduty-ingest
 
+FROM deps AS build-notifications
+COPY services/notifications/ services/notifications/
+RUN pip install --no-deps ./services/notifications
+
 # -- run: the common runtime image (no sources, no build tools, not root) -------------------------
 FROM ${PYTHON_IMAGE} AS app
 # A fixed uid lets volume permissions and Kubernetes' runAsNonRoot check be stated up front.
@@ -77,3 +82,8 @@ FROM app AS pagerduty-ingest
 COPY --from=build-pagerduty-ingest /opt/fireline /opt/fireline
 EXPOSE 8004
 CMD ["python", "-m", "fireline_pagerduty_ingest"]
+
+FROM app AS notifications
+COPY --from=build-notifications /opt/fireline /opt/fireline
+EXPOSE 8005
+CMD ["python", "-m", "fireline_notifications"]

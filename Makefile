@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := contracts runtime devtools services/identity services/auth services/incidents services/pagerduty-ingest
+PACKAGES := contracts runtime devtools services/identity services/auth services/incidents services/pagerduty-ingest services/notifications
 STAMP := $(VENV)/.installed
 
 .PHONY: install run reset-db test lint fmt test-unit test-integration test-e2e test-ui bench clean

@@ -23,6 +23,8 @@ NAMES: dict[int, tuple[str, str]] = {
     10: ("alert_storm", "alert storm, 1,000/s"),
     11: ("webhook_to_live_stream", "webhook -> change on an open SSE stream"),
     12: ("session_revocation", "logout -> person's token refused"),
+    13: ("pagerduty_to_webhook", "PagerDuty 202 -> webhook received"),
+    14: ("webhook_fan_out", "burst fanned out to 10 endpoints"),
 }
 """Scenario number -> (key in the results file, title in the table)."""
 

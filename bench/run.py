@@ -33,6 +33,7 @@ from bench import (
     sessions,
     storm,
     throughput,
+    webhooks,
 )
 from bench import wrk as wrk_
 from bench.api import Fireline
@@ -56,8 +57,10 @@ SCENARIOS: dict[int, Scenario] = {
     10: storm.storm,
     11: live.webhook_to_stream,
     12: sessions.logout_refuses_tokens,
+    13: webhooks.pagerduty_to_webhook,
+    14: webhooks.fan_out_burst,
 }
-NEEDS_INTEGRATION = {1, 3, 4, 8, 9, 10, 11}
+NEEDS_INTEGRATION = {1, 3, 4, 8, 9, 10, 11, 13, 14}
 
 
 def progress(message: str) -> None:

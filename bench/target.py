@@ -44,6 +44,8 @@ class Target(External):
     """The server's admin URL when the bench started the stack; never written to the results."""
     postgres: dict[str, object] = field(default_factory=dict)
     """Which PostgreSQL, its version and durability settings, and whether it counts statements."""
+    notifications_url: str = ""
+    """The notifications service, when the bench started it (scenarios 13 and 14)."""
 
     def limiter_json(self) -> dict[str, object]:
         if self.failed_auth_limit is None:
@@ -83,7 +85,9 @@ async def own_stack(
                     postgres,
                     broker,
                     extra_env={
-                        "auth": {"FIRELINE_FAILED_AUTH_LIMIT": str(RAISED_FAILED_AUTH_LIMIT)}
+                        "auth": {"FIRELINE_FAILED_AUTH_LIMIT": str(RAISED_FAILED_AUTH_LIMIT)},
+                        # Scenarios 13 and 14 receive the webhooks on loopback.
+                        "notifications": {"FIRELINE_NOTIFICATIONS_ALLOWED_HOSTS": "127.0.0.1"},
                     },
                 )
                 database_urls = {
@@ -104,6 +108,7 @@ async def own_stack(
                     postgres_version=str(described["version"]),
                     broker=broker_name,
                     auth_env=stack.env("auth"),
+                    notifications_url=stack.url("notifications"),
                     processes=_processes(stack, broker, data_dir),
                     database_urls=database_urls,
                     postgres_admin_url=postgres.admin_url,

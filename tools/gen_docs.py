@@ -22,6 +22,7 @@ SERVICES = {
     "auth": "fireline_auth",
     "incidents": "fireline_incidents",
     "pagerduty-ingest": "fireline_pagerduty_ingest",
+    "notifications": "fireline_notifications",
 }
 # Placeholders so settings classes with required secrets can be instantiated to build the app;
 # nothing connects anywhere while the documents are generated.
@@ -29,6 +30,7 @@ _DUMMY_ENV = {
     "database_url": "postgresql://docs@localhost/docs",
     "fireline_signing_key_encryption_key": "A" * 43 + "=",
     "fireline_ingest_encryption_key": "A" * 43 + "=",
+    "fireline_notifications_encryption_key": "A" * 43 + "=",
 }
 
 
@@ -84,8 +86,28 @@ def asyncapi_documents() -> dict[str, str]:
     return docs
 
 
+NOTIFICATIONS_README = ROOT / "services" / "notifications" / "README.md"
+_EVENT_TYPES_START = "<!-- event-types:start -->"
+_EVENT_TYPES_END = "<!-- event-types:end -->"
+
+
+def notifications_readme() -> str:
+    """The notifications README with its event-type table rebuilt from the contracts."""
+    from fireline_notifications.domain.catalogue import DESCRIPTIONS, EVENT_TYPES
+
+    text = NOTIFICATIONS_README.read_text()
+    head, _, rest = text.partition(_EVENT_TYPES_START)
+    _, _, tail = rest.partition(_EVENT_TYPES_END)
+    rows = [f"| `{name}` | {DESCRIPTIONS[name]} |" for name in EVENT_TYPES]
+    table = "\n".join(["| type | sent when |", "|---|---|", *rows])
+    return f"{head}{_EVENT_TYPES_START}\n{table}\n{_EVENT_TYPES_END}{tail}"
+
+
 def expected() -> dict[Path, str]:
-    files = {DOCS / "configuration.md": configuration_markdown()}
+    files = {
+        DOCS / "configuration.md": configuration_markdown(),
+        NOTIFICATIONS_README: notifications_readme(),
+    }
     for service, text in asyncapi_documents().items():
         files[DOCS / "asyncapi" / f"{service}.json"] = text
     return files

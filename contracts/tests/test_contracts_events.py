@@ -79,6 +79,14 @@ from fireline_contracts import (
     UserDeactivated,
     UserPayload,
     UserUpdated,
+    WebhookEndpointChanged,
+    WebhookEndpointChangedPayload,
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
+    WebhookEndpointDisabled,
+    WebhookEndpointDisabledPayload,
+    WebhookEndpointPayload,
+    WebhookEndpointSecretRotated,
     dlq_name,
     parse_event,
     topic_for_event_type,
@@ -90,6 +98,7 @@ KEY_ID = UUID("00000000-0000-4000-8000-0000000000a1")
 USER_ID = UUID("00000000-0000-4000-8000-0000000000b1")
 INCIDENT_ID = UUID("00000000-0000-4000-8000-0000000000c1")
 INTEGRATION_ID = UUID("00000000-0000-4000-8000-0000000000d1")
+ENDPOINT_ID = UUID("00000000-0000-4000-8000-0000000000e1")
 PD_INCIDENT_ID = "Q2KRW8X8BD7GXX"
 WHEN = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 DIGEST = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -341,6 +350,41 @@ def sample_events() -> list[EventEnvelope]:
                 integration_id=INTEGRATION_ID, name="checkout", changed_by_key=KEY_ID
             ),
         ),
+        WebhookEndpointCreated(
+            **_envelope(),
+            payload=WebhookEndpointPayload(
+                endpoint_id=ENDPOINT_ID, host="hooks.example.com", changed_by_key=KEY_ID
+            ),
+        ),
+        WebhookEndpointChanged(
+            **_envelope(),
+            payload=WebhookEndpointChangedPayload(
+                endpoint_id=ENDPOINT_ID,
+                host="hooks.example.com",
+                changed_by_key=KEY_ID,
+                changed=("url", "enabled"),
+            ),
+        ),
+        WebhookEndpointSecretRotated(
+            **_envelope(),
+            payload=WebhookEndpointPayload(
+                endpoint_id=ENDPOINT_ID, host="hooks.example.com", changed_by_key=KEY_ID
+            ),
+        ),
+        WebhookEndpointDeleted(
+            **_envelope(),
+            payload=WebhookEndpointPayload(endpoint_id=ENDPOINT_ID, host="hooks.example.com"),
+        ),
+        WebhookEndpointDisabled(
+            **_envelope(),
+            payload=WebhookEndpointDisabledPayload(
+                endpoint_id=ENDPOINT_ID,
+                host="hooks.example.com",
+                reason="failing",
+                failing_since=WHEN - timedelta(days=5),
+                disabled_at=WHEN,
+            ),
+        ),
         KeyRotated(
             **_envelope(),
             payload=KeyRotatedPayload(
@@ -404,6 +448,11 @@ def test_every_registered_event_type_has_a_sample_and_a_topic() -> None:
             "IntegrationChanged",
             "SigningSecretsRotated",
             "IntegrationDeleted",
+            "WebhookEndpointCreated",
+            "WebhookEndpointChanged",
+            "WebhookEndpointSecretRotated",
+            "WebhookEndpointDeleted",
+            "WebhookEndpointDisabled",
         }
     )
     on_topics = [event for spec in ALL_TOPICS for event in spec.events]
@@ -571,6 +620,11 @@ _EXPECTED_KEY = {
     "AlertUpdated": PD_INCIDENT_ID,
     "AlertActivity": PD_INCIDENT_ID,
     "KeyRotated": str(KEY_ID),
+    "WebhookEndpointCreated": str(ENDPOINT_ID),
+    "WebhookEndpointChanged": str(ENDPOINT_ID),
+    "WebhookEndpointSecretRotated": str(ENDPOINT_ID),
+    "WebhookEndpointDeleted": str(ENDPOINT_ID),
+    "WebhookEndpointDisabled": str(ENDPOINT_ID),
 }
 
 
@@ -593,6 +647,7 @@ def test_topics_are_versioned_and_state_carrying_ones_compactable() -> None:
         "fireline.identity.sessions.v1",
         "fireline.auth.key-exchange-failures.v1",
         "fireline.pagerduty.integrations.v1",
+        "fireline.notifications.v1",
     ]
     assert {spec.name for spec in ALL_TOPICS if spec.compacted} == {KEYS.name, USERS.name}
     assert KEY_USAGE.event_types == {"KeyUsed"}

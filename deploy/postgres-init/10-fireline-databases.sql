@@ -9,4 +9,5 @@ CREATE DATABASE fireline_identity;
 CREATE DATABASE fireline_auth;
 CREATE DATABASE fireline_incidents;
 CREATE DATABASE fireline_pagerduty_ingest;
+CREATE DATABASE fireline_notifications;
 

@@ -50,6 +50,7 @@ FIRELINE_SERVICES = {
     "auth": "fireline_auth",
     "incidents": "fireline_incidents",
     "pagerduty-ingest": "fireline_pagerduty_ingest",
+    "notifications": "fireline_notifications",
 }
 SERVICE_NAMES = sorted(FIRELINE_SERVICES)
 
@@ -59,6 +60,7 @@ REQUIRED_SECRETS = {
     "identity": {"FIRELINE_ADMIN_PASSWORD", "FIRELINE_UI_CLIENT_SECRET"},
     "auth": {"FIRELINE_SIGNING_KEY_ENCRYPTION_KEY", "FIRELINE_UI_CLIENT_SECRET"},
     "pagerduty-ingest": {"FIRELINE_INGEST_ENCRYPTION_KEY"},
+    "notifications": {"FIRELINE_NOTIFICATIONS_ENCRYPTION_KEY"},
 }
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|_KEY|_TOKEN)$")
 # `${NAME:?message}`: compose stops with the message when NAME is unset *or empty*.
@@ -280,7 +282,7 @@ def test_compose_file_is_valid_under_the_compose_specification() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_compose_runs_the_four_services_beside_kafka_and_postgres() -> None:
+def test_compose_runs_the_five_services_beside_kafka_and_postgres() -> None:
     services = cast(dict[str, Any], _compose()["services"])
     built = {name for name, spec in services.items() if "build" in spec}
     assert built == set(FIRELINE_SERVICES)
@@ -351,7 +353,7 @@ def test_auth_and_every_token_verifier_agree_on_issuer_audience_and_keys() -> No
 def test_published_and_exposed_port_is_the_port_the_service_listens_on(service: str) -> None:
     port = _http_port(service)
     published = [str(entry) for entry in _service(service).get("ports", [])]
-    # Same number outside and in: the URLs in the docs (8001-8004) work as written.
+    # Same number outside and in: the URLs in the docs (8001-8005) work as written.
     assert published == [f"{port}:{port}"]
     exposed = [
         int(p.split("/")[0])

@@ -32,6 +32,7 @@ PROMISED_ALERTS = {
     "FirelineDeadLetters",
     "FirelineEnrichmentFailing",
     "FirelineSigningKeyRotationOverdue",
+    "FirelineNotificationBacklogGrowing",
 }
 
 
@@ -112,5 +113,8 @@ def test_dashboard_covers_every_question_the_issue_asks() -> None:
         "fireline_orgs_by_active_keys",
         "fireline_api_keys_limit",
         "fireline_signing_key_age_seconds",
+        "fireline_notification_attempts_total",
+        "fireline_notification_backlog",
+        "fireline_notification_oldest_pending_age_seconds",
     }
     assert asked <= dashboard.queried_metrics()

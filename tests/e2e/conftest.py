@@ -17,9 +17,8 @@ def stack(
     postgres: Postgres, session_faulty_broker: infra.Broker, scanning_keys_file: Path
 ) -> Iterator[Stack]:
     """The stack's broker is one tests may take away (and must bring back)."""
-    with running_stack(
-        postgres, session_faulty_broker, extra_env=_scanning(scanning_keys_file)
-    ) as s:
+    extra_env = _scanning(scanning_keys_file) | _notifications()
+    with running_stack(postgres, session_faulty_broker, extra_env=extra_env) as s:
         yield s
 
 
@@ -39,3 +38,16 @@ def _scanning(keys_file: Path) -> dict[str, dict[str, str]]:
     # Identity watches a file that tests write their scanner's keys to when they need them: the
     # file is re-read when it changes, so the stack starts without one.
     return {"identity": {"FIRELINE_SECRET_SCANNING_KEYS_FILE": str(keys_file)}}
+
+
+def _notifications() -> dict[str, dict[str, str]]:
+    return {
+        "notifications": {
+            # The tests' receivers listen on loopback, which only the allow-list admits.
+            "FIRELINE_NOTIFICATIONS_ALLOWED_HOSTS": "127.0.0.1",
+            # Retries seconds apart, not minutes, so a test sees them; the same rules apply.
+            "FIRELINE_NOTIFICATIONS_RETRY_SCHEDULE_S": "1,1,1",
+            # The shortest lease allowed: a killed process's claims come back this soon.
+            "FIRELINE_NOTIFICATIONS_LEASE_S": "16",
+        }
+    }

@@ -52,6 +52,7 @@ TEST_SECRETS = {
     "FIRELINE_SIGNING_KEY_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     "FIRELINE_INGEST_ENCRYPTION_KEY": "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
     "FIRELINE_UI_CLIENT_SECRET": "compose-ui-client-secret-0123456789abcdef",
+    "FIRELINE_NOTIFICATIONS_ENCRYPTION_KEY": "YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODk=",
 }
 """What a deployer puts in `.env`: compose refuses to start without them."""
 
@@ -177,6 +178,7 @@ def _service_env(
         "http://localhost:8001": f"http://127.0.0.1:{ports['identity']}",
         "http://localhost:8002": f"http://127.0.0.1:{ports['auth']}",
         "http://localhost:8004": f"http://127.0.0.1:{ports['pagerduty-ingest']}",
+        "http://localhost:8003": f"http://127.0.0.1:{ports['incidents']}",
     }
     env = {}
     for name, value in _environment(service).items():
@@ -186,7 +188,9 @@ def _service_env(
         for old, new in to_loopback.items():
             value = value.replace(old, new)
         env[name] = value
-    hosts = "|".join(("kafka", "postgres", "auth", "identity", "incidents", "pagerduty-ingest"))
+    hosts = "|".join(
+        ("kafka", "postgres", "auth", "identity", "incidents", "pagerduty-ingest", "notifications")
+    )
     compose_host = re.compile(rf"((//|@)({hosts})(:\d+)?(/|$))|((^|,)({hosts}):\d+)")
     unmapped = [f"{k}={v}" for k, v in env.items() if compose_host.search(v)]
     assert not unmapped, f"compose hosts left unmapped: {unmapped}"

@@ -19,9 +19,10 @@ from prometheus_client.samples import Sample
 from fireline_contracts import ALERTS, topic_name
 from support import dashboard
 from support import pagerduty_fixtures as pd
-from support.e2e_org import open_org
+from support.e2e_org import Org, open_org
 from support.stack import Stack
 from support.waiting import wait_for
+from support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -45,8 +46,25 @@ def _find(stack: Stack, service: str, name: str, **labels: str) -> list[Sample]:
     ]
 
 
+def _a_failing_webhook_endpoint(org: Org, receiver: WebhookReceiver) -> str:
+    """An endpoint that has been sent one attempt and asked for the next in an hour (429 with
+    Retry-After): its delivery stays pending while the test scrapes."""
+    receiver.answer("/metrics-probe", then=429, retry_after="3600")
+    hooks = f"{org.stack.url('notifications')}/v1/webhook-endpoints"
+    created = httpx.post(
+        hooks, json={"url": receiver.url("/metrics-probe")}, headers=org.auth_headers, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    endpoint_id: str = created.json()["id"]
+    sent = httpx.post(f"{hooks}/{endpoint_id}/test", headers=org.auth_headers, timeout=10)
+    assert sent.status_code == 202, sent.text
+    receiver.wait("/metrics-probe", 1)
+    return endpoint_id
+
+
 def test_every_metric_the_dashboard_queries_is_exported(stack: Stack) -> None:
-    with open_org(stack) as org:
+    with open_org(stack) as org, WebhookReceiver() as receiver:
+        endpoint_id = _a_failing_webhook_endpoint(org, receiver)
         integration = org.integration()
         incident_id = pd.new_incident_id()
         r = org.deliver(integration, pd.delivery("incident_triggered", incident_id=incident_id))
@@ -99,3 +117,17 @@ def test_every_metric_the_dashboard_queries_is_exported(stack: Stack) -> None:
         (age,) = _find(stack, "auth", "fireline_signing_key_age_seconds")
         (period,) = _find(stack, "auth", "fireline_signing_key_rotation_period_seconds")
         assert 0 <= age.value < period.value
+        (waiting,) = _find(
+            stack,
+            "notifications",
+            "fireline_notification_oldest_pending_age_seconds",
+            endpoint_id=endpoint_id,
+        )
+        assert waiting.value >= 0
+        assert _find(stack, "notifications", "fireline_notification_backlog")[0].value >= 1
+        limited = _find(
+            stack, "notifications", "fireline_notification_attempts_total", outcome="rate_limited"
+        )
+        assert limited[0].value >= 1
+        hooks = f"{stack.url('notifications')}/v1/webhook-endpoints"
+        httpx.delete(f"{hooks}/{endpoint_id}", headers=org.auth_headers, timeout=10)

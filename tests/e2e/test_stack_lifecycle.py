@@ -1,4 +1,4 @@
-"""Foundation proof 5: the four services start as processes, report ready, stop on SIGTERM."""
+"""Foundation proof 5: the services start as processes, report ready, stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from support.stack import running_stack
 pytestmark = pytest.mark.e2e
 
 
-def test_four_services_start_report_ready_and_stop_on_sigterm(
+def test_every_service_starts_reports_ready_and_stops_on_sigterm(
     postgres: Postgres, kafka_broker: infra.Broker
 ) -> None:
     with running_stack(postgres, kafka_broker) as stack:
-        for name in ("identity", "auth", "incidents", "pagerduty-ingest"):
+        for name in ("identity", "auth", "incidents", "pagerduty-ingest", "notifications"):
             ready = httpx.get(f"{stack.url(name)}/readyz", timeout=5)
             assert ready.status_code == 200, (name, ready.text)
             assert ready.json()["checks"] == {

@@ -1,4 +1,4 @@
-"""The fuzz tier: the four services as processes (a stack of its own), attacked through their
+"""The fuzz tier: the five services as processes (a stack of its own), attacked through their
 public HTTP surfaces with generated input."""
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ wait for forever. Its refusals and its events are tested in tests/e2e/test_e2e_l
 
 
 def _credentials(service: str, operation: Operation, access: Access) -> Any:
-    if service in ("incidents", "pagerduty-ingest"):
+    if service in ("incidents", "pagerduty-ingest", "notifications"):
         return access.bearer()
     if service == "identity" and operation.label != "DELETE /v1/session":
         # Logging out would end the session every later identity operation is fuzzed with.
@@ -76,7 +76,9 @@ def _fuzz(operation: Operation, base_url: str, headers: dict[str, str]) -> None:
     run()
 
 
-@pytest.mark.parametrize("service", ["identity", "auth", "incidents", "pagerduty-ingest"])
+@pytest.mark.parametrize(
+    "service", ["identity", "auth", "incidents", "pagerduty-ingest", "notifications"]
+)
 def test_every_operation_answers_only_as_documented(
     stack: Stack, access: Access, service: str
 ) -> None:

@@ -1,4 +1,4 @@
-"""The four services as separate processes, wired exactly as a deployment would wire them.
+"""The five services as separate processes, wired exactly as a deployment would wire them.
 
 Each stack gets fresh databases, a fresh topic prefix and free ports, on a broker the caller
 gives (one a test may take away and bring back: :class:`support.infra.Broker`).
@@ -111,6 +111,7 @@ async def start_stack(
             "signing_key_encryption_key": _key(),
             "ingest_encryption_key": _key(),
             "ui_client_secret": _key(),
+            "notifications_encryption_key": _key(),
         },
         topic_prefix=stack.topic_prefix,
         database_suffix=suffix,

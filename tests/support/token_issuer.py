@@ -37,6 +37,8 @@ ALL_SCOPES: tuple[str, ...] = (
     "incidents:write",
     "integrations:read",
     "integrations:write",
+    "webhooks:read",
+    "webhooks:write",
 )
 DEFAULT_ISSUER: str = TokenSettings.model_fields["fireline_token_issuer"].default
 DEFAULT_AUDIENCE: str = TokenSettings.model_fields["fireline_token_audience"].default

@@ -307,6 +307,8 @@ async def test_scopes_and_expiry_chosen_in_the_dialog_are_listed(
     await dialog.get_by_label("integrations:read").uncheck()
     await dialog.get_by_label("integrations:write").uncheck()
     await dialog.get_by_label("incidents:write").uncheck()
+    await dialog.get_by_label("webhooks:read").uncheck()
+    await dialog.get_by_label("webhooks:write").uncheck()
     expiry = date.today() + timedelta(days=30)
     await dialog.get_by_label("Expires on").fill(expiry.isoformat())
     await dialog.get_by_role("button", name="Create").click()

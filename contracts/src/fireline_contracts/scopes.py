@@ -13,11 +13,15 @@ INCIDENTS_READ: Final = "incidents:read"
 INCIDENTS_WRITE: Final = "incidents:write"
 INTEGRATIONS_READ: Final = "integrations:read"
 INTEGRATIONS_WRITE: Final = "integrations:write"
+WEBHOOKS_READ: Final = "webhooks:read"
+WEBHOOKS_WRITE: Final = "webhooks:write"
 
 ALL_SCOPES: tuple[str, ...] = (
     INCIDENTS_READ,
     INCIDENTS_WRITE,
     INTEGRATIONS_READ,
     INTEGRATIONS_WRITE,
+    WEBHOOKS_READ,
+    WEBHOOKS_WRITE,
 )
 """Every scope, in the canonical order keys and tokens list them in."""

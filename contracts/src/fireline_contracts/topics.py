@@ -29,6 +29,13 @@ from fireline_contracts.integrations import (
 from fireline_contracts.key_exchange_failures import KeyExchangeFailed
 from fireline_contracts.key_usage import KeyUsed
 from fireline_contracts.keys import KeyCreated, KeyRenamed, KeyRevoked, KeyRotated
+from fireline_contracts.notifications import (
+    WebhookEndpointChanged,
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
+    WebhookEndpointDisabled,
+    WebhookEndpointSecretRotated,
+)
 from fireline_contracts.sessions import LoginFailed, LoginSucceeded, SessionRevoked
 from fireline_contracts.users import UserCreated, UserDeactivated, UserUpdated
 
@@ -115,6 +122,21 @@ INTEGRATIONS = TopicSpec(
     description="PagerDuty integrations created, changed, deleted and their signing secrets "
     "rotated, published by pagerduty-ingest.",
 )
+NOTIFICATIONS = TopicSpec(
+    name="fireline.notifications.v1",
+    key="endpoint_id",
+    compacted=False,
+    events=(
+        WebhookEndpointCreated,
+        WebhookEndpointChanged,
+        WebhookEndpointSecretRotated,
+        WebhookEndpointDeleted,
+        WebhookEndpointDisabled,
+    ),
+    description="Webhook endpoints created, changed, deleted and their secrets rotated by "
+    "admins, and those the service disabled (410 Gone, or failing for days), published by "
+    "notifications.",
+)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     KEYS,
@@ -125,6 +147,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     SESSIONS,
     KEY_EXCHANGE_FAILURES,
     INTEGRATIONS,
+    NOTIFICATIONS,
 )
 
 

@@ -40,6 +40,7 @@ def dev_secrets(state_dir: Path) -> dict[str, str]:
         "signing_key_encryption_key": _random_key,
         "ingest_encryption_key": _random_key,
         "ui_client_secret": _random_key,
+        "notifications_encryption_key": _random_key,
     }
     # A state folder from before a secret existed gets the new one and keeps the others.
     missing = {name: make() for name, make in wanted.items() if name not in values}

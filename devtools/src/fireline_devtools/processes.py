@@ -1,4 +1,4 @@
-"""The four services as separate processes, wired exactly as a deployment wires them.
+"""The five services as separate processes, wired exactly as a deployment wires them.
 
 ``make run``, the e2e tier and ``make bench`` all start services through this module: one
 database each, one broker, the auth service's issuer and JWKS URL for the token verifiers.
@@ -36,6 +36,7 @@ SERVICES = (
     ServiceSpec("auth", "fireline_auth", 8002),
     ServiceSpec("incidents", "fireline_incidents", 8003),
     ServiceSpec("pagerduty-ingest", "fireline_pagerduty_ingest", 8004),
+    ServiceSpec("notifications", "fireline_notifications", 8005),
 )
 
 ONLY_FOR = {
@@ -45,6 +46,8 @@ ONLY_FOR = {
     "FIRELINE_ADMIN_EMAIL": "identity",
     # Passed through from the shell of `make run` to identity alone, like any setting.
     "FIRELINE_SECRET_SCANNING_KEYS_FILE": "identity",
+    # Which private hosts webhook endpoints may use (tests' loopback receivers): notifications'.
+    "FIRELINE_NOTIFICATIONS_ALLOWED_HOSTS": "notifications",
 }
 
 
@@ -103,6 +106,10 @@ def stack_env(
             "FIRELINE_PAGERDUTY_ALLOWED_HOSTS": (
                 "api.pagerduty.com,api.eu.pagerduty.com,127.0.0.1,localhost"
             ),
+        },
+        "notifications": {
+            "FIRELINE_NOTIFICATIONS_ENCRYPTION_KEY": secrets_["notifications_encryption_key"],
+            "FIRELINE_INCIDENTS_UI_URL": f"http://127.0.0.1:{ports['incidents']}/v1/incidents",
         },
     }
     envs: dict[str, dict[str, str]] = {}

@@ -54,6 +54,7 @@ from fireline_incidents.domain.commands import ApplyAlert
 from fireline_incidents.service_layer import services
 from fireline_runtime.service import ServiceRuntime
 from support import infra
+from support.in_process import serving
 from support.kafka import read_topic
 from support.token_issuer import ALL_SCOPES, TokenIssuer
 from support.waiting import wait_for
@@ -230,16 +231,8 @@ async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Harness]:
                 fireline_token_audience=AUDIENCE,
             )
             app = create_app(settings)
-            async with app.router.lifespan_context(app):
-                runtime: ServiceRuntime = app.state.runtime
-
-                async def consumers_started() -> bool:
-                    return runtime.broker_started
-
-                assert await wait_for(consumers_started, WAIT_S)
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                    yield Harness(app, client, producer, token_issuer, kafka, prefix)
+            async with serving(app, join_timeout=WAIT_S) as client:
+                yield Harness(app, client, producer, token_issuer, kafka, prefix)
     finally:
         await producer.stop()
         await infra.drop(postgres, database)

@@ -50,6 +50,11 @@ class AuditAction(StrEnum):
     INTEGRATION_CHANGED = "integration.changed"
     INTEGRATION_SECRETS_ROTATED = "integration.signing_secrets_rotated"
     INTEGRATION_DELETED = "integration.deleted"
+    WEBHOOK_ENDPOINT_CREATED = "webhook_endpoint.created"
+    WEBHOOK_ENDPOINT_CHANGED = "webhook_endpoint.changed"
+    WEBHOOK_ENDPOINT_SECRET_ROTATED = "webhook_endpoint.secret_rotated"  # noqa: S105 - an action
+    WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint.deleted"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
 
 @dataclass(frozen=True)

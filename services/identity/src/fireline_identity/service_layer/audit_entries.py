@@ -14,6 +14,7 @@ from fireline_contracts import (
     INTEGRATIONS,
     KEY_EXCHANGE_FAILURES,
     KEYS,
+    NOTIFICATIONS,
     SESSIONS,
     USERS,
     EventEnvelope,
@@ -35,10 +36,23 @@ from fireline_contracts import (
     UserDeactivated,
     UserPayload,
     UserUpdated,
+    WebhookEndpointChanged,
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
+    WebhookEndpointDisabled,
+    WebhookEndpointPayload,
+    WebhookEndpointSecretRotated,
 )
 from fireline_identity.domain.audit import Actor, ActorType, AuditAction, AuditEntry, Target
 
-AUDITED_TOPICS: tuple[TopicSpec, ...] = (KEYS, USERS, SESSIONS, KEY_EXCHANGE_FAILURES, INTEGRATIONS)
+AUDITED_TOPICS: tuple[TopicSpec, ...] = (
+    KEYS,
+    USERS,
+    SESSIONS,
+    KEY_EXCHANGE_FAILURES,
+    INTEGRATIONS,
+    NOTIFICATIONS,
+)
 """Topics the audit store consumes (not every event on them is audited: see ``BUILDERS``)."""
 
 Builder = Callable[[Any], AuditEntry]
@@ -242,6 +256,54 @@ def signing_secrets_rotated(event: SigningSecretsRotated) -> AuditEntry:
     )
 
 
+def _endpoint_builder(
+    action: AuditAction,
+) -> Callable[
+    [WebhookEndpointCreated | WebhookEndpointSecretRotated | WebhookEndpointDeleted], AuditEntry
+]:
+    def build(
+        event: WebhookEndpointCreated | WebhookEndpointSecretRotated | WebhookEndpointDeleted,
+    ) -> AuditEntry:
+        p = event.payload
+        return _entry(event, action, _endpoint_actor(p), _endpoint(p.endpoint_id), host=p.host)
+
+    return build
+
+
+def _endpoint_actor(p: WebhookEndpointPayload) -> Actor:
+    return Actor(ActorType.KEY, p.changed_by_key) if p.changed_by_key else Actor(ActorType.SYSTEM)
+
+
+def _endpoint(endpoint_id: Any) -> Target:
+    return Target("webhook_endpoint", endpoint_id)
+
+
+def webhook_endpoint_changed(event: WebhookEndpointChanged) -> AuditEntry:
+    p = event.payload
+    return _entry(
+        event,
+        AuditAction.WEBHOOK_ENDPOINT_CHANGED,
+        _endpoint_actor(p),
+        _endpoint(p.endpoint_id),
+        host=p.host,
+        changed=list(p.changed),
+    )
+
+
+def webhook_endpoint_disabled(event: WebhookEndpointDisabled) -> AuditEntry:
+    p = event.payload
+    # The service disabled it, not a person; the host only, as the URL may carry a token.
+    return _entry(
+        event,
+        AuditAction.WEBHOOK_ENDPOINT_DISABLED,
+        Actor(ActorType.SYSTEM),
+        _endpoint(p.endpoint_id),
+        host=p.host,
+        reason=p.reason,
+        failing_since=p.failing_since.isoformat() if p.failing_since else None,
+    )
+
+
 BUILDERS: dict[type[EventEnvelope], Builder] = {
     KeyCreated: key_created,
     KeyRenamed: key_renamed,
@@ -258,6 +320,11 @@ BUILDERS: dict[type[EventEnvelope], Builder] = {
     IntegrationChanged: integration_changed,
     SigningSecretsRotated: signing_secrets_rotated,
     IntegrationDeleted: _integration_builder(AuditAction.INTEGRATION_DELETED),
+    WebhookEndpointCreated: _endpoint_builder(AuditAction.WEBHOOK_ENDPOINT_CREATED),
+    WebhookEndpointChanged: webhook_endpoint_changed,
+    WebhookEndpointSecretRotated: _endpoint_builder(AuditAction.WEBHOOK_ENDPOINT_SECRET_ROTATED),
+    WebhookEndpointDeleted: _endpoint_builder(AuditAction.WEBHOOK_ENDPOINT_DELETED),
+    WebhookEndpointDisabled: webhook_endpoint_disabled,
 }
 """Event class → the audit entry it becomes; events not listed are not audited."""
 

@@ -21,6 +21,11 @@ const ACTION_LABELS = {
   "integration.changed": "Integration changed",
   "integration.signing_secrets_rotated": "Integration signing secrets rotated",
   "integration.deleted": "Integration deleted",
+  "webhook_endpoint.created": "Webhook endpoint created",
+  "webhook_endpoint.changed": "Webhook endpoint changed",
+  "webhook_endpoint.secret_rotated": "Webhook endpoint secret rotated",
+  "webhook_endpoint.deleted": "Webhook endpoint deleted",
+  "webhook_endpoint.disabled": "Webhook endpoint disabled",
 };
 
 const ACTOR_LABELS = { secret_scanner: "Secret scanner", system: "System" };

@@ -1,0 +1,1 @@
+"""Fireline notifications: incident events delivered to the org's webhook endpoints."""

@@ -1,0 +1,107 @@
+"""Composition root of the notifications service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+
+from fireline_contracts import NOTIFICATIONS
+from fireline_notifications.adapters.http import DnsResolver, HttpSender
+from fireline_notifications.adapters.postgres import PgUnitOfWork
+from fireline_notifications.config import Settings
+from fireline_notifications.entrypoints import api, consumers
+from fireline_notifications.entrypoints.deps import NotificationsContext
+from fireline_notifications.entrypoints.errors import ERRORS
+from fireline_notifications.entrypoints.worker import run_dispatcher, run_pruner
+from fireline_notifications.metrics import NotificationsMetrics
+from fireline_notifications.service_layer.dispatch import Dispatcher, DispatchSettings
+from fireline_notifications.service_layer.unit_of_work import UnitOfWork
+from fireline_notifications.service_layer.urls import UrlPolicy
+from fireline_runtime.migrations import load
+from fireline_runtime.secret_box import SecretBox
+from fireline_runtime.service import ServiceRuntime
+from fireline_runtime.token_guard import enable_bearer_auth
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
+
+SERVICE = "notifications"
+
+DESCRIPTION = """
+Incident events delivered to the org's webhook endpoints: signed per the Standard Webhooks
+specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`), or as Slack Block Kit
+messages. At least once, retried on a schedule with jitter under the same `webhook-id`; every
+attempt is in the endpoint's delivery log.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    runtime = ServiceRuntime(
+        service=SERVICE,
+        settings=settings,
+        migrations=load(SERVICE, "fireline_notifications.migrations"),
+        topics=[NOTIFICATIONS],
+        # Every delivery in flight records its attempt in a transaction of its own.
+        pool_max_size=20,
+    )
+    enable_bearer_auth(runtime, settings)
+    box = SecretBox.from_text(settings.fireline_notifications_encryption_key.get_secret_value())
+    uow = UnitOfWorkFactory[UnitOfWork](
+        lambda conn: PgUnitOfWork(
+            runtime.outbox, box, conn=conn, pool=runtime.pool if conn is None else None
+        )
+    )
+    metrics = NotificationsMetrics(runtime, uow)
+    urls = UrlPolicy(settings.allow_list, DnsResolver())
+    # Redirects are never followed: a 3xx is a failed attempt, not a hop to an unchecked host.
+    http = httpx.AsyncClient(
+        follow_redirects=False,
+        headers={"User-Agent": "fireline-webhooks"},
+        limits=httpx.Limits(max_connections=settings.fireline_notifications_max_in_flight),
+    )
+    dispatcher = Dispatcher(
+        uow=uow,
+        sender=HttpSender(http, urls=urls, timeout_s=settings.fireline_notifications_timeout_s),
+        settings=DispatchSettings(
+            schedule=settings.retry_schedule,
+            disable_after=timedelta(seconds=settings.fireline_notifications_disable_after_s),
+            per_endpoint=settings.fireline_notifications_per_endpoint_concurrency,
+            max_in_flight=settings.fireline_notifications_max_in_flight,
+            lease=timedelta(seconds=settings.fireline_notifications_lease_s),
+        ),
+        on_outcome=metrics.attempted,
+    )
+    runtime.consume(
+        consumers.incidents_consumer(
+            uow, incident_url_base=settings.fireline_incidents_ui_url, wake=dispatcher.wake.set
+        )
+    )
+
+    async def start_loops(rt: ServiceRuntime) -> None:
+        # After migrations, so the first pass finds what a previous process left pending.
+        rt.spawn(
+            run_dispatcher(
+                dispatcher, poll_interval_s=settings.fireline_notifications_poll_interval_s
+            ),
+            "webhook-dispatcher",
+        )
+        rt.spawn(
+            run_pruner(uow, retention_s=settings.fireline_notifications_retention_s),
+            "delivery-log-pruner",
+        )
+
+    async def stop_sending(_: ServiceRuntime) -> None:
+        await dispatcher.stop()
+        await http.aclose()
+
+    runtime.on_start(start_loops)
+    runtime.on_stop(stop_sending)
+    app = runtime.build_app(
+        title="Fireline notifications",
+        description=DESCRIPTION,
+        routers=[api.router],
+    )
+    app.state.unit_of_work = uow
+    app.state.notifications = NotificationsContext(urls=urls, wake_dispatcher=dispatcher.wake.set)
+    ERRORS.install(app)
+    return app

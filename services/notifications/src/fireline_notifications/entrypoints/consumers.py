@@ -1,0 +1,113 @@
+"""Kafka consumers: an incident event in, a notice to the fan-out use case, nothing else.
+
+The runtime runs the handler inside its inbox transaction, so a redelivered event is skipped
+before it gets here, and the deliveries commit together with the inbox claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fireline_contracts import (
+    INCIDENTS,
+    EventEnvelope,
+    IncidentAssignmentChanged,
+    IncidentDetailsChanged,
+    IncidentSeverityChanged,
+    IncidentSource,
+    IncidentStarted,
+    IncidentStatusChanged,
+    IncidentTimelineEntryAdded,
+)
+from fireline_notifications.domain.catalogue import webhook_type
+from fireline_notifications.domain.message import IncidentSnapshot, Notice
+from fireline_notifications.service_layer.fanout import fan_out
+from fireline_notifications.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.db import Connection
+from fireline_runtime.messaging import EventHandler
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
+
+IncidentEvent = (
+    IncidentStarted
+    | IncidentStatusChanged
+    | IncidentSeverityChanged
+    | IncidentAssignmentChanged
+    | IncidentDetailsChanged
+    | IncidentTimelineEntryAdded
+)
+
+
+def _pagerduty_url(source: IncidentSource | None) -> str | None:
+    return source.html_url if source is not None and source.kind == "pagerduty" else None
+
+
+def _summary_and_snapshot(event: IncidentEvent) -> tuple[str, IncidentSnapshot]:
+    p = event.payload
+    known = IncidentSnapshot(incident_id=p.incident_id, org_id=event.org_id)
+    match event:
+        case IncidentStarted(payload=s):
+            return f"Incident #{s.number} started: {s.title}", IncidentSnapshot(
+                incident_id=s.incident_id,
+                org_id=event.org_id,
+                number=s.number,
+                title=s.title,
+                severity=s.severity,
+                status=s.status,
+                pagerduty_url=_pagerduty_url(s.source),
+            )
+        case IncidentStatusChanged(payload=s):
+            text = f"Status changed from {s.previous_status} to {s.status}"
+            return text, IncidentSnapshot(s.incident_id, event.org_id, status=s.status)
+        case IncidentSeverityChanged(payload=s):
+            text = f"Severity changed from {s.previous_severity} to {s.severity}"
+            return text, IncidentSnapshot(s.incident_id, event.org_id, severity=s.severity)
+        case IncidentAssignmentChanged(payload=s):
+            names = ", ".join(a.name or a.id for a in s.assignees)
+            return (f"Assigned to {names}" if names else "No longer assigned to anyone"), known
+        case IncidentDetailsChanged(payload=s):
+            return f"Details updated: {s.title}", IncidentSnapshot(
+                incident_id=s.incident_id,
+                org_id=event.org_id,
+                title=s.title,
+                severity=s.severity,
+                pagerduty_url=_pagerduty_url(s.source),
+            )
+        case IncidentTimelineEntryAdded(payload=s):
+            return s.summary, known
+    raise AssertionError(f"unhandled incident event {event.event_type}")
+
+
+def notice_of(event: IncidentEvent) -> Notice:
+    summary, snapshot = _summary_and_snapshot(event)
+    return Notice(
+        event_id=event.event_id,
+        org_id=event.org_id,
+        incident_id=event.payload.incident_id,
+        event_type=webhook_type(event.event_type),
+        occurred_at=event.occurred_at,
+        data=event.payload.model_dump(mode="json"),
+        summary=summary,
+        snapshot=snapshot,
+    )
+
+
+def incidents_consumer(
+    uow: UnitOfWorkFactory[UnitOfWork], *, incident_url_base: str, wake: Callable[[], None]
+) -> EventHandler:
+    """Stores one delivery per endpoint subscribed to each incident event."""
+
+    async def handle(conn: Connection, event: EventEnvelope) -> None:
+        if not isinstance(event, IncidentEvent):
+            return
+        await fan_out(
+            uow=uow.on(conn), notice=notice_of(event), incident_url_base=incident_url_base
+        )
+
+    return EventHandler(
+        name="notifications.incidents",
+        topic=INCIDENTS,
+        handle=handle,
+        # The deliveries are on disk now: the dispatcher need not wait for its next poll.
+        after_commit=lambda _: wake(),
+        description="Stores a delivery per subscribed webhook endpoint for every incident event.",
+    )
