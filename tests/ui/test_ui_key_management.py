@@ -99,13 +99,19 @@ async def screenshot(page: Page, name: str) -> Path:
     return path
 
 
-async def open_key_management(page: Page) -> None:
-    """Step 1: select Identity Management in the sidebar, then the Key Management tab."""
+async def open_identity_management(page: Page) -> None:
+    """Select Identity Management in the sidebar (the app opens on the incident list)."""
     menu = page.get_by_role("button", name="Menu")
     if await menu.is_visible():  # narrow screens fold the sidebar away
         await menu.click()
     sidebar = page.get_by_role("navigation", name="Main")
     await sidebar.get_by_role("link", name="Identity Management").click()
+    await expect(page.get_by_role("heading", name="Identity Management")).to_be_visible()
+
+
+async def open_key_management(page: Page) -> None:
+    """Step 1: select Identity Management in the sidebar, then the Key Management tab."""
+    await open_identity_management(page)
     await page.get_by_role("tab", name="Key Management").click()
     await expect(page.get_by_role("tab", name="Key Management")).to_have_attribute(
         "aria-selected", "true"
@@ -360,6 +366,7 @@ async def test_admin_adds_a_member_who_sees_keys_without_controls_until_deactiva
     admin = await ui.login_admin()
     page = admin.page
 
+    await open_identity_management(page)
     await page.get_by_role("tab", name="Users").click()
     await page.get_by_role("button", name="+ Add User").click()
     dialog = page.get_by_role("dialog", name="Add a user")
@@ -527,6 +534,7 @@ async def test_admin_reads_filters_and_exports_the_audit_log(ui: Ui, admin_api: 
     admin = await ui.login_admin()
     page = admin.page
 
+    await open_identity_management(page)
     await page.get_by_role("tab", name="Audit log").click()
     await expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
     rows = page.locator("#audit-table tbody tr")
@@ -569,6 +577,7 @@ async def test_members_do_not_see_the_audit_log(ui: Ui, admin_api: AdminApi) -> 
     assert r.status_code == 201, r.text
 
     member = await ui.login(email, password)
+    await open_identity_management(member.page)
     await expect(member.page.get_by_role("tab", name="Key Management")).to_be_visible()
     await expect(member.page.get_by_role("tab", name="Audit log")).to_be_hidden()
     # A bookmarked audit link falls back to the first tab rather than an error.

@@ -95,7 +95,8 @@ class Ui:
         await page.get_by_label("Password").fill(password)
         await page.get_by_role("button", name="Log in").click()
         await expect(page).to_have_url(re.compile(r"/ui/app"))
-        await expect(page.get_by_role("heading", name="Identity Management")).to_be_visible()
+        # The app opens on the incident list.
+        await expect(page.get_by_role("heading", name="Incidents", exact=True)).to_be_visible()
         return tab
 
     async def login_admin(self, viewport: ViewportSize | None = None) -> Tab:

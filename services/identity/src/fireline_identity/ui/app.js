@@ -172,8 +172,13 @@ document.querySelector("[role=tablist]").addEventListener("keydown", (event) => 
   }
 });
 
-// Sections: #/incidents, #/incidents/<id>, and Identity Management's #/identity/<tab>.
+// Sections: #/incidents, #/incidents/<id>, and Identity Management's #/identity/<tab>. The app
+// opens on the incident list, the page responders come for.
 function route() {
+  if (!/^#\/(incidents|identity)(\/|$)/.test(window.location.hash)) {
+    window.location.replace("#/incidents");
+    return; // the replaced hash routes again
+  }
   const match = /^#\/incidents(?:\/([0-9a-f-]{36}))?$/.exec(window.location.hash);
   for (const [id, current] of [["nav-incidents", Boolean(match)], ["nav-identity", !match]]) {
     if (current) $(id).setAttribute("aria-current", "page");
