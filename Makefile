@@ -24,7 +24,7 @@ $(AXE): tests/ui/package.json
 	npm install --prefix tests/ui --no-package-lock --no-audit --no-fund
 	touch $(AXE)
 
-## Start PostgreSQL (or find one), Kafka (Apache Kafka, else Tansu) and the four services;
+## Start PostgreSQL (or find one), Kafka (Apache Kafka, else Tansu) and the five services;
 ## Ctrl-C stops all. FIRELINE_BROKER=kafka|tansu chooses the broker.
 run: install
 	$(BIN)/python -m fireline_devtools.devrun

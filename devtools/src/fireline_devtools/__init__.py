@@ -7,6 +7,6 @@ a deployment brings its own PostgreSQL and Kafka.
 * :mod:`~fireline_devtools.kafka`: Apache Kafka from Maven Central, one node or a KRaft quorum.
 * :mod:`~fireline_devtools.tansu`: the zero-Java fallback broker (memory only).
 * :mod:`~fireline_devtools.brokers`: which of the two a run gets, and what its clients must know.
-* :mod:`~fireline_devtools.processes`: the four services as processes, wired as a deployment is.
+* :mod:`~fireline_devtools.processes`: the five services as processes, wired as a deployment is.
 * :mod:`~fireline_devtools.devrun`: ``make run``.
 """
