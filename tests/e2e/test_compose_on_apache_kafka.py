@@ -175,6 +175,7 @@ def _service_env(
     to_loopback = {
         "kafka:9092": bootstrap,
         "http://auth:8002": f"http://127.0.0.1:{ports['auth']}",
+        "http://incidents:8003": f"http://127.0.0.1:{ports['incidents']}",
         "http://localhost:8001": f"http://127.0.0.1:{ports['identity']}",
         "http://localhost:8002": f"http://127.0.0.1:{ports['auth']}",
         "http://localhost:8004": f"http://127.0.0.1:{ports['pagerduty-ingest']}",
@@ -194,9 +195,12 @@ def _service_env(
     compose_host = re.compile(rf"((//|@)({hosts})(:\d+)?(/|$))|((^|,)({hosts}):\d+)")
     unmapped = [f"{k}={v}" for k, v in env.items() if compose_host.search(v)]
     assert not unmapped, f"compose hosts left unmapped: {unmapped}"
-    # What the image and the port mapping give a container: the listening address and port.
+    # What the image and the port mapping give a container: the listening address and port,
+    # and a metrics port of its own (each container has its own 9100; here they share a host).
     env["FIRELINE_HTTP_HOST"] = "127.0.0.1"
     env["FIRELINE_HTTP_PORT"] = str(ports[service])
+    if "FIRELINE_METRICS_PORT" in env:
+        env["FIRELINE_METRICS_PORT"] = str(free_port())
     return env
 
 
