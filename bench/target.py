@@ -149,6 +149,7 @@ def _processes(stack: Stack, broker: infra.Broker, data_dir: Path | None) -> dic
         ("incidents", "incidents"),
         ("identity", "identity"),
         ("auth", "auth"),
+        ("notifications", "notifications"),
     ):
         proc = stack.processes[service].proc
         if proc is not None:

@@ -118,7 +118,16 @@ def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: 
     assert burst["incidents_listed"] == burst["incidents_listed_distinct"] == 20
 
     budget = burst["cpu_ms_per_delivery"]
-    roles = {"ingest", "incidents", "identity", "auth", "kafka", "postgresql", "load generator"}
+    roles = {
+        "ingest",
+        "incidents",
+        "identity",
+        "auth",
+        "notifications",
+        "kafka",
+        "postgresql",
+        "load generator",
+    }
     assert set(budget) == roles
     # Every delivery went through ingest, incidents, the broker and PostgreSQL: each used CPU.
     for role in ("ingest", "incidents", "kafka", "postgresql", "load generator"):
