@@ -8,6 +8,7 @@ being consumed from the incidents topic, the way a downstream consumer would see
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import time
@@ -42,7 +43,7 @@ def idle_fetch_ms(target: Target) -> int:
     return 20 if "tansu" in target.broker.lower() else 500
 
 
-class TopicWatch:
+class TopicWatch(abc.ABC):
     """A group-less consumer of one topic from its end; subclasses say what a record means."""
 
     def __init__(self, target: Target, spec: TopicSpec) -> None:
@@ -88,8 +89,9 @@ class TopicWatch:
             if batches:
                 self.arrived.set()
 
+    @abc.abstractmethod
     def _record(self, record: Any, now: float, wall: float) -> None:
-        raise NotImplementedError
+        """Take note of one record consumed at ``now`` (perf_counter) and ``wall`` (time)."""
 
 
 class IncidentStarts(TopicWatch):

@@ -595,7 +595,7 @@ async def drain(world: World, directory: FakeDirectory | None = None) -> list[st
             return outcomes
         for claimed in claim.deliveries:
             outcomes.append(
-                await deliveries.publish_delivery(
+                await publish_one(
                     uow=world.uow,
                     box=world.box,
                     directory=directory or FakeDirectory(),
@@ -932,6 +932,27 @@ async def test_storage_down_becomes_storage_unavailable(world: World) -> None:
 # --- the worker -----------------------------------------------------------------------------
 
 
+async def publish_one(
+    *,
+    uow: FakeUnitOfWork,
+    box: SecretBox,
+    directory: FakeDirectory,
+    delivery: ClaimedDelivery,
+    claim_id: uuid.UUID,
+    budget_s: float,
+) -> deliveries.Outcome:
+    """One claimed delivery through the worker's two steps, alone (the worker groups the second
+    across the alerts ready together)."""
+    ready = await deliveries.prepare_alert(
+        settings_of=lambda iid: deliveries.publishing_settings(uow, box, iid),
+        directory=directory,
+        delivery=delivery,
+        claim_id=claim_id,
+        budget_s=budget_s,
+    )
+    return (await deliveries.publish_alerts(uow=uow, ready=[ready]))[0]
+
+
 async def test_an_incidents_alerts_are_published_in_the_order_received(world: World) -> None:
     created = (await create(world, secrets=[SECRET_A])).integration
     incident, other = new_incident_id(), new_incident_id()
@@ -951,7 +972,7 @@ async def test_an_incidents_alerts_are_published_in_the_order_received(world: Wo
         if r.new.event_type == "incident.triggered"
     )
     for claimed in claim.deliveries:
-        await deliveries.publish_delivery(
+        await publish_one(
             uow=world.uow,
             box=world.box,
             directory=FakeDirectory(),
@@ -977,7 +998,7 @@ async def test_a_lost_claim_publishes_nothing(world: World) -> None:
     )
     claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
 
-    outcome = await deliveries.publish_delivery(
+    outcome = await publish_one(
         uow=world.uow,
         box=world.box,
         directory=FakeDirectory(),
@@ -1074,7 +1095,7 @@ async def test_a_delivery_that_cannot_be_parsed_is_unpublishable(world: World) -
     claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
 
     with pytest.raises(UnpublishableDelivery):
-        await deliveries.publish_delivery(
+        await publish_one(
             uow=world.uow,
             box=world.box,
             directory=FakeDirectory(),
@@ -1106,7 +1127,7 @@ async def test_a_value_storage_refuses_rolls_back_and_is_unpublishable(world: Wo
     world.uow.refuse_publish = True
 
     with pytest.raises(UnpublishableDelivery, match=r"^LookupError: text refused"):
-        await deliveries.publish_delivery(
+        await publish_one(
             uow=world.uow,
             box=world.box,
             directory=FakeDirectory(),

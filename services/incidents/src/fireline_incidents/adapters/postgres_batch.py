@@ -28,9 +28,8 @@ from uuid import UUID
 
 from fireline_contracts import INCIDENTS
 from fireline_incidents.adapters import postgres
-from fireline_incidents.domain.model import DirectoryUser, Incident, IncidentFilter
-from fireline_incidents.domain.pagination import PagePosition
-from fireline_incidents.domain.timeline import TimelineEntry, TimelinePosition
+from fireline_incidents.domain.model import DirectoryUser, Incident
+from fireline_incidents.domain.timeline import TimelineEntry
 from fireline_incidents.service_layer.unit_of_work import IncidentEventType, SourceKey
 from fireline_runtime.db import Connection
 from fireline_runtime.outbox import OutboxWriter
@@ -114,19 +113,6 @@ class BatchIncidents:
     async def unreserve_number(self, org_id: UUID, number: int) -> None:
         self._numbers.setdefault(org_id, []).append(number)
 
-    async def get(
-        self, org_id: UUID, incident_id: UUID, *, for_update: bool = False
-    ) -> Incident | None:
-        known = self._by_id.get(incident_id)
-        if known is not None:
-            return known if known.org_id == org_id else None
-        found = await postgres.PgIncidentRepository(self._conn).get(
-            org_id, incident_id, for_update=for_update
-        )
-        if found is not None:
-            self._remember(found)
-        return found
-
     async def get_by_source(
         self, org_id: UUID, source: str, external_id: str, *, for_update: bool = False
     ) -> Incident | None:
@@ -145,14 +131,6 @@ class BatchIncidents:
         else:
             self._changed[incident.id] = incident
         self._remember(incident)
-
-    async def list(
-        self, org_id: UUID, filters: IncidentFilter, *, after: PagePosition | None, limit: int
-    ) -> list[Incident]:
-        raise NotImplementedError("a consumer batch does not list incidents")
-
-    async def count_by_status(self, org_id: UUID) -> dict[str, int]:
-        raise NotImplementedError("a consumer batch does not count incidents")
 
     async def flush(self) -> None:
         await self._give_back_unused_numbers()
@@ -218,11 +196,6 @@ class BatchTimeline:
                 return
         await postgres.PgTimeline(self._conn).restamp_started(incident_id, at)
 
-    async def list(
-        self, incident_id: UUID, *, after: TimelinePosition | None, limit: int
-    ) -> list[TimelineEntry]:
-        raise NotImplementedError("a consumer batch does not list timelines")
-
     async def flush(self) -> None:
         if self._new:
             await postgres.PgTimeline(self._conn).add_many(self._new)
@@ -249,16 +222,10 @@ class BatchUsers:
         # Stable: users of the same version time stay in id order.
         self._users = sorted(by_id, key=lambda versioned: versioned[0], reverse=True)
 
-    async def record(self, user: DirectoryUser, *, version_at: datetime) -> bool:
-        raise NotImplementedError("users are recorded by their own consumer")
-
     async def find_active(self, org_id: UUID, emails: Sequence[str]) -> list[DirectoryUser]:
         await self.load((org_id, email) for email in emails)
         wanted = set(emails)
         return [u for _, u in self._users if u.org_id == org_id and u.email in wanted]
-
-    async def get_active(self, org_id: UUID, user_id: UUID) -> DirectoryUser | None:
-        return await postgres.PgUserDirectory(self._conn).get_active(org_id, user_id)
 
 
 class PgBatchUnitOfWork:
@@ -304,9 +271,6 @@ class PgBatchUnitOfWork:
 
     async def publish(self, event: IncidentEventType) -> None:
         await self._outbox.add(self._conn, INCIDENTS, event)
-
-    def reading(self) -> Self:
-        raise NotImplementedError("a consumer batch only runs the source-event use cases")
 
     async def __aenter__(self) -> Self:
         return self

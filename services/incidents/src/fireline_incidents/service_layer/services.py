@@ -55,7 +55,11 @@ from fireline_incidents.domain.timeline import (
     started_summary,
 )
 from fireline_incidents.service_layer import events
-from fireline_incidents.service_layer.unit_of_work import BatchUnitOfWork, UnitOfWork
+from fireline_incidents.service_layer.unit_of_work import (
+    BatchUnitOfWork,
+    SourceEventWork,
+    UnitOfWork,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +94,7 @@ async def record_user(*, uow: UnitOfWork, command: RecordUser) -> bool:
         return await uow.users.record(user, version_at=command.version_at)
 
 
-async def apply_alert(*, uow: UnitOfWork, command: ApplyAlert) -> Incident:
+async def apply_alert(*, uow: SourceEventWork, command: ApplyAlert) -> Incident:
     """Record a PagerDuty event that carried the whole incident, and mirror the incident's state.
 
     Any such event can start the incident, not only the trigger: the payload carries everything
@@ -168,14 +172,14 @@ async def prefetch_source_events(*, uow: BatchUnitOfWork, commands: Sequence[Sou
     )
 
 
-async def apply_source_event(*, uow: UnitOfWork, command: SourceEvent) -> Incident:
+async def apply_source_event(*, uow: SourceEventWork, command: SourceEvent) -> Incident:
     """Apply one PagerDuty event, whichever use case its kind needs."""
     if isinstance(command, ApplyAlert):
         return await apply_alert(uow=uow, command=command)
     return await record_activity(uow=uow, command=command)
 
 
-async def record_activity(*, uow: UnitOfWork, command: RecordActivity) -> Incident:
+async def record_activity(*, uow: SourceEventWork, command: RecordActivity) -> Incident:
     """Put a PagerDuty note, status update, responder, bridge, field or workflow change on the
     incident's timeline, starting the incident from the reference if it is not known yet."""
     recorded_at = utc_now()
@@ -342,7 +346,7 @@ async def list_timeline(
 
 
 async def _find_or_start(
-    uow: UnitOfWork,
+    uow: SourceEventWork,
     *,
     org_id: UUID,
     source: str,
@@ -441,7 +445,7 @@ def _incident_from_reference(
 
 
 async def _fill_details(
-    uow: UnitOfWork, incident: Incident, command: ApplyAlert, recorded_at: datetime
+    uow: SourceEventWork, incident: Incident, command: ApplyAlert, recorded_at: datetime
 ) -> Incident:
     creator_id = incident.creator_id
     if creator_id is None:
@@ -489,7 +493,7 @@ def _snapshot(command: ApplyAlert) -> SourceSnapshot:
 # --- recording changes --------------------------------------------------------------------------
 
 
-async def _record_sync(uow: UnitOfWork, sync: SourceSync) -> None:
+async def _record_sync(uow: SourceEventWork, sync: SourceSync) -> None:
     await uow.incidents.save(sync.incident)
     if sync.status_change is not None:
         await uow.publish(events.status_changed(sync.status_change))
@@ -500,7 +504,7 @@ async def _record_sync(uow: UnitOfWork, sync: SourceSync) -> None:
 
 
 async def _add_started_entry(
-    uow: UnitOfWork, incident: Incident, *, source: EntrySource, started_by: str, creator: str
+    uow: SourceEventWork, incident: Incident, *, source: EntrySource, started_by: str, creator: str
 ) -> None:
     await _add_entry(
         uow,
@@ -515,7 +519,7 @@ async def _add_started_entry(
 
 
 async def _api_entry(
-    uow: UnitOfWork, incident: Incident, kind: str, actor: Actor, summary: str, at: datetime
+    uow: SourceEventWork, incident: Incident, kind: str, actor: Actor, summary: str, at: datetime
 ) -> None:
     await _add_entry(
         uow,
@@ -530,7 +534,7 @@ async def _api_entry(
 
 
 async def _add_entry(
-    uow: UnitOfWork,
+    uow: SourceEventWork,
     incident: Incident,
     *,
     kind: str,

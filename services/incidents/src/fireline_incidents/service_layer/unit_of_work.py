@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 from uuid import UUID
 
 from fireline_contracts import incidents as contract
@@ -30,7 +31,9 @@ IncidentEventType = (
 )
 
 
-class IncidentRepository(Protocol):
+class SourceIncidents(Protocol):
+    """What applying PagerDuty's events needs of the incidents."""
+
     async def reserve_number(self, org_id: UUID) -> int:
         """The org's next incident number; locks the org's numbering until the transaction ends.
 
@@ -39,11 +42,6 @@ class IncidentRepository(Protocol):
 
     async def unreserve_number(self, org_id: UUID, number: int) -> None:
         """Give back ``number``, the last one reserved in this transaction (no gap is left)."""
-
-    async def get(
-        self, org_id: UUID, incident_id: UUID, *, for_update: bool = False
-    ) -> Incident | None:
-        """The org's incident with that id, if any."""
 
     async def get_by_source(
         self, org_id: UUID, source: str, external_id: str, *, for_update: bool = False
@@ -56,6 +54,13 @@ class IncidentRepository(Protocol):
     async def save(self, incident: Incident) -> None:
         """Store the state of an existing incident (everything but its id, org and number)."""
 
+
+class IncidentRepository(SourceIncidents, Protocol):
+    async def get(
+        self, org_id: UUID, incident_id: UUID, *, for_update: bool = False
+    ) -> Incident | None:
+        """The org's incident with that id, if any."""
+
     async def list(
         self, org_id: UUID, filters: IncidentFilter, *, after: PagePosition | None, limit: int
     ) -> list[Incident]:
@@ -65,7 +70,9 @@ class IncidentRepository(Protocol):
         """How many of the org's incidents are in each status (absent: none)."""
 
 
-class Timeline(Protocol):
+class SourceTimeline(Protocol):
+    """What applying PagerDuty's events needs of the timeline."""
+
     async def add(self, entry: TimelineEntry) -> TimelineEntry | None:
         """Store ``entry``; None (and nothing stored) when its incident already has an entry for
         the same source event. The stored entry carries its ``seq``."""
@@ -73,21 +80,54 @@ class Timeline(Protocol):
     async def restamp_started(self, incident_id: UUID, at: datetime) -> None:
         """Move the incident's ``started`` entry to ``at`` (its creation time moved earlier)."""
 
+
+class Timeline(SourceTimeline, Protocol):
     async def list(
         self, incident_id: UUID, *, after: TimelinePosition | None, limit: int
     ) -> list[TimelineEntry]:
         """Up to ``limit`` entries of the incident, oldest first, starting after ``after``."""
 
 
-class UserDirectory(Protocol):
-    async def record(self, user: DirectoryUser, *, version_at: datetime) -> bool:
-        """Store the user's state unless a newer one is stored; True when it was stored."""
+class CreatorDirectory(Protocol):
+    """What applying PagerDuty's events needs of the users: who an alert's emails name."""
 
     async def find_active(self, org_id: UUID, emails: Sequence[str]) -> list[DirectoryUser]:
         """Active users of ``org_id`` whose (normalised) email is one of ``emails``."""
 
+
+class UserDirectory(CreatorDirectory, Protocol):
+    async def record(self, user: DirectoryUser, *, version_at: datetime) -> bool:
+        """Store the user's state unless a newer one is stored; True when it was stored."""
+
     async def get_active(self, org_id: UUID, user_id: UUID) -> DirectoryUser | None:
         """The user, if they are an active user of ``org_id``."""
+
+
+class SourceEventWork(Protocol):
+    """What the use cases that apply PagerDuty's events need: the part of :class:`UnitOfWork`
+    a consumer batch (:class:`BatchUnitOfWork`) provides too. Entering begins the use case's
+    transaction (or joins the batch's) and leaving commits it."""
+
+    @property
+    def incidents(self) -> SourceIncidents: ...
+
+    @property
+    def users(self) -> CreatorDirectory: ...
+
+    @property
+    def timeline(self) -> SourceTimeline: ...
+
+    async def publish(self, event: IncidentEventType) -> None:
+        """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 class UnitOfWork(Transactional, Protocol):
@@ -106,7 +146,7 @@ class UnitOfWork(Transactional, Protocol):
         """Queue ``event`` in the outbox; it is sent only if the transaction commits."""
 
 
-class BatchUnitOfWork(UnitOfWork, Protocol):
+class BatchUnitOfWork(SourceEventWork, Protocol):
     """A unit of work for a consumer batch: what the batch will ask for is read up front, and
     what it did is written together at the end, inside the consumer's transaction."""
 

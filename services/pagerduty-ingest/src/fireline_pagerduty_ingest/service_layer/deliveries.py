@@ -138,29 +138,6 @@ async def publish_alerts(*, uow: UnitOfWork, ready: Sequence[ReadyAlert]) -> lis
     return ["published" if r.delivery.id in held else "lost_claim" for r in ready]
 
 
-async def publish_delivery(
-    *,
-    uow: UnitOfWork,
-    box: SecretBox,
-    directory: EmailDirectory,
-    delivery: ClaimedDelivery,
-    claim_id: UUID,
-    budget_s: float,
-    on_enriched: Callable[[str], None] = lambda status: None,
-) -> Outcome:
-    """Enrich one claimed delivery and publish its alert on its own (the worker groups
-    :func:`prepare_alert` and :func:`publish_alerts` across a batch)."""
-    ready = await prepare_alert(
-        settings_of=lambda integration_id: publishing_settings(uow, box, integration_id),
-        directory=directory,
-        delivery=delivery,
-        claim_id=claim_id,
-        budget_s=budget_s,
-        on_enriched=on_enriched,
-    )
-    return (await publish_alerts(uow=uow, ready=[ready]))[0]
-
-
 @contextmanager
 def _poison_is_unpublishable() -> Iterator[None]:
     try:
