@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from fireline_devtools.postgres import Postgres
 from support import infra
-from support.stack import Stack, running_stack
+from support.stack import LIVE, Stack, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +20,19 @@ def stack(
     extra_env = _scanning(scanning_keys_file) | _notifications()
     with running_stack(postgres, session_faulty_broker, extra_env=extra_env) as s:
         yield s
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report quotes the services' recent warnings and errors: on a CI machine
+    the log files are gone with the run, and the report is all that is left."""
+    report: pytest.TestReport = yield
+    if report.failed and LIVE:
+        complaints = "\n".join(stack.complaints() for stack in LIVE)
+        report.sections.append(("services' warnings and errors", complaints))
+    return report
 
 
 @pytest.fixture(autouse=True)

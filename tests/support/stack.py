@@ -24,6 +24,9 @@ from fireline_devtools.postgres import Postgres, drop_database, ensure_database
 from fireline_devtools.processes import SERVICES, ServiceProcess, stack_env, wait_ready
 from support.infra import ARTIFACTS, Broker
 
+LIVE: list[Stack] = []
+"""The stacks running now, whose logs a failed test's report quotes (tests/e2e/conftest.py)."""
+
 
 @dataclass
 class Stack:
@@ -58,6 +61,22 @@ class Stack:
             for p in self.processes.values()
             if p.log_path.exists()
         )
+
+    def complaints(self, limit: int = 30) -> str:
+        """Each process's last ``limit`` warnings and errors: what a failed test's report shows,
+        since a CI machine's log files are gone with it."""
+        parts = []
+        for name, p in self.processes.items():
+            if not p.log_path.exists():
+                continue
+            lines = [
+                line
+                for line in p.log_path.read_text(errors="replace").splitlines()
+                if any(f'"level":"{level}"' in line for level in ("warning", "error", "critical"))
+            ]
+            if lines:
+                parts.append(f"--- {name} ({len(lines)}) ---\n" + "\n".join(lines[-limit:]))
+        return "\n".join(parts)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run identity's ``fireline`` console script against this stack's identity database."""
@@ -151,8 +170,10 @@ async def drop_stack_databases(stack: Stack) -> None:
 def running_stack(postgres: Postgres, broker: Broker, **options: Any) -> Iterator[Stack]:
     """:func:`start_stack` for a block; the processes stop and the databases go after it."""
     stack = asyncio.run(start_stack(postgres, broker, **options))
+    LIVE.append(stack)
     try:
         yield stack
     finally:
+        LIVE.remove(stack)
         stack.stop()
         asyncio.run(drop_stack_databases(stack))

@@ -110,6 +110,10 @@ class Messaging:
             # supports it (Apache Kafka; not Tansu), so a retried send never writes twice.
             enable_idempotence=idempotence,
             acks="all",
+            # A backstop to ensure_topics' wait for leaders: a consumer that still saw one of its
+            # topics without partitions is assigned them at the next refresh, 30 s rather than
+            # aiokafka's 5 min later. One metadata request per client every 30 s.
+            metadata_max_age_ms=30_000,
             apply_types=False,
             logger=logging.getLogger(f"fireline.{service}.broker"),
             log_level=logging.DEBUG,
@@ -161,6 +165,7 @@ class Messaging:
             missing = [t for t in wanted if t.name not in existing]
             if missing:
                 await admin.create_topics(missing)
+            await _until_led(admin, {t.name: t.num_partitions for t in wanted})
         finally:
             await admin.close()
 
@@ -451,6 +456,33 @@ class Messaging:
     async def stop(self) -> None:
         self._stopping = True
         await self.broker.stop()
+
+
+async def _until_led(
+    admin: AIOKafkaAdminClient, wanted: dict[str, int], *, timeout_s: float = 30.0
+) -> None:
+    """Return once every topic in ``wanted`` has its partitions, each with a leader.
+
+    A consumer that joins its group while a just-created topic is still electing leaders sees
+    the topic without partitions, is assigned none of it and only looks again at its next
+    metadata refresh: on a busy three-broker cluster, every alert waited minutes for that.
+    Raises TimeoutError (the caller retries the whole connection) if leaders never come.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = await admin.describe_topics(list(wanted))
+        led = {
+            topic["topic"]
+            for topic in described
+            if topic["error_code"] == 0
+            and len(topic["partitions"]) >= wanted.get(topic["topic"], 1)
+            and all(p["leader"] >= 0 for p in topic["partitions"])
+        }
+        if led >= wanted.keys():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics without leaders: {sorted(wanted.keys() - led)}")
+        await asyncio.sleep(0.2)
 
 
 def _first_copies(events: Sequence[EventEnvelope], claimed: set[Any]) -> list[bool]:
