@@ -41,6 +41,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy contracts/src runtime/src devtools/src services tests bench tools
+	$(BIN)/lint-imports
 	$(BIN)/python -m fireline_contracts.snapshots --check
 	$(BIN)/python -m tools.gen_docs --check
 

@@ -17,10 +17,11 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from fireline_auth.bootstrap import create_app, migrations
+from fireline_auth.bootstrap import create_app
+from fireline_auth.migrations import migrations
 from fireline_devtools.postgres import Postgres
 from fireline_runtime import jose
-from fireline_runtime.migrations import apply
+from fireline_runtime.migrations import apply, runtime_migrations
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.tokens import InvalidToken, JwksCache, TokenVerifier
 from integration.auth.auth_harness import (
@@ -105,7 +106,7 @@ async def store_legacy_key(database_url: str, box: SecretBox, created_at: dateti
     kid = jose.thumbprint({"kty": "OKP", "crv": "Ed25519", "x": jose.b64url(raw_public)})
     conn = await asyncpg.connect(database_url)
     try:
-        await apply(conn, migrations())
+        await apply(conn, [*runtime_migrations(), *migrations()])
         await conn.execute(
             """
             INSERT INTO signing_keys

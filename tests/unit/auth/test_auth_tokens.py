@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from fireline_auth.adapters.crypto import Signer, new_signing_key, public_jwk, signing_key
+from fireline_auth.adapters.crypto import Signer, public_jwk, signing_key
 from fireline_auth.domain import tokens
 from fireline_auth.domain.keys import ApiKey
+from fireline_auth.domain.signing import new_signing_key
 from fireline_contracts import api_keys
 from fireline_runtime import jose
 from fireline_runtime.tokens import InvalidToken, JwksCache, TokenVerifier

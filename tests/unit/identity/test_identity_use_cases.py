@@ -32,7 +32,7 @@ from fireline_contracts import (
     api_keys,
     utc_now,
 )
-from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.adapters.passwords import Argon2Hasher
 from fireline_identity.domain.audit import (
     Actor,
     ActorType,
@@ -472,9 +472,9 @@ class FakeUnitOfWork:
 
 
 @pytest.fixture(scope="module")
-def hasher() -> PasswordHasher:
+def hasher() -> Argon2Hasher:
     # The cheapest argon2id parameters: these tests are about the use cases, not the hash.
-    return PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    return Argon2Hasher(argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @dataclass
@@ -496,7 +496,7 @@ def session_user(user: User) -> SessionUser:
 
 
 @pytest.fixture
-async def org(hasher: PasswordHasher) -> Org:
+async def org(hasher: Argon2Hasher) -> Org:
     uow = FakeUnitOfWork()
     created = await orgs.create_org(
         uow=uow, hasher=hasher, name="Acme", admin_email=ADMIN_EMAIL, admin_password=PASSWORD
@@ -505,7 +505,7 @@ async def org(hasher: PasswordHasher) -> Org:
     return Org(uow=uow, admin=session_user(created.admin))
 
 
-async def add_member(org: Org, hasher: PasswordHasher, email: str, role: str = "member") -> User:
+async def add_member(org: Org, hasher: Argon2Hasher, email: str, role: str = "member") -> User:
     return await users.create_user(
         uow=org.uow,
         hasher=hasher,
@@ -565,7 +565,7 @@ async def test_revoked_and_expired_keys_leave_room_for_new_ones(org: Org) -> Non
         await keys.create_key(uow=org.uow, actor=org.admin, name="one too many")
 
 
-async def test_a_member_may_list_keys_but_not_create_them(org: Org, hasher: PasswordHasher) -> None:
+async def test_a_member_may_list_keys_but_not_create_them(org: Org, hasher: Argon2Hasher) -> None:
     member = session_user(await add_member(org, hasher, "member@acme.example"))
     org.uow.published.clear()
 
@@ -649,7 +649,7 @@ async def test_revoking_twice_revokes_and_announces_once(org: Org) -> None:
     assert event.payload.revoked_by == org.admin.user_id
 
 
-async def test_another_orgs_key_is_not_found(org: Org, hasher: PasswordHasher) -> None:
+async def test_another_orgs_key_is_not_found(org: Org, hasher: Argon2Hasher) -> None:
     created = await keys.create_key(uow=org.uow, actor=org.admin, name="ours")
     other = await orgs.create_org(
         uow=org.uow, hasher=hasher, name="Other", admin_email=ADMIN_EMAIL, admin_password=PASSWORD
@@ -772,7 +772,7 @@ async def test_a_grace_period_outside_0_to_1440_minutes_is_refused(org: Org, min
 
 
 async def test_revoked_and_expired_keys_cannot_be_rotated_and_members_may_not_rotate(
-    org: Org, hasher: PasswordHasher
+    org: Org, hasher: Argon2Hasher
 ) -> None:
     revoked = await keys.create_key(uow=org.uow, actor=org.admin, name="revoked")
     await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=revoked.key.id)
@@ -957,7 +957,7 @@ async def test_too_many_tokens_in_one_report_are_refused_before_any_lookup(org: 
 
 
 async def test_the_default_org_is_created_only_when_there_is_no_org(
-    hasher: PasswordHasher,
+    hasher: Argon2Hasher,
 ) -> None:
     uow = FakeUnitOfWork()
     first = await orgs.bootstrap_default_org(
@@ -976,9 +976,7 @@ async def test_the_default_org_is_created_only_when_there_is_no_org(
     assert event.payload.user_id == first.admin.id
 
 
-async def test_an_org_name_in_use_rolls_back_the_admin_too(
-    org: Org, hasher: PasswordHasher
-) -> None:
+async def test_an_org_name_in_use_rolls_back_the_admin_too(org: Org, hasher: Argon2Hasher) -> None:
     with pytest.raises(OrgNameTaken):
         await orgs.create_org(
             uow=org.uow,
@@ -992,7 +990,7 @@ async def test_an_org_name_in_use_rolls_back_the_admin_too(
     assert org.uow.published == []
 
 
-async def test_a_created_user_is_stored_and_announced(org: Org, hasher: PasswordHasher) -> None:
+async def test_a_created_user_is_stored_and_announced(org: Org, hasher: Argon2Hasher) -> None:
     user = await add_member(org, hasher, " Ann@Acme.example ")
 
     stored, password_hash = org.uow.users.rows[user.id]
@@ -1006,7 +1004,7 @@ async def test_a_created_user_is_stored_and_announced(org: Org, hasher: Password
 
 
 async def test_an_email_taken_in_the_org_is_refused_in_any_case(
-    org: Org, hasher: PasswordHasher
+    org: Org, hasher: Argon2Hasher
 ) -> None:
     with pytest.raises(EmailTaken):
         await add_member(org, hasher, ADMIN_EMAIL.upper())
@@ -1028,9 +1026,7 @@ async def test_the_last_active_admin_can_be_neither_demoted_nor_deactivated(org:
     assert org.uow.published == []
 
 
-async def test_with_a_second_admin_the_first_may_step_down(
-    org: Org, hasher: PasswordHasher
-) -> None:
+async def test_with_a_second_admin_the_first_may_step_down(org: Org, hasher: Argon2Hasher) -> None:
     await add_member(org, hasher, "second@acme.example", role="admin")
     org.uow.published.clear()
 
@@ -1045,7 +1041,7 @@ async def test_with_a_second_admin_the_first_may_step_down(
     assert event.payload.role == "member"
 
 
-async def test_deactivating_a_user_ends_their_sessions(org: Org, hasher: PasswordHasher) -> None:
+async def test_deactivating_a_user_ends_their_sessions(org: Org, hasher: Argon2Hasher) -> None:
     member = await add_member(org, hasher, "leaver@acme.example")
     login = await log_in(org, hasher, "leaver@acme.example")
     org.uow.published.clear()
@@ -1070,7 +1066,7 @@ async def test_deactivating_a_user_ends_their_sessions(org: Org, hasher: Passwor
 
 async def log_in(
     org: Org,
-    hasher: PasswordHasher,
+    hasher: Argon2Hasher,
     email: str = ADMIN_EMAIL,
     password: str = PASSWORD,
     address: str = "192.0.2.1",
@@ -1086,7 +1082,7 @@ async def log_in(
 
 
 async def test_a_login_opens_a_session_the_token_authenticates(
-    org: Org, hasher: PasswordHasher
+    org: Org, hasher: Argon2Hasher
 ) -> None:
     result = await log_in(org, hasher, email=" admin@ACME.example ")
 
@@ -1104,7 +1100,7 @@ async def test_a_login_opens_a_session_the_token_authenticates(
 
 
 async def test_a_wrong_password_and_an_unknown_email_fail_alike(
-    org: Org, hasher: PasswordHasher
+    org: Org, hasher: Argon2Hasher
 ) -> None:
     with pytest.raises(InvalidCredentials):
         await log_in(org, hasher, password="not the password at all")
@@ -1120,7 +1116,7 @@ async def test_a_wrong_password_and_an_unknown_email_fail_alike(
 
 
 async def test_five_failures_from_one_address_refuse_even_the_right_password(
-    org: Org, hasher: PasswordHasher
+    org: Org, hasher: Argon2Hasher
 ) -> None:
     for _ in range(5):
         with pytest.raises(InvalidCredentials):
@@ -1136,9 +1132,7 @@ async def test_five_failures_from_one_address_refuse_even_the_right_password(
     assert elsewhere.user.user_id == org.admin.user_id
 
 
-async def test_a_logged_out_session_no_longer_authenticates(
-    org: Org, hasher: PasswordHasher
-) -> None:
+async def test_a_logged_out_session_no_longer_authenticates(org: Org, hasher: Argon2Hasher) -> None:
     result = await log_in(org, hasher)
 
     await sessions.log_out(uow=org.uow, token=result.token)
@@ -1158,7 +1152,7 @@ async def test_no_token_and_an_unknown_token_are_unauthenticated(org: Org) -> No
 
 
 async def test_logins_announce_success_and_failure_with_the_address_never_the_password(
-    org: Org, hasher: PasswordHasher
+    org: Org, hasher: Argon2Hasher
 ) -> None:
     with pytest.raises(InvalidCredentials):
         await log_in(org, hasher, password="not the password at all", address="203.0.113.9")
@@ -1180,7 +1174,7 @@ async def test_logins_announce_success_and_failure_with_the_address_never_the_pa
 
 
 async def test_logging_out_announces_the_revoked_session_once(
-    org: Org, hasher: PasswordHasher
+    org: Org, hasher: Argon2Hasher
 ) -> None:
     result = await log_in(org, hasher)
     org.uow.published.clear()
@@ -1204,7 +1198,7 @@ async def _record_all(org: Org) -> None:
 
 
 async def test_events_become_entries_once_and_without_secrets(
-    org: Org, hasher: PasswordHasher
+    org: Org, hasher: Argon2Hasher
 ) -> None:
     created = await keys.create_key(uow=org.uow, actor=org.admin, name="deployer")
     await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
@@ -1229,7 +1223,7 @@ async def test_events_become_entries_once_and_without_secrets(
 
 
 async def test_pages_follow_the_cursor_newest_first_and_filters_narrow(
-    org: Org, hasher: PasswordHasher
+    org: Org, hasher: Argon2Hasher
 ) -> None:
     made = [
         (await keys.create_key(uow=org.uow, actor=org.admin, name=f"k{i}")).key.id for i in range(5)
@@ -1257,7 +1251,7 @@ async def test_pages_follow_the_cursor_newest_first_and_filters_narrow(
 
 
 async def test_a_cursor_works_only_for_the_org_and_filters_it_was_issued_for(
-    org: Org, hasher: PasswordHasher
+    org: Org, hasher: Argon2Hasher
 ) -> None:
     for i in range(3):
         await keys.create_key(uow=org.uow, actor=org.admin, name=f"k{i}")
@@ -1299,7 +1293,7 @@ def test_bad_filters_are_refused_by_name(field: str, filters: dict[str, Any]) ->
     assert refused.value.field == field
 
 
-async def test_members_may_not_read_the_audit_log(org: Org, hasher: PasswordHasher) -> None:
+async def test_members_may_not_read_the_audit_log(org: Org, hasher: Argon2Hasher) -> None:
     member = session_user(await add_member(org, hasher, "reader@acme.example"))
 
     with pytest.raises(PermissionDenied):
@@ -1309,7 +1303,7 @@ async def test_members_may_not_read_the_audit_log(org: Org, hasher: PasswordHash
 
 
 async def test_the_export_streams_every_entry_newest_first(
-    org: Org, hasher: PasswordHasher, monkeypatch: pytest.MonkeyPatch
+    org: Org, hasher: Argon2Hasher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(audit, "EXPORT_BATCH", 2)
     for i in range(5):
@@ -1325,7 +1319,7 @@ async def test_the_export_streams_every_entry_newest_first(
     )
 
 
-async def test_retention_deletes_only_entries_past_it(org: Org, hasher: PasswordHasher) -> None:
+async def test_retention_deletes_only_entries_past_it(org: Org, hasher: Argon2Hasher) -> None:
     await keys.create_key(uow=org.uow, actor=org.admin, name="recent")
     await _record_all(org)
     [recent] = org.uow.audit.entries.values()

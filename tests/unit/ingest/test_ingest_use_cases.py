@@ -35,7 +35,6 @@ from fireline_contracts import (
     IntegrationDeleted,
     SigningSecretsRotated,
 )
-from fireline_pagerduty_ingest.adapters.crypto import api_token_context, signing_secret_context
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.domain.alert import AlertEventType
 from fireline_pagerduty_ingest.domain.delivery import (
@@ -63,6 +62,7 @@ from fireline_pagerduty_ingest.domain.integration import (
     IntegrationSettings,
     SecretInfo,
 )
+from fireline_pagerduty_ingest.domain.sealing import api_token_context, signing_secret_context
 from fireline_pagerduty_ingest.domain.target import (
     OpenTarget,
     SealedCredentials,

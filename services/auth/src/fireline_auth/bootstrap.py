@@ -13,12 +13,12 @@ from fireline_auth.config import Settings
 from fireline_auth.domain.errors import ConfigurationError
 from fireline_auth.entrypoints import consumers, failure_reports, oauth, schedule, wellknown
 from fireline_auth.entrypoints.errors import ERRORS, oauth_error
+from fireline_auth.migrations import migrations
 from fireline_auth.service_layer import introspection, signing_keys
 from fireline_auth.service_layer.authentication import ADDRESS
 from fireline_auth.service_layer.context import AuthContext, Clock, TokenPolicy, utc_now
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_contracts import KEY_EXCHANGE_FAILURES, KEY_USAGE
-from fireline_runtime.migrations import Migration, load, runtime_migrations
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
@@ -33,16 +33,11 @@ and per address, in each process's memory (so N replicas allow N times the budge
 secret is only ever refused for its address's failures, never for its client id's."""
 
 
-def migrations() -> list[Migration]:
-    """The runtime's tables, then auth's own."""
-    return [*runtime_migrations(), *load(SERVICE, "fireline_auth.migrations")]
-
-
 def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     runtime = ServiceRuntime(
         service=SERVICE,
         settings=settings,
-        migrations=load(SERVICE, "fireline_auth.migrations"),
+        migrations=migrations(),
         topics=[KEY_USAGE, KEY_EXCHANGE_FAILURES],
     )
     # Signing keys sealed before the box was versioned still open; new ones are sealed versioned.

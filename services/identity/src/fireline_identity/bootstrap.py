@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fireline_contracts import KEYS, SESSIONS, USERS
 from fireline_identity import metrics
 from fireline_identity.adapters.incidents_api import IncidentsApi
-from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.adapters.passwords import Argon2Hasher
 from fireline_identity.adapters.people_tokens import PeopleTokens
 from fireline_identity.adapters.postgres import PgUnitOfWork
 from fireline_identity.adapters.scanning_keys import ScanningKeyFile
@@ -31,7 +31,7 @@ from fireline_identity.entrypoints.secret_scanning_api import router as scanning
 from fireline_identity.entrypoints.session_api import router as session_router
 from fireline_identity.entrypoints.ui import router as ui_router
 from fireline_identity.entrypoints.users_api import router as users_router
-from fireline_identity.migrations_loader import SERVICE, service_migrations
+from fireline_identity.migrations import migrations
 from fireline_identity.service_layer import audit, orgs, sessions
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.periodic import run_periodically
@@ -39,6 +39,8 @@ from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
+
+SERVICE = "identity"
 
 PRUNE_INTERVAL_S = 600.0
 AUDIT_RETENTION_INTERVAL_S = 3600.0
@@ -53,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(
         service=SERVICE,
         settings=settings,
-        migrations=service_migrations(),
+        migrations=migrations(),
         topics=[KEYS, USERS, SESSIONS],
     )
     uow = UnitOfWorkFactory[UnitOfWork](
@@ -67,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     metrics.install(runtime, uow)
     context = IdentityContext(
         uow=uow,
-        hasher=PasswordHasher(),
+        hasher=Argon2Hasher(),
         policy=SessionPolicy(
             idle_timeout=timedelta(seconds=settings.fireline_session_idle_timeout_s),
             absolute_timeout=timedelta(seconds=settings.fireline_session_absolute_timeout_s),

@@ -12,8 +12,8 @@ from fireline_incidents.config import Settings
 from fireline_incidents.domain.live import LiveFeed
 from fireline_incidents.entrypoints import api, consumers, live_api
 from fireline_incidents.entrypoints.errors import ERRORS
+from fireline_incidents.migrations import migrations
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
-from fireline_runtime.migrations import load
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.token_guard import enable_bearer_auth
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
@@ -25,7 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(
         service=SERVICE,
         settings=settings,
-        migrations=load(SERVICE, "fireline_incidents.migrations"),
+        migrations=migrations(),
         topics=[INCIDENTS],
     )
     # Also consumes the keys topic: revoked keys' outstanding tokens are refused at once.

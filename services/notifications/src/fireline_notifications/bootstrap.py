@@ -16,10 +16,10 @@ from fireline_notifications.entrypoints.deps import NotificationsContext
 from fireline_notifications.entrypoints.errors import ERRORS
 from fireline_notifications.entrypoints.worker import run_dispatcher, run_pruner
 from fireline_notifications.metrics import NotificationsMetrics
+from fireline_notifications.migrations import migrations
 from fireline_notifications.service_layer.dispatch import Dispatcher, DispatchSettings
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
 from fireline_notifications.service_layer.urls import UrlPolicy
-from fireline_runtime.migrations import load
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.token_guard import enable_bearer_auth
@@ -39,7 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(
         service=SERVICE,
         settings=settings,
-        migrations=load(SERVICE, "fireline_notifications.migrations"),
+        migrations=migrations(),
         topics=[NOTIFICATIONS],
         # Every delivery in flight records its attempt in a transaction of its own.
         pool_max_size=20,

@@ -17,9 +17,9 @@ from fireline_pagerduty_ingest.entrypoints.errors import ERRORS
 from fireline_pagerduty_ingest.entrypoints.pruner import DeliveryPruner
 from fireline_pagerduty_ingest.entrypoints.worker import DeliveryWorker, WorkerSettings
 from fireline_pagerduty_ingest.metrics import IngestMetrics
+from fireline_pagerduty_ingest.migrations import migrations
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_pagerduty_ingest.service_layer.webhooks import WebhookReceiver, load_target
-from fireline_runtime.migrations import load
 from fireline_runtime.outbox import deferred_wake
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(
         service=SERVICE,
         settings=settings,
-        migrations=load(SERVICE, "fireline_pagerduty_ingest.migrations"),
+        migrations=migrations(),
         topics=[ALERTS, INTEGRATIONS],
     )
     enable_bearer_auth(runtime, settings)

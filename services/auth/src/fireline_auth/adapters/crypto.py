@@ -13,7 +13,6 @@ during a rolling upgrade.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,26 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from fireline_auth.domain import tokens
 from fireline_runtime import jose
-
-
-@dataclass(frozen=True, slots=True)
-class NewSigningKey:
-    """A freshly generated key as it is stored; ``private_key`` must be sealed before it is."""
-
-    kid: str
-    algorithm: jose.Algorithm
-    public_key: bytes
-    private_key: bytes
-
-    def __repr__(self) -> str:
-        return f"NewSigningKey(kid={self.kid!r}, algorithm={self.algorithm!s})"
-
-
-def new_signing_key(algorithm: jose.Algorithm) -> NewSigningKey:
-    """A fresh key of ``algorithm``; its kid is the RFC 7638 thumbprint of its public key."""
-    der = jose.generate_private_key(algorithm)
-    key = jose.SigningKey.from_der(algorithm, der)
-    return NewSigningKey(key.thumbprint(), algorithm, key.public_der(), der)
 
 
 def _is_legacy(algorithm: str) -> bool:

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from fireline_runtime import jose
+
 
 @dataclass(frozen=True)
 class SigningKeyInfo:
@@ -122,3 +124,23 @@ def rotation_due(
     if current is None or now - current.activates_at >= rotation_period:
         return True
     return current.algorithm != algorithm and (chosen_at is None or current.created_at < chosen_at)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSigningKey:
+    """A freshly generated key as it is stored; ``private_key`` must be sealed before it is."""
+
+    kid: str
+    algorithm: jose.Algorithm
+    public_key: bytes
+    private_key: bytes
+
+    def __repr__(self) -> str:
+        return f"NewSigningKey(kid={self.kid!r}, algorithm={self.algorithm!s})"
+
+
+def new_signing_key(algorithm: jose.Algorithm) -> NewSigningKey:
+    """A fresh key of ``algorithm``; its kid is the RFC 7638 thumbprint of its public key."""
+    der = jose.generate_private_key(algorithm)
+    key = jose.SigningKey.from_der(algorithm, der)
+    return NewSigningKey(key.thumbprint(), algorithm, key.public_der(), der)

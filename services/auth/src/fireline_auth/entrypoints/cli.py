@@ -18,10 +18,10 @@ import asyncpg
 from pydantic import ValidationError
 
 from fireline_auth.adapters.postgres import PgUnitOfWork
-from fireline_auth.bootstrap import SERVICE, migrations
 from fireline_auth.config import Settings, settings_errors
+from fireline_auth.migrations import migrations
 from fireline_auth.service_layer.signing_keys import RotationResult, rotate_signing_keys
-from fireline_runtime.migrations import apply
+from fireline_runtime.migrations import apply, runtime_migrations
 from fireline_runtime.outbox import OutboxWriter
 from fireline_runtime.secret_box import SecretBox
 
@@ -32,7 +32,7 @@ async def rotate_keys(
     """Create the next signing key (or return the one already waiting)."""
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await apply(conn, migrations())
+        await apply(conn, [*runtime_migrations(), *migrations()])
         # The CLI's own connection, not a pool; rotating writes no event, so the outbox idles.
         uow = PgUnitOfWork(OutboxWriter(settings.fireline_topic_prefix), conn=conn)
         result = await rotate_signing_keys(
@@ -51,7 +51,7 @@ async def rotate_keys(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fireline-auth", description=f"Fireline {SERVICE}.")
+    parser = argparse.ArgumentParser(prog="fireline-auth", description="Fireline auth.")
     commands = parser.add_subparsers(dest="command", required=True)
     rotate = commands.add_parser(
         "rotate-keys",

@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from fireline_auth.adapters.crypto import new_signing_key
 from fireline_auth.domain import signing
 from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
 from fireline_auth.service_layer.context import SigningKeyRing
@@ -36,7 +35,7 @@ async def _create(
 ) -> SigningKeyInfo:
     # Off the event loop: an RSA-2048 key takes from tens to hundreds of milliseconds to find,
     # which would stall every exchange this replica is serving meanwhile.
-    key = await asyncio.to_thread(new_signing_key, algorithm)
+    key = await asyncio.to_thread(signing.new_signing_key, algorithm)
     info = SigningKeyInfo(key.kid, key.public_key, now, activates_at, key.algorithm)
     sealed = box.seal(key.private_key, key.kid.encode())
     await uow.signing_keys.insert(StoredSigningKey(info, sealed))

@@ -13,7 +13,9 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
 
-class PasswordHasher:
+class Argon2Hasher:
+    """argon2id, off the event loop; implements service_layer.ports.PasswordHasher."""
+
     def __init__(self, hasher: argon2.PasswordHasher | None = None) -> None:
         # argon2-cffi's default type is argon2id.
         self._hasher = hasher or argon2.PasswordHasher()

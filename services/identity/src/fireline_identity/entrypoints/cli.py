@@ -15,14 +15,14 @@ import json
 import sys
 from collections.abc import Sequence
 
-from fireline_identity.adapters.passwords import PasswordHasher
+from fireline_identity.adapters.passwords import Argon2Hasher
 from fireline_identity.adapters.postgres import PgUnitOfWork
 from fireline_identity.config import Settings
 from fireline_identity.domain.errors import DomainError, InvalidInput
-from fireline_identity.migrations_loader import all_migrations
+from fireline_identity.migrations import migrations
 from fireline_identity.service_layer import orgs
 from fireline_runtime.db import create_pool
-from fireline_runtime.migrations import apply
+from fireline_runtime.migrations import apply, runtime_migrations
 from fireline_runtime.outbox import OutboxWriter
 
 
@@ -47,10 +47,10 @@ async def create_org(args: argparse.Namespace, password: str) -> dict[str, str]:
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:
-            await apply(conn, all_migrations())
+            await apply(conn, [*runtime_migrations(), *migrations()])
         created = await orgs.create_org(
             uow=PgUnitOfWork(OutboxWriter(settings.fireline_topic_prefix), pool=pool),
-            hasher=PasswordHasher(),
+            hasher=Argon2Hasher(),
             name=args.name,
             admin_email=args.admin_email,
             admin_password=password,

@@ -9,11 +9,11 @@ from uuid import UUID
 from fastapi import Depends, Request
 
 from fireline_identity.adapters.incidents_api import IncidentsApi
-from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.adapters.people_tokens import PeopleTokens
 from fireline_identity.domain.errors import NotFound
 from fireline_identity.domain.sessions import SessionPolicy, SessionUser
 from fireline_identity.service_layer import sessions
+from fireline_identity.service_layer.ports import PasswordHasher
 from fireline_identity.service_layer.secret_scanning import ReportVerifier
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.client_address import client_address as forwarded_client

@@ -6,7 +6,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.domain.users import (
     Role,
     User,
@@ -16,6 +15,7 @@ from fireline_identity.domain.users import (
     normalize_user_name,
 )
 from fireline_identity.service_layer import events
+from fireline_identity.service_layer.ports import PasswordHasher
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fireline_contracts import utc_now
-from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.domain.errors import InvalidCredentials, TooManyAttempts, Unauthenticated
 from fireline_identity.domain.login_throttle import (
     ACCOUNT_SLOWDOWN,
@@ -28,6 +27,7 @@ from fireline_identity.domain.sessions import (
 )
 from fireline_identity.domain.users import User, email_lookup_key
 from fireline_identity.service_layer import events
+from fireline_identity.service_layer.ports import PasswordHasher
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)

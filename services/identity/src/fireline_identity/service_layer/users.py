@@ -7,7 +7,6 @@ import logging
 import uuid
 
 from fireline_contracts import utc_now
-from fireline_identity.adapters.passwords import PasswordHasher
 from fireline_identity.domain.errors import LastAdmin, NotFound
 from fireline_identity.domain.permissions import Action, ensure_allowed
 from fireline_identity.domain.sessions import SessionUser
@@ -20,6 +19,7 @@ from fireline_identity.domain.users import (
     removes_an_admin,
 )
 from fireline_identity.service_layer import events
+from fireline_identity.service_layer.ports import PasswordHasher
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
-from fireline_pagerduty_ingest.adapters.crypto import signing_secret_context
 from fireline_pagerduty_ingest.adapters.integrations_repository import TARGETS_CHANNEL
+from fireline_pagerduty_ingest.domain.sealing import signing_secret_context
 from fireline_pagerduty_ingest.domain.target import OpenTarget, WebhookTarget
 from fireline_runtime.notify_cache import NotifyCache
 from fireline_runtime.secret_box import SecretBox, UndecryptableSecret

@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from fireline_pagerduty_ingest.adapters.crypto import api_token_context
 from fireline_pagerduty_ingest.domain.alert import AlertEventType, build_alert
 from fireline_pagerduty_ingest.domain.classification import Classification
 from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, FailedAttempt
 from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials
 from fireline_pagerduty_ingest.domain.errors import UnstorableValue
+from fireline_pagerduty_ingest.domain.sealing import api_token_context
 from fireline_pagerduty_ingest.domain.webhook import parse_delivery
 from fireline_pagerduty_ingest.service_layer.enrichment import enrich
 from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory

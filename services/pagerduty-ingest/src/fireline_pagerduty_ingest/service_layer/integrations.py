@@ -7,7 +7,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from fireline_pagerduty_ingest.adapters.crypto import api_token_context, signing_secret_context
 from fireline_pagerduty_ingest.domain.errors import IntegrationNotFound
 from fireline_pagerduty_ingest.domain.integration import (
     KEEP,
@@ -23,6 +22,7 @@ from fireline_pagerduty_ingest.domain.integration import (
     plan_initial_secrets,
     plan_secret_change,
 )
+from fireline_pagerduty_ingest.domain.sealing import api_token_context, signing_secret_context
 from fireline_pagerduty_ingest.service_layer import integration_events as events
 from fireline_pagerduty_ingest.service_layer.unit_of_work import (
     IntegrationRepository,
