@@ -8,8 +8,8 @@ import pytest
 from starlette.requests import Request
 
 from fireline_identity.domain.errors import (
-    DomainError,
     EmailTaken,
+    IdentityError,
     InvalidCredentials,
     InvalidInput,
     KeyLimitReached,
@@ -37,7 +37,9 @@ from fireline_identity.entrypoints.errors import ERRORS
         (TooManyAttempts(42), 429, "too_many_attempts"),
     ],
 )
-def test_each_domain_error_has_a_stable_problem(error: DomainError, status: int, code: str) -> None:
+def test_each_domain_error_has_a_stable_problem(
+    error: IdentityError, status: int, code: str
+) -> None:
     problem = ERRORS.to_problem(error)
     assert (problem.status, problem.code) == (status, code)
 

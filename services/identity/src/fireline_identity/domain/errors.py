@@ -6,11 +6,11 @@ The entrypoints map each class to a problem+json response in one place.
 from __future__ import annotations
 
 
-class DomainError(Exception):
+class IdentityError(Exception):
     """Base of every error a use case raises on purpose."""
 
 
-class InvalidInput(DomainError):
+class InvalidInput(IdentityError):
     """A field breaks a rule (name too long, unknown scope, weak password...)."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -19,11 +19,11 @@ class InvalidInput(DomainError):
         self.message = message
 
 
-class InvalidCredentials(DomainError):
+class InvalidCredentials(IdentityError):
     """Unknown email, wrong password or inactive user: deliberately indistinguishable."""
 
 
-class TooManyAttempts(DomainError):
+class TooManyAttempts(IdentityError):
     """Too many failed logins for this account or address; try again later."""
 
     def __init__(self, retry_after_s: int) -> None:
@@ -31,15 +31,15 @@ class TooManyAttempts(DomainError):
         self.retry_after_s = retry_after_s
 
 
-class Unauthenticated(DomainError):
+class Unauthenticated(IdentityError):
     """No valid session: missing, unknown, expired or revoked."""
 
 
-class PermissionDenied(DomainError):
+class PermissionDenied(IdentityError):
     """The user's role does not allow this action."""
 
 
-class NotFound(DomainError):
+class NotFound(IdentityError):
     """No such thing in the caller's org (things of other orgs are not found either)."""
 
     def __init__(self, what: str) -> None:
@@ -47,7 +47,7 @@ class NotFound(DomainError):
         self.what = what
 
 
-class KeyLimitReached(DomainError):
+class KeyLimitReached(IdentityError):
     """The org already has the maximum number of active API keys."""
 
     def __init__(self, limit: int) -> None:
@@ -55,45 +55,45 @@ class KeyLimitReached(DomainError):
         self.limit = limit
 
 
-class KeyAlreadyRevoked(DomainError):
+class KeyAlreadyRevoked(IdentityError):
     """A revoked key is kept for audit only; it cannot be changed any more."""
 
 
-class KeyExpired(DomainError):
+class KeyExpired(IdentityError):
     """An expired key cannot get a new secret: the rotation keeps its expiry."""
 
 
-class ReportRefused(DomainError):
+class ReportRefused(IdentityError):
     """A secret-scanning report that is not signed by a configured key; nothing was read."""
 
 
-class ReportInvalid(DomainError):
+class ReportInvalid(IdentityError):
     """A correctly signed secret-scanning report that is not in the partner format."""
 
 
-class ReportTooLarge(DomainError):
+class ReportTooLarge(IdentityError):
     """A secret-scanning report over the size or token limit; nothing was read."""
 
 
-class ScanningNotConfigured(DomainError):
+class ScanningNotConfigured(IdentityError):
     """The deployment configured no secret-scanning keys, so no report can be verified."""
 
 
-class EmailTaken(DomainError):
+class EmailTaken(IdentityError):
     """Another user of the org already has this email (compared case-insensitively)."""
 
 
-class OrgNameTaken(DomainError):
+class OrgNameTaken(IdentityError):
     """Another org already has this name (compared case-insensitively)."""
 
 
-class LastAdmin(DomainError):
+class LastAdmin(IdentityError):
     """The change would leave the org without an active admin."""
 
 
-class IncidentsNotConfigured(DomainError):
+class IncidentsNotConfigured(IdentityError):
     """The web UI's backend has no client secret for auth, so it cannot act for people."""
 
 
-class UpstreamUnavailable(DomainError):
+class UpstreamUnavailable(IdentityError):
     """Auth or the incidents API did not answer the web UI's backend in time."""

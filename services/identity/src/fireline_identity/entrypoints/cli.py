@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from fireline_identity.adapters.passwords import Argon2Hasher
 from fireline_identity.adapters.postgres import PgUnitOfWork
 from fireline_identity.config import Settings
-from fireline_identity.domain.errors import DomainError, InvalidInput
+from fireline_identity.domain.errors import IdentityError, InvalidInput
 from fireline_identity.migrations import migrations
 from fireline_identity.service_layer import orgs
 from fireline_runtime.db import create_pool
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidInput as exc:
         print(f"fireline: invalid {exc.field}: {exc.message}", file=sys.stderr)
         return 2
-    except DomainError as exc:
+    except IdentityError as exc:
         print(f"fireline: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result))

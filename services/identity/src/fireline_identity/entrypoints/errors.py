@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from fireline_identity.domain.errors import (
-    DomainError,
     EmailTaken,
+    IdentityError,
     IncidentsNotConfigured,
     InvalidCredentials,
     InvalidInput,
@@ -35,8 +35,8 @@ def _field_error(exc: InvalidInput) -> Mapping[str, Any]:
 
 
 ERRORS = (
-    ErrorMap(DomainError)
-    .add(DomainError, 400, "bad_request", "Bad request")
+    ErrorMap(IdentityError)
+    .add(IdentityError, 400, "bad_request", "Bad request")
     .add(
         InvalidInput,
         422,
