@@ -808,3 +808,45 @@ def test_an_event_never_carries_text_no_consumer_can_store() -> None:
     assert isinstance(parsed, KeyCreated)
     assert parsed.payload.name == "nul\ufffd and \ufffd"
     assert b"\\u0000" not in parsed.to_bytes()
+
+
+def _key_event_with_name(replacement: bytes) -> bytes:
+    return (
+        KeyCreated(
+            org_id=uuid4(),
+            payload=KeyCreatedPayload(
+                key_id=KEY_ID,
+                name="placeholder",
+                digest=DIGEST,
+                scopes=("incidents:read",),
+                expires_at=None,
+                created_by=USER_ID,
+                created_at=WHEN,
+            ),
+        )
+        .to_bytes()
+        .replace(b"placeholder", replacement)
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # A lone surrogate encoded in the bytes themselves: json.loads lets it through.
+        (b"lone \xed\xa0\x80 here", "lone \ufffd here"),
+        # An escaped pair is an emoji, not a lone surrogate: kept.
+        (b"pager \\ud83d\\udcdf", "pager \U0001f4df"),
+        # Upper-case escapes are escapes too.
+        (b"nul\\u0000 \\uD800", "nul\ufffd \ufffd"),
+        # A plain message: the fast path, nothing to change.
+        (b"checkout \xe2\x80\x94 latency", "checkout \u2014 latency"),
+    ],
+    ids=["encoded-surrogate", "escaped-pair", "upper-case-escapes", "plain"],
+)
+def test_parsed_text_is_storable_whatever_way_it_was_written(name: bytes, expected: str) -> None:
+    raw = _key_event_with_name(name)
+
+    for given in (raw, raw.decode("utf-8", "surrogatepass")):
+        parsed = parse_event(given)
+        assert isinstance(parsed, KeyCreated)
+        assert parsed.payload.name == expected

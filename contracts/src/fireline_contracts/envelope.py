@@ -7,11 +7,22 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 from fireline_contracts.text import normalise_strings
 
 _T = TypeVar("_T")
+
+TEXT_CHECKED = "fireline_text_checked"
+"""Validation context key: the data is known to hold no unstorable text, so models skip the walk."""
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -44,10 +55,14 @@ class ContractModel(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _storable_text(cls, data: Any) -> Any:
+    def _storable_text(cls, data: Any, info: ValidationInfo) -> Any:
         # NUL and lone surrogates cannot be stored or serialised (fireline_contracts.text): an
         # event built from them would fail in its producer's outbox or its consumer's database and
         # be retried until dead-lettered. Normalised here, no event can carry them.
+        if info.context is not None and info.context.get(TEXT_CHECKED):
+            # parse_event saw that the JSON cannot hold either (registry.py); walking every
+            # string again for each nested model was a quarter of a consumer's parsing.
+            return data
         return normalise_strings(data)
 
 

