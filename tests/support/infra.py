@@ -40,6 +40,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 KAFKA_CACHE = ROOT / ".fireline" / "kafka"
 USERS = kafka.KafkaUsers.generate(brokers.SERVICE_USERS)
 """This test run's SCRAM users (random passwords), on every Apache Kafka it starts."""
+STARTED: dict[str, Broker] = {}
+"""The Apache Kafka brokers this run started, by bootstrap servers (support.kafka's clients
+connect to each as its super user)."""
 
 
 def use_containers() -> bool:
@@ -152,7 +155,8 @@ def start_broker(
     )
     cluster.start()
     embedded = EmbeddedBroker("apache-kafka", cluster.version, cluster.bootstrap, cluster=cluster)
-    return Broker(embedded)
+    STARTED[embedded.bootstrap] = broker = Broker(embedded)
+    return broker
 
 
 def _start_tansu(label: str, *, faulty: bool) -> Broker:
