@@ -14,17 +14,21 @@ and an unauthenticated client may do nothing at all (the authorizer denies what 
 An idempotent producer needs no cluster-wide grant: Write on a topic suffices since Kafka 3.0.
 
 ``python -m fireline_runtime.kafka_acls`` applies them with an admin principal's credentials
-(``KAFKA_BOOTSTRAP_SERVERS``, ``FIRELINE_TOPIC_PREFIX``, ``FIRELINE_KAFKA_SASL_*``), as the compose
-file's one-shot ``kafka-acls`` service does; creating an ACL that exists changes nothing, so it is
-safe to run on every start. aiokafka has no admin call for ACLs (its CreateAcls versions are older
-than Kafka 4 accepts), so the request is built here on aiokafka's protocol types: one request for
-all of them, which keeps a test broker's start fast.
+(``KAFKA_BOOTSTRAP_SERVERS``, ``FIRELINE_TOPIC_PREFIX``, ``FIRELINE_KAFKA_SASL_*``), and with
+``FIRELINE_KAFKA_SERVICE_PASSWORDS`` (``identity=...,auth=...``) first creates or updates the
+services' SCRAM users, as the compose file's one-shot ``kafka-setup`` service does. Creating an
+ACL that exists changes nothing, and a user's password is set to the same value: it is safe to run
+on every start. aiokafka has no admin call for ACLs (its CreateAcls versions are older
+than Kafka 4 accepts) or SCRAM users, so both requests are built here on aiokafka's protocol types:
+one request for all ACLs, which keeps a test broker's start fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import secrets
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,8 +37,17 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.api import Request, RequestStruct, Response
-from aiokafka.protocol.types import CompactArray, CompactString, Int8, Int16, Int32, Schema
+from aiokafka.protocol.types import (
+    CompactArray,
+    CompactBytes,
+    CompactString,
+    Int8,
+    Int16,
+    Int32,
+    Schema,
+)
 from aiokafka.protocol.types import TaggedFields as Tags
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from fireline_contracts import ALL_TOPICS, TopicSpec, dlq_name, topic_name
@@ -167,12 +180,74 @@ class _CreateAcls(Request[_CreateAclsV2 | _CreateAclsV3]):  # type: ignore[misc]
         return request_struct_class(self._creations, {})
 
 
+class _AlterScramResponse(Response):  # type: ignore[misc]
+    API_KEY = 51
+    API_VERSION = 0
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "results",
+            CompactArray(
+                ("user", CompactString("utf-8")),
+                ("error_code", Int16),
+                ("error_message", CompactString("utf-8")),
+                ("tags", Tags),
+            ),
+        ),
+        ("tags", Tags),
+    )
+
+
+class _AlterScramV0(RequestStruct):  # type: ignore[misc]
+    FLEXIBLE_VERSION = True
+    API_KEY = 51
+    API_VERSION = 0
+    RESPONSE_TYPE = _AlterScramResponse
+    SCHEMA = Schema(
+        (
+            "deletions",
+            CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8), ("tags", Tags)),
+        ),
+        (
+            "upsertions",
+            CompactArray(
+                ("name", CompactString("utf-8")),
+                ("mechanism", Int8),
+                ("iterations", Int32),
+                ("salt", CompactBytes),
+                ("salted_password", CompactBytes),
+                ("tags", Tags),
+            ),
+        ),
+        ("tags", Tags),
+    )
+
+
+_SCRAM_SHA_512 = 2
+_ITERATIONS = 8192
+
+
+class _AlterScram(Request[_AlterScramV0]):  # type: ignore[misc]
+    API_KEY = 51
+
+    def __init__(self, passwords: dict[str, str]) -> None:
+        # The client sends the salted password (RFC 5802's Hi()), never the password itself.
+        self._upsertions: list[tuple[Any, ...]] = []
+        for name, password in passwords.items():
+            salt = secrets.token_bytes(32)
+            salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _ITERATIONS)
+            self._upsertions.append((name, _SCRAM_SHA_512, _ITERATIONS, salt, salted, {}))
+
+    def build(self, request_struct_class: type[_AlterScramV0]) -> _AlterScramV0:
+        return request_struct_class([], self._upsertions, {})
+
+
 class AclRefused(RuntimeError):
-    """The broker refused to create some ACLs (the principal is no super user, or a bad rule)."""
+    """The broker refused to create some ACLs or users (the principal is no super user, or a
+    bad rule)."""
 
 
-async def apply_acls(bootstrap_servers: str, admin: KafkaSecurity, acls: Sequence[Acl]) -> None:
-    """Create ``acls`` on the cluster, as the ``admin`` principal, in one request."""
+async def _send(bootstrap_servers: str, admin: KafkaSecurity, request: Any) -> Any:
     from fireline_runtime.messaging import server_list
 
     client = AIOKafkaAdminClient(
@@ -180,9 +255,14 @@ async def apply_acls(bootstrap_servers: str, admin: KafkaSecurity, acls: Sequenc
     )
     await client.start()
     try:
-        response: Any = await client._send_request(_CreateAcls(acls))
+        return await client._send_request(request)
     finally:
         await client.close()
+
+
+async def apply_acls(bootstrap_servers: str, admin: KafkaSecurity, acls: Sequence[Acl]) -> None:
+    """Create ``acls`` on the cluster, as the ``admin`` principal, in one request."""
+    response = await _send(bootstrap_servers, admin, _CreateAcls(acls))
     failed = [
         (acl, result[1])
         for acl, result in zip(acls, response.results, strict=True)
@@ -192,11 +272,42 @@ async def apply_acls(bootstrap_servers: str, admin: KafkaSecurity, acls: Sequenc
         raise AclRefused(f"{len(failed)} ACLs refused, first {failed[0][0]}: {failed[0][1]}")
 
 
+async def upsert_scram_users(
+    bootstrap_servers: str, admin: KafkaSecurity, passwords: dict[str, str]
+) -> None:
+    """Create the SCRAM-SHA-512 users named in ``passwords``, or set their passwords."""
+    response = await _send(bootstrap_servers, admin, _AlterScram(passwords))
+    failed = [(user, message) for user, code, message, _ in response.results if code != 0]
+    if failed:
+        raise AclRefused(f"SCRAM users refused: {failed}")
+
+
 class _AclSettings(KafkaClientSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     fireline_topic_prefix: str = ""
+    fireline_kafka_service_passwords: SecretStr | None = Field(
+        default=None, description="``service=password,...``: the services' SCRAM users to set."
+    )
+
+    @property
+    def service_passwords(self) -> dict[str, str]:
+        raw = self.fireline_kafka_service_passwords
+        pairs = [] if raw is None else raw.get_secret_value().split(",")
+        found = dict(pair.strip().split("=", 1) for pair in pairs if pair.strip())
+        unknown = sorted(set(found) - {spec.owner for spec in ALL_TOPICS})
+        if unknown or not all(found.values()):
+            raise ValueError(f"FIRELINE_KAFKA_SERVICE_PASSWORDS: unknown or empty {unknown}")
+        return found
+
+
+async def _setup(settings: _AclSettings, acls: Sequence[Acl]) -> None:
+    bootstrap, admin = settings.kafka_bootstrap_servers, settings.kafka_security
+    if passwords := settings.service_passwords:
+        await upsert_scram_users(bootstrap, admin, passwords)
+        print(f"SCRAM users set: {', '.join(sorted(passwords))}")
+    await apply_acls(bootstrap, admin, acls)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         for acl in acls:
             print(acl.principal, acl.resource.name, acl.name, acl.operation.name)
         return 0
-    asyncio.run(apply_acls(settings.kafka_bootstrap_servers, settings.kafka_security, acls))
+    asyncio.run(_setup(settings, acls))
     print(f"{len(acls)} ACLs in place for prefix {settings.fireline_topic_prefix!r}")
     return 0
 

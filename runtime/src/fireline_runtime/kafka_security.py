@@ -14,11 +14,13 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from faststream.security import BaseSecurity, SASLScram256, SASLScram512
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Mechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256"]
+Mechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+"""PLAIN is for a super user set up in the broker's own configuration, where SCRAM users are
+not there yet (docker-compose.yml's ``kafka-setup``); services use SCRAM."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ class KafkaSecurity:
         """The same, as FastStream's KafkaBroker takes it."""
         if self.username is None:
             return BaseSecurity(ssl_context=self.ssl_context()) if self.tls else None
-        scram = SASLScram512 if self.mechanism == "SCRAM-SHA-512" else SASLScram256
-        return scram(self.username, self.password, ssl_context=self.ssl_context())
+        kinds = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256}
+        kind = kinds.get(self.mechanism, SASLPlaintext)
+        return kind(self.username, self.password, ssl_context=self.ssl_context())
 
 
 class KafkaClientSettings(BaseSettings):
@@ -80,7 +83,9 @@ class KafkaClientSettings(BaseSettings):
         default=None, description="That principal's SCRAM password."
     )
     fireline_kafka_sasl_mechanism: Mechanism = Field(
-        default="SCRAM-SHA-512", description="SASL mechanism: SCRAM-SHA-512 or SCRAM-SHA-256."
+        default="SCRAM-SHA-512",
+        description="SASL mechanism: SCRAM-SHA-512 (services), SCRAM-SHA-256, or PLAIN "
+        "(only for a super user defined in the broker's own configuration).",
     )
     fireline_kafka_tls: bool = Field(
         default=False,
