@@ -114,19 +114,17 @@ def fireline_acls(prefix: str = "", topics: Sequence[TopicSpec] = ALL_TOPICS) ->
     return sorted(acls)
 
 
+def _results(*first: tuple[str, Any]) -> Schema:
+    """An admin response's body: a throttle time, then one error code and message per item."""
+    error = (("error_code", Int16), ("error_message", CompactString("utf-8")))
+    item = (*first, *error, ("tags", Tags))
+    return Schema(("throttle_time_ms", Int32), ("results", CompactArray(*item)), ("tags", Tags))
+
+
 class _CreateAclsResponseV2(Response):  # type: ignore[misc]  # aiokafka is untyped here
     API_KEY = 30
     API_VERSION = 2
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        (
-            "results",
-            CompactArray(
-                ("error_code", Int16), ("error_message", CompactString("utf-8")), ("tags", Tags)
-            ),
-        ),
-        ("tags", Tags),
-    )
+    SCHEMA = _results()
 
 
 class _CreateAclsResponseV3(_CreateAclsResponseV2):
@@ -183,19 +181,7 @@ class _CreateAcls(Request[_CreateAclsV2 | _CreateAclsV3]):  # type: ignore[misc]
 class _AlterScramResponse(Response):  # type: ignore[misc]
     API_KEY = 51
     API_VERSION = 0
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        (
-            "results",
-            CompactArray(
-                ("user", CompactString("utf-8")),
-                ("error_code", Int16),
-                ("error_message", CompactString("utf-8")),
-                ("tags", Tags),
-            ),
-        ),
-        ("tags", Tags),
-    )
+    SCHEMA = _results(("user", CompactString("utf-8")))
 
 
 class _AlterScramV0(RequestStruct):  # type: ignore[misc]
