@@ -111,13 +111,14 @@ def start_apache_kafka(
 ) -> EmbeddedBroker:
     """Apache Kafka with its logs in ``data_dir`` (kept across runs, as a deployed broker's),
     and its SCRAM users' passwords beside them."""
-    distribution = kafka.resolve(state_dir / "kafka", show_progress=show_progress)
     users_file = data_dir / "scram-users.json"
     if (data_dir / "node-1" / "data" / "meta.properties").exists() and not users_file.exists():
+        # Its metadata has no SCRAM users, and nobody could log in to add them.
         raise RuntimeError(
             f"{data_dir} was formatted before Kafka authentication and has no SCRAM users; "
             "`make reset-db` starts it afresh"
         )
+    distribution = kafka.resolve(state_dir / "kafka", show_progress=show_progress)
     users = kafka.KafkaUsers.kept_in(users_file, SERVICE_USERS)
     ports = None
     if fixed_ports and size == 1 and not port_open("127.0.0.1", 9092):
