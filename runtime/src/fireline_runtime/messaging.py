@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from fireline_contracts import EventEnvelope, TopicSpec, dlq_name, parse_event, topic_name
 from fireline_runtime import correlation, inbox, outbox, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
+from fireline_runtime.kafka_acls import group_id
 from fireline_runtime.kafka_security import KafkaSecurity
 from fireline_runtime.observability import Metrics
 from fireline_runtime.outbox import deferred_wake
@@ -97,7 +98,7 @@ class Messaging:
     ) -> None:
         self.service = service
         self.security = security or KafkaSecurity()
-        self.group_id = f"fireline-{service}"
+        self.group_id = group_id(service)  # the ACLs grant this group alone
         self.bootstrap_servers = server_list(bootstrap_servers)
         self.prefix = topic_prefix
         self._pool_getter = pool_getter
