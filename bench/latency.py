@@ -57,6 +57,7 @@ class TopicWatch(abc.ABC):
             auto_offset_reset="latest",
             enable_auto_commit=False,
             fetch_max_wait_ms=idle_fetch_ms(target),
+            **target.kafka_security.client_options(),
         )
         self._task: asyncio.Task[None] | None = None
 

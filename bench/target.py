@@ -14,6 +14,7 @@ from bench import cpu, pgcluster
 from bench.options import External
 from fireline_devtools.brokers import EmbeddedBroker
 from fireline_devtools.postgres import Postgres, find_postgres
+from fireline_runtime.kafka_security import KafkaClientSettings, KafkaSecurity
 from support import infra
 from support.stack import Stack, drop_stack_databases, start_stack
 
@@ -46,6 +47,9 @@ class Target(External):
     """Which PostgreSQL, its version and durability settings, and whether it counts statements."""
     notifications_url: str = ""
     """The notifications service, when the bench started it (scenarios 13 and 14)."""
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    """How the bench's own Kafka readers connect: the super user of a broker it started, else
+    this shell's FIRELINE_KAFKA_SASL_* settings. Never written to the results."""
 
     def limiter_json(self) -> dict[str, object]:
         if self.failed_auth_limit is None:
@@ -68,6 +72,7 @@ def external(given: External) -> Target:
         failed_auth_limit=None,
         postgres_version="unknown (external stack)",
         broker="external",
+        kafka_security=KafkaClientSettings().kafka_security,
     )
 
 
@@ -109,6 +114,7 @@ async def own_stack(
                     broker=broker_name,
                     auth_env=stack.env("auth"),
                     notifications_url=stack.url("notifications"),
+                    kafka_security=broker.embedded.security(),
                     processes=_processes(stack, broker, data_dir),
                     database_urls=database_urls,
                     postgres_admin_url=postgres.admin_url,

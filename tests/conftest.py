@@ -39,9 +39,12 @@ def kafka_broker() -> Iterator[infra.Broker]:
         return
     broker = infra.start_broker("session")
     # What this broker's clients must be told (Tansu's workarounds) reaches the services and the
-    # settings objects tests build in this process alike.
-    saved = {name: os.environ.get(name) for name in broker.client_env}
-    os.environ.update(broker.client_env)
+    # settings objects tests build in this process alike; so do the super user's credentials,
+    # with which in-process services and tests' own clients connect (a stack's processes are
+    # each given their own principal instead: support.stack).
+    told = broker.client_env | broker.admin_env
+    saved = {name: os.environ.get(name) for name in told}
+    os.environ.update(told)
     yield broker
     for name, value in saved.items():
         if value is None:

@@ -103,10 +103,37 @@ def notifications_readme() -> str:
     return f"{head}{_EVENT_TYPES_START}\n{table}\n{_EVENT_TYPES_END}{tail}"
 
 
+ARCHITECTURE = DOCS / "architecture.md"
+_TOPICS_START = "<!-- topics:start -->"
+_TOPICS_END = "<!-- topics:end -->"
+
+
+def topics_table() -> str:
+    """The topic -> key, writer and readers table, from the registry (the ACLs' source too)."""
+    from fireline_contracts import ALL_TOPICS
+
+    rows = [
+        f"| `{spec.name}` | {spec.key} | {'yes' if spec.compacted else 'no'} | {spec.owner} "
+        f"| {', '.join(sorted(spec.readers))} |"
+        for spec in ALL_TOPICS
+    ]
+    header = ["| Topic | Kafka key | Compacted | Writer | Readers |", "|---|---|---|---|---|"]
+    return "\n".join([*header, *rows])
+
+
+def architecture_doc() -> str:
+    """docs/architecture.md with its topic table rebuilt from the contracts."""
+    text = ARCHITECTURE.read_text()
+    head, _, rest = text.partition(_TOPICS_START)
+    _, _, tail = rest.partition(_TOPICS_END)
+    return f"{head}{_TOPICS_START}\n{topics_table()}\n{_TOPICS_END}{tail}"
+
+
 def expected() -> dict[Path, str]:
     files = {
         DOCS / "configuration.md": configuration_markdown(),
         NOTIFICATIONS_README: notifications_readme(),
+        ARCHITECTURE: architecture_doc(),
     }
     for service, text in asyncapi_documents().items():
         files[DOCS / "asyncapi" / f"{service}.json"] = text

@@ -53,6 +53,8 @@ FIRELINE_SERVICES = {
     "notifications": "fireline_notifications",
 }
 SERVICE_NAMES = sorted(FIRELINE_SERVICES)
+KAFKA_SETUP = "kafka-setup"
+"""The one-shot that creates the services' Kafka users and the ACLs before they start."""
 
 # Secrets that have no safe default: compose must refuse to start without them.
 REQUIRED_SECRETS = {
@@ -61,6 +63,7 @@ REQUIRED_SECRETS = {
     "auth": {"FIRELINE_SIGNING_KEY_ENCRYPTION_KEY", "FIRELINE_UI_CLIENT_SECRET"},
     "pagerduty-ingest": {"FIRELINE_INGEST_ENCRYPTION_KEY"},
     "notifications": {"FIRELINE_NOTIFICATIONS_ENCRYPTION_KEY"},
+    "kafka": {"FIRELINE_KAFKA_ADMIN_PASSWORD"},
 }
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|_KEY|_TOKEN)$")
 # `${NAME:?message}`: compose stops with the message when NAME is unset *or empty*.
@@ -285,7 +288,7 @@ def test_compose_file_is_valid_under_the_compose_specification() -> None:
 def test_compose_runs_the_five_services_beside_kafka_and_postgres() -> None:
     services = cast(dict[str, Any], _compose()["services"])
     built = {name for name, spec in services.items() if "build" in spec}
-    assert built == set(FIRELINE_SERVICES)
+    assert built == {*FIRELINE_SERVICES, KAFKA_SETUP}
     assert {"kafka", "postgres"} <= set(services)
 
 
@@ -514,8 +517,12 @@ def test_service_starts_only_when_postgres_and_kafka_are_healthy(service: str) -
     depends_on = _service(service).get("depends_on")
     # The list syntax starts a service as soon as its dependency's container exists.
     assert isinstance(depends_on, dict), f"{service}: depends_on needs conditions"
-    assert {"postgres", "kafka"} <= set(depends_on)
+    assert {"postgres", "kafka", KAFKA_SETUP} <= set(depends_on)
     for dependency, spec in depends_on.items():
+        if dependency == KAFKA_SETUP:
+            # A one-shot: its users and ACLs are in place once it exited 0.
+            assert spec.get("condition") == "service_completed_successfully", service
+            continue
         assert spec.get("condition") == "service_healthy", f"{service} -> {dependency}"
         healthcheck = _service(dependency).get("healthcheck") or {}
         assert healthcheck.get("test"), f"{service} would wait for ever on {dependency}"
@@ -642,6 +649,38 @@ def test_kafka_internal_topics_fit_one_broker_and_data_survives_restarts() -> No
     assert "/opt/kafka/bin/kafka-broker-api-versions.sh" in healthcheck
 
 
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_each_service_is_its_own_kafka_principal_with_the_password_kafka_setup_sets(
+    service: str,
+) -> None:
+    env = _environment(service)
+    assert env["FIRELINE_KAFKA_SASL_USERNAME"] == service  # the ACLs name services
+    password = REQUIRED_INTERPOLATION.fullmatch(env["FIRELINE_KAFKA_SASL_PASSWORD"])
+    assert password, f"{service}: its Kafka password must be required"
+    others = [s for s in SERVICE_NAMES if s != service]
+    assert all(
+        password["name"] not in _environment(o)["FIRELINE_KAFKA_SASL_PASSWORD"] for o in others
+    )
+    setup = dict(
+        pair.split("=", 1)
+        for pair in _environment(KAFKA_SETUP)["FIRELINE_KAFKA_SERVICE_PASSWORDS"].split(",")
+    )
+    assert setup[service] == env["FIRELINE_KAFKA_SASL_PASSWORD"]
+
+
+def test_kafka_lets_no_one_in_without_authenticating_and_allows_only_what_acls_allow() -> None:
+    env = _environment("kafka")
+    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    for name in _listeners(env["KAFKA_LISTENERS"]):
+        assert protocols[name] in ("SASL_PLAINTEXT", "SASL_SSL"), name
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert env["KAFKA_SUPER_USERS"] == "User:admin"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    setup = _environment(KAFKA_SETUP)
+    assert setup["FIRELINE_KAFKA_SASL_USERNAME"] == "admin"
+    assert "FIRELINE_TOPIC_PREFIX" not in setup  # the services' topics carry no prefix either
+
+
 # -- monitoring (the `observability` profile) -----------------------------------------------------
 
 MONITORING = {"prometheus", "grafana"}
@@ -650,7 +689,7 @@ MONITORING = {"prometheus", "grafana"}
 def test_default_up_starts_what_it_did_and_monitoring_only_with_its_profile() -> None:
     services = cast(dict[str, dict[str, Any]], _compose()["services"])
     default = {name for name, spec in services.items() if not spec.get("profiles")}
-    assert default == {"postgres", "kafka", *FIRELINE_SERVICES}
+    assert default == {"postgres", "kafka", KAFKA_SETUP, *FIRELINE_SERVICES}
     for name in MONITORING:
         assert services[name]["profiles"] == ["observability"], name
 

@@ -10,7 +10,10 @@ setting the broker rejects, a missing or misspelled service variable, fails here
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +56,12 @@ TEST_SECRETS = {
     "FIRELINE_INGEST_ENCRYPTION_KEY": "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
     "FIRELINE_UI_CLIENT_SECRET": "compose-ui-client-secret-0123456789abcdef",
     "FIRELINE_NOTIFICATIONS_ENCRYPTION_KEY": "YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODk=",
+    "FIRELINE_KAFKA_ADMIN_PASSWORD": "compose-kafka-admin",
+    "FIRELINE_KAFKA_IDENTITY_PASSWORD": "compose-kafka-identity",
+    "FIRELINE_KAFKA_AUTH_PASSWORD": "compose-kafka-auth",
+    "FIRELINE_KAFKA_INCIDENTS_PASSWORD": "compose-kafka-incidents",
+    "FIRELINE_KAFKA_INGEST_PASSWORD": "compose-kafka-ingest",
+    "FIRELINE_KAFKA_NOTIFICATIONS_PASSWORD": "compose-kafka-notifications",
 }
 """What a deployer puts in `.env`: compose refuses to start without them."""
 
@@ -121,8 +130,28 @@ def compose_broker() -> Iterator[KafkaCluster]:
         log_dir=infra.ARTIFACTS / "kafka-compose",
     )
     cluster.start()
-    yield cluster
-    cluster.destroy()
+    try:
+        _kafka_setup(cluster.bootstrap)
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def _kafka_setup(bootstrap: str) -> None:
+    """What compose's one-shot ``kafka-setup`` runs, with its environment: the services' SCRAM
+    users and the ACLs, created as the ``admin`` the broker's own configuration defines."""
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["kafka-setup"]
+    env = {k: v.replace("kafka:9092", bootstrap) for k, v in _environment("kafka-setup").items()}
+    # The compose command, run by the interpreter under test.
+    done = subprocess.run(
+        [sys.executable, *service["command"][1:]],
+        env={**env, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_the_image_rule_turns_compose_variables_into_broker_properties() -> None:

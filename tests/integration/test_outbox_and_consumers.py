@@ -15,7 +15,7 @@ from fireline_contracts.keys import KeyRenamedPayload
 from fireline_runtime.service import ServiceRuntime
 from support import probe
 from support.infra import Broker
-from support.kafka import read_topic
+from support.kafka import client_options, read_topic
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -117,7 +117,9 @@ def _applied_count(runtime: ServiceRuntime, n: int):  # type: ignore[no-untyped-
 
 
 async def _publish(bootstrap: str, topic: str, *values: tuple[bytes, bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=False, **client_options()
+    )
     await producer.start()
     try:
         for key, value in values:

@@ -16,6 +16,7 @@ from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.settings import ServiceSettings, TokenSettings
 from fireline_runtime.token_guard import enable_bearer_auth
 from support import probe
+from support.kafka import client_options
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,9 @@ async def test_a_revocation_reaches_every_replica_not_only_the_one_that_consumed
             org_id=uuid.uuid4(),
             payload=KeyRevokedPayload(key_id=key_id, revoked_at=datetime.now(UTC)),
         )
-        producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=False)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka, enable_idempotence=False, **client_options()
+        )
         await producer.start()
         try:
             await producer.send_and_wait(

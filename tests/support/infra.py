@@ -8,6 +8,11 @@ Kafka: ``KAFKA_BOOTSTRAP_SERVERS``, else Apache Kafka started here from Maven Ce
 A test that takes the broker away gets a broker of its own: on Apache Kafka it is really killed
 (kill -9) and started again on its log directory; Tansu, which would lose every topic that way, is
 cut off behind a TCP proxy instead.
+
+Apache Kafka started here authenticates and authorises as ``make run``'s does (SCRAM users
+created at format time, Fireline's ACLs). Every broker of a test run shares one set of users, so
+the ``admin`` credentials the session puts in this process's environment (tests/conftest.py) work
+on each; a stack's services each get their own (support.stack).
 """
 
 from __future__ import annotations
@@ -33,6 +38,11 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".fireline" / "test"
 ARTIFACTS = ROOT / "test-artifacts"
 KAFKA_CACHE = ROOT / ".fireline" / "kafka"
+USERS = kafka.KafkaUsers.generate(brokers.SERVICE_USERS)
+"""This test run's SCRAM users (random passwords), on every Apache Kafka it starts."""
+STARTED: dict[str, Broker] = {}
+"""The Apache Kafka brokers this run started, by bootstrap servers (support.kafka's clients
+connect to each as its super user)."""
 
 
 def use_containers() -> bool:
@@ -94,6 +104,11 @@ class Broker:
         return self.embedded.client_env
 
     @property
+    def admin_env(self) -> dict[str, str]:
+        """Settings that make a client the broker's super user: tests look at topics with it."""
+        return self.embedded.service_env(kafka.ADMIN)
+
+    @property
     def cluster(self) -> kafka.KafkaCluster:
         assert self.embedded.cluster is not None, "not an Apache Kafka broker started here"
         return self.embedded.cluster
@@ -136,10 +151,12 @@ def start_broker(
         STATE / "kafka" / f"{label}-{uuid.uuid4().hex[:6]}",
         size=size,
         log_dir=ARTIFACTS / f"kafka-{label}",
+        users=USERS,
     )
     cluster.start()
     embedded = EmbeddedBroker("apache-kafka", cluster.version, cluster.bootstrap, cluster=cluster)
-    return Broker(embedded)
+    STARTED[embedded.bootstrap] = broker = Broker(embedded)
+    return broker
 
 
 def _start_tansu(label: str, *, faulty: bool) -> Broker:

@@ -11,7 +11,19 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from fireline_runtime.kafka_security import KafkaClientSettings
 from fireline_runtime.messaging import server_list
+from support import infra
+
+
+def client_options(bootstrap: str | None = None) -> dict[str, Any]:
+    """Kafka credentials as aiokafka takes them: the super user of the broker at ``bootstrap``
+    if this run started it, else this process's settings (the session broker's super user, put
+    there by tests/conftest.py), else nothing, for a broker without SASL."""
+    started_here = infra.STARTED.get(bootstrap or "")
+    if started_here is not None:
+        return started_here.embedded.security().client_options()
+    return KafkaClientSettings().kafka_security.client_options()
 
 
 async def read_topic(
@@ -21,6 +33,7 @@ async def read_topic(
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=server_list(bootstrap),
+        **client_options(bootstrap),
         group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -46,6 +59,7 @@ async def read_to_end(
     """Every record ``topic`` holds now: from the beginning up to each partition's end offset."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=server_list(bootstrap),
+        **client_options(bootstrap),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
@@ -70,7 +84,9 @@ async def read_to_end(
 
 async def topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]]:
     """Each topic's effective configuration, read back from the brokers."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=server_list(bootstrap))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=server_list(bootstrap), **client_options(bootstrap)
+    )
     await admin.start()
     try:
         resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]
@@ -88,7 +104,9 @@ async def topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str
 
 async def partitions(bootstrap: str, topic: str) -> dict[int, dict[str, Any]]:
     """Partition number -> its ``leader`` and ``replicas`` (broker ids)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=server_list(bootstrap))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=server_list(bootstrap), **client_options(bootstrap)
+    )
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -102,7 +120,9 @@ async def partitions(bootstrap: str, topic: str) -> dict[int, dict[str, Any]]:
 
 async def group_assignments(bootstrap: str, group: str) -> list[list[TopicPartition]]:
     """The partitions each live member of a consumer group owns, one list per member."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=server_list(bootstrap))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=server_list(bootstrap), **client_options(bootstrap)
+    )
     await admin.start()
     try:
         responses = await admin.describe_consumer_groups([group])
@@ -125,7 +145,9 @@ async def group_assignments(bootstrap: str, group: str) -> list[list[TopicPartit
 
 
 async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=server_list(bootstrap))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=server_list(bootstrap), **client_options(bootstrap)
+    )
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

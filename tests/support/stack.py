@@ -121,10 +121,12 @@ async def start_stack(
     suffix = f"_{run_id}"
     for spec in SERVICES:
         await ensure_database(postgres.admin_url, spec.database + suffix)
+    await broker.embedded.grant(stack.topic_prefix)
     stack.envs = stack_env(
         postgres=postgres,
         bootstrap=broker.bootstrap,
         broker_env=broker.client_env,
+        principals={s.name: broker.embedded.service_env(s.name) for s in SERVICES},
         ports={s.name: free_port() for s in SERVICES},
         secrets_={
             "signing_key_encryption_key": _key(),

@@ -43,13 +43,18 @@ from fireline_contracts.users import UserCreated, UserDeactivated, UserUpdated
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic's contract: its versioned name, what its messages are keyed by, and its events."""
+    """A topic's contract: its versioned name, what its messages are keyed by, its events, and
+    who may touch it: ``owner`` is the one service that writes it, ``readers`` the services that
+    read it. The broker's ACLs are derived from these two fields (fireline_runtime.kafka_acls),
+    and docs/architecture.md's topic table is generated from them."""
 
     name: str
     key: str
     compacted: bool
     events: tuple[type[EventEnvelope], ...]
     description: str
+    owner: str
+    readers: tuple[str, ...]
 
     @cached_property
     def event_types(self) -> frozenset[str]:
@@ -64,6 +69,8 @@ KEYS = TopicSpec(
     compacted=True,
     events=(KeyCreated, KeyRenamed, KeyRotated, KeyRevoked),
     description="API key lifecycle, published by identity.",
+    owner="identity",
+    readers=("auth", "incidents", "pagerduty-ingest", "notifications", "identity"),
 )
 USERS = TopicSpec(
     name="fireline.identity.users.v1",
@@ -71,6 +78,8 @@ USERS = TopicSpec(
     compacted=True,
     events=(UserCreated, UserUpdated, UserDeactivated),
     description="Users with their full state, published by identity.",
+    owner="identity",
+    readers=("incidents", "identity"),
 )
 KEY_USAGE = TopicSpec(
     name="fireline.auth.key-usage.v1",
@@ -78,6 +87,8 @@ KEY_USAGE = TopicSpec(
     compacted=False,
     events=(KeyUsed,),
     description="API keys exchanged for tokens, published by auth.",
+    owner="auth",
+    readers=("identity",),
 )
 ALERTS = TopicSpec(
     name="fireline.alerts.v1",
@@ -85,6 +96,8 @@ ALERTS = TopicSpec(
     compacted=False,
     events=(AlertTriggered, AlertAcknowledged, AlertResolved, AlertUpdated, AlertActivity),
     description="PagerDuty incident lifecycle, published by pagerduty-ingest.",
+    owner="pagerduty-ingest",
+    readers=("incidents",),
 )
 INCIDENTS = TopicSpec(
     name="fireline.incidents.v1",
@@ -99,6 +112,8 @@ INCIDENTS = TopicSpec(
         IncidentTimelineEntryAdded,
     ),
     description="Fireline incidents: their state changes and timeline, published by incidents.",
+    owner="incidents",
+    readers=("notifications", "incidents"),
 )
 
 SESSIONS = TopicSpec(
@@ -107,6 +122,8 @@ SESSIONS = TopicSpec(
     compacted=False,
     events=(LoginSucceeded, LoginFailed, SessionRevoked),
     description="Logins (succeeded and failed) and revoked sessions, published by identity.",
+    owner="identity",
+    readers=("incidents", "pagerduty-ingest", "notifications", "identity"),
 )
 KEY_EXCHANGE_FAILURES = TopicSpec(
     name="fireline.auth.key-exchange-failures.v1",
@@ -115,6 +132,8 @@ KEY_EXCHANGE_FAILURES = TopicSpec(
     events=(KeyExchangeFailed,),
     description="Failed exchanges of existing API keys, one aggregate per key and minute, "
     "published by auth.",
+    owner="auth",
+    readers=("identity",),
 )
 INTEGRATIONS = TopicSpec(
     name="fireline.pagerduty.integrations.v1",
@@ -123,6 +142,8 @@ INTEGRATIONS = TopicSpec(
     events=(IntegrationCreated, IntegrationChanged, SigningSecretsRotated, IntegrationDeleted),
     description="PagerDuty integrations created, changed, deleted and their signing secrets "
     "rotated, published by pagerduty-ingest.",
+    owner="pagerduty-ingest",
+    readers=("identity",),
 )
 NOTIFICATIONS = TopicSpec(
     name="fireline.notifications.v1",
@@ -138,6 +159,8 @@ NOTIFICATIONS = TopicSpec(
     description="Webhook endpoints created, changed, deleted and their secrets rotated by "
     "admins, and those the service disabled (410 Gone, or failing for days), published by "
     "notifications.",
+    owner="notifications",
+    readers=("identity",),
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (

@@ -4,6 +4,12 @@
 Maven Central (:mod:`fireline_devtools.kafka`) when Java and Maven are there, else Tansu, the
 zero-Java fallback, with the reason printed. ``FIRELINE_BROKER`` (``kafka`` or ``tansu``) chooses
 explicitly; asking for ``kafka`` on a machine that cannot run it is an error, not a fallback.
+
+Apache Kafka started here authenticates every client (SASL/SCRAM, a principal per service) and
+authorises it by Fireline's ACLs (:mod:`fireline_devtools.kafka`): whoever starts it grants them
+(:meth:`EmbeddedBroker.grant`) and tells each service its credentials
+(:meth:`EmbeddedBroker.service_env`). Tansu has no SASL: a stack on it is unauthenticated, for
+development only.
 """
 
 from __future__ import annotations
@@ -16,6 +22,12 @@ from typing import Literal
 
 from fireline_devtools import kafka, tansu
 from fireline_devtools.net import port_open
+from fireline_devtools.processes import SERVICES
+from fireline_runtime.kafka_acls import apply_acls, fireline_acls
+from fireline_runtime.kafka_security import KafkaSecurity
+
+SERVICE_USERS = tuple(spec.name for spec in SERVICES)
+"""Each service's Kafka principal is its name (fireline_runtime.kafka_acls)."""
 
 BrokerKind = Literal["apache-kafka", "tansu", "external"]
 
@@ -40,6 +52,30 @@ class EmbeddedBroker:
     note: str = ""
     cluster: kafka.KafkaCluster | None = None
     _stop: Callable[[], None] | None = field(default=None, repr=False)
+
+    @property
+    def users(self) -> kafka.KafkaUsers | None:
+        return self.cluster.users if self.cluster is not None else None
+
+    def security(self, user: str = kafka.ADMIN) -> KafkaSecurity:
+        """How ``user`` connects: its SCRAM credentials, or nothing on a broker without SASL."""
+        if self.users is None:
+            return KafkaSecurity()
+        return KafkaSecurity(username=user, password=self.users.password(user))
+
+    def service_env(self, user: str) -> dict[str, str]:
+        """The settings that make ``user`` (a service, or ``admin``) its own principal."""
+        if self.users is None:
+            return {}
+        return {
+            "FIRELINE_KAFKA_SASL_USERNAME": user,
+            "FIRELINE_KAFKA_SASL_PASSWORD": self.users.password(user),
+        }
+
+    async def grant(self, topic_prefix: str = "") -> None:
+        """Create the ACLs Fireline's services need on topics named with ``topic_prefix``."""
+        if self.users is not None:
+            await apply_acls(self.bootstrap, self.security(), fireline_acls(topic_prefix))
 
     @property
     def description(self) -> str:
@@ -73,13 +109,22 @@ def start_apache_kafka(
     heap: str = kafka.DEFAULT_HEAP,
     log_dir: Path | None = None,
 ) -> EmbeddedBroker:
-    """Apache Kafka with its logs in ``data_dir`` (kept across runs, as a deployed broker's)."""
+    """Apache Kafka with its logs in ``data_dir`` (kept across runs, as a deployed broker's),
+    and its SCRAM users' passwords beside them."""
+    users_file = data_dir / "scram-users.json"
+    if (data_dir / "node-1" / "data" / "meta.properties").exists() and not users_file.exists():
+        # Its metadata has no SCRAM users, and nobody could log in to add them.
+        raise RuntimeError(
+            f"{data_dir} was formatted before Kafka authentication and has no SCRAM users; "
+            "`make reset-db` starts it afresh"
+        )
     distribution = kafka.resolve(state_dir / "kafka", show_progress=show_progress)
+    users = kafka.KafkaUsers.kept_in(users_file, SERVICE_USERS)
     ports = None
     if fixed_ports and size == 1 and not port_open("127.0.0.1", 9092):
         ports = {1: (9092, 9093)}
     cluster = kafka.KafkaCluster(
-        distribution, data_dir, size=size, ports=ports, heap=heap, log_dir=log_dir
+        distribution, data_dir, size=size, ports=ports, heap=heap, log_dir=log_dir, users=users
     )
     cluster.start()
     return EmbeddedBroker(

@@ -120,6 +120,7 @@ async def _start_services(run: Run, admin_email: str, admin_password: str, level
         postgres=run.postgres,
         bootstrap=run.broker.bootstrap,
         broker_env=run.broker.client_env,
+        principals={s.name: run.broker.service_env(s.name) for s in SERVICES},
         ports={s.name: s.port for s in SERVICES},
         secrets_=dev_secrets(run.state_dir),
         database_suffix=suffix,
@@ -187,6 +188,12 @@ async def _run(args: argparse.Namespace) -> int:
         )
         broker = start_local_broker(state_dir, show_progress=True)
     except BaseException:
+        postgres.stop()
+        raise
+    try:
+        await broker.grant()
+    except BaseException:
+        broker.stop()
         postgres.stop()
         raise
     run = Run(state_dir, postgres, broker, [])

@@ -8,14 +8,29 @@ quorum (each node broker and controller) for the replication and failover tests.
 
 A node's log directory survives :meth:`KafkaCluster.stop`, :meth:`KafkaCluster.kill` and a
 restart, exactly as a deployed broker's volume does: topics, records and committed offsets stay.
+
+Given :class:`KafkaUsers`, a cluster authenticates and authorises every connection:
+
+* clients and the brokers among themselves use one SASL/SCRAM-SHA-512 listener. The SCRAM users
+  (one per service, and ``admin``, the nodes' own principal) are written into the metadata log
+  when the storage is formatted (the storage tool's ``--add-scram``), so they exist before the
+  first start and cost no start-up time;
+* the controller listener uses SASL/PLAIN with a credential only the nodes know, from their own
+  properties file. SCRAM cannot serve there: its credentials live in the metadata log the
+  controllers serve, which a node must reach before it could check one. Both listeners bind to
+  loopback; a deployment across machines puts them on a private network and TLS;
+* the StandardAuthorizer denies whatever no ACL allows, with ``admin`` as its only super user;
+  the ACLs are Fireline's (:mod:`fireline_runtime.kafka_acls`), created once the nodes are up.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,6 +51,44 @@ STARTED_LINE = "Kafka Server started"
 
 DEFAULT_HEAP = "512m"
 """Per node. Kafka's own default is 1 GiB; local runs and tests hold little data."""
+
+
+SCRAM = "SCRAM-SHA-512"
+ADMIN = "admin"
+"""The nodes' own principal (inter-broker and controller connections) and the only super user."""
+
+
+@dataclass(frozen=True)
+class KafkaUsers:
+    """The SCRAM users of a cluster: user name -> password; ``admin`` among them."""
+
+    passwords: dict[str, str] = field(repr=False)
+
+    @classmethod
+    def generate(cls, names: Iterable[str]) -> KafkaUsers:
+        return cls({name: secrets.token_hex(16) for name in (ADMIN, *names)})
+
+    @classmethod
+    def kept_in(cls, path: Path, names: Iterable[str]) -> KafkaUsers:
+        """The users stored at ``path`` (a local broker's, kept beside its data), else new ones
+        written there; a name missing from the file is added."""
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        wanted = {**cls.generate(names).passwords, **stored}
+        if wanted != stored:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(wanted, indent=2))
+            path.chmod(0o600)
+        return cls(wanted)
+
+    def password(self, name: str) -> str:
+        return self.passwords[name]
+
+    def scram_arguments(self) -> list[str]:
+        """The storage tool's ``--add-scram`` options: every user, created at format time."""
+        options = []
+        for name, password in self.passwords.items():
+            options += ["--add-scram", f"{SCRAM}=[name={name},password={password}]"]
+        return options
 
 
 class KafkaUnavailable(RuntimeError):
@@ -146,7 +199,37 @@ class KafkaNode:
         return self.data_dir.parent / f"node-{self.node_id}.properties"
 
 
-def node_properties(node: KafkaNode, voters: str, cluster_size: int) -> dict[str, str]:
+def security_properties(node: KafkaNode, users: KafkaUsers) -> dict[str, str]:
+    """SASL on both listeners and the authorizer (the module's docstring says why each)."""
+    admin = users.password(ADMIN)
+    scram_login = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    plain_login = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    return {
+        "listeners": (
+            f"BROKER://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}"
+        ),
+        "advertised.listeners": f"BROKER://{node.address}",
+        "listener.security.protocol.map": "BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "BROKER",
+        "sasl.enabled.mechanisms": SCRAM,
+        "sasl.mechanism.inter.broker.protocol": SCRAM,
+        "listener.name.broker.scram-sha-512.sasl.jaas.config": (
+            f'{scram_login} required username="{ADMIN}" password="{admin}";'
+        ),
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": (
+            f'{plain_login} required username="{ADMIN}" password="{admin}" user_{ADMIN}="{admin}";'
+        ),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{ADMIN}",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+
+
+def node_properties(
+    node: KafkaNode, voters: str, cluster_size: int, users: KafkaUsers | None = None
+) -> dict[str, str]:
     """A node's broker properties; internal topics replicate as far as the cluster allows."""
     internal_rf = str(min(3, cluster_size))
     internal_isr = str(min(2, cluster_size))
@@ -179,6 +262,8 @@ def node_properties(node: KafkaNode, voters: str, cluster_size: int) -> dict[str
         "broker.session.timeout.ms": "6000",
         "broker.heartbeat.interval.ms": "1000",
     }
+    if users is not None:
+        properties |= security_properties(node, users)
     return properties
 
 
@@ -190,6 +275,7 @@ class KafkaCluster:
     (only ``log.dirs`` is set to the node's folder): how a given file, such as the compose
     file's, is booted as it stands.
     Node logs go to ``log_dir`` (default: beside each node's data), which :meth:`destroy` keeps.
+    ``users`` turns authentication and authorisation on (the module's docstring).
     """
 
     def __init__(
@@ -203,8 +289,10 @@ class KafkaCluster:
         cluster_id: str | None = None,
         log_dir: Path | None = None,
         properties: dict[str, str] | None = None,
+        users: KafkaUsers | None = None,
     ) -> None:
         self.distribution = distribution
+        self.users = users
         self.base_dir = base_dir
         self.heap = heap
         self.cluster_id = cluster_id or _cluster_id()
@@ -303,8 +391,9 @@ class KafkaCluster:
         if self.properties is not None:
             props = {**self.properties, "log.dirs": str(node.data_dir)}
         else:
-            props = node_properties(node, self.voters, len(self.nodes))
+            props = node_properties(node, self.voters, len(self.nodes), self.users)
         node.properties_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        node.properties_path.chmod(0o600)  # it holds the nodes' own credential
         return node.properties_path
 
     def _java(self, node: KafkaNode, main: str, *args: str) -> list[str]:
@@ -336,6 +425,7 @@ class KafkaCluster:
                 "--config",
                 str(properties),
                 "--ignore-formatted",
+                *(self.users.scram_arguments() if self.users else ()),
             ),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,  # the reason for a refusal is printed on stderr

@@ -58,6 +58,7 @@ def stack_env(
     ports: dict[str, int],
     secrets_: dict[str, str],
     broker_env: dict[str, str] | None = None,
+    principals: dict[str, dict[str, str]] | None = None,
     topic_prefix: str = "",
     database_suffix: str = "",
     extra: dict[str, str] | None = None,
@@ -65,7 +66,8 @@ def stack_env(
     """Environment of each service process: one database each, shared broker and URLs.
 
     ``broker_env`` holds what the broker's clients must be told (Tansu's workarounds; nothing for
-    Apache Kafka, whose needs are the settings' defaults).
+    Apache Kafka, whose needs are the settings' defaults); ``principals`` each service's own Kafka
+    credentials (``EmbeddedBroker.service_env``), which no other service sees.
     """
     auth_url = f"http://127.0.0.1:{ports['auth']}"
     common = {
@@ -117,6 +119,7 @@ def stack_env(
         envs[spec.name] = {
             **common,
             **per_service[spec.name],
+            **(principals or {}).get(spec.name, {}),
             "DATABASE_URL": postgres.database_url(spec.database + database_suffix),
             "FIRELINE_HTTP_PORT": str(ports[spec.name]),
             **(extra or {}),

@@ -39,6 +39,8 @@ from pydantic import ValidationError
 from fireline_contracts import EventEnvelope, TopicSpec, dlq_name, parse_event, topic_name
 from fireline_runtime import correlation, inbox, outbox, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
+from fireline_runtime.kafka_acls import group_id
+from fireline_runtime.kafka_security import KafkaSecurity
 from fireline_runtime.observability import Metrics
 from fireline_runtime.outbox import deferred_wake
 
@@ -92,9 +94,11 @@ class Messaging:
         idempotence: bool = True,
         max_retries: int = 3,
         retry_backoff_s: float = 0.2,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.service = service
-        self.group_id = f"fireline-{service}"
+        self.security = security or KafkaSecurity()
+        self.group_id = group_id(service)  # the ACLs grant this group alone
         self.bootstrap_servers = server_list(bootstrap_servers)
         self.prefix = topic_prefix
         self._pool_getter = pool_getter
@@ -106,6 +110,7 @@ class Messaging:
         self.broker = KafkaBroker(
             self.bootstrap_servers,
             client_id=f"fireline-{service}",
+            security=self.security.faststream(),
             # The DLQ producer: acks from every in-sync replica, and idempotent where the broker
             # supports it (Apache Kafka; not Tansu), so a retried send never writes twice.
             enable_idempotence=idempotence,
@@ -148,7 +153,9 @@ class Messaging:
         with ``acks=all`` it is what makes an acknowledged event survive a broker's loss, and a
         deployment must not depend on how each broker happens to be configured.
         """
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers, **self.security.client_options()
+        )
         await admin.start()
         try:
             isr = {"min.insync.replicas": str(min(min_insync_replicas, replication))}
@@ -526,7 +533,11 @@ def server_list(bootstrap_servers: str) -> list[str]:
 
 
 async def make_producer(
-    bootstrap_servers: str, client_id: str, *, idempotence: bool = True
+    bootstrap_servers: str,
+    client_id: str,
+    *,
+    idempotence: bool = True,
+    security: KafkaSecurity | None = None,
 ) -> AIOKafkaProducer:
     """The relay's producer: acks from all in-sync replicas; idempotent unless the broker is
     Tansu, so a send retried after a lost answer is written once, in order."""
@@ -542,6 +553,7 @@ async def make_producer(
         # aiokafka's 16 KB a storm's pass took a dozen acknowledged round trips one after the
         # other. Three partitions' batches still fit Kafka's 1 MB request.
         max_batch_size=256 * 1024,
+        **(security or KafkaSecurity()).client_options(),
     )
     try:
         await producer.start()

@@ -80,6 +80,7 @@ class ServiceRuntime:
             fetch_max_wait_ms=settings.fireline_kafka_fetch_max_wait_ms,
             idempotence=settings.fireline_kafka_idempotence,
             max_retries=settings.fireline_consumer_max_retries,
+            security=settings.kafka_security,
         )
         for spec in self.topics:
             self.messaging.document_publisher(spec)
@@ -193,6 +194,7 @@ class ServiceRuntime:
                     self.settings.kafka_bootstrap_servers,
                     f"fireline-{self.service}-relay",
                     idempotence=self.settings.fireline_kafka_idempotence,
+                    security=self.settings.kafka_security,
                 )
             return self._producer
 

@@ -10,11 +10,12 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fireline_runtime.jose import ALL_ALGORITHMS, LEGACY_EDDSA, Algorithm
+from fireline_runtime.kafka_security import KafkaClientSettings
 
 _ALGORITHM_ORDER = (*Algorithm, LEGACY_EDDSA)
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(KafkaClientSettings):
     """Infrastructure settings every Fireline service reads."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)

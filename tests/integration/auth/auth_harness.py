@@ -31,6 +31,7 @@ from fireline_contracts import (
 )
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.tokens import JwksCache, TokenVerifier
+from support.kafka import client_options
 from support.waiting import wait_for
 
 ISSUER = "http://auth.test"
@@ -179,7 +180,9 @@ async def running(
             return runtime.broker_started
 
         assert await wait_for(consumers_ready, timeout=30)
-        producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=False)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka, enable_idempotence=False, **client_options()
+        )
         await producer.start()
         transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 50000))
         try:

@@ -24,6 +24,7 @@ from fireline_contracts import (
     TopicSpec,
 )
 from fireline_identity.service_layer import audit
+from support.kafka import client_options
 from support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -35,7 +36,9 @@ PASSWORD = "twelve chars or more"
 
 
 async def _send(identity: Identity, spec: TopicSpec, *events: EventEnvelope) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=identity.kafka, enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=identity.kafka, enable_idempotence=False, **client_options()
+    )
     await producer.start()
     try:
         for event in events:

@@ -22,7 +22,7 @@ from fireline_contracts import (
     api_keys,
     parse_event,
 )
-from support.kafka import read_topic
+from support.kafka import client_options, read_topic
 from support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -141,7 +141,9 @@ async def test_the_old_secrets_use_reported_by_auth_shows_in_the_list(identity: 
         org_id=uuid.UUID(me["org_id"]),
         payload=KeyUsedPayload(key_id=uuid.UUID(created["id"]), used_at=used, previous_secret=True),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=identity.kafka, enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=identity.kafka, enable_idempotence=False, **client_options()
+    )
     await producer.start()
     try:
         await producer.send_and_wait(

@@ -24,7 +24,7 @@ from fireline_contracts import (
     parse_event,
     scopes,
 )
-from support.kafka import read_topic
+from support.kafka import client_options, read_topic
 from support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -262,7 +262,9 @@ async def test_key_events_carry_the_digest_never_the_secret(identity: Identity) 
 
 
 async def _publish(identity: Identity, *events: KeyUsed) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=identity.kafka, enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=identity.kafka, enable_idempotence=False, **client_options()
+    )
     await producer.start()
     try:
         for event in events:

@@ -55,7 +55,7 @@ from fireline_incidents.service_layer import services
 from fireline_runtime.service import ServiceRuntime
 from support import infra
 from support.in_process import serving
-from support.kafka import read_topic
+from support.kafka import client_options, read_topic
 from support.token_issuer import ALL_SCOPES, TokenIssuer
 from support.waiting import wait_for
 
@@ -216,7 +216,9 @@ def alert(
 async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Harness]:
     database = await infra.fresh_database(postgres, "incidents")
     prefix = infra.unique("t") + "."
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka, enable_idempotence=False, **client_options()
+    )
     await producer.start()
     try:
         with TokenIssuer(issuer_url=ISSUER, audience=AUDIENCE) as token_issuer:

@@ -36,6 +36,7 @@ from fireline_notifications.config import Settings
 from fireline_runtime.service import ServiceRuntime
 from support import infra
 from support.in_process import serving
+from support.kafka import client_options
 from support.token_issuer import ALL_SCOPES, TokenIssuer
 from support.webhook_receiver import Received, WebhookReceiver
 
@@ -79,7 +80,9 @@ class Service:
 async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Service]:
     database = await infra.fresh_database(postgres, "notifications")
     prefix = infra.unique("t") + "."
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka, enable_idempotence=False, **client_options()
+    )
     await producer.start()
     try:
         with TokenIssuer(issuer_url=ISSUER, audience=AUDIENCE) as tokens, WebhookReceiver() as r:

@@ -47,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topic_prefix=settings.fireline_topic_prefix,
             feed=feed,
+            security=settings.kafka_security,
         )
         rt.spawn(reader, "incidents-live-updates")
 

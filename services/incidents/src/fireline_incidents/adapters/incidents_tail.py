@@ -18,12 +18,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from fireline_contracts import EVENT_TYPES, INCIDENTS, parse_event, topic_name
 from fireline_incidents.domain.live import LiveFeed
+from fireline_runtime.kafka_security import KafkaSecurity
 from fireline_runtime.messaging import server_list
 
 log = logging.getLogger(__name__)
 
 
-async def tail_incidents(*, bootstrap_servers: str, topic_prefix: str, feed: LiveFeed) -> None:
+async def tail_incidents(
+    *, bootstrap_servers: str, topic_prefix: str, feed: LiveFeed, security: KafkaSecurity
+) -> None:
     """Run for the service's lifetime; waits for the broker and the topic as long as it takes."""
     topic = topic_name(INCIDENTS, topic_prefix)
     delay = 0.2
@@ -33,9 +36,10 @@ async def tail_incidents(*, bootstrap_servers: str, topic_prefix: str, feed: Liv
             group_id=None,
             enable_auto_commit=False,
             client_id="fireline-incidents-live",
+            **security.client_options(),
         )
         try:
-            partitions = await _partitions(bootstrap_servers, topic)
+            partitions = await _partitions(bootstrap_servers, topic, security)
             await consumer.start()
             await _read(consumer, partitions, topic, feed)
         except asyncio.CancelledError:
@@ -48,9 +52,11 @@ async def tail_incidents(*, bootstrap_servers: str, topic_prefix: str, feed: Liv
             await consumer.stop()
 
 
-async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
+async def _partitions(bootstrap_servers: str, topic: str, security: KafkaSecurity) -> list[int]:
     """The topic's partitions, once it exists (the service creates it as it connects)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=server_list(bootstrap_servers))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=server_list(bootstrap_servers), **security.client_options()
+    )
     await admin.start()
     try:
         while True:
