@@ -6,6 +6,7 @@ its row, so nothing above this module handles ciphertext and nothing below it se
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import cast
 from uuid import UUID
@@ -58,6 +59,22 @@ def _delivery(row: asyncpg.Record) -> Delivery:
         schedule_step=row["schedule_step"],
         created_at=row["created_at"],
         next_attempt_at=row["next_attempt_at"],
+    )
+
+
+def _delivery_row(d: Delivery) -> tuple[object, ...]:
+    """A delivery's values in the order of ``_DELIVERY_COLUMNS``."""
+    return (
+        d.id,
+        d.endpoint_id,
+        d.org_id,
+        d.event_type,
+        d.body,
+        d.state,
+        d.attempts,
+        d.schedule_step,
+        d.created_at,
+        d.next_attempt_at,
     )
 
 
@@ -130,16 +147,11 @@ class PgEndpointRepository(PgRepository):
         )
         return [self._endpoint(r) for r in rows]
 
-    async def matching(self, org_id: UUID, event_type: str) -> list[Endpoint]:
+    async def of_orgs(self, org_ids: Collection[UUID]) -> list[Endpoint]:
         rows = await self._conn.fetch(
-            f"""
-            SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints
-            WHERE org_id = $1 AND enabled
-              AND (cardinality(event_types) = 0 OR $2 = ANY (event_types))
-            ORDER BY created_at, id
-            """,  # noqa: S608 - fixed fragments only
-            org_id,
-            event_type,
+            f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints"  # noqa: S608 - fixed fragments only
+            " WHERE org_id = ANY ($1::uuid[]) ORDER BY org_id, created_at, id",
+            list(org_ids),
         )
         return [self._endpoint(r) for r in rows]
 
@@ -212,18 +224,26 @@ class PgDeliveryRepository(PgRepository):
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (id) DO NOTHING
             """,  # noqa: S608 - fixed fragments only
-            delivery.id,
-            delivery.endpoint_id,
-            delivery.org_id,
-            delivery.event_type,
-            delivery.body,
-            delivery.state,
-            delivery.attempts,
-            delivery.schedule_step,
-            delivery.created_at,
-            delivery.next_attempt_at,
+            *_delivery_row(delivery),
         )
         return bool(status.endswith(" 1"))
+
+    async def add_many(self, deliveries: Sequence[Delivery]) -> int:
+        if not deliveries:
+            return 0
+        # One statement for a whole consumer batch: a column array each (unnest), rather than
+        # a round trip per delivery.
+        columns = list(zip(*(_delivery_row(d) for d in deliveries), strict=True))
+        status = await self._conn.execute(
+            f"""
+            INSERT INTO deliveries ({_DELIVERY_COLUMNS})
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                $6::text[], $7::int[], $8::int[], $9::timestamptz[], $10::timestamptz[])
+            ON CONFLICT (id) DO NOTHING
+            """,  # noqa: S608 - fixed fragments only
+            *(list(c) for c in columns),
+        )
+        return int(status.split()[-1])
 
     async def get(self, endpoint_id: UUID, delivery_id: UUID) -> Delivery | None:
         row = await self._conn.fetchrow(
@@ -376,32 +396,37 @@ class PgDeliveryRepository(PgRepository):
 
 
 class PgIncidentDirectory(PgRepository):
-    async def get(self, incident_id: UUID) -> IncidentSnapshot | None:
-        row = await self._conn.fetchrow(
+    async def get_many(self, incident_ids: Sequence[UUID]) -> list[IncidentSnapshot]:
+        rows = await self._conn.fetch(
             """
             SELECT incident_id, org_id, number, title, severity, status, pagerduty_url
-            FROM incidents WHERE incident_id = $1
+            FROM incidents WHERE incident_id = ANY ($1::uuid[])
             """,
-            incident_id,
+            list(incident_ids),
         )
-        return IncidentSnapshot(**dict(row)) if row else None
+        return [IncidentSnapshot(**dict(row)) for row in rows]
 
-    async def save(self, snapshot: IncidentSnapshot) -> None:
+    async def save_many(self, snapshots: Sequence[IncidentSnapshot]) -> None:
+        if not snapshots:
+            return
+        columns = zip(
+            *(
+                (s.incident_id, s.org_id, s.number, s.title, s.severity, s.status, s.pagerduty_url)
+                for s in snapshots
+            ),
+            strict=True,
+        )
         await self._conn.execute(
             """
             INSERT INTO incidents (incident_id, org_id, number, title, severity, status,
                 pagerduty_url)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (incident_id) DO UPDATE SET number = $3, title = $4, severity = $5,
-                status = $6, pagerduty_url = $7
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
+                $6::text[], $7::text[])
+            ON CONFLICT (incident_id) DO UPDATE SET number = excluded.number,
+                title = excluded.title, severity = excluded.severity, status = excluded.status,
+                pagerduty_url = excluded.pagerduty_url
             """,
-            snapshot.incident_id,
-            snapshot.org_id,
-            snapshot.number,
-            snapshot.title,
-            snapshot.severity,
-            snapshot.status,
-            snapshot.pagerduty_url,
+            *(list(c) for c in columns),
         )
 
 
