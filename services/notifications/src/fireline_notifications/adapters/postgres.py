@@ -172,25 +172,39 @@ class PgEndpointRepository(PgRepository):
         )
         return bool(status.endswith(" 1"))
 
-    async def signing_secrets(self, endpoint_id: UUID, now: datetime) -> list[SigningSecret]:
+    async def enabled_of(self, endpoint_ids: Collection[UUID]) -> list[Endpoint]:
+        rows = await self._conn.fetch(
+            f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints"  # noqa: S608 - fixed fragments only
+            " WHERE id = ANY ($1::uuid[]) AND enabled",
+            list(endpoint_ids),
+        )
+        return [self._endpoint(r) for r in rows]
+
+    async def signing_secrets(
+        self, endpoint_ids: Collection[UUID], now: datetime
+    ) -> dict[UUID, list[SigningSecret]]:
         rows = await self._conn.fetch(
             """
-            SELECT id, secret_sealed, created_at, expires_at FROM endpoint_secrets
-            WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2)
-            ORDER BY created_at DESC, id
+            SELECT id, endpoint_id, secret_sealed, created_at, expires_at FROM endpoint_secrets
+            WHERE endpoint_id = ANY ($1::uuid[]) AND (expires_at IS NULL OR expires_at > $2)
+            ORDER BY endpoint_id, created_at DESC, id
             """,
-            endpoint_id,
+            list(endpoint_ids),
             now,
         )
-        return [
-            SigningSecret(
-                id=r["id"],
-                secret=self._box.open_text(r["secret_sealed"], context=_secret_context(r["id"])),
-                created_at=r["created_at"],
-                expires_at=r["expires_at"],
+        found: dict[UUID, list[SigningSecret]] = {}
+        for r in rows:
+            found.setdefault(r["endpoint_id"], []).append(
+                SigningSecret(
+                    id=r["id"],
+                    secret=self._box.open_text(
+                        r["secret_sealed"], context=_secret_context(r["id"])
+                    ),
+                    created_at=r["created_at"],
+                    expires_at=r["expires_at"],
+                )
             )
-            for r in rows
-        ]
+        return found
 
     async def add_secret(self, endpoint_id: UUID, secret: SigningSecret) -> None:
         await self._conn.execute(
@@ -295,27 +309,21 @@ class PgDeliveryRepository(PgRepository):
         return [_delivery(r) for r in rows]
 
     async def record(self, delivery: Delivery, verdict: Verdict, attempt: Attempt) -> None:
+        # One round trip for both rows: every attempt pays it.
         await self._conn.execute(
             """
-            UPDATE deliveries SET state = $2, attempts = attempts + 1, schedule_step = $3,
-                next_attempt_at = $4,
-                finished_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5::timestamptz END
-            WHERE id = $1
-            """,
-            delivery.id,
-            verdict.state,
-            verdict.schedule_step,
-            verdict.next_attempt_at,
-            attempt.attempted_at,
-        )
-        await self._conn.execute(
-            """
+            WITH delivery AS (
+                UPDATE deliveries SET state = $12, attempts = attempts + 1, schedule_step = $13,
+                    next_attempt_at = $14,
+                    finished_at = CASE WHEN $12 = 'pending' THEN NULL ELSE $5::timestamptz END
+                WHERE id = $2
+            )
             INSERT INTO delivery_attempts (id, delivery_id, endpoint_id, event_type, attempted_at,
                 status_code, latency_ms, error, response_body, outcome, next_retry_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             """,
             attempt.id,
-            attempt.delivery_id,
+            delivery.id,
             attempt.endpoint_id,
             attempt.event_type,
             attempt.attempted_at,
@@ -325,6 +333,9 @@ class PgDeliveryRepository(PgRepository):
             attempt.response_body,
             attempt.outcome,
             attempt.next_retry_at,
+            verdict.state,
+            verdict.schedule_step,
+            verdict.next_attempt_at,
         )
 
     async def reschedule(self, delivery_id: UUID, at: datetime) -> None:

@@ -61,8 +61,13 @@ class EndpointRepository(Protocol):
     async def delete(self, org_id: UUID, endpoint_id: UUID) -> bool:
         """Delete the endpoint with its secrets and deliveries; False when there was none."""
 
-    async def signing_secrets(self, endpoint_id: UUID, now: datetime) -> list[SigningSecret]:
-        """The secrets that sign at ``now``, newest first."""
+    async def enabled_of(self, endpoint_ids: Collection[UUID]) -> list[Endpoint]:
+        """Those of the endpoints that exist and are enabled."""
+
+    async def signing_secrets(
+        self, endpoint_ids: Collection[UUID], now: datetime
+    ) -> dict[UUID, list[SigningSecret]]:
+        """By endpoint, the secrets that sign at ``now``, newest first."""
 
     async def add_secret(self, endpoint_id: UUID, secret: SigningSecret) -> None:
         """Store another signing secret for the endpoint."""
