@@ -139,21 +139,20 @@ class PgEndpointRepository(PgRepository):
         )
         return self._endpoint(row) if row else None
 
-    async def of_org(self, org_id: UUID) -> list[Endpoint]:
+    async def _select(self, condition: str, *args: object) -> list[Endpoint]:
         rows = await self._conn.fetch(
-            f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1"  # noqa: S608 - fixed fragments only
-            " ORDER BY created_at, id",
-            org_id,
+            f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE {condition}",  # noqa: S608 - fixed fragments only
+            *args,
         )
         return [self._endpoint(r) for r in rows]
 
+    async def of_org(self, org_id: UUID) -> list[Endpoint]:
+        return await self._select("org_id = $1 ORDER BY created_at, id", org_id)
+
     async def of_orgs(self, org_ids: Collection[UUID]) -> list[Endpoint]:
-        rows = await self._conn.fetch(
-            f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints"  # noqa: S608 - fixed fragments only
-            " WHERE org_id = ANY ($1::uuid[]) ORDER BY org_id, created_at, id",
-            list(org_ids),
+        return await self._select(
+            "org_id = ANY ($1::uuid[]) ORDER BY org_id, created_at, id", list(org_ids)
         )
-        return [self._endpoint(r) for r in rows]
 
     async def save(self, endpoint: Endpoint) -> None:
         await self._conn.execute(
@@ -173,12 +172,7 @@ class PgEndpointRepository(PgRepository):
         return bool(status.endswith(" 1"))
 
     async def enabled_of(self, endpoint_ids: Collection[UUID]) -> list[Endpoint]:
-        rows = await self._conn.fetch(
-            f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints"  # noqa: S608 - fixed fragments only
-            " WHERE id = ANY ($1::uuid[]) AND enabled",
-            list(endpoint_ids),
-        )
-        return [self._endpoint(r) for r in rows]
+        return await self._select("id = ANY ($1::uuid[]) AND enabled", list(endpoint_ids))
 
     async def signing_secrets(
         self, endpoint_ids: Collection[UUID], now: datetime
