@@ -29,7 +29,7 @@ from fireline_notifications.domain.message import IncidentSnapshot, Notice
 from fireline_notifications.entrypoints.consumers import incidents_consumer
 from fireline_notifications.service_layer import deliveries, endpoints
 from fireline_notifications.service_layer.dispatch import Dispatcher, DispatchSettings
-from fireline_notifications.service_layer.fanout import fan_out, fan_out_batch
+from fireline_notifications.service_layer.fanout import Ready, fan_out, fan_out_batch
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
 from fireline_notifications.service_layer.urls import UrlPolicy
 from fireline_runtime.db import create_pool
@@ -203,8 +203,9 @@ async def test_a_batch_stores_only_what_subscribers_want_and_a_replay_of_it_noth
         _notice(busy, "incident.status_changed"),
     ]
 
-    done = await fan_out_batch(uow=store.uow(), notices=notices, incident_url_base="https://f/i")
-    again = await fan_out_batch(uow=store.uow(), notices=notices, incident_url_base="https://f/i")
+    arrivals = [Ready(n) for n in notices]
+    done = await fan_out_batch(uow=store.uow(), arrivals=arrivals, incident_url_base="https://f/i")
+    again = await fan_out_batch(uow=store.uow(), arrivals=arrivals, incident_url_base="https://f/i")
 
     assert (done.stored, again.stored) == (3, 0)
     assert done.owing == {notices[1].event_id, notices[3].event_id}
@@ -278,7 +279,9 @@ async def test_slack_messages_in_one_batch_show_the_incident_as_of_each_event(
     )
 
     await fan_out_batch(
-        uow=store.uow(), notices=[started, acknowledged], incident_url_base="https://f/i"
+        uow=store.uow(),
+        arrivals=[Ready(started), Ready(acknowledged)],
+        incident_url_base="https://f/i",
     )
     await _run(store.dispatcher())
 

@@ -7,6 +7,7 @@ before it gets here, and the deliveries commit together with the inbox claim.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from fireline_contracts import (
@@ -92,6 +93,18 @@ def notice_of(event: IncidentEvent) -> Notice:
     )
 
 
+@dataclass(frozen=True)
+class _Arrived:
+    event: IncidentEvent
+
+    @property
+    def org_id(self) -> UUID:
+        return self.event.org_id
+
+    def notice(self) -> Notice:
+        return notice_of(self.event)
+
+
 def incidents_consumer(
     uow: UnitOfWorkFactory[UnitOfWork], *, incident_url_base: str, wake: Callable[[], None]
 ) -> EventHandler:
@@ -105,9 +118,9 @@ def incidents_consumer(
     dispatcher, and no other event's does (most have no subscriber)."""
 
     async def fan_out_events(conn: Connection, events: Sequence[EventEnvelope]) -> None:
-        notices = [notice_of(e) for e in events if isinstance(e, IncidentEvent)]
+        arrivals = [_Arrived(e) for e in events if isinstance(e, IncidentEvent)]
         done = await fan_out_batch(
-            uow=uow.on(conn), notices=notices, incident_url_base=incident_url_base
+            uow=uow.on(conn), arrivals=arrivals, incident_url_base=incident_url_base
         )
         owing.update(done.owing)
 
