@@ -96,7 +96,8 @@ async def own_stack(
                     },
                 )
                 database_urls = {
-                    name: stack.database_url(name) for name in ("pagerduty-ingest", "incidents")
+                    name: stack.database_url(name)
+                    for name in ("pagerduty-ingest", "incidents", "notifications")
                 }
                 described = await _describe_postgres(postgres, postgres_kind, database_urls)
                 yield Target(

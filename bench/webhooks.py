@@ -27,9 +27,10 @@ from starlette.routing import Route
 
 from bench import deliveries
 from bench.context import Context
-from bench.latency import send_open_loop
+from bench.latency import IncidentStarts, send_open_loop
 from bench.report import Outcome, ms
 from bench.stats import summary_ms
+from fireline_contracts import INCIDENTS
 
 TARGET_P99_MS = 500.0
 """Scenario 4's budget to the incident, plus the dispatcher's wake-up and one local POST."""
@@ -123,6 +124,10 @@ async def pagerduty_to_webhook(ctx: Context) -> Outcome:
     rate, seconds = ctx.options.rate, ctx.options.latency_seconds
     batch = deliveries.make(max(1, round(rate * seconds)), ctx.integration.secret)
     token = await ctx.api.fresh_token(ctx.key)
+    # Where the time goes: before the incident event is on the topic (ingest, incidents), or
+    # after it (the notifications service's consumer and dispatcher).
+    starts = IncidentStarts(ctx.target, INCIDENTS)
+    await starts.start()
     async with Receiver().serving() as receiver:
         ids = await _endpoints(ctx, token, [receiver.url("/latency")])
         try:
@@ -130,9 +135,16 @@ async def pagerduty_to_webhook(ctx: Context) -> Outcome:
             await receiver.wait(["/latency"], set(sent.answered), WAIT_S)
         finally:
             await _delete(ctx, token, ids)
+            await starts.stop()
     seen = receiver.seen["/latency"]
     latencies = [seen[pd_id] - at for pd_id, at in sent.answered.items() if pd_id in seen]
     figures = summary_ms(latencies, (50, 95, 99))
+    to_topic = summary_ms(
+        [starts.seen[i] - at for i, at in sent.answered.items() if i in starts.seen], (50, 99)
+    )
+    from_topic = summary_ms(
+        [seen[i] - starts.seen[i] for i in seen.keys() & starts.seen.keys()], (50, 99)
+    )
     matched = len(latencies)
     passed = bool(figures) and figures["p99"] < TARGET_P99_MS
     outcome.figures = {
@@ -143,6 +155,8 @@ async def pagerduty_to_webhook(ctx: Context) -> Outcome:
         "received": matched,
         "missing": len(batch) - matched,
         "latency_ms": figures,
+        "hop_202_to_incident_started_consumed_ms": to_topic,
+        "hop_incident_started_consumed_to_webhook_ms": from_topic,
         "target_p99_ms": TARGET_P99_MS,
         "pass": passed and matched == len(batch),
     }
@@ -150,6 +164,8 @@ async def pagerduty_to_webhook(ctx: Context) -> Outcome:
     outcome.check("received", f"{matched}/{len(batch)}", "== sent", matched == len(batch))
     outcome.show("p50 / p95 ms", ms(figures, "p50", "p95"))
     outcome.check("p99 ms", ms(figures, "p99"), f"< {TARGET_P99_MS:.0f}", passed)
+    outcome.show("hop 202 -> IncidentStarted consumed p50 / p99 ms", ms(to_topic, "p50", "p99"))
+    outcome.show("hop IncidentStarted -> webhook p50 / p99 ms", ms(from_topic, "p50", "p99"))
     return outcome
 
 

@@ -15,7 +15,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,8 +25,6 @@ from standardwebhooks import Webhook
 from fireline_contracts import (
     INCIDENTS,
     IncidentSource,
-    IncidentStarted,
-    IncidentStartedPayload,
     topic_name,
 )
 from fireline_devtools.postgres import Postgres
@@ -36,6 +33,7 @@ from fireline_notifications.config import Settings
 from fireline_runtime.service import ServiceRuntime
 from support import infra
 from support.in_process import serving
+from support.incident_events import incident_started
 from support.kafka import client_options
 from support.token_issuer import ALL_SCOPES, TokenIssuer
 from support.webhook_receiver import Received, WebhookReceiver
@@ -112,18 +110,11 @@ async def test_an_incident_event_on_kafka_reaches_the_endpoint_signed(service: S
     org = uuid.uuid4()
     hook = await service.create(org, url=service.receiver.url("/kafka"))
     incident = uuid.uuid4()
-    event = IncidentStarted(
-        org_id=org,
-        payload=IncidentStartedPayload(
-            incident_id=incident,
-            number=7,
-            title="Queue backlog",
-            status="triggered",
-            severity="SEV2",
-            incident_type="Default",
-            source=IncidentSource(kind="pagerduty", external_id="PABC"),
-            created_at=datetime.now(UTC),
-        ),
+    event = incident_started(
+        org,
+        incident_id=incident,
+        title="Queue backlog",
+        source=IncidentSource(kind="pagerduty", external_id="PABC"),
     )
 
     await service.producer.send_and_wait(

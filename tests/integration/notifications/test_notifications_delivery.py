@@ -8,6 +8,7 @@ in for the days a retry schedule takes.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,15 +19,17 @@ import asyncpg
 import httpx
 import pytest
 
+from fireline_contracts import IncidentStatusChanged, IncidentStatusChangedPayload
 from fireline_notifications.adapters.http import HttpSender
 from fireline_notifications.adapters.postgres import PgUnitOfWork
 from fireline_notifications.domain.addresses import AllowList, IPAddress
 from fireline_notifications.domain.commands import ChangeEndpoint, NewEndpoint
 from fireline_notifications.domain.endpoint import Endpoint, Format
 from fireline_notifications.domain.message import IncidentSnapshot, Notice
+from fireline_notifications.entrypoints.consumers import incidents_consumer
 from fireline_notifications.service_layer import deliveries, endpoints
 from fireline_notifications.service_layer.dispatch import Dispatcher, DispatchSettings
-from fireline_notifications.service_layer.fanout import fan_out
+from fireline_notifications.service_layer.fanout import Ready, fan_out, fan_out_batch
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
 from fireline_notifications.service_layer.urls import UrlPolicy
 from fireline_runtime.db import create_pool
@@ -34,6 +37,7 @@ from fireline_runtime.migrations import apply, load, runtime_migrations
 from fireline_runtime.outbox import OutboxWriter
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
+from support.incident_events import incident_started
 from support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -182,6 +186,116 @@ async def test_an_event_becomes_one_delivery_per_matching_enabled_endpoint_and_a
     assert (stored, again) == (2, 0)
     rows = await store.value("SELECT array_agg(endpoint_id ORDER BY endpoint_id) FROM deliveries")
     assert rows == sorted([everything.id, started.id])
+
+
+async def test_a_batch_stores_only_what_subscribers_want_and_a_replay_of_it_nothing(
+    store: Store, receiver: WebhookReceiver
+) -> None:
+    quiet, busy = uuid.uuid4(), uuid.uuid4()  # ``quiet`` has no endpoint at all
+    started, _ = await store.endpoint(
+        receiver.url("/started"), org=busy, event_types=("incident.started",)
+    )
+    everything, _ = await store.endpoint(receiver.url("/all"), org=busy)
+    notices = [
+        _notice(quiet),
+        _notice(busy),
+        _notice(quiet, "incident.status_changed"),
+        _notice(busy, "incident.status_changed"),
+    ]
+
+    arrivals = [Ready(n) for n in notices]
+    done = await fan_out_batch(uow=store.uow(), arrivals=arrivals, incident_url_base="https://f/i")
+    again = await fan_out_batch(uow=store.uow(), arrivals=arrivals, incident_url_base="https://f/i")
+
+    assert (done.stored, again.stored) == (3, 0)
+    assert done.owing == {notices[1].event_id, notices[3].event_id}
+    rows = await store.value(
+        "SELECT array_agg(endpoint_id::text || ' ' || event_type) FROM deliveries"
+        " WHERE org_id = $1",
+        busy,
+    )
+    assert isinstance(rows, list)
+    assert sorted(rows) == sorted(
+        [
+            f"{started.id} incident.started",
+            f"{everything.id} incident.started",
+            f"{everything.id} incident.status_changed",
+        ]
+    )
+    # Nothing of the quiet org's events, and no incident kept for Slack where nobody reads it.
+    assert await store.value("SELECT count(*) FROM deliveries WHERE org_id = $1", quiet) == 0
+    assert await store.value("SELECT count(*) FROM incidents") == 0
+
+
+async def test_the_consumer_wakes_the_dispatcher_after_the_commit_of_events_that_owe_deliveries(
+    store: Store, receiver: WebhookReceiver
+) -> None:
+    hook, _ = await store.endpoint(receiver.url("/hook"), event_types=("incident.started",))
+    wakes: list[int] = []
+    handler = incidents_consumer(
+        store.uow, incident_url_base="https://f/i", wake=lambda: wakes.append(1)
+    )
+    assert handler.handle_batch is not None
+    assert handler.after_commit is not None
+    owed, elsewhere = incident_started(hook.org_id), incident_started(uuid.uuid4())
+    unwanted = IncidentStatusChanged(  # the endpoint wants only starts
+        org_id=hook.org_id,
+        payload=IncidentStatusChangedPayload(
+            incident_id=owed.payload.incident_id,
+            status="resolved",
+            previous_status="triggered",
+            changed_at=T0,
+        ),
+    )
+    events = [owed, elsewhere, unwanted]
+
+    async with store.pool.acquire() as conn, conn.transaction():
+        await handler.handle_batch(conn, events)
+        uncommitted = len(wakes)
+    for event in events:
+        handler.after_commit(event)
+
+    assert uncommitted == 0  # the dispatcher would find nothing before the commit
+    assert len(wakes) == 1  # only ``owed`` has a delivery
+    body = await store.value("SELECT body FROM deliveries WHERE endpoint_id = $1", hook.id)
+    assert isinstance(body, str)
+    assert json.loads(body)["data"]["incident_id"] == str(owed.payload.incident_id)
+
+
+async def test_slack_messages_in_one_batch_show_the_incident_as_of_each_event(
+    store: Store, receiver: WebhookReceiver
+) -> None:
+    hook, _ = await store.endpoint(receiver.url("/slack"), format_="slack")
+    started = _notice(hook.org_id)
+    acknowledged = Notice(
+        event_id=uuid.uuid4(),
+        org_id=hook.org_id,
+        incident_id=started.incident_id,
+        event_type="incident.status_changed",
+        occurred_at=T0,
+        data={"incident_id": str(started.incident_id), "status": "acknowledged"},
+        summary="Status changed from triggered to acknowledged",
+        snapshot=IncidentSnapshot(started.incident_id, hook.org_id, status="acknowledged"),
+    )
+
+    await fan_out_batch(
+        uow=store.uow(),
+        arrivals=[Ready(started), Ready(acknowledged)],
+        incident_url_base="https://f/i",
+    )
+    await _run(store.dispatcher())
+
+    messages = [json.loads(r.body) for r in receiver.received("/slack")]
+    # Both headers carry the title only the first event told; each status is its own event's.
+    statuses = {m["text"]: m["blocks"][1]["fields"][1]["text"] for m in messages}
+    assert statuses == {
+        "#1 Disk full: Incident #1 started: Disk full": "*Status*\ntriggered",
+        "#1 Disk full: Status changed from triggered to acknowledged": "*Status*\nacknowledged",
+    }
+    kept = await store.value(
+        "SELECT status FROM incidents WHERE incident_id = $1", started.incident_id
+    )
+    assert kept == "acknowledged"
 
 
 async def test_a_failing_endpoint_is_retried_with_one_id_and_disabled_after_five_days(

@@ -6,6 +6,7 @@ its row, so nothing above this module handles ciphertext and nothing below it se
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import cast
 from uuid import UUID
@@ -58,6 +59,22 @@ def _delivery(row: asyncpg.Record) -> Delivery:
         schedule_step=row["schedule_step"],
         created_at=row["created_at"],
         next_attempt_at=row["next_attempt_at"],
+    )
+
+
+def _delivery_row(d: Delivery) -> tuple[object, ...]:
+    """A delivery's values in the order of ``_DELIVERY_COLUMNS``."""
+    return (
+        d.id,
+        d.endpoint_id,
+        d.org_id,
+        d.event_type,
+        d.body,
+        d.state,
+        d.attempts,
+        d.schedule_step,
+        d.created_at,
+        d.next_attempt_at,
     )
 
 
@@ -122,26 +139,20 @@ class PgEndpointRepository(PgRepository):
         )
         return self._endpoint(row) if row else None
 
-    async def of_org(self, org_id: UUID) -> list[Endpoint]:
+    async def _select(self, condition: str, *args: object) -> list[Endpoint]:
         rows = await self._conn.fetch(
-            f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1"  # noqa: S608 - fixed fragments only
-            " ORDER BY created_at, id",
-            org_id,
+            f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE {condition}",  # noqa: S608 - fixed fragments only
+            *args,
         )
         return [self._endpoint(r) for r in rows]
 
-    async def matching(self, org_id: UUID, event_type: str) -> list[Endpoint]:
-        rows = await self._conn.fetch(
-            f"""
-            SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints
-            WHERE org_id = $1 AND enabled
-              AND (cardinality(event_types) = 0 OR $2 = ANY (event_types))
-            ORDER BY created_at, id
-            """,  # noqa: S608 - fixed fragments only
-            org_id,
-            event_type,
+    async def of_org(self, org_id: UUID) -> list[Endpoint]:
+        return await self._select("org_id = $1 ORDER BY created_at, id", org_id)
+
+    async def of_orgs(self, org_ids: Collection[UUID]) -> list[Endpoint]:
+        return await self._select(
+            "org_id = ANY ($1::uuid[]) ORDER BY org_id, created_at, id", list(org_ids)
         )
-        return [self._endpoint(r) for r in rows]
 
     async def save(self, endpoint: Endpoint) -> None:
         await self._conn.execute(
@@ -160,25 +171,34 @@ class PgEndpointRepository(PgRepository):
         )
         return bool(status.endswith(" 1"))
 
-    async def signing_secrets(self, endpoint_id: UUID, now: datetime) -> list[SigningSecret]:
+    async def enabled_of(self, endpoint_ids: Collection[UUID]) -> list[Endpoint]:
+        return await self._select("id = ANY ($1::uuid[]) AND enabled", list(endpoint_ids))
+
+    async def signing_secrets(
+        self, endpoint_ids: Collection[UUID], now: datetime
+    ) -> dict[UUID, list[SigningSecret]]:
         rows = await self._conn.fetch(
             """
-            SELECT id, secret_sealed, created_at, expires_at FROM endpoint_secrets
-            WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2)
-            ORDER BY created_at DESC, id
+            SELECT id, endpoint_id, secret_sealed, created_at, expires_at FROM endpoint_secrets
+            WHERE endpoint_id = ANY ($1::uuid[]) AND (expires_at IS NULL OR expires_at > $2)
+            ORDER BY endpoint_id, created_at DESC, id
             """,
-            endpoint_id,
+            list(endpoint_ids),
             now,
         )
-        return [
-            SigningSecret(
-                id=r["id"],
-                secret=self._box.open_text(r["secret_sealed"], context=_secret_context(r["id"])),
-                created_at=r["created_at"],
-                expires_at=r["expires_at"],
+        found: dict[UUID, list[SigningSecret]] = {}
+        for r in rows:
+            found.setdefault(r["endpoint_id"], []).append(
+                SigningSecret(
+                    id=r["id"],
+                    secret=self._box.open_text(
+                        r["secret_sealed"], context=_secret_context(r["id"])
+                    ),
+                    created_at=r["created_at"],
+                    expires_at=r["expires_at"],
+                )
             )
-            for r in rows
-        ]
+        return found
 
     async def add_secret(self, endpoint_id: UUID, secret: SigningSecret) -> None:
         await self._conn.execute(
@@ -212,18 +232,26 @@ class PgDeliveryRepository(PgRepository):
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (id) DO NOTHING
             """,  # noqa: S608 - fixed fragments only
-            delivery.id,
-            delivery.endpoint_id,
-            delivery.org_id,
-            delivery.event_type,
-            delivery.body,
-            delivery.state,
-            delivery.attempts,
-            delivery.schedule_step,
-            delivery.created_at,
-            delivery.next_attempt_at,
+            *_delivery_row(delivery),
         )
         return bool(status.endswith(" 1"))
+
+    async def add_many(self, deliveries: Sequence[Delivery]) -> int:
+        if not deliveries:
+            return 0
+        # One statement for a whole consumer batch: a column array each (unnest), rather than
+        # a round trip per delivery.
+        columns = list(zip(*(_delivery_row(d) for d in deliveries), strict=True))
+        status = await self._conn.execute(
+            f"""
+            INSERT INTO deliveries ({_DELIVERY_COLUMNS})
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                $6::text[], $7::int[], $8::int[], $9::timestamptz[], $10::timestamptz[])
+            ON CONFLICT (id) DO NOTHING
+            """,  # noqa: S608 - fixed fragments only
+            *(list(c) for c in columns),
+        )
+        return int(status.split()[-1])
 
     async def get(self, endpoint_id: UUID, delivery_id: UUID) -> Delivery | None:
         row = await self._conn.fetchrow(
@@ -275,27 +303,21 @@ class PgDeliveryRepository(PgRepository):
         return [_delivery(r) for r in rows]
 
     async def record(self, delivery: Delivery, verdict: Verdict, attempt: Attempt) -> None:
+        # One round trip for both rows: every attempt pays it.
         await self._conn.execute(
             """
-            UPDATE deliveries SET state = $2, attempts = attempts + 1, schedule_step = $3,
-                next_attempt_at = $4,
-                finished_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5::timestamptz END
-            WHERE id = $1
-            """,
-            delivery.id,
-            verdict.state,
-            verdict.schedule_step,
-            verdict.next_attempt_at,
-            attempt.attempted_at,
-        )
-        await self._conn.execute(
-            """
+            WITH delivery AS (
+                UPDATE deliveries SET state = $12, attempts = attempts + 1, schedule_step = $13,
+                    next_attempt_at = $14,
+                    finished_at = CASE WHEN $12 = 'pending' THEN NULL ELSE $5::timestamptz END
+                WHERE id = $2
+            )
             INSERT INTO delivery_attempts (id, delivery_id, endpoint_id, event_type, attempted_at,
                 status_code, latency_ms, error, response_body, outcome, next_retry_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             """,
             attempt.id,
-            attempt.delivery_id,
+            delivery.id,
             attempt.endpoint_id,
             attempt.event_type,
             attempt.attempted_at,
@@ -305,6 +327,9 @@ class PgDeliveryRepository(PgRepository):
             attempt.response_body,
             attempt.outcome,
             attempt.next_retry_at,
+            verdict.state,
+            verdict.schedule_step,
+            verdict.next_attempt_at,
         )
 
     async def reschedule(self, delivery_id: UUID, at: datetime) -> None:
@@ -376,32 +401,37 @@ class PgDeliveryRepository(PgRepository):
 
 
 class PgIncidentDirectory(PgRepository):
-    async def get(self, incident_id: UUID) -> IncidentSnapshot | None:
-        row = await self._conn.fetchrow(
+    async def get_many(self, incident_ids: Sequence[UUID]) -> list[IncidentSnapshot]:
+        rows = await self._conn.fetch(
             """
             SELECT incident_id, org_id, number, title, severity, status, pagerduty_url
-            FROM incidents WHERE incident_id = $1
+            FROM incidents WHERE incident_id = ANY ($1::uuid[])
             """,
-            incident_id,
+            list(incident_ids),
         )
-        return IncidentSnapshot(**dict(row)) if row else None
+        return [IncidentSnapshot(**dict(row)) for row in rows]
 
-    async def save(self, snapshot: IncidentSnapshot) -> None:
+    async def save_many(self, snapshots: Sequence[IncidentSnapshot]) -> None:
+        if not snapshots:
+            return
+        columns = zip(
+            *(
+                (s.incident_id, s.org_id, s.number, s.title, s.severity, s.status, s.pagerduty_url)
+                for s in snapshots
+            ),
+            strict=True,
+        )
         await self._conn.execute(
             """
             INSERT INTO incidents (incident_id, org_id, number, title, severity, status,
                 pagerduty_url)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (incident_id) DO UPDATE SET number = $3, title = $4, severity = $5,
-                status = $6, pagerduty_url = $7
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
+                $6::text[], $7::text[])
+            ON CONFLICT (incident_id) DO UPDATE SET number = excluded.number,
+                title = excluded.title, severity = excluded.severity, status = excluded.status,
+                pagerduty_url = excluded.pagerduty_url
             """,
-            snapshot.incident_id,
-            snapshot.org_id,
-            snapshot.number,
-            snapshot.title,
-            snapshot.severity,
-            snapshot.status,
-            snapshot.pagerduty_url,
+            *(list(c) for c in columns),
         )
 
 

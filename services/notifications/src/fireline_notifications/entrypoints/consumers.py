@@ -1,4 +1,4 @@
-"""Kafka consumers: an incident event in, a notice to the fan-out use case, nothing else.
+"""Kafka consumers: incident events in, notices to the fan-out use case, nothing else.
 
 The runtime runs the handler inside its inbox transaction, so a redelivered event is skipped
 before it gets here, and the deliveries commit together with the inbox claim.
@@ -6,7 +6,9 @@ before it gets here, and the deliveries commit together with the inbox claim.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
 
 from fireline_contracts import (
     INCIDENTS,
@@ -21,7 +23,7 @@ from fireline_contracts import (
 )
 from fireline_notifications.domain.catalogue import webhook_type
 from fireline_notifications.domain.message import IncidentSnapshot, Notice
-from fireline_notifications.service_layer.fanout import fan_out
+from fireline_notifications.service_layer.fanout import fan_out_batch
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.db import Connection
 from fireline_runtime.messaging import EventHandler
@@ -91,23 +93,51 @@ def notice_of(event: IncidentEvent) -> Notice:
     )
 
 
+@dataclass(frozen=True)
+class _Arrived:
+    event: IncidentEvent
+
+    @property
+    def org_id(self) -> UUID:
+        return self.event.org_id
+
+    def notice(self) -> Notice:
+        return notice_of(self.event)
+
+
 def incidents_consumer(
     uow: UnitOfWorkFactory[UnitOfWork], *, incident_url_base: str, wake: Callable[[], None]
 ) -> EventHandler:
-    """Stores one delivery per endpoint subscribed to each incident event."""
+    """Stores one delivery per endpoint subscribed to each incident event.
+
+    ``handle_batch`` takes a partition's fresh events together; the runtime falls back to
+    ``handle``, one event at a time, when a batch fails.
+    """
+    owing: set[UUID] = set()
+    """Events whose deliveries are in a transaction not committed yet: their commit wakes the
+    dispatcher, and no other event's does (most have no subscriber)."""
+
+    async def fan_out_events(conn: Connection, events: Sequence[EventEnvelope]) -> None:
+        arrivals = [_Arrived(e) for e in events if isinstance(e, IncidentEvent)]
+        done = await fan_out_batch(
+            uow=uow.on(conn), arrivals=arrivals, incident_url_base=incident_url_base
+        )
+        owing.update(done.owing)
 
     async def handle(conn: Connection, event: EventEnvelope) -> None:
-        if not isinstance(event, IncidentEvent):
-            return
-        await fan_out(
-            uow=uow.on(conn), notice=notice_of(event), incident_url_base=incident_url_base
-        )
+        await fan_out_events(conn, [event])
+
+    def after_commit(event: EventEnvelope) -> None:
+        # The deliveries are on disk now: the dispatcher need not wait for its next poll.
+        if event.event_id in owing:
+            owing.discard(event.event_id)
+            wake()
 
     return EventHandler(
         name="notifications.incidents",
         topic=INCIDENTS,
         handle=handle,
-        # The deliveries are on disk now: the dispatcher need not wait for its next poll.
-        after_commit=lambda _: wake(),
+        handle_batch=fan_out_events,
+        after_commit=after_commit,
         description="Stores a delivery per subscribed webhook endpoint for every incident event.",
     )

@@ -87,8 +87,9 @@ class Dispatcher:
                 now=now,
                 lease_until=now + self._settings.lease,
             )
-        # Each endpoint and its secrets once per pass, not once per delivery.
-        targets = await self._targets({d.endpoint_id for d in claimed}, now)
+            # Each endpoint and its secrets once per pass, not once per delivery, and in the
+            # claim's transaction: a pass runs after every freed slot, so this is per delivery.
+            targets = await _targets(uow, {d.endpoint_id for d in claimed}, now)
         for delivery in claimed:
             target = targets.get(delivery.endpoint_id)
             if target is None:  # deleted or disabled since: the lease keeps the row for later
@@ -100,19 +101,6 @@ class Dispatcher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(claimed) == free
-
-    async def _targets(
-        self, endpoint_ids: set[uuid.UUID], now: datetime
-    ) -> dict[uuid.UUID, tuple[Endpoint, list[str]]]:
-        found: dict[uuid.UUID, tuple[Endpoint, list[str]]] = {}
-        async with self._uow().reading() as uow:
-            for endpoint_id in endpoint_ids:
-                endpoint = await uow.endpoints.get(None, endpoint_id)
-                if endpoint is None or not endpoint.enabled:
-                    continue
-                secrets_ = await uow.endpoints.signing_secrets(endpoint_id, now)
-                found[endpoint_id] = (endpoint, [s.secret for s in secrets_])
-        return found
 
     async def drain(self) -> None:
         """Wait for the sends in flight (tests; a shutdown cancels them instead)."""
@@ -203,6 +191,18 @@ class Dispatcher:
                 await uow.endpoints.save(changed)
         self._on_outcome(verdict.outcome)
         return verdict.outcome
+
+
+async def _targets(
+    uow: UnitOfWork, endpoint_ids: set[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, tuple[Endpoint, list[str]]]:
+    if not endpoint_ids:
+        return {}
+    secrets_ = await uow.endpoints.signing_secrets(endpoint_ids, now)
+    return {
+        e.id: (e, [s.secret for s in secrets_.get(e.id, [])])
+        for e in await uow.endpoints.enabled_of(endpoint_ids)
+    }
 
 
 def _disabled_event(endpoint: Endpoint) -> WebhookEndpointDisabled:

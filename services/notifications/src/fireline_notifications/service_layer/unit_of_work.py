@@ -6,6 +6,7 @@ implementations live in ``adapters.postgres``.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -51,8 +52,8 @@ class EndpointRepository(Protocol):
     async def of_org(self, org_id: UUID) -> list[Endpoint]:
         """The org's endpoints, oldest first."""
 
-    async def matching(self, org_id: UUID, event_type: str) -> list[Endpoint]:
-        """The org's enabled endpoints that want ``event_type``."""
+    async def of_orgs(self, org_ids: Collection[UUID]) -> list[Endpoint]:
+        """Every endpoint of these orgs (enabled or not), each org's oldest first."""
 
     async def save(self, endpoint: Endpoint) -> None:
         """Store an existing endpoint's state."""
@@ -60,8 +61,13 @@ class EndpointRepository(Protocol):
     async def delete(self, org_id: UUID, endpoint_id: UUID) -> bool:
         """Delete the endpoint with its secrets and deliveries; False when there was none."""
 
-    async def signing_secrets(self, endpoint_id: UUID, now: datetime) -> list[SigningSecret]:
-        """The secrets that sign at ``now``, newest first."""
+    async def enabled_of(self, endpoint_ids: Collection[UUID]) -> list[Endpoint]:
+        """Those of the endpoints that exist and are enabled."""
+
+    async def signing_secrets(
+        self, endpoint_ids: Collection[UUID], now: datetime
+    ) -> dict[UUID, list[SigningSecret]]:
+        """By endpoint, the secrets that sign at ``now``, newest first."""
 
     async def add_secret(self, endpoint_id: UUID, secret: SigningSecret) -> None:
         """Store another signing secret for the endpoint."""
@@ -73,6 +79,9 @@ class EndpointRepository(Protocol):
 class DeliveryRepository(Protocol):
     async def add(self, delivery: Delivery) -> bool:
         """Store a new delivery; False (nothing stored) when it exists already."""
+
+    async def add_many(self, deliveries: Sequence[Delivery]) -> int:
+        """Store the deliveries that do not exist yet; how many were new."""
 
     async def get(self, endpoint_id: UUID, delivery_id: UUID) -> Delivery | None:
         """The endpoint's delivery with that id, if any."""
@@ -109,11 +118,11 @@ class DeliveryRepository(Protocol):
 
 
 class IncidentDirectory(Protocol):
-    async def get(self, incident_id: UUID) -> IncidentSnapshot | None:
-        """What is known of the incident, if anything."""
+    async def get_many(self, incident_ids: Sequence[UUID]) -> list[IncidentSnapshot]:
+        """What is known of those incidents (none for an incident never seen)."""
 
-    async def save(self, snapshot: IncidentSnapshot) -> None:
-        """Store what is known of the incident."""
+    async def save_many(self, snapshots: Sequence[IncidentSnapshot]) -> None:
+        """Store what is known of the incidents (each at most once in ``snapshots``)."""
 
 
 class UnitOfWork(Transactional, Protocol):
