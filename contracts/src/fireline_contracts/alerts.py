@@ -119,6 +119,12 @@ class AlertPayload(ContractModel):
         description="PagerDuty's own incident type name (e.g. `major_default`), when sent; "
         "`incident_type` is Fireline's classification.",
     )
+    fireline_change: UUID | None = Field(
+        default=None,
+        description="Set when this PagerDuty event is the echo of a change Fireline made through "
+        "PagerDuty's REST API (the sync request's id): the incidents service records PagerDuty's "
+        "time but neither moves the incident nor adds a timeline entry for it.",
+    )
 
 
 class AlertTriggered(EventEnvelope):

@@ -36,6 +36,7 @@ from fireline_contracts.notifications import (
     WebhookEndpointDisabled,
     WebhookEndpointSecretRotated,
 )
+from fireline_contracts.pagerduty_sync import PagerDutySyncAttempted
 from fireline_contracts.sessions import LoginFailed, LoginSucceeded, SessionRevoked
 from fireline_contracts.users import UserCreated, UserDeactivated, UserUpdated
 
@@ -137,6 +138,14 @@ NOTIFICATIONS = TopicSpec(
     "admins, and those the service disabled (410 Gone, or failing for days), published by "
     "notifications.",
 )
+PAGERDUTY_SYNC = TopicSpec(
+    name="fireline.pagerduty.sync.v1",
+    key="incident_id",
+    compacted=False,
+    events=(PagerDutySyncAttempted,),
+    description="Calls to PagerDuty's REST API mirroring changes made in Fireline (status, "
+    "notes) and their outcomes, published by pagerduty-ingest.",
+)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     KEYS,
@@ -148,6 +157,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     KEY_EXCHANGE_FAILURES,
     INTEGRATIONS,
     NOTIFICATIONS,
+    PAGERDUTY_SYNC,
 )
 
 
