@@ -98,6 +98,8 @@ class RecordedRequest:
     headers: Mapping[str, str]
     """Header names are lower-case."""
     body: bytes = b""
+    at: float = 0.0
+    """``time.monotonic()`` when it arrived."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -351,6 +353,7 @@ class FakePagerDuty:
                     query=tuple(request.query_params.multi_items()),
                     headers=dict(request.headers),
                     body=body,
+                    at=time.monotonic(),
                 )
             )
         mode = self._mode
