@@ -240,7 +240,7 @@ def test_a_403_stops_and_shows_on_the_timeline(
     ]
 
 
-def test_notes_added_in_fireline_become_pagerduty_notes(
+def test_notes_added_in_fireline_become_pagerduty_notes_and_their_echo_adds_nothing(
     org: Org, pagerduty: FakePagerDuty, incident: Callable[..., Synced]
 ) -> None:
     made = incident(sync_notes=True)
@@ -249,7 +249,14 @@ def test_notes_added_in_fireline_become_pagerduty_notes(
 
     org.incidents_api("POST", f"/v1/incidents/{incident_id}/timeline", 201, json={"text": text})
     wait_entry(org, incident_id, "Note posted to PagerDuty")
+    wait_until("the note's echo accepted", lambda: len(pagerduty.sent_webhooks) == 1)
+    assert pagerduty.sent_webhooks[0].event_type == "incident.annotated"
+    entries = after_the_echoes(org, made)
 
+    notes = [(e["source"], e["text"]) for e in entries if e["kind"] == "note"]
+    assert notes[0] == ("api", text)
+    assert ("pagerduty", text) not in notes, "the echo came back as a PagerDuty note"
+    assert len(notes) == 2, "ours, and the PagerDuty note sent after the echo"
     (posted,) = writes(pagerduty, external_id)
     assert (posted.method, posted.path) == ("POST", f"/incidents/{external_id}/notes")
     assert posted.json() == {"note": {"content": text}}

@@ -412,11 +412,12 @@ class FakePagerDuty:
         if is_note:
             content = str(document.get("note", {}).get("content", ""))
             note = {"id": "PNOTE" + uuid.uuid4().hex[:8].upper(), "content": content, "user": user}
+            self._echo(incident_id, "incident.annotated", user_id, content=content)
             return JSONResponse({"note": note}, status_code=201)
         status = str(document.get("incident", {}).get("status", ""))
         if status not in ("acknowledged", "resolved"):
             return _error(400, "Invalid Input Provided", 2001)
-        self._echo(incident_id, status, user_id)
+        self._echo(incident_id, f"incident.{status}", user_id, status=status)
         incident = {
             "id": incident_id,
             "type": "incident",
@@ -425,20 +426,32 @@ class FakePagerDuty:
         }
         return _ok({"incident": incident})
 
-    def _echo(self, incident_id: str, status: str, user_id: str) -> None:
+    def _echo(
+        self,
+        incident_id: str,
+        event_type: str,
+        user_id: str,
+        *,
+        status: str | None = None,
+        content: str | None = None,
+    ) -> None:
         target = self._webhook
         if target is None:
             return
         url, secret = target
-        name = {"acknowledged": "incident_acknowledged", "resolved": "incident_resolved"}[status]
-        body = pd.delivery(
-            name,
-            incident_id=incident_id,
-            event_id=uuid.uuid4().hex[:26].upper(),
-            agent_user_id=user_id,
-            occurred_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            status=status,
+        document = json.loads(
+            pd.delivery(
+                event_type.replace(".", "_"),
+                incident_id=incident_id,
+                event_id=uuid.uuid4().hex[:26].upper(),
+                agent_user_id=user_id,
+                occurred_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                status=status,
+            )
         )
+        if content is not None:
+            document["event"]["data"]["content"] = content
+        body = json.dumps(document).encode()
 
         async def send() -> None:
             # After the answer, as PagerDuty does: the webhook may reach Fireline before or
@@ -446,9 +459,7 @@ class FakePagerDuty:
             async with httpx.AsyncClient(timeout=10) as client:
                 response = await client.post(url, content=body, headers=pd.signed(body, secret))
             with self._lock:
-                self._sent.append(
-                    SentWebhook(f"incident.{status}", incident_id, response.status_code)
-                )
+                self._sent.append(SentWebhook(event_type, incident_id, response.status_code))
 
         task = asyncio.get_running_loop().create_task(send())
         self._background.add(task)

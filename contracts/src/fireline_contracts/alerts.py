@@ -247,6 +247,12 @@ class AlertActivityPayload(ContractModel):
     pagerduty_event_id: str = Field(description="PagerDuty's `event.id` (opaque).")
     pagerduty_event_type: str = Field(description="e.g. `incident.annotated`.")
     delivery_id: str = Field(description="`X-Webhook-Id` of the delivery (or the event id).")
+    fireline_change: UUID | None = Field(
+        default=None,
+        description="Set on a note that is the echo of a note Fireline posted through "
+        "PagerDuty's REST API (the sync request's id): the incidents service adds no timeline "
+        "entry for it.",
+    )
 
 
 class AlertActivity(EventEnvelope):

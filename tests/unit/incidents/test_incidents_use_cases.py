@@ -578,3 +578,14 @@ async def test_each_pagerduty_sync_attempt_is_one_timeline_entry() -> None:
     last = (await timeline_of(uow, made.id))[-1]
     assert (last.kind, last.source) == ("pagerduty_sync", "pagerduty_sync")
     assert last.summary == "PagerDuty refused the resolution: 403 Access Denied"
+
+
+async def test_the_echo_of_a_note_fireline_posted_adds_no_entry() -> None:
+    uow = FakeUnitOfWork()
+    made = await services.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
+    before = await timeline_of(uow, made.id)
+
+    await services.record_activity(uow=uow, command=activity("N1", 1, fireline_change=uuid4()))
+    assert await timeline_of(uow, made.id) == before
+    await services.record_activity(uow=uow, command=activity("N2", 2))
+    assert [e.source_event_id for e in await timeline_of(uow, made.id)][-1] == "N2"

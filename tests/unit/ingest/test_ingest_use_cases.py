@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import json
 import os
 import uuid
 from base64 import urlsafe_b64encode
@@ -485,6 +486,7 @@ class FakeSync(Guarded):
         agent_id: str | None,
         received_at: datetime,
         event_id: str,
+        note: str | None = None,
     ) -> UUID | None:
         for row in self.writing().sync_requests:
             r = row.request
@@ -495,6 +497,7 @@ class FakeSync(Guarded):
                 and row.last_attempt_at is not None
                 and received_at - ECHO_WINDOW < row.last_attempt_at <= received_at
                 and row.pagerduty_user_id in (None, agent_id)
+                and (note is None or r.note == note)
             ):
                 row.echo_event_id = event_id
                 return r.id
@@ -1644,3 +1647,39 @@ async def test_pagerdutys_webhook_for_fireline_own_change_is_published_as_its_ec
     echo, later = [full(a) for a in world.store.outbox if isinstance(a, AlertResolved)]
     assert echo.fireline_change == request.request.id
     assert later.fireline_change is None, "one echo per change"
+
+
+async def test_the_webhook_of_a_note_fireline_posted_is_its_echo_and_no_other_is(
+    world: World,
+) -> None:
+    incident_id, external_id = await linked_incident(world)
+    await drain(world)
+    await sync.request_sync(
+        uow=world.uow,
+        source_event_id=uuid.uuid4(),
+        incident_id=incident_id,
+        action="note",
+        note="rolled back",
+    )
+    writer = FakeWriter(answers=[CallResult(201, pagerduty_user_id=PD_USER)])
+    await dispatcher(world, writer, [datetime(2024, 5, 1, 11, 59, tzinfo=UTC)]).pass_once()
+    (request,) = world.store.sync_requests
+    for text in ("someone else's words", "rolled back"):
+        document = json.loads(
+            delivery(
+                "incident_annotated",
+                incident_id=external_id,
+                event_id=uuid.uuid4().hex,
+                agent_user_id=PD_USER,
+            )
+        )
+        document["event"]["data"]["content"] = text
+        body = json.dumps(document).encode()
+        await webhooks.receive_webhook(
+            world.receiver, incoming(request.request.integration_id, body)
+        )
+        await drain(world)
+
+    other, echo = [a.payload for a in world.store.outbox if isinstance(a, AlertActivity)]
+    assert other.fireline_change is None
+    assert echo.fireline_change == request.request.id

@@ -70,6 +70,8 @@ class RecordActivity:
     text: str | None
     actor: Actor
     occurred_at: datetime
+    fireline_change: UUID | None = None
+    """Set when this is the echo of a note Fireline posted in PagerDuty: nothing to add."""
 
 
 @dataclass(frozen=True)

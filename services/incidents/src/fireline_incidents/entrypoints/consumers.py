@@ -202,4 +202,5 @@ def _activity(event: AlertActivity) -> RecordActivity:
         text=activity.text,
         actor=_actor(activity.agent),
         occurred_at=activity.alert_occurred_at,
+        fireline_change=activity.fireline_change,
     )

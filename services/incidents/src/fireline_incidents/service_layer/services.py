@@ -201,6 +201,8 @@ async def record_activity(*, uow: SourceEventWork, command: RecordActivity) -> I
             emails=[],
             started_by=f"PagerDuty {command.event_type}",
         )
+        if command.fireline_change is not None:
+            return incident  # a note Fireline posted: its own entry is already there
         await _add_entry(
             uow,
             incident,

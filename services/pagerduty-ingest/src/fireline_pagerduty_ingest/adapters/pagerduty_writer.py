@@ -97,8 +97,14 @@ def _json(response: httpx.Response) -> Any:
 def _changed_by(answer: Any) -> str | None:
     # PagerDuty's updated incident names who changed its status: the From user. Its webhook
     # names the same user as agent, which is how the echo is told from someone else's change.
+    # A note names its author instead.
     incident = answer.get("incident") if isinstance(answer, dict) else None
-    by = incident.get("last_status_change_by") if isinstance(incident, dict) else None
+    note = answer.get("note") if isinstance(answer, dict) else None
+    by = None
+    if isinstance(incident, dict):
+        by = incident.get("last_status_change_by")
+    elif isinstance(note, dict):
+        by = note.get("user")
     found = by.get("id") if isinstance(by, dict) else None
     return found if isinstance(found, str) else None
 

@@ -153,6 +153,7 @@ class PgSyncRepository(PgRepository):
         agent_id: str | None,
         received_at: datetime,
         event_id: str,
+        note: str | None = None,
     ) -> UUID | None:
         matched: UUID | None = await self._conn.fetchval(
             """
@@ -164,6 +165,7 @@ class PgSyncRepository(PgRepository):
                   AND last_attempt_at IS NOT NULL
                   AND last_attempt_at <= $5 AND last_attempt_at > $5 - $7::interval
                   AND (pagerduty_user_id IS NULL OR pagerduty_user_id = $4)
+                  AND ($8::text IS NULL OR note = $8)
                 ORDER BY created_at
                 LIMIT 1
                 FOR UPDATE
@@ -177,6 +179,7 @@ class PgSyncRepository(PgRepository):
             received_at,
             event_id,
             ECHO_WINDOW,
+            note,
         )
         return matched
 

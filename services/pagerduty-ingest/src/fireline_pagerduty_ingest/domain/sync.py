@@ -38,8 +38,9 @@ ACTION_STATUSES: Final[dict[Action, str]] = {a: s for s, a in STATUS_ACTIONS.ite
 ECHO_EVENT_TYPES: Final[dict[str, Action]] = {
     "incident.acknowledged": "acknowledge",
     "incident.resolved": "resolve",
+    "incident.annotated": "note",
 }
-"""The PagerDuty webhook event a status change made through the API causes."""
+"""The PagerDuty webhook event each write made through the API causes."""
 
 ECHO_WINDOW: Final = timedelta(minutes=10)
 """How long after Fireline's call PagerDuty's webhook for it is still taken as its echo.

@@ -48,4 +48,4 @@ CREATE INDEX sync_requests_due ON sync_requests (next_attempt_at, created_at) WH
 CREATE INDEX sync_requests_of_incident ON sync_requests (incident_id, created_at)
     WHERE state = 'pending';
 CREATE INDEX sync_requests_awaiting_echo ON sync_requests (integration_id, external_id, action)
-    WHERE echo_event_id IS NULL AND action <> 'note';
+    WHERE echo_event_id IS NULL;

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from fireline_contracts import AlertPayload
+from fireline_contracts import AlertActivityPayload
 from fireline_pagerduty_ingest.adapters.crypto import api_token_context
 from fireline_pagerduty_ingest.domain.alert import AlertEventType, build_alert
 from fireline_pagerduty_ingest.domain.classification import Classification
@@ -143,21 +143,25 @@ async def publish_alerts(*, uow: UnitOfWork, ready: Sequence[ReadyAlert]) -> lis
 async def _marked_if_echo(uow: UnitOfWork, ready: ReadyAlert) -> AlertEventType:
     """The alert, marked as the echo of Fireline's own change when it is one.
 
-    PagerDuty answers every status change made through its API with the usual webhook, its agent
-    the ``From`` user. The sync request for that change was claimed (its attempt time recorded)
-    before the call, so its webhook, which can only come after the call, finds the request here:
-    same integration, PagerDuty incident and status, agent a user (the one PagerDuty's answer
-    named, once known), within ``ECHO_WINDOW`` of the call. Each request takes one echo, in this
-    transaction with the alert's outbox row, so a redelivered or re-claimed delivery cannot mark
-    a second event, and a later acknowledgement by someone in PagerDuty is mirrored as usual.
+    PagerDuty answers every status change (and note) made through its API with the usual
+    webhook, its agent the ``From`` user. The sync request for that change was claimed (its
+    attempt time recorded) before the call, so its webhook, which can only come after the
+    call, finds the request here: same integration, PagerDuty incident and status (or note
+    text), agent a user (the one PagerDuty's answer named, once known), within
+    ``ECHO_WINDOW`` of the call. Each request takes one echo, in this transaction with the
+    alert's outbox row, so a redelivered or re-claimed delivery cannot mark a second event,
+    and a later acknowledgement by someone in PagerDuty is mirrored as usual.
     """
     alert = ready.alert
     payload = alert.payload
-    if not isinstance(payload, AlertPayload) or payload.pagerduty_event_id is None:
-        return alert
     action = ECHO_EVENT_TYPES.get(payload.pagerduty_event_type)
     agent = payload.agent
-    if action is None or agent is None or agent.type != "user_reference":
+    event_id = payload.pagerduty_event_id
+    if action is None or event_id is None or agent is None or agent.type != "user_reference":
+        return alert
+    # A note's echo is told by its text too: notes are not one state, but many.
+    note = payload.text if isinstance(payload, AlertActivityPayload) else None
+    if action == "note" and note is None:
         return alert
     matched = await uow.sync.match_echo(
         integration_id=payload.integration_id,
@@ -165,7 +169,8 @@ async def _marked_if_echo(uow: UnitOfWork, ready: ReadyAlert) -> AlertEventType:
         action=action,
         agent_id=agent.id,
         received_at=ready.delivery.received_at,
-        event_id=payload.pagerduty_event_id,
+        event_id=event_id,
+        note=note,
     )
     if matched is None:
         return alert

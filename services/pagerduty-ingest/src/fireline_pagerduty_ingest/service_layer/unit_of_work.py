@@ -153,8 +153,10 @@ class SyncRepository(Protocol):
         agent_id: str | None,
         received_at: datetime,
         event_id: str,
+        note: str | None = None,
     ) -> UUID | None:
-        """Mark the request whose echo this PagerDuty event is (see ``domain.sync``); its id."""
+        """Mark the request whose echo this PagerDuty event is (see ``domain.sync``); its id.
+        A note's echo must carry the note's text."""
 
 
 class UnitOfWork(Transactional, Protocol):
