@@ -277,9 +277,11 @@ def test_kill_9_of_ingest_between_the_change_and_the_call_still_syncs_once(
         asyncio.run(wait_ready([ingest], timeout=120))
     wait_entry(org, first.id, "Resolved in PagerDuty")
 
-    # Killed with the request stored and its retry not yet due (PagerDuty said 429, wait 5 s).
+    # Killed with the request stored and its retry not yet due. PagerDuty says to wait 15 s: far
+    # longer than the attempt takes to reach the timeline, so the kill never lands mid-retry
+    # (a call cut off by the kill would be sent again after the lease, a second PUT).
     second = incident()
-    pagerduty.script_writes(ScriptedAnswer(429, {"Retry-After": "5"}))
+    pagerduty.script_writes(ScriptedAnswer(429, {"Retry-After": "15"}))
     set_status(org, second.id, "resolved")
     wait_entry(org, second.id, "PagerDuty rate limited the resolution")
     ingest.kill()
