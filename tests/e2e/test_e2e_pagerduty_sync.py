@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from fireline_contracts import INCIDENTS
 from fireline_devtools.processes import wait_ready
@@ -183,13 +183,20 @@ def test_with_sync_off_nothing_is_sent(
     # The positive signal: ingest has committed its offset past the status change's event.
     stack = org.stack
     topic = stack.topic_prefix + INCIDENTS.name
-    records = asyncio.run(read_to_end(stack.broker.bootstrap, topic))
-    (change,) = [
-        r
-        for r in records
-        if (event := json.loads(r.value or b"{}"))["event_type"] == "IncidentStatusChanged"
-        and event["payload"]["incident_id"] == incident_id
-    ]
+    found: list[ConsumerRecord[bytes, bytes]] = []
+
+    def on_the_topic() -> bool:
+        # The outbox relay publishes after the PATCH's commit: the event may not be there yet.
+        found[:] = [
+            r
+            for r in asyncio.run(read_to_end(stack.broker.bootstrap, topic))
+            if (event := json.loads(r.value or b"{}"))["event_type"] == "IncidentStatusChanged"
+            and event["payload"]["incident_id"] == incident_id
+        ]
+        return bool(found)
+
+    wait_until("the status change on the incidents topic", on_the_topic)
+    (change,) = found
     partition = TopicPartition(topic, change.partition)
 
     def handled() -> bool:
@@ -291,4 +298,6 @@ def test_kill_9_of_ingest_between_the_change_and_the_call_still_syncs_once(
 
     assert statuses(writes(pagerduty, first.external_id)) == ["resolved"]
     assert statuses(writes(pagerduty, second.external_id)) == ["resolved", "resolved"]
+    # PagerDuty posts each echo after its answer: wait for the second one's reply.
+    wait_until("both echoes answered", lambda: len(pagerduty.sent_webhooks) == 2)
     assert [w.status_code for w in pagerduty.sent_webhooks] == [202, 202]
