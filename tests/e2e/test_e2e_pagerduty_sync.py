@@ -166,6 +166,7 @@ def test_a_reopening_after_a_resolve_is_not_undone_by_the_resolves_echo(
     set_status(org, incident_id, "resolved")
     wait_until("the echo accepted", lambda: len(pagerduty.sent_webhooks) == 1)
     set_status(org, incident_id, "triggered")  # reopened in Fireline; PagerDuty cannot reopen
+    wait_entry(org, incident_id, "Not sent to PagerDuty: PagerDuty's REST API cannot reopen")
 
     after_the_echoes(org, made)
 

@@ -24,8 +24,9 @@ class PagerDutySyncAttemptedPayload(ContractModel):
     request_id: UUID = Field(
         description="The sync request; every attempt at the same change carries the same id."
     )
-    action: Literal["acknowledge", "resolve", "note"] = Field(
-        description="What was asked of PagerDuty."
+    action: Literal["acknowledge", "resolve", "note", "reopen"] = Field(
+        description="What was asked of PagerDuty; `reopen` is never sent (PagerDuty's REST API "
+        "cannot reopen an incident) and is reported `refused` at once."
     )
     outcome: Literal["succeeded", "retrying", "rate_limited", "refused", "failed"] = Field(
         description="`succeeded` (2xx); `rate_limited` (429, retried after `Retry-After`); "

@@ -1683,3 +1683,22 @@ async def test_the_webhook_of_a_note_fireline_posted_is_its_echo_and_no_other_is
     other, echo = [a.payload for a in world.store.outbox if isinstance(a, AlertActivity)]
     assert other.fireline_change is None
     assert echo.fireline_change == request.request.id
+
+
+@pytest.mark.parametrize("write_back", [SYNC_ON, OFF])
+async def test_a_reopening_is_never_sent_and_said_so_only_when_syncing(
+    world: World, write_back: WriteBack
+) -> None:
+    incident_id, _ = await linked_incident(world, write_back=write_back)
+    said = await sync.report_reopening(
+        uow=world.uow,
+        source_event_id=uuid.uuid4(),
+        incident_id=incident_id,
+        previous_status="resolved",
+        at=datetime(2024, 5, 1, 12, 1, tzinfo=UTC),
+    )
+
+    assert world.store.sync_requests == []
+    assert said is (write_back == SYNC_ON)
+    outcomes = [(e.payload.action, e.payload.outcome) for e in world.store.sync_events]
+    assert outcomes == ([("reopen", "refused")] if said else [])

@@ -75,7 +75,12 @@ _SYNC_DONE: Final = {
     "resolve": "Resolved in PagerDuty",
     "note": "Note posted to PagerDuty",
 }
-_SYNC_NOUN: Final = {"acknowledge": "acknowledgement", "resolve": "resolution", "note": "note"}
+_SYNC_NOUN: Final = {
+    "acknowledge": "acknowledgement",
+    "resolve": "resolution",
+    "note": "note",
+    "reopen": "reopening",
+}
 
 
 def sync_summary(

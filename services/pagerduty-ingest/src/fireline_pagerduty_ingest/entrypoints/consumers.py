@@ -47,12 +47,20 @@ def incidents_consumer(
             # and sending it back would be the start of an echo loop.
             case IncidentStatusChanged(payload=p) if p.changed_in == "api":
                 action = STATUS_ACTIONS.get(p.status)
-                if action is not None:  # a reopening: PagerDuty's API cannot do it
+                if action is not None:
                     await sync.request_sync(
                         uow=work,
                         source_event_id=event.event_id,
                         incident_id=p.incident_id,
                         action=action,
+                    )
+                else:  # back to triggered: PagerDuty's API cannot do it, so it is only said
+                    await sync.report_reopening(
+                        uow=work,
+                        source_event_id=event.event_id,
+                        incident_id=p.incident_id,
+                        previous_status=p.previous_status,
+                        at=p.changed_at,
                     )
             case IncidentTimelineEntryAdded(payload=p) if p.kind == "note" and p.source == "api":
                 await sync.request_sync(

@@ -75,15 +75,8 @@ async def request_sync(
     such changes; True when one was stored. The request's id derives from the incidents event,
     so a redelivered event stores nothing twice."""
     async with uow:
-        link = await uow.sync.link_of(incident_id)
+        link = await _syncing(uow, incident_id, notes=action == "note")
         if link is None:
-            return False
-        sealed = await uow.integrations.credentials(link.integration_id)
-        if sealed is None or sealed.token_ciphertext is None:
-            return False
-        back = sealed.write_back
-        wanted = back.sync_to_pagerduty and (action != "note" or back.sync_notes)
-        if not wanted:
             return False
         return await uow.sync.add(
             request_id=uuid.uuid5(link.integration_id, str(source_event_id)),
@@ -92,6 +85,52 @@ async def request_sync(
             action=action,
             note=note[:MAX_NOTE] if note is not None else None,
         )
+
+
+async def report_reopening(
+    *,
+    uow: UnitOfWork,
+    source_event_id: UUID,
+    incident_id: UUID,
+    previous_status: str,
+    at: datetime,
+) -> bool:
+    """Say on the incident's timeline that a reopening in Fireline cannot reach PagerDuty (its
+    REST API has no way back to triggered), when the integration syncs; True when said."""
+    async with uow:
+        link = await _syncing(uow, incident_id, notes=False)
+        if link is None:
+            return False
+        await uow.publish(
+            PagerDutySyncAttempted(
+                org_id=link.org_id,
+                payload=PagerDutySyncAttemptedPayload(
+                    incident_id=link.incident_id,
+                    integration_id=link.integration_id,
+                    external_id=link.external_id,
+                    request_id=uuid.uuid5(link.integration_id, str(source_event_id)),
+                    action="reopen",
+                    outcome="refused",
+                    attempt=1,
+                    detail=f"PagerDuty's REST API cannot reopen an incident; it stays "
+                    f"{previous_status} in PagerDuty",
+                    attempted_at=at,
+                ),
+            )
+        )
+    return True
+
+
+async def _syncing(uow: UnitOfWork, incident_id: UUID, *, notes: bool) -> PagerDutyLink | None:
+    """The incident's link when its integration sends such changes now."""
+    link = await uow.sync.link_of(incident_id)
+    if link is None:
+        return None
+    sealed = await uow.integrations.credentials(link.integration_id)
+    if sealed is None or sealed.token_ciphertext is None:
+        return None
+    back = sealed.write_back
+    return link if back.sync_to_pagerduty and (back.sync_notes or not notes) else None
 
 
 @dataclass(frozen=True)
