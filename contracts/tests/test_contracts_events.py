@@ -68,6 +68,8 @@ from fireline_contracts import (
     LoginFailedPayload,
     LoginSucceeded,
     LoginSucceededPayload,
+    PagerDutySyncAttempted,
+    PagerDutySyncAttemptedPayload,
     SessionRevoked,
     SessionRevokedPayload,
     SigningSecretsRotated,
@@ -385,6 +387,22 @@ def sample_events() -> list[EventEnvelope]:
                 disabled_at=WHEN,
             ),
         ),
+        PagerDutySyncAttempted(
+            **_envelope(),
+            payload=PagerDutySyncAttemptedPayload(
+                incident_id=INCIDENT_ID,
+                integration_id=INTEGRATION_ID,
+                external_id=PD_INCIDENT_ID,
+                request_id=UUID("00000000-0000-4000-8000-0000000000e1"),
+                action="resolve",
+                outcome="rate_limited",
+                attempt=1,
+                status_code=429,
+                detail="Rate Limit Exceeded",
+                next_attempt_at=WHEN + timedelta(seconds=30),
+                attempted_at=WHEN,
+            ),
+        ),
         KeyRotated(
             **_envelope(),
             payload=KeyRotatedPayload(
@@ -453,6 +471,7 @@ def test_every_registered_event_type_has_a_sample_and_a_topic() -> None:
             "WebhookEndpointSecretRotated",
             "WebhookEndpointDeleted",
             "WebhookEndpointDisabled",
+            "PagerDutySyncAttempted",
         }
     )
     on_topics = [event for spec in ALL_TOPICS for event in spec.events]
@@ -625,6 +644,7 @@ _EXPECTED_KEY = {
     "WebhookEndpointSecretRotated": str(ENDPOINT_ID),
     "WebhookEndpointDeleted": str(ENDPOINT_ID),
     "WebhookEndpointDisabled": str(ENDPOINT_ID),
+    "PagerDutySyncAttempted": str(INCIDENT_ID),
 }
 
 
@@ -648,6 +668,7 @@ def test_topics_are_versioned_and_state_carrying_ones_compactable() -> None:
         "fireline.auth.key-exchange-failures.v1",
         "fireline.pagerduty.integrations.v1",
         "fireline.notifications.v1",
+        "fireline.pagerduty.sync.v1",
     ]
     assert {spec.name for spec in ALL_TOPICS if spec.compacted} == {KEYS.name, USERS.name}
     assert KEY_USAGE.event_types == {"KeyUsed"}

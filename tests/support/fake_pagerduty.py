@@ -1,10 +1,15 @@
-"""A fake PagerDuty REST API on loopback, for tests of the ingest service's enrichment.
+"""A fake PagerDuty REST API on loopback, for tests of the ingest service's enrichment and sync.
 
-It serves the two calls enrichment makes — ``GET /users/{id}`` and ``GET /oncalls`` — with
-PagerDuty's response shapes, checks ``Authorization: Token token=<t>`` and the v2 ``Accept``
-header as PagerDuty does, and can be switched at runtime into the failure modes enrichment must
-survive: ``slow`` (past the client's timeout), ``error`` (500) and ``ratelimited`` (429 with
-``ratelimit-reset``). Every request is recorded so tests can assert what was sent.
+It serves the two calls enrichment makes — ``GET /users/{id}`` and ``GET /oncalls`` — and the
+two writes Fireline → PagerDuty sync makes — ``PUT /incidents/{id}`` (status) and ``POST
+/incidents/{id}/notes`` — with PagerDuty's response shapes, checks ``Authorization: Token
+token=<t>`` and the v2 ``Accept`` header as PagerDuty does, and can be switched at runtime into
+the failure modes enrichment must survive: ``slow`` (past the client's timeout), ``error`` (500)
+and ``ratelimited`` (429 with ``ratelimit-reset``). Every request is recorded (body included) so
+tests can assert what was sent. Writes answer what ``script_writes`` queued (e.g. 429 with
+``Retry-After``, then 200), and a status change that succeeds is followed, as PagerDuty does, by
+its V3 webhook — the "echo", its agent the ``From`` user — signed and posted to the URL
+``send_webhooks_to`` names.
 
 Sync tests::
 
@@ -29,17 +34,22 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Literal, Self, get_args
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from support import pagerduty_fixtures as pd
 
 Mode = Literal["normal", "slow", "error", "ratelimited"]
 MODES: tuple[Mode, ...] = get_args(Mode)
@@ -62,6 +72,23 @@ class OnCall:
 
 
 @dataclass(frozen=True)
+class ScriptedAnswer:
+    """One answer to a write: its status and extra headers (e.g. ``Retry-After``)."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SentWebhook:
+    """An echo webhook the fake posted, and what the receiver answered."""
+
+    event_type: str
+    incident_id: str
+    status_code: int
+
+
+@dataclass(frozen=True)
 class RecordedRequest:
     """A request the fake received, recorded before any delay or error was applied."""
 
@@ -70,6 +97,12 @@ class RecordedRequest:
     query: tuple[tuple[str, str], ...]
     headers: Mapping[str, str]
     """Header names are lower-case."""
+    body: bytes = b""
+    at: float = 0.0
+    """``time.monotonic()`` when it arrived."""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
     def query_values(self, name: str) -> list[str]:
         """Every value of query parameter ``name`` (e.g. ``"include[]"``), in order."""
@@ -107,6 +140,10 @@ class FakePagerDuty:
         self._users: dict[str, dict[str, Any]] = {}
         self._oncalls: dict[str, list[OnCall]] = {}
         self._requests: list[RecordedRequest] = []
+        self._scripted: list[ScriptedAnswer] = []
+        self._webhook: tuple[str, str] | None = None
+        self._sent: list[SentWebhook] = []
+        self._background: set[asyncio.Task[None]] = set()
         self._mode: Mode = "normal"
         self.slow_delay = slow_delay
         self.ratelimit_reset = ratelimit_reset
@@ -176,6 +213,21 @@ class FakePagerDuty:
         normalised = [OnCall(entry) if isinstance(entry, str) else entry for entry in entries]
         with self._lock:
             self._oncalls[escalation_policy_id] = normalised
+
+    def script_writes(self, *answers: int | ScriptedAnswer) -> None:
+        """Answer the next writes (PUT or POST) with these, in order; then 200/201 again."""
+        with self._lock:
+            self._scripted.extend(ScriptedAnswer(a) if isinstance(a, int) else a for a in answers)
+
+    def send_webhooks_to(self, url: str | None, secret: str | None = None) -> None:
+        """Post the echo of every status change that succeeds to ``url``, signed with
+        ``secret`` as PagerDuty signs (None: send nothing)."""
+        self._webhook = (url, secret or "") if url is not None else None
+
+    @property
+    def sent_webhooks(self) -> list[SentWebhook]:
+        with self._lock:
+            return list(self._sent)
 
     # -- observation ----------------------------------------------------------------------------
 
@@ -292,6 +344,7 @@ class FakePagerDuty:
     # -- HTTP -----------------------------------------------------------------------------------
 
     async def _handle(self, request: Request) -> Response:
+        body = await request.body()
         with self._lock:
             self._requests.append(
                 RecordedRequest(
@@ -299,6 +352,8 @@ class FakePagerDuty:
                     path=request.url.path,
                     query=tuple(request.query_params.multi_items()),
                     headers=dict(request.headers),
+                    body=body,
+                    at=time.monotonic(),
                 )
             )
         mode = self._mode
@@ -319,15 +374,105 @@ class FakePagerDuty:
                 2020,
                 headers=_ratelimit_headers(remaining=0, reset=self.ratelimit_reset),
             )
+        path = request.url.path.rstrip("/")
+        if request.method in ("PUT", "POST") and path.startswith("/incidents/"):
+            return self._write(request, path, body)
         if request.method != "GET":
             return _error(404, "Not Found", 2100)
-        path = request.url.path.rstrip("/")
         if path == "/oncalls":
             return self._list_oncalls(request)
         prefix, _, user_id = path.rpartition("/")
         if prefix == "/users" and user_id:
             return self._get_user(user_id)
         return _error(404, "Not Found", 2100)
+
+    def _write(self, request: Request, path: str, body: bytes) -> Response:
+        parts = path.split("/")  # "", "incidents", id[, "notes"]
+        incident_id = parts[2]
+        is_note = len(parts) == 4 and parts[3] == "notes" and request.method == "POST"
+        if not (is_note or (len(parts) == 3 and request.method == "PUT")):
+            return _error(404, "Not Found", 2100)
+        from_email = request.headers.get("from")
+        user_id = self._user_by_email(from_email)
+        if user_id is None:
+            # PagerDuty's answer to a write without a valid From (account-level tokens).
+            return _error(400, "Invalid Input Provided", 2001)
+        with self._lock:
+            scripted = self._scripted.pop(0) if self._scripted else None
+        if scripted is not None and not 200 <= scripted.status < 300:
+            message = {429: "Rate Limit Exceeded", 403: "Access Denied"}.get(
+                scripted.status, "An internal error has occurred."
+            )
+            return _error(scripted.status, message, 2000, headers=scripted.headers)
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return _error(400, "Invalid Input Provided", 2001)
+        user = self._reference("user", user_id, user_id)
+        if is_note:
+            content = str(document.get("note", {}).get("content", ""))
+            note = {"id": "PNOTE" + uuid.uuid4().hex[:8].upper(), "content": content, "user": user}
+            self._echo(incident_id, "incident.annotated", user_id, content=content)
+            return JSONResponse({"note": note}, status_code=201)
+        status = str(document.get("incident", {}).get("status", ""))
+        if status not in ("acknowledged", "resolved"):
+            return _error(400, "Invalid Input Provided", 2001)
+        self._echo(incident_id, f"incident.{status}", user_id, status=status)
+        incident = {
+            "id": incident_id,
+            "type": "incident",
+            "status": status,
+            "last_status_change_by": user,
+        }
+        return _ok({"incident": incident})
+
+    def _echo(
+        self,
+        incident_id: str,
+        event_type: str,
+        user_id: str,
+        *,
+        status: str | None = None,
+        content: str | None = None,
+    ) -> None:
+        target = self._webhook
+        if target is None:
+            return
+        url, secret = target
+        document = json.loads(
+            pd.delivery(
+                event_type.replace(".", "_"),
+                incident_id=incident_id,
+                event_id=uuid.uuid4().hex[:26].upper(),
+                agent_user_id=user_id,
+                occurred_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                status=status,
+            )
+        )
+        if content is not None:
+            document["event"]["data"]["content"] = content
+        body = json.dumps(document).encode()
+
+        async def send() -> None:
+            # After the answer, as PagerDuty does: the webhook may reach Fireline before or
+            # after Fireline has recorded the answer.
+            async with httpx.AsyncClient(timeout=10) as client:
+                response = await client.post(url, content=body, headers=pd.signed(body, secret))
+            with self._lock:
+                self._sent.append(SentWebhook(event_type, incident_id, response.status_code))
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _user_by_email(self, email: str | None) -> str | None:
+        if not email:
+            return None
+        with self._lock:
+            for user_id, fields in self._users.items():
+                if str(fields.get("email", "")).lower() == email.strip().lower():
+                    return user_id
+        return None
 
     def _get_user(self, user_id: str) -> Response:
         user = self._full_user(user_id)

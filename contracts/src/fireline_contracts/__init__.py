@@ -76,6 +76,11 @@ from fireline_contracts.notifications import (
     WebhookEndpointPayload,
     WebhookEndpointSecretRotated,
 )
+from fireline_contracts.pagerduty_sync import (
+    PagerDutySyncAttempted,
+    PagerDutySyncAttemptedPayload,
+    PagerDutySyncEvent,
+)
 from fireline_contracts.registry import (
     EVENT_TYPES,
     UPCASTERS,
@@ -103,6 +108,7 @@ from fireline_contracts.topics import (
     KEY_USAGE,
     KEYS,
     NOTIFICATIONS,
+    PAGERDUTY_SYNC,
     SESSIONS,
     USERS,
     TopicSpec,
@@ -127,6 +133,7 @@ __all__ = [
     "KEY_EXCHANGE_FAILURES",
     "KEY_USAGE",
     "NOTIFICATIONS",
+    "PAGERDUTY_SYNC",
     "SESSIONS",
     "UPCASTERS",
     "USERS",
@@ -186,6 +193,9 @@ __all__ = [
     "LoginSucceeded",
     "LoginSucceededPayload",
     "NotificationEvent",
+    "PagerDutySyncAttempted",
+    "PagerDutySyncAttemptedPayload",
+    "PagerDutySyncEvent",
     "SessionEvent",
     "SessionRevoked",
     "SessionRevokedPayload",

@@ -119,6 +119,12 @@ class AlertPayload(ContractModel):
         description="PagerDuty's own incident type name (e.g. `major_default`), when sent; "
         "`incident_type` is Fireline's classification.",
     )
+    fireline_change: UUID | None = Field(
+        default=None,
+        description="Set when this PagerDuty event is the echo of a change Fireline made through "
+        "PagerDuty's REST API (the sync request's id): the incidents service records PagerDuty's "
+        "time but neither moves the incident nor adds a timeline entry for it.",
+    )
 
 
 class AlertTriggered(EventEnvelope):
@@ -241,6 +247,12 @@ class AlertActivityPayload(ContractModel):
     pagerduty_event_id: str = Field(description="PagerDuty's `event.id` (opaque).")
     pagerduty_event_type: str = Field(description="e.g. `incident.annotated`.")
     delivery_id: str = Field(description="`X-Webhook-Id` of the delivery (or the event id).")
+    fireline_change: UUID | None = Field(
+        default=None,
+        description="Set on a note that is the echo of a note Fireline posted through "
+        "PagerDuty's REST API (the sync request's id): the incidents service adds no timeline "
+        "entry for it.",
+    )
 
 
 class AlertActivity(EventEnvelope):

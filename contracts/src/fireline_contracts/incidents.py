@@ -85,6 +85,11 @@ class IncidentStatusChangedPayload(ContractModel):
         description="When it was resolved by a merge in PagerDuty: the PagerDuty id of the "
         "incident it was merged into.",
     )
+    changed_in: Literal["api", "pagerduty"] | None = Field(
+        default=None,
+        description="`api` for a change made in Fireline (a person or an API key), `pagerduty` "
+        "for one mirrored from PagerDuty; null in events written before it was added.",
+    )
 
 
 class IncidentStatusChanged(EventEnvelope):
@@ -218,13 +223,17 @@ class IncidentTimelineEntryPayload(ContractModel):
     kind: str = Field(
         description="`started`, `status_changed`, `severity_changed`, `assignment_changed`, "
         "`note`, `status_update`, `responder`, `conference_bridge`, `merged`, `custom_fields`, "
-        "`workflow`, `service_changed`, `incident_type_changed` or `other`."
+        "`workflow`, `service_changed`, `incident_type_changed`, `pagerduty_sync` (a call to "
+        "PagerDuty's API mirroring a change made in Fireline) or `other`."
     )
     occurred_at: UtcDatetime = Field(
         description="When it happened: PagerDuty's clock for PagerDuty events."
     )
     actor: TimelineActor = Field(description="Who did it.")
-    source: str = Field(description="`pagerduty` or `api`.")
+    source: str = Field(
+        description="`pagerduty` (PagerDuty's events), `api` (changes made in Fireline) or "
+        "`pagerduty_sync` (Fireline's calls to PagerDuty's API)."
+    )
     source_event_id: str | None = Field(
         default=None, description="PagerDuty's event id, for entries from PagerDuty."
     )

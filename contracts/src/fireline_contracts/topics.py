@@ -37,6 +37,7 @@ from fireline_contracts.notifications import (
     WebhookEndpointDisabled,
     WebhookEndpointSecretRotated,
 )
+from fireline_contracts.pagerduty_sync import PagerDutySyncAttempted
 from fireline_contracts.sessions import LoginFailed, LoginSucceeded, SessionRevoked
 from fireline_contracts.users import UserCreated, UserDeactivated, UserUpdated
 
@@ -113,7 +114,7 @@ INCIDENTS = TopicSpec(
     ),
     description="Fireline incidents: their state changes and timeline, published by incidents.",
     owner="incidents",
-    readers=("notifications", "incidents"),
+    readers=("notifications", "incidents", "pagerduty-ingest"),
 )
 
 SESSIONS = TopicSpec(
@@ -162,6 +163,16 @@ NOTIFICATIONS = TopicSpec(
     owner="notifications",
     readers=("identity",),
 )
+PAGERDUTY_SYNC = TopicSpec(
+    name="fireline.pagerduty.sync.v1",
+    key="incident_id",
+    compacted=False,
+    events=(PagerDutySyncAttempted,),
+    description="Calls to PagerDuty's REST API mirroring changes made in Fireline (status, "
+    "notes) and their outcomes, published by pagerduty-ingest.",
+    owner="pagerduty-ingest",
+    readers=("incidents",),
+)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     KEYS,
@@ -173,6 +184,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     KEY_EXCHANGE_FAILURES,
     INTEGRATIONS,
     NOTIFICATIONS,
+    PAGERDUTY_SYNC,
 )
 
 

@@ -184,3 +184,27 @@ def test_reassignment_and_delegation_record_assignees_and_policy() -> None:
     assert delegated.assignment_changed
     assert delegated.incident.assignees == LINUS.assignees
     assert delegated.incident.escalation_policy_name == "APIs"
+
+
+def test_the_echo_of_a_fireline_change_never_moves_the_incident() -> None:
+    # Resolved, then reopened, in Fireline; the resolve's echo from PagerDuty comes in last.
+    reopened = replace(incident(), status="triggered", resolved_at=None, source_state_at=at(0))
+    echo = snap("incident.resolved", "resolved", 10, echo=True)
+
+    sync = sync_from_source(reopened, echo, recorded_at=NOW)
+
+    assert sync.status_change is None
+    assert (sync.incident.status, sync.incident.resolved_at) == ("triggered", None)
+
+
+def test_after_an_echo_an_older_pagerduty_event_changes_nothing() -> None:
+    # PagerDuty's clock still counts: an acknowledgement made there before the echo, delivered
+    # after it, is older than the newest PagerDuty state and does not move the incident.
+    resolved = replace(incident(), status="resolved", resolved_at=at(9), source_state_at=at(0))
+    after_echo = apply(resolved, snap("incident.resolved", "resolved", 10, echo=True))
+    late = sync_from_source(
+        after_echo, snap("incident.acknowledged", "acknowledged", 5), recorded_at=NOW
+    )
+
+    assert late.status_change is None
+    assert late.incident.status == "resolved"

@@ -19,6 +19,7 @@ from fireline_incidents.domain.commands import (
     ChangeIncidentStatus,
     OpenIncident,
     RecordActivity,
+    RecordSyncAttempt,
     RecordUser,
 )
 from fireline_incidents.domain.errors import (
@@ -527,3 +528,64 @@ async def test_a_patch_lands_on_the_timeline_with_its_key() -> None:
         "IncidentStatusChanged",
         "IncidentSeverityChanged",
     ]
+
+
+async def test_a_change_in_fireline_says_so_and_its_echo_adds_nothing() -> None:
+    uow = FakeUnitOfWork()
+    made = await services.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
+    await services.change_incident_status(
+        uow=uow,
+        command=ChangeIncidentStatus(org_id=ORG, incident_id=made.id, status="resolved", actor=KEY),
+    )
+    before = await timeline_of(uow, made.id)
+    published = len(uow.published)
+
+    echo = alert(
+        "resolved",
+        event_type="incident.resolved",
+        event_id="E2",
+        occurred_at=T0 + timedelta(minutes=1),
+        fireline_change=uuid4(),
+    )
+    after = await services.apply_alert(uow=uow, command=echo)
+
+    changed = [e for e in uow.published if isinstance(e, IncidentStatusChanged)]
+    assert [e.payload.changed_in for e in changed] == ["api"]
+    assert after.status == "resolved"
+    assert await timeline_of(uow, made.id) == before
+    assert len(uow.published) == published
+
+
+async def test_each_pagerduty_sync_attempt_is_one_timeline_entry() -> None:
+    uow = FakeUnitOfWork()
+    made = await services.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
+    refused = RecordSyncAttempt(
+        org_id=ORG,
+        incident_id=made.id,
+        event_id=str(uuid4()),
+        action="resolve",
+        outcome="refused",
+        attempt=1,
+        status_code=403,
+        detail="Access Denied",
+        next_attempt_at=None,
+        attempted_at=T0 + timedelta(minutes=2),
+    )
+
+    assert await services.record_sync_attempt(uow=uow, command=refused)
+    assert not await services.record_sync_attempt(uow=uow, command=refused)
+
+    last = (await timeline_of(uow, made.id))[-1]
+    assert (last.kind, last.source) == ("pagerduty_sync", "pagerduty_sync")
+    assert last.summary == "PagerDuty refused the resolution: 403 Access Denied"
+
+
+async def test_the_echo_of_a_note_fireline_posted_adds_no_entry() -> None:
+    uow = FakeUnitOfWork()
+    made = await services.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
+    before = await timeline_of(uow, made.id)
+
+    await services.record_activity(uow=uow, command=activity("N1", 1, fireline_change=uuid4()))
+    assert await timeline_of(uow, made.id) == before
+    await services.record_activity(uow=uow, command=activity("N2", 2))
+    assert [e.source_event_id for e in await timeline_of(uow, made.id)][-1] == "N2"

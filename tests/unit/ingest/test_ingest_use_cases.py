@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import json
 import os
 import uuid
 from base64 import urlsafe_b64encode
@@ -33,6 +34,7 @@ from fireline_contracts import (
     IntegrationChanged,
     IntegrationCreated,
     IntegrationDeleted,
+    PagerDutySyncAttempted,
     SigningSecretsRotated,
 )
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
@@ -57,10 +59,21 @@ from fireline_pagerduty_ingest.domain.errors import (
     VerificationUnavailable,
 )
 from fireline_pagerduty_ingest.domain.integration import (
+    OFF,
     Integration,
     IntegrationChanges,
     IntegrationSettings,
     SecretInfo,
+    WriteBack,
+)
+from fireline_pagerduty_ingest.domain.sync import (
+    ECHO_WINDOW,
+    Action,
+    CallResult,
+    PagerDutyLink,
+    RequestState,
+    SyncRequest,
+    Verdict,
 )
 from fireline_pagerduty_ingest.domain.sealing import api_token_context, signing_secret_context
 from fireline_pagerduty_ingest.domain.target import (
@@ -70,12 +83,14 @@ from fireline_pagerduty_ingest.domain.target import (
     WebhookTarget,
 )
 from fireline_pagerduty_ingest.domain.webhook import MalformedDelivery, parse_delivery
-from fireline_pagerduty_ingest.service_layer import deliveries, integrations, webhooks
+from fireline_pagerduty_ingest.service_layer import deliveries, integrations, sync, webhooks
 from fireline_pagerduty_ingest.service_layer.deliveries import UnpublishableDelivery
 from fireline_pagerduty_ingest.service_layer.enrichment import enrich
 from fireline_pagerduty_ingest.service_layer.integration_events import IntegrationEventType
+from fireline_pagerduty_ingest.service_layer.sync import SyncDispatcher, SyncDispatchSettings
 from fireline_pagerduty_ingest.service_layer.webhooks import IncomingWebhook, WebhookReceiver
 from fireline_runtime.secret_box import SecretBox
+from fireline_runtime.unit_of_work import UnitOfWorkFactory
 from support.pagerduty_fixtures import (
     ESCALATION_POLICY_ID,
     TRIGGERING_USER_ID,
@@ -123,6 +138,7 @@ class StoredIntegration:
     updated_at: datetime
     secrets: list[StoredSecret] = field(default_factory=list)
     deleted: bool = False
+    write_back: WriteBack = OFF
 
 
 @dataclass
@@ -140,6 +156,17 @@ class StoredDelivery:
 
 
 @dataclass
+class StoredSyncRequest:
+    request: SyncRequest
+    source_event_id: UUID
+    state: RequestState = "pending"
+    next_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    pagerduty_user_id: str | None = None
+    echo_event_id: str | None = None
+
+
+@dataclass
 class Store:
     """Everything the fakes keep; copied when a transaction begins, restored when it fails."""
 
@@ -150,6 +177,9 @@ class Store:
     """The integrations topic's share of the outbox, kept apart so alert tests read alerts."""
     changed_targets: list[UUID] = field(default_factory=list)
     """What a NOTIFY on the targets channel would have carried."""
+    links: dict[UUID, PagerDutyLink] = field(default_factory=dict)
+    sync_requests: list[StoredSyncRequest] = field(default_factory=list)
+    sync_events: list[PagerDutySyncAttempted] = field(default_factory=list)
 
 
 Mode = Literal["closed", "reading", "transaction"]
@@ -186,6 +216,7 @@ class FakeIntegrations(Guarded):
             default_incident_type=settings.default_incident_type,
             created_at=now,
             updated_at=now,
+            write_back=settings.write_back,
         )
 
     def _live(self, org_id: UUID | None, integration_id: UUID) -> StoredIntegration | None:
@@ -214,6 +245,7 @@ class FakeIntegrations(Guarded):
         row.api_token_ciphertext = settings.api_token_ciphertext
         row.default_severity = settings.default_severity
         row.default_incident_type = settings.default_incident_type
+        row.write_back = settings.write_back
         row.updated_at = self._uow.clock()
         store.changed_targets.append(integration_id)
 
@@ -271,6 +303,7 @@ class FakeIntegrations(Guarded):
             integration_id=integration_id,
             base_url=row.pagerduty_api_url,
             token_ciphertext=row.api_token_ciphertext,
+            write_back=row.write_back,
         )
 
 
@@ -288,6 +321,7 @@ def _integration(row: StoredIntegration) -> Integration:
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        write_back=row.write_back,
     )
 
 
@@ -365,12 +399,118 @@ def _claimed(row: StoredDelivery) -> ClaimedDelivery:
     )
 
 
+class FakeSync(Guarded):
+    """The sync repository in memory, with the SQL's rules (which run against PostgreSQL in the
+    integration tier)."""
+
+    async def integration_of(self, *, org_id: UUID, external_id: str) -> UUID | None:
+        for row in sorted(self.store.deliveries.values(), key=lambda r: r.id):
+            if (row.new.org_id, row.new.incident_id) == (org_id, external_id):
+                return row.new.integration_id
+        return None
+
+    async def link(self, link: PagerDutyLink) -> None:
+        self.writing().links.setdefault(link.incident_id, link)
+
+    async def link_of(self, incident_id: UUID) -> PagerDutyLink | None:
+        return self.store.links.get(incident_id)
+
+    async def add(
+        self,
+        *,
+        request_id: UUID,
+        source_event_id: UUID,
+        link: PagerDutyLink,
+        action: Action,
+        note: str | None,
+    ) -> bool:
+        store = self.writing()
+        if any(r.source_event_id == source_event_id for r in store.sync_requests):
+            return False
+        request = SyncRequest(
+            id=request_id,
+            org_id=link.org_id,
+            incident_id=link.incident_id,
+            integration_id=link.integration_id,
+            external_id=link.external_id,
+            action=action,
+            note=note,
+            attempts=0,
+            schedule_step=0,
+            claim_id=uuid.uuid4(),
+        )
+        # Due at once (None), as the SQL's now() is at any later claim.
+        store.sync_requests.append(StoredSyncRequest(request, source_event_id))
+        return True
+
+    async def claim(
+        self, *, limit: int, claim_id: UUID, now: datetime, lease_until: datetime
+    ) -> list[SyncRequest]:
+        store = self.writing()
+        oldest: dict[UUID, StoredSyncRequest] = {}
+        for row in store.sync_requests:
+            if row.state == "pending":
+                oldest.setdefault(row.request.incident_id, row)
+        due = [r for r in oldest.values() if r.next_attempt_at is None or r.next_attempt_at <= now]
+        claimed = []
+        for row in due[:limit]:
+            row.request = replace(row.request, claim_id=claim_id, attempts=row.request.attempts + 1)
+            row.next_attempt_at, row.last_attempt_at = lease_until, now
+            claimed.append(row.request)
+        return claimed
+
+    async def record(
+        self,
+        request: SyncRequest,
+        verdict: Verdict,
+        *,
+        at: datetime,
+        pagerduty_user_id: str | None,
+    ) -> bool:
+        for row in self.writing().sync_requests:
+            if row.request.id == request.id and row.request.claim_id == request.claim_id:
+                if row.state != "pending":
+                    return False
+                row.state, row.next_attempt_at = verdict.state, verdict.next_attempt_at
+                row.request = replace(row.request, schedule_step=verdict.schedule_step)
+                row.pagerduty_user_id = pagerduty_user_id or row.pagerduty_user_id
+                return True
+        return False
+
+    async def match_echo(
+        self,
+        *,
+        integration_id: UUID,
+        external_id: str,
+        action: Action,
+        agent_id: str | None,
+        received_at: datetime,
+        event_id: str,
+        note: str | None = None,
+    ) -> UUID | None:
+        for row in self.writing().sync_requests:
+            r = row.request
+            if (
+                (r.integration_id, r.external_id, r.action) == (integration_id, external_id, action)
+                and row.echo_event_id is None
+                and row.state != "failed"
+                and row.last_attempt_at is not None
+                and received_at - ECHO_WINDOW < row.last_attempt_at <= received_at
+                and row.pagerduty_user_id in (None, agent_id)
+                and (note is None or r.note == note)
+            ):
+                row.echo_event_id = event_id
+                return r.id
+        return None
+
+
 class FakeUnitOfWork:
     def __init__(self, store: Store | None = None) -> None:
         self.store = store or Store()
         self.mode: Mode = "closed"
         self.integrations = FakeIntegrations(self)
         self.deliveries = FakeDeliveries(self)
+        self.sync = FakeSync(self)
         self.commits = 0
         self.rollbacks = 0
         self.refuse_publish = False
@@ -381,8 +521,13 @@ class FakeUnitOfWork:
     def clock(self) -> datetime:
         return self._now + timedelta(microseconds=next(self._ticks))
 
-    async def publish(self, event: AlertEventType | IntegrationEventType) -> None:
+    async def publish(
+        self, event: AlertEventType | IntegrationEventType | PagerDutySyncAttempted
+    ) -> None:
         store = Guarded(self).writing()
+        if isinstance(event, PagerDutySyncAttempted):
+            store.sync_events.append(event)
+            return
         if isinstance(
             event,
             IntegrationCreated | IntegrationChanged | SigningSecretsRotated | IntegrationDeleted,
@@ -422,6 +567,9 @@ class FakeUnitOfWork:
             self.store.integrations = self._before.integrations
             self.store.deliveries = self._before.deliveries
             self.store.outbox = self._before.outbox
+            self.store.links = self._before.links
+            self.store.sync_requests = self._before.sync_requests
+            self.store.sync_events = self._before.sync_events
             self.store.integration_events = self._before.integration_events
             self.store.changed_targets = self._before.changed_targets
             self.rollbacks += 1
@@ -553,6 +701,7 @@ async def create(
         allowed_api_hosts=ALLOWED,
         default_severity=fields.get("default_severity"),
         default_incident_type=fields.get("default_incident_type"),
+        write_back=fields.get("write_back", OFF),
         by=ACTOR_KEY,
     )
 
@@ -1307,3 +1456,249 @@ def test_open_targets_do_not_show_their_secrets() -> None:
         id=uuid.uuid4(), org_id=ORG, default_severity=None, default_incident_type=None, secrets=()
     )
     assert SECRET_A not in repr(OpenTarget(target=target, secrets=(SECRET_A,), unreadable=False))
+
+
+# --- Fireline → PagerDuty sync -------------------------------------------------------------------
+
+FROM_EMAIL = "fireline-bot@example.com"
+SYNC_ON = WriteBack(sync_to_pagerduty=True, sync_notes=True, from_email=FROM_EMAIL)
+PD_USER = "PFIRELINE"
+
+
+@dataclass
+class FakeWriter:
+    """PagerDuty's write API: records each call and answers from a script (then 200)."""
+
+    answers: list[CallResult] = field(default_factory=list)
+    calls: list[dict[str, str]] = field(default_factory=list)
+
+    async def set_status(
+        self, *, base_url: str, token: str, from_email: str, incident_id: str, status: str
+    ) -> CallResult:
+        self.calls.append(
+            {"token": token, "from": from_email, "incident": incident_id, "status": status}
+        )
+        return self.answers.pop(0) if self.answers else CallResult(200, pagerduty_user_id=PD_USER)
+
+    async def add_note(
+        self, *, base_url: str, token: str, from_email: str, incident_id: str, content: str
+    ) -> CallResult:
+        self.calls.append(
+            {"token": token, "from": from_email, "incident": incident_id, "note": content}
+        )
+        return self.answers.pop(0) if self.answers else CallResult(201)
+
+
+def dispatcher(world: World, writer: FakeWriter, now: list[datetime]) -> SyncDispatcher:
+    return SyncDispatcher(
+        uow=UnitOfWorkFactory(lambda conn: world.uow),
+        box=world.box,
+        writer=writer,
+        settings=SyncDispatchSettings(schedule=(5.0,), lease=timedelta(seconds=30), batch_size=8),
+        now=lambda: now[0],
+    )
+
+
+async def linked_incident(world: World, write_back: WriteBack = SYNC_ON) -> tuple[UUID, str]:
+    """A Fireline incident started from a delivery of an integration with ``write_back``."""
+    created = (await create(world, secrets=[SECRET_A], write_back=write_back)).integration
+    external_id = new_incident_id()
+    body = delivery("incident_triggered", incident_id=external_id)
+    await webhooks.receive_webhook(world.receiver, incoming(created.id, body))
+    incident_id = uuid.uuid4()
+    assert await sync.link_incident(
+        uow=world.uow, org_id=ORG, incident_id=incident_id, external_id=external_id
+    )
+    return incident_id, external_id
+
+
+@pytest.mark.parametrize(
+    ("token", "write_back", "refusal"),
+    [
+        (None, SYNC_ON, "needs pagerduty_api_token"),
+        ("pd-token", WriteBack(sync_to_pagerduty=True), "needs from_email"),
+        ("pd-token", WriteBack(sync_notes=True, from_email=FROM_EMAIL), "needs sync_to_pagerduty"),
+        ("pd-token", replace(SYNC_ON, from_email="not an email"), "must be an email"),
+    ],
+)
+async def test_sync_is_refused_without_what_sending_needs_and_nothing_is_stored(
+    world: World, token: str | None, write_back: WriteBack, refusal: str
+) -> None:
+    with pytest.raises(InvalidIntegration, match=refusal):
+        await create(world, token=token, write_back=write_back)
+    assert world.store.integrations == {}
+
+
+async def test_removing_the_token_of_a_syncing_integration_is_refused(world: World) -> None:
+    created = (await create(world, write_back=SYNC_ON)).integration
+    with pytest.raises(InvalidIntegration, match="needs pagerduty_api_token"):
+        await update(world, created.id, pagerduty_api_token=None)
+    kept = await integrations.get_integration(uow=world.uow, org_id=ORG, integration_id=created.id)
+    assert kept.has_api_token
+    assert kept.write_back == SYNC_ON
+
+
+async def test_turning_sync_on_is_audited_by_setting_name(world: World) -> None:
+    created = (await create(world)).integration
+    await update(world, created.id, sync_to_pagerduty=True, from_email=FROM_EMAIL)
+    changed = world.store.integration_events[-1]
+    assert isinstance(changed, IntegrationChanged)
+    assert changed.payload.changed == ("sync_to_pagerduty", "from_email")
+
+
+async def test_a_change_made_in_fireline_is_sent_once_with_the_from_header(world: World) -> None:
+    incident_id, external_id = await linked_incident(world)
+    event_id = uuid.uuid4()
+    for _ in range(2):  # the incidents event delivered twice
+        await sync.request_sync(
+            uow=world.uow, source_event_id=event_id, incident_id=incident_id, action="resolve"
+        )
+    writer, now = FakeWriter(), [datetime(2024, 5, 1, 12, 1, tzinfo=UTC)]
+
+    await dispatcher(world, writer, now).pass_once()
+    await dispatcher(world, writer, now).pass_once()
+
+    assert writer.calls == [
+        {"token": "pd-token", "from": FROM_EMAIL, "incident": external_id, "status": "resolved"}
+    ]
+    (attempt,) = world.store.sync_events
+    assert (attempt.payload.action, attempt.payload.outcome) == ("resolve", "succeeded")
+    assert attempt.payload.incident_id == incident_id
+
+
+async def test_nothing_is_stored_for_an_integration_without_sync(world: World) -> None:
+    incident_id, _ = await linked_incident(world, write_back=OFF)
+    stored = await sync.request_sync(
+        uow=world.uow, source_event_id=uuid.uuid4(), incident_id=incident_id, action="resolve"
+    )
+    assert stored is False
+    assert world.store.sync_requests == []
+
+
+async def test_notes_need_sync_notes(world: World) -> None:
+    without_notes = replace(SYNC_ON, sync_notes=False)
+    incident_id, _ = await linked_incident(world, write_back=without_notes)
+    assert not await sync.request_sync(
+        uow=world.uow,
+        incident_id=incident_id,
+        source_event_id=uuid.uuid4(),
+        action="note",
+        note="x",
+    )
+    assert await sync.request_sync(
+        uow=world.uow, incident_id=incident_id, source_event_id=uuid.uuid4(), action="acknowledge"
+    )
+
+
+async def test_a_429_waits_for_retry_after_and_a_403_stops(world: World) -> None:
+    incident_id, _ = await linked_incident(world)
+    for action in ("acknowledge", "resolve"):
+        await sync.request_sync(
+            uow=world.uow, source_event_id=uuid.uuid4(), incident_id=incident_id, action=action
+        )
+    writer = FakeWriter(
+        answers=[CallResult(429, "Rate Limit Exceeded", retry_after_s=20), CallResult(200)]
+    )
+    now = [datetime(2024, 5, 1, 12, 1, tzinfo=UTC)]
+    await dispatcher(world, writer, now).pass_once()
+    now[0] += timedelta(seconds=19)
+    await dispatcher(world, writer, now).pass_once()
+    assert len(writer.calls) == 1, "not before Retry-After, and the resolve waits its turn"
+    now[0] += timedelta(seconds=2)
+    await dispatcher(world, writer, now).pass_once()
+    writer.answers.append(CallResult(403, "Access Denied"))
+    await dispatcher(world, writer, now).pass_once()
+    now[0] += timedelta(hours=1)
+    await dispatcher(world, writer, now).pass_once()
+
+    assert [c["status"] for c in writer.calls] == ["acknowledged", "acknowledged", "resolved"]
+    outcomes = [(e.payload.action, e.payload.outcome) for e in world.store.sync_events]
+    assert outcomes == [
+        ("acknowledge", "rate_limited"),
+        ("acknowledge", "succeeded"),
+        ("resolve", "refused"),
+    ]
+    assert world.store.sync_events[-1].payload.status_code == 403
+
+
+async def test_pagerdutys_webhook_for_fireline_own_change_is_published_as_its_echo(
+    world: World,
+) -> None:
+    incident_id, external_id = await linked_incident(world)
+    await drain(world)
+    await sync.request_sync(
+        uow=world.uow, source_event_id=uuid.uuid4(), incident_id=incident_id, action="resolve"
+    )
+    # The fake inbox stamps every delivery 12:00; the call was made just before.
+    called_at = datetime(2024, 5, 1, 11, 59, tzinfo=UTC)
+    await dispatcher(world, FakeWriter(), [called_at]).pass_once()
+    (request,) = world.store.sync_requests
+    integration_id = request.request.integration_id
+    for _ in range(2):  # the echo, then someone resolving again in PagerDuty as the same user
+        body = delivery(
+            "incident_resolved",
+            incident_id=external_id,
+            event_id=uuid.uuid4().hex,
+            agent_user_id=PD_USER,
+        )
+        await webhooks.receive_webhook(world.receiver, incoming(integration_id, body))
+        await drain(world)
+
+    echo, later = [full(a) for a in world.store.outbox if isinstance(a, AlertResolved)]
+    assert echo.fireline_change == request.request.id
+    assert later.fireline_change is None, "one echo per change"
+
+
+async def test_the_webhook_of_a_note_fireline_posted_is_its_echo_and_no_other_is(
+    world: World,
+) -> None:
+    incident_id, external_id = await linked_incident(world)
+    await drain(world)
+    await sync.request_sync(
+        uow=world.uow,
+        source_event_id=uuid.uuid4(),
+        incident_id=incident_id,
+        action="note",
+        note="rolled back",
+    )
+    writer = FakeWriter(answers=[CallResult(201, pagerduty_user_id=PD_USER)])
+    await dispatcher(world, writer, [datetime(2024, 5, 1, 11, 59, tzinfo=UTC)]).pass_once()
+    (request,) = world.store.sync_requests
+    for text in ("someone else's words", "rolled back"):
+        document = json.loads(
+            delivery(
+                "incident_annotated",
+                incident_id=external_id,
+                event_id=uuid.uuid4().hex,
+                agent_user_id=PD_USER,
+            )
+        )
+        document["event"]["data"]["content"] = text
+        body = json.dumps(document).encode()
+        await webhooks.receive_webhook(
+            world.receiver, incoming(request.request.integration_id, body)
+        )
+        await drain(world)
+
+    other, echo = [a.payload for a in world.store.outbox if isinstance(a, AlertActivity)]
+    assert other.fireline_change is None
+    assert echo.fireline_change == request.request.id
+
+
+@pytest.mark.parametrize("write_back", [SYNC_ON, OFF])
+async def test_a_reopening_is_never_sent_and_said_so_only_when_syncing(
+    world: World, write_back: WriteBack
+) -> None:
+    incident_id, _ = await linked_incident(world, write_back=write_back)
+    said = await sync.report_reopening(
+        uow=world.uow,
+        source_event_id=uuid.uuid4(),
+        incident_id=incident_id,
+        previous_status="resolved",
+        at=datetime(2024, 5, 1, 12, 1, tzinfo=UTC),
+    )
+
+    assert world.store.sync_requests == []
+    assert said is (write_back == SYNC_ON)
+    outcomes = [(e.payload.action, e.payload.outcome) for e in world.store.sync_events]
+    assert outcomes == ([("reopen", "refused")] if said else [])

@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.consume(
         consumers.alerts_consumer(uow, lambda conn: PgBatchUnitOfWork(runtime.outbox, conn))
     )
+    runtime.consume(consumers.pagerduty_sync_consumer(uow))
     # Each replica reads every change itself for the browsers connected to it (no group).
     feed = LiveFeed()
 

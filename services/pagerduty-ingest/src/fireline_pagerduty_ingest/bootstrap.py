@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from fastapi import FastAPI
 
-from fireline_contracts import ALERTS, INTEGRATIONS
+from fireline_contracts import ALERTS, INTEGRATIONS, PAGERDUTY_SYNC
 from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
 from fireline_pagerduty_ingest.adapters.pagerduty import PagerDutyClient
+from fireline_pagerduty_ingest.adapters.pagerduty_writer import PagerDutyWriterClient
 from fireline_pagerduty_ingest.adapters.postgres import PgUnitOfWork
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.config import Settings
+from fireline_pagerduty_ingest.domain.sync import parse_schedule
 from fireline_pagerduty_ingest.entrypoints import integrations, webhooks
+from fireline_pagerduty_ingest.entrypoints.consumers import incidents_consumer
 from fireline_pagerduty_ingest.entrypoints.deps import IngestContext
 from fireline_pagerduty_ingest.entrypoints.errors import ERRORS
 from fireline_pagerduty_ingest.entrypoints.pruner import DeliveryPruner
-from fireline_pagerduty_ingest.entrypoints.worker import DeliveryWorker, WorkerSettings
+from fireline_pagerduty_ingest.entrypoints.worker import (
+    DeliveryWorker,
+    WorkerSettings,
+    run_sync_dispatcher,
+)
 from fireline_pagerduty_ingest.metrics import IngestMetrics
 from fireline_pagerduty_ingest.migrations import migrations
+from fireline_pagerduty_ingest.service_layer.sync import SyncDispatcher, SyncDispatchSettings
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_pagerduty_ingest.service_layer.webhooks import WebhookReceiver, load_target
 from fireline_runtime.outbox import deferred_wake
@@ -43,7 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
         service=SERVICE,
         settings=settings,
         migrations=migrations(),
-        topics=[ALERTS, INTEGRATIONS],
+        topics=[ALERTS, INTEGRATIONS, PAGERDUTY_SYNC],
     )
     enable_bearer_auth(runtime, settings)
     metrics = IngestMetrics(runtime)
@@ -80,6 +90,24 @@ def create_app(settings: Settings) -> FastAPI:
         on_enriched=metrics.enriched,
     )
 
+    # Fireline → PagerDuty: changes made in Fireline, from the incidents topic to PagerDuty's API.
+    dispatcher = SyncDispatcher(
+        uow=uow,
+        box=box,
+        writer=PagerDutyWriterClient(
+            http,
+            allowed_hosts=allowed_api_hosts,
+            call_timeout_s=settings.fireline_pagerduty_call_timeout_s,
+        ),
+        settings=SyncDispatchSettings(
+            schedule=parse_schedule(settings.fireline_pagerduty_sync_retry_schedule_s),
+            lease=timedelta(seconds=settings.fireline_ingest_lease_s),
+            batch_size=settings.fireline_pagerduty_sync_batch,
+        ),
+        on_outcome=metrics.synced,
+    )
+    runtime.consume(incidents_consumer(uow, wake=dispatcher.wake.set))
+
     targets = CachedTargets(box, lambda integration_id: load_target(uow(), integration_id))
     writer = DeliveryWriter(lambda: runtime.pool)
     pruner = DeliveryPruner(uow=uow, retention_s=settings.fireline_delivery_retention_s)
@@ -88,6 +116,12 @@ def create_app(settings: Settings) -> FastAPI:
         # After migrations, so the first pass already finds deliveries a previous process left.
         rt.spawn(worker.run(), "delivery-worker")
         rt.spawn(pruner.run(), "delivery-pruner")
+        rt.spawn(
+            run_sync_dispatcher(
+                dispatcher, poll_interval_s=settings.fireline_pagerduty_sync_poll_interval_s
+            ),
+            "pagerduty-sync-dispatcher",
+        )
         rt.spawn(targets.cache.run(settings.database_url), "webhook-target-cache-listener")
 
     async def close_http(_: ServiceRuntime) -> None:

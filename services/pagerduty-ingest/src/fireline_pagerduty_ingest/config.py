@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from fireline_pagerduty_ingest.domain.integration import api_url_refusal, parse_allowed_hosts
+from fireline_pagerduty_ingest.domain.sync import parse_schedule
 from fireline_runtime.secret_box import decode_key
 from fireline_runtime.settings import ServiceSettings, TokenSettings
 
@@ -65,6 +66,18 @@ class Settings(ServiceSettings, TokenSettings):
         ge=1,
         description="Attempts before a delivery that cannot be published is marked failed.",
     )
+    fireline_pagerduty_sync_retry_schedule_s: str = Field(
+        default="5,30,120,600,1800",
+        description="Fireline → PagerDuty sync: delays in seconds before each retry of a call "
+        "PagerDuty answered with a 5xx or not at all (jittered ±20%); after the last one the "
+        "change is shown as failed. A 429 waits for its Retry-After instead and uses none.",
+    )
+    fireline_pagerduty_sync_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="Sync dispatcher poll period when nothing wakes it."
+    )
+    fireline_pagerduty_sync_batch: int = Field(
+        default=16, ge=1, le=200, description="Sync requests claimed and sent per pass."
+    )
 
     fireline_delivery_retention_s: float = Field(
         default=7 * 24 * 3600.0,
@@ -79,6 +92,12 @@ class Settings(ServiceSettings, TokenSettings):
     def pagerduty_allowed_hosts(self) -> frozenset[str]:
         """``fireline_pagerduty_allowed_hosts`` as a set of lower-case host names."""
         return parse_allowed_hosts(self.fireline_pagerduty_allowed_hosts)
+
+    @field_validator("fireline_pagerduty_sync_retry_schedule_s")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
 
     @field_validator("fireline_ingest_encryption_key")
     @classmethod

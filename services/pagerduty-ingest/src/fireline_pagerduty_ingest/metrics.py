@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
+from fireline_pagerduty_ingest.domain.sync import OUTCOMES
 from fireline_runtime.service import ServiceRuntime
 
 WEBHOOK_ROUTE = "/webhooks/pagerduty/{integration_id}"
 
 ENRICHMENT_STATUSES = ("complete", "partial", "failed", "skipped")
+SYNC_ACTIONS = ("acknowledge", "resolve", "note")
 PAGERDUTY_OUTCOMES = ("ok", "not_found", "rate_limited", "http_error", "timeout", "failed")
 
 
@@ -41,6 +43,18 @@ class IngestMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.sync_attempts = Counter(
+            "fireline_pagerduty_sync_attempts",
+            "Calls to PagerDuty's REST API mirroring a change made in Fireline (action: "
+            "acknowledge, resolve, note), by outcome: succeeded, rate_limited (429), retrying "
+            "(5xx or no answer), refused (a 4xx that will never succeed, or sync turned off), "
+            "failed (retries used up).",
+            ["action", "outcome"],
+            registry=registry,
+        )
+        for action in SYNC_ACTIONS:
+            for sync_outcome in OUTCOMES:
+                self.sync_attempts.labels(action, sync_outcome)
         for status in ENRICHMENT_STATUSES:
             self.enrichments.labels(status)
         for outcome in PAGERDUTY_OUTCOMES:
@@ -48,6 +62,9 @@ class IngestMetrics:
 
     def enriched(self, status: str) -> None:
         self.enrichments.labels(status).inc()
+
+    def synced(self, action: str, outcome: str) -> None:
+        self.sync_attempts.labels(action, outcome).inc()
 
     def pagerduty_answered(self, outcome: str) -> None:
         self.pagerduty_requests.labels(outcome).inc()

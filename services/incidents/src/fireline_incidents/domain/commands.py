@@ -49,6 +49,9 @@ class ApplyAlert:
     assignment: Assignment | None = None
     merged_into: str | None = None
     source_incident_type: str | None = None
+    fireline_change: UUID | None = None
+    """Set when this PagerDuty event is the echo of a change made in Fireline (the sync request
+    that made it): PagerDuty's time is recorded, nothing else."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class RecordActivity:
     text: str | None
     actor: Actor
     occurred_at: datetime
+    fireline_change: UUID | None = None
+    """Set when this is the echo of a note Fireline posted in PagerDuty: nothing to add."""
 
 
 @dataclass(frozen=True)
@@ -99,3 +104,20 @@ class ChangeIncidentStatus:
     status: Status | None = None
     severity: str | None = None
     actor: Actor = SYSTEM
+
+
+@dataclass(frozen=True)
+class RecordSyncAttempt:
+    """pagerduty-ingest called PagerDuty's API for a change made in Fireline; put the outcome
+    on the incident's timeline."""
+
+    org_id: UUID
+    incident_id: UUID
+    event_id: str
+    action: str
+    outcome: str
+    attempt: int
+    status_code: int | None
+    detail: str | None
+    next_attempt_at: datetime | None
+    attempted_at: datetime

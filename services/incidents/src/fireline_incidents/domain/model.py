@@ -256,6 +256,8 @@ class SourceSnapshot:
     assignment: Assignment | None = None
     """None when the event did not say (alerts written before assignees were carried)."""
     merged_into: str | None = None
+    echo: bool = False
+    """PagerDuty's webhook answering a change Fireline made there (see ``sync_from_source``)."""
 
 
 @dataclass(frozen=True)
@@ -315,11 +317,18 @@ def sync_from_source(
     assignment = snapshot.assignment or Assignment(
         current.assignees, current.escalation_policy_id, current.escalation_policy_name
     )
+    if snapshot.echo:
+        # The echo of Fireline's own change never moves the incident: after a resolve and a
+        # reopen in Fireline, the resolve's late echo must not resolve it again. PagerDuty's
+        # time still counts, so an older PagerDuty event arriving after it changes nothing.
+        resolved_at = current.resolved_at
     updated = replace(
         facts,
-        status=snapshot.status,
+        status=current.status if snapshot.echo else snapshot.status,
         resolved_at=resolved_at,
-        merged_into=snapshot.merged_into if snapshot.status == "resolved" else None,
+        merged_into=current.merged_into
+        if snapshot.echo
+        else (snapshot.merged_into if snapshot.status == "resolved" else None),
         severity=severity,
         source_priority=snapshot.priority,
         assignees=assignment.assignees,

@@ -25,7 +25,7 @@ MAX_NOTE_LENGTH: Final = 10_000
 MAX_SUMMARY_LENGTH: Final = 500
 DEFAULT_TIMELINE_LIMIT: Final = 50
 
-EntrySource = Literal["pagerduty", "api"]
+EntrySource = Literal["pagerduty", "api", "pagerduty_sync"]
 ActorKind = Literal[
     "pagerduty_user",
     "pagerduty_service",
@@ -67,6 +67,47 @@ class Actor:
 
 
 SYSTEM: Final = Actor(kind="system")
+FIRELINE: Final = Actor(kind="system", name="Fireline")
+"""Fireline itself, e.g. calling PagerDuty's API for a change made here."""
+
+_SYNC_DONE: Final = {
+    "acknowledge": "Acknowledged in PagerDuty",
+    "resolve": "Resolved in PagerDuty",
+    "note": "Note posted to PagerDuty",
+}
+_SYNC_NOUN: Final = {
+    "acknowledge": "acknowledgement",
+    "resolve": "resolution",
+    "note": "note",
+    "reopen": "reopening",
+}
+
+
+def sync_summary(
+    *,
+    action: str,
+    outcome: str,
+    attempt: int,
+    status_code: int | None,
+    detail: str | None,
+    next_attempt_at: datetime | None,
+) -> str:
+    """One line for an attempt at sending a Fireline change to PagerDuty."""
+    answer = " ".join(part for part in (str(status_code or ""), detail or "") if part)
+    answer = answer or "no answer"
+    noun = _SYNC_NOUN.get(action, action)
+    retry = f"; retrying at {next_attempt_at:%H:%M:%S} UTC" if next_attempt_at else ""
+    if outcome == "succeeded":
+        return _SYNC_DONE.get(action, f"{noun} sent to PagerDuty")
+    if outcome == "refused":
+        if status_code is None:
+            return f"Not sent to PagerDuty: {answer}"
+        return f"PagerDuty refused the {noun}: {answer}"
+    if outcome == "rate_limited":
+        return f"PagerDuty rate limited the {noun} ({answer}){retry}"
+    if outcome == "failed":
+        return f"Gave up sending the {noun} to PagerDuty after {attempt} attempts ({answer})"
+    return f"PagerDuty did not take the {noun} ({answer}){retry}"
 
 
 def pagerduty_actor(agent_id: str | None, agent_type: str | None, name: str | None) -> Actor:

@@ -11,6 +11,7 @@ from typing import Final, cast, get_args
 
 from fireline_contracts import (
     ALERTS,
+    PAGERDUTY_SYNC,
     USERS,
     AlertAcknowledged,
     AlertActivity,
@@ -19,11 +20,17 @@ from fireline_contracts import (
     AlertTriggered,
     AlertUpdated,
     EventEnvelope,
+    PagerDutySyncAttempted,
     UserCreated,
     UserDeactivated,
     UserUpdated,
 )
-from fireline_incidents.domain.commands import ApplyAlert, RecordActivity, RecordUser
+from fireline_incidents.domain.commands import (
+    ApplyAlert,
+    RecordActivity,
+    RecordSyncAttempt,
+    RecordUser,
+)
 from fireline_incidents.domain.model import Assignee, Assignment, Status
 from fireline_incidents.domain.timeline import Actor, pagerduty_actor
 from fireline_incidents.service_layer import services
@@ -61,6 +68,37 @@ def users_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
         topic=USERS,
         handle=handle,
         description="Keeps the users projection used to resolve incident creators.",
+    )
+
+
+def pagerduty_sync_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
+    """Puts every call pagerduty-ingest made to PagerDuty for a Fireline change on the
+    incident's timeline ("Resolved in PagerDuty", "PagerDuty refused the resolution: 403 ...")."""
+
+    async def handle(conn: Connection, event: EventEnvelope) -> None:
+        if not isinstance(event, PagerDutySyncAttempted):
+            return
+        attempt = event.payload
+        command = RecordSyncAttempt(
+            org_id=event.org_id,
+            incident_id=attempt.incident_id,
+            event_id=str(event.event_id),
+            action=attempt.action,
+            outcome=attempt.outcome,
+            attempt=attempt.attempt,
+            status_code=attempt.status_code,
+            detail=attempt.detail,
+            next_attempt_at=attempt.next_attempt_at,
+            attempted_at=attempt.attempted_at,
+        )
+        await services.record_sync_attempt(uow=uow.on(conn), command=command)
+
+    return EventHandler(
+        name="incidents.pagerduty-sync",
+        topic=PAGERDUTY_SYNC,
+        handle=handle,
+        description="Records on the timeline each attempt at sending a Fireline change to "
+        "PagerDuty.",
     )
 
 
@@ -145,6 +183,7 @@ def _source_event(event: EventEnvelope) -> services.SourceEvent | None:
         ),
         merged_into=alert.merged_into,
         source_incident_type=alert.pagerduty_incident_type,
+        fireline_change=alert.fireline_change,
     )
 
 
@@ -163,4 +202,5 @@ def _activity(event: AlertActivity) -> RecordActivity:
         text=activity.text,
         actor=_actor(activity.agent),
         occurred_at=activity.alert_occurred_at,
+        fireline_change=activity.fireline_change,
     )

@@ -6,6 +6,7 @@ Pure functions; the use cases in ``services`` queue them with ``uow.publish``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from fireline_contracts import incidents as contract
 from fireline_incidents.domain.model import Incident, SeverityChange, StatusChange
@@ -51,7 +52,9 @@ def details_changed(incident: Incident, *, at: datetime) -> contract.IncidentDet
     )
 
 
-def status_changed(change: StatusChange) -> contract.IncidentStatusChanged:
+def status_changed(
+    change: StatusChange, *, changed_in: Literal["api", "pagerduty"]
+) -> contract.IncidentStatusChanged:
     incident = change.incident
     return contract.IncidentStatusChanged(
         org_id=incident.org_id,
@@ -64,6 +67,7 @@ def status_changed(change: StatusChange) -> contract.IncidentStatusChanged:
             resolved_at=incident.resolved_at,
             reopen_count=incident.reopen_count,
             merged_into=incident.merged_into,
+            changed_in=changed_in,
         ),
     )
 

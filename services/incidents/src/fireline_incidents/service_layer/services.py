@@ -16,6 +16,7 @@ from fireline_incidents.domain.commands import (
     ChangeIncidentStatus,
     OpenIncident,
     RecordActivity,
+    RecordSyncAttempt,
     RecordUser,
 )
 from fireline_incidents.domain.errors import IncidentNotFound, UnknownCreator
@@ -42,6 +43,7 @@ from fireline_incidents.domain.model import (
 )
 from fireline_incidents.domain.pagination import PagePosition, decode_cursor, encode_cursor
 from fireline_incidents.domain.timeline import (
+    FIRELINE,
     SYSTEM,
     Actor,
     EntrySource,
@@ -53,6 +55,7 @@ from fireline_incidents.domain.timeline import (
     encode_timeline_cursor,
     short,
     started_summary,
+    sync_summary,
 )
 from fireline_incidents.service_layer import events
 from fireline_incidents.service_layer.unit_of_work import (
@@ -114,6 +117,11 @@ async def apply_alert(*, uow: SourceEventWork, command: ApplyAlert) -> Incident:
             emails=candidate_emails(command.creator_email, command.oncall_emails),
             started_by=f"PagerDuty {command.event_type}",
         )
+        if command.fireline_change is not None:
+            # Fireline's own change coming back: its "Resolved in PagerDuty" entry already says
+            # it, so no second entry and no move (``sync_from_source``). Without an entry to
+            # find, a replay is stopped by the ordering rule instead: its time is no longer new.
+            return await _apply_echo(uow, incident, command, recorded_at)
         kind, summary = describe_source_event(
             command.event_type,
             actor=command.actor,
@@ -193,6 +201,8 @@ async def record_activity(*, uow: SourceEventWork, command: RecordActivity) -> I
             emails=[],
             started_by=f"PagerDuty {command.event_type}",
         )
+        if command.fireline_change is not None:
+            return incident  # a note Fireline posted: its own entry is already there
         await _add_entry(
             uow,
             incident,
@@ -205,6 +215,33 @@ async def record_activity(*, uow: SourceEventWork, command: RecordActivity) -> I
             text=command.text,
         )
     return incident
+
+
+async def record_sync_attempt(*, uow: UnitOfWork, command: RecordSyncAttempt) -> bool:
+    """Put an attempt at sending a Fireline change to PagerDuty on the incident's timeline;
+    False when the incident is unknown or the attempt is already there."""
+    async with uow:
+        incident = await uow.incidents.get(command.org_id, command.incident_id)
+        if incident is None:
+            return False
+        entry = await _add_entry(
+            uow,
+            incident,
+            kind="pagerduty_sync",
+            at=command.attempted_at,
+            actor=FIRELINE,
+            source="pagerduty_sync",
+            source_event_id=command.event_id,
+            summary=sync_summary(
+                action=command.action,
+                outcome=command.outcome,
+                attempt=command.attempt,
+                status_code=command.status_code,
+                detail=command.detail,
+                next_attempt_at=command.next_attempt_at,
+            ),
+        )
+    return entry is not None
 
 
 async def add_note(*, uow: UnitOfWork, command: AddNote) -> TimelineEntry:
@@ -278,7 +315,7 @@ async def change_incident_status(*, uow: UnitOfWork, command: ChangeIncidentStat
             change = change_status(incident, command.status, at=now, recorded_at=now)
             if change is not None:
                 await uow.incidents.save(change.incident)
-                await uow.publish(events.status_changed(change))
+                await uow.publish(events.status_changed(change, changed_in="api"))
                 summary = f"Status set to {command.status}{by}"
                 await _api_entry(uow, incident, "status_changed", command.actor, summary, now)
                 incident = change.incident
@@ -478,6 +515,18 @@ async def _fill_details(
     return filled
 
 
+async def _apply_echo(
+    uow: SourceEventWork, incident: Incident, command: ApplyAlert, recorded_at: datetime
+) -> Incident:
+    sync = sync_from_source(
+        incident, replace(_snapshot(command), echo=True), recorded_at=recorded_at
+    )
+    if not sync.changed:
+        return incident
+    await _record_sync(uow, sync)
+    return sync.incident
+
+
 def _snapshot(command: ApplyAlert) -> SourceSnapshot:
     return SourceSnapshot(
         event_type=command.event_type,
@@ -496,7 +545,7 @@ def _snapshot(command: ApplyAlert) -> SourceSnapshot:
 async def _record_sync(uow: SourceEventWork, sync: SourceSync) -> None:
     await uow.incidents.save(sync.incident)
     if sync.status_change is not None:
-        await uow.publish(events.status_changed(sync.status_change))
+        await uow.publish(events.status_changed(sync.status_change, changed_in="pagerduty"))
     if sync.severity_change is not None:
         await uow.publish(events.severity_changed(sync.severity_change))
     if sync.assignment_changed:

@@ -9,6 +9,7 @@ from fireline_pagerduty_ingest.domain.integration import (
     Integration,
     IntegrationSettings,
     SecretInfo,
+    WriteBack,
 )
 from fireline_pagerduty_ingest.domain.target import (
     SealedCredentials,
@@ -26,7 +27,7 @@ so each replica drops its cached copy (``adapters.target_cache``)."""
 _INTEGRATION_COLUMNS = """
     i.id, i.org_id, i.name, i.pagerduty_api_url, i.api_token_ciphertext IS NOT NULL AS has_token,
     i.default_severity, i.default_incident_type, i.created_at, i.updated_at,
-    i.priority_severities,
+    i.priority_severities, i.sync_to_pagerduty, i.sync_notes, i.from_email,
     COALESCE(
         (SELECT array_agg(s.id ORDER BY s.created_at, s.id) FROM signing_secrets s
          WHERE s.integration_id = i.id AND s.retired_at IS NULL), '{}') AS secret_ids,
@@ -46,8 +47,9 @@ class PgIntegrationRepository(PgRepository):
             """
             INSERT INTO integrations (id, org_id, name, pagerduty_api_url, api_token_ciphertext,
                                       default_severity, default_incident_type,
-                                      priority_severities)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                      priority_severities, sync_to_pagerduty, sync_notes,
+                                      from_email)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             """,
             integration_id,
             org_id,
@@ -96,7 +98,7 @@ class PgIntegrationRepository(PgRepository):
             UPDATE integrations
             SET name = $2, pagerduty_api_url = $3, api_token_ciphertext = $4,
                 default_severity = $5, default_incident_type = $6, priority_severities = $7,
-                updated_at = now()
+                sync_to_pagerduty = $8, sync_notes = $9, from_email = $10, updated_at = now()
             WHERE id = $1
             """,
             integration_id,
@@ -195,7 +197,8 @@ class PgIntegrationRepository(PgRepository):
         """REST settings of the integration, even deleted: its accepted deliveries still go out."""
         row = await self._conn.fetchrow(
             """
-            SELECT pagerduty_api_url, api_token_ciphertext, priority_severities
+            SELECT pagerduty_api_url, api_token_ciphertext, priority_severities,
+                   sync_to_pagerduty, sync_notes, from_email
             FROM integrations WHERE id = $1
             """,
             integration_id,
@@ -208,6 +211,7 @@ class PgIntegrationRepository(PgRepository):
             base_url=row["pagerduty_api_url"],
             token_ciphertext=bytes(blob) if blob is not None else None,
             priority_severities=row["priority_severities"],
+            write_back=_write_back(row),
         )
 
 
@@ -228,6 +232,15 @@ def _integration(row: Record) -> Integration:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         priority_severities=row["priority_severities"],
+        write_back=_write_back(row),
+    )
+
+
+def _write_back(row: Record) -> WriteBack:
+    return WriteBack(
+        sync_to_pagerduty=row["sync_to_pagerduty"],
+        sync_notes=row["sync_notes"],
+        from_email=row["from_email"],
     )
 
 
@@ -241,4 +254,7 @@ def _columns(settings: IntegrationSettings) -> tuple[object, ...]:
         settings.default_incident_type,
         # A dict: the pool's codec (fireline_runtime.db) encodes jsonb.
         dict(settings.priority_severities),
+        settings.write_back.sync_to_pagerduty,
+        settings.write_back.sync_notes,
+        settings.write_back.from_email,
     )

@@ -167,7 +167,7 @@ class PagerDutyClient:
         status = response.status_code
         self._on_answer(_outcome(status))
         if status == 429:
-            wait = _reset_seconds(response.headers)
+            wait = reset_seconds(response.headers)
             self._blocked_until[credentials.fingerprint] = self._clock() + wait
             log.warning(
                 "PagerDuty rate limit reached; enrichment calls paused",
@@ -188,26 +188,36 @@ class PagerDutyClient:
 
     def _allowed_url(self, credentials: ApiCredentials, path: str) -> httpx.URL:
         """The URL to call, if the integration's base URL is (still) allowed."""
-        refusal = api_url_refusal(credentials.base_url, self._allowed_hosts)
-        url: httpx.URL | None = None
-        if refusal is None:
-            try:
-                url = httpx.URL(credentials.base_url + path)
-            except httpx.InvalidURL:
-                refusal = "pagerduty_api_url is not a valid URL"
-        # The same rule once more through httpx's own parser: the host it will connect to.
-        if url is not None and (
-            url.host not in self._allowed_hosts
-            or not (url.scheme == "https" or (url.scheme == "http" and url.host in LOOPBACK_HOSTS))
-        ):
-            refusal = "pagerduty_api_url names a host that is not allowed"
-        if refusal is not None or url is None:
+        url, refusal = checked_url(credentials.base_url, path, self._allowed_hosts)
+        if url is None:
             log.warning(
                 "the integration's PagerDuty API URL is not allowed; no lookup made",
                 extra={"route": _route(path), "reason": refusal},
             )
             raise PagerDutyUnavailable("API URL not allowed")
         return url
+
+
+def checked_url(
+    base_url: str, path: str, allowed_hosts: Collection[str]
+) -> tuple[httpx.URL | None, str | None]:
+    """``base_url + path`` if the base URL is (still) allowed, else None and why not."""
+    refusal = api_url_refusal(base_url, allowed_hosts)
+    url: httpx.URL | None = None
+    if refusal is None:
+        try:
+            url = httpx.URL(base_url + path)
+        except httpx.InvalidURL:
+            refusal = "pagerduty_api_url is not a valid URL"
+    # The same rule once more through httpx's own parser: the host it will connect to.
+    if url is not None and (
+        url.host not in allowed_hosts
+        or not (url.scheme == "https" or (url.scheme == "http" and url.host in LOOPBACK_HOSTS))
+    ):
+        refusal = "pagerduty_api_url names a host that is not allowed"
+    if refusal is not None:
+        return None, refusal
+    return url, None
 
 
 def _outcome(status: int) -> str:
@@ -219,8 +229,11 @@ def _route(path: str) -> str:
     return "/users/{id}" if path.startswith("/users/") else path
 
 
-def _reset_seconds(headers: httpx.Headers) -> float:
-    for name in ("ratelimit-reset", "retry-after"):
+def reset_seconds(
+    headers: httpx.Headers, names: tuple[str, ...] = ("ratelimit-reset", "retry-after")
+) -> float:
+    """Seconds a 429 asks to wait, from the first usable header of ``names``."""
+    for name in names:
         raw = headers.get(name)
         if raw is None:
             continue

@@ -10,9 +10,10 @@ from types import TracebackType
 
 import asyncpg
 
-from fireline_contracts import ALERTS, INTEGRATIONS
+from fireline_contracts import ALERTS, INTEGRATIONS, PAGERDUTY_SYNC, PagerDutySyncAttempted
 from fireline_pagerduty_ingest.adapters.deliveries_repository import PgDeliveryRepository
 from fireline_pagerduty_ingest.adapters.integrations_repository import PgIntegrationRepository
+from fireline_pagerduty_ingest.adapters.sync_repository import PgSyncRepository
 from fireline_pagerduty_ingest.domain.alert import AlertEventType
 from fireline_pagerduty_ingest.domain.errors import UnstorableValue
 from fireline_pagerduty_ingest.service_layer.integration_events import IntegrationEventType
@@ -25,14 +26,17 @@ class PgUnitOfWork(runtime_uow.PgUnitOfWork):
 
     _integrations: PgIntegrationRepository | None = None
     _deliveries: PgDeliveryRepository | None = None
+    _sync: PgSyncRepository | None = None
 
     def _bind(self, conn: Connection) -> None:
         self._integrations = PgIntegrationRepository(conn)
         self._deliveries = PgDeliveryRepository(conn)
+        self._sync = PgSyncRepository(conn)
 
     def _unbind(self) -> None:
         self._integrations = None
         self._deliveries = None
+        self._sync = None
 
     @property
     def integrations(self) -> PgIntegrationRepository:
@@ -46,8 +50,19 @@ class PgUnitOfWork(runtime_uow.PgUnitOfWork):
             raise RuntimeError("enter the unit of work first")
         return self._deliveries
 
-    async def publish(self, event: AlertEventType | IntegrationEventType) -> None:
-        spec = INTEGRATIONS if isinstance(event, INTEGRATIONS.events) else ALERTS
+    @property
+    def sync(self) -> PgSyncRepository:
+        if self._sync is None:
+            raise RuntimeError("enter the unit of work first")
+        return self._sync
+
+    async def publish(
+        self, event: AlertEventType | IntegrationEventType | PagerDutySyncAttempted
+    ) -> None:
+        if isinstance(event, PagerDutySyncAttempted):
+            spec = PAGERDUTY_SYNC
+        else:
+            spec = INTEGRATIONS if isinstance(event, INTEGRATIONS.events) else ALERTS
         await self.emit(spec, event)
 
     async def __aexit__(

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Literal
+from typing import Final, Literal
 from uuid import UUID
 
 from fireline_contracts.text import first_name_control
@@ -58,6 +58,21 @@ _AUTHORITY = re.compile(
 
 
 @dataclass(frozen=True)
+class WriteBack:
+    """Whether changes made in Fireline go back to PagerDuty (``domain.sync``), and as whom."""
+
+    sync_to_pagerduty: bool = False
+    """Acknowledgements and resolutions made in Fireline are sent to PagerDuty."""
+    sync_notes: bool = False
+    """Notes added in Fireline are posted as PagerDuty notes (with ``sync_to_pagerduty``)."""
+    from_email: str | None = None
+    """The PagerDuty user's email PagerDuty's REST API wants in ``From`` on every write."""
+
+
+OFF: Final = WriteBack()
+
+
+@dataclass(frozen=True)
 class SecretInfo:
     """An active signing secret as the API describes it: never its value."""
 
@@ -84,6 +99,7 @@ class Integration:
     )
     """PagerDuty priority name → Fireline severity, for ``incident.priority_updated`` and the
     severity an incident starts with."""
+    write_back: WriteBack = OFF
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,7 @@ class IntegrationSettings:
     priority_severities: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_PRIORITY_SEVERITIES)
     )
+    write_back: WriteBack = OFF
 
 
 class _Keep(Enum):
@@ -121,6 +138,9 @@ class IntegrationChanges:
     default_incident_type: str | Keep | None = KEEP
     priority_severities: Mapping[str, str] | Keep | None = KEEP
     """Replace the priority → severity map; None restores the default map."""
+    sync_to_pagerduty: bool | Keep = KEEP
+    sync_notes: bool | Keep = KEEP
+    from_email: str | Keep | None = KEEP
     signing_secrets: tuple[str, ...] | None = None
     """Replace every active secret with these (one or two)."""
     add_signing_secret: str | None = None
@@ -364,3 +384,28 @@ def _distinct(values: list[str]) -> list[str]:
             "the same signing secret is given twice", code="invalid_signing_secret"
         )
     return values
+
+
+MAX_EMAIL_LENGTH = 254
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def clean_write_back(
+    *, sync_to_pagerduty: bool, sync_notes: bool, from_email: str | None, has_api_token: bool
+) -> WriteBack:
+    """The write-back settings as stored. Sending needs the API token and a ``From`` email:
+    turning sync on without them is refused rather than left to fail on every change."""
+    email = from_email.strip() if from_email is not None else None
+    if email == "":
+        email = None
+    if email is not None and (len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email)):
+        raise InvalidIntegration("from_email must be an email address (a PagerDuty user's)")
+    if sync_to_pagerduty and not has_api_token:
+        raise InvalidIntegration("sync_to_pagerduty needs pagerduty_api_token")
+    if sync_to_pagerduty and email is None:
+        raise InvalidIntegration(
+            "sync_to_pagerduty needs from_email: PagerDuty's REST API requires a From header"
+        )
+    if sync_notes and not sync_to_pagerduty:
+        raise InvalidIntegration("sync_notes needs sync_to_pagerduty")
+    return WriteBack(sync_to_pagerduty=sync_to_pagerduty, sync_notes=sync_notes, from_email=email)

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from fireline_pagerduty_ingest.domain.integration import OFF, WriteBack
+
 
 @dataclass(frozen=True)
 class SealedSecret:
@@ -52,3 +54,4 @@ class SealedCredentials:
     base_url: str
     token_ciphertext: bytes | None
     priority_severities: Mapping[str, str] = field(default_factory=dict)
+    write_back: WriteBack = OFF

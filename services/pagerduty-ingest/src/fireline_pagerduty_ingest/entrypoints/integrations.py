@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 
 from fireline_pagerduty_ingest.domain.errors import IntegrationNotFound, InvalidIntegration
-from fireline_pagerduty_ingest.domain.integration import KEEP, IntegrationChanges
+from fireline_pagerduty_ingest.domain.integration import KEEP, IntegrationChanges, WriteBack
 from fireline_pagerduty_ingest.entrypoints.deps import (
     Ingest,
     IngestContext,
@@ -55,6 +55,11 @@ async def create_integration(
         default_incident_type=body.default_incident_type,
         by=key_of(principal),
         priority_severities=body.priority_severities,
+        write_back=WriteBack(
+            sync_to_pagerduty=body.sync_to_pagerduty,
+            sync_notes=body.sync_notes,
+            from_email=body.from_email,
+        ),
     )
     return _saved(ingest, saved, status.HTTP_201_CREATED)
 
@@ -128,8 +133,9 @@ def _id(raw: str) -> UUID:
 
 def _changes(body: UpdateIntegrationIn, *, default_api_url: str) -> IntegrationChanges:
     given: Mapping[str, Any] = {name: getattr(body, name) for name in body.model_fields_set}
-    if "name" in given and given["name"] is None:
-        raise InvalidIntegration("name cannot be null")
+    for flag in ("name", "sync_to_pagerduty", "sync_notes"):
+        if flag in given and given[flag] is None:
+            raise InvalidIntegration(f"{flag} cannot be null")
     api_url = given.get("pagerduty_api_url", KEEP)
     return IntegrationChanges(
         name=given.get("name", KEEP),
@@ -139,6 +145,9 @@ def _changes(body: UpdateIntegrationIn, *, default_api_url: str) -> IntegrationC
         default_severity=given.get("default_severity", KEEP),
         default_incident_type=given.get("default_incident_type", KEEP),
         priority_severities=given.get("priority_severities", KEEP),
+        sync_to_pagerduty=given.get("sync_to_pagerduty", KEEP),
+        sync_notes=given.get("sync_notes", KEEP),
+        from_email=given.get("from_email", KEEP),
         signing_secrets=tuple(body.signing_secrets) if body.signing_secrets is not None else None,
         add_signing_secret=body.add_signing_secret,
         generate_signing_secret=body.generate_signing_secret,

@@ -13,6 +13,7 @@ from pydantic.config import JsonDict
 from fireline_pagerduty_ingest.domain.integration import (
     MAX_ACTIVE_SECRETS,
     MAX_API_TOKEN_LENGTH,
+    MAX_EMAIL_LENGTH,
     MAX_LABEL_LENGTH,
     MAX_NAME_LENGTH,
     MAX_PRIORITY_MAPPINGS,
@@ -54,6 +55,7 @@ _MAP: JsonDict = {
 }
 _MAX_TOKEN: JsonDict = {"maxLength": MAX_API_TOKEN_LENGTH}
 _MAX_URL: JsonDict = {"maxLength": MAX_URL_LENGTH}
+_MAX_EMAIL: JsonDict = {"maxLength": MAX_EMAIL_LENGTH}
 
 
 class CreateIntegrationIn(RequestModel):
@@ -99,6 +101,22 @@ class CreateIntegrationIn(RequestModel):
         examples=[{"P1": "SEV1", "P2": "SEV2"}],
         json_schema_extra=_MAP,
     )
+    sync_to_pagerduty: bool = Field(
+        default=False,
+        description="Send acknowledgements and resolutions made in Fireline to PagerDuty "
+        "(`PUT /incidents/{id}`). Needs `pagerduty_api_token` and `from_email`, else 422.",
+    )
+    sync_notes: bool = Field(
+        default=False,
+        description="Also post notes added in Fireline as PagerDuty notes (needs "
+        "`sync_to_pagerduty`).",
+    )
+    from_email: str | None = Field(
+        default=None,
+        description="Email of the PagerDuty user Fireline's changes are made as: PagerDuty's "
+        "REST API requires it in the `From` header of every write.",
+        json_schema_extra=_MAX_EMAIL,
+    )
 
 
 class UpdateIntegrationIn(RequestModel):
@@ -143,6 +161,17 @@ class UpdateIntegrationIn(RequestModel):
         + _PRIORITY_MAP,
         json_schema_extra=_MAP,
     )
+    sync_to_pagerduty: bool | None = Field(
+        default=None, description="Turn sending Fireline's status changes to PagerDuty on or off."
+    )
+    sync_notes: bool | None = Field(
+        default=None, description="Turn posting Fireline's notes to PagerDuty on or off."
+    )
+    from_email: str | None = Field(
+        default=None,
+        description="New `From` email; null clears it (only while sync is off).",
+        json_schema_extra=_MAX_EMAIL,
+    )
     signing_secrets: list[str] | None = Field(
         default=None,
         description="Replace every active signing secret with these (1 or 2).",
@@ -179,6 +208,9 @@ class IntegrationOut(BaseModel):
     default_severity: str | None
     default_incident_type: str | None
     priority_severities: dict[str, str] = Field(description=_PRIORITY_MAP)
+    sync_to_pagerduty: bool = Field(description="Fireline's status changes go to PagerDuty.")
+    sync_notes: bool = Field(description="Fireline's notes go to PagerDuty.")
+    from_email: str | None = Field(description="The `From` of Fireline's writes to PagerDuty.")
     active_secret_count: int
     active_signing_secrets: list[SigningSecretOut]
     created_at: datetime
@@ -195,6 +227,9 @@ class IntegrationOut(BaseModel):
             default_severity=integration.default_severity,
             default_incident_type=integration.default_incident_type,
             priority_severities=dict(integration.priority_severities),
+            sync_to_pagerduty=integration.write_back.sync_to_pagerduty,
+            sync_notes=integration.write_back.sync_notes,
+            from_email=integration.write_back.from_email,
             active_secret_count=len(integration.secrets),
             active_signing_secrets=[
                 SigningSecretOut(id=s.id, created_at=s.created_at) for s in integration.secrets

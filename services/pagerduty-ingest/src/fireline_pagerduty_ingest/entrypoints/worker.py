@@ -30,6 +30,7 @@ from fireline_pagerduty_ingest.service_layer.deliveries import (
     release_delivery,
 )
 from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory
+from fireline_pagerduty_ingest.service_layer.sync import SyncDispatcher
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime import correlation, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
@@ -209,3 +210,10 @@ def _once_each(
         return asyncio.shield(loading[integration_id])
 
     return settings_of
+
+
+async def run_sync_dispatcher(dispatcher: SyncDispatcher, *, poll_interval_s: float) -> None:
+    """Send Fireline's changes to PagerDuty until cancelled; woken early by new requests."""
+    await run_periodically(
+        "pagerduty sync", dispatcher.pass_once, interval_s=poll_interval_s, wake=dispatcher.wake
+    )

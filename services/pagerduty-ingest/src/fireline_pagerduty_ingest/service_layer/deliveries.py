@@ -11,12 +11,14 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from fireline_contracts import AlertActivityPayload
 from fireline_pagerduty_ingest.domain.alert import AlertEventType, build_alert
 from fireline_pagerduty_ingest.domain.classification import Classification
 from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, FailedAttempt
 from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials
 from fireline_pagerduty_ingest.domain.errors import UnstorableValue
 from fireline_pagerduty_ingest.domain.sealing import api_token_context
+from fireline_pagerduty_ingest.domain.sync import ECHO_EVENT_TYPES
 from fireline_pagerduty_ingest.domain.webhook import parse_delivery
 from fireline_pagerduty_ingest.service_layer.enrichment import enrich
 from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory
@@ -130,12 +132,51 @@ async def publish_alerts(*, uow: UnitOfWork, ready: Sequence[ReadyAlert]) -> lis
             held = await uow.deliveries.lock_claims([(r.delivery.id, r.claim_id) for r in ready])
             publishing = [r for r in ready if r.delivery.id in held]
             for r in publishing:
-                await uow.publish(r.alert)
+                await uow.publish(await _marked_if_echo(uow, r))
             if publishing:
                 await uow.deliveries.mark_published(
                     [(r.delivery.id, r.enrichment_status) for r in publishing]
                 )
     return ["published" if r.delivery.id in held else "lost_claim" for r in ready]
+
+
+async def _marked_if_echo(uow: UnitOfWork, ready: ReadyAlert) -> AlertEventType:
+    """The alert, marked as the echo of Fireline's own change when it is one.
+
+    PagerDuty answers every status change (and note) made through its API with the usual
+    webhook, its agent the ``From`` user. The sync request for that change was claimed (its
+    attempt time recorded) before the call, so its webhook, which can only come after the
+    call, finds the request here: same integration, PagerDuty incident and status (or note
+    text), agent a user (the one PagerDuty's answer named, once known), within
+    ``ECHO_WINDOW`` of the call. Each request takes one echo, in this transaction with the
+    alert's outbox row, so a redelivered or re-claimed delivery cannot mark a second event,
+    and a later acknowledgement by someone in PagerDuty is mirrored as usual.
+    """
+    alert = ready.alert
+    payload = alert.payload
+    action = ECHO_EVENT_TYPES.get(payload.pagerduty_event_type)
+    agent = payload.agent
+    event_id = payload.pagerduty_event_id
+    if action is None or event_id is None or agent is None or agent.type != "user_reference":
+        return alert
+    # A note's echo is told by its text too: notes are not one state, but many.
+    note = payload.text if isinstance(payload, AlertActivityPayload) else None
+    if action == "note" and note is None:
+        return alert
+    matched = await uow.sync.match_echo(
+        integration_id=payload.integration_id,
+        external_id=payload.external_id,
+        action=action,
+        agent_id=agent.id,
+        received_at=ready.delivery.received_at,
+        event_id=event_id,
+        note=note,
+    )
+    if matched is None:
+        return alert
+    return alert.model_copy(
+        update={"payload": payload.model_copy(update={"fireline_change": matched})}
+    )
 
 
 @contextmanager
@@ -203,11 +244,11 @@ async def publishing_settings(
         sealed = await uow.integrations.credentials(integration_id)
     if sealed is None:
         return None, {}
-    credentials = _opened(box, integration_id, sealed.token_ciphertext, sealed.base_url)
+    credentials = opened_credentials(box, integration_id, sealed.token_ciphertext, sealed.base_url)
     return credentials, sealed.priority_severities
 
 
-def _opened(
+def opened_credentials(
     box: SecretBox, integration_id: UUID, token_ciphertext: bytes | None, base_url: str
 ) -> ApiCredentials | None:
     if token_ciphertext is None:

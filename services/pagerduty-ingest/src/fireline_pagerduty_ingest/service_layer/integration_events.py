@@ -30,6 +30,7 @@ _COMPARED = (
     "default_incident_type",
     "priority_severities",
 )
+_WRITE_BACK = ("sync_to_pagerduty", "sync_notes", "from_email")
 
 
 def created(integration: Integration, *, by: UUID | None) -> IntegrationCreated:
@@ -51,6 +52,9 @@ def changed_settings(
 ) -> tuple[str, ...]:
     """Names of the settings the update changed (signing secrets are reported apart)."""
     names = [n for n in _COMPARED if getattr(before, n) != getattr(after, n)]
+    names += [
+        n for n in _WRITE_BACK if getattr(before.write_back, n) != getattr(after.write_back, n)
+    ]
     # Tokens are sealed, so a new one cannot be compared with the old: any token given counts.
     if changes.pagerduty_api_token is not KEEP:
         names.append("pagerduty_api_token")

@@ -10,15 +10,18 @@ from uuid import UUID
 from fireline_pagerduty_ingest.domain.errors import IntegrationNotFound
 from fireline_pagerduty_ingest.domain.integration import (
     KEEP,
+    OFF,
     Integration,
     IntegrationChanges,
     IntegrationSettings,
     SecretPlan,
+    WriteBack,
     clean_api_token,
     clean_api_url,
     clean_label,
     clean_name,
     clean_priority_severities,
+    clean_write_back,
     plan_initial_secrets,
     plan_secret_change,
 )
@@ -52,6 +55,7 @@ async def create_integration(
     default_severity: str | None,
     default_incident_type: str | None,
     priority_severities: Mapping[str, str] | None = None,
+    write_back: WriteBack = OFF,
     by: UUID | None = None,
 ) -> SavedIntegration:
     """Create an integration; generate a signing secret when none is given, and start with the
@@ -66,6 +70,12 @@ async def create_integration(
     severity = clean_label(default_severity, "default_severity")
     incident_type = clean_label(default_incident_type, "default_incident_type")
     severities = clean_priority_severities(priority_severities)
+    back = clean_write_back(
+        sync_to_pagerduty=write_back.sync_to_pagerduty,
+        sync_notes=write_back.sync_notes,
+        from_email=write_back.from_email,
+        has_api_token=token is not None,
+    )
     plan = plan_initial_secrets(signing_secrets)
     async with uow:
         repo = uow.integrations
@@ -76,6 +86,7 @@ async def create_integration(
             default_severity=severity,
             default_incident_type=incident_type,
             priority_severities=severities,
+            write_back=back,
         )
         await repo.add(integration_id=integration_id, org_id=org_id, settings=settings)
         await _apply_secret_plan(repo, box, integration_id, plan)
@@ -145,6 +156,7 @@ async def update_integration(
             priority_severities=current.priority_severities
             if changes.priority_severities is KEEP
             else clean_priority_severities(changes.priority_severities),
+            write_back=_updated_write_back(current, changes, token_ciphertext is not None),
         )
         await repo.update(integration_id=integration_id, settings=settings)
         await _apply_secret_plan(repo, box, integration_id, plan)
@@ -176,6 +188,20 @@ async def delete_integration(
         ):
             raise IntegrationNotFound()
         await uow.publish(events.deleted(integration, by=by))
+
+
+def _updated_write_back(
+    current: Integration, changes: IntegrationChanges, has_api_token: bool
+) -> WriteBack:
+    now = current.write_back
+    return clean_write_back(
+        sync_to_pagerduty=now.sync_to_pagerduty
+        if changes.sync_to_pagerduty is KEEP
+        else changes.sync_to_pagerduty,
+        sync_notes=now.sync_notes if changes.sync_notes is KEEP else changes.sync_notes,
+        from_email=now.from_email if changes.from_email is KEEP else changes.from_email,
+        has_api_token=has_api_token,
+    )
 
 
 async def _updated_token(

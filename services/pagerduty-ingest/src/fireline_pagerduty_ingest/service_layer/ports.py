@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fireline_pagerduty_ingest.domain.delivery import NewDelivery
 from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials, OnCallEntry
+from fireline_pagerduty_ingest.domain.sync import CallResult
 from fireline_pagerduty_ingest.domain.target import OpenTarget
 
 
@@ -38,3 +39,20 @@ class EmailDirectory(Protocol):
     async def oncalls(
         self, credentials: ApiCredentials, escalation_policy_id: str
     ) -> tuple[OnCallEntry, ...]: ...
+
+
+class PagerDutyWriter(Protocol):
+    """The writes Fireline → PagerDuty sync makes (the REST client, or a fake in tests).
+
+    Never raises for a network or HTTP failure: that is the result (no status, or PagerDuty's).
+    """
+
+    async def set_status(
+        self, *, base_url: str, token: str, from_email: str, incident_id: str, status: str
+    ) -> CallResult:
+        """``PUT /incidents/{incident_id}`` with the new status."""
+
+    async def add_note(
+        self, *, base_url: str, token: str, from_email: str, incident_id: str, content: str
+    ) -> CallResult:
+        """``POST /incidents/{incident_id}/notes``."""

@@ -11,9 +11,11 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from fireline_contracts import PagerDutySyncAttempted
 from fireline_pagerduty_ingest.domain.alert import AlertEventType
 from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, DeliveryStatus, FailedAttempt
 from fireline_pagerduty_ingest.domain.integration import Integration, IntegrationSettings
+from fireline_pagerduty_ingest.domain.sync import Action, PagerDutyLink, SyncRequest, Verdict
 from fireline_pagerduty_ingest.domain.target import SealedCredentials, WebhookTarget
 from fireline_pagerduty_ingest.service_layer.integration_events import IntegrationEventType
 from fireline_runtime.unit_of_work import Transactional
@@ -100,6 +102,63 @@ class DeliveryRepository(Protocol):
         """
 
 
+class SyncRepository(Protocol):
+    """Fireline → PagerDuty: which integration each incident came from, and the changes to send.
+
+    Requests are leased like deliveries: ``claim`` moves a request's due time forward by the
+    lease, so one whose dispatcher died is claimed again once the lease is over.
+    """
+
+    async def integration_of(self, *, org_id: UUID, external_id: str) -> UUID | None:
+        """The integration whose stored deliveries name this PagerDuty incident."""
+
+    async def link(self, link: PagerDutyLink) -> None:
+        """Remember where an incident came from (the first link stays)."""
+
+    async def link_of(self, incident_id: UUID) -> PagerDutyLink | None: ...
+
+    async def add(
+        self,
+        *,
+        request_id: UUID,
+        source_event_id: UUID,
+        link: PagerDutyLink,
+        action: Action,
+        note: str | None,
+    ) -> bool:
+        """Store a pending request, due now; False when that incidents event already made one."""
+
+    async def claim(
+        self, *, limit: int, claim_id: UUID, now: datetime, lease_until: datetime
+    ) -> list[SyncRequest]:
+        """Lease up to ``limit`` due requests, only the oldest pending one of each incident; the
+        attempt is counted and its time recorded now, before the call."""
+
+    async def record(
+        self,
+        request: SyncRequest,
+        verdict: Verdict,
+        *,
+        at: datetime,
+        pagerduty_user_id: str | None,
+    ) -> bool:
+        """Record an attempt's verdict; False when the claim was lost (its lease ran out)."""
+
+    async def match_echo(
+        self,
+        *,
+        integration_id: UUID,
+        external_id: str,
+        action: Action,
+        agent_id: str | None,
+        received_at: datetime,
+        event_id: str,
+        note: str | None = None,
+    ) -> UUID | None:
+        """Mark the request whose echo this PagerDuty event is (see ``domain.sync``); its id.
+        A note's echo must carry the note's text."""
+
+
 class UnitOfWork(Transactional, Protocol):
     """The repositories and the outbox, on one transaction (``Transactional``).
 
@@ -113,6 +172,11 @@ class UnitOfWork(Transactional, Protocol):
     @property
     def deliveries(self) -> DeliveryRepository: ...
 
-    async def publish(self, event: AlertEventType | IntegrationEventType) -> None:
-        """Queue ``event`` on its topic (alerts or integrations); it is sent only if the
-        transaction commits."""
+    @property
+    def sync(self) -> SyncRepository: ...
+
+    async def publish(
+        self, event: AlertEventType | IntegrationEventType | PagerDutySyncAttempted
+    ) -> None:
+        """Queue ``event`` on its topic (alerts, integrations or PagerDuty sync); it is sent
+        only if the transaction commits."""

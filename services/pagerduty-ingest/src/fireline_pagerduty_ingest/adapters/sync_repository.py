@@ -1,0 +1,199 @@
+"""PostgreSQL storage of Fireline → PagerDuty sync: incident links and the requests to send."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from fireline_pagerduty_ingest.domain.sync import (
+    ECHO_WINDOW,
+    Action,
+    PagerDutyLink,
+    SyncRequest,
+    Verdict,
+)
+from fireline_runtime.db import Record
+from fireline_runtime.unit_of_work import PgRepository
+
+
+class PgSyncRepository(PgRepository):
+    async def integration_of(self, *, org_id: UUID, external_id: str) -> UUID | None:
+        """The integration whose deliveries name this PagerDuty incident (the earliest)."""
+        found: UUID | None = await self._conn.fetchval(
+            """
+            SELECT integration_id FROM deliveries
+            WHERE org_id = $1 AND incident_id = $2
+            ORDER BY id LIMIT 1
+            """,
+            org_id,
+            external_id,
+        )
+        return found
+
+    async def link(self, link: PagerDutyLink) -> None:
+        await self._conn.execute(
+            """
+            INSERT INTO pagerduty_links (incident_id, org_id, integration_id, external_id)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (incident_id) DO NOTHING
+            """,
+            link.incident_id,
+            link.org_id,
+            link.integration_id,
+            link.external_id,
+        )
+
+    async def link_of(self, incident_id: UUID) -> PagerDutyLink | None:
+        row = await self._conn.fetchrow(
+            "SELECT * FROM pagerduty_links WHERE incident_id = $1", incident_id
+        )
+        if row is None:
+            return None
+        return PagerDutyLink(
+            incident_id=row["incident_id"],
+            org_id=row["org_id"],
+            integration_id=row["integration_id"],
+            external_id=row["external_id"],
+        )
+
+    async def add(
+        self,
+        *,
+        request_id: UUID,
+        source_event_id: UUID,
+        link: PagerDutyLink,
+        action: Action,
+        note: str | None,
+    ) -> bool:
+        added = await self._conn.fetchval(
+            """
+            INSERT INTO sync_requests (id, source_event_id, org_id, incident_id, integration_id,
+                                       external_id, action, note, state, next_attempt_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now())
+            ON CONFLICT (source_event_id) DO NOTHING
+            RETURNING id
+            """,
+            request_id,
+            source_event_id,
+            link.org_id,
+            link.incident_id,
+            link.integration_id,
+            link.external_id,
+            action,
+            note,
+        )
+        return added is not None
+
+    async def claim(
+        self, *, limit: int, claim_id: UUID, now: datetime, lease_until: datetime
+    ) -> list[SyncRequest]:
+        # Only the oldest pending request of each incident: an acknowledgement and the
+        # resolution after it reach PagerDuty in that order, across dispatchers and restarts.
+        rows = await self._conn.fetch(
+            """
+            WITH candidates AS (
+                SELECT r.id FROM sync_requests r
+                WHERE r.state = 'pending' AND r.next_attempt_at <= $3
+                  AND NOT EXISTS (
+                      SELECT 1 FROM sync_requests earlier
+                      WHERE earlier.state = 'pending'
+                        AND earlier.incident_id = r.incident_id
+                        AND (earlier.created_at, earlier.id) < (r.created_at, r.id))
+                ORDER BY r.next_attempt_at, r.created_at
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE sync_requests r
+            SET claim_id = $2, next_attempt_at = $4, last_attempt_at = $3,
+                attempts = r.attempts + 1
+            FROM candidates c
+            WHERE r.id = c.id
+            RETURNING r.*
+            """,
+            limit,
+            claim_id,
+            now,
+            lease_until,
+        )
+        return [_request(row) for row in rows]
+
+    async def record(
+        self,
+        request: SyncRequest,
+        verdict: Verdict,
+        *,
+        at: datetime,
+        pagerduty_user_id: str | None,
+    ) -> bool:
+        recorded = await self._conn.fetchval(
+            """
+            UPDATE sync_requests
+            SET state = $3, schedule_step = $4, next_attempt_at = $5, claim_id = NULL,
+                finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $6::timestamptz END,
+                pagerduty_user_id = COALESCE($7, pagerduty_user_id)
+            WHERE id = $1 AND claim_id = $2 AND state = 'pending'
+            RETURNING id
+            """,
+            request.id,
+            request.claim_id,
+            verdict.state,
+            verdict.schedule_step,
+            verdict.next_attempt_at,
+            at,
+            pagerduty_user_id,
+        )
+        return recorded is not None
+
+    async def match_echo(
+        self,
+        *,
+        integration_id: UUID,
+        external_id: str,
+        action: Action,
+        agent_id: str | None,
+        received_at: datetime,
+        event_id: str,
+        note: str | None = None,
+    ) -> UUID | None:
+        matched: UUID | None = await self._conn.fetchval(
+            """
+            UPDATE sync_requests SET echo_event_id = $6
+            WHERE id = (
+                SELECT id FROM sync_requests
+                WHERE integration_id = $1 AND external_id = $2 AND action = $3
+                  AND echo_event_id IS NULL AND state <> 'failed'
+                  AND last_attempt_at IS NOT NULL
+                  AND last_attempt_at <= $5 AND last_attempt_at > $5 - $7::interval
+                  AND (pagerduty_user_id IS NULL OR pagerduty_user_id = $4)
+                  AND ($8::text IS NULL OR note = $8)
+                ORDER BY created_at
+                LIMIT 1
+                FOR UPDATE
+            )
+            RETURNING id
+            """,
+            integration_id,
+            external_id,
+            action,
+            agent_id,
+            received_at,
+            event_id,
+            ECHO_WINDOW,
+            note,
+        )
+        return matched
+
+
+def _request(row: Record) -> SyncRequest:
+    return SyncRequest(
+        id=row["id"],
+        org_id=row["org_id"],
+        incident_id=row["incident_id"],
+        integration_id=row["integration_id"],
+        external_id=row["external_id"],
+        action=row["action"],
+        note=row["note"],
+        attempts=row["attempts"],
+        schedule_step=row["schedule_step"],
+        claim_id=row["claim_id"],
+    )
