@@ -22,6 +22,7 @@ from typing import Any
 from fireline_devtools.net import free_port
 from fireline_devtools.postgres import Postgres, drop_database, ensure_database
 from fireline_devtools.processes import SERVICES, ServiceProcess, stack_env, wait_ready
+from fireline_runtime.event_signing import generate_private_key
 from support.infra import ARTIFACTS, Broker
 
 LIVE: list[Stack] = []
@@ -131,6 +132,7 @@ async def start_stack(
             "ingest_encryption_key": _key(),
             "ui_client_secret": _key(),
             "notifications_encryption_key": _key(),
+            "event_signing_key": generate_private_key(),
         },
         topic_prefix=stack.topic_prefix,
         database_suffix=suffix,

@@ -64,6 +64,8 @@ from fireline_contracts.keys import (
     KeyRevokedPayload,
     KeyRotated,
     KeyRotatedPayload,
+    KeysWatermark,
+    KeysWatermarkPayload,
 )
 from fireline_contracts.notifications import (
     NotificationEvent,
@@ -181,6 +183,8 @@ __all__ = [
     "KeyUsageEvent",
     "KeyUsed",
     "KeyUsedPayload",
+    "KeysWatermark",
+    "KeysWatermarkPayload",
     "LoginFailed",
     "LoginFailedPayload",
     "LoginSucceeded",

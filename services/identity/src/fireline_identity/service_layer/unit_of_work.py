@@ -25,6 +25,7 @@ IdentityEvent = (
     | keys_events.KeyRenamed
     | keys_events.KeyRotated
     | keys_events.KeyRevoked
+    | keys_events.KeysWatermark
     | users_events.UserCreated
     | users_events.UserUpdated
     | users_events.UserDeactivated
@@ -36,6 +37,10 @@ IdentityEvent = (
 
 
 class KeyRepository(Protocol):
+    async def watermark_unsent(self) -> bool:
+        """Whether a watermark of the keys topic waits in the outbox still (the broker is
+        away): another would only queue behind it."""
+
     async def count_active(self, org_id: UUID, now: datetime) -> int:
         """The org's keys that are neither revoked nor expired at ``now``."""
 
