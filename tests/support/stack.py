@@ -90,6 +90,12 @@ class Stack:
             check=False,
         )
 
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until every process's /readyz answers 200 again: after the broker was taken away,
+        the token-checking services refuse (503) until identity's watermarks reach them, and the
+        readiness check is the signal that they do (``keys_view``)."""
+        asyncio.run(wait_ready(list(self.processes.values()), timeout=timeout))
+
     def stop(self) -> dict[str, int | None]:
         codes = {}
         for name in reversed(list(self.processes)):
