@@ -127,6 +127,9 @@ async def _run_burst(
     sent = await sending
     if fault is not None:
         await anext(fault, None)
+        # After an outage longer than the revocation bound the token-checking services answer
+        # 503 until identity's watermarks reach them again; /readyz says when they do.
+        await _ready(org.stack)
     accounting = await burst.account(
         org.stack.url("incidents"),
         org.token(),
