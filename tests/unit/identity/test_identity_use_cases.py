@@ -24,6 +24,7 @@ from fireline_contracts import (
     KeyRotated,
     KeyRotatedPayload,
     KeysWatermark,
+    KeysWatermarkPayload,
     LoginFailed,
     LoginSucceeded,
     SessionRevoked,
@@ -100,11 +101,11 @@ class FakeKeys:
         self.digests: dict[UUID, str] = {}
         self.previous: dict[UUID, str] = {}
         self.revoked_by: dict[UUID, UUID | None] = {}
-        # What the outbox would say: a watermark written that the relay has not sent yet.
-        self.watermark_waiting = False
+        # Watermarks written that the relay has not sent yet (the outbox's view).
+        self.unsent_watermarks: list[KeysWatermark] = []
 
-    async def watermark_unsent(self) -> bool:
-        return self.watermark_waiting
+    async def drop_unsent_watermarks(self) -> None:
+        self.unsent_watermarks.clear()
 
     def _secrets(self, key_id: UUID) -> Secrets:
         key = self.rows[key_id]
@@ -1420,10 +1421,23 @@ async def test_a_watermark_goes_to_every_partition_of_the_keys_topic() -> None:
     assert {w.payload.as_of for w in sent} == {WATERMARK_AT}
 
 
-async def test_no_watermark_is_written_while_the_last_one_waits_or_the_topic_is_unknown() -> None:
-    waiting = FakeUnitOfWork()
-    waiting.keys.watermark_waiting = True
-    await watermarks.write_watermarks(waiting, FakeKeysTopic(3), lambda: WATERMARK_AT)
+async def test_new_watermarks_replace_those_an_outage_left_unsent() -> None:
+    uow = FakeUnitOfWork()
+    stale = KeysWatermark(
+        org_id=watermarks.NO_ORG,
+        payload=KeysWatermarkPayload(
+            partition=0, partitions=1, as_of=WATERMARK_AT - timedelta(minutes=5), route="r"
+        ),
+    )
+    uow.keys.unsent_watermarks.append(stale)
+    await watermarks.write_watermarks(uow, FakeKeysTopic(1), lambda: WATERMARK_AT)
+    assert uow.keys.unsent_watermarks == []
+    assert [e.payload.as_of for e in uow.published if isinstance(e, KeysWatermark)] == [
+        WATERMARK_AT
+    ]
+
+
+async def test_no_watermark_is_written_while_the_topic_is_unknown() -> None:
     unknown = FakeUnitOfWork()
     await watermarks.write_watermarks(unknown, FakeKeysTopic(None), lambda: WATERMARK_AT)
-    assert waiting.published == unknown.published == []
+    assert unknown.published == []

@@ -55,12 +55,12 @@ def _secrets(row: asyncpg.Record | None, key_id: UUID) -> Secrets:
 class PgKeyRepository(PgRepository):
     """API keys, in table ``api_keys``."""
 
-    async def watermark_unsent(self) -> bool:
-        found = await self._conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM outbox"
-            " WHERE published_at IS NULL AND event_type = 'KeysWatermark')"
+    async def drop_unsent_watermarks(self) -> None:
+        # A relay pass sending one of them meanwhile only marks nothing; an older watermark
+        # published anyway is ignored by consumers that have a newer one.
+        await self._conn.execute(
+            "DELETE FROM outbox WHERE published_at IS NULL AND event_type = 'KeysWatermark'"
         )
-        return bool(found)
 
     async def count_active(self, org_id: UUID, now: datetime) -> int:
         n = await self._conn.fetchval(

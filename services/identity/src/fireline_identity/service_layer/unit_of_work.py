@@ -37,9 +37,10 @@ IdentityEvent = (
 
 
 class KeyRepository(Protocol):
-    async def watermark_unsent(self) -> bool:
-        """Whether a watermark of the keys topic waits in the outbox still (the broker is
-        away): another would only queue behind it."""
+    async def drop_unsent_watermarks(self) -> None:
+        """Forget the keys topic's watermarks still waiting in the outbox (the broker is away):
+        the new ones supersede them, so an outage leaves one per partition waiting, and the
+        first one sent when the broker is back is current."""
 
     async def count_active(self, org_id: UUID, now: datetime) -> int:
         """The org's keys that are neither revoked nor expired at ``now``."""

@@ -5,6 +5,8 @@ can be without its noticing (``fireline_contracts.KeysWatermark``, the runtime's
 acknowledged before then had committed, so its outbox row has a smaller id than the watermarks'
 and is visible to every relay pass that sees them; the relay sends a partition's rows in id order
 and stops the partition at a failure, so the watermark never reaches a partition ahead of it.
+Dropping unsent watermarks changes nothing of that: only key events prove anything, and they are
+never dropped.
 """
 
 from __future__ import annotations
@@ -34,14 +36,13 @@ class KeysTopic(Protocol):
 async def write_watermarks(
     uow: UnitOfWork, topic: KeysTopic, clock: Callable[[], datetime]
 ) -> None:
-    """One watermark per partition of the keys topic, unless the last ones are still unsent."""
+    """One watermark per partition of the keys topic, replacing any still unsent."""
     partitions = await topic.partitions()
     if partitions is None:
         return
     as_of = clock()  # before the transaction: see the module's docstring
     async with uow:
-        if await uow.keys.watermark_unsent():
-            return
+        await uow.keys.drop_unsent_watermarks()
         for partition in range(partitions):
             payload = KeysWatermarkPayload(
                 partition=partition,
