@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import time
 
+from prometheus_client import Gauge
+
 from fireline_contracts import KEYS, KeysWatermark
 from fireline_runtime.db import Connection, listen
 from fireline_runtime.event_signing import EventVerifier, split_keys
@@ -133,4 +135,22 @@ def follow_identity_keys(runtime: ServiceRuntime, settings: TokenSettings) -> Ke
     view = KeysView(settings.fireline_keys_view_max_age_s)
     follow(runtime, view)
     runtime.add_readiness_check("keys_view", view.vouches)
+    age = Gauge(
+        "fireline_keys_view_age_seconds",
+        "How long ago this process's view of identity's keys topic was last current (identity's "
+        "watermarks); past fireline_keys_view_max_age_seconds it refuses what it cannot vouch "
+        "for. +Inf before the first watermark (sampled at scrape time).",
+        registry=runtime.metrics.registry,
+    )
+    Gauge(
+        "fireline_keys_view_max_age_seconds",
+        "The revocation bound (FIRELINE_KEYS_VIEW_MAX_AGE_S).",
+        registry=runtime.metrics.registry,
+    ).set(view.max_age_s)
+
+    async def sample() -> None:
+        current = view.age()
+        age.set(float("inf") if current is None else current)
+
+    runtime.on_scrape(sample)
     return view
