@@ -11,8 +11,8 @@ arrived, so auth refuses exchanges and resource servers refuse tokens, with a 50
 refused for a fresh view, broker up or down, and everything answers again once watermarks flow.
 
 Replicas share one consumer group, so each watermark reaches one replica: the consumer stores it
-in ``key_watermarks`` and notifies in its transaction, and every replica listens, as for the deny
-list (``token_guard``). A replica whose listener is down stops hearing watermarks and, after the
+in ``key_watermarks`` in its transaction, and every replica reads that table twice a second. A
+replica that cannot read it (its database is away) stops learning of watermarks and, after the
 bound, refuses: it fails closed.
 """
 
@@ -24,14 +24,16 @@ import time
 from prometheus_client import Gauge
 
 from fireline_contracts import KEYS, KeysWatermark
-from fireline_runtime.db import Connection, listen
+from fireline_runtime.db import Connection
 from fireline_runtime.event_signing import EventVerifier, split_keys
+from fireline_runtime.periodic import run_periodically
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.settings import TokenSettings
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "fireline_key_watermarks"
+POLL_S = 0.5
+"""How often every replica reads the watermarks the consumer stored: a small part of the bound."""
 _UPSERT = """
     INSERT INTO key_watermarks (partition, partitions, as_of) VALUES ($1, $2, $3)
     ON CONFLICT (partition) DO UPDATE SET partitions = EXCLUDED.partitions, as_of = EXCLUDED.as_of
@@ -83,12 +85,9 @@ class KeysView:
 
 
 async def record(conn: Connection, event: KeysWatermark) -> None:
-    """Store the watermark, in the consumer's transaction, and tell every replica at commit."""
+    """Store the watermark, in the consumer's transaction; the other replicas read it from there."""
     p = event.payload
     await conn.execute(_UPSERT, p.partition, p.partitions, p.as_of)
-    await conn.execute(
-        "SELECT pg_notify($1, $2)", CHANNEL, f"{p.partition} {p.partitions} {p.as_of.timestamp()!r}"
-    )
 
 
 def remember(view: KeysView, event: KeysWatermark) -> None:
@@ -98,24 +97,28 @@ def remember(view: KeysView, event: KeysWatermark) -> None:
 
 
 def follow(runtime: ServiceRuntime, view: KeysView) -> None:
-    """Keep ``view`` current on every replica of ``runtime``: loaded at start and after every
-    reconnection of the listener, then moved on by each notice."""
+    """Keep ``view`` current on every replica of ``runtime``: the table is read at start and then
+    every :data:`POLL_S`, so a replica that did not consume a watermark learns it that much later.
 
-    async def load(conn: Connection) -> None:
-        rows = await conn.fetch(
-            "SELECT partition, partitions, extract(epoch FROM as_of) AS as_of FROM key_watermarks"
-        )
+    Polled rather than notified: a NOTIFY every second would serialise commits across the whole
+    PostgreSQL cluster (``outbox.py``) and make every listening backend of the database run a
+    transaction to read it; one indexed read a second per replica costs less."""
+
+    async def load() -> None:
+        async with runtime.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT partition, partitions, extract(epoch FROM as_of) AS as_of"
+                " FROM key_watermarks"
+            )
         for row in rows:
             view.update(row["partition"], row["partitions"], float(row["as_of"]))
 
-    def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
-        partition, partitions, as_of = str(payload).split(" ")
-        view.update(int(partition), int(partitions), float(as_of))
-
     async def start(rt: ServiceRuntime) -> None:
-        async with rt.pool.acquire() as conn:
-            await load(conn)
-        rt.spawn(listen(rt.settings.database_url, CHANNEL, on_notify, on_listening=load), CHANNEL)
+        await load()  # before traffic is served
+        rt.spawn(
+            run_periodically("keys view", load, interval_s=POLL_S, max_backoff_s=POLL_S),
+            "keys-view",
+        )
 
     runtime.on_start(start)
 
