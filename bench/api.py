@@ -141,6 +141,13 @@ class Fireline:
         """POST one delivery; the status code. Raises HttpError when there is no answer."""
         return await self.webhooks.post(urllib.parse.urlsplit(url).path, body, headers)
 
+    async def ingest_read_status(self, token: str) -> int:
+        """Status of an authenticated read at pagerduty-ingest: does it accept this token?"""
+        r = await self.http.get(
+            f"{self.target.ingest_url}/v1/integrations/pagerduty", headers=_bearer(token)
+        )
+        return r.status_code
+
     # incidents
 
     async def read_status(self, token: str) -> int:

@@ -29,6 +29,7 @@ from bench import (
     live,
     machine,
     options,
+    outage,
     report,
     sessions,
     storm,
@@ -59,6 +60,7 @@ SCENARIOS: dict[int, Scenario] = {
     12: sessions.logout_refuses_tokens,
     13: webhooks.pagerduty_to_webhook,
     14: webhooks.fan_out_burst,
+    15: outage.revocation_with_broker_paused,
 }
 NEEDS_INTEGRATION = {1, 3, 4, 8, 9, 10, 11, 13, 14}
 

@@ -62,6 +62,8 @@ from fireline_contracts import (
     KeyRevokedPayload,
     KeyRotated,
     KeyRotatedPayload,
+    KeysWatermark,
+    KeysWatermarkPayload,
     KeyUsed,
     KeyUsedPayload,
     LoginFailed,
@@ -419,6 +421,12 @@ def sample_events() -> list[EventEnvelope]:
                 rotated_by=USER_ID,
             ),
         ),
+        KeysWatermark(
+            **_envelope(),
+            payload=KeysWatermarkPayload(
+                partition=1, partitions=3, as_of=WHEN, route="keys-watermark-1-0"
+            ),
+        ),
     ]
 
 
@@ -443,6 +451,7 @@ def test_every_registered_event_type_has_a_sample_and_a_topic() -> None:
             "KeyRenamed",
             "KeyRotated",
             "KeyRevoked",
+            "KeysWatermark",
             "UserCreated",
             "UserUpdated",
             "UserDeactivated",
@@ -615,6 +624,7 @@ _EXPECTED_KEY = {
     "KeyCreated": str(KEY_ID),
     "KeyRenamed": str(KEY_ID),
     "KeyRevoked": str(KEY_ID),
+    "KeysWatermark": "keys-watermark-1-0",
     "UserCreated": str(USER_ID),
     "UserUpdated": str(USER_ID),
     "UserDeactivated": str(USER_ID),

@@ -59,10 +59,22 @@ KAFKA_SETUP = "kafka-setup"
 # Secrets that have no safe default: compose must refuse to start without them.
 REQUIRED_SECRETS = {
     "postgres": {"POSTGRES_PASSWORD"},
-    "identity": {"FIRELINE_ADMIN_PASSWORD", "FIRELINE_UI_CLIENT_SECRET"},
-    "auth": {"FIRELINE_SIGNING_KEY_ENCRYPTION_KEY", "FIRELINE_UI_CLIENT_SECRET"},
-    "pagerduty-ingest": {"FIRELINE_INGEST_ENCRYPTION_KEY"},
-    "notifications": {"FIRELINE_NOTIFICATIONS_ENCRYPTION_KEY"},
+    "identity": {
+        "FIRELINE_ADMIN_PASSWORD",
+        "FIRELINE_UI_CLIENT_SECRET",
+        "FIRELINE_EVENT_SIGNING_KEY",
+    },
+    "auth": {
+        "FIRELINE_SIGNING_KEY_ENCRYPTION_KEY",
+        "FIRELINE_UI_CLIENT_SECRET",
+        "FIRELINE_IDENTITY_EVENT_PUBLIC_KEYS",
+    },
+    "incidents": {"FIRELINE_IDENTITY_EVENT_PUBLIC_KEYS"},
+    "pagerduty-ingest": {"FIRELINE_INGEST_ENCRYPTION_KEY", "FIRELINE_IDENTITY_EVENT_PUBLIC_KEYS"},
+    "notifications": {
+        "FIRELINE_NOTIFICATIONS_ENCRYPTION_KEY",
+        "FIRELINE_IDENTITY_EVENT_PUBLIC_KEYS",
+    },
     "kafka": {"FIRELINE_KAFKA_ADMIN_PASSWORD"},
 }
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|_KEY|_TOKEN)$")

@@ -45,6 +45,9 @@ def _broker_back(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if broker is not None:
         broker.restore()
+        # The services refuse tokens (503) until identity's watermarks reach them again after
+        # an outage longer than the bound; the next test starts once they answer.
+        request.getfixturevalue("stack").wait_ready()
 
 
 def _scanning(keys_file: Path) -> dict[str, dict[str, str]]:

@@ -27,6 +27,7 @@ from fireline_devtools.kafka import KafkaCluster
 from fireline_devtools.net import free_port
 from fireline_devtools.postgres import Postgres, drop_database, ensure_database
 from fireline_devtools.processes import SERVICES, ServiceProcess, wait_ready
+from fireline_runtime.event_signing import generate_private_key, public_key_of
 from support import infra
 from support import pagerduty_fixtures as pd
 from support.credentials import exchange_at
@@ -49,6 +50,7 @@ IMAGE_EXCLUDES = {
     "KAFKA_TOOLS_LOG4J_LOGLEVEL",
 }
 
+_EVENT_KEY = generate_private_key()
 TEST_SECRETS = {
     "POSTGRES_PASSWORD": "unused-here",
     "FIRELINE_ADMIN_PASSWORD": "compose admin password 1",
@@ -62,6 +64,8 @@ TEST_SECRETS = {
     "FIRELINE_KAFKA_INCIDENTS_PASSWORD": "compose-kafka-incidents",
     "FIRELINE_KAFKA_INGEST_PASSWORD": "compose-kafka-ingest",
     "FIRELINE_KAFKA_NOTIFICATIONS_PASSWORD": "compose-kafka-notifications",
+    "FIRELINE_EVENT_SIGNING_KEY": _EVENT_KEY,
+    "FIRELINE_IDENTITY_EVENT_PUBLIC_KEYS": public_key_of(_EVENT_KEY),
 }
 """What a deployer puts in `.env`: compose refuses to start without them."""
 

@@ -127,6 +127,11 @@ async def _run_burst(
     sent = await sending
     if fault is not None:
         await anext(fault, None)
+        # After an outage longer than the revocation bound the token-checking services answer
+        # 503 until identity's watermarks reach them again; /readyz says when they do. A replica
+        # the fault killed stays down until the test ends.
+        running = [p for p in org.stack.processes.values() if p.proc and p.proc.poll() is None]
+        await wait_ready(running, timeout=120)
     accounting = await burst.account(
         org.stack.url("incidents"),
         org.token(),

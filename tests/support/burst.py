@@ -31,6 +31,8 @@ from support.kafka import read_to_end
 
 LIFE = ("incident_triggered_agent_null", "incident_acknowledged", "incident_resolved")
 ALERT_ORDER = ["AlertTriggered", "AlertAcknowledged", "AlertResolved"]
+RETRY_503_FOR_S = 60.0
+"""How long a read keeps honouring 503 + Retry-After before the 503 counts as the answer."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,26 @@ class Accounting:
         )
 
 
+async def _read_page(
+    client: httpx.AsyncClient, incidents_url: str, token: str, cursor: str
+) -> httpx.Response:
+    """One page, retried as a client honouring ``Retry-After`` does while a 503 says the service
+    cannot vouch for tokens right now: after a replica or broker was killed, its view of
+    revocations may be older than the bound until the group has moved its partitions on."""
+    deadline = time.monotonic() + RETRY_503_FOR_S
+    while True:
+        r = await client.get(
+            f"{incidents_url}/v1/incidents",
+            params={"source": "pagerduty", "limit": 100, "cursor": cursor},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if r.status_code != 503 or "retry-after" not in r.headers:
+            return r
+        if time.monotonic() > deadline:
+            return r
+        await asyncio.sleep(min(float(r.headers["retry-after"]), 1.0))
+
+
 async def incidents_by_pagerduty_id(
     incidents_url: str, token: str, wanted: set[str]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -165,11 +187,7 @@ async def incidents_by_pagerduty_id(
     cursor = ""
     async with httpx.AsyncClient(timeout=30) as client:
         while True:
-            r = await client.get(
-                f"{incidents_url}/v1/incidents",
-                params={"source": "pagerduty", "limit": 100, "cursor": cursor},
-                headers={"Authorization": f"Bearer {token}"},
-            )
+            r = await _read_page(client, incidents_url, token, cursor)
             assert r.status_code == 200, r.text
             page = r.json()
             for item in page["items"]:

@@ -61,9 +61,10 @@ def new_org(stack: Stack) -> tuple[str, str]:
     """Another org on the stack, made with identity's CLI: its admin's (email, password)."""
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
     password = secrets.token_urlsafe(16)
+    # `=`: a password token_urlsafe starts with "-" would otherwise read as an option.
     created = stack.cli(
         "org", "create", "--name", f"other-{uuid.uuid4().hex[:6]}",
-        "--admin-email", email, "--admin-password", password,
+        "--admin-email", email, f"--admin-password={password}",
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     return email, password

@@ -22,6 +22,7 @@ from typing import Any
 from fireline_devtools.net import free_port
 from fireline_devtools.postgres import Postgres, drop_database, ensure_database
 from fireline_devtools.processes import SERVICES, ServiceProcess, stack_env, wait_ready
+from fireline_runtime.event_signing import generate_private_key
 from support.infra import ARTIFACTS, Broker
 
 LIVE: list[Stack] = []
@@ -89,6 +90,12 @@ class Stack:
             check=False,
         )
 
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until every process's /readyz answers 200 again: after the broker was taken away,
+        the token-checking services refuse (503) until identity's watermarks reach them, and the
+        readiness check is the signal that they do (``keys_view``)."""
+        asyncio.run(wait_ready(list(self.processes.values()), timeout=timeout))
+
     def stop(self) -> dict[str, int | None]:
         codes = {}
         for name in reversed(list(self.processes)):
@@ -133,6 +140,7 @@ async def start_stack(
             "ingest_encryption_key": _key(),
             "ui_client_secret": _key(),
             "notifications_encryption_key": _key(),
+            "event_signing_key": generate_private_key(),
         },
         topic_prefix=stack.topic_prefix,
         database_suffix=suffix,

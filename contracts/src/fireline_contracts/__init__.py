@@ -64,6 +64,8 @@ from fireline_contracts.keys import (
     KeyRevokedPayload,
     KeyRotated,
     KeyRotatedPayload,
+    KeysWatermark,
+    KeysWatermarkPayload,
 )
 from fireline_contracts.notifications import (
     NotificationEvent,
@@ -188,6 +190,8 @@ __all__ = [
     "KeyUsageEvent",
     "KeyUsed",
     "KeyUsedPayload",
+    "KeysWatermark",
+    "KeysWatermarkPayload",
     "LoginFailed",
     "LoginFailedPayload",
     "LoginSucceeded",

@@ -233,7 +233,47 @@ class KeyRotated(EventEnvelope):
         return str(self.payload.key_id)
 
 
+class KeysWatermarkPayload(ContractModel):
+    """How current this partition of the keys topic is."""
+
+    partition: int = Field(ge=0, description="The partition of the keys topic this record is on.")
+    partitions: int = Field(
+        ge=1, description="How many partitions the keys topic had when identity wrote this."
+    )
+    as_of: UtcDatetime = Field(
+        description="Every key event identity committed before this instant is on this partition "
+        "before this record: a consumer that has applied this record has seen every revocation "
+        "identity acknowledged before `as_of`."
+    )
+    route: str = Field(
+        min_length=1,
+        max_length=64,
+        description="The Kafka key identity chose so that the record lands on `partition`.",
+    )
+
+
+class KeysWatermark(EventEnvelope):
+    """Identity's heartbeat on each partition of the keys topic, about once a second.
+
+    It goes through identity's outbox like every key event and, written after them, reaches each
+    partition after them: it proves that a consumer's view of revocations is current up to
+    `as_of`. Services that enforce revocation refuse what they cannot vouch for once their view
+    is older than their bound. `org_id` is the nil UUID: a watermark belongs to no org.
+    """
+
+    event_type: Literal["KeysWatermark"] = Field(
+        default="KeysWatermark", description="Name of the event."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Version of this event's schema.")
+    payload: KeysWatermarkPayload = Field(description="The partition and how current it is.")
+
+    @property
+    def kafka_key(self) -> str:
+        return self.payload.route
+
+
 KeyEvent = Annotated[
-    KeyCreated | KeyRenamed | KeyRotated | KeyRevoked, Field(discriminator="event_type")
+    KeyCreated | KeyRenamed | KeyRotated | KeyRevoked | KeysWatermark,
+    Field(discriminator="event_type"),
 ]
 """Any event on the keys topic, discriminated by ``event_type``."""

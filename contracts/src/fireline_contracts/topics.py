@@ -29,7 +29,7 @@ from fireline_contracts.integrations import (
 )
 from fireline_contracts.key_exchange_failures import KeyExchangeFailed
 from fireline_contracts.key_usage import KeyUsed
-from fireline_contracts.keys import KeyCreated, KeyRenamed, KeyRevoked, KeyRotated
+from fireline_contracts.keys import KeyCreated, KeyRenamed, KeyRevoked, KeyRotated, KeysWatermark
 from fireline_contracts.notifications import (
     WebhookEndpointChanged,
     WebhookEndpointCreated,
@@ -68,8 +68,9 @@ KEYS = TopicSpec(
     name="fireline.identity.keys.v1",
     key="key_id",
     compacted=True,
-    events=(KeyCreated, KeyRenamed, KeyRotated, KeyRevoked),
-    description="API key lifecycle, published by identity.",
+    events=(KeyCreated, KeyRenamed, KeyRotated, KeyRevoked, KeysWatermark),
+    description="API key lifecycle, and a watermark per partition about once a second, "
+    "published and signed by identity.",
     owner="identity",
     readers=("auth", "incidents", "pagerduty-ingest", "notifications", "identity"),
 )

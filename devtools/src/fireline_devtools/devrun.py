@@ -30,6 +30,7 @@ from fireline_devtools.brokers import EmbeddedBroker, start_local_broker
 from fireline_devtools.net import port_open
 from fireline_devtools.postgres import Postgres, drop_database, ensure_database, find_postgres
 from fireline_devtools.processes import SERVICES, ServiceProcess, stack_env, wait_ready
+from fireline_runtime.event_signing import generate_private_key
 
 
 def dev_secrets(state_dir: Path) -> dict[str, str]:
@@ -41,6 +42,7 @@ def dev_secrets(state_dir: Path) -> dict[str, str]:
         "ingest_encryption_key": _random_key,
         "ui_client_secret": _random_key,
         "notifications_encryption_key": _random_key,
+        "event_signing_key": generate_private_key,
     }
     # A state folder from before a secret existed gets the new one and keeps the others.
     missing = {name: make() for name, make in wanted.items() if name not in values}

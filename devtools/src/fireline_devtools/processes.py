@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from fireline_devtools.postgres import Postgres
+from fireline_runtime.event_signing import public_key_of
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def stack_env(
     credentials (``EmbeddedBroker.service_env``), which no other service sees.
     """
     auth_url = f"http://127.0.0.1:{ports['auth']}"
+    signing_key = secrets_["event_signing_key"]
     common = {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "FIRELINE_TOPIC_PREFIX": topic_prefix,
@@ -85,6 +87,8 @@ def stack_env(
         "FIRELINE_LOG_LEVEL": "INFO",
         # A local stack listens on loopback only: its metrics may share the HTTP port.
         "FIRELINE_METRICS_ON_HTTP_PORT": "true",
+        # Every service that acts on key events accepts only what identity signed.
+        "FIRELINE_IDENTITY_EVENT_PUBLIC_KEYS": public_key_of(signing_key),
         **(broker_env or {}),
     }
     per_service = {
@@ -95,6 +99,7 @@ def stack_env(
             "FIRELINE_COOKIE_SECURE": "false",
             "FIRELINE_UI_CLIENT_SECRET": secrets_["ui_client_secret"],
             "FIRELINE_INCIDENTS_URL": f"http://127.0.0.1:{ports['incidents']}",
+            "FIRELINE_EVENT_SIGNING_KEY": signing_key,
         },
         "auth": {
             "FIRELINE_SIGNING_KEY_ENCRYPTION_KEY": secrets_["signing_key_encryption_key"],

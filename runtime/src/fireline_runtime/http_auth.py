@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,10 +38,16 @@ from fireline_runtime.problems import Forbidden, ServiceUnavailable, Unauthorize
 from fireline_runtime.revocation import RevokedKeys
 from fireline_runtime.tokens import InvalidToken, KeySetUnavailable, Principal, TokenVerifier
 
+if TYPE_CHECKING:
+    from fireline_runtime.keys_view import KeysView
+
 REALM = "fireline"
 # JWKS refetches are at most every 30 s by default; a client retrying sooner would only hit the
 # same outage.
 _UNAVAILABLE_RETRY_AFTER_S = 30
+STALE_RETRY_AFTER_S = 5
+"""Identity's watermarks come every second; once the broker is back the view is current within
+seconds, and until then a retry sooner would only meet the same outage."""
 # RFC 6749 §3.3 scope-token characters; also keeps the scope safe inside a quoted header value.
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 # RFC 6750 §3: error_description may only use these characters.
@@ -76,9 +82,12 @@ def _bearer_token(authorization: str | None) -> str | None:
 class BearerAuth:
     """Turns a request's bearer token into a :class:`Principal`, or raises a 401/503 problem."""
 
-    def __init__(self, verifier: TokenVerifier, revoked: RevokedKeys) -> None:
+    def __init__(
+        self, verifier: TokenVerifier, revoked: RevokedKeys, view: KeysView | None = None
+    ) -> None:
         self._verifier = verifier
         self._revoked = revoked
+        self._view = view
 
     async def __call__(self, request: Request) -> Principal:
         token = _bearer_token(request.headers.get("Authorization"))
@@ -106,8 +115,17 @@ class BearerAuth:
             raise _invalid_token("key revoked")
         if principal.session_id is not None and str(principal.session_id) in self._revoked:
             raise _invalid_token("session ended")
-        if self._revoked.secret_retired(principal, time.time()):
+        now = time.time()
+        if self._revoked.secret_retired(principal, now):
             raise _invalid_token("secret rotated")
+        if self._view is not None and not self._view.vouches(now):
+            # The key may have been revoked since the view was current: neither a 401 (the
+            # token may be good) nor a 200 (it may not be) would be true.
+            raise ServiceUnavailable(
+                "Revocations cannot be checked right now; retry shortly.",
+                code="revocations_unavailable",
+                headers={"Retry-After": str(STALE_RETRY_AFTER_S)},
+            )
         return principal
 
     def honours(self, principal: Principal, now: float) -> bool:
@@ -118,6 +136,8 @@ class BearerAuth:
             return False
         if self._revoked.secret_retired(principal, now):
             return False
+        if self._view is not None and not self._view.vouches(now):
+            return False  # the stream ends; the client's reconnection gets the 503
         return principal.session_id is None or str(principal.session_id) not in self._revoked
 
 

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from fireline_contracts import EventEnvelope, TopicSpec, dlq_name, parse_event, topic_name
 from fireline_runtime import correlation, inbox, outbox, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
+from fireline_runtime.event_signing import EventVerifier
 from fireline_runtime.kafka_acls import group_id
 from fireline_runtime.kafka_security import KafkaSecurity
 from fireline_runtime.observability import Metrics
@@ -130,6 +131,7 @@ class Messaging:
         self.handlers: list[EventHandler] = []
         self.states: dict[str, ConsumerState] = {}
         self._by_topic: dict[str, EventHandler] = {}
+        self._verifiers: dict[str, EventVerifier] = {}
         self._registered = False
         self._stopping = False
         self._subscriber: Any = None
@@ -207,6 +209,20 @@ class Messaging:
         # Exported at 0 from the start: an alert on a counter's increase needs the 0 before it.
         self._metrics.dead_lettered.labels(handler.name)
 
+    def require_signature(self, spec: TopicSpec, verifier: EventVerifier) -> None:
+        """Accept a record of ``spec`` only if its owner signed it (``event_signing``); any other
+        is dead-lettered unapplied, as a record that does not parse is."""
+        self._verifiers[spec.name] = verifier
+
+    def _parse(self, handler: EventHandler, record: ConsumerRecord[bytes, bytes]) -> EventEnvelope:
+        """The record's event; a ``ValueError`` if it does not parse or lacks a required
+        signature."""
+        raw = record.value or b""
+        verifier = self._verifiers.get(handler.topic.name)
+        if verifier is not None:
+            verifier.verify(handler.topic, raw, record.headers)
+        return parse_event(raw, spec=handler.topic)
+
     def _register(self) -> None:
         """One FastStream subscriber (one group member) for every topic the service consumes.
 
@@ -280,7 +296,7 @@ class Messaging:
         for record in records:
             handler = self._by_topic[record.topic]
             try:
-                parsed.append((handler, parse_event(record.value or b"", spec=handler.topic)))
+                parsed.append((handler, self._parse(handler, record)))
             except (ValidationError, ValueError):
                 return False  # a poison record: the one-by-one path dead-letters it
         handler = parsed[0][0]  # a partition belongs to one topic, so to one handler
@@ -358,9 +374,8 @@ class Messaging:
         self, handler: EventHandler, record: ConsumerRecord[bytes, bytes], state: ConsumerState
     ) -> None:
         topic = record.topic
-        raw = record.value or b""
         try:
-            event = parse_event(raw, spec=handler.topic)
+            event = self._parse(handler, record)
         except (ValidationError, ValueError) as exc:
             await self._dead_letter(handler, record, exc, attempts=0)
             state.dead_lettered += 1

@@ -35,12 +35,28 @@ from aiokafka.partitioner import DefaultPartitioner
 from fireline_contracts import EventEnvelope, TopicSpec, topic_name
 from fireline_runtime import correlation, tracing
 from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
+from fireline_runtime.event_signing import HEADER, EventSigner
 
 _PARTITIONER = DefaultPartitioner()
 """aiokafka's default partitioner, the one ``send`` uses: a key's partition is the same either
 way."""
 
 log = logging.getLogger(__name__)
+
+
+def key_for_partition(partition: int, partitions: int, stem: str) -> str:
+    """A Kafka key that the producer's partitioner sends to ``partition`` of ``partitions``: how
+    a row reaches a chosen partition through the outbox, which only knows keys."""
+    if not 0 <= partition < partitions:
+        raise ValueError(f"partition {partition} is not one of {partitions}")
+    every = list(range(partitions))
+    n = 0
+    while True:
+        key = f"{stem}-{partition}-{n}"
+        if _PARTITIONER(key.encode(), every, every) == partition:
+            return key
+        n += 1
+
 
 NOTIFY_CHANNEL = "fireline_outbox"
 _RELAY_LOCK_KEY = 0x52454C41  # "RELA": one active relay per database
@@ -137,6 +153,11 @@ class OutboxWriter:
 
     def __init__(self, topic_prefix: str = "") -> None:
         self._prefix = topic_prefix
+        self._signers: dict[str, EventSigner] = {}
+
+    def sign(self, spec: TopicSpec, signer: EventSigner) -> None:
+        """Sign every row of ``spec`` from now on (the topics that grant access)."""
+        self._signers[spec.name] = signer
 
     def row(self, spec: TopicSpec, event: EventEnvelope) -> Row:
         """The event's row, with the correlation id and trace context of the code emitting it
@@ -145,22 +166,19 @@ class OutboxWriter:
             event = event.model_copy(update={"correlation_id": cid})
         topic = topic_name(spec, self._prefix)
         key = event.kafka_key
-        return [
-            event.event_id,
-            topic,
-            key,
-            event.event_type,
-            event.to_bytes(),
-            {
-                "event_type": event.event_type,
-                "correlation_id": event.correlation_id or "",
-                "schema_version": str(event.schema_version),
-                # The writing span's trace context: the relay sends the row later, outside any
-                # request or event, and continues this trace from here (tracing.producing).
-                **tracing.carrier(),
-            },
-            f"{topic}\n{key}",
-        ]
+        value = event.to_bytes()
+        headers = {
+            "event_type": event.event_type,
+            "correlation_id": event.correlation_id or "",
+            "schema_version": str(event.schema_version),
+            # The writing span's trace context: the relay sends the row later, outside any
+            # request or event, and continues this trace from here (tracing.producing).
+            **tracing.carrier(),
+        }
+        signer = self._signers.get(spec.name)
+        if signer is not None:
+            headers[HEADER] = signer.header(spec, value)
+        return [event.event_id, topic, key, event.event_type, value, headers, f"{topic}\n{key}"]
 
     async def add(self, conn: Connection, spec: TopicSpec, event: EventEnvelope) -> None:
         await self.insert(conn, [self.row(spec, event)])
@@ -429,11 +447,12 @@ class OutboxRelay:
         sent_ids: list[int],
         errors: list[BaseException],
     ) -> None:
-        """While tracing, each row in a span of its own: the rows of one key one after another,
-        the keys in parallel, a key stopping at its first failure."""
-        chains: dict[tuple[str, str], list[asyncpg.Record]] = defaultdict(list)
-        for row in rows:
-            chains[(row["topic"], row["kafka_key"])].append(row)
+        """While tracing, each row in a span of its own: a partition's rows one after another,
+        the partitions in parallel, a partition stopping at its first failure.
+
+        Per partition rather than per key, as untraced: identity's watermark on a partition must
+        never overtake an earlier key event on it (``KeysWatermark``)."""
+        chains = await _by_partition(sender, rows, errors)
 
         async def send_chain(chain: list[asyncpg.Record]) -> None:
             for row in chain:
@@ -441,7 +460,7 @@ class OutboxRelay:
                     await self._send_traced(sender, row)
                 except Exception as exc:
                     errors.append(exc)
-                    return  # later rows of this key must wait for this one
+                    return  # later rows of this partition must wait for this one
                 sent_ids.append(row["id"])
 
         await asyncio.gather(*(send_chain(c) for c in chains.values()))
@@ -468,6 +487,29 @@ def _headers(
     return [(k, str(v).encode()) for k, v in (stored or {}).items() if k not in skip]
 
 
+async def _by_partition(
+    sender: Sender, rows: list[asyncpg.Record], errors: list[BaseException]
+) -> dict[tuple[str, int], list[asyncpg.Record]]:
+    """The rows by (topic, partition), in ``id`` order; a key's partition is the one the
+    producer's own partitioner gives it. Empty, with the error recorded, without metadata."""
+    by_partition: dict[tuple[str, int], list[asyncpg.Record]] = defaultdict(list)
+    try:
+        partitions = {
+            topic: sorted(await sender.partitions_for(topic))
+            for topic in {row["topic"] for row in rows}
+        }
+    except Exception as exc:
+        errors.append(exc)
+        return by_partition
+    partition_of: dict[tuple[str, bytes], int] = {}
+    for row in rows:
+        topic, key = row["topic"], row["kafka_key"].encode()
+        if (topic, key) not in partition_of:
+            partition_of[(topic, key)] = _PARTITIONER(key, partitions[topic], partitions[topic])
+        by_partition[(topic, partition_of[(topic, key)])].append(row)
+    return by_partition
+
+
 async def _send_batches(
     sender: Sender, rows: list[asyncpg.Record], sent_ids: list[int], errors: list[BaseException]
 ) -> None:
@@ -479,21 +521,7 @@ async def _send_batches(
     later row of a key never overtakes an earlier one. Sending record by record cost about 40
     microseconds of Python per row and a produce request per row of a key (BENCHMARKS.md).
     """
-    by_partition: dict[tuple[str, int], list[asyncpg.Record]] = defaultdict(list)
-    try:
-        partitions = {
-            topic: sorted(await sender.partitions_for(topic))
-            for topic in {row["topic"] for row in rows}
-        }
-    except Exception as exc:
-        errors.append(exc)
-        return
-    partition_of: dict[tuple[str, bytes], int] = {}
-    for row in rows:
-        topic, key = row["topic"], row["kafka_key"].encode()
-        if (topic, key) not in partition_of:
-            partition_of[(topic, key)] = _PARTITIONER(key, partitions[topic], partitions[topic])
-        by_partition[(topic, partition_of[(topic, key)])].append(row)
+    by_partition = await _by_partition(sender, rows, errors)
 
     async def send_partition(topic: str, partition: int, queue: list[asyncpg.Record]) -> None:
         while queue:

@@ -98,6 +98,7 @@ class ServiceRuntime:
         # Set by token_guard.enable_bearer_auth; build_app exposes it to the route dependencies.
         self.bearer_auth: BearerAuth | None = None
         self.revoked_keys: RevokedKeys | None = None
+        self._ready_checks: dict[str, Callable[[], bool]] = {}
 
     # -- composition ----------------------------------------------------------------------------
 
@@ -272,11 +273,27 @@ class ServiceRuntime:
         except Exception:
             return False
 
+    async def partition_count(self, spec: TopicSpec, timeout: float = 2.0) -> int | None:
+        """How many partitions ``spec``'s topic has, from the producer's metadata; None while
+        the broker cannot say."""
+        try:
+            async with asyncio.timeout(timeout):
+                producer = await self._get_producer()
+                partitions = await producer.partitions_for(self.messaging.topic(spec))
+        except Exception:
+            return None
+        return len(partitions) or None
+
     async def readiness(self) -> dict[str, bool]:
         db_ok, broker_ok = await asyncio.gather(
             ping(self.pool) if self._pool else _false(), self.broker_reachable()
         )
-        return {"database": db_ok, "broker": broker_ok, "consumers": self.broker_started}
+        checks = {"database": db_ok, "broker": broker_ok, "consumers": self.broker_started}
+        return checks | {name: check() for name, check in self._ready_checks.items()}
+
+    def add_readiness_check(self, name: str, check: Callable[[], bool]) -> None:
+        """Another condition /readyz requires (e.g. a current view of revocations)."""
+        self._ready_checks[name] = check
 
     # -- HTTP -----------------------------------------------------------------------------------
 

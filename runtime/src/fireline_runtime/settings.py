@@ -118,6 +118,22 @@ class TokenSettings(BaseSettings):
         "RFC 9864's Ed25519 was used still carry.",
     )
 
+    fireline_identity_event_public_keys: str = Field(
+        default="",
+        description="Comma-separated Ed25519 public keys (base64url, 32 bytes) of identity's "
+        "event signing key (FIRELINE_EVENT_SIGNING_KEY on identity; two while it is rotated). Set: "
+        "key events without identity's signature are dead-lettered unapplied, and revocation is "
+        "bounded by FIRELINE_KEYS_VIEW_MAX_AGE_S. Unset: neither (logged at start-up).",
+    )
+    fireline_keys_view_max_age_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="The revocation bound: once this service's view of identity's keys topic "
+        "(identity's watermarks) is older than this, auth refuses exchanges and the resource "
+        "servers refuse tokens (503 with Retry-After) until it is current again. Needs "
+        "FIRELINE_IDENTITY_EVENT_PUBLIC_KEYS.",
+    )
+
     @field_validator("fireline_token_algorithms")
     @classmethod
     def _known_algorithms(cls, value: str) -> str:

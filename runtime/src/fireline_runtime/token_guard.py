@@ -24,8 +24,17 @@ import logging
 
 import httpx
 
-from fireline_contracts import KEYS, SESSIONS, EventEnvelope, KeyRevoked, KeyRotated, SessionRevoked
+from fireline_contracts import (
+    KEYS,
+    SESSIONS,
+    EventEnvelope,
+    KeyRevoked,
+    KeyRotated,
+    KeysWatermark,
+    SessionRevoked,
+)
 from fireline_contracts.api_keys import secret_fingerprint
+from fireline_runtime import keys_view
 from fireline_runtime.db import Connection, listen
 from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.messaging import EventHandler
@@ -60,11 +69,15 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
         leeway_s=settings.fireline_token_leeway_s,
         algorithms=settings.token_algorithms,
     )
-    bearer = BearerAuth(verifier, revoked)
+    view = keys_view.follow_identity_keys(runtime, settings)
+    bearer = BearerAuth(verifier, revoked, view)
     runtime.bearer_auth = bearer
     runtime.revoked_keys = revoked
 
     async def record(conn: Connection, event: EventEnvelope) -> None:
+        if isinstance(event, KeysWatermark):
+            await keys_view.record(conn, event)
+            return
         if isinstance(event, KeyRotated):
             await _record_rotation(conn, event)
             return
@@ -80,7 +93,9 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
         await conn.execute("SELECT pg_notify($1, $2)", REVOKED_CHANNEL, str(denied))
 
     def remember(event: EventEnvelope) -> None:
-        if isinstance(event, KeyRevoked):
+        if isinstance(event, KeysWatermark) and view is not None:
+            keys_view.remember(view, event)
+        elif isinstance(event, KeyRevoked):
             revoked.add(str(event.payload.key_id))
         elif isinstance(event, SessionRevoked):
             revoked.add(str(event.payload.session_id))

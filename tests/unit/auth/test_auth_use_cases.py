@@ -8,6 +8,7 @@ verify, keys refused, events published, keys created, rotated and deleted.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from fireline_auth.domain.errors import (
     InvalidClient,
     InvalidScope,
     RateLimited,
+    RevocationsUnavailable,
     SigningUnavailable,
     UnsupportedGrantType,
 )
@@ -54,6 +56,7 @@ from fireline_contracts import (
 )
 from fireline_contracts.scopes import INCIDENTS_READ, INCIDENTS_WRITE
 from fireline_runtime.jose import Algorithm
+from fireline_runtime.keys_view import KeysView
 from fireline_runtime.secret_box import SecretBox
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -659,6 +662,26 @@ async def test_no_signing_key_means_no_token(auth: Auth) -> None:
     with pytest.raises(SigningUnavailable):
         await exchange_key(auth, key.key_id, key.secret)
     assert auth.db.published == []
+
+
+async def test_a_stale_view_of_revocations_exchanges_no_key_until_a_watermark_arrives(
+    auth: Auth,
+) -> None:
+    key = await create_key(auth)
+    view = KeysView(max_age_s=10)
+    auth.ctx.keys_view = view
+    # Nothing heard from one of the two partitions: a revocation there could be missing.
+    view.update(0, 2, time.time())
+    for attempt in (
+        exchange_key(auth, key.key_id, key.secret),
+        exchange.exchange_bare_key(ctx=auth.ctx, key=key.secret, client_address="198.51.100.7"),
+    ):
+        with pytest.raises(RevocationsUnavailable):
+            await attempt
+    assert auth.db.published == []  # not even the key's use
+
+    view.update(1, 2, time.time())
+    assert (await exchange_key(auth, key.key_id, key.secret)).access_token
 
 
 async def test_a_bare_key_is_found_by_its_digest(auth: Auth) -> None:

@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID, uuid4
@@ -23,6 +23,8 @@ from fireline_contracts import (
     KeyRevokedPayload,
     KeyRotated,
     KeyRotatedPayload,
+    KeysWatermark,
+    KeysWatermarkPayload,
     LoginFailed,
     LoginSucceeded,
     SessionRevoked,
@@ -76,7 +78,15 @@ from fireline_identity.domain.sessions import (
     StoredSession,
 )
 from fireline_identity.domain.users import Role, User
-from fireline_identity.service_layer import audit, keys, orgs, secret_scanning, sessions, users
+from fireline_identity.service_layer import (
+    audit,
+    keys,
+    orgs,
+    secret_scanning,
+    sessions,
+    users,
+    watermarks,
+)
 from fireline_identity.service_layer.audit_entries import entry_for
 from fireline_identity.service_layer.unit_of_work import IdentityEvent
 
@@ -91,6 +101,11 @@ class FakeKeys:
         self.digests: dict[UUID, str] = {}
         self.previous: dict[UUID, str] = {}
         self.revoked_by: dict[UUID, UUID | None] = {}
+        # Watermarks written that the relay has not sent yet (the outbox's view).
+        self.unsent_watermarks: list[KeysWatermark] = []
+
+    async def drop_unsent_watermarks(self) -> None:
+        self.unsent_watermarks.clear()
 
     def _secrets(self, key_id: UUID) -> Secrets:
         key = self.rows[key_id]
@@ -1374,3 +1389,49 @@ def test_leaked_revocations_and_rotations_name_their_actor_and_no_digest() -> No
     )
     assert digest not in repr(rotated_entry)
     assert str(rotated.payload.previous_digest) not in repr(rotated_entry)
+
+
+WATERMARK_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+class FakeKeysTopic:
+    def __init__(self, partitions: int | None) -> None:
+        self.count = partitions
+
+    async def partitions(self) -> int | None:
+        return self.count
+
+    def route(self, partition: int, partitions: int) -> str:
+        return f"route-{partition}-of-{partitions}"
+
+
+async def test_a_watermark_goes_to_every_partition_of_the_keys_topic() -> None:
+    uow = FakeUnitOfWork()
+    await watermarks.write_watermarks(uow, FakeKeysTopic(3), lambda: WATERMARK_AT)
+    sent = [e for e in uow.published if isinstance(e, KeysWatermark)]
+    assert [(w.payload.partition, w.payload.partitions, w.kafka_key) for w in sent] == [
+        (p, 3, f"route-{p}-of-3") for p in range(3)
+    ]
+    assert {w.payload.as_of for w in sent} == {WATERMARK_AT}
+
+
+async def test_new_watermarks_replace_those_an_outage_left_unsent() -> None:
+    uow = FakeUnitOfWork()
+    stale = KeysWatermark(
+        org_id=watermarks.NO_ORG,
+        payload=KeysWatermarkPayload(
+            partition=0, partitions=1, as_of=WATERMARK_AT - timedelta(minutes=5), route="r"
+        ),
+    )
+    uow.keys.unsent_watermarks.append(stale)
+    await watermarks.write_watermarks(uow, FakeKeysTopic(1), lambda: WATERMARK_AT)
+    assert uow.keys.unsent_watermarks == []
+    assert [e.payload.as_of for e in uow.published if isinstance(e, KeysWatermark)] == [
+        WATERMARK_AT
+    ]
+
+
+async def test_no_watermark_is_written_while_the_topic_is_unknown() -> None:
+    unknown = FakeUnitOfWork()
+    await watermarks.write_watermarks(unknown, FakeKeysTopic(None), lambda: WATERMARK_AT)
+    assert unknown.published == []

@@ -66,6 +66,7 @@ from fireline_pagerduty_ingest.domain.integration import (
     SecretInfo,
     WriteBack,
 )
+from fireline_pagerduty_ingest.domain.sealing import api_token_context, signing_secret_context
 from fireline_pagerduty_ingest.domain.sync import (
     ECHO_WINDOW,
     Action,
@@ -75,7 +76,6 @@ from fireline_pagerduty_ingest.domain.sync import (
     SyncRequest,
     Verdict,
 )
-from fireline_pagerduty_ingest.domain.sealing import api_token_context, signing_secret_context
 from fireline_pagerduty_ingest.domain.target import (
     OpenTarget,
     SealedCredentials,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import Depends, FastAPI
 
 from fireline_runtime.http_auth import BearerAuth, CurrentPrincipal, require_scope
+from fireline_runtime.keys_view import KeysView
 from fireline_runtime.problems import PROBLEM_JSON, install_problem_handlers
 from fireline_runtime.revocation import RevokedKeys
 from fireline_runtime.tokens import JwksCache, Principal, TokenVerifier
@@ -100,7 +102,15 @@ def revoked() -> RevokedKeys:
 
 
 @pytest.fixture
-def app(jwks_endpoint: JwksEndpoint, revoked: RevokedKeys) -> FastAPI:
+def view() -> KeysView:
+    """A view of identity's keys that is current: one partition, heard from just now."""
+    current = KeysView(max_age_s=10)
+    current.update(0, 1, time.time())
+    return current
+
+
+@pytest.fixture
+def app(jwks_endpoint: JwksEndpoint, revoked: RevokedKeys, view: KeysView) -> FastAPI:
     """A service as its composition root would wire it."""
     verifier = TokenVerifier(
         JwksCache(jwks_endpoint, clock=lambda: 0.0),
@@ -109,7 +119,7 @@ def app(jwks_endpoint: JwksEndpoint, revoked: RevokedKeys) -> FastAPI:
         clock=lambda: float(NOW),
     )
     app = FastAPI()
-    app.state.bearer_auth = BearerAuth(verifier, revoked)
+    app.state.bearer_auth = BearerAuth(verifier, revoked, view)
     install_problem_handlers(app)
 
     @app.get("/v1/incidents")
@@ -245,6 +255,22 @@ async def test_unreachable_signing_keys_get_retryable_503(
     assert_problem(response, 503, "auth_unavailable")
     assert "retry-after" in response.headers
     assert "www-authenticate" not in response.headers
+
+
+async def test_a_view_of_revocations_older_than_the_bound_vouches_for_no_token(
+    client: httpx.AsyncClient, key: SigningKey, revoked: RevokedKeys, view: KeysView
+) -> None:
+    good, gone = key.mint(), key.mint(key_id="key_revoked")
+    revoked.add("key_revoked")
+    view.max_age_s = 0.0  # the last watermark is now older than the bound
+
+    response = await client.get("/v1/incidents", headers=bearer(good))
+
+    assert_problem(response, 503, "revocations_unavailable")
+    assert int(response.headers["retry-after"]) > 0
+    assert "www-authenticate" not in response.headers
+    # A key already known to be revoked is still refused for what it is.
+    assert_problem(await client.get("/v1/incidents", headers=bearer(gone)), 401, "invalid_token")
 
 
 async def test_openapi_documents_the_bearer_scheme(client: httpx.AsyncClient) -> None:

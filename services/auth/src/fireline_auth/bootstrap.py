@@ -19,6 +19,7 @@ from fireline_auth.service_layer.authentication import ADDRESS
 from fireline_auth.service_layer.context import AuthContext, Clock, TokenPolicy, utc_now
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_contracts import KEY_EXCHANGE_FAILURES, KEY_USAGE
+from fireline_runtime import keys_view
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
@@ -48,6 +49,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         )
     )
     keys = CachedKeys(uow)
+    view = keys_view.follow_identity_keys(runtime, settings)
     retention = settings.signing_key_retention
     ctx = AuthContext(
         uow=uow,
@@ -71,8 +73,9 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         keys=keys,
         clock=clock,
         ui_client=settings.ui_client,
+        keys_view=view,
     )
-    runtime.consume(consumers.key_projection(uow))
+    runtime.consume(consumers.key_projection(uow, view))
     metrics.install(runtime, ctx)
 
     async def start_signing(rt: ServiceRuntime) -> None:

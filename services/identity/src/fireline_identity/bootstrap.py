@@ -10,13 +10,14 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from fireline_contracts import KEYS, SESSIONS, USERS
+from fireline_contracts import KEYS, SESSIONS, USERS, utc_now
 from fireline_identity import metrics
 from fireline_identity.adapters.incidents_api import IncidentsApi
 from fireline_identity.adapters.passwords import Argon2Hasher
 from fireline_identity.adapters.people_tokens import PeopleTokens
 from fireline_identity.adapters.postgres import PgUnitOfWork
 from fireline_identity.adapters.scanning_keys import ScanningKeyFile
+from fireline_identity.adapters.watermarks import RelayedKeysTopic
 from fireline_identity.config import Settings
 from fireline_identity.domain.origins import allowed_origins
 from fireline_identity.domain.sessions import SessionPolicy
@@ -32,8 +33,9 @@ from fireline_identity.entrypoints.session_api import router as session_router
 from fireline_identity.entrypoints.ui import router as ui_router
 from fireline_identity.entrypoints.users_api import router as users_router
 from fireline_identity.migrations import migrations
-from fireline_identity.service_layer import audit, orgs, sessions
+from fireline_identity.service_layer import audit, orgs, sessions, watermarks
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.event_signing import EventSigner
 from fireline_runtime.periodic import run_periodically
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
@@ -63,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
             runtime.outbox, conn=conn, pool=runtime.pool if conn is None else None
         )
     )
+    watermarks_on = _sign_key_events(runtime, settings)
     runtime.consume(key_usage_consumer(uow))
     for handler in audit_consumers(uow):
         runtime.consume(handler)
@@ -119,6 +122,9 @@ def create_app(settings: Settings) -> FastAPI:
                 "an admin; ignoring the one that is set"
             )
         rt.spawn(_prune_forever(context), "identity-prune")
+        if watermarks_on:
+            interval = settings.fireline_keys_watermark_interval_s
+            rt.spawn(_watermarks_forever(uow, RelayedKeysTopic(rt), interval), "keys-watermarks")
         retention = timedelta(days=settings.fireline_audit_retention_days)
         rt.spawn(_apply_audit_retention_forever(context, retention), "identity-audit-retention")
 
@@ -143,6 +149,29 @@ def create_app(settings: Settings) -> FastAPI:
         allowed=allowed_origins(settings.fireline_public_url, settings.extra_origins()),
     )
     return app
+
+
+def _sign_key_events(runtime: ServiceRuntime, settings: Settings) -> bool:
+    """Sign the keys topic's records, and read only signed ones back (the audit log)."""
+    if settings.fireline_event_signing_key is None:
+        log.warning(
+            "FIRELINE_EVENT_SIGNING_KEY is not set: key events are not signed, and services "
+            "that check signatures will refuse them"
+        )
+        return False
+    signer = EventSigner(settings.fireline_event_signing_key.get_secret_value())
+    runtime.outbox.sign(KEYS, signer)
+    runtime.messaging.require_signature(KEYS, signer.verifier())
+    return True
+
+
+async def _watermarks_forever(
+    uow: UnitOfWorkFactory[UnitOfWork], topic: RelayedKeysTopic, interval_s: float
+) -> None:
+    async def step() -> None:
+        await watermarks.write_watermarks(uow(), topic, utc_now)
+
+    await run_periodically("keys watermarks", step, interval_s=interval_s, max_backoff_s=5.0)
 
 
 async def _prune_forever(context: IdentityContext) -> None:

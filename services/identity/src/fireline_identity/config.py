@@ -70,5 +70,23 @@ class Settings(ServiceSettings, UiClientSettings):
         description="Base URL at which identity reaches the incidents API for the web UI.",
     )
 
+    fireline_event_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Identity's Ed25519 event signing key (base64url of its 32-byte seed; "
+        "`python -m fireline_runtime.event_signing` makes a pair). Every record of the keys "
+        "topic is signed with it, and the services that act on key events accept only records "
+        "that verify with its public key (their FIRELINE_IDENTITY_EVENT_PUBLIC_KEYS); it also "
+        "turns on the keys topic's watermarks. Unset: key events are unsigned (logged at "
+        "start-up).",
+    )
+    fireline_keys_watermark_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=5,
+        description="How often identity writes a watermark to every partition of the keys "
+        "topic; consumers' bound (FIRELINE_KEYS_VIEW_MAX_AGE_S, 10 s) must exceed it by the "
+        "relay's and consumers' latency.",
+    )
+
     def extra_origins(self) -> list[str]:
         return [o.strip() for o in self.fireline_allowed_origins.split(",") if o.strip()]

@@ -60,13 +60,30 @@ class RateLimited(AuthError):
         self.retry_after_s = retry_after_s
 
 
-class SigningUnavailable(AuthError):
-    """No usable signing key (e.g. the encryption key does not decrypt it)."""
+class TemporarilyUnavailable(AuthError):
+    """No token can be issued right now; the client should retry after ``retry_after_s``.
+
+    RFC 6749 defines no token-endpoint error for this; ``temporarily_unavailable`` is the name
+    its §4.1.2.1 registers for the authorization endpoint, so OAuth clients know it."""
 
     error = "temporarily_unavailable"
+    retry_after_s = 5
+
+
+class SigningUnavailable(TemporarilyUnavailable):
+    """No usable signing key (e.g. the encryption key does not decrypt it)."""
 
     def __init__(self) -> None:
         super().__init__("Tokens cannot be issued right now; retry later.")
+
+
+class RevocationsUnavailable(TemporarilyUnavailable):
+    """Auth's view of identity's keys is older than the bound: a key revoked since may still look
+    valid here, so no key is exchanged until the view is current again. Identity's watermarks
+    come every second, so once the broker is back the view is current within seconds."""
+
+    def __init__(self) -> None:
+        super().__init__("Revocations cannot be checked right now; retry later.")
 
 
 class ConfigurationError(RuntimeError):

@@ -16,13 +16,12 @@ from fireline_auth.domain.errors import (
     ClientAuthMethod,
     InvalidClient,
     RateLimited,
-    SigningUnavailable,
+    TemporarilyUnavailable,
 )
 from fireline_runtime.problems import ErrorMap, Problem
 
 REALM = "fireline"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_SIGNING_RETRY_AFTER_S = 5
 
 # RFC 6749 §5.2: a client that used the Authorization header gets a 401 with a challenge for the
 # scheme it used. Form-field authentication gets none (the request named no HTTP scheme); a request
@@ -60,12 +59,12 @@ ERRORS = (
         headers=lambda exc: {"Retry-After": str(exc.retry_after_s)},
     )
     .add(
-        SigningUnavailable,
+        TemporarilyUnavailable,
         503,
         _error,
         "Service unavailable",
         detail=_description,
-        headers=lambda _: {"Retry-After": str(_SIGNING_RETRY_AFTER_S)},
+        headers=lambda exc: {"Retry-After": str(exc.retry_after_s)},
     )
 )
 

@@ -55,6 +55,13 @@ class SigningKeyRing(Protocol):
         """The JWK Set published at ``now``."""
 
 
+class RevocationView(Protocol):
+    """How current auth's projection is against identity's keys topic (``keys_view.KeysView``)."""
+
+    def vouches(self, now: float | None = None) -> bool:
+        """Whether every revocation identity acknowledged more than the bound ago is here."""
+
+
 class FailureLimiter(Protocol):
     """Failed authentications per identifier (``adapters.rate_limit.SlidingWindowLimiter``)."""
 
@@ -96,6 +103,8 @@ class AuthContext:
     clock: Clock = utc_now
     ui_client: UiClient | None = None
     """The web UI's backend, allowed to assert people (RFC 7523); None disables that grant."""
+    keys_view: RevocationView | None = None
+    """None when identity's event keys are not configured: then exchanges have no bound."""
     # (key id, whether the replaced secret was used) -> when this process last saw KeyUsed emitted
     # (by anyone); avoids a write per exchange.
     usage_seen: dict[tuple[UUID, bool], datetime] = field(default_factory=dict)

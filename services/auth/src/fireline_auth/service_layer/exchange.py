@@ -16,7 +16,12 @@ from uuid import UUID
 
 from fireline_auth.domain import people, scopes, tokens
 from fireline_auth.domain.client_auth import ClientCredentials
-from fireline_auth.domain.errors import InvalidRequest, SigningUnavailable, UnsupportedGrantType
+from fireline_auth.domain.errors import (
+    InvalidRequest,
+    RevocationsUnavailable,
+    SigningUnavailable,
+    UnsupportedGrantType,
+)
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.domain.tokens import IssuedToken
 from fireline_auth.service_layer.authentication import authenticate_bare_key, authenticate_client
@@ -38,6 +43,12 @@ def check_grant_type(grant_type: str | None) -> None:
         raise UnsupportedGrantType("Only the client_credentials grant is supported.")
 
 
+def check_revocations_current(ctx: AuthContext) -> None:
+    """Exchange no key while the projection may miss a revocation older than the bound."""
+    if ctx.keys_view is not None and not ctx.keys_view.vouches():
+        raise RevocationsUnavailable()
+
+
 async def exchange_client_credentials(
     *,
     ctx: AuthContext,
@@ -48,12 +59,14 @@ async def exchange_client_credentials(
 ) -> IssuedToken:
     """RFC 6749 §4.4: authenticate the client (an API key) and issue an access token."""
     check_grant_type(grant_type)
+    check_revocations_current(ctx)
     key = await authenticate_client(ctx=ctx, credentials=credentials, client_address=client_address)
     return await issue_token(ctx=ctx, key=key, requested_scope=scope)
 
 
 async def exchange_bare_key(*, ctx: AuthContext, key: str, client_address: str) -> IssuedToken:
     """The Blameless-style exchange: the key alone buys a token with all of its scopes."""
+    check_revocations_current(ctx)
     api_key = await authenticate_bare_key(ctx=ctx, key=key, client_address=client_address)
     return await issue_token(ctx=ctx, key=api_key, requested_scope=None)
 

@@ -55,6 +55,13 @@ def _secrets(row: asyncpg.Record | None, key_id: UUID) -> Secrets:
 class PgKeyRepository(PgRepository):
     """API keys, in table ``api_keys``."""
 
+    async def drop_unsent_watermarks(self) -> None:
+        # A relay pass sending one of them meanwhile only marks nothing; an older watermark
+        # published anyway is ignored by consumers that have a newer one.
+        await self._conn.execute(
+            "DELETE FROM outbox WHERE published_at IS NULL AND event_type = 'KeysWatermark'"
+        )
+
     async def count_active(self, org_id: UUID, now: datetime) -> int:
         n = await self._conn.fetchval(
             """

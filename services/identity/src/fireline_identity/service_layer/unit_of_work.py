@@ -25,6 +25,7 @@ IdentityEvent = (
     | keys_events.KeyRenamed
     | keys_events.KeyRotated
     | keys_events.KeyRevoked
+    | keys_events.KeysWatermark
     | users_events.UserCreated
     | users_events.UserUpdated
     | users_events.UserDeactivated
@@ -36,6 +37,11 @@ IdentityEvent = (
 
 
 class KeyRepository(Protocol):
+    async def drop_unsent_watermarks(self) -> None:
+        """Forget the keys topic's watermarks still waiting in the outbox (the broker is away):
+        the new ones supersede them, so an outage leaves one per partition waiting, and the
+        first one sent when the broker is back is current."""
+
     async def count_active(self, org_id: UUID, now: datetime) -> int:
         """The org's keys that are neither revoked nor expired at ``now``."""
 
