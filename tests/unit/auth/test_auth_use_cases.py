@@ -727,6 +727,31 @@ async def test_introspection_reads_the_projection_and_hides_other_orgs_tokens(
     assert await introspect(caller) == {"active": False}
 
 
+async def test_a_stale_view_of_revocations_vouches_for_no_token(auth: Auth) -> None:
+    key = await create_key(auth)
+    caller = await create_key(auth)
+    token = (await exchange_key(auth, key.key_id, key.secret)).access_token
+    verifier = introspection.local_verifier(auth.ctx)
+    view = KeysView(max_age_s=10)
+    auth.ctx.keys_view = view
+    view.update(0, 2, time.time())  # one partition unheard of: a revocation could be missing
+
+    async def introspect() -> dict[str, Any]:
+        return await introspection.introspect(
+            ctx=auth.ctx,
+            verifier=verifier,
+            credentials=credentials(caller.key_id, caller.secret),
+            token=token,
+            client_address="198.51.100.7",
+        )
+
+    with pytest.raises(RevocationsUnavailable):
+        await introspect()
+
+    view.update(1, 2, time.time())
+    assert (await introspect())["active"] is True
+
+
 # --- signing keys --------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from fireline_auth.domain.errors import InvalidRequest
 from fireline_auth.domain.keys import ApiKey
 from fireline_auth.service_layer.authentication import authenticate_client, parse_key_id
 from fireline_auth.service_layer.context import AuthContext
+from fireline_auth.service_layer.exchange import check_revocations_current
 from fireline_contracts import api_keys
 from fireline_runtime.jose import b64url_decode
 from fireline_runtime.tokens import (
@@ -54,7 +55,12 @@ async def introspect(
     token: str | None,
     client_address: str,
 ) -> dict[str, Any]:
-    """RFC 7662: whether ``token`` is active, for a caller of the same org; else only inactive."""
+    """RFC 7662: whether ``token`` is active, for a caller of the same org; else only inactive.
+
+    Under the same bound as the exchange: while the projection may miss a revocation, "active"
+    could vouch for a revoked key's token, so the answer is a 503 instead.
+    """
+    check_revocations_current(ctx)
     caller = await authenticate_client(
         ctx=ctx, credentials=credentials, client_address=client_address
     )
