@@ -35,7 +35,7 @@ async def token_exchange_by_algorithm(ctx: Context) -> Outcome:
         return outcome
     configured = env.get(
         "FIRELINE_TOKEN_SIGNING_ALG",
-        str(Settings.model_fields["fireline_token_signing_alg"].default),
+        str(Settings.model_fields["token_signing_alg"].default),
     )
     results: dict[str, dict[str, object]] = {}
     try:

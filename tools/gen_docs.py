@@ -28,9 +28,9 @@ SERVICES = {
 # nothing connects anywhere while the documents are generated.
 _DUMMY_ENV = {
     "database_url": "postgresql://docs@localhost/docs",
-    "fireline_signing_key_encryption_key": "A" * 43 + "=",
-    "fireline_ingest_encryption_key": "A" * 43 + "=",
-    "fireline_notifications_encryption_key": "A" * 43 + "=",
+    "signing_key_encryption_key": "A" * 43 + "=",
+    "ingest_encryption_key": "A" * 43 + "=",
+    "notifications_encryption_key": "A" * 43 + "=",
 }
 
 
@@ -44,6 +44,7 @@ def settings_class(module: str) -> type[BaseSettings]:
 
 def configuration_markdown() -> str:
     from fireline_runtime.settings import ServiceSettings, TokenSettings
+    from fireline_runtime.settings_base import env_name
 
     common = set(ServiceSettings.model_fields) | set(TokenSettings.model_fields)
     lines = [
@@ -66,7 +67,7 @@ def configuration_markdown() -> str:
             else:
                 default = f"`{field.default}`"
             doc = (field.description or "").replace("|", "\\|")
-            lines.append(f"| `{name.upper()}` | {default} | {doc} |")
+            lines.append(f"| `{env_name(name, field)}` | {default} | {doc} |")
         lines.append("")
     return "\n".join(lines)
 

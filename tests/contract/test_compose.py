@@ -37,6 +37,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 from fireline_devtools.kafka import pinned_version as pinned_kafka_version
+from fireline_runtime import settings_base
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -227,7 +228,7 @@ def _env_names(name: str, info: FieldInfo) -> set[str]:
         return {alias.upper()}
     if isinstance(alias, AliasChoices):
         return {choice.upper() for choice in alias.choices if isinstance(choice, str)}
-    return {name.upper()}
+    return {settings_base.env_name(name, info)}
 
 
 def _fields_by_env(service: str) -> dict[str, tuple[str, FieldInfo]]:
@@ -327,7 +328,14 @@ def test_every_required_setting_of_a_service_is_given(service: str) -> None:
         needed = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
     given = {name.upper() for name in _service_env(service)}
     fields = _settings_class(service).model_fields
-    missing = sorted(name for name in needed if not _env_names(name, fields[name]) & given)
+    # An error names a field by its alias where it has one (DATABASE_URL).
+    by_loc = {
+        info.validation_alias if isinstance(info.validation_alias, str) else name: name
+        for name, info in fields.items()
+    }
+    missing = sorted(
+        name for name in needed if not _env_names(by_loc[name], fields[by_loc[name]]) & given
+    )
     assert not missing, f"{service} would refuse to start: nothing sets {missing}"
 
 

@@ -56,7 +56,7 @@ async def test_outbox_publishes_each_committed_row_once_in_key_order(
         assert by_key[str(key)] == list(range(1, per_key + 1))
     # Sent as whole batches, each record still lands in the partition the producer's own
     # partitioner gives its key: a key's events share a partition whoever sends them.
-    partitions = list(range(runtime.settings.fireline_topic_partitions))
+    partitions = list(range(runtime.settings.topic_partitions))
     assert all(r.partition == _PARTITIONER(r.key, partitions, partitions) for r in records)
     assert len({r.partition for r in records}) > 1, "the keys spread over several partitions"
 

@@ -30,10 +30,10 @@ def guarded(database: str, kafka: str, prefix: str) -> ServiceRuntime:
     settings = GuardSettings(
         database_url=database,
         kafka_bootstrap_servers=kafka,
-        fireline_topic_prefix=prefix,
-        fireline_kafka_session_timeout_ms=6000,
-        fireline_kafka_fetch_max_wait_ms=50,
-        fireline_outbox_poll_interval_s=0.2,
+        topic_prefix=prefix,
+        kafka_session_timeout_ms=6000,
+        kafka_fetch_max_wait_ms=50,
+        outbox_poll_interval_s=0.2,
     )
     runtime = ServiceRuntime(service="guarded", settings=settings)
     enable_bearer_auth(runtime, settings)

@@ -72,8 +72,8 @@ async def test_readyz_reports_the_broker_going_away_and_coming_back(
     ("settings", "served_on"),
     [
         ({}, set()),
-        ({"fireline_metrics_port": 9100}, {9100}),
-        ({"fireline_metrics_on_http_port": True}, {8000, 9100}),
+        ({"metrics_port": 9100}, {9100}),
+        ({"metrics_on_http_port": True}, {8000, 9100}),
     ],
     ids=["nowhere by default", "metrics port only", "HTTP port when configured"],
 )

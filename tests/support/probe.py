@@ -83,10 +83,10 @@ def build(
     settings = ServiceSettings(
         database_url=database_url,
         kafka_bootstrap_servers=bootstrap,
-        fireline_topic_prefix=prefix,
-        fireline_kafka_session_timeout_ms=6000,
-        fireline_outbox_poll_interval_s=0.2,
-        fireline_consumer_max_retries=2,
+        topic_prefix=prefix,
+        kafka_session_timeout_ms=6000,
+        outbox_poll_interval_s=0.2,
+        consumer_max_retries=2,
         **settings_overrides,
     )
     runtime = ServiceRuntime(

@@ -40,8 +40,8 @@ ALL_SCOPES: tuple[str, ...] = (
     "webhooks:read",
     "webhooks:write",
 )
-DEFAULT_ISSUER: str = TokenSettings.model_fields["fireline_token_issuer"].default
-DEFAULT_AUDIENCE: str = TokenSettings.model_fields["fireline_token_audience"].default
+DEFAULT_ISSUER: str = TokenSettings.model_fields["token_issuer"].default
+DEFAULT_AUDIENCE: str = TokenSettings.model_fields["token_audience"].default
 DEFAULT_LIFETIME_S = 900
 
 

@@ -2,11 +2,11 @@
 
 Wiring, once per service in its composition root::
 
-    jwks = JwksCache.from_url(http_client, settings.fireline_jwks_url)
+    jwks = JwksCache.from_url(http_client, settings.jwks_url)
     verifier = TokenVerifier(
         jwks,
-        issuer=settings.fireline_token_issuer,
-        audience=settings.fireline_token_audience,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
         algorithms=settings.token_algorithms,  # FIRELINE_TOKEN_ALGORITHMS
     )
     app.state.bearer_auth = BearerAuth(verifier, revoked_keys)

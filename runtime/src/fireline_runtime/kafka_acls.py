@@ -52,6 +52,7 @@ from pydantic_settings import SettingsConfigDict
 
 from fireline_contracts import ALL_TOPICS, TopicSpec, dlq_name, topic_name
 from fireline_runtime.kafka_security import KafkaClientSettings, KafkaSecurity
+from fireline_runtime.settings_base import ENV_PREFIX
 
 
 class Resource(IntEnum):
@@ -269,17 +270,21 @@ async def upsert_scram_users(
 
 
 class _AclSettings(KafkaClientSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, populate_by_name=True
+    )
 
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    fireline_topic_prefix: str = ""
-    fireline_kafka_service_passwords: SecretStr | None = Field(
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    topic_prefix: str = ""
+    kafka_service_passwords: SecretStr | None = Field(
         default=None, description="``service=password,...``: the services' SCRAM users to set."
     )
 
     @property
     def service_passwords(self) -> dict[str, str]:
-        raw = self.fireline_kafka_service_passwords
+        raw = self.kafka_service_passwords
         pairs = [] if raw is None else raw.get_secret_value().split(",")
         found = dict(pair.strip().split("=", 1) for pair in pairs if pair.strip())
         unknown = sorted(set(found) - {spec.owner for spec in ALL_TOPICS})
@@ -301,13 +306,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--print", action="store_true", help="list them; connect nowhere")
     args = parser.parse_args(argv)
     settings = _AclSettings()
-    acls = fireline_acls(settings.fireline_topic_prefix)
+    acls = fireline_acls(settings.topic_prefix)
     if args.print:
         for acl in acls:
             print(acl.principal, acl.resource.name, acl.name, acl.operation.name)
         return 0
     asyncio.run(_setup(settings, acls))
-    print(f"{len(acls)} ACLs in place for prefix {settings.fireline_topic_prefix!r}")
+    print(f"{len(acls)} ACLs in place for prefix {settings.topic_prefix!r}")
     return 0
 
 

@@ -18,6 +18,8 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fireline_runtime.settings_base import ENV_PREFIX
+
 Mechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 """PLAIN is for a super user set up in the broker's own configuration, where SCRAM users are
 not there yet (docker-compose.yml's ``kafka-setup``); services use SCRAM."""
@@ -71,27 +73,29 @@ class KafkaSecurity:
 class KafkaClientSettings(BaseSettings):
     """The Kafka client's credentials; every service's settings include them."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, populate_by_name=True
+    )
 
-    fireline_kafka_sasl_username: str | None = Field(
+    kafka_sasl_username: str | None = Field(
         default=None,
         min_length=1,
         description="This service's Kafka principal (a SCRAM user). Unset: no SASL, for a "
         "broker without authentication (Tansu in development); Fireline's brokers refuse it.",
     )
-    fireline_kafka_sasl_password: SecretStr | None = Field(
+    kafka_sasl_password: SecretStr | None = Field(
         default=None, description="That principal's SCRAM password."
     )
-    fireline_kafka_sasl_mechanism: Mechanism = Field(
+    kafka_sasl_mechanism: Mechanism = Field(
         default="SCRAM-SHA-512",
         description="SASL mechanism: SCRAM-SHA-512 (services), SCRAM-SHA-256, or PLAIN "
         "(only for a super user defined in the broker's own configuration).",
     )
-    fireline_kafka_tls: bool = Field(
+    kafka_tls: bool = Field(
         default=False,
         description="Connect to the brokers over TLS (SASL_SSL), checking their certificates.",
     )
-    fireline_kafka_ssl_cafile: str | None = Field(
+    kafka_ssl_cafile: str | None = Field(
         default=None,
         description="PEM file of the CA that signed the brokers' certificates (with "
         "FIRELINE_KAFKA_TLS); unset: the system's CAs.",
@@ -99,9 +103,7 @@ class KafkaClientSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> KafkaClientSettings:
-        if (self.fireline_kafka_sasl_username is None) != (
-            self.fireline_kafka_sasl_password is None
-        ):
+        if (self.kafka_sasl_username is None) != (self.kafka_sasl_password is None):
             raise ValueError(
                 "FIRELINE_KAFKA_SASL_USERNAME and FIRELINE_KAFKA_SASL_PASSWORD go together"
             )
@@ -109,11 +111,11 @@ class KafkaClientSettings(BaseSettings):
 
     @property
     def kafka_security(self) -> KafkaSecurity:
-        password = self.fireline_kafka_sasl_password
+        password = self.kafka_sasl_password
         return KafkaSecurity(
-            username=self.fireline_kafka_sasl_username,
+            username=self.kafka_sasl_username,
             password="" if password is None else password.get_secret_value(),
-            mechanism=self.fireline_kafka_sasl_mechanism,
-            tls=self.fireline_kafka_tls,
-            cafile=self.fireline_kafka_ssl_cafile,
+            mechanism=self.kafka_sasl_mechanism,
+            tls=self.kafka_tls,
+            cafile=self.kafka_ssl_cafile,
         )

@@ -127,7 +127,7 @@ def follow_identity_keys(runtime: ServiceRuntime, settings: TokenSettings) -> Ke
     """For a service that acts on the keys topic: accept only records identity signed, and
     follow how current the view is. None when identity's public keys are not configured: then
     neither is checked, which start-up logs as a warning."""
-    public_keys = split_keys(settings.fireline_identity_event_public_keys)
+    public_keys = split_keys(settings.identity_event_public_keys)
     if not public_keys:
         log.warning(
             "FIRELINE_IDENTITY_EVENT_PUBLIC_KEYS is not set: key events are not checked for "
@@ -135,7 +135,7 @@ def follow_identity_keys(runtime: ServiceRuntime, settings: TokenSettings) -> Ke
         )
         return None
     runtime.messaging.require_signature(KEYS, EventVerifier(public_keys))
-    view = KeysView(settings.fireline_keys_view_max_age_s)
+    view = KeysView(settings.keys_view_max_age_s)
     follow(runtime, view)
     runtime.add_readiness_check("keys_view", view.vouches)
     age = Gauge(

@@ -171,22 +171,22 @@ def server_config(
 
 
 def serve(app: Any, settings: ServiceSettings, service: str) -> None:
-    configure_logging(service, settings.fireline_log_level)
+    configure_logging(service, settings.log_level)
     config = server_config(
         app,
-        host=settings.fireline_http_host,
-        port=settings.fireline_http_port,
-        grace_s=settings.fireline_shutdown_grace_s,
+        host=settings.http_host,
+        port=settings.http_port,
+        grace_s=settings.shutdown_grace_s,
     )
     sockets = [config.bind_socket()]
-    if settings.fireline_metrics_port is not None:
+    if settings.metrics_port is not None:
         # The same server and app on a second socket: the /metrics route tells the two apart
         # by the local port a request arrived on (``service.py``).
         metrics = server_config(
             app,
-            host=settings.fireline_http_host,
-            port=settings.fireline_metrics_port,
-            grace_s=settings.fireline_shutdown_grace_s,
+            host=settings.http_host,
+            port=settings.metrics_port,
+            grace_s=settings.shutdown_grace_s,
         )
         sockets.append(metrics.bind_socket())
     uvicorn.Server(config).run(sockets=sockets)

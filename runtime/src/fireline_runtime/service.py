@@ -69,17 +69,17 @@ class ServiceRuntime:
         # Before the broker is built: its telemetry middleware is only added while tracing is on.
         tracing.configure(service)
         install_correlation_factory()
-        self.outbox = OutboxWriter(settings.fireline_topic_prefix)
+        self.outbox = OutboxWriter(settings.topic_prefix)
         self.messaging = Messaging(
             service=service,
             bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic_prefix=settings.fireline_topic_prefix,
+            topic_prefix=settings.topic_prefix,
             pool_getter=lambda: self.pool,
             metrics=self.metrics,
-            session_timeout_ms=settings.fireline_kafka_session_timeout_ms,
-            fetch_max_wait_ms=settings.fireline_kafka_fetch_max_wait_ms,
-            idempotence=settings.fireline_kafka_idempotence,
-            max_retries=settings.fireline_consumer_max_retries,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            idempotence=settings.kafka_idempotence,
+            max_retries=settings.consumer_max_retries,
             security=settings.kafka_security,
         )
         for spec in self.topics:
@@ -176,9 +176,9 @@ class ServiceRuntime:
             pool=self._pool,
             sender_factory=self._get_producer,
             sender_reset=self._drop_producer,
-            poll_interval_s=s.fireline_outbox_poll_interval_s,
+            poll_interval_s=s.outbox_poll_interval_s,
             on_published=self.metrics.outbox_published.inc,
-            retention_s=s.fireline_outbox_retention_s,
+            retention_s=s.outbox_retention_s,
         )
         for hook in self._on_start:
             await hook(self)
@@ -194,7 +194,7 @@ class ServiceRuntime:
                 self._producer = await make_producer(
                     self.settings.kafka_bootstrap_servers,
                     f"fireline-{self.service}-relay",
-                    idempotence=self.settings.fireline_kafka_idempotence,
+                    idempotence=self.settings.kafka_idempotence,
                     security=self.settings.kafka_security,
                 )
             return self._producer
@@ -215,9 +215,9 @@ class ServiceRuntime:
             try:
                 await self.messaging.ensure_topics(
                     self.topics,
-                    partitions=self.settings.fireline_topic_partitions,
-                    replication=self.settings.fireline_topic_replication,
-                    min_insync_replicas=self.settings.fireline_topic_min_insync_replicas,
+                    partitions=self.settings.topic_partitions,
+                    replication=self.settings.topic_replication,
+                    min_insync_replicas=self.settings.topic_min_insync_replicas,
                 )
                 await self.messaging.start()
                 self.broker_started = True
@@ -238,7 +238,7 @@ class ServiceRuntime:
                 delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:
-        grace = self.settings.fireline_shutdown_grace_s
+        grace = self.settings.shutdown_grace_s
         if self._broker_task is not None:
             self._broker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -393,9 +393,9 @@ class ServiceRuntime:
 
 def metrics_served(settings: ServiceSettings, local: tuple[str, int | None] | None) -> bool:
     """Whether /metrics answers a request that arrived at the local address ``local``."""
-    if settings.fireline_metrics_on_http_port:
+    if settings.metrics_on_http_port:
         return True
-    port = settings.fireline_metrics_port
+    port = settings.metrics_port
     return port is not None and local is not None and local[1] == port
 
 

@@ -61,12 +61,12 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
     """Protect ``runtime``'s app with access tokens; the app's routes use ``require_scope``."""
     revoked = RevokedKeys()
     client = httpx.AsyncClient(timeout=5.0)
-    jwks = JwksCache.from_url(client, settings.fireline_jwks_url)
+    jwks = JwksCache.from_url(client, settings.jwks_url)
     verifier = TokenVerifier(
         jwks,
-        issuer=settings.fireline_token_issuer,
-        audience=settings.fireline_token_audience,
-        leeway_s=settings.fireline_token_leeway_s,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        leeway_s=settings.token_leeway_s,
         algorithms=settings.token_algorithms,
     )
     view = keys_view.follow_identity_keys(runtime, settings)

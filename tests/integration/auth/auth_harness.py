@@ -47,12 +47,12 @@ def settings_for(database_url: str, kafka: str, prefix: str, **overrides: Any) -
     values: dict[str, Any] = {
         "database_url": database_url,
         "kafka_bootstrap_servers": kafka,
-        "fireline_topic_prefix": prefix,
-        "fireline_kafka_session_timeout_ms": 6000,
-        "fireline_outbox_poll_interval_s": 0.2,
-        "fireline_token_issuer": ISSUER,
-        "fireline_token_audience": AUDIENCE,
-        "fireline_signing_key_encryption_key": encryption_key(),
+        "topic_prefix": prefix,
+        "kafka_session_timeout_ms": 6000,
+        "outbox_poll_interval_s": 0.2,
+        "token_issuer": ISSUER,
+        "token_audience": AUDIENCE,
+        "signing_key_encryption_key": encryption_key(),
     }
     values.update(overrides)
     return Settings(**values)
@@ -102,7 +102,7 @@ class AuthHarness:
         return TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE)
 
     async def publish(self, *events: EventEnvelope) -> None:
-        topic = topic_name(KEYS, self.settings.fireline_topic_prefix)
+        topic = topic_name(KEYS, self.settings.topic_prefix)
         for event in events:
             await self.producer.send_and_wait(topic, event.to_bytes(), key=event.kafka_key.encode())
 

@@ -188,7 +188,7 @@ async def test_malformed_requests_are_invalid_request(auth: AuthHarness) -> None
 
 
 async def test_failed_attempts_are_rate_limited(auth: AuthHarness) -> None:
-    limit = auth.settings.fireline_failed_auth_limit
+    limit = auth.settings.failed_auth_limit
     key = await auth.create_key()
     attacker = auth.client_from("198.51.100.23")
     # One client's worth of mistakes (a wrong secret, its budget over) leaves the address usable
@@ -203,7 +203,7 @@ async def test_failed_attempts_are_rate_limited(auth: AuthHarness) -> None:
     )
     assert fine.status_code == 200, fine.text
     # ...and only the address limit, well above it, refuses every exchange from the address.
-    for i in range(auth.settings.fireline_failed_auth_address_limit - limit - 1):
+    for i in range(auth.settings.failed_auth_address_limit - limit - 1):
         response = await attacker.post(
             "/oauth/token", data=form(client_id="not-a-key-id", client_secret=key.secret)
         )

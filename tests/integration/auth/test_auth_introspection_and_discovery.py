@@ -179,7 +179,7 @@ async def test_key_used_is_coalesced_to_one_per_key_per_minute(auth: AuthHarness
     async with runtime.pool.acquire() as conn:
         total = await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'KeyUsed'")
     records = await read_topic(
-        auth.kafka, topic_name(KEY_USAGE, auth.settings.fireline_topic_prefix), until=total
+        auth.kafka, topic_name(KEY_USAGE, auth.settings.topic_prefix), until=total
     )
     events = [parse_event(r.value) for r in records]
     assert all(isinstance(e, KeyUsed) for e in events)

@@ -23,7 +23,7 @@ async def auth(postgres: Postgres, kafka: str) -> AsyncIterator[AuthHarness]:
     url = await infra.fresh_database(postgres, "auth")
     try:
         settings = settings_for(
-            url, kafka, infra.unique("t") + ".", fireline_ui_client_secret=UI_SECRET
+            url, kafka, infra.unique("t") + ".", ui_client_secret_text=UI_SECRET
         )
         async with running(settings, kafka) as harness:
             yield harness

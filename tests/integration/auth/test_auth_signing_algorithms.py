@@ -68,7 +68,7 @@ async def test_each_algorithm_signs_publishes_and_verifies(
     database_url: str, kafka: str, algorithm: jose.Algorithm
 ) -> None:
     settings = settings_for(
-        database_url, kafka, infra.unique("t") + ".", fireline_token_signing_alg=algorithm
+        database_url, kafka, infra.unique("t") + ".", token_signing_alg=algorithm
     )
     async with running(settings, kafka) as auth:
         key = await auth.create_key()
@@ -131,9 +131,9 @@ async def test_an_upgraded_deployment_keeps_its_ed25519_key_then_rotates_to_the_
         database_url,
         kafka,
         infra.unique("t") + ".",
-        fireline_token_signing_alg="ES256",
-        fireline_signing_key_publish_ahead_s=120,
-        fireline_signing_key_refresh_s=0.1,
+        token_signing_alg="ES256",
+        signing_key_publish_ahead_s=120,
+        signing_key_refresh_s=0.1,
     )
     legacy = await store_legacy_key(
         database_url, SecretBox(settings.encryption_key), T0 - timedelta(days=1)

@@ -66,8 +66,8 @@ async def test_rotation_publishes_first_signs_later_and_retires_after_the_last_t
         database_url,
         kafka,
         infra.unique("t") + ".",
-        fireline_signing_key_publish_ahead_s=120,
-        fireline_signing_key_refresh_s=0.1,
+        signing_key_publish_ahead_s=120,
+        signing_key_refresh_s=0.1,
     )
     app = create_app(settings, clock=clock)
     async with running(settings, kafka, app=app) as auth:
@@ -133,8 +133,8 @@ async def test_the_schedule_rotates_an_old_key_and_immediate_rotation_signs_at_o
         database_url,
         kafka,
         infra.unique("t") + ".",
-        fireline_signing_key_rotation_s=3600,
-        fireline_signing_key_refresh_s=0.1,
+        signing_key_rotation_s=3600,
+        signing_key_refresh_s=0.1,
     )
     app = create_app(settings, clock=clock)
     async with running(settings, kafka, app=app) as auth:
@@ -163,9 +163,7 @@ async def test_immediate_rotation_withdraws_the_suspect_key_at_once(
     database_url: str, kafka: str
 ) -> None:
     clock = Clock(T0)
-    settings = settings_for(
-        database_url, kafka, infra.unique("t") + ".", fireline_signing_key_refresh_s=0.1
-    )
+    settings = settings_for(database_url, kafka, infra.unique("t") + ".", signing_key_refresh_s=0.1)
     app = create_app(settings, clock=clock)
     async with running(settings, kafka, app=app) as auth:
         key = await auth.create_key()
@@ -239,9 +237,7 @@ async def test_a_different_encryption_key_refuses_to_start_until_rotated(
     assert isinstance(load_der_private_key(opened, None), rsa.RSAPrivateKey), "sealed PKCS#8"
     assert opened not in row["private_key_encrypted"]
 
-    changed = Settings(
-        **{**settings.model_dump(), "fireline_signing_key_encryption_key": encryption_key()}
-    )
+    changed = Settings(**{**settings.model_dump(), "signing_key_encryption_key": encryption_key()})
     app = create_app(changed)
     with pytest.raises(ConfigurationError, match="does not decrypt"):
         async with app.router.lifespan_context(app):

@@ -30,13 +30,13 @@ def identity_settings(database: str, kafka: str, prefix: str, **overrides: Any) 
     values: dict[str, Any] = {
         "database_url": database,
         "kafka_bootstrap_servers": kafka,
-        "fireline_topic_prefix": prefix,
-        "fireline_kafka_session_timeout_ms": 6000,
-        "fireline_outbox_poll_interval_s": 0.2,
-        "fireline_public_url": PUBLIC_URL,
-        "fireline_cookie_secure": False,
-        "fireline_admin_email": ADMIN_EMAIL,
-        "fireline_admin_password": ADMIN_PASSWORD,
+        "topic_prefix": prefix,
+        "kafka_session_timeout_ms": 6000,
+        "outbox_poll_interval_s": 0.2,
+        "public_url": PUBLIC_URL,
+        "cookie_secure": False,
+        "admin_email": ADMIN_EMAIL,
+        "admin_password": ADMIN_PASSWORD,
     }
     values.update(overrides)
     return Settings(**values)
@@ -65,7 +65,7 @@ class Identity:
         return context
 
     def topic(self, spec: TopicSpec) -> str:
-        return topic_name(spec, self.settings.fireline_topic_prefix)
+        return topic_name(spec, self.settings.topic_prefix)
 
     def client(
         self, *, address: str = "127.0.0.1", headers: dict[str, str] | None = None

@@ -42,7 +42,7 @@ async def test_two_replicas_starting_together_create_one_default_org(
         users_topic = replicas[0].topic(USERS)
 
     # A restart with different bootstrap settings leaves the existing org alone.
-    async with start_identity(fireline_admin_email="someone.else@example.com") as again:
+    async with start_identity(admin_email="someone.else@example.com") as again:
         assert (await again.login()).cookies
 
     conn = await asyncpg.connect(database)
@@ -66,7 +66,7 @@ async def test_two_replicas_starting_together_create_one_default_org(
 async def test_no_org_is_created_without_bootstrap_settings(
     start_identity: StartIdentity, database: str
 ) -> None:
-    async with start_identity(fireline_admin_email=None, fireline_admin_password=None) as app:
+    async with start_identity(admin_email=None, admin_password=None) as app:
         response = await app.client().post(
             "/v1/session", json={"email": app.admin_email, "password": app.admin_password}
         )
@@ -82,7 +82,7 @@ async def test_a_weak_bootstrap_password_stops_start_up_with_the_reason(
     start_identity: StartIdentity, database: str
 ) -> None:
     with pytest.raises(InvalidInput) as err:
-        async with start_identity(fireline_admin_password="too short"):
+        async with start_identity(admin_password="too short"):
             pass
     assert err.value.field == "password"
     assert "too short" not in str(err.value)

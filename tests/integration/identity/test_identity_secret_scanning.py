@@ -30,7 +30,7 @@ SCANNER = Scanner("test-scanner-1")
 async def scanned(start_identity: StartIdentity, tmp_path: Path) -> AsyncIterator[Identity]:
     path = tmp_path / "secret-scanning-keys.json"
     write_keys_file(path, SCANNER)
-    async with start_identity(fireline_secret_scanning_keys_file=str(path)) as harness:
+    async with start_identity(secret_scanning_keys_file=str(path)) as harness:
         yield harness
 
 

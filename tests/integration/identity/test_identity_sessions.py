@@ -215,9 +215,9 @@ async def test_own_origin_and_clients_without_origin_are_accepted(identity: Iden
 
 async def test_secure_cookie_and_extra_allowed_origins(start_identity: StartIdentity) -> None:
     async with start_identity(
-        fireline_cookie_secure=True,
-        fireline_public_url="https://id.example",
-        fireline_allowed_origins="https://ui.example, http://localhost:5173",
+        cookie_secure=True,
+        public_url="https://id.example",
+        allowed_origins="https://ui.example, http://localhost:5173",
     ) as harness:
         client = harness.client(headers={"Origin": "http://localhost:5173"})
         response = await client.post(

@@ -225,12 +225,12 @@ async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Harness]:
             settings = Settings(
                 database_url=database,
                 kafka_bootstrap_servers=kafka,
-                fireline_topic_prefix=prefix,
-                fireline_kafka_session_timeout_ms=6000,
-                fireline_outbox_poll_interval_s=0.2,
-                fireline_jwks_url=token_issuer.jwks_url,
-                fireline_token_issuer=ISSUER,
-                fireline_token_audience=AUDIENCE,
+                topic_prefix=prefix,
+                kafka_session_timeout_ms=6000,
+                outbox_poll_interval_s=0.2,
+                jwks_url=token_issuer.jwks_url,
+                token_issuer=ISSUER,
+                token_audience=AUDIENCE,
             )
             app = create_app(settings)
             async with serving(app, join_timeout=WAIT_S) as client:

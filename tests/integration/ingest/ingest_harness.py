@@ -39,16 +39,16 @@ def make_settings(
     values: dict[str, Any] = {
         "database_url": database_url,
         "kafka_bootstrap_servers": bootstrap,
-        "fireline_topic_prefix": topic_prefix,
-        "fireline_kafka_session_timeout_ms": 6000,
-        "fireline_outbox_poll_interval_s": 0.2,
-        "fireline_token_issuer": ISSUER,
-        "fireline_token_audience": AUDIENCE,
-        "fireline_jwks_url": jwks_url,
-        "fireline_public_url": PUBLIC_URL,
-        "fireline_ingest_encryption_key": ENCRYPTION_KEY,
-        "fireline_ingest_poll_interval_s": 0.2,
-        "fireline_pagerduty_allowed_hosts": ALLOWED_HOSTS,
+        "topic_prefix": topic_prefix,
+        "kafka_session_timeout_ms": 6000,
+        "outbox_poll_interval_s": 0.2,
+        "token_issuer": ISSUER,
+        "token_audience": AUDIENCE,
+        "jwks_url": jwks_url,
+        "public_url": PUBLIC_URL,
+        "ingest_encryption_key": ENCRYPTION_KEY,
+        "ingest_poll_interval_s": 0.2,
+        "pagerduty_allowed_hosts_text": ALLOWED_HOSTS,
     }
     values.update(overrides)
     return Settings(**values)
@@ -70,7 +70,7 @@ class IngestApp:
 
     @property
     def alerts_topic(self) -> str:
-        return topic_name(ALERTS, self.settings.fireline_topic_prefix)
+        return topic_name(ALERTS, self.settings.topic_prefix)
 
     async def create_integration(self, token: str, **body: Any) -> dict[str, Any]:
         body.setdefault("name", "Checkout")

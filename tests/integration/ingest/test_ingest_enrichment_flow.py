@@ -39,9 +39,9 @@ def settings(database: str, kafka: str, topic_prefix: str, issuer: TokenIssuer) 
         topic_prefix=topic_prefix,
         jwks_url=issuer.jwks_url,
         # Short limits so the degraded paths finish quickly; the fake's slow mode waits longer.
-        fireline_pagerduty_call_timeout_s=0.3,
-        fireline_enrichment_budget_s=0.6,
-        fireline_ingest_lease_s=2.0,
+        pagerduty_call_timeout_s=0.3,
+        enrichment_budget_s=0.6,
+        ingest_lease_s=2.0,
     )
 
 
@@ -189,7 +189,7 @@ async def test_an_api_url_no_longer_allowed_is_not_called_and_the_alert_goes_out
 
     # The operator has since narrowed the allow-list to PagerDuty's own hosts.
     narrowed = settings.model_copy(
-        update={"fireline_pagerduty_allowed_hosts": "api.pagerduty.com,api.eu.pagerduty.com"}
+        update={"pagerduty_allowed_hosts_text": "api.pagerduty.com,api.eu.pagerduty.com"}
     )
     async with running(narrowed) as svc:
         incident = await _trigger(svc, integration_id)

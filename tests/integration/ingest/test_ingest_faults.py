@@ -147,7 +147,7 @@ async def test_a_wrong_encryption_key_is_an_outage_not_a_bad_signature(
         bootstrap=kafka,
         topic_prefix=topic_prefix,
         jwks_url=issuer.jwks_url,
-        fireline_ingest_encryption_key=other_key,
+        ingest_encryption_key=other_key,
     )
     body = delivery("pagey_ping")
 

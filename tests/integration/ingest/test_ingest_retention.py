@@ -132,7 +132,7 @@ async def test_the_service_prunes_past_its_retention_on_its_own(
         await _age(svc, ["six-days-old"], received_days=6, processed_days=6)
 
     # The default retention is seven days; the loop's first pass runs when the service starts.
-    assert settings.fireline_delivery_retention_s == 7 * 24 * 3600
+    assert settings.delivery_retention_s == 7 * 24 * 3600
     async with running(settings) as restarted:
 
         async def pruned() -> bool:

@@ -87,16 +87,14 @@ async def service(postgres: Postgres, kafka: str) -> AsyncIterator[Service]:
             settings = Settings(
                 database_url=database,
                 kafka_bootstrap_servers=kafka,
-                fireline_topic_prefix=prefix,
-                fireline_kafka_session_timeout_ms=6000,
-                fireline_outbox_poll_interval_s=0.2,
-                fireline_jwks_url=tokens.jwks_url,
-                fireline_token_issuer=ISSUER,
-                fireline_token_audience=AUDIENCE,
-                fireline_notifications_encryption_key=base64.urlsafe_b64encode(
-                    os.urandom(32)
-                ).decode(),
-                fireline_notifications_allowed_hosts="127.0.0.1",
+                topic_prefix=prefix,
+                kafka_session_timeout_ms=6000,
+                outbox_poll_interval_s=0.2,
+                jwks_url=tokens.jwks_url,
+                token_issuer=ISSUER,
+                token_audience=AUDIENCE,
+                notifications_encryption_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+                notifications_allowed_hosts="127.0.0.1",
             )
             app = create_app(settings)
             async with serving(app, join_timeout=WAIT_S) as client:

@@ -51,10 +51,8 @@ def test_settings_explain_a_missing_or_bad_encryption_key(
     with pytest.raises(ValidationError, match="required: the urlsafe base64 of 32 random bytes"):
         Settings(database_url="postgresql://x/y")
     with pytest.raises(ValidationError, match="32 bytes"):
-        Settings(database_url="postgresql://x/y", fireline_signing_key_encryption_key="c2hvcnQ=")
+        Settings(database_url="postgresql://x/y", signing_key_encryption_key="c2hvcnQ=")
     encoded = base64.urlsafe_b64encode(b"k" * 32).decode()
-    settings = Settings(
-        database_url="postgresql://x/y", fireline_signing_key_encryption_key=encoded
-    )
+    settings = Settings(database_url="postgresql://x/y", signing_key_encryption_key=encoded)
     assert settings.encryption_key == b"k" * 32
     assert encoded not in repr(settings)

@@ -16,7 +16,7 @@ KEY = base64.urlsafe_b64encode(b"0" * 32).decode()
 def _settings(**overrides: Any) -> Settings:
     return Settings(
         database_url="postgresql://ingest@localhost/ingest",
-        fireline_ingest_encryption_key=KEY,
+        ingest_encryption_key=KEY,
         **overrides,
     )
 
@@ -25,23 +25,23 @@ def test_by_default_only_pagerdutys_api_hosts_are_allowed() -> None:
     settings = _settings()
 
     assert settings.pagerduty_allowed_hosts == {"api.pagerduty.com", "api.eu.pagerduty.com"}
-    assert settings.fireline_delivery_retention_s == 7 * 24 * 3600
+    assert settings.delivery_retention_s == 7 * 24 * 3600
 
 
 def test_the_allow_list_is_read_from_a_comma_separated_list() -> None:
-    settings = _settings(fireline_pagerduty_allowed_hosts="api.pagerduty.com, 127.0.0.1 ,")
+    settings = _settings(pagerduty_allowed_hosts_text="api.pagerduty.com, 127.0.0.1 ,")
 
     assert settings.pagerduty_allowed_hosts == {"api.pagerduty.com", "127.0.0.1"}
 
 
 def test_a_default_api_url_the_allow_list_refuses_is_a_start_up_error() -> None:
     with pytest.raises(ValidationError, match="not allowed"):
-        _settings(fireline_pagerduty_allowed_hosts="api.eu.pagerduty.com")
+        _settings(pagerduty_allowed_hosts_text="api.eu.pagerduty.com")
     with pytest.raises(ValidationError, match="https"):
-        _settings(fireline_pagerduty_api_url="http://api.pagerduty.com")
+        _settings(pagerduty_api_url="http://api.pagerduty.com")
 
 
 def test_retention_shorter_than_pagerdutys_48_hours_of_retries_is_refused() -> None:
-    assert _settings(fireline_delivery_retention_s=48 * 3600).fireline_delivery_retention_s
-    with pytest.raises(ValidationError, match="fireline_delivery_retention_s"):
-        _settings(fireline_delivery_retention_s=48 * 3600 - 1)
+    assert _settings(delivery_retention_s=48 * 3600).delivery_retention_s
+    with pytest.raises(ValidationError, match="delivery_retention_s"):
+        _settings(delivery_retention_s=48 * 3600 - 1)

@@ -24,9 +24,7 @@ def test_without_credentials_a_client_connects_in_plaintext_as_tansu_needs() -> 
 
 
 def test_a_services_credentials_make_it_a_scram_sha_512_principal() -> None:
-    settings = KafkaClientSettings(
-        fireline_kafka_sasl_username="incidents", fireline_kafka_sasl_password="s3cret"
-    )
+    settings = KafkaClientSettings(kafka_sasl_username="incidents", kafka_sasl_password="s3cret")
     assert settings.kafka_security.client_options() == {
         "security_protocol": "SASL_PLAINTEXT",
         "sasl_mechanism": "SCRAM-SHA-512",
@@ -49,4 +47,4 @@ def test_tls_turns_it_into_sasl_ssl_checking_the_brokers_certificates() -> None:
 
 def test_a_user_name_without_a_password_is_refused_at_start_up() -> None:
     with pytest.raises(ValidationError, match="go together"):
-        KafkaClientSettings(fireline_kafka_sasl_username="auth")
+        KafkaClientSettings(kafka_sasl_username="auth")

@@ -576,12 +576,12 @@ async def test_maximum_lifetime_is_configurable(
 
 
 def test_the_allow_list_setting_names_only_known_algorithms() -> None:
-    settings = TokenSettings(fireline_token_algorithms=" RS256, ES256 ")
+    settings = TokenSettings(token_algorithms_text=" RS256, ES256 ")
     assert settings.token_algorithms == {"RS256", "ES256"}
     assert TokenSettings().token_algorithms == ALL_ALGORITHMS
     for bad in ("", "RS256,HS256", "none"):
         with pytest.raises(ValidationError, match="choose among RS256, ES256, Ed25519, EdDSA"):
-            TokenSettings(fireline_token_algorithms=bad)
+            TokenSettings(token_algorithms_text=bad)
 
 
 USER_ID = "0b5e7c1a-8f9d-4e2b-a1c3-5d7f9b1e3a50"

@@ -56,18 +56,18 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         box=box,
         keyring=KeyRing(box, lambda: retention),
         limiter=SlidingWindowLimiter(
-            limit=settings.fireline_failed_auth_limit,
-            window_s=settings.fireline_failed_auth_window_s,
-            limits_by_kind={ADDRESS: settings.fireline_failed_auth_address_limit},
+            limit=settings.failed_auth_limit,
+            window_s=settings.failed_auth_window_s,
+            limits_by_kind={ADDRESS: settings.failed_auth_address_limit},
         ),
         policy=TokenPolicy(
-            issuer=settings.fireline_token_issuer,
-            audience=settings.fireline_token_audience,
-            lifetime_s=settings.fireline_token_ttl_s,
-            key_usage_interval_s=settings.fireline_key_usage_interval_s,
-            publish_ahead_s=settings.fireline_signing_key_publish_ahead_s,
-            rotation_period_s=settings.fireline_signing_key_rotation_s,
-            signing_algorithm=settings.fireline_token_signing_alg,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            lifetime_s=settings.token_ttl_s,
+            key_usage_interval_s=settings.key_usage_interval_s,
+            publish_ahead_s=settings.signing_key_publish_ahead_s,
+            rotation_period_s=settings.signing_key_rotation_s,
+            signing_algorithm=settings.token_signing_alg,
             algorithm_chosen_at=clock(),
         ),
         keys=keys,
@@ -80,7 +80,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
 
     async def start_signing(rt: ServiceRuntime) -> None:
         await signing_keys.ensure_signing_key(
-            uow(), box=box, algorithm=settings.fireline_token_signing_alg, now=clock()
+            uow(), box=box, algorithm=settings.token_signing_alg, now=clock()
         )
         await signing_keys.load_signing_keys(uow(), ctx.keyring)
         if ctx.keyring.signer(clock()) is None:
@@ -93,7 +93,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         rt.spawn(keys.cache.run(settings.database_url), "api-key-cache-listener")
         rt.spawn(
             schedule.run_signing_key_schedule(
-                ctx, refresh_s=settings.fireline_signing_key_refresh_s, retention=retention
+                ctx, refresh_s=settings.signing_key_refresh_s, retention=retention
             ),
             "signing-key-schedule",
         )
@@ -106,9 +106,9 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.state.auth = ctx
     app.state.unit_of_work = uow
     app.state.auth_verifier = introspection.local_verifier(ctx)
-    app.state.issuer = settings.fireline_token_issuer
+    app.state.issuer = settings.token_issuer
     app.state.base_url = settings.base_url
-    app.state.jwks_max_age_s = settings.fireline_jwks_max_age_s
-    app.state.trusted_proxy_hops = settings.fireline_trusted_proxy_hops
+    app.state.jwks_max_age_s = settings.jwks_max_age_s
+    app.state.trusted_proxy_hops = settings.trusted_proxy_hops
     ERRORS.install(app, render=oauth_error)
     return app

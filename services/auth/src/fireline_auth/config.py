@@ -18,14 +18,14 @@ _GENERATE_HINT = (
 
 
 class Settings(ServiceSettings, TokenSettings, UiClientSettings):
-    fireline_http_port: int = Field(default=8002, description="HTTP port.")
-    fireline_signing_key_encryption_key: SecretStr | None = Field(
+    http_port: int = Field(default=8002, description="HTTP port.")
+    signing_key_encryption_key: SecretStr | None = Field(
         default=None,
         validate_default=True,
         description="Required. Urlsafe base64 of 32 random bytes: the AES-256-GCM key that "
         "encrypts signing keys at rest. Changing it makes the stored signing keys unusable.",
     )
-    fireline_token_signing_alg: Algorithm = Field(
+    token_signing_alg: Algorithm = Field(
         default=Algorithm.RS256,
         description="Algorithm of new signing keys: RS256 (RSA 2048), ES256 (P-256) or Ed25519. "
         "RS256 is the one every RFC 9068 resource server must accept (gateways such as Apache "
@@ -35,42 +35,42 @@ class Settings(ServiceSettings, TokenSettings, UiClientSettings):
         "rotation: a key of the new algorithm is published ahead and takes over, and no token "
         "is refused.",
     )
-    fireline_token_ttl_s: int = Field(
+    token_ttl_s: int = Field(
         default=900,
         ge=1,
         le=3600,
         description="Lifetime of issued access tokens (seconds), at most 3600: verifiers refuse "
         "longer-lived tokens, which bounds what a leaked signing key can mint.",
     )
-    fireline_signing_key_rotation_s: float = Field(
+    signing_key_rotation_s: float = Field(
         default=30 * 24 * 3600,
         gt=0,
         description="Age of the signing key at which the schedule rotates it.",
     )
-    fireline_signing_key_publish_ahead_s: float = Field(
+    signing_key_publish_ahead_s: float = Field(
         default=120.0,
         ge=0,
         description="How long a new signing key is published in the JWKS before it signs. "
         "Must exceed the key refresh period + verifiers' 30 s refetch floor + the JWKS max-age "
         "an HTTP cache may add (60 s), so no verifier meets a kid it cannot fetch yet.",
     )
-    fireline_signing_key_refresh_s: float = Field(
+    signing_key_refresh_s: float = Field(
         default=5.0,
         gt=0,
         description="How often a replica reloads signing keys from the database and checks the "
         "rotation schedule.",
     )
-    fireline_jwks_max_age_s: int = Field(
+    jwks_max_age_s: int = Field(
         default=60, ge=0, description="Cache-Control max-age of the JWKS document."
     )
-    fireline_failed_auth_limit: int = Field(
+    failed_auth_limit: int = Field(
         default=10,
         ge=1,
         description="Failed client authentications allowed per client id within the window "
         "before a wrong secret is answered 429 (kept per process). A correct secret is never "
         "refused for its client id's failures.",
     )
-    fireline_failed_auth_address_limit: int = Field(
+    failed_auth_address_limit: int = Field(
         default=100,
         ge=1,
         description="Failed client authentications allowed per client address within the "
@@ -78,16 +78,16 @@ class Settings(ServiceSettings, TokenSettings, UiClientSettings):
         "above the per-client limit: clients behind one proxy share an address. An id that "
         "names no key (yet) counts for neither limit.",
     )
-    fireline_failed_auth_window_s: float = Field(
+    failed_auth_window_s: float = Field(
         default=60.0, gt=0, description="Sliding window of the failed-authentication limit."
     )
-    fireline_trusted_proxy_hops: int = Field(
+    trusted_proxy_hops: int = Field(
         default=0,
         ge=0,
         description="Reverse proxies in front of auth whose X-Forwarded-For entries are "
         "trusted for the client address used by the failed-authentication limit; 0 trusts none.",
     )
-    fireline_key_usage_interval_s: float = Field(
+    key_usage_interval_s: float = Field(
         default=60.0,
         ge=0,
         description="At most one KeyUsed event per key per this many seconds.",
@@ -97,9 +97,9 @@ class Settings(ServiceSettings, TokenSettings, UiClientSettings):
     def ui_client(self) -> UiClient | None:
         """The web UI's backend as a client, if one is configured."""
         secret = self.ui_client_secret
-        return None if secret is None else UiClient(self.fireline_ui_client_id, secret)
+        return None if secret is None else UiClient(self.ui_client_id, secret)
 
-    @field_validator("fireline_signing_key_encryption_key")
+    @field_validator("signing_key_encryption_key")
     @classmethod
     def _encryption_key_is_usable(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -113,8 +113,8 @@ class Settings(ServiceSettings, TokenSettings, UiClientSettings):
     @property
     def encryption_key(self) -> bytes:
         """The decoded AES-256 key."""
-        assert self.fireline_signing_key_encryption_key is not None  # the validator ensures it
-        return decode_key(self.fireline_signing_key_encryption_key.get_secret_value())
+        assert self.signing_key_encryption_key is not None  # the validator ensures it
+        return decode_key(self.signing_key_encryption_key.get_secret_value())
 
     @property
     def signing_key_retention(self) -> timedelta:
@@ -125,15 +125,13 @@ class Settings(ServiceSettings, TokenSettings, UiClientSettings):
         for this: they delete the old keys at once.)
         """
         return timedelta(
-            seconds=self.fireline_token_ttl_s
-            + self.fireline_token_leeway_s
-            + self.fireline_signing_key_refresh_s
+            seconds=self.token_ttl_s + self.token_leeway_s + self.signing_key_refresh_s
         )
 
     @property
     def base_url(self) -> str:
         """The public base URL of this service: the token issuer."""
-        return self.fireline_token_issuer.rstrip("/")
+        return self.token_issuer.rstrip("/")
 
 
 def settings_errors(exc: ValidationError) -> str:

@@ -74,14 +74,14 @@ def create_app(settings: Settings) -> FastAPI:
         uow=uow,
         hasher=Argon2Hasher(),
         policy=SessionPolicy(
-            idle_timeout=timedelta(seconds=settings.fireline_session_idle_timeout_s),
-            absolute_timeout=timedelta(seconds=settings.fireline_session_absolute_timeout_s),
+            idle_timeout=timedelta(seconds=settings.session_idle_timeout_s),
+            absolute_timeout=timedelta(seconds=settings.session_absolute_timeout_s),
         ),
-        cookie=CookieSettings(secure=settings.fireline_cookie_secure),
-        trusted_proxy_hops=settings.fireline_trusted_proxy_hops,
+        cookie=CookieSettings(secure=settings.cookie_secure),
+        trusted_proxy_hops=settings.trusted_proxy_hops,
         scanning_keys=(
-            ScanningKeyFile(Path(settings.fireline_secret_scanning_keys_file))
-            if settings.fireline_secret_scanning_keys_file
+            ScanningKeyFile(Path(settings.secret_scanning_keys_file))
+            if settings.secret_scanning_keys_file
             else None
         ),
     )
@@ -92,12 +92,12 @@ def create_app(settings: Settings) -> FastAPI:
             context,
             people_tokens=PeopleTokens(
                 upstream,
-                token_url=f"{settings.fireline_auth_url.rstrip('/')}/oauth/token",
-                audience=settings.fireline_token_issuer,
-                client_id=settings.fireline_ui_client_id,
+                token_url=f"{settings.auth_url.rstrip('/')}/oauth/token",
+                audience=settings.token_issuer,
+                client_id=settings.ui_client_id,
                 secret=ui_secret,
             ),
-            incidents_api=IncidentsApi(upstream, settings.fireline_incidents_url),
+            incidents_api=IncidentsApi(upstream, settings.incidents_url),
         )
 
         async def close_upstream(_: ServiceRuntime) -> None:
@@ -106,7 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime.on_stop(close_upstream)
 
     async def on_start(rt: ServiceRuntime) -> None:
-        email, password = settings.fireline_admin_email, settings.fireline_admin_password
+        email, password = settings.admin_email, settings.admin_password
         if email and password is not None:
             # A weak or malformed bootstrap credential stops start-up with the reason, rather
             # than leaving an org nobody can log in to.
@@ -123,9 +123,9 @@ def create_app(settings: Settings) -> FastAPI:
             )
         rt.spawn(_prune_forever(context), "identity-prune")
         if watermarks_on:
-            interval = settings.fireline_keys_watermark_interval_s
+            interval = settings.keys_watermark_interval_s
             rt.spawn(_watermarks_forever(uow, RelayedKeysTopic(rt), interval), "keys-watermarks")
-        retention = timedelta(days=settings.fireline_audit_retention_days)
+        retention = timedelta(days=settings.audit_retention_days)
         rt.spawn(_apply_audit_retention_forever(context, retention), "identity-audit-retention")
 
     runtime.on_start(on_start)
@@ -146,20 +146,20 @@ def create_app(settings: Settings) -> FastAPI:
     ERRORS.install(app)
     app.add_middleware(
         ForeignOriginGuard,
-        allowed=allowed_origins(settings.fireline_public_url, settings.extra_origins()),
+        allowed=allowed_origins(settings.public_url, settings.extra_origins()),
     )
     return app
 
 
 def _sign_key_events(runtime: ServiceRuntime, settings: Settings) -> bool:
     """Sign the keys topic's records, and read only signed ones back (the audit log)."""
-    if settings.fireline_event_signing_key is None:
+    if settings.event_signing_key is None:
         log.warning(
             "FIRELINE_EVENT_SIGNING_KEY is not set: key events are not signed, and services "
             "that check signatures will refuse them"
         )
         return False
-    signer = EventSigner(settings.fireline_event_signing_key.get_secret_value())
+    signer = EventSigner(settings.event_signing_key.get_secret_value())
     runtime.outbox.sign(KEYS, signer)
     runtime.messaging.require_signature(KEYS, signer.verifier())
     return True

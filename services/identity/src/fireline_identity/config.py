@@ -8,69 +8,69 @@ from fireline_runtime.settings import ServiceSettings, UiClientSettings
 
 
 class Settings(ServiceSettings, UiClientSettings):
-    fireline_http_port: int = Field(default=8001, description="HTTP port.")
-    fireline_public_url: str = Field(
+    http_port: int = Field(default=8001, description="HTTP port.")
+    public_url: str = Field(
         default="http://127.0.0.1:8001",
         description="Public base URL of identity; its origin is the one state-changing browser "
         "requests may come from.",
     )
-    fireline_allowed_origins: str = Field(
+    allowed_origins: str = Field(
         default="",
         description="Extra origins allowed on state-changing requests, comma-separated "
         "(e.g. a UI served from another host).",
     )
-    fireline_cookie_secure: bool = Field(
+    cookie_secure: bool = Field(
         default=True,
         description="Mark the session cookie Secure (HTTPS only). Only plain-HTTP local "
         "development turns this off.",
     )
-    fireline_admin_email: str | None = Field(
+    admin_email: str | None = Field(
         default=None, description="Email of the admin created with org `default` at first start."
     )
-    fireline_admin_password: SecretStr | None = Field(
+    admin_password: SecretStr | None = Field(
         default=None,
         description="Password of that admin (at least 12 characters); ignored once an org exists.",
     )
-    fireline_session_idle_timeout_s: int = Field(
+    session_idle_timeout_s: int = Field(
         default=12 * 3600, ge=60, description="A session ends after this long without a request."
     )
-    fireline_session_absolute_timeout_s: int = Field(
+    session_absolute_timeout_s: int = Field(
         default=7 * 24 * 3600, ge=60, description="A session ends this long after login."
     )
-    fireline_trusted_proxy_hops: int = Field(
+    trusted_proxy_hops: int = Field(
         default=0,
         ge=0,
         description="Reverse proxies in front of identity whose X-Forwarded-For entries are "
         "trusted for the client address used by login throttling; 0 trusts none.",
     )
 
-    fireline_audit_retention_days: int = Field(
+    audit_retention_days: int = Field(
         default=365,
         ge=1,
         description="Audit log entries older than this many days are deleted (checked hourly).",
     )
-    fireline_secret_scanning_keys_file: str | None = Field(
+    secret_scanning_keys_file: str | None = Field(
         default=None,
         description="JSON file of the secret scanner's public keys, in the shape of GitHub's "
         'public-keys document ({"public_keys": [{"key_identifier", "key", "is_current"}]}); '
         "re-read when it changes. Unset: every secret-scanning report is refused (401).",
     )
 
-    fireline_auth_url: str = Field(
+    auth_url: str = Field(
         default="http://127.0.0.1:8002",
         description="Base URL at which identity reaches auth's token endpoint.",
     )
-    fireline_token_issuer: str = Field(
+    token_issuer: str = Field(
         default="http://127.0.0.1:8002",
         description="Auth's issuer (its FIRELINE_TOKEN_ISSUER): the audience of identity's "
         "assertions.",
     )
-    fireline_incidents_url: str = Field(
+    incidents_url: str = Field(
         default="http://127.0.0.1:8003",
         description="Base URL at which identity reaches the incidents API for the web UI.",
     )
 
-    fireline_event_signing_key: SecretStr | None = Field(
+    event_signing_key: SecretStr | None = Field(
         default=None,
         description="Identity's Ed25519 event signing key (base64url of its 32-byte seed; "
         "`python -m fireline_runtime.event_signing` makes a pair). Every record of the keys "
@@ -79,7 +79,7 @@ class Settings(ServiceSettings, UiClientSettings):
         "turns on the keys topic's watermarks. Unset: key events are unsigned (logged at "
         "start-up).",
     )
-    fireline_keys_watermark_interval_s: float = Field(
+    keys_watermark_interval_s: float = Field(
         default=1.0,
         gt=0,
         le=5,
@@ -89,4 +89,4 @@ class Settings(ServiceSettings, UiClientSettings):
     )
 
     def extra_origins(self) -> list[str]:
-        return [o.strip() for o in self.fireline_allowed_origins.split(",") if o.strip()]
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]

@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def start_live_updates(rt: ServiceRuntime) -> None:
         reader = tail_incidents(
             bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic_prefix=settings.fireline_topic_prefix,
+            topic_prefix=settings.topic_prefix,
             feed=feed,
             security=settings.kafka_security,
         )

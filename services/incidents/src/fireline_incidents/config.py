@@ -8,4 +8,4 @@ from fireline_runtime.settings import ServiceSettings, TokenSettings
 
 
 class Settings(ServiceSettings, TokenSettings):
-    fireline_http_port: int = Field(default=8003, description="HTTP port.")
+    http_port: int = Field(default=8003, description="HTTP port.")

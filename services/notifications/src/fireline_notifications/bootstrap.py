@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
         pool_max_size=20,
     )
     enable_bearer_auth(runtime, settings)
-    box = SecretBox.from_text(settings.fireline_notifications_encryption_key.get_secret_value())
+    box = SecretBox.from_text(settings.notifications_encryption_key.get_secret_value())
     uow = UnitOfWorkFactory[UnitOfWork](
         lambda conn: PgUnitOfWork(
             runtime.outbox, box, conn=conn, pool=runtime.pool if conn is None else None
@@ -57,36 +57,34 @@ def create_app(settings: Settings) -> FastAPI:
     http = httpx.AsyncClient(
         follow_redirects=False,
         headers={"User-Agent": "fireline-webhooks"},
-        limits=httpx.Limits(max_connections=settings.fireline_notifications_max_in_flight),
+        limits=httpx.Limits(max_connections=settings.notifications_max_in_flight),
     )
     dispatcher = Dispatcher(
         uow=uow,
-        sender=HttpSender(http, urls=urls, timeout_s=settings.fireline_notifications_timeout_s),
+        sender=HttpSender(http, urls=urls, timeout_s=settings.notifications_timeout_s),
         settings=DispatchSettings(
             schedule=settings.retry_schedule,
-            disable_after=timedelta(seconds=settings.fireline_notifications_disable_after_s),
-            per_endpoint=settings.fireline_notifications_per_endpoint_concurrency,
-            max_in_flight=settings.fireline_notifications_max_in_flight,
-            lease=timedelta(seconds=settings.fireline_notifications_lease_s),
+            disable_after=timedelta(seconds=settings.notifications_disable_after_s),
+            per_endpoint=settings.notifications_per_endpoint_concurrency,
+            max_in_flight=settings.notifications_max_in_flight,
+            lease=timedelta(seconds=settings.notifications_lease_s),
         ),
         on_outcome=metrics.attempted,
     )
     runtime.consume(
         consumers.incidents_consumer(
-            uow, incident_url_base=settings.fireline_incidents_ui_url, wake=dispatcher.wake.set
+            uow, incident_url_base=settings.incidents_ui_url, wake=dispatcher.wake.set
         )
     )
 
     async def start_loops(rt: ServiceRuntime) -> None:
         # After migrations, so the first pass finds what a previous process left pending.
         rt.spawn(
-            run_dispatcher(
-                dispatcher, poll_interval_s=settings.fireline_notifications_poll_interval_s
-            ),
+            run_dispatcher(dispatcher, poll_interval_s=settings.notifications_poll_interval_s),
             "webhook-dispatcher",
         )
         rt.spawn(
-            run_pruner(uow, retention_s=settings.fireline_notifications_retention_s),
+            run_pruner(uow, retention_s=settings.notifications_retention_s),
             "delivery-log-pruner",
         )
 

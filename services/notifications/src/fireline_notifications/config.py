@@ -11,70 +11,70 @@ from fireline_runtime.settings import ServiceSettings, TokenSettings
 
 
 class Settings(ServiceSettings, TokenSettings):
-    fireline_http_port: int = Field(default=8005, description="HTTP port.")
-    fireline_notifications_encryption_key: SecretStr = Field(
+    http_port: int = Field(default=8005, description="HTTP port.")
+    notifications_encryption_key: SecretStr = Field(
         description="URL-safe base64 of 32 random bytes: the AES-256-GCM key that encrypts "
         "endpoint signing secrets and URLs (Slack's carry a token) at rest. Required; no default "
         "on purpose.",
     )
-    fireline_notifications_allowed_hosts: str = Field(
+    notifications_allowed_hosts: str = Field(
         default="",
         description="Comma-separated host names or CIDRs that endpoint URLs may name although "
         "they are private, loopback or link-local (which are refused otherwise, at creation and "
         "again on the resolved address at every send); only these may also use plain http. "
         "Empty by default.",
     )
-    fireline_notifications_retry_schedule_s: str = Field(
+    notifications_retry_schedule_s: str = Field(
         default="5,300,1800,7200,18000,36000,36000",
         description="Comma-separated delays in seconds before each retry of a failed delivery "
         "(each with up to 20% jitter); after the last one the delivery is failed.",
     )
-    fireline_notifications_timeout_s: float = Field(
+    notifications_timeout_s: float = Field(
         default=15.0, gt=0, le=15.0, description="How long an endpoint has to answer 2xx."
     )
-    fireline_notifications_disable_after_s: float = Field(
+    notifications_disable_after_s: float = Field(
         default=5 * 24 * 3600.0,
         gt=0,
         description="An endpoint whose every delivery failed for this long is disabled.",
     )
-    fireline_notifications_per_endpoint_concurrency: int = Field(
+    notifications_per_endpoint_concurrency: int = Field(
         default=8, ge=1, le=64, description="Deliveries in flight to one endpoint at most."
     )
-    fireline_notifications_max_in_flight: int = Field(
+    notifications_max_in_flight: int = Field(
         default=200, ge=1, description="Deliveries in flight in this process at most."
     )
-    fireline_notifications_lease_s: float = Field(
+    notifications_lease_s: float = Field(
         default=60.0,
         gt=15.0,
         description="How long a process holds a delivery it sends; after a crash the delivery "
         "is sent again this late, with the same webhook-id.",
     )
-    fireline_notifications_poll_interval_s: float = Field(
+    notifications_poll_interval_s: float = Field(
         default=1.0, gt=0, description="Dispatcher poll period when nothing wakes it."
     )
-    fireline_notifications_retention_s: float = Field(
+    notifications_retention_s: float = Field(
         default=30 * 24 * 3600.0,
         gt=0,
         description="How long finished deliveries and their attempts are kept in the log.",
     )
-    fireline_incidents_ui_url: str = Field(
+    incidents_ui_url: str = Field(
         default="http://127.0.0.1:8003/v1/incidents",
         description="Base of the incident links in Slack messages; the incident id is appended.",
     )
 
-    @field_validator("fireline_notifications_encryption_key")
+    @field_validator("notifications_encryption_key")
     @classmethod
     def _key_decodes(cls, value: SecretStr) -> SecretStr:
         decode_key(value.get_secret_value())
         return value
 
-    @field_validator("fireline_notifications_allowed_hosts")
+    @field_validator("notifications_allowed_hosts")
     @classmethod
     def _allow_list_parses(cls, value: str) -> str:
         AllowList.parse(value)
         return value
 
-    @field_validator("fireline_notifications_retry_schedule_s")
+    @field_validator("notifications_retry_schedule_s")
     @classmethod
     def _schedule_parses(cls, value: str) -> str:
         parse_schedule(value)
@@ -82,8 +82,8 @@ class Settings(ServiceSettings, TokenSettings):
 
     @property
     def allow_list(self) -> AllowList:
-        return AllowList.parse(self.fireline_notifications_allowed_hosts)
+        return AllowList.parse(self.notifications_allowed_hosts)
 
     @property
     def retry_schedule(self) -> tuple[float, ...]:
-        return parse_schedule(self.fireline_notifications_retry_schedule_s)
+        return parse_schedule(self.notifications_retry_schedule_s)

@@ -62,7 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
             runtime.outbox, conn=conn, pool=runtime.pool if conn is None else None
         )
     )
-    box = SecretBox.from_text(settings.fireline_ingest_encryption_key.get_secret_value())
+    box = SecretBox.from_text(settings.ingest_encryption_key.get_secret_value())
     # Redirects are not followed: a PagerDuty answer that redirects is not one we understand,
     # and following it could carry the API token to another host.
     http = httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": "fireline-ingest"})
@@ -70,9 +70,9 @@ def create_app(settings: Settings) -> FastAPI:
     directory = PagerDutyClient(
         http,
         allowed_hosts=allowed_api_hosts,
-        call_timeout_s=settings.fireline_pagerduty_call_timeout_s,
-        user_ttl_s=settings.fireline_email_cache_ttl_s,
-        oncall_ttl_s=settings.fireline_oncall_cache_ttl_s,
+        call_timeout_s=settings.pagerduty_call_timeout_s,
+        user_ttl_s=settings.email_cache_ttl_s,
+        oncall_ttl_s=settings.oncall_cache_ttl_s,
         on_answer=metrics.pagerduty_answered,
     )
     worker = DeliveryWorker(
@@ -80,11 +80,11 @@ def create_app(settings: Settings) -> FastAPI:
         box=box,
         directory=directory,
         settings=WorkerSettings(
-            batch_size=settings.fireline_ingest_worker_batch,
-            lease_s=settings.fireline_ingest_lease_s,
-            poll_interval_s=settings.fireline_ingest_poll_interval_s,
-            budget_s=settings.fireline_enrichment_budget_s,
-            max_attempts=settings.fireline_ingest_max_attempts,
+            batch_size=settings.ingest_worker_batch,
+            lease_s=settings.ingest_lease_s,
+            poll_interval_s=settings.ingest_poll_interval_s,
+            budget_s=settings.enrichment_budget_s,
+            max_attempts=settings.ingest_max_attempts,
         ),
         batch_wake=lambda: deferred_wake(runtime.pool),
         on_enriched=metrics.enriched,
@@ -97,12 +97,12 @@ def create_app(settings: Settings) -> FastAPI:
         writer=PagerDutyWriterClient(
             http,
             allowed_hosts=allowed_api_hosts,
-            call_timeout_s=settings.fireline_pagerduty_call_timeout_s,
+            call_timeout_s=settings.pagerduty_call_timeout_s,
         ),
         settings=SyncDispatchSettings(
-            schedule=parse_schedule(settings.fireline_pagerduty_sync_retry_schedule_s),
-            lease=timedelta(seconds=settings.fireline_ingest_lease_s),
-            batch_size=settings.fireline_pagerduty_sync_batch,
+            schedule=parse_schedule(settings.pagerduty_sync_retry_schedule_s),
+            lease=timedelta(seconds=settings.ingest_lease_s),
+            batch_size=settings.pagerduty_sync_batch,
         ),
         on_outcome=metrics.synced,
     )
@@ -110,7 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     targets = CachedTargets(box, lambda integration_id: load_target(uow(), integration_id))
     writer = DeliveryWriter(lambda: runtime.pool)
-    pruner = DeliveryPruner(uow=uow, retention_s=settings.fireline_delivery_retention_s)
+    pruner = DeliveryPruner(uow=uow, retention_s=settings.delivery_retention_s)
 
     async def start_worker(rt: ServiceRuntime) -> None:
         # After migrations, so the first pass already finds deliveries a previous process left.
@@ -118,7 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
         rt.spawn(pruner.run(), "delivery-pruner")
         rt.spawn(
             run_sync_dispatcher(
-                dispatcher, poll_interval_s=settings.fireline_pagerduty_sync_poll_interval_s
+                dispatcher, poll_interval_s=settings.pagerduty_sync_poll_interval_s
             ),
             "pagerduty-sync-dispatcher",
         )
@@ -139,8 +139,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.unit_of_work = uow
     app.state.ingest = IngestContext(
         box=box,
-        public_url=settings.fireline_public_url,
-        default_api_url=settings.fireline_pagerduty_api_url,
+        public_url=settings.public_url,
+        default_api_url=settings.pagerduty_api_url,
         allowed_api_hosts=allowed_api_hosts,
         receiver=WebhookReceiver(
             targets=targets, inbox=writer, unit_of_work=uow, on_stored=worker.wake

@@ -34,13 +34,13 @@ async def rotate_keys(
     try:
         await apply(conn, [*runtime_migrations(), *migrations()])
         # The CLI's own connection, not a pool; rotating writes no event, so the outbox idles.
-        uow = PgUnitOfWork(OutboxWriter(settings.fireline_topic_prefix), conn=conn)
+        uow = PgUnitOfWork(OutboxWriter(settings.topic_prefix), conn=conn)
         result = await rotate_signing_keys(
             uow,
             box=SecretBox(settings.encryption_key, accept_unversioned=True),
-            algorithm=settings.fireline_token_signing_alg,
+            algorithm=settings.token_signing_alg,
             now=now or datetime.now(UTC),
-            publish_ahead=timedelta(seconds=settings.fireline_signing_key_publish_ahead_s),
+            publish_ahead=timedelta(seconds=settings.signing_key_publish_ahead_s),
             retention=settings.signing_key_retention,
             immediate=immediate,
         )

@@ -49,7 +49,7 @@ async def create_org(args: argparse.Namespace, password: str) -> dict[str, str]:
         async with pool.acquire() as conn:
             await apply(conn, [*runtime_migrations(), *migrations()])
         created = await orgs.create_org(
-            uow=PgUnitOfWork(OutboxWriter(settings.fireline_topic_prefix), pool=pool),
+            uow=PgUnitOfWork(OutboxWriter(settings.topic_prefix), pool=pool),
             hasher=Argon2Hasher(),
             name=args.name,
             admin_email=args.admin_email,
