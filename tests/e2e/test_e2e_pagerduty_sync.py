@@ -202,7 +202,9 @@ def test_with_sync_off_nothing_is_sent(
 
     def handled() -> bool:
         offsets = asyncio.run(
-            committed_offsets(stack.broker.bootstrap, "fireline-pagerduty-ingest")
+            committed_offsets(
+                stack.broker.bootstrap, f"{stack.topic_prefix}fireline-pagerduty-ingest"
+            )
         )
         committed = int(offsets.get(partition, -1))
         return committed > int(change.offset)

@@ -172,8 +172,9 @@ async def test_two_replicas_of_each_service_share_the_partitions_and_both_do_wor
 ) -> None:
     accounting = await _run_burst(org, "scale-out")
     _assert_exact(accounting)
+    prefix = org.stack.topic_prefix  # consumer groups are prefixed like the topics
     for service in ("identity", "auth", "incidents", "pagerduty-ingest"):
-        owners = await group_assignments(cluster.bootstrap, f"fireline-{service}")
+        owners = await group_assignments(cluster.bootstrap, f"{prefix}fireline-{service}")
         assert len(owners) == 2, (service, owners)
         assert all(owned for owned in owners), f"a {service} replica owns no partition: {owners}"
     alerts = org.stack.topic_prefix + topics.ALERTS.name
@@ -183,7 +184,7 @@ async def test_two_replicas_of_each_service_share_the_partitions_and_both_do_wor
             metrics = (await client.get(f"{org.stack.url(name)}/metrics")).text
             worked.append(_consumed(metrics, "alerts"))
     assert all(n > 0 for n in worked), f"alerts applied per incidents replica: {worked}"
-    owners = await group_assignments(cluster.bootstrap, "fireline-incidents")
+    owners = await group_assignments(cluster.bootstrap, f"{prefix}fireline-incidents")
     assert all(any(tp.topic == alerts for tp in owned) for owned in owners), owners
 
 
@@ -301,9 +302,10 @@ async def test_the_whole_cluster_stopped_past_the_delivery_timeout_loses_nothing
 ) -> None:
     alerts = org.stack.topic_prefix + topics.ALERTS.name
     seen: dict[str, object] = {}
+    group = f"{org.stack.topic_prefix}fireline-incidents"
 
     async def outage() -> AsyncIterator[None]:
-        seen["offsets"] = await committed_offsets(cluster.bootstrap, "fireline-incidents")
+        seen["offsets"] = await committed_offsets(cluster.bootstrap, group)
         await asyncio.to_thread(cluster.cluster.stop)
         # Longer than the relay's producer gives a send (request_timeout_ms 5 s) several times
         # over: sends fail, and the outbox must keep every event until the cluster is back.
@@ -313,7 +315,7 @@ async def test_the_whole_cluster_stopped_past_the_delivery_timeout_loses_nothing
 
     accounting = await _run_burst(org, "whole cluster stopped 15 s", outage())
     _assert_exact(accounting)
-    after = await committed_offsets(cluster.bootstrap, "fireline-incidents")
+    after = await committed_offsets(cluster.bootstrap, group)
     before = seen["offsets"]
     assert isinstance(before, dict)
     on_alerts = [tp for tp in before if tp.topic == alerts]

@@ -89,9 +89,14 @@ def principal(service: str) -> str:
     return f"User:{service}"
 
 
-def group_id(service: str) -> str:
-    """The consumer group a service's consumers join (fireline_runtime.messaging)."""
-    return f"fireline-{service}"
+def group_id(service: str, prefix: str = "") -> str:
+    """The consumer group a service's consumers join (fireline_runtime.messaging).
+
+    Prefixed like the topics: deployments (or test stacks) sharing a broker under different
+    prefixes must not share groups. A group's leader assigns every member's topics, and with
+    ACLs it cannot even describe another prefix's topics, so a member of the other deployment
+    was assigned nothing at all."""
+    return f"{prefix}fireline-{service}"
 
 
 def fireline_acls(prefix: str = "", topics: Sequence[TopicSpec] = ALL_TOPICS) -> list[Acl]:
@@ -111,7 +116,7 @@ def fireline_acls(prefix: str = "", topics: Sequence[TopicSpec] = ALL_TOPICS) ->
             allow(reader, Resource.TOPIC, name, Operation.CREATE)
             allow(reader, Resource.TOPIC, dlq_name(name), Operation.WRITE, Operation.DESCRIBE)
             allow(reader, Resource.TOPIC, dlq_name(name), Operation.CREATE)
-            allow(reader, Resource.GROUP, group_id(reader), Operation.READ)
+            allow(reader, Resource.GROUP, group_id(reader, prefix), Operation.READ)
     return sorted(acls)
 
 

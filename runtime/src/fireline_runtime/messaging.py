@@ -99,7 +99,7 @@ class Messaging:
     ) -> None:
         self.service = service
         self.security = security or KafkaSecurity()
-        self.group_id = group_id(service)  # the ACLs grant this group alone
+        self.group_id = group_id(service, topic_prefix)  # the ACLs grant this group alone
         self.bootstrap_servers = server_list(bootstrap_servers)
         self.prefix = topic_prefix
         self._pool_getter = pool_getter

@@ -38,7 +38,7 @@ def test_a_principal_joins_only_its_own_consumer_group_and_touches_only_prefixed
     acls = fireline_acls("t1.")
     groups = {(a.principal, a.name) for a in acls if a.resource is Resource.GROUP}
     readers = {reader for spec in ALL_TOPICS for reader in spec.readers}
-    assert groups == {(f"User:{s}", f"fireline-{s}") for s in readers}
+    assert groups == {(f"User:{s}", f"t1.fireline-{s}") for s in readers}
     topics = {a.name for a in acls if a.resource is Resource.TOPIC}
     assert len(topics) == 2 * len(ALL_TOPICS)  # each topic and its DLQ
     assert all(name.startswith("t1.fireline.") for name in topics)
