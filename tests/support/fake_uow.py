@@ -2,8 +2,8 @@
 PostgreSQL one (``fireline_runtime.unit_of_work``) promises:
 
 - repositories answer only inside ``async with uow`` or ``uow.reading()``, and writes and
-  events only inside ``async with uow`` (a transaction); outside, RuntimeError, as PostgreSQL's
-  unit of work raises when its connection is gone;
+  events only inside ``async with uow`` (a transaction); outside, RuntimeError, as the
+  services' PostgreSQL units of work raise once their repositories are unbound;
 - leaving without an error commits: the writes stay and the events queued with
   :meth:`FakeUnitOfWork.publish` reach the outbox (:attr:`FakeDatabase.published`), each on the
   one topic of the service's that declares it;
@@ -48,6 +48,9 @@ class FakeDatabase(Generic[S, E]):
     Transactions take turns: two at once would need PostgreSQL's isolation (each seeing only
     what the other committed), which copying the store does not give, so overlapping ones fail
     the test instead of passing it by accident.
+
+    ``store`` is any object with attributes (a class or a dataclass, without ``__slots__``): a
+    rollback puts back the attributes it had when the transaction began.
     """
 
     def __init__(self, store: S, *, topics: Sequence[TopicSpec]) -> None:
