@@ -10,7 +10,13 @@ from uuid import UUID
 
 import pytest
 
-from fireline_pagerduty_ingest.domain.sync import Action, PagerDutyLink, SyncRequest, Verdict
+from fireline_pagerduty_ingest.domain.sync import (
+    Action,
+    IncidentOrigin,
+    PagerDutyLink,
+    SyncRequest,
+    Verdict,
+)
 from fireline_pagerduty_ingest.service_layer import sync
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
@@ -52,9 +58,8 @@ async def linked(svc: IngestApp, integration: dict[str, Any], org_id: UUID) -> P
     r = await svc.deliver(integration["id"], body, signed(body, SECRET))
     assert r.status_code == 202, r.text
     incident_id = uuid.uuid4()
-    assert await sync.link_incident(
-        uow=uow_of(svc)(), org_id=org_id, incident_id=incident_id, external_id=external_id
-    )
+    origin = IncidentOrigin(org_id=org_id, incident_id=incident_id, external_id=external_id)
+    assert await sync.link_incidents(uow=uow_of(svc)(), origins=[origin]) == 1
     return PagerDutyLink(incident_id, org_id, UUID(integration["id"]), external_id)
 
 
