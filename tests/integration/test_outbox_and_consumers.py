@@ -151,6 +151,38 @@ async def test_same_event_delivered_twice_changes_state_once(
     assert state.duplicates == 1
 
 
+@pytest.mark.parametrize("with_poison", [False, True], ids=["together", "one by one"])
+async def test_a_triaged_handler_claims_only_what_it_applies_once(
+    database: str, kafka: str, topic_prefix: str, with_poison: bool
+) -> None:
+    runtime = probe.build(database_url=database, bootstrap=kafka, prefix=topic_prefix, triage=True)
+    key = uuid.uuid4()
+    named = {
+        name: KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name=name))
+        for name in ("ignore-me", "idempotent-link", "once-request", "poison", "last")
+    }
+    sent = ["ignore-me", "idempotent-link", "once-request", "once-request", "last"]
+    if with_poison:  # a record that fails sends the partition's batch down the one-by-one path
+        sent.insert(3, "poison")
+    async with probe.running(runtime):
+        topic = runtime.messaging.topic(KEYS)
+        assert await wait_for(_consumers_ready(runtime), timeout=20)
+        await _publish(kafka, topic, *((key.bytes, named[n].to_bytes()) for n in sent))
+        state = runtime.messaging.states["probe.apply"]
+
+        async def all_seen() -> bool:
+            seen = state.processed + state.duplicates + state.ignored + state.dead_lettered
+            return seen >= len(sent)
+
+        assert await wait_for(all_seen, timeout=60)
+        async with runtime.pool.acquire() as conn:
+            applied = [r["name"] for r in await conn.fetch("SELECT name FROM applied")]
+            claimed = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM inbox")}
+    assert sorted(applied) == ["idempotent-link", "last", "once-request"]
+    assert claimed == {named["once-request"].event_id, named["last"].event_id}
+    assert (state.ignored, state.duplicates) == (1, 1)
+
+
 async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
     database: str, kafka: str, topic_prefix: str
 ) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from fireline_contracts import KEYS, EventEnvelope, KeyRenamed
 from fireline_contracts.keys import KeyRenamedPayload
 from fireline_runtime.db import Connection
-from fireline_runtime.messaging import EventHandler
+from fireline_runtime.messaging import EventHandler, Treatment
 from fireline_runtime.migrations import Migration
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.settings import ServiceSettings
@@ -78,6 +78,7 @@ def build(
     bootstrap: str,
     prefix: str,
     consume: bool = True,
+    triage: bool = False,
     **settings_overrides: Any,
 ) -> ServiceRuntime:
     settings = ServiceSettings(
@@ -93,8 +94,25 @@ def build(
         service="probe", settings=settings, migrations=[MIGRATION], topics=[KEYS]
     )
     if consume:
-        runtime.consume(EventHandler(name="probe.apply", topic=KEYS, handle=apply_event))
+        runtime.consume(
+            EventHandler(
+                name="probe.apply",
+                topic=KEYS,
+                handle=apply_event,
+                triage=treatment_by_name if triage else None,
+            )
+        )
     return runtime
+
+
+def treatment_by_name(event: EventEnvelope) -> Treatment:
+    """With ``triage``: names starting ``ignore`` are ignored, ``idempotent`` ones are applied
+    without an inbox row, the rest once."""
+    assert isinstance(event, KeyRenamed)
+    for treatment in ("ignore", "idempotent"):
+        if event.payload.name.startswith(treatment):
+            return treatment
+    return "once"
 
 
 @asynccontextmanager

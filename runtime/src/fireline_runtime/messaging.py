@@ -9,6 +9,8 @@ Consumers follow one recipe (docs/architecture.md, "Reliability rules"):
   partitions run concurrently and the offsets are committed once per batch. A crash mid-batch
   re-delivers the whole batch, and the inbox turns what was already applied into no-ops;
 * the handler runs in one transaction with an inbox claim, so a redelivery changes nothing;
+  a handler that reads a whole topic for a few kinds of event may ``triage`` the rest away
+  (no transaction, no inbox row) and take events its own writes make idempotent without a claim;
 * a message that cannot be parsed goes straight to ``<topic>.dlq``; a handler that keeps failing
   goes there after ``max_retries`` retries, with the error in headers, and the partition moves on;
 * database outages are not the message's fault: they are waited out, never dead-lettered.
@@ -23,7 +25,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 Handle = Callable[[Connection, EventEnvelope], Awaitable[None]]
 HandleBatch = Callable[[Connection, Sequence[EventEnvelope]], Awaitable[None]]
 AfterCommit = Callable[[EventEnvelope], None]
+Treatment = Literal["once", "idempotent", "ignore"]
+Triage = Callable[[EventEnvelope], Treatment]
 
 MAX_BATCH = 200
 """Records handed over per fetch; bounds how much a crash re-delivers (the inbox drops it)."""
@@ -68,6 +72,16 @@ class EventHandler:
     """Applies a partition's fresh events together, set-based, in the batch's transaction; it
     must leave the same state as ``handle`` called on each in order. Without it, ``handle``
     runs once per event inside that one transaction."""
+    triage: Triage | None = None
+    """How each event is taken; every one ``once`` without it.
+
+    ``once``: claimed in the inbox with the handler's writes, so a redelivery is skipped.
+    ``idempotent``: handed over without an inbox row; the handler's own writes must make a
+    second application change nothing (``ON CONFLICT DO NOTHING`` on a natural key), and it
+    must publish nothing. ``ignore``: acknowledged with no transaction, no inbox row and no
+    call, and no ``after_commit``. An inbox row is a write, a WAL record and a row kept for
+    ever (the inbox is never pruned), all to make a second application a no-op; an event the
+    handler ignores, or applies idempotently anyway, gains nothing from it."""
 
 
 @dataclass
@@ -77,6 +91,7 @@ class ConsumerState:
     processed: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    ignored: int = 0
 
 
 class Messaging:
@@ -300,20 +315,28 @@ class Messaging:
             except (ValidationError, ValueError):
                 return False  # a poison record: the one-by-one path dead-letters it
         handler = parsed[0][0]  # a partition belongs to one topic, so to one handler
+        events = [event for _, event in parsed]
+        treatments = [_treatment(handler, event) for event in events]
+        if all(treatment == "ignore" for treatment in treatments):
+            # Nothing to write, so nothing to make atomic: no connection, no BEGIN and COMMIT.
+            self._settle(handler, events, treatments, [False] * len(events), started)
+            return True
         try:
             async with (
                 self._pool_getter().acquire() as conn,
                 conn.transaction(),
                 outbox.batched(conn),
             ):
-                claimed = await inbox.claim_many(
-                    conn,
-                    consumer=handler.name,
-                    event_ids=[event.event_id for _, event in parsed],
-                    topic=records[0].topic,
+                once = [e.event_id for e, t in zip(events, treatments, strict=True) if t == "once"]
+                claimed = (
+                    await inbox.claim_many(
+                        conn, consumer=handler.name, event_ids=once, topic=records[0].topic
+                    )
+                    if once
+                    else set()
                 )
-                fresh = _first_copies([event for _, event in parsed], claimed)
-                todo = [event for (_, event), new in zip(parsed, fresh, strict=True) if new]
+                fresh = _to_apply(events, treatments, claimed)
+                todo = [event for event, new in zip(events, fresh, strict=True) if new]
                 if handler.handle_batch is not None and not tracing.enabled():
                     if todo:
                         await handler.handle_batch(conn, todo)
@@ -331,19 +354,33 @@ class Messaging:
                 exc_info=True,
             )
             return False
-        share = (time.perf_counter() - started) / len(records)
-        for (_, event), new in zip(parsed, fresh, strict=True):
-            self._committed(handler, event, fresh=new, seconds=share)
+        self._settle(handler, events, treatments, fresh, started)
         return True
 
-    def _committed(
-        self, handler: EventHandler, event: EventEnvelope, *, fresh: bool, seconds: float
+    def _settle(
+        self,
+        handler: EventHandler,
+        events: Sequence[EventEnvelope],
+        treatments: Sequence[Treatment],
+        fresh: Sequence[bool],
+        started: float,
     ) -> None:
-        """Bookkeeping once an event's transaction committed (applied, or a duplicate)."""
+        share = (time.perf_counter() - started) / len(events)
+        for event, treatment, new in zip(events, treatments, fresh, strict=True):
+            outcome: _Outcome = (
+                "ignored" if treatment == "ignore" else "applied" if new else "duplicate"
+            )
+            self._committed(handler, event, outcome, seconds=share)
+
+    def _committed(
+        self, handler: EventHandler, event: EventEnvelope, outcome: _Outcome, *, seconds: float
+    ) -> None:
+        """Bookkeeping once an event's transaction committed (applied, or a duplicate), or once
+        it was triaged away."""
         if log.isEnabledFor(logging.DEBUG):
             correlation.set_(event.correlation_id)
             log.debug(
-                "event handled" if fresh else "duplicate event skipped",
+                f"event {outcome}",
                 extra={
                     "consumer": handler.name,
                     "event_type": event.event_type,
@@ -351,16 +388,18 @@ class Messaging:
                 },
             )
         state = self.states[handler.name]
-        if fresh:
+        if outcome == "applied":
             state.processed += 1
             if handler.after_commit is not None:
                 handler.after_commit(event)
             self._metrics.event_end_to_end.labels(handler.name, event.event_type).observe(
                 (datetime.now(UTC) - event.occurred_at).total_seconds()
             )
-        else:
+        elif outcome == "duplicate":
             state.duplicates += 1
-        self._metrics.consumed.labels(handler.name, "ok" if fresh else "duplicate").inc()
+        else:
+            state.ignored += 1
+        self._metrics.consumed.labels(handler.name, _METRIC_OUTCOMES[outcome]).inc()
         self._metrics.consume_seconds.labels(handler.name).observe(seconds)
 
     async def _consume(
@@ -381,18 +420,23 @@ class Messaging:
             state.dead_lettered += 1
             return
         correlation.set_(event.correlation_id)
+        treatment = _treatment(handler, event)
+        if treatment == "ignore":
+            self._committed(handler, event, "ignored", seconds=0.0)
+            return
         attempt = 0
         db_wait = self._retry_backoff_s
         while True:
             started = time.perf_counter()
             try:
                 async with self._pool_getter().acquire() as conn, conn.transaction():
-                    fresh = await inbox.claim(
+                    fresh = treatment == "idempotent" or await inbox.claim(
                         conn, consumer=handler.name, event_id=event.event_id, topic=topic
                     )
                     if fresh:
                         await handler.handle(conn, event)
-                self._committed(handler, event, fresh=fresh, seconds=time.perf_counter() - started)
+                outcome: _Outcome = "applied" if fresh else "duplicate"
+                self._committed(handler, event, outcome, seconds=time.perf_counter() - started)
                 return
             except TRANSIENT_DB_ERRORS as exc:
                 if self._stopping:
@@ -507,12 +551,32 @@ async def _until_led(
         await asyncio.sleep(0.2)
 
 
-def _first_copies(events: Sequence[EventEnvelope], claimed: set[Any]) -> list[bool]:
-    """Which of ``events`` to apply: those just claimed, each id once (its first copy)."""
+_Outcome = Literal["applied", "duplicate", "ignored"]
+_METRIC_OUTCOMES: dict[_Outcome, str] = {
+    "applied": "ok",
+    "duplicate": "duplicate",
+    "ignored": "ignored",
+}
+
+
+def _treatment(handler: EventHandler, event: EventEnvelope) -> Treatment:
+    return "once" if handler.triage is None else handler.triage(event)
+
+
+def _to_apply(
+    events: Sequence[EventEnvelope], treatments: Sequence[Treatment], claimed: set[Any]
+) -> list[bool]:
+    """Which of ``events`` to apply, each id once (its first copy): those just claimed, and
+    those the handler applies idempotently; never those it ignores."""
     fresh = []
-    for event in events:
-        fresh.append(event.event_id in claimed)
-        claimed.discard(event.event_id)
+    seen: set[Any] = set()
+    for event, treatment in zip(events, treatments, strict=True):
+        if treatment == "once":
+            fresh.append(event.event_id in claimed)
+            claimed.discard(event.event_id)
+        else:
+            fresh.append(treatment == "idempotent" and event.event_id not in seen)
+            seen.add(event.event_id)
     return fresh
 
 

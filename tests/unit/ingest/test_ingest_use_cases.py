@@ -18,7 +18,7 @@ from base64 import urlsafe_b64encode
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import pytest
@@ -32,6 +32,9 @@ from fireline_contracts import (
     AlertPayload,
     AlertResolved,
     AlertTriggered,
+    EventEnvelope,
+    IncidentSource,
+    IncidentStarted,
     IntegrationChanged,
     PagerDutySyncAttempted,
     SigningSecretsRotated,
@@ -70,6 +73,7 @@ from fireline_pagerduty_ingest.domain.sync import (
     ECHO_WINDOW,
     Action,
     CallResult,
+    IncidentOrigin,
     PagerDutyLink,
     RequestState,
     SyncRequest,
@@ -82,15 +86,24 @@ from fireline_pagerduty_ingest.domain.target import (
     WebhookTarget,
 )
 from fireline_pagerduty_ingest.domain.webhook import MalformedDelivery, parse_delivery
+from fireline_pagerduty_ingest.entrypoints.consumers import incidents_consumer
 from fireline_pagerduty_ingest.service_layer import deliveries, integrations, sync, webhooks
 from fireline_pagerduty_ingest.service_layer.deliveries import UnpublishableDelivery
 from fireline_pagerduty_ingest.service_layer.enrichment import enrich
 from fireline_pagerduty_ingest.service_layer.integration_events import IntegrationEventType
 from fireline_pagerduty_ingest.service_layer.sync import SyncDispatcher, SyncDispatchSettings
 from fireline_pagerduty_ingest.service_layer.webhooks import IncomingWebhook, WebhookReceiver
+from fireline_runtime.db import Connection
+from fireline_runtime.messaging import EventHandler, Treatment
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 from support import fake_uow
+from support.incident_events import (
+    from_pagerduty,
+    incident_started,
+    status_changed,
+    timeline_entry,
+)
 from support.pagerduty_fixtures import (
     ESCALATION_POLICY_ID,
     TRIGGERING_USER_ID,
@@ -388,14 +401,31 @@ class FakeSync(Repository):
     """The sync repository in memory, with the SQL's rules (which run against PostgreSQL in the
     integration tier)."""
 
-    async def integration_of(self, *, org_id: UUID, external_id: str) -> UUID | None:
-        for row in sorted(self.store.deliveries.values(), key=lambda r: r.id):
-            if (row.new.org_id, row.new.incident_id) == (org_id, external_id):
-                return row.new.integration_id
-        return None
-
-    async def link(self, link: PagerDutyLink) -> None:
-        self.writing().links.setdefault(link.incident_id, link)
+    async def link_syncing(self, origins: Sequence[IncidentOrigin]) -> int:
+        store, linked = self.writing(), 0
+        for origin in origins:
+            first = min(
+                (
+                    row
+                    for row in store.deliveries.values()
+                    if (row.new.org_id, row.new.incident_id) == (origin.org_id, origin.external_id)
+                ),
+                key=lambda row: row.id,
+                default=None,
+            )
+            integration = store.integrations.get(first.new.integration_id) if first else None
+            if (
+                integration is None
+                or integration.deleted
+                or not integration.write_back.sync_to_pagerduty
+                or origin.incident_id in store.links
+            ):
+                continue
+            store.links[origin.incident_id] = PagerDutyLink(
+                origin.incident_id, origin.org_id, integration.id, origin.external_id
+            )
+            linked += 1
+        return linked
 
     async def link_of(self, incident_id: UUID) -> PagerDutyLink | None:
         return self.store.links.get(incident_id)
@@ -1449,15 +1479,22 @@ def dispatcher(world: World, writer: FakeWriter, now: list[datetime]) -> SyncDis
 
 
 async def linked_incident(world: World, write_back: WriteBack = SYNC_ON) -> tuple[UUID, str]:
-    """A Fireline incident started from a delivery of an integration with ``write_back``."""
-    created = (await create(world, secrets=[SECRET_A], write_back=write_back)).integration
+    """A Fireline incident started from a delivery of a syncing integration, which has
+    ``write_back`` afterwards."""
+    created = (await create(world, secrets=[SECRET_A], write_back=SYNC_ON)).integration
     external_id = new_incident_id()
     body = delivery("incident_triggered", incident_id=external_id)
     await webhooks.receive_webhook(world.receiver, incoming(created.id, body))
     incident_id = uuid.uuid4()
-    assert await sync.link_incident(
-        uow=world.uow, org_id=ORG, incident_id=incident_id, external_id=external_id
-    )
+    origin = IncidentOrigin(org_id=ORG, incident_id=incident_id, external_id=external_id)
+    assert await sync.link_incidents(uow=world.uow, origins=[origin]) == 1
+    if write_back != SYNC_ON:
+        await update(
+            world,
+            created.id,
+            sync_to_pagerduty=write_back.sync_to_pagerduty,
+            sync_notes=write_back.sync_notes,
+        )
     return incident_id, external_id
 
 
@@ -1651,3 +1688,122 @@ async def test_a_reopening_is_never_sent_and_said_so_only_when_syncing(
     assert said is (write_back == SYNC_ON)
     outcomes = [(e.payload.action, e.payload.outcome) for e in world.sync_events]
     assert outcomes == ([("reopen", "refused")] if said else [])
+
+
+# --- the incidents consumer's decisions ---------------------------------------------------------
+
+INCIDENT = uuid.uuid4()
+NO_CONNECTION = cast(Connection, object())
+"""The fakes' unit of work takes no connection."""
+
+
+@pytest.mark.parametrize(
+    ("event", "treatment"),
+    [
+        (incident_started(ORG, source=from_pagerduty("PABC123")), "idempotent"),
+        (incident_started(ORG), "ignore"),
+        (incident_started(ORG, source=IncidentSource(kind="pagerduty")), "ignore"),
+        (status_changed(ORG, INCIDENT, status="acknowledged"), "once"),
+        (status_changed(ORG, INCIDENT, status="triggered", previous_status="resolved"), "once"),
+        (status_changed(ORG, INCIDENT, status="resolved", changed_in="pagerduty"), "ignore"),
+        (timeline_entry(ORG, INCIDENT, kind="note", source="api", text="x"), "once"),
+        (timeline_entry(ORG, INCIDENT, kind="note", source="pagerduty", text="x"), "ignore"),
+        (timeline_entry(ORG, INCIDENT, kind="started", source="pagerduty"), "ignore"),
+        (timeline_entry(ORG, INCIDENT, kind="status_changed", source="api"), "ignore"),
+    ],
+    ids=lambda value: getattr(value, "event_type", value),
+)
+def test_the_incidents_consumer_claims_only_what_would_be_written_twice(
+    world: World, event: EventEnvelope, treatment: Treatment
+) -> None:
+    handler = consumer(world, [])
+    assert handler.triage is not None
+    assert handler.triage(event) == treatment
+
+
+def consumer(world: World, woken: list[bool]) -> EventHandler:
+    return incidents_consumer(
+        UnitOfWorkFactory(lambda conn: world.uow), wake=lambda: woken.append(True)
+    )
+
+
+async def started_from(world: World, integration_id: UUID) -> IncidentStarted:
+    """An ``IncidentStarted`` for a PagerDuty incident a delivery of the integration named."""
+    external_id = new_incident_id()
+    body = delivery("incident_triggered", incident_id=external_id)
+    await webhooks.receive_webhook(world.receiver, incoming(integration_id, body))
+    return incident_started(ORG, source=from_pagerduty(external_id))
+
+
+async def apply(handler: EventHandler, events: Sequence[EventEnvelope]) -> None:
+    """What the runtime does with a batch: the events it does not ignore, then each commit."""
+    assert handler.handle_batch is not None
+    assert handler.triage is not None
+    kept = [event for event in events if handler.triage(event) != "ignore"]
+    await handler.handle_batch(NO_CONNECTION, kept)
+    for event in events:
+        assert handler.after_commit is not None
+        handler.after_commit(event)
+
+
+async def test_a_batch_links_the_incidents_of_syncing_integrations_in_one_transaction(
+    world: World,
+) -> None:
+    syncing = (await create(world, secrets=[SECRET_A], write_back=SYNC_ON)).integration
+    silent = (await create(world, secrets=[SECRET_A], name="Silent")).integration
+    on = [await started_from(world, syncing.id) for _ in range(3)]
+    off = [await started_from(world, silent.id) for _ in range(3)]
+    woken: list[bool] = []
+    handler = consumer(world, woken)
+    commits = world.uow.db.commits
+
+    await apply(handler, [*on, *off])
+    await apply(handler, [*on, *off])  # the batch redelivered
+
+    assert {link.incident_id for link in world.store.links.values()} == {
+        e.payload.incident_id for e in on
+    }
+    assert {link.integration_id for link in world.store.links.values()} == {syncing.id}
+    assert world.uow.db.commits - commits == 2, "one transaction per batch, not one per event"
+    assert woken == [], "nothing for the dispatcher to send"
+
+
+async def test_a_change_made_in_fireline_in_the_batch_that_started_the_incident_is_stored(
+    world: World,
+) -> None:
+    syncing = (await create(world, secrets=[SECRET_A], write_back=SYNC_ON)).integration
+    started = await started_from(world, syncing.id)
+    incident_id = started.payload.incident_id
+    acknowledged = status_changed(ORG, incident_id, status="acknowledged")
+    mirrored = status_changed(ORG, incident_id, status="resolved", changed_in="pagerduty")
+    woken: list[bool] = []
+    handler = consumer(world, woken)
+
+    await apply(handler, [started, acknowledged, mirrored])
+
+    assert [(r.request.action, r.source_event_id) for r in world.store.sync_requests] == [
+        ("acknowledge", acknowledged.event_id)
+    ]
+    assert woken == [True], "woken once, for the one request"
+
+
+async def test_an_incident_started_while_sync_was_off_stays_unsynced_once_it_is_on(
+    world: World,
+) -> None:
+    integration = (await create(world, secrets=[SECRET_A])).integration
+    handler = consumer(world, [])
+    before = await started_from(world, integration.id)
+    await apply(handler, [before])
+    await update(world, integration.id, sync_to_pagerduty=True, from_email=FROM_EMAIL)
+    after = await started_from(world, integration.id)
+    await apply(handler, [after])
+
+    await apply(
+        handler,
+        [
+            status_changed(ORG, before.payload.incident_id, status="resolved"),
+            status_changed(ORG, after.payload.incident_id, status="resolved"),
+        ],
+    )
+
+    assert [r.request.incident_id for r in world.store.sync_requests] == [after.payload.incident_id]

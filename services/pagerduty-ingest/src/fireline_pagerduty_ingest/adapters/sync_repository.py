@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
 from fireline_pagerduty_ingest.domain.sync import (
     ECHO_WINDOW,
     Action,
+    IncidentOrigin,
     PagerDutyLink,
     SyncRequest,
     Verdict,
@@ -17,31 +19,26 @@ from fireline_runtime.unit_of_work import PgRepository
 
 
 class PgSyncRepository(PgRepository):
-    async def integration_of(self, *, org_id: UUID, external_id: str) -> UUID | None:
-        """The integration whose deliveries name this PagerDuty incident (the earliest)."""
-        found: UUID | None = await self._conn.fetchval(
-            """
-            SELECT integration_id FROM deliveries
-            WHERE org_id = $1 AND incident_id = $2
-            ORDER BY id LIMIT 1
-            """,
-            org_id,
-            external_id,
-        )
-        return found
-
-    async def link(self, link: PagerDutyLink) -> None:
-        await self._conn.execute(
+    async def link_syncing(self, origins: Sequence[IncidentOrigin]) -> int:
+        status: str = await self._conn.execute(
             """
             INSERT INTO pagerduty_links (incident_id, org_id, integration_id, external_id)
-            VALUES ($1, $2, $3, $4)
+            SELECT o.incident_id, o.org_id, first.integration_id, o.external_id
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS o (incident_id, org_id, external_id)
+            CROSS JOIN LATERAL (
+                SELECT d.integration_id FROM deliveries d
+                WHERE d.org_id = o.org_id AND d.incident_id = o.external_id
+                ORDER BY d.id LIMIT 1
+            ) AS first
+            JOIN integrations i ON i.id = first.integration_id
+            WHERE i.sync_to_pagerduty AND i.deleted_at IS NULL
             ON CONFLICT (incident_id) DO NOTHING
             """,
-            link.incident_id,
-            link.org_id,
-            link.integration_id,
-            link.external_id,
+            [o.incident_id for o in origins],
+            [o.org_id for o in origins],
+            [o.external_id for o in origins],
         )
+        return int(status.rsplit(" ", 1)[1])
 
     async def link_of(self, incident_id: UUID) -> PagerDutyLink | None:
         row = await self._conn.fetchrow(
@@ -65,11 +62,16 @@ class PgSyncRepository(PgRepository):
         action: Action,
         note: str | None,
     ) -> bool:
+        # created_at orders an incident's requests for the dispatcher. The column's default,
+        # now(), is the transaction's start, the same for every request of a consumer batch
+        # (an acknowledgement and the resolution after it), which would leave their order to
+        # their random ids; clock_timestamp() moves on within the transaction.
         added = await self._conn.fetchval(
             """
             INSERT INTO sync_requests (id, source_event_id, org_id, incident_id, integration_id,
-                                       external_id, action, note, state, next_attempt_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now())
+                                       external_id, action, note, state, next_attempt_at,
+                                       created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now(), clock_timestamp())
             ON CONFLICT (source_event_id) DO NOTHING
             RETURNING id
             """,

@@ -75,6 +75,41 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class IncidentOrigin:
+    """A Fireline incident and the PagerDuty incident it came from, as the incidents topic
+    names them; which integration's deliveries named it is learnt from storage."""
+
+    org_id: UUID
+    incident_id: UUID
+    external_id: str
+
+
+@dataclass(frozen=True)
+class SyncAsked:
+    """A change made in Fireline that PagerDuty should hear about, if the integration sends such
+    changes: a status PagerDuty's API can set, or a note."""
+
+    source_event_id: UUID
+    incident_id: UUID
+    action: Action
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ReopenedInFireline:
+    """A reopening (or unacknowledgement) made in Fireline, which PagerDuty's API cannot do."""
+
+    source_event_id: UUID
+    incident_id: UUID
+    previous_status: str
+    at: datetime
+
+
+IncidentsChange = IncidentOrigin | SyncAsked | ReopenedInFireline
+"""What an incidents event means to the sync, when it means anything."""
+
+
+@dataclass(frozen=True)
 class PagerDutyLink:
     """A Fireline incident that came from a PagerDuty incident, and through which integration."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -26,8 +26,12 @@ from fireline_pagerduty_ingest.domain.sync import (
     MAX_NOTE,
     Action,
     CallResult,
+    IncidentOrigin,
+    IncidentsChange,
     Outcome,
     PagerDutyLink,
+    ReopenedInFireline,
+    SyncAsked,
     SyncRequest,
     SyncSettings,
     Verdict,
@@ -43,24 +47,52 @@ from fireline_runtime.unit_of_work import UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 
-async def link_incident(
-    *, uow: UnitOfWork, org_id: UUID, incident_id: UUID, external_id: str
-) -> bool:
-    """Remember which integration a PagerDuty-sourced incident came from; False when no stored
-    delivery names its PagerDuty incident (then nothing of it can be sent back)."""
+async def apply_incidents_changes(
+    *, uow: UnitOfWork, changes: Sequence[IncidentsChange]
+) -> set[UUID]:
+    """Apply a partition batch's worth of incidents events; the ids of the events that stored a
+    request (the dispatcher has something to send once they commit).
+
+    The links are written first, in one statement: an incident's link only ever precedes its
+    requests on the topic (``IncidentStarted`` is the incident's first event, and events are
+    keyed by incident), so this leaves what applying the batch in order would."""
+    await link_incidents(uow=uow, origins=[c for c in changes if isinstance(c, IncidentOrigin)])
+    stored: set[UUID] = set()
+    for change in changes:
+        match change:
+            case SyncAsked():
+                if await request_sync(
+                    uow=uow,
+                    source_event_id=change.source_event_id,
+                    incident_id=change.incident_id,
+                    action=change.action,
+                    note=change.note,
+                ):
+                    stored.add(change.source_event_id)
+            case ReopenedInFireline():
+                await report_reopening(
+                    uow=uow,
+                    source_event_id=change.source_event_id,
+                    incident_id=change.incident_id,
+                    previous_status=change.previous_status,
+                    at=change.at,
+                )
+    return stored
+
+
+async def link_incidents(*, uow: UnitOfWork, origins: Sequence[IncidentOrigin]) -> int:
+    """Remember which integration each PagerDuty-sourced incident came from, for the incidents
+    whose integration syncs to PagerDuty now; how many links are new.
+
+    Only those: a link is what a later change made in Fireline is sent back through, and an
+    integration that does not sync would never use it, while during an alert storm every
+    incident would pay for it. An incident started while its integration's sync was off stays
+    unlinked when sync is turned on later (services/pagerduty-ingest/README.md). Linking again
+    changes nothing, so a redelivered event needs no inbox row."""
+    if not origins:
+        return 0
     async with uow:
-        integration_id = await uow.sync.integration_of(org_id=org_id, external_id=external_id)
-        if integration_id is None:
-            return False
-        await uow.sync.link(
-            PagerDutyLink(
-                incident_id=incident_id,
-                org_id=org_id,
-                integration_id=integration_id,
-                external_id=external_id,
-            )
-        )
-    return True
+        return await uow.sync.link_syncing(origins)
 
 
 async def request_sync(

@@ -15,7 +15,13 @@ from fireline_contracts import PagerDutySyncAttempted
 from fireline_pagerduty_ingest.domain.alert import AlertEventType
 from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, DeliveryStatus, FailedAttempt
 from fireline_pagerduty_ingest.domain.integration import Integration, IntegrationSettings
-from fireline_pagerduty_ingest.domain.sync import Action, PagerDutyLink, SyncRequest, Verdict
+from fireline_pagerduty_ingest.domain.sync import (
+    Action,
+    IncidentOrigin,
+    PagerDutyLink,
+    SyncRequest,
+    Verdict,
+)
 from fireline_pagerduty_ingest.domain.target import SealedCredentials, WebhookTarget
 from fireline_pagerduty_ingest.service_layer.integration_events import IntegrationEventType
 from fireline_runtime.unit_of_work import Transactional
@@ -109,11 +115,10 @@ class SyncRepository(Protocol):
     lease, so one whose dispatcher died is claimed again once the lease is over.
     """
 
-    async def integration_of(self, *, org_id: UUID, external_id: str) -> UUID | None:
-        """The integration whose stored deliveries name this PagerDuty incident."""
-
-    async def link(self, link: PagerDutyLink) -> None:
-        """Remember where an incident came from (the first link stays)."""
+    async def link_syncing(self, origins: Sequence[IncidentOrigin]) -> int:
+        """Link each incident to the integration whose stored deliveries named its PagerDuty
+        incident first, when that integration is live and has ``sync_to_pagerduty`` on; how
+        many links are new (an incident's first link stays)."""
 
     async def link_of(self, incident_id: UUID) -> PagerDutyLink | None: ...
 
