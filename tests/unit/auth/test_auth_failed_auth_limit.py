@@ -18,7 +18,7 @@ from typing import Any, cast
 import pytest
 from starlette.requests import Request
 
-from fireline_auth.adapters import key_projection
+from fireline_auth.adapters import key_cache
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_auth.domain.client_auth import ClientCredentials
 from fireline_auth.domain.errors import ClientAuthMethod, InvalidClient, RateLimited
@@ -66,8 +66,8 @@ class FakeReader:
         yield self
 
 
-def cached_keys(reads: list[uuid.UUID]) -> key_projection.CachedKeys:
-    return key_projection.CachedKeys(lambda: cast(Any, FakeReader(reads)))
+def cached_keys(reads: list[uuid.UUID]) -> key_cache.CachedKeys:
+    return key_cache.CachedKeys(lambda: cast(Any, FakeReader(reads)))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ _MAX_FORM_FIELDS = 32
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
 # worker thread, a thread hop on every request (measured in BENCHMARKS.md).
 async def _context(request: Request) -> AuthContext:
-    ctx: AuthContext = request.app.state.auth
+    ctx: AuthContext = request.app.state.context
     return ctx
 
 
