@@ -63,8 +63,7 @@ def test_a_use_case_importing_an_adapter_breaks_the_layers_contract(tmp_path: Pa
     report = " ".join(broken.stdout.split())
     assert "Inside every service, dependencies point inward BROKEN" in report
     assert (
-        "fireline_incidents.service_layer.queries -> fireline_incidents.adapters.postgres"
-        in report
+        "fireline_incidents.service_layer.queries -> fireline_incidents.adapters.postgres" in report
     )
 
 
