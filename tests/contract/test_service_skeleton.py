@@ -144,6 +144,13 @@ def skeleton_problems(service: str) -> list[str]:
         problems.append(f"service_layer/context.py does not define {prefix}Context")
     if not defines("adapters/postgres.py", "PgUnitOfWork"):
         problems.append("adapters/postgres.py does not define PgUnitOfWork")
+    deps = modules.get("entrypoints/deps.py")
+    if deps is not None and not any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "Context" for t in node.targets)
+        for node in deps.body
+    ):
+        problems.append("entrypoints/deps.py has no Context dependency")
     if (package / "bootstrap.py").is_file():
         bootstrap = (package / "bootstrap.py").read_text()
         if "app.state.context = " not in bootstrap:

@@ -20,7 +20,7 @@ _MAX_FORM_FIELDS = 32
 
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
 # worker thread, a thread hop on every request (measured in BENCHMARKS.md).
-async def _context(request: Request) -> AuthContext:
+async def get_context(request: Request) -> AuthContext:
     ctx: AuthContext = request.app.state.context
     return ctx
 
@@ -66,7 +66,7 @@ async def _oauth_form(request: Request) -> dict[str, str]:
     return form
 
 
-AuthCtx = Annotated[AuthContext, Depends(_context)]
+Context = Annotated[AuthContext, Depends(get_context)]
 LocalVerifier = Annotated[TokenVerifier, Depends(_verifier)]
 ClientAddress = Annotated[str, Depends(_client_address)]
 OAuthForm = Annotated[dict[str, str], Depends(_oauth_form)]
