@@ -42,12 +42,35 @@ def _broker_back(request: pytest.FixtureRequest) -> Iterator[None]:
     broker: infra.Broker | None = (
         request.getfixturevalue("session_faulty_broker") if uses_it else None
     )
+    stack: Stack | None = request.getfixturevalue("stack") if uses_it else None
+    if stack is not None and stack.unready_since is not None:
+        # A stack that did not come back is not waited for again by every later test (120 s
+        # each ran the CI over its time limit): one short look, then the first failure's reason.
+        try:
+            stack.wait_ready(timeout=15)
+        except TimeoutError:
+            pytest.fail(f"the stack has not been ready since {stack.unready_since}")
+        stack.unready_since = None
     yield
-    if broker is not None:
+    if broker is not None and stack is not None:
         broker.restore()
         # The services refuse tokens (503) until identity's watermarks reach them again after
         # an outage longer than the bound; the next test starts once they answer.
-        request.getfixturevalue("stack").wait_ready()
+        try:
+            stack.wait_ready()
+        except TimeoutError as exc:
+            stack.unready_since = f"{request.node.nodeid}: {exc}"
+            UNREADY.append(f"{stack.unready_since}\n{stack.complaints(limit=8)}")
+            raise
+
+
+UNREADY: list[str] = []
+"""Why the stack stopped answering /readyz, for the run's last lines (the CI keeps only those)."""
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for reason in UNREADY:
+        terminalreporter.write_line(f"e2e stack not ready after {reason}", red=True)
 
 
 def _scanning(keys_file: Path) -> dict[str, dict[str, str]]:

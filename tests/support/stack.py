@@ -40,6 +40,8 @@ class Stack:
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     envs: dict[str, dict[str, str]] = field(default_factory=dict)
     log_dir: Path = ARTIFACTS
+    unready_since: str | None = None
+    """Set when the stack stopped answering /readyz after a test: which test, and the checks."""
 
     def url(self, service: str) -> str:
         """A process's URL: ``incidents`` is the first replica, ``incidents#2`` the second."""

@@ -9,8 +9,6 @@ proxies the address comes from trusted X-Forwarded-For entries only.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -26,8 +24,9 @@ from fireline_auth.domain.keys import ApiKey
 from fireline_auth.entrypoints.deps import _client_address
 from fireline_auth.service_layer.authentication import ADDRESS, authenticate_client
 from fireline_auth.service_layer.context import AuthContext
-from fireline_contracts import api_keys
+from fireline_contracts import KeyUsed, api_keys
 from fireline_runtime.client_address import client_address as forwarded_client
+from support import fake_uow
 
 LIMIT = 3
 ADDRESS_LIMIT = 3 * LIMIT
@@ -55,19 +54,17 @@ class FakeApiKeys:
         return KEY if key_id == KEY.key_id else None
 
 
-class FakeReader:
-    """Just enough of a unit of work for ``async with uow.reading()``."""
+class FakeReader(fake_uow.FakeUnitOfWork[FakeApiKeys, KeyUsed]):
+    """Only what client authentication reads, inside ``uow.reading()``."""
 
-    def __init__(self, reads: list[uuid.UUID]) -> None:
-        self.api_keys = FakeApiKeys(reads)
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[FakeReader]:
-        yield self
+    @property
+    def api_keys(self) -> FakeApiKeys:
+        return self.bound
 
 
 def cached_keys(reads: list[uuid.UUID]) -> key_cache.CachedKeys:
-    return key_cache.CachedKeys(lambda: cast(Any, FakeReader(reads)))
+    db = fake_uow.FakeDatabase[FakeApiKeys, KeyUsed](FakeApiKeys(reads), topics=())
+    return key_cache.CachedKeys(lambda: cast(Any, FakeReader(db)))
 
 
 @pytest.fixture

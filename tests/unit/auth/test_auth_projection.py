@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 
 import pytest
 
 from fireline_auth.domain.keys import KeyChange, KeyState
 from fireline_auth.service_layer.projection import apply_key_event
-from fireline_contracts import KeyRenamed, KeyRenamedPayload, api_keys
+from fireline_contracts import KeyRenamed, KeyRenamedPayload, KeyUsed, api_keys
+from support import fake_uow
 
 WHEN = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
 DIGEST = api_keys.digest(api_keys.generate())
@@ -25,22 +25,15 @@ class RecordingProjection:
         self.renames.append(change)
 
 
-class RecordingUnitOfWork:
+class RecordingUnitOfWork(fake_uow.FakeUnitOfWork[RecordingProjection, KeyUsed]):
     """Only what applying a rename uses: the projection, inside the unit of work."""
 
     def __init__(self) -> None:
-        self.api_keys = RecordingProjection()
+        super().__init__(fake_uow.FakeDatabase(RecordingProjection(), topics=()))
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
+    @property
+    def api_keys(self) -> RecordingProjection:
+        return self.bound
 
 
 @pytest.fixture
@@ -60,7 +53,7 @@ async def test_a_rename_with_the_keys_state_passes_it_on(uow: RecordingUnitOfWor
     )
     await apply_key_event(cast(Any, uow), KeyRenamed(org_id=uuid.uuid4(), payload=payload))
 
-    [call] = uow.api_keys.renames
+    [call] = uow.store.renames
     assert call.state == KeyState(
         digest=DIGEST,
         scopes=("incidents:read",),
@@ -74,6 +67,6 @@ async def test_an_old_style_rename_carries_no_state(uow: RecordingUnitOfWork) ->
     payload = KeyRenamedPayload(key_id=uuid.uuid4(), name="ci")
     await apply_key_event(cast(Any, uow), KeyRenamed(org_id=uuid.uuid4(), payload=payload))
 
-    [call] = uow.api_keys.renames
+    [call] = uow.store.renames
     assert call.state is None
     assert call.name == "ci"

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from uuid import UUID, uuid4
 
 import jwt
@@ -41,6 +39,8 @@ from fireline_auth.service_layer.authentication import ADDRESS
 from fireline_auth.service_layer.context import AuthContext, TokenPolicy
 from fireline_auth.service_layer.exchange_failures import report_failures
 from fireline_contracts import (
+    KEY_EXCHANGE_FAILURES,
+    KEY_USAGE,
     KeyCreated,
     KeyCreatedPayload,
     KeyExchangeFailed,
@@ -58,6 +58,7 @@ from fireline_contracts.scopes import INCIDENTS_READ, INCIDENTS_WRITE
 from fireline_runtime.jose import Algorithm
 from fireline_runtime.keys_view import KeysView
 from fireline_runtime.secret_box import SecretBox
+from support import fake_uow
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 ORG = uuid4()
@@ -141,25 +142,25 @@ def _api_key(key_id: UUID, row: KeyRow) -> ApiKey:
     )
 
 
-class FakeSigningKeys:
-    def __init__(self, db: FakeDatabase) -> None:
-        self._db = db
-        self.rows: dict[str, StoredSigningKey] = {}
-        self.locked_in_transaction: list[bool] = []
+class FakeSigningKeys(fake_uow.GuardedRepository["Tables"]):
+    """A view over the store's signing keys; its lock is a write, so it needs the transaction."""
 
     async def lock(self) -> None:
-        self.locked_in_transaction.append(self._db.in_transaction)
+        self.writing().signing_key_locks += 1
 
     async def list_all(self) -> list[StoredSigningKey]:
-        return sorted(self.rows.values(), key=lambda s: (s.info.activates_at, s.info.created_at))
+        rows = self.store.signing_keys.values()
+        return sorted(rows, key=lambda s: (s.info.activates_at, s.info.created_at))
 
     async def insert(self, key: StoredSigningKey) -> None:
-        assert key.info.kid not in self.rows
-        self.rows[key.info.kid] = key
+        rows = self.writing().signing_keys
+        assert key.info.kid not in rows
+        rows[key.info.kid] = key
 
     async def delete(self, kids: Sequence[str]) -> None:
+        rows = self.writing().signing_keys
         for kid in kids:
-            self.rows.pop(kid, None)
+            rows.pop(kid, None)
 
 
 class FakeKeyUsage:
@@ -180,74 +181,33 @@ class FakeKeyUsage:
 
 
 @dataclass
-class FakeDatabase:
-    """What every unit of work of one test shares; counts what a round trip would cost."""
-
+class Tables:
     api_keys: FakeApiKeys = field(default_factory=FakeApiKeys)
     key_usage: FakeKeyUsage = field(default_factory=FakeKeyUsage)
-    published: list[KeyUsed] = field(default_factory=list)
-    failures_reported: list[KeyExchangeFailed] = field(default_factory=list)
-    transactions: int = 0
-    reads: int = 0
-    in_transaction: bool = False
-    signing_keys: FakeSigningKeys = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.signing_keys = FakeSigningKeys(self)
-
-    @property
-    def entered(self) -> int:
-        return self.transactions + self.reads
+    signing_keys: dict[str, StoredSigningKey] = field(default_factory=dict)
+    signing_key_locks: int = 0
 
 
-class FakeUnitOfWork:
-    """Commits by keeping the published events; a failing use case discards them."""
+AuthEvent = KeyUsed | KeyExchangeFailed
+FakeDatabase = fake_uow.FakeDatabase[Tables, AuthEvent]
 
+
+class FakeUnitOfWork(fake_uow.FakeUnitOfWork[Tables, AuthEvent]):
     def __init__(self, db: FakeDatabase) -> None:
-        self._db = db
-        self._pending: list[KeyUsed | KeyExchangeFailed] = []
+        super().__init__(db)
+        self._signing_keys = FakeSigningKeys(self)
 
     @property
     def api_keys(self) -> FakeApiKeys:
-        return self._db.api_keys
+        return self.bound.api_keys
 
     @property
     def signing_keys(self) -> FakeSigningKeys:
-        return self._db.signing_keys
+        return self._signing_keys
 
     @property
     def key_usage(self) -> FakeKeyUsage:
-        return self._db.key_usage
-
-    async def publish(self, event: KeyUsed | KeyExchangeFailed) -> None:
-        assert self._db.in_transaction, "events are only published inside the transaction"
-        self._pending.append(event)
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Self]:
-        self._db.reads += 1
-        yield self
-
-    async def __aenter__(self) -> Self:
-        self._db.transactions += 1
-        self._db.in_transaction = True
-        self._pending = []
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._db.in_transaction = False
-        if exc_type is None:
-            for event in self._pending:
-                if isinstance(event, KeyExchangeFailed):
-                    self._db.failures_reported.append(event)
-                else:
-                    self._db.published.append(event)
-        self._pending = []
+        return self.bound.key_usage
 
 
 # --- fixtures and helpers ------------------------------------------------------------------------
@@ -270,10 +230,28 @@ class Auth:
     def uow(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.db)
 
+    @property
+    def tables(self) -> Tables:
+        return self.db.store
+
+    @property
+    def entered(self) -> int:
+        """Units of work entered, to read or to write: what a round trip would cost."""
+        return self.db.transactions + self.db.reads
+
+    @property
+    def uses_announced(self) -> list[KeyUsed]:
+        return [e for e in self.db.published_on(KEY_USAGE) if isinstance(e, KeyUsed)]
+
+    @property
+    def failures_reported(self) -> list[KeyExchangeFailed]:
+        reported = self.db.published_on(KEY_EXCHANGE_FAILURES)
+        return [e for e in reported if isinstance(e, KeyExchangeFailed)]
+
 
 @pytest.fixture
 async def auth() -> Auth:
-    db = FakeDatabase()
+    db = FakeDatabase(Tables(), topics=(KEY_USAGE, KEY_EXCHANGE_FAILURES))
     clock = Clock()
     box = SecretBox(os.urandom(32))
 
@@ -387,7 +365,7 @@ async def test_a_valid_key_buys_a_token_that_verifies_and_its_use_is_announced(
     assert issued.scope == f"{INCIDENTS_READ} {INCIDENTS_WRITE}"
     assert issued.expires_in == 900
     assert issued.kid == auth.ctx.keyring.keys[0].kid
-    [used] = auth.db.published
+    [used] = auth.uses_announced
     assert used.org_id == ORG
     assert used.payload == KeyUsedPayload(key_id=key.key_id, used_at=T0)
 
@@ -397,13 +375,13 @@ async def test_a_cached_key_announced_recently_is_exchanged_without_the_database
 ) -> None:
     key = await create_key(auth)
     await exchange_key(auth, key.key_id, key.secret)
-    entered = auth.db.entered
+    entered = auth.entered
 
     auth.clock.now = T0 + timedelta(seconds=USAGE_INTERVAL_S / 2)
     await exchange_key(auth, key.key_id, key.secret)
 
-    assert auth.db.entered == entered, "no unit of work: the key and its announcement in memory"
-    assert len(auth.db.published) == 1
+    assert auth.entered == entered, "no unit of work: the key and its announcement in memory"
+    assert len(auth.uses_announced) == 1
 
 
 async def test_use_is_announced_again_once_the_interval_has_passed(auth: Auth) -> None:
@@ -412,22 +390,22 @@ async def test_use_is_announced_again_once_the_interval_has_passed(auth: Auth) -
     # Another replica's process memory: it has not seen the announcement, the marks have.
     auth.ctx.usage_seen.clear()
     await exchange_key(auth, key.key_id, key.secret)
-    assert len(auth.db.published) == 1
+    assert len(auth.uses_announced) == 1
 
     auth.clock.now = T0 + timedelta(seconds=USAGE_INTERVAL_S)
     await exchange_key(auth, key.key_id, key.secret)
 
-    assert [e.payload.used_at for e in auth.db.published] == [T0, auth.clock.now]
+    assert [e.payload.used_at for e in auth.uses_announced] == [T0, auth.clock.now]
 
 
 async def test_a_failure_to_record_use_does_not_cost_the_token(auth: Auth) -> None:
     key = await create_key(auth)
-    auth.db.key_usage.fail = True
+    auth.tables.key_usage.fail = True
 
     issued = await exchange_key(auth, key.key_id, key.secret)
 
     assert (await introspection.local_verifier(auth.ctx).verify(issued.access_token)).key_id
-    assert auth.db.published == []
+    assert auth.uses_announced == []
     assert (key.key_id, False) not in auth.ctx.usage_seen, "tried again on the next exchange"
 
 
@@ -563,7 +541,7 @@ async def test_uses_of_the_old_secret_are_announced_apart_from_the_new_ones(auth
     await exchange_key(auth, key.key_id, key.secret)
     await exchange_key(auth, key.key_id, key.secret)
 
-    assert [e.payload.previous_secret for e in auth.db.published] == [None, True]
+    assert [e.payload.previous_secret for e in auth.uses_announced] == [None, True]
 
 
 @pytest.mark.parametrize("problem", ["unknown", "revoked", "expired", "wrong secret", "malformed"])
@@ -585,7 +563,7 @@ async def test_a_key_that_does_not_prove_itself_is_refused_alike(auth: Auth, pro
         await exchange_key(auth, key_id, secret)
 
     assert refused.value.method is ClientAuthMethod.BASIC
-    assert auth.db.published == []
+    assert auth.uses_announced == []
 
 
 async def test_a_revocation_takes_effect_once_the_cache_hears_of_it(auth: Auth) -> None:
@@ -661,7 +639,7 @@ async def test_no_signing_key_means_no_token(auth: Auth) -> None:
 
     with pytest.raises(SigningUnavailable):
         await exchange_key(auth, key.key_id, key.secret)
-    assert auth.db.published == []
+    assert auth.uses_announced == []
 
 
 async def test_a_stale_view_of_revocations_exchanges_no_key_until_a_watermark_arrives(
@@ -678,7 +656,7 @@ async def test_a_stale_view_of_revocations_exchanges_no_key_until_a_watermark_ar
     ):
         with pytest.raises(RevocationsUnavailable):
             await attempt
-    assert auth.db.published == []  # not even the key's use
+    assert auth.uses_announced == []  # not even the key's use
 
     view.update(1, 2, time.time())
     assert (await exchange_key(auth, key.key_id, key.secret)).access_token
@@ -756,7 +734,7 @@ async def test_a_stale_view_of_revocations_vouches_for_no_token(auth: Auth) -> N
 
 
 async def test_ensure_creates_one_signing_key_under_the_lock_and_only_once(auth: Auth) -> None:
-    [first] = auth.db.signing_keys.rows.values()
+    [first] = auth.tables.signing_keys.values()
     assert first.info.activates_at == T0, "nothing signed before: it signs at once"
     assert auth.ctx.keyring.signer(T0) is not None
 
@@ -765,8 +743,8 @@ async def test_ensure_creates_one_signing_key_under_the_lock_and_only_once(auth:
     )
 
     assert again is False
-    assert list(auth.db.signing_keys.rows) == [first.info.kid]
-    assert auth.db.signing_keys.locked_in_transaction == [True, True]
+    assert list(auth.tables.signing_keys) == [first.info.kid]
+    assert auth.tables.signing_key_locks == 2
     assert auth.ctx.box.open(first.private_key_encrypted, first.info.kid.encode())
 
 
@@ -807,7 +785,7 @@ async def test_a_rotated_key_is_published_first_and_signs_after_publish_ahead(
     # A key already waiting is returned instead of adding another.
     again = await rotate(auth)
     assert (again.created, again.key) == (False, result.key)
-    assert len(auth.db.signing_keys.rows) == 2
+    assert len(auth.tables.signing_keys) == 2
 
 
 async def test_an_immediate_rotation_withdraws_every_old_key(auth: Auth) -> None:
@@ -818,7 +796,7 @@ async def test_an_immediate_rotation_withdraws_every_old_key(auth: Auth) -> None
 
     assert result.created
     assert result.key.activates_at == T0
-    assert list(auth.db.signing_keys.rows) == [result.key.kid]
+    assert list(auth.tables.signing_keys) == [result.key.kid]
     assert {jwk["kid"] for jwk in auth.ctx.keyring.jwks(T0)["keys"]} == {result.key.kid}
     assert old.kid != result.key.kid != pending.key.kid
 
@@ -845,7 +823,7 @@ async def test_the_schedule_takes_no_lock_until_a_rotation_is_due(auth: Auth) ->
     assert await scheduled(auth) is None
 
     assert auth.db.transactions == transactions, "only the lock-free look"
-    assert len(auth.db.signing_keys.rows) == 1
+    assert len(auth.tables.signing_keys) == 1
 
 
 async def test_the_schedule_rotates_a_key_older_than_the_period(auth: Auth) -> None:
@@ -867,11 +845,11 @@ async def test_a_retired_key_is_deleted_once_its_tokens_have_expired(auth: Auth)
 
     auth.clock.now = retired_at + RETENTION - timedelta(seconds=1)
     assert await scheduled(auth) is None
-    assert old.kid in auth.db.signing_keys.rows, "its tokens may still be presented"
+    assert old.kid in auth.tables.signing_keys, "its tokens may still be presented"
 
     auth.clock.now = retired_at + RETENTION
     assert await scheduled(auth) is None, "not due: only the clean-up"
-    assert list(auth.db.signing_keys.rows) == [successor.kid]
+    assert list(auth.tables.signing_keys) == [successor.kid]
     await signing_keys.load_signing_keys(auth.uow(), auth.ctx.keyring)
     assert [k.kid for k in auth.ctx.keyring.keys] == [successor.kid]
 
@@ -924,7 +902,7 @@ async def test_a_created_key_is_projected_with_its_state(auth: Auth) -> None:
     expires = T0 + timedelta(days=7)
     key = await create_key(auth, scopes=(INCIDENTS_READ,), expires_at=expires)
 
-    stored = await auth.db.api_keys.get(key.key_id)
+    stored = await auth.tables.api_keys.get(key.key_id)
 
     assert stored == ApiKey(
         key_id=key.key_id,
@@ -944,7 +922,7 @@ async def test_a_revoked_key_stays_revoked(auth: Auth) -> None:
     await projection.apply_key_event(auth.uow(), revoked(key.key_id, at=T0))
     await projection.apply_key_event(auth.uow(), revoked(key.key_id, at=T0 + timedelta(hours=1)))
 
-    stored = await auth.db.api_keys.get(key.key_id)
+    stored = await auth.tables.api_keys.get(key.key_id)
     assert stored is not None
     assert stored.revoked_at == T0, "set once"
     assert not stored.usable_at(T0)
@@ -969,7 +947,7 @@ async def test_a_revocation_arriving_before_the_creation_is_not_undone(auth: Aut
 
     await projection.apply_key_event(auth.uow(), created)
 
-    stored = await auth.db.api_keys.get(key_id)
+    stored = await auth.tables.api_keys.get(key_id)
     assert stored is not None
     assert stored.revoked_at == T0 + timedelta(minutes=5)
     assert stored.digest == api_keys.digest(secret)
@@ -1009,30 +987,30 @@ async def test_a_late_creation_keeps_the_newer_name_and_a_full_rename_rebuilds_a
         ),
     )
     await projection.apply_key_event(auth.uow(), created)
-    stored = await auth.db.api_keys.get(key_id)
+    stored = await auth.tables.api_keys.get(key_id)
     assert stored is not None
     assert stored.name == "deploys"
 
 
 async def test_events_the_projection_does_not_fold_open_no_unit_of_work(auth: Auth) -> None:
-    entered = auth.db.entered
+    entered = auth.entered
     unrelated = KeyUsed(org_id=ORG, payload=KeyUsedPayload(key_id=uuid4(), used_at=T0))
 
     await projection.apply_key_event(auth.uow(), unrelated)
 
-    assert auth.db.entered == entered
-    assert auth.db.api_keys.rows == {}
+    assert auth.entered == entered
+    assert auth.tables.api_keys.rows == {}
 
 
 async def test_projection_writes_are_inside_a_transaction(auth: Auth) -> None:
     seen: list[bool] = []
-    original = auth.db.api_keys.apply_revoked
+    original = auth.tables.api_keys.apply_revoked
 
     async def spy(**kwargs: Any) -> None:
         seen.append(auth.db.in_transaction)
         await original(**kwargs)
 
-    auth.db.api_keys.apply_revoked = spy  # type: ignore[method-assign]
+    auth.tables.api_keys.apply_revoked = spy  # type: ignore[method-assign]
     await projection.apply_key_event(auth.uow(), revoked(uuid4(), at=T0))
 
     assert seen == [True]
@@ -1057,7 +1035,7 @@ async def test_failed_exchanges_are_reported_once_per_key_and_minute_after_it_en
     assert await report_failures(auth.uow(), auth.ctx.exchange_failures, later) == 1
     assert await report_failures(auth.uow(), auth.ctx.exchange_failures, later) == 0
 
-    [report] = auth.db.failures_reported
+    [report] = auth.failures_reported
     assert report.org_id == ORG
     assert report.payload.key_id == key.key_id
     assert report.payload.attempts == 3

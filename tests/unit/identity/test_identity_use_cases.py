@@ -3,20 +3,19 @@ login throttling, and events that are queued only when the transaction commits."
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from uuid import UUID, uuid4
 
 import argon2
 import pytest
 
 from fireline_contracts import (
+    KEYS,
+    SESSIONS,
+    USERS,
     KeyCreated,
     KeyRenamed,
     KeyRevoked,
@@ -89,6 +88,7 @@ from fireline_identity.service_layer import (
 )
 from fireline_identity.service_layer.audit_entries import entry_for
 from fireline_identity.service_layer.unit_of_work import IdentityEvent
+from support import fake_uow
 
 ADMIN_EMAIL = "Admin@Acme.example"
 PASSWORD = "correct horse battery staple"
@@ -423,67 +423,33 @@ class Store:
         self.audit = FakeAuditLog()
 
 
-class FakeUnitOfWork:
-    """Commits by keeping what was written; an error rolls the writes and the events back."""
-
+class FakeUnitOfWork(fake_uow.FakeUnitOfWork[Store, IdentityEvent]):
     def __init__(self) -> None:
-        self.store = Store()
-        self.published: list[IdentityEvent] = []
-        self._pending: list[IdentityEvent] = []
-        self._before: Store | None = None
+        super().__init__(fake_uow.FakeDatabase(Store(), topics=(KEYS, USERS, SESSIONS)))
 
     @property
     def keys(self) -> FakeKeys:
-        return self.store.keys
+        return self.bound.keys
 
     @property
     def orgs(self) -> FakeOrgs:
-        return self.store.orgs
+        return self.bound.orgs
 
     @property
     def users(self) -> FakeUsers:
-        return self.store.users
+        return self.bound.users
 
     @property
     def sessions(self) -> FakeSessions:
-        return self.store.sessions
+        return self.bound.sessions
 
     @property
     def login_failures(self) -> FakeLoginFailures:
-        return self.store.login_failures
+        return self.bound.login_failures
 
     @property
     def audit(self) -> FakeAuditLog:
-        return self.store.audit
-
-    async def publish(self, event: IdentityEvent) -> None:
-        if self._before is None:
-            raise AssertionError("published outside a transaction")
-        self._pending.append(event)
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Self]:
-        yield self
-
-    async def __aenter__(self) -> Self:
-        if self._before is not None:
-            raise AssertionError("entered twice at once")
-        self._before = copy.deepcopy(self.store)
-        self._pending = []
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.published.extend(self._pending)
-        elif self._before is not None:
-            self.store = self._before
-        self._before = None
-        self._pending = []
+        return self.bound.audit
 
 
 @pytest.fixture(scope="module")
@@ -540,12 +506,12 @@ async def test_a_created_key_is_stored_and_announced_with_the_digest_of_its_secr
 ) -> None:
     created = await keys.create_key(uow=org.uow, actor=org.admin, name=" deploy bot ")
 
-    stored = org.uow.keys.rows[created.key.id]
+    stored = org.uow.store.keys.rows[created.key.id]
     assert stored.name == "deploy bot"
     assert stored.created_by == org.admin.user_id
-    assert org.uow.keys.digests[stored.id] == api_keys.digest(created.secret)
+    assert org.uow.store.keys.digests[stored.id] == api_keys.digest(created.secret)
     # The org is locked before counting, so concurrent creates cannot both see room.
-    assert org.uow.orgs.locked == [org.admin.org_id]
+    assert org.uow.store.orgs.locked == [org.admin.org_id]
     [event] = org.uow.published
     assert isinstance(event, KeyCreated)
     assert event.org_id == org.admin.org_id
@@ -560,7 +526,7 @@ async def test_the_eleventh_active_key_is_refused_and_nothing_is_announced(org: 
     with pytest.raises(KeyLimitReached):
         await keys.create_key(uow=org.uow, actor=org.admin, name="one too many")
 
-    assert len(org.uow.keys.rows) == MAX_ACTIVE_KEYS_PER_ORG
+    assert len(org.uow.store.keys.rows) == MAX_ACTIVE_KEYS_PER_ORG
     assert len(org.uow.published) == MAX_ACTIVE_KEYS_PER_ORG
 
 
@@ -571,7 +537,9 @@ async def test_revoked_and_expired_keys_leave_room_for_new_ones(org: Org) -> Non
     ]
     await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=created[0].key.id)
     expired = created[1].key
-    org.uow.keys.rows[expired.id] = replace(expired, expires_at=utc_now() - timedelta(seconds=1))
+    org.uow.store.keys.rows[expired.id] = replace(
+        expired, expires_at=utc_now() - timedelta(seconds=1)
+    )
 
     await keys.create_key(uow=org.uow, actor=org.admin, name="replacement 1")
     await keys.create_key(uow=org.uow, actor=org.admin, name="replacement 2")
@@ -587,7 +555,7 @@ async def test_a_member_may_list_keys_but_not_create_them(org: Org, hasher: Argo
     with pytest.raises(PermissionDenied):
         await keys.create_key(uow=org.uow, actor=member, name="mine")
 
-    assert org.uow.keys.rows == {}
+    assert org.uow.store.keys.rows == {}
     assert org.uow.published == []
     assert await keys.list_keys(uow=org.uow, actor=member) == []
 
@@ -616,7 +584,7 @@ async def test_renaming_stores_the_name_and_announces_the_whole_key(org: Org) ->
     listing = await keys.rename_key(uow=org.uow, actor=org.admin, key_id=created.key.id, name="new")
 
     assert listing.key.name == "new"
-    assert org.uow.keys.rows[created.key.id].name == "new"
+    assert org.uow.store.keys.rows[created.key.id].name == "new"
     [event] = org.uow.published
     assert isinstance(event, KeyRenamed)
     # A consumer that only ever sees this event (after compaction) still learns the whole key.
@@ -642,7 +610,7 @@ async def test_a_revoked_key_cannot_be_renamed(org: Org) -> None:
     with pytest.raises(KeyAlreadyRevoked):
         await keys.rename_key(uow=org.uow, actor=org.admin, key_id=created.key.id, name="thawed")
 
-    assert org.uow.keys.rows[created.key.id].name == "frozen"
+    assert org.uow.store.keys.rows[created.key.id].name == "frozen"
     assert org.uow.published == []
 
 
@@ -651,12 +619,12 @@ async def test_revoking_twice_revokes_and_announces_once(org: Org) -> None:
     org.uow.published.clear()
 
     await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
-    first_revocation = org.uow.keys.rows[created.key.id].revoked_at
+    first_revocation = org.uow.store.keys.rows[created.key.id].revoked_at
     await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=created.key.id)
 
     assert first_revocation is not None
-    assert org.uow.keys.rows[created.key.id].revoked_at == first_revocation
-    assert org.uow.keys.revoked_by[created.key.id] == org.admin.user_id
+    assert org.uow.store.keys.rows[created.key.id].revoked_at == first_revocation
+    assert org.uow.store.keys.revoked_by[created.key.id] == org.admin.user_id
     [event] = org.uow.published
     assert isinstance(event, KeyRevoked)
     assert event.payload.key_id == created.key.id
@@ -677,7 +645,7 @@ async def test_another_orgs_key_is_not_found(org: Org, hasher: Argon2Hasher) -> 
     with pytest.raises(NotFound):
         await keys.rename_key(uow=org.uow, actor=stranger, key_id=created.key.id, name="theirs")
 
-    assert org.uow.keys.rows[created.key.id] == created.key
+    assert org.uow.store.keys.rows[created.key.id] == created.key
     assert org.uow.published == []
 
 
@@ -690,7 +658,7 @@ async def test_key_use_only_moves_last_used_forward(org: Org) -> None:
     earlier = later - timedelta(minutes=1)
     assert not await keys.record_key_use(uow=org.uow, org_id=org_id, key_id=key_id, used_at=earlier)
 
-    assert org.uow.keys.rows[key_id].last_used_at == later
+    assert org.uow.store.keys.rows[key_id].last_used_at == later
 
 
 # Rotation
@@ -783,7 +751,7 @@ async def test_a_grace_period_outside_0_to_1440_minutes_is_refused(org: Org, min
         )
 
     assert org.uow.published == []
-    assert org.uow.keys.digests[created.key.id] == api_keys.digest(created.secret)
+    assert org.uow.store.keys.digests[created.key.id] == api_keys.digest(created.secret)
 
 
 async def test_revoked_and_expired_keys_cannot_be_rotated_and_members_may_not_rotate(
@@ -792,7 +760,7 @@ async def test_revoked_and_expired_keys_cannot_be_rotated_and_members_may_not_ro
     revoked = await keys.create_key(uow=org.uow, actor=org.admin, name="revoked")
     await keys.revoke_key(uow=org.uow, actor=org.admin, key_id=revoked.key.id)
     expired = await keys.create_key(uow=org.uow, actor=org.admin, name="expired")
-    org.uow.keys.rows[expired.key.id] = replace(
+    org.uow.store.keys.rows[expired.key.id] = replace(
         expired.key, expires_at=utc_now() - timedelta(seconds=1)
     )
     member = session_user(await add_member(org, hasher, "member@acme.example"))
@@ -815,7 +783,10 @@ async def test_rotation_does_not_count_against_the_key_limit(org: Org) -> None:
 
     await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=created[0].key.id)
 
-    assert await org.uow.keys.count_active(org.admin.org_id, utc_now()) == MAX_ACTIVE_KEYS_PER_ORG
+    assert (
+        await org.uow.store.keys.count_active(org.admin.org_id, utc_now())
+        == MAX_ACTIVE_KEYS_PER_ORG
+    )
 
 
 async def test_the_old_secrets_use_after_the_rotation_is_recorded(org: Org) -> None:
@@ -832,7 +803,7 @@ async def test_the_old_secrets_use_after_the_rotation_is_recorded(org: Org) -> N
         used_at=before - timedelta(seconds=1),
         previous_secret=True,
     )
-    assert org.uow.keys.rows[created.key.id].previous_used_at is None
+    assert org.uow.store.keys.rows[created.key.id].previous_used_at is None
     await keys.record_key_use(
         uow=org.uow,
         org_id=org.admin.org_id,
@@ -899,7 +870,7 @@ async def test_a_report_revokes_exactly_the_live_keys_and_labels_every_token(org
     assert event.payload.key_id == live.key.id
     assert (event.payload.reason, event.payload.revoked_by) == ("leaked", None)
     assert event.payload.report_url == "https://github.com/a/b#0"
-    stored = org.uow.keys.rows[live.key.id]
+    stored = org.uow.store.keys.rows[live.key.id]
     assert stored.revoked_reason is RevocationReason.LEAKED
     assert stored.revoked_report_url == "https://github.com/a/b#0"
     # Reported again: nothing changes.
@@ -910,7 +881,7 @@ async def test_a_report_revokes_exactly_the_live_keys_and_labels_every_token(org
         random_but_valid: "false_positive",
     }
     assert org.uow.published == []
-    assert org.uow.keys.rows[live.key.id].revoked_at == stored.revoked_at
+    assert org.uow.store.keys.rows[live.key.id].revoked_at == stored.revoked_at
 
 
 async def test_a_replaced_secret_revokes_the_key_only_while_its_grace_lasts(org: Org) -> None:
@@ -919,8 +890,8 @@ async def test_a_replaced_secret_revokes_the_key_only_while_its_grace_lasts(org:
     over = await keys.create_key(uow=org.uow, actor=org.admin, name="grace over")
     await keys.rotate_key(uow=org.uow, actor=org.admin, key_id=over.key.id, grace_period_minutes=1)
     ended = utc_now() - timedelta(seconds=1)
-    org.uow.keys.rows[over.key.id] = replace(
-        org.uow.keys.rows[over.key.id], previous_valid_until=ended
+    org.uow.store.keys.rows[over.key.id] = replace(
+        org.uow.store.keys.rows[over.key.id], previous_valid_until=ended
     )
     org.uow.published.clear()
 
@@ -930,7 +901,7 @@ async def test_a_replaced_secret_revokes_the_key_only_while_its_grace_lasts(org:
     assert [e.payload.key_id for e in org.uow.published if isinstance(e, KeyRevoked)] == [
         in_grace.key.id
     ]
-    assert org.uow.keys.rows[over.key.id].revoked_at is None
+    assert org.uow.store.keys.rows[over.key.id].revoked_at is None
 
 
 @pytest.mark.parametrize(
@@ -955,7 +926,7 @@ async def test_unsigned_or_malformed_reports_change_nothing(
         await scan(org, report(live.secret), signature="forged")
 
     assert org.uow.published == []
-    assert org.uow.keys.rows[live.key.id].revoked_at is None
+    assert org.uow.store.keys.rows[live.key.id].revoked_at is None
 
 
 async def test_too_many_tokens_in_one_report_are_refused_before_any_lookup(org: Org) -> None:
@@ -965,7 +936,7 @@ async def test_too_many_tokens_in_one_report_are_refused_before_any_lookup(org: 
     with pytest.raises(ReportInvalid, match="at most"):
         await scan(org, report(live.secret, *["flk_x"] * MAX_REPORT_TOKENS))
 
-    assert org.uow.keys.rows[live.key.id].revoked_at is None
+    assert org.uow.store.keys.rows[live.key.id].revoked_at is None
 
 
 # Orgs and users
@@ -984,8 +955,8 @@ async def test_the_default_org_is_created_only_when_there_is_no_org(
 
     assert first is not None
     assert second is None
-    assert list(uow.orgs.names.values()) == [orgs.DEFAULT_ORG_NAME]
-    assert [u.role for u, _ in uow.users.rows.values()] == [Role.ADMIN]
+    assert list(uow.store.orgs.names.values()) == [orgs.DEFAULT_ORG_NAME]
+    assert [u.role for u, _ in uow.store.users.rows.values()] == [Role.ADMIN]
     [event] = uow.published
     assert isinstance(event, UserCreated)
     assert event.payload.user_id == first.admin.id
@@ -1001,14 +972,14 @@ async def test_an_org_name_in_use_rolls_back_the_admin_too(org: Org, hasher: Arg
             admin_password=PASSWORD,
         )
 
-    assert len(org.uow.users.rows) == 1
+    assert len(org.uow.store.users.rows) == 1
     assert org.uow.published == []
 
 
 async def test_a_created_user_is_stored_and_announced(org: Org, hasher: Argon2Hasher) -> None:
     user = await add_member(org, hasher, " Ann@Acme.example ")
 
-    stored, password_hash = org.uow.users.rows[user.id]
+    stored, password_hash = org.uow.store.users.rows[user.id]
     assert stored == user
     assert stored.email == "Ann@Acme.example"
     assert stored.org_id == org.admin.org_id
@@ -1024,20 +995,20 @@ async def test_an_email_taken_in_the_org_is_refused_in_any_case(
     with pytest.raises(EmailTaken):
         await add_member(org, hasher, ADMIN_EMAIL.upper())
 
-    assert len(org.uow.users.rows) == 1
+    assert len(org.uow.store.users.rows) == 1
     assert org.uow.published == []
 
 
 async def test_the_last_active_admin_can_be_neither_demoted_nor_deactivated(org: Org) -> None:
     admin_id = org.admin.user_id
-    before = org.uow.users.rows[admin_id]
+    before = org.uow.store.users.rows[admin_id]
 
     with pytest.raises(LastAdmin):
         await users.update_user(uow=org.uow, actor=org.admin, user_id=admin_id, role="member")
     with pytest.raises(LastAdmin):
         await users.update_user(uow=org.uow, actor=org.admin, user_id=admin_id, active=False)
 
-    assert org.uow.users.rows[admin_id] == before
+    assert org.uow.store.users.rows[admin_id] == before
     assert org.uow.published == []
 
 
@@ -1050,7 +1021,7 @@ async def test_with_a_second_admin_the_first_may_step_down(org: Org, hasher: Arg
     )
 
     assert after.role is Role.MEMBER
-    assert org.uow.users.rows[after.id][0].role is Role.MEMBER
+    assert org.uow.store.users.rows[after.id][0].role is Role.MEMBER
     [event] = org.uow.published
     assert isinstance(event, UserUpdated)
     assert event.payload.role == "member"
@@ -1106,12 +1077,12 @@ async def test_a_login_opens_a_session_the_token_authenticates(
     assert caller.user_id == org.admin.user_id
     assert caller.session_id == result.user.session_id
     assert caller.org_name == "Acme"
-    [row] = org.uow.sessions.rows.values()
+    [row] = org.uow.store.sessions.rows.values()
     assert row.expires_at == result.expires_at
     assert row.expires_at - row.last_seen_at == POLICY.absolute_timeout
     # The provisional failure is removed again and the address is remembered.
-    assert org.uow.login_failures.failures == {}
-    assert ("admin@acme.example", "192.0.2.1") in org.uow.login_failures.known
+    assert org.uow.store.login_failures.failures == {}
+    assert ("admin@acme.example", "192.0.2.1") in org.uow.store.login_failures.known
 
 
 async def test_a_wrong_password_and_an_unknown_email_fail_alike(
@@ -1122,9 +1093,9 @@ async def test_a_wrong_password_and_an_unknown_email_fail_alike(
     with pytest.raises(InvalidCredentials):
         await log_in(org, hasher, email="nobody@acme.example")
 
-    assert org.uow.sessions.rows == {}
+    assert org.uow.store.sessions.rows == {}
     # Both attempts stay counted as failures (the first transaction committed them).
-    assert sorted(a for a, _, _ in org.uow.login_failures.failures.values()) == [
+    assert sorted(a for a, _, _ in org.uow.store.login_failures.failures.values()) == [
         "admin@acme.example",
         "nobody@acme.example",
     ]
@@ -1141,7 +1112,7 @@ async def test_five_failures_from_one_address_refuse_even_the_right_password(
         await log_in(org, hasher)
 
     assert refused.value.retry_after_s > 0
-    assert org.uow.sessions.rows == {}
+    assert org.uow.store.sessions.rows == {}
     # The owner elsewhere is not locked out.
     elsewhere = await log_in(org, hasher, address="198.51.100.7")
     assert elsewhere.user.user_id == org.admin.user_id
@@ -1337,14 +1308,14 @@ async def test_the_export_streams_every_entry_newest_first(
 async def test_retention_deletes_only_entries_past_it(org: Org, hasher: Argon2Hasher) -> None:
     await keys.create_key(uow=org.uow, actor=org.admin, name="recent")
     await _record_all(org)
-    [recent] = org.uow.audit.entries.values()
+    [recent] = org.uow.store.audit.entries.values()
     old = replace(recent, id=uuid4(), occurred_at=utc_now() - timedelta(days=400))
-    await org.uow.audit.append(old)
+    await org.uow.store.audit.append(old)
 
     more = await audit.prune(uow=org.uow, retention=timedelta(days=365))
 
     assert more is False
-    assert list(org.uow.audit.entries) == [recent.id]
+    assert list(org.uow.store.audit.entries) == [recent.id]
 
 
 def test_leaked_revocations_and_rotations_name_their_actor_and_no_digest() -> None:
@@ -1423,9 +1394,9 @@ async def test_new_watermarks_replace_those_an_outage_left_unsent() -> None:
             partition=0, partitions=1, as_of=WATERMARK_AT - timedelta(minutes=5), route="r"
         ),
     )
-    uow.keys.unsent_watermarks.append(stale)
+    uow.store.keys.unsent_watermarks.append(stale)
     await watermarks.write_watermarks(uow, FakeKeysTopic(1), lambda: WATERMARK_AT)
-    assert uow.keys.unsent_watermarks == []
+    assert uow.store.keys.unsent_watermarks == []
     assert [e.payload.as_of for e in uow.published if isinstance(e, KeysWatermark)] == [
         WATERMARK_AT
     ]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self
 from uuid import UUID, uuid4
 
 import pytest
 
-from fireline_contracts import IncidentDetailsChanged, IncidentStarted, IncidentStatusChanged
+from fireline_contracts import (
+    INCIDENTS,
+    IncidentDetailsChanged,
+    IncidentStarted,
+    IncidentStatusChanged,
+)
 from fireline_incidents.domain.commands import (
     AddNote,
     ApplyAlert,
@@ -43,6 +45,7 @@ from fireline_incidents.domain.timeline import (
 )
 from fireline_incidents.service_layer import api_commands, queries, source_events, users
 from fireline_incidents.service_layer.unit_of_work import IncidentEventType
+from support import fake_uow
 
 ORG = uuid4()
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -161,36 +164,28 @@ class FakeUsers:
         return stored[0]
 
 
-class FakeUnitOfWork:
-    """Commits by keeping what was written; a failing use case discards its events."""
-
+class Store:
     def __init__(self) -> None:
         self.incidents = FakeIncidents()
         self.users = FakeUsers()
         self.timeline = FakeTimeline()
-        self.published: list[IncidentEventType] = []
-        self._pending: list[IncidentEventType] = []
 
-    async def publish(self, event: IncidentEventType) -> None:
-        self._pending.append(event)
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Self]:
-        yield self
+class FakeUnitOfWork(fake_uow.FakeUnitOfWork[Store, IncidentEventType]):
+    def __init__(self) -> None:
+        super().__init__(fake_uow.FakeDatabase(Store(), topics=(INCIDENTS,)))
 
-    async def __aenter__(self) -> Self:
-        self._pending = []
-        return self
+    @property
+    def incidents(self) -> FakeIncidents:
+        return self.bound.incidents
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.published.extend(self._pending)
-        self._pending = []
+    @property
+    def users(self) -> FakeUsers:
+        return self.bound.users
+
+    @property
+    def timeline(self) -> FakeTimeline:
+        return self.bound.timeline
 
 
 def _entry_event(event: IncidentEventType) -> bool:
@@ -230,7 +225,7 @@ async def test_a_trigger_starts_one_incident_however_often_it_arrives() -> None:
     again = await source_events.apply_alert(uow=uow, command=alert("triggered", title="other"))
 
     assert again.id == first.id
-    assert len(uow.incidents.rows) == 1
+    assert len(uow.store.incidents.rows) == 1
     assert [type(e) for e in uow.published if not _entry_event(e)] == [IncidentStarted]
     started = uow.published[0]
     assert isinstance(started, IncidentStarted)
@@ -250,7 +245,7 @@ async def test_a_resolve_that_overtakes_its_trigger_starts_the_incident_resolved
 
     assert final.status == "resolved"
     assert final.resolved_at == resolved_at
-    assert len(uow.incidents.rows) == 1
+    assert len(uow.store.incidents.rows) == 1
     assert [e.event_type for e in uow.published if not _entry_event(e)] == [
         "IncidentStarted",
         "IncidentStatusChanged",
@@ -302,7 +297,7 @@ async def test_a_manual_incident_may_name_only_an_active_user_of_the_org() -> No
 
     assert made.creator_id == alice
     assert made.source.kind == "manual"
-    assert len(uow.incidents.rows) == 1
+    assert len(uow.store.incidents.rows) == 1
     started = uow.published[0]
     assert isinstance(started, IncidentStarted)
     assert started.payload.source is None, "the contract has no source for manual incidents"
@@ -323,7 +318,7 @@ async def test_an_older_user_state_never_overwrites_a_newer_one() -> None:
     assert await users.record_user(uow=uow, command=newer)
     assert not await users.record_user(uow=uow, command=older)
 
-    assert await uow.users.get_active(ORG, user_id) is None
+    assert await uow.store.users.get_active(ORG, user_id) is None
 
 
 async def test_a_status_change_emits_an_event_and_a_repeat_does_not() -> None:
@@ -416,16 +411,16 @@ async def test_a_replayed_pagerduty_event_adds_no_second_entry_and_changes_nothi
     await source_events.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
     incident = await source_events.apply_alert(uow=uow, command=ack)
     published = len(uow.published)
-    entries = len(uow.timeline.rows)
+    entries = len(uow.store.timeline.rows)
 
     for _ in range(3):
         await source_events.apply_alert(uow=uow, command=ack)
         await source_events.record_activity(uow=uow, command=activity("E3", 1))
     await source_events.record_activity(uow=uow, command=activity("E3", 1))
 
-    assert len(uow.timeline.rows) == entries + 1, "only the note is new"
+    assert len(uow.store.timeline.rows) == entries + 1, "only the note is new"
     assert len(uow.published) == published + 1
-    assert (await uow.incidents.get(ORG, incident.id)) == incident
+    assert (await uow.store.incidents.get(ORG, incident.id)) == incident
 
 
 async def test_a_note_that_overtakes_every_full_event_starts_the_incident_and_waits() -> None:
@@ -461,7 +456,7 @@ async def test_a_note_is_added_by_its_key_and_an_oversized_one_writes_nothing() 
     note = await api_commands.add_note(
         uow=uow, command=AddNote(org_id=ORG, incident_id=made.id, text=" Paged DBA ", actor=KEY)
     )
-    before = (len(uow.timeline.rows), len(uow.published))
+    before = (len(uow.store.timeline.rows), len(uow.published))
     with pytest.raises(InvalidNote):
         await api_commands.add_note(
             uow=uow,
@@ -475,7 +470,7 @@ async def test_a_note_is_added_by_its_key_and_an_oversized_one_writes_nothing() 
         )
 
     assert (note.text, note.source, note.actor) == ("Paged DBA", "api", KEY)
-    assert (len(uow.timeline.rows), len(uow.published)) == before
+    assert (len(uow.store.timeline.rows), len(uow.published)) == before
 
 
 async def test_timeline_pages_chain_and_refuse_another_incidents_cursor() -> None:

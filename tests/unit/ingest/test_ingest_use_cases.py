@@ -15,25 +15,24 @@ import json
 import os
 import uuid
 from base64 import urlsafe_b64encode
-from collections.abc import AsyncIterator, Collection, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any
 from uuid import UUID
 
 import pytest
 
 from fireline_contracts import (
+    ALERTS,
+    INTEGRATIONS,
+    PAGERDUTY_SYNC,
     AlertAcknowledged,
     AlertActivity,
     AlertPayload,
     AlertResolved,
     AlertTriggered,
     IntegrationChanged,
-    IntegrationCreated,
-    IntegrationDeleted,
     PagerDutySyncAttempted,
     SigningSecretsRotated,
 )
@@ -91,6 +90,7 @@ from fireline_pagerduty_ingest.service_layer.sync import SyncDispatcher, SyncDis
 from fireline_pagerduty_ingest.service_layer.webhooks import IncomingWebhook, WebhookReceiver
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
+from support import fake_uow
 from support.pagerduty_fixtures import (
     ESCALATION_POLICY_ID,
     TRIGGERING_USER_ID,
@@ -172,40 +172,25 @@ class Store:
 
     integrations: dict[UUID, StoredIntegration] = field(default_factory=dict)
     deliveries: dict[int, StoredDelivery] = field(default_factory=dict)
-    outbox: list[AlertEventType] = field(default_factory=list)
-    integration_events: list[IntegrationEventType] = field(default_factory=list)
-    """The integrations topic's share of the outbox, kept apart so alert tests read alerts."""
     changed_targets: list[UUID] = field(default_factory=list)
     """What a NOTIFY on the targets channel would have carried."""
     links: dict[UUID, PagerDutyLink] = field(default_factory=dict)
     sync_requests: list[StoredSyncRequest] = field(default_factory=list)
-    sync_events: list[PagerDutySyncAttempted] = field(default_factory=list)
 
 
-Mode = Literal["closed", "reading", "transaction"]
+class Repository(fake_uow.GuardedRepository[Store]):
+    """A view over the store, stamping rows with its unit of work's clock."""
 
-
-class Guarded:
     def __init__(self, uow: FakeUnitOfWork) -> None:
-        self._uow = uow
-
-    @property
-    def store(self) -> Store:
-        if self._uow.mode == "closed":
-            raise AssertionError("repository used outside its unit of work")
-        return self._uow.store
-
-    def writing(self) -> Store:
-        if self._uow.mode != "transaction":
-            raise AssertionError("a write outside a transaction")
-        return self._uow.store
+        super().__init__(uow)
+        self.clock = uow.clock
 
 
-class FakeIntegrations(Guarded):
+class FakeIntegrations(Repository):
     async def add(
         self, *, integration_id: UUID, org_id: UUID, settings: IntegrationSettings
     ) -> None:
-        now = self._uow.clock()
+        now = self.clock()
         self.writing().integrations[integration_id] = StoredIntegration(
             id=integration_id,
             org_id=org_id,
@@ -246,7 +231,7 @@ class FakeIntegrations(Guarded):
         row.default_severity = settings.default_severity
         row.default_incident_type = settings.default_incident_type
         row.write_back = settings.write_back
-        row.updated_at = self._uow.clock()
+        row.updated_at = self.clock()
         store.changed_targets.append(integration_id)
 
     async def api_token_ciphertext(self, integration_id: UUID) -> bytes | None:
@@ -265,7 +250,7 @@ class FakeIntegrations(Guarded):
     async def add_secret(self, *, integration_id: UUID, secret_id: UUID, ciphertext: bytes) -> None:
         store = self.writing()
         store.integrations[integration_id].secrets.append(
-            StoredSecret(id=secret_id, ciphertext=ciphertext, created_at=self._uow.clock())
+            StoredSecret(id=secret_id, ciphertext=ciphertext, created_at=self.clock())
         )
         store.changed_targets.append(integration_id)
 
@@ -325,7 +310,7 @@ def _integration(row: StoredIntegration) -> Integration:
     )
 
 
-class FakeDeliveries(Guarded):
+class FakeDeliveries(Repository):
     async def status_of(self, *, integration_id: UUID, dedupe_key: str) -> DeliveryStatus | None:
         for row in self.store.deliveries.values():
             if (row.new.integration_id, row.new.dedupe_key) == (integration_id, dedupe_key):
@@ -357,7 +342,7 @@ class FakeDeliveries(Guarded):
         for delivery_id, enrichment_status in published:
             row = self.writing().deliveries[delivery_id]
             row.status, row.enrichment_status, row.leased = "published", enrichment_status, False
-            row.processed_at, row.last_error = self._uow.clock(), None
+            row.processed_at, row.last_error = self.clock(), None
 
     async def release(self, *, delivery_id: int, claim_id: UUID, failure: FailedAttempt) -> None:
         row = self.writing().deliveries[delivery_id]
@@ -365,7 +350,7 @@ class FakeDeliveries(Guarded):
             return
         row.last_error, row.claim_id, row.leased = failure.error[:500], None, False
         if failure.give_up:
-            row.status, row.processed_at = "failed", self._uow.clock()
+            row.status, row.processed_at = "failed", self.clock()
 
     async def delete_finished(self, *, finished_before: datetime, limit: int) -> int:
         store = self.writing()
@@ -399,7 +384,7 @@ def _claimed(row: StoredDelivery) -> ClaimedDelivery:
     )
 
 
-class FakeSync(Guarded):
+class FakeSync(Repository):
     """The sync repository in memory, with the SQL's rules (which run against PostgreSQL in the
     integration tier)."""
 
@@ -504,76 +489,22 @@ class FakeSync(Guarded):
         return None
 
 
-class FakeUnitOfWork:
-    def __init__(self, store: Store | None = None) -> None:
-        self.store = store or Store()
-        self.mode: Mode = "closed"
+IngestEvent = AlertEventType | IntegrationEventType | PagerDutySyncAttempted
+
+
+class FakeUnitOfWork(fake_uow.FakeUnitOfWork[Store, IngestEvent]):
+    def __init__(self) -> None:
+        # The order of the service's own choice: sync attempts, integrations, then alerts.
+        topics = (PAGERDUTY_SYNC, INTEGRATIONS, ALERTS)
+        super().__init__(fake_uow.FakeDatabase(Store(), topics=topics))
         self.integrations = FakeIntegrations(self)
         self.deliveries = FakeDeliveries(self)
         self.sync = FakeSync(self)
-        self.commits = 0
-        self.rollbacks = 0
-        self.refuse_publish = False
         self._now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
         self._ticks = itertools.count()
-        self._before: Store | None = None
 
     def clock(self) -> datetime:
         return self._now + timedelta(microseconds=next(self._ticks))
-
-    async def publish(
-        self, event: AlertEventType | IntegrationEventType | PagerDutySyncAttempted
-    ) -> None:
-        store = Guarded(self).writing()
-        if isinstance(event, PagerDutySyncAttempted):
-            store.sync_events.append(event)
-            return
-        if isinstance(
-            event,
-            IntegrationCreated | IntegrationChanged | SigningSecretsRotated | IntegrationDeleted,
-        ):
-            store.integration_events.append(event)
-            return
-        if self.refuse_publish:
-            raise UnstorableValue("invalid byte sequence") from LookupError("text refused")
-        store.outbox.append(event)
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Self]:
-        assert self.mode == "closed", "a unit of work entered twice"
-        self.mode = "reading"
-        try:
-            yield self
-        finally:
-            self.mode = "closed"
-
-    async def __aenter__(self) -> Self:
-        assert self.mode == "closed", "a unit of work entered twice"
-        self.mode = "transaction"
-        self._before = copy.deepcopy(self.store)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.mode = "closed"
-        if exc_type is None:
-            self.commits += 1
-        else:
-            assert self._before is not None
-            self.store.integrations = self._before.integrations
-            self.store.deliveries = self._before.deliveries
-            self.store.outbox = self._before.outbox
-            self.store.links = self._before.links
-            self.store.sync_requests = self._before.sync_requests
-            self.store.sync_events = self._before.sync_events
-            self.store.integration_events = self._before.integration_events
-            self.store.changed_targets = self._before.changed_targets
-            self.rollbacks += 1
-        self._before = None
 
 
 class FakeInbox:
@@ -661,6 +592,22 @@ class World:
     @property
     def store(self) -> Store:
         return self.uow.store
+
+    @property
+    def alerts(self) -> list[AlertEventType]:
+        """The alerts committed to the outbox, in commit order."""
+        published = self.uow.db.published_on(ALERTS)
+        return [e for e in published if isinstance(e, AlertEventType)]
+
+    @property
+    def integration_events(self) -> list[IntegrationEventType]:
+        published = self.uow.db.published_on(INTEGRATIONS)
+        return [e for e in published if isinstance(e, IntegrationEventType)]
+
+    @property
+    def sync_events(self) -> list[PagerDutySyncAttempted]:
+        published = self.uow.db.published_on(PAGERDUTY_SYNC)
+        return [e for e in published if isinstance(e, PagerDutySyncAttempted)]
 
 
 @pytest.fixture
@@ -778,7 +725,7 @@ async def test_every_integration_change_is_announced_without_secrets(world: Worl
         uow=world.uow, org_id=ORG, integration_id=created.id, by=ACTOR_KEY
     )
 
-    events = world.store.integration_events
+    events = world.integration_events
     assert [e.event_type for e in events] == [
         "IntegrationCreated",
         "IntegrationChanged",
@@ -818,7 +765,7 @@ async def test_create_generates_a_secret_and_seals_secret_and_token(world: World
     assert integration.has_api_token
     assert integration.default_severity == "SEV1"
     assert len(integration.secrets) == 1
-    assert world.uow.commits == 1
+    assert world.uow.db.commits == 1
 
 
 async def test_create_with_given_secrets_returns_none_generated(world: World) -> None:
@@ -1013,7 +960,7 @@ async def test_other_event_types_are_recorded_ignored_and_never_published(
     assert [r.status for r in world.store.deliveries.values()] == ["ignored"]
     assert world.woken == []
     assert await drain(world) == []
-    assert world.store.outbox == []
+    assert world.alerts == []
 
 
 async def test_a_repeated_delivery_is_a_duplicate_with_the_first_ones_status(
@@ -1035,7 +982,7 @@ async def test_a_repeated_delivery_is_a_duplicate_with_the_first_ones_status(
     assert again.status == "published"
     assert len(world.store.deliveries) == 1
     assert world.woken == [True]
-    assert len(world.store.outbox) == 1
+    assert len(world.alerts) == 1
 
 
 async def test_the_receiver_refuses_in_pagerdutys_order(world: World) -> None:
@@ -1131,7 +1078,7 @@ async def test_an_incidents_alerts_are_published_in_the_order_received(world: Wo
         )
     assert await drain(world) == ["published", "published"]
 
-    mine = [a for a in world.store.outbox if a.payload.external_id == incident]
+    mine = [a for a in world.alerts if a.payload.external_id == incident]
     assert [type(a) for a in mine] == [AlertTriggered, AlertAcknowledged, AlertResolved]
     assert all(r.status == "published" for r in world.store.deliveries.values())
     assert {r.enrichment_status for r in world.store.deliveries.values()} == {"complete"}
@@ -1157,7 +1104,7 @@ async def test_a_lost_claim_publishes_nothing(world: World) -> None:
     )
 
     assert outcome == "lost_claim"
-    assert world.store.outbox == []
+    assert world.alerts == []
     assert [r.status for r in world.store.deliveries.values()] == ["received"]
 
 
@@ -1180,15 +1127,15 @@ async def test_alerts_ready_together_are_published_in_one_transaction_except_los
         for claimed in claim.deliveries
     ]
     taken_over = replace(ready[1], claim_id=uuid.uuid4())  # another worker's now
-    commits_before = world.uow.commits
+    commits_before = world.uow.db.commits
 
     outcomes = await deliveries.publish_alerts(
         uow=world.uow, ready=[ready[0], taken_over, ready[2]]
     )
 
     assert outcomes == ["published", "lost_claim", "published"]
-    assert world.uow.commits == commits_before + 1
-    assert [a.payload.delivery_id for a in world.store.outbox] == [
+    assert world.uow.db.commits == commits_before + 1
+    assert [a.payload.delivery_id for a in world.alerts] == [
         ready[0].delivery.dedupe_key,
         ready[2].delivery.dedupe_key,
     ]
@@ -1205,7 +1152,7 @@ async def test_an_integration_without_token_publishes_unenriched(world: World) -
 
     assert await drain(world, directory) == ["published"]
 
-    [alert] = world.store.outbox
+    [alert] = world.alerts
     assert full(alert).enrichment_status == "skipped"
     assert full(alert).creator_email is None
     assert directory.calls == []
@@ -1220,7 +1167,7 @@ async def test_a_token_that_does_not_decrypt_degrades_to_skipped(world: World) -
 
     assert await drain(world) == ["published"]
 
-    assert full(world.store.outbox[0]).enrichment_status == "skipped"
+    assert full(world.alerts[0]).enrichment_status == "skipped"
 
 
 async def test_deliveries_accepted_before_a_deletion_still_go_out(world: World) -> None:
@@ -1231,7 +1178,7 @@ async def test_deliveries_accepted_before_a_deletion_still_go_out(world: World) 
     await integrations.delete_integration(uow=world.uow, org_id=ORG, integration_id=created.id)
 
     assert await drain(world) == ["published"]
-    assert len(world.store.outbox) == 1
+    assert len(world.alerts) == 1
 
 
 async def test_a_delivery_that_cannot_be_parsed_is_unpublishable(world: World) -> None:
@@ -1264,7 +1211,7 @@ async def test_a_delivery_that_cannot_be_parsed_is_unpublishable(world: World) -
 
     assert gave_up
     assert row.status == "failed"
-    assert world.store.outbox == []
+    assert world.alerts == []
 
 
 async def test_a_value_storage_refuses_rolls_back_and_is_unpublishable(world: World) -> None:
@@ -1273,7 +1220,9 @@ async def test_a_value_storage_refuses_rolls_back_and_is_unpublishable(world: Wo
         world.receiver, incoming(created.id, delivery("incident_triggered"))
     )
     claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
-    world.uow.refuse_publish = True
+    refused = UnstorableValue("invalid byte sequence")
+    refused.__cause__ = LookupError("text refused")
+    world.uow.db.fail_next_commit(refused)
 
     with pytest.raises(UnpublishableDelivery, match=r"^LookupError: text refused"):
         await publish_one(
@@ -1285,9 +1234,9 @@ async def test_a_value_storage_refuses_rolls_back_and_is_unpublishable(world: Wo
             budget_s=1.0,
         )
 
-    assert world.uow.rollbacks == 1
+    assert world.uow.db.rollbacks == 1
     assert [r.status for r in world.store.deliveries.values()] == ["received"]
-    assert world.store.outbox == []
+    assert world.alerts == []
 
 
 async def test_a_failed_delivery_is_retried_until_its_attempts_run_out(world: World) -> None:
@@ -1329,7 +1278,7 @@ async def test_pruning_deletes_old_finished_deliveries_in_batches(world: World) 
 
     assert deleted == 5
     assert [r.status for r in world.store.deliveries.values()] == ["received"]
-    assert world.uow.commits >= 3  # one transaction per batch
+    assert world.uow.db.commits >= 3  # one transaction per batch
 
 
 # --- enrichment -----------------------------------------------------------------------------
@@ -1443,7 +1392,7 @@ async def test_a_published_alert_carries_the_degraded_enrichment(world: World) -
 
     assert await drain(world, directory) == ["published"]
 
-    [alert] = world.store.outbox
+    [alert] = world.alerts
     assert full(alert).enrichment_status == "partial"
     assert full(alert).creator_email == CREATOR_EMAIL
     assert full(alert).oncall_emails == ()
@@ -1541,7 +1490,7 @@ async def test_removing_the_token_of_a_syncing_integration_is_refused(world: Wor
 async def test_turning_sync_on_is_audited_by_setting_name(world: World) -> None:
     created = (await create(world)).integration
     await update(world, created.id, sync_to_pagerduty=True, from_email=FROM_EMAIL)
-    changed = world.store.integration_events[-1]
+    changed = world.integration_events[-1]
     assert isinstance(changed, IntegrationChanged)
     assert changed.payload.changed == ("sync_to_pagerduty", "from_email")
 
@@ -1561,7 +1510,7 @@ async def test_a_change_made_in_fireline_is_sent_once_with_the_from_header(world
     assert writer.calls == [
         {"token": "pd-token", "from": FROM_EMAIL, "incident": external_id, "status": "resolved"}
     ]
-    (attempt,) = world.store.sync_events
+    (attempt,) = world.sync_events
     assert (attempt.payload.action, attempt.payload.outcome) == ("resolve", "succeeded")
     assert attempt.payload.incident_id == incident_id
 
@@ -1612,13 +1561,13 @@ async def test_a_429_waits_for_retry_after_and_a_403_stops(world: World) -> None
     await dispatcher(world, writer, now).pass_once()
 
     assert [c["status"] for c in writer.calls] == ["acknowledged", "acknowledged", "resolved"]
-    outcomes = [(e.payload.action, e.payload.outcome) for e in world.store.sync_events]
+    outcomes = [(e.payload.action, e.payload.outcome) for e in world.sync_events]
     assert outcomes == [
         ("acknowledge", "rate_limited"),
         ("acknowledge", "succeeded"),
         ("resolve", "refused"),
     ]
-    assert world.store.sync_events[-1].payload.status_code == 403
+    assert world.sync_events[-1].payload.status_code == 403
 
 
 async def test_pagerdutys_webhook_for_fireline_own_change_is_published_as_its_echo(
@@ -1644,7 +1593,7 @@ async def test_pagerdutys_webhook_for_fireline_own_change_is_published_as_its_ec
         await webhooks.receive_webhook(world.receiver, incoming(integration_id, body))
         await drain(world)
 
-    echo, later = [full(a) for a in world.store.outbox if isinstance(a, AlertResolved)]
+    echo, later = [full(a) for a in world.alerts if isinstance(a, AlertResolved)]
     assert echo.fireline_change == request.request.id
     assert later.fireline_change is None, "one echo per change"
 
@@ -1680,7 +1629,7 @@ async def test_the_webhook_of_a_note_fireline_posted_is_its_echo_and_no_other_is
         )
         await drain(world)
 
-    other, echo = [a.payload for a in world.store.outbox if isinstance(a, AlertActivity)]
+    other, echo = [a.payload for a in world.alerts if isinstance(a, AlertActivity)]
     assert other.fireline_change is None
     assert echo.fireline_change == request.request.id
 
@@ -1700,5 +1649,5 @@ async def test_a_reopening_is_never_sent_and_said_so_only_when_syncing(
 
     assert world.store.sync_requests == []
     assert said is (write_back == SYNC_ON)
-    outcomes = [(e.payload.action, e.payload.outcome) for e in world.store.sync_events]
+    outcomes = [(e.payload.action, e.payload.outcome) for e in world.sync_events]
     assert outcomes == ([("reopen", "refused")] if said else [])
