@@ -169,7 +169,7 @@ async def test_client_address_trusts_only_the_configured_proxy_hops(
     assert forwarded_client(peer, forwarded, hops) == expected
 
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
-    app = SimpleNamespace(state=SimpleNamespace(trusted_proxy_hops=hops))
+    app = SimpleNamespace(state=SimpleNamespace(context=SimpleNamespace(trusted_proxy_hops=hops)))
     request = Request({"type": "http", "client": (peer, 1234), "headers": headers, "app": app})
     assert await _client_address(request) == expected
 

@@ -74,6 +74,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         clock=clock,
         ui_client=settings.ui_client,
         keys_view=view,
+        trusted_proxy_hops=settings.trusted_proxy_hops,
+        jwks_max_age_s=settings.jwks_max_age_s,
     )
     runtime.consume(consumers.key_projection(uow, view))
     metrics.install(runtime, ctx)
@@ -98,9 +100,5 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     )
     app.state.context = ctx
     app.state.auth_verifier = introspection.local_verifier(ctx)
-    app.state.issuer = settings.token_issuer
-    app.state.base_url = settings.base_url
-    app.state.jwks_max_age_s = settings.jwks_max_age_s
-    app.state.trusted_proxy_hops = settings.trusted_proxy_hops
     ERRORS.install(app, render=oauth_error)
     return app

@@ -32,7 +32,8 @@ async def _verifier(request: Request) -> TokenVerifier:
 
 async def _client_address(request: Request) -> str:
     peer = request.client.host if request.client else "unknown"
-    hops: int = request.app.state.trusted_proxy_hops
+    ctx: AuthContext = request.app.state.context
+    hops = ctx.trusted_proxy_hops
     return client_address(peer, request.headers.get("x-forwarded-for"), hops)
 
 

@@ -65,3 +65,7 @@ class AuthContext:
     usage_seen: dict[tuple[UUID, bool], datetime] = field(default_factory=dict)
     # Failed exchanges of known keys, reported per minute for the audit log.
     exchange_failures: ExchangeFailureTally = field(default_factory=ExchangeFailureTally)
+    trusted_proxy_hops: int = 0
+    """Reverse proxies whose X-Forwarded-For entries name the client address."""
+    jwks_max_age_s: int = 60
+    """Cache-Control max-age of the JWKS document."""
