@@ -53,7 +53,7 @@ def test_a_use_case_importing_an_adapter_breaks_the_layers_contract(tmp_path: Pa
     kept = _lint_imports(tree)
     assert kept.returncode == 0, kept.stdout + kept.stderr  # the copy itself is clean
 
-    use_cases = tree / "fireline_incidents" / "service_layer" / "services.py"
+    use_cases = tree / "fireline_incidents" / "service_layer" / "queries.py"
     use_cases.write_text(
         use_cases.read_text() + "\nfrom fireline_incidents.adapters import postgres  # noqa\n"
     )
@@ -63,8 +63,7 @@ def test_a_use_case_importing_an_adapter_breaks_the_layers_contract(tmp_path: Pa
     report = " ".join(broken.stdout.split())
     assert "Inside every service, dependencies point inward BROKEN" in report
     assert (
-        "fireline_incidents.service_layer.services -> fireline_incidents.adapters.postgres"
-        in report
+        "fireline_incidents.service_layer.queries -> fireline_incidents.adapters.postgres" in report
     )
 
 

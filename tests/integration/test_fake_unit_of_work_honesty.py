@@ -17,7 +17,7 @@ import pytest
 from fireline_contracts import KEYS, KeyRenamed
 from fireline_runtime import migrations
 from fireline_runtime import unit_of_work as runtime_uow
-from fireline_runtime.db import Connection, create_pool
+from fireline_runtime.db import create_pool
 from fireline_runtime.outbox import OutboxWriter
 from support.uow_scenarios import SCENARIOS, Backend, FakeBackend
 
@@ -37,21 +37,9 @@ class PgNotes(runtime_uow.PgRepository):
 
 
 class PgNotesUnitOfWork(runtime_uow.PgUnitOfWork):
-    """As a service's adapters/postgres.py binds its repositories."""
+    """As a service's adapters/postgres.py declares its repositories."""
 
-    _notes: PgNotes | None = None
-
-    def _bind(self, conn: Connection) -> None:
-        self._notes = PgNotes(conn)
-
-    def _unbind(self) -> None:
-        self._notes = None
-
-    @property
-    def notes(self) -> PgNotes:
-        if self._notes is None:
-            raise RuntimeError("enter the unit of work first")
-        return self._notes
+    notes = runtime_uow.repository(PgNotes)
 
     async def publish(self, event: KeyRenamed) -> None:
         await self.emit(KEYS, event)

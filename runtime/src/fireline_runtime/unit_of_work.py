@@ -2,8 +2,9 @@
 
 Each service declares what its use cases need in ``service_layer/unit_of_work.py`` (repository
 Protocols and a ``UnitOfWork`` Protocol) and implements it in ``adapters/postgres.py`` as a
-subclass of :class:`PgUnitOfWork` that only says which repositories a connection gets. The
-transaction, the connection's lifetime and the outbox live here, once.
+subclass of :class:`PgUnitOfWork` that only says which repositories a connection gets, one
+:class:`repository` attribute each. The transaction, the connection's lifetime and the outbox
+live here, once.
 
 A unit of work runs either on its own connection from the pool (HTTP requests) or inside a
 connection the caller already holds in a transaction (Kafka consumers run inside the inbox
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar, overload
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -26,6 +27,7 @@ from fireline_runtime.db import Connection
 from fireline_runtime.outbox import OutboxWriter, Row
 
 U = TypeVar("U")
+R = TypeVar("R")
 
 
 class Transactional(Protocol):
@@ -54,11 +56,53 @@ class PgRepository:
         self._conn = conn
 
 
+class repository(Generic[R]):
+    """A repository of a :class:`PgUnitOfWork` subclass, on the open transaction's connection.
+
+    ``keys = repository(PgKeyRepository)`` in the class body: the repository is built on the
+    connection at first use inside the unit of work and dropped when it ends, so it cannot be
+    used outside it (``RuntimeError``, like any other use of a closed unit of work). A repository
+    that needs more than the connection is built by a function of the unit of work instead:
+    ``repository(lambda uow: PgEndpointRepository(uow.connection, uow.box))``.
+    """
+
+    def __init__(self, build: Callable[[Any], R]) -> None:
+        self._build = build
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, uow: None, owner: type) -> Self: ...
+
+    @overload
+    def __get__(self, uow: PgUnitOfWork, owner: type) -> R: ...
+
+    def __get__(self, uow: PgUnitOfWork | None, owner: type) -> Self | R:
+        if uow is None:
+            return self
+        bound = uow._repositories
+        if bound is None:
+            raise RuntimeError("enter the unit of work first")
+        if self._name not in bound:
+            build = self._build
+            on = (
+                uow.connection
+                if isinstance(build, type) and issubclass(build, PgRepository)
+                else uow
+            )
+            bound[self._name] = build(on)
+        built: R = bound[self._name]
+        return built
+
+
 class PgUnitOfWork:
     """One transaction (a savepoint when inside ``conn``'s), and the outbox rows it commits with.
 
-    Subclasses implement :meth:`_bind` to attach their repositories to the connection and
-    :meth:`_unbind` to drop them, so a repository cannot be used outside the unit of work.
+    Subclasses declare their repositories as :class:`repository` attributes; they exist only
+    while the unit of work is entered. :meth:`_bind` and :meth:`_unbind` remain as hooks for a
+    subclass that attaches more to the connection.
     """
 
     def __init__(
@@ -77,6 +121,8 @@ class PgUnitOfWork:
         self._borrowed: PoolConnectionProxy[asyncpg.Record] | None = None
         self._transaction: Transaction | None = None
         self._outbox_rows: list[Row] = []
+        # The repositories built in this entry, by attribute name; None outside the unit of work.
+        self._repositories: dict[str, Any] | None = None
 
     def _bind(self, conn: Connection) -> None:
         """Attach the repositories to ``conn``."""
@@ -110,11 +156,13 @@ class PgUnitOfWork:
         """
         conn = await self._connect()
         self._conn = conn
+        self._repositories = {}
         self._bind(conn)
         try:
             yield self
         finally:
             self._conn = None
+            self._repositories = None
             self._unbind()
             await self._release()
 
@@ -127,6 +175,7 @@ class PgUnitOfWork:
             await self._release()
             raise
         self._conn = conn
+        self._repositories = {}
         self._bind(conn)
         return self
 
@@ -142,6 +191,7 @@ class PgUnitOfWork:
         rows, self._outbox_rows = self._outbox_rows, []
         self._conn = None
         self._transaction = None
+        self._repositories = None
         self._unbind()
         try:
             if exc_type is None:

@@ -16,8 +16,8 @@ from fireline_identity.bootstrap import create_app
 from fireline_identity.config import Settings
 from fireline_identity.domain.sessions import SessionUser
 from fireline_identity.domain.users import Role
-from fireline_identity.entrypoints.deps import IdentityContext
 from fireline_identity.service_layer import orgs
+from fireline_identity.service_layer.context import IdentityContext
 from fireline_identity.service_layer.orgs import CreatedOrg
 from fireline_runtime.service import ServiceRuntime
 
@@ -61,7 +61,7 @@ class Identity:
 
     @property
     def context(self) -> IdentityContext:
-        context: IdentityContext = self.app.state.identity
+        context: IdentityContext = self.app.state.context
         return context
 
     def topic(self, spec: TopicSpec) -> str:

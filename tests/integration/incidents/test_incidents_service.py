@@ -51,7 +51,7 @@ from fireline_incidents.adapters.postgres import PgUnitOfWork
 from fireline_incidents.bootstrap import create_app
 from fireline_incidents.config import Settings
 from fireline_incidents.domain.commands import ApplyAlert
-from fireline_incidents.service_layer import services
+from fireline_incidents.service_layer import source_events
 from fireline_runtime.service import ServiceRuntime
 from support import infra
 from support.in_process import serving
@@ -763,7 +763,7 @@ async def test_one_alert_started_twice_at_once_makes_one_incident_and_no_number_
 
     async def apply(external_id: str) -> None:
         uow = PgUnitOfWork(runtime.outbox, pool=runtime.pool)
-        await services.apply_alert(uow=uow, command=command(external_id))
+        await source_events.apply_alert(uow=uow, command=command(external_id))
 
     await asyncio.gather(*(apply("PRACE") for _ in range(6)))
     await apply("PNEXT")

@@ -16,7 +16,7 @@ from typing import Any, cast
 import pytest
 from starlette.requests import Request
 
-from fireline_auth.adapters import key_projection
+from fireline_auth.adapters import key_cache
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_auth.domain.client_auth import ClientCredentials
 from fireline_auth.domain.errors import ClientAuthMethod, InvalidClient, RateLimited
@@ -62,9 +62,9 @@ class FakeReader(fake_uow.FakeUnitOfWork[FakeApiKeys, KeyUsed]):
         return self.bound
 
 
-def cached_keys(reads: list[uuid.UUID]) -> key_projection.CachedKeys:
+def cached_keys(reads: list[uuid.UUID]) -> key_cache.CachedKeys:
     db = fake_uow.FakeDatabase[FakeApiKeys, KeyUsed](FakeApiKeys(reads), topics=())
-    return key_projection.CachedKeys(lambda: cast(Any, FakeReader(db)))
+    return key_cache.CachedKeys(lambda: cast(Any, FakeReader(db)))
 
 
 @pytest.fixture
@@ -169,7 +169,7 @@ async def test_client_address_trusts_only_the_configured_proxy_hops(
     assert forwarded_client(peer, forwarded, hops) == expected
 
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
-    app = SimpleNamespace(state=SimpleNamespace(trusted_proxy_hops=hops))
+    app = SimpleNamespace(state=SimpleNamespace(context=SimpleNamespace(trusted_proxy_hops=hops)))
     request = Request({"type": "http", "client": (peer, 1234), "headers": headers, "app": app})
     assert await _client_address(request) == expected
 

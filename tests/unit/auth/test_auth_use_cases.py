@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 import jwt
 import pytest
 
-from fireline_auth.adapters.key_projection import CachedKeys
+from fireline_auth.adapters.key_cache import CachedKeys
 from fireline_auth.adapters.keyring import KeyRing
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_auth.domain.client_auth import ClientCredentials

@@ -15,12 +15,8 @@ from fireline_identity.adapters.people_tokens import PeopleTokens
 from fireline_identity.domain.errors import UpstreamUnavailable
 from fireline_identity.domain.sessions import SessionUser
 from fireline_identity.domain.users import Role
-from fireline_identity.service_layer.incidents_proxy import (
-    ApiAnswer,
-    ApiCall,
-    EventStream,
-    call_incidents,
-)
+from fireline_identity.service_layer.incidents_proxy import call_incidents
+from fireline_identity.service_layer.ports import ApiAnswer, ApiCall, EventStream
 
 SECRET = b"k" * 32
 ISSUER = "http://auth.test"

@@ -43,7 +43,7 @@ from fireline_incidents.domain.timeline import (
     TimelineEntry,
     TimelinePosition,
 )
-from fireline_incidents.service_layer import services
+from fireline_incidents.service_layer import api_commands, queries, source_events, users
 from fireline_incidents.service_layer.unit_of_work import IncidentEventType
 from support import fake_uow
 
@@ -214,15 +214,15 @@ def alert(status: Status, external_id: str = "PT4KHLK", **fields: object) -> App
 async def add_user(uow: FakeUnitOfWork, email: str, *, active: bool = True) -> UUID:
     user_id = uuid4()
     command = RecordUser(user_id=user_id, org_id=ORG, email=email, active=active, version_at=T0)
-    await services.record_user(uow=uow, command=command)
+    await users.record_user(uow=uow, command=command)
     return user_id
 
 
 async def test_a_trigger_starts_one_incident_however_often_it_arrives() -> None:
     uow = FakeUnitOfWork()
 
-    first = await services.apply_alert(uow=uow, command=alert("triggered"))
-    again = await services.apply_alert(uow=uow, command=alert("triggered", title="other"))
+    first = await source_events.apply_alert(uow=uow, command=alert("triggered"))
+    again = await source_events.apply_alert(uow=uow, command=alert("triggered", title="other"))
 
     assert again.id == first.id
     assert len(uow.store.incidents.rows) == 1
@@ -240,8 +240,8 @@ async def test_a_resolve_that_overtakes_its_trigger_starts_the_incident_resolved
     uow = FakeUnitOfWork()
     resolved_at = T0 + timedelta(minutes=5)
 
-    await services.apply_alert(uow=uow, command=alert("resolved", occurred_at=resolved_at))
-    final = await services.apply_alert(uow=uow, command=alert("triggered"))
+    await source_events.apply_alert(uow=uow, command=alert("resolved", occurred_at=resolved_at))
+    final = await source_events.apply_alert(uow=uow, command=alert("triggered"))
 
     assert final.status == "resolved"
     assert final.resolved_at == resolved_at
@@ -257,7 +257,7 @@ async def test_the_creator_is_resolved_from_the_projection() -> None:
     await add_user(uow, "gone@example.com", active=False)
     oncall = await add_user(uow, "OnCall@Example.com")
 
-    incident = await services.apply_alert(
+    incident = await source_events.apply_alert(
         uow=uow,
         command=alert(
             "triggered",
@@ -272,9 +272,11 @@ async def test_the_creator_is_resolved_from_the_projection() -> None:
 async def test_numbers_are_sequential_per_org() -> None:
     uow = FakeUnitOfWork()
 
-    a = await services.apply_alert(uow=uow, command=alert("triggered", external_id="A"))
-    b = await services.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="By hand"))
-    other = await services.open_incident(uow=uow, command=OpenIncident(org_id=uuid4(), title="x"))
+    a = await source_events.apply_alert(uow=uow, command=alert("triggered", external_id="A"))
+    b = await api_commands.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="By hand"))
+    other = await api_commands.open_incident(
+        uow=uow, command=OpenIncident(org_id=uuid4(), title="x")
+    )
 
     assert (a.number, b.number, other.number) == (1, 2, 1)
 
@@ -284,12 +286,12 @@ async def test_a_manual_incident_may_name_only_an_active_user_of_the_org() -> No
     alice = await add_user(uow, "alice@example.com")
     gone = await add_user(uow, "gone@example.com", active=False)
 
-    made = await services.open_incident(
+    made = await api_commands.open_incident(
         uow=uow, command=OpenIncident(org_id=ORG, title="DB slow", creator_id=alice)
     )
     for stranger in (gone, uuid4()):
         with pytest.raises(UnknownCreator):
-            await services.open_incident(
+            await api_commands.open_incident(
                 uow=uow, command=OpenIncident(org_id=ORG, title="x", creator_id=stranger)
             )
 
@@ -313,19 +315,19 @@ async def test_an_older_user_state_never_overwrites_a_newer_one() -> None:
     )
     older = replace(newer, active=True, version_at=T0)
 
-    assert await services.record_user(uow=uow, command=newer)
-    assert not await services.record_user(uow=uow, command=older)
+    assert await users.record_user(uow=uow, command=newer)
+    assert not await users.record_user(uow=uow, command=older)
 
     assert await uow.store.users.get_active(ORG, user_id) is None
 
 
 async def test_a_status_change_emits_an_event_and_a_repeat_does_not() -> None:
     uow = FakeUnitOfWork()
-    made = await services.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="x"))
+    made = await api_commands.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="x"))
     command = ChangeIncidentStatus(org_id=ORG, incident_id=made.id, status="resolved")
 
-    await services.change_incident_status(uow=uow, command=command)
-    repeat = await services.change_incident_status(uow=uow, command=command)
+    await api_commands.change_incident_status(uow=uow, command=command)
+    repeat = await api_commands.change_incident_status(uow=uow, command=command)
 
     assert repeat.status == "resolved"
     state_events = [e for e in uow.published if not _entry_event(e)]
@@ -337,12 +339,12 @@ async def test_a_status_change_emits_an_event_and_a_repeat_does_not() -> None:
 
 async def test_another_orgs_incident_is_not_found() -> None:
     uow = FakeUnitOfWork()
-    made = await services.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="x"))
+    made = await api_commands.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="x"))
 
     with pytest.raises(IncidentNotFound):
-        await services.get_incident(uow=uow, org_id=uuid4(), incident_id=made.id)
+        await queries.get_incident(uow=uow, org_id=uuid4(), incident_id=made.id)
     with pytest.raises(IncidentNotFound):
-        await services.change_incident_status(
+        await api_commands.change_incident_status(
             uow=uow,
             command=ChangeIncidentStatus(org_id=uuid4(), incident_id=made.id, status="resolved"),
         )
@@ -351,7 +353,7 @@ async def test_another_orgs_incident_is_not_found() -> None:
 async def test_pages_chain_through_every_incident_once() -> None:
     uow = FakeUnitOfWork()
     for n in range(5):
-        await services.apply_alert(
+        await source_events.apply_alert(
             uow=uow,
             command=alert("triggered", external_id=f"P{n}", occurred_at=T0 + timedelta(n)),
         )
@@ -359,7 +361,7 @@ async def test_pages_chain_through_every_incident_once() -> None:
     seen: list[int] = []
     cursor: str | None = None
     while True:
-        page = await services.list_incidents(
+        page = await queries.list_incidents(
             uow=uow, org_id=ORG, filters=IncidentFilter(), limit=2, cursor=cursor
         )
         seen += [i.number for i in page.items]
@@ -369,7 +371,7 @@ async def test_pages_chain_through_every_incident_once() -> None:
 
     assert seen == [5, 4, 3, 2, 1]
     with pytest.raises(InvalidCursor):
-        await services.list_incidents(
+        await queries.list_incidents(
             uow=uow, org_id=ORG, filters=IncidentFilter(), limit=2, cursor="garbage"
         )
 
@@ -397,7 +399,7 @@ def activity(event_id: str, minute: int, **fields: object) -> RecordActivity:
 
 
 async def timeline_of(uow: FakeUnitOfWork, incident_id: UUID) -> list[TimelineEntry]:
-    page = await services.list_timeline(
+    page = await queries.list_timeline(
         uow=uow, org_id=ORG, incident_id=incident_id, limit=100, cursor=None
     )
     return page.items
@@ -406,15 +408,15 @@ async def timeline_of(uow: FakeUnitOfWork, incident_id: UUID) -> list[TimelineEn
 async def test_a_replayed_pagerduty_event_adds_no_second_entry_and_changes_nothing() -> None:
     uow = FakeUnitOfWork()
     ack = alert("acknowledged", event_type="incident.acknowledged", event_id="E2", actor=GRACE)
-    await services.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
-    incident = await services.apply_alert(uow=uow, command=ack)
+    await source_events.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
+    incident = await source_events.apply_alert(uow=uow, command=ack)
     published = len(uow.published)
     entries = len(uow.store.timeline.rows)
 
     for _ in range(3):
-        await services.apply_alert(uow=uow, command=ack)
-        await services.record_activity(uow=uow, command=activity("E3", 1))
-    await services.record_activity(uow=uow, command=activity("E3", 1))
+        await source_events.apply_alert(uow=uow, command=ack)
+        await source_events.record_activity(uow=uow, command=activity("E3", 1))
+    await source_events.record_activity(uow=uow, command=activity("E3", 1))
 
     assert len(uow.store.timeline.rows) == entries + 1, "only the note is new"
     assert len(uow.published) == published + 1
@@ -424,8 +426,8 @@ async def test_a_replayed_pagerduty_event_adds_no_second_entry_and_changes_nothi
 async def test_a_note_that_overtakes_every_full_event_starts_the_incident_and_waits() -> None:
     uow = FakeUnitOfWork()
 
-    early = await services.record_activity(uow=uow, command=activity("N1", 5))
-    later = await services.apply_alert(
+    early = await source_events.record_activity(uow=uow, command=activity("N1", 5))
+    later = await source_events.apply_alert(
         uow=uow,
         command=alert("triggered", event_id="T1", severity="SEV2", service_name="Checkout"),
     )
@@ -449,21 +451,21 @@ async def test_a_note_that_overtakes_every_full_event_starts_the_incident_and_wa
 
 async def test_a_note_is_added_by_its_key_and_an_oversized_one_writes_nothing() -> None:
     uow = FakeUnitOfWork()
-    made = await services.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="x"))
+    made = await api_commands.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="x"))
 
-    note = await services.add_note(
+    note = await api_commands.add_note(
         uow=uow, command=AddNote(org_id=ORG, incident_id=made.id, text=" Paged DBA ", actor=KEY)
     )
     before = (len(uow.store.timeline.rows), len(uow.published))
     with pytest.raises(InvalidNote):
-        await services.add_note(
+        await api_commands.add_note(
             uow=uow,
             command=AddNote(
                 org_id=ORG, incident_id=made.id, text="x" * (MAX_NOTE_LENGTH + 1), actor=KEY
             ),
         )
     with pytest.raises(IncidentNotFound):
-        await services.add_note(
+        await api_commands.add_note(
             uow=uow, command=AddNote(org_id=uuid4(), incident_id=made.id, text="hi", actor=KEY)
         )
 
@@ -473,18 +475,18 @@ async def test_a_note_is_added_by_its_key_and_an_oversized_one_writes_nothing() 
 
 async def test_timeline_pages_chain_and_refuse_another_incidents_cursor() -> None:
     uow = FakeUnitOfWork()
-    made = await services.apply_alert(uow=uow, command=alert("triggered", event_id="T1"))
-    other = await services.apply_alert(
+    made = await source_events.apply_alert(uow=uow, command=alert("triggered", event_id="T1"))
+    other = await source_events.apply_alert(
         uow=uow, command=alert("triggered", external_id="OTHER", event_id="T9")
     )
     for minute in range(1, 4):
-        await services.record_activity(uow=uow, command=activity(f"N{minute}", minute))
+        await source_events.record_activity(uow=uow, command=activity(f"N{minute}", minute))
 
-    first = await services.list_timeline(
+    first = await queries.list_timeline(
         uow=uow, org_id=ORG, incident_id=made.id, limit=3, cursor=None
     )
     assert first.next_cursor is not None
-    second = await services.list_timeline(
+    second = await queries.list_timeline(
         uow=uow, org_id=ORG, incident_id=made.id, limit=3, cursor=first.next_cursor
     )
 
@@ -497,16 +499,16 @@ async def test_timeline_pages_chain_and_refuse_another_incidents_cursor() -> Non
     ]
     assert second.next_cursor is None
     with pytest.raises(InvalidCursor):
-        await services.list_timeline(
+        await queries.list_timeline(
             uow=uow, org_id=ORG, incident_id=other.id, limit=3, cursor=first.next_cursor
         )
 
 
 async def test_a_patch_lands_on_the_timeline_with_its_key() -> None:
     uow = FakeUnitOfWork()
-    made = await services.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="x"))
+    made = await api_commands.open_incident(uow=uow, command=OpenIncident(org_id=ORG, title="x"))
 
-    await services.change_incident_status(
+    await api_commands.change_incident_status(
         uow=uow,
         command=ChangeIncidentStatus(
             org_id=ORG, incident_id=made.id, status="acknowledged", severity="SEV1", actor=KEY
@@ -527,8 +529,8 @@ async def test_a_patch_lands_on_the_timeline_with_its_key() -> None:
 
 async def test_a_change_in_fireline_says_so_and_its_echo_adds_nothing() -> None:
     uow = FakeUnitOfWork()
-    made = await services.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
-    await services.change_incident_status(
+    made = await source_events.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
+    await api_commands.change_incident_status(
         uow=uow,
         command=ChangeIncidentStatus(org_id=ORG, incident_id=made.id, status="resolved", actor=KEY),
     )
@@ -542,7 +544,7 @@ async def test_a_change_in_fireline_says_so_and_its_echo_adds_nothing() -> None:
         occurred_at=T0 + timedelta(minutes=1),
         fireline_change=uuid4(),
     )
-    after = await services.apply_alert(uow=uow, command=echo)
+    after = await source_events.apply_alert(uow=uow, command=echo)
 
     changed = [e for e in uow.published if isinstance(e, IncidentStatusChanged)]
     assert [e.payload.changed_in for e in changed] == ["api"]
@@ -553,7 +555,7 @@ async def test_a_change_in_fireline_says_so_and_its_echo_adds_nothing() -> None:
 
 async def test_each_pagerduty_sync_attempt_is_one_timeline_entry() -> None:
     uow = FakeUnitOfWork()
-    made = await services.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
+    made = await source_events.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
     refused = RecordSyncAttempt(
         org_id=ORG,
         incident_id=made.id,
@@ -567,8 +569,8 @@ async def test_each_pagerduty_sync_attempt_is_one_timeline_entry() -> None:
         attempted_at=T0 + timedelta(minutes=2),
     )
 
-    assert await services.record_sync_attempt(uow=uow, command=refused)
-    assert not await services.record_sync_attempt(uow=uow, command=refused)
+    assert await source_events.record_sync_attempt(uow=uow, command=refused)
+    assert not await source_events.record_sync_attempt(uow=uow, command=refused)
 
     last = (await timeline_of(uow, made.id))[-1]
     assert (last.kind, last.source) == ("pagerduty_sync", "pagerduty_sync")
@@ -577,10 +579,10 @@ async def test_each_pagerduty_sync_attempt_is_one_timeline_entry() -> None:
 
 async def test_the_echo_of_a_note_fireline_posted_adds_no_entry() -> None:
     uow = FakeUnitOfWork()
-    made = await services.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
+    made = await source_events.apply_alert(uow=uow, command=alert("triggered", event_id="E1"))
     before = await timeline_of(uow, made.id)
 
-    await services.record_activity(uow=uow, command=activity("N1", 1, fireline_change=uuid4()))
+    await source_events.record_activity(uow=uow, command=activity("N1", 1, fireline_change=uuid4()))
     assert await timeline_of(uow, made.id) == before
-    await services.record_activity(uow=uow, command=activity("N2", 2))
+    await source_events.record_activity(uow=uow, command=activity("N2", 2))
     assert [e.source_event_id for e in await timeline_of(uow, made.id)][-1] == "N2"

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fireline_auth import metrics
-from fireline_auth.adapters.key_projection import CachedKeys
+from fireline_auth.adapters.key_cache import CachedKeys
 from fireline_auth.adapters.keyring import KeyRing
 from fireline_auth.adapters.postgres import PgUnitOfWork
 from fireline_auth.adapters.rate_limit import SlidingWindowLimiter
 from fireline_auth.config import Settings
 from fireline_auth.domain.errors import ConfigurationError
-from fireline_auth.entrypoints import consumers, failure_reports, oauth, schedule, wellknown
+from fireline_auth.entrypoints import background, consumers, oauth, wellknown
 from fireline_auth.entrypoints.errors import ERRORS, oauth_error
 from fireline_auth.migrations import migrations
 from fireline_auth.service_layer import introspection, signing_keys
@@ -74,6 +74,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         clock=clock,
         ui_client=settings.ui_client,
         keys_view=view,
+        trusted_proxy_hops=settings.trusted_proxy_hops,
+        jwks_max_age_s=settings.jwks_max_age_s,
     )
     runtime.consume(consumers.key_projection(uow, view))
     metrics.install(runtime, ctx)
@@ -90,25 +92,13 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
                 "restore the previous encryption key, or run `fireline-auth rotate-keys "
                 "--immediate` with the new one to start signing with a fresh key"
             )
-        rt.spawn(keys.cache.run(settings.database_url), "api-key-cache-listener")
-        rt.spawn(
-            schedule.run_signing_key_schedule(
-                ctx, refresh_s=settings.signing_key_refresh_s, retention=retention
-            ),
-            "signing-key-schedule",
-        )
+        background.start(rt, ctx, settings, keys=keys)
 
     runtime.on_start(start_signing)
-    runtime.on_start(failure_reports.start(ctx))
     app = runtime.build_app(
         title="Fireline auth", description=DESCRIPTION, routers=[oauth.router, wellknown.router]
     )
-    app.state.auth = ctx
-    app.state.unit_of_work = uow
+    app.state.context = ctx
     app.state.auth_verifier = introspection.local_verifier(ctx)
-    app.state.issuer = settings.token_issuer
-    app.state.base_url = settings.base_url
-    app.state.jwks_max_age_s = settings.jwks_max_age_s
-    app.state.trusted_proxy_hops = settings.trusted_proxy_hops
     ERRORS.install(app, render=oauth_error)
     return app

@@ -128,11 +128,6 @@ class Settings(ServiceSettings, TokenSettings, UiClientSettings):
             seconds=self.token_ttl_s + self.token_leeway_s + self.signing_key_refresh_s
         )
 
-    @property
-    def base_url(self) -> str:
-        """The public base URL of this service: the token issuer."""
-        return self.token_issuer.rstrip("/")
-
 
 def settings_errors(exc: ValidationError) -> str:
     """A validation error as one line per setting, naming the environment variable."""

@@ -10,20 +10,19 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from fireline_contracts import KEYS, SESSIONS, USERS, utc_now
+from fireline_contracts import KEYS, SESSIONS, USERS
 from fireline_identity import metrics
 from fireline_identity.adapters.incidents_api import IncidentsApi
 from fireline_identity.adapters.passwords import Argon2Hasher
 from fireline_identity.adapters.people_tokens import PeopleTokens
 from fireline_identity.adapters.postgres import PgUnitOfWork
 from fireline_identity.adapters.scanning_keys import ScanningKeyFile
-from fireline_identity.adapters.watermarks import RelayedKeysTopic
 from fireline_identity.config import Settings
 from fireline_identity.domain.origins import allowed_origins
 from fireline_identity.domain.sessions import SessionPolicy
+from fireline_identity.entrypoints import background
 from fireline_identity.entrypoints.audit_api import router as audit_router
 from fireline_identity.entrypoints.consumers import audit_consumers, key_usage_consumer
-from fireline_identity.entrypoints.deps import CookieSettings, IdentityContext
 from fireline_identity.entrypoints.errors import ERRORS
 from fireline_identity.entrypoints.incidents_bff import router as incidents_bff_router
 from fireline_identity.entrypoints.keys_api import router as keys_router
@@ -33,19 +32,16 @@ from fireline_identity.entrypoints.session_api import router as session_router
 from fireline_identity.entrypoints.ui import router as ui_router
 from fireline_identity.entrypoints.users_api import router as users_router
 from fireline_identity.migrations import migrations
-from fireline_identity.service_layer import audit, orgs, sessions, watermarks
+from fireline_identity.service_layer import orgs
+from fireline_identity.service_layer.context import CookieSettings, IdentityContext
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.event_signing import EventSigner
-from fireline_runtime.periodic import run_periodically
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 SERVICE = "identity"
-
-PRUNE_INTERVAL_S = 600.0
-AUDIT_RETENTION_INTERVAL_S = 3600.0
 
 DESCRIPTION = (
     "Orgs, users, human sessions and self-serve API keys. Authenticated by the session cookie "
@@ -121,12 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "FIRELINE_ADMIN_EMAIL and FIRELINE_ADMIN_PASSWORD must both be set to bootstrap "
                 "an admin; ignoring the one that is set"
             )
-        rt.spawn(_prune_forever(context), "identity-prune")
-        if watermarks_on:
-            interval = settings.keys_watermark_interval_s
-            rt.spawn(_watermarks_forever(uow, RelayedKeysTopic(rt), interval), "keys-watermarks")
-        retention = timedelta(days=settings.audit_retention_days)
-        rt.spawn(_apply_audit_retention_forever(context, retention), "identity-audit-retention")
+        background.start(rt, context, settings, watermarks_on=watermarks_on)
 
     runtime.on_start(on_start)
     app = runtime.build_app(
@@ -142,7 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
             ui_router,
         ],
     )
-    app.state.identity = context
+    app.state.context = context
     ERRORS.install(app)
     app.add_middleware(
         ForeignOriginGuard,
@@ -163,26 +154,3 @@ def _sign_key_events(runtime: ServiceRuntime, settings: Settings) -> bool:
     runtime.outbox.sign(KEYS, signer)
     runtime.messaging.require_signature(KEYS, signer.verifier())
     return True
-
-
-async def _watermarks_forever(
-    uow: UnitOfWorkFactory[UnitOfWork], topic: RelayedKeysTopic, interval_s: float
-) -> None:
-    async def step() -> None:
-        await watermarks.write_watermarks(uow(), topic, utc_now)
-
-    await run_periodically("keys watermarks", step, interval_s=interval_s, max_backoff_s=5.0)
-
-
-async def _prune_forever(context: IdentityContext) -> None:
-    async def prune() -> None:
-        await sessions.prune(uow=context.uow(), policy=context.policy)
-
-    await run_periodically("session pruning", prune, interval_s=PRUNE_INTERVAL_S)
-
-
-async def _apply_audit_retention_forever(context: IdentityContext, retention: timedelta) -> None:
-    async def prune() -> bool:
-        return await audit.prune(uow=context.uow(), retention=retention)
-
-    await run_periodically("audit retention", prune, interval_s=AUDIT_RETENTION_INTERVAL_S)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fireline_contracts import INCIDENTS
-from fireline_incidents.adapters.incidents_tail import tail_incidents
 from fireline_incidents.adapters.postgres import PgUnitOfWork
 from fireline_incidents.adapters.postgres_batch import PgBatchUnitOfWork
 from fireline_incidents.config import Settings
 from fireline_incidents.domain.live import LiveFeed
-from fireline_incidents.entrypoints import api, consumers, live_api
+from fireline_incidents.entrypoints import api, background, consumers, live_api
 from fireline_incidents.entrypoints.errors import ERRORS
 from fireline_incidents.migrations import migrations
+from fireline_incidents.service_layer.context import IncidentsContext
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.token_guard import enable_bearer_auth
@@ -40,25 +40,17 @@ def create_app(settings: Settings) -> FastAPI:
         consumers.alerts_consumer(uow, lambda conn: PgBatchUnitOfWork(runtime.outbox, conn))
     )
     runtime.consume(consumers.pagerduty_sync_consumer(uow))
-    # Each replica reads every change itself for the browsers connected to it (no group).
-    feed = LiveFeed()
+    context = IncidentsContext(uow=uow, feed=LiveFeed())
 
-    async def start_live_updates(rt: ServiceRuntime) -> None:
-        reader = tail_incidents(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic_prefix=settings.topic_prefix,
-            feed=feed,
-            security=settings.kafka_security,
-        )
-        rt.spawn(reader, "incidents-live-updates")
+    async def start_background(rt: ServiceRuntime) -> None:
+        background.start(rt, context, settings)
 
-    runtime.on_start(start_live_updates)
+    runtime.on_start(start_background)
     app = runtime.build_app(
         title="Fireline incidents",
         description="Incidents started from PagerDuty alerts or by hand.",
         routers=[api.router, live_api.router],
     )
-    app.state.unit_of_work = uow
-    app.state.live_feed = feed
+    app.state.context = context
     ERRORS.install(app)
     return app

@@ -11,12 +11,11 @@ from fireline_contracts import NOTIFICATIONS
 from fireline_notifications.adapters.http import DnsResolver, HttpSender
 from fireline_notifications.adapters.postgres import PgUnitOfWork
 from fireline_notifications.config import Settings
-from fireline_notifications.entrypoints import api, consumers
-from fireline_notifications.entrypoints.deps import NotificationsContext
+from fireline_notifications.entrypoints import api, background, consumers
 from fireline_notifications.entrypoints.errors import ERRORS
-from fireline_notifications.entrypoints.worker import run_dispatcher, run_pruner
 from fireline_notifications.metrics import NotificationsMetrics
 from fireline_notifications.migrations import migrations
+from fireline_notifications.service_layer.context import NotificationsContext
 from fireline_notifications.service_layer.dispatch import Dispatcher, DispatchSettings
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
 from fireline_notifications.service_layer.urls import UrlPolicy
@@ -77,29 +76,22 @@ def create_app(settings: Settings) -> FastAPI:
         )
     )
 
-    async def start_loops(rt: ServiceRuntime) -> None:
-        # After migrations, so the first pass finds what a previous process left pending.
-        rt.spawn(
-            run_dispatcher(dispatcher, poll_interval_s=settings.notifications_poll_interval_s),
-            "webhook-dispatcher",
-        )
-        rt.spawn(
-            run_pruner(uow, retention_s=settings.notifications_retention_s),
-            "delivery-log-pruner",
-        )
+    context = NotificationsContext(uow=uow, urls=urls, wake_dispatcher=dispatcher.wake.set)
+
+    async def start_background(rt: ServiceRuntime) -> None:
+        background.start(rt, context, settings, dispatcher=dispatcher)
 
     async def stop_sending(_: ServiceRuntime) -> None:
         await dispatcher.stop()
         await http.aclose()
 
-    runtime.on_start(start_loops)
+    runtime.on_start(start_background)
     runtime.on_stop(stop_sending)
     app = runtime.build_app(
         title="Fireline notifications",
         description=DESCRIPTION,
         routers=[api.router],
     )
-    app.state.unit_of_work = uow
-    app.state.notifications = NotificationsContext(urls=urls, wake_dispatcher=dispatcher.wake.set)
+    app.state.context = context
     ERRORS.install(app)
     return app

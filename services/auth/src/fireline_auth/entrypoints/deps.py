@@ -20,8 +20,8 @@ _MAX_FORM_FIELDS = 32
 
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
 # worker thread, a thread hop on every request (measured in BENCHMARKS.md).
-async def _context(request: Request) -> AuthContext:
-    ctx: AuthContext = request.app.state.auth
+async def get_context(request: Request) -> AuthContext:
+    ctx: AuthContext = request.app.state.context
     return ctx
 
 
@@ -32,7 +32,8 @@ async def _verifier(request: Request) -> TokenVerifier:
 
 async def _client_address(request: Request) -> str:
     peer = request.client.host if request.client else "unknown"
-    hops: int = request.app.state.trusted_proxy_hops
+    ctx: AuthContext = request.app.state.context
+    hops = ctx.trusted_proxy_hops
     return client_address(peer, request.headers.get("x-forwarded-for"), hops)
 
 
@@ -66,7 +67,7 @@ async def _oauth_form(request: Request) -> dict[str, str]:
     return form
 
 
-AuthCtx = Annotated[AuthContext, Depends(_context)]
+Context = Annotated[AuthContext, Depends(get_context)]
 LocalVerifier = Annotated[TokenVerifier, Depends(_verifier)]
 ClientAddress = Annotated[str, Depends(_client_address)]
 OAuthForm = Annotated[dict[str, str], Depends(_oauth_form)]

@@ -15,9 +15,9 @@ from fireline_auth.domain.client_auth import parse_bare_key, parse_client_creden
 from fireline_auth.domain.people import JWT_BEARER
 from fireline_auth.domain.tokens import IssuedToken
 from fireline_auth.entrypoints.deps import (
-    AuthCtx,
     Authorization,
     ClientAddress,
+    Context,
     LocalVerifier,
     OAuthForm,
 )
@@ -107,7 +107,7 @@ def _token_response(issued: IssuedToken) -> JSONResponse:
     responses=_OAUTH_ERRORS,
 )
 async def token(
-    ctx: AuthCtx, form: OAuthForm, address: ClientAddress, authorization: Authorization = None
+    ctx: Context, form: OAuthForm, address: ClientAddress, authorization: Authorization = None
 ) -> JSONResponse:
     if form.get("grant_type") == JWT_BEARER:
         # The UI's backend proves itself with the assertion's MAC, not with client credentials.
@@ -131,7 +131,7 @@ async def token(
     responses=_OAUTH_ERRORS,
 )
 async def blameless_token(
-    ctx: AuthCtx,
+    ctx: Context,
     address: ClientAddress,
     authorization: Annotated[
         str | None, Header(description="The API key, optionally prefixed with `Bearer `.")
@@ -156,7 +156,7 @@ async def blameless_token(
     responses=_OAUTH_ERRORS,
 )
 async def introspect(
-    ctx: AuthCtx,
+    ctx: Context,
     verifier: LocalVerifier,
     form: OAuthForm,
     address: ClientAddress,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from fireline_auth.domain.people import JWT_BEARER
 from fireline_auth.domain.scopes import KNOWN_SCOPES
-from fireline_auth.entrypoints.deps import AuthCtx
+from fireline_auth.entrypoints.deps import Context
 
 router = APIRouter(tags=["discovery"])
 
@@ -17,8 +17,8 @@ _CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
 @router.get("/.well-known/jwks.json", summary="Public signing keys (JWK Set)")
-async def jwks(ctx: AuthCtx, request: Request) -> JSONResponse:
-    max_age = request.app.state.jwks_max_age_s
+async def jwks(ctx: Context) -> JSONResponse:
+    max_age = ctx.jwks_max_age_s
     return JSONResponse(
         ctx.keyring.jwks(ctx.clock()), headers={"Cache-Control": f"public, max-age={max_age}"}
     )
@@ -27,9 +27,10 @@ async def jwks(ctx: AuthCtx, request: Request) -> JSONResponse:
 @router.get(
     "/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)"
 )
-async def metadata(ctx: AuthCtx, request: Request) -> dict[str, Any]:
-    base: str = request.app.state.base_url
-    issuer: str = request.app.state.issuer
+async def metadata(ctx: Context) -> dict[str, Any]:
+    issuer = ctx.policy.issuer
+    # The issuer is this service's public base URL.
+    base = issuer.rstrip("/")
     # The JWT bearer grant serves only the web UI's backend, and only where it is configured.
     grants = ["client_credentials"] + ([JWT_BEARER] if ctx.ui_client is not None else [])
     return {

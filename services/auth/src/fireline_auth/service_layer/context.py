@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
 from uuid import UUID
 
 from fireline_auth.domain.exchange_failures import ExchangeFailureTally
-from fireline_auth.domain.keys import ApiKey
 from fireline_auth.domain.people import UiClient
-from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
+from fireline_auth.service_layer.ports import (
+    FailureLimiter,
+    KeyCache,
+    RevocationView,
+    SigningKeyRing,
+)
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.jose import Algorithm
 from fireline_runtime.secret_box import SecretBox
@@ -21,54 +24,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class KeyCache(Protocol):
-    """API keys by id, from memory when possible (``adapters.key_projection.CachedKeys``)."""
-
-    async def get(self, key_id: UUID) -> ApiKey | None:
-        """The key with that id, if any; reads the projection only when it has to."""
-
-
-class TokenSigner(Protocol):
-    """Signs access tokens with one signing key."""
-
-    @property
-    def kid(self) -> str: ...
-
-    def sign(self, token_claims: dict[str, Any]) -> str: ...
-
-
-class SigningKeyRing(Protocol):
-    """This replica's signing keys in memory (``adapters.keyring.KeyRing``)."""
-
-    @property
-    def keys(self) -> Sequence[SigningKeyInfo]: ...
-
-    def load(self, stored: Sequence[StoredSigningKey]) -> None:
-        """Replace the key set with ``stored``."""
-
-    def signer(self, now: datetime) -> TokenSigner | None:
-        """The signer of the key that signs at ``now``; None if there is none or it is unusable."""
-
-    def jwks(self, now: datetime) -> dict[str, Any]:
-        """The JWK Set published at ``now``."""
-
-
-class RevocationView(Protocol):
-    """How current auth's projection is against identity's keys topic (``keys_view.KeysView``)."""
-
-    def vouches(self, now: float | None = None) -> bool:
-        """Whether every revocation identity acknowledged more than the bound ago is here."""
-
-
-class FailureLimiter(Protocol):
-    """Failed authentications per identifier (``adapters.rate_limit.SlidingWindowLimiter``)."""
-
-    def retry_after(self, identifiers: Iterable[str]) -> int | None:
-        """Seconds until the most blocked of ``identifiers`` may try again; None if none is."""
-
-    def record_failure(self, identifiers: Iterable[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -110,3 +65,7 @@ class AuthContext:
     usage_seen: dict[tuple[UUID, bool], datetime] = field(default_factory=dict)
     # Failed exchanges of known keys, reported per minute for the audit log.
     exchange_failures: ExchangeFailureTally = field(default_factory=ExchangeFailureTally)
+    trusted_proxy_hops: int = 0
+    """Reverse proxies whose X-Forwarded-For entries name the client address."""
+    jwks_max_age_s: int = 60
+    """Cache-Control max-age of the JWKS document."""

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from fireline_auth.domain import signing
 from fireline_auth.domain.signing import SigningKeyInfo, StoredSigningKey
-from fireline_auth.service_layer.context import SigningKeyRing
+from fireline_auth.service_layer.ports import SigningKeyRing
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.jose import Algorithm
 from fireline_runtime.secret_box import SecretBox

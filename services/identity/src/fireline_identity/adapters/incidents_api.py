@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from fireline_identity.domain.errors import UpstreamUnavailable
-from fireline_identity.service_layer.incidents_proxy import ApiAnswer, ApiCall, EventStream
+from fireline_identity.service_layer.ports import ApiAnswer, ApiCall, EventStream
 
 # What the browser needs to see of the API's answer; hop-by-hop and caching headers are ours.
 _PASSED_HEADERS = ("content-type", "location", "retry-after", "www-authenticate")

@@ -2,56 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
 
-from fireline_identity.adapters.incidents_api import IncidentsApi
-from fireline_identity.adapters.people_tokens import PeopleTokens
 from fireline_identity.domain.errors import NotFound
-from fireline_identity.domain.sessions import SessionPolicy, SessionUser
+from fireline_identity.domain.sessions import SessionUser
 from fireline_identity.service_layer import sessions
-from fireline_identity.service_layer.ports import PasswordHasher
-from fireline_identity.service_layer.secret_scanning import ReportVerifier
-from fireline_identity.service_layer.unit_of_work import UnitOfWork
+from fireline_identity.service_layer.context import IdentityContext
 from fireline_runtime.client_address import client_address as forwarded_client
-from fireline_runtime.unit_of_work import UnitOfWorkFactory
-
-
-@dataclass(frozen=True)
-class CookieSettings:
-    secure: bool
-
-    @property
-    def name(self) -> str:
-        # The __Host- prefix makes browsers refuse the cookie unless Secure, Path=/ and no Domain:
-        # a sibling subdomain cannot plant or shadow it. Plain-HTTP development cannot use it.
-        return "__Host-fireline_session" if self.secure else "fireline_session"
-
-
-@dataclass(frozen=True)
-class IdentityContext:
-    """What the entrypoints hand to use cases; built once by the composition root."""
-
-    uow: UnitOfWorkFactory[UnitOfWork]
-    """Call it for a fresh unit of work per use case: one must never be entered twice at once."""
-    hasher: PasswordHasher
-    policy: SessionPolicy
-    cookie: CookieSettings
-    trusted_proxy_hops: int = 0
-    scanning_keys: ReportVerifier | None = None
-    """Verifies secret-scanning reports; None when the deployment configured no keys."""
-    people_tokens: PeopleTokens | None = None
-    """People's access tokens from auth; None when no UI client secret is configured."""
-    incidents_api: IncidentsApi | None = None
 
 
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
 # worker thread, a thread hop on every request (measured in BENCHMARKS.md).
 async def get_context(request: Request) -> IdentityContext:
-    context: IdentityContext = request.app.state.identity
+    context: IdentityContext = request.app.state.context
     return context
 
 

@@ -15,15 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
-from fireline_identity.adapters.incidents_api import IncidentsApi
-from fireline_identity.adapters.people_tokens import PeopleTokens
 from fireline_identity.domain.errors import IncidentsNotConfigured, InvalidInput, NotFound
-from fireline_identity.entrypoints.deps import Context, CurrentUser, IdentityContext
-from fireline_identity.service_layer.incidents_proxy import (
-    ApiCall,
-    call_incidents,
-    open_incident_events,
-)
+from fireline_identity.entrypoints.deps import Context, CurrentUser
+from fireline_identity.service_layer.context import IdentityContext
+from fireline_identity.service_layer.incidents_proxy import call_incidents, open_incident_events
+from fireline_identity.service_layer.ports import ApiCall, IncidentsCaller, TokenSource
 
 router = APIRouter(prefix="/bff/v1", tags=["web UI backend"], include_in_schema=False)
 
@@ -32,7 +28,7 @@ _API_PATH = re.compile(r"(?:/[A-Za-z0-9_-]+){0,3}")
 _MAX_BODY = 64 * 1024
 
 
-def _configured(context: IdentityContext) -> tuple[PeopleTokens, IncidentsApi]:
+def _configured(context: IdentityContext) -> tuple[TokenSource, IncidentsCaller]:
     if context.people_tokens is None or context.incidents_api is None:
         raise IncidentsNotConfigured("set FIRELINE_UI_CLIENT_SECRET on identity and auth")
     return context.people_tokens, context.incidents_api

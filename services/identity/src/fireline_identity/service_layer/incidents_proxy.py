@@ -6,52 +6,14 @@ The browser only ever holds its session cookie; the access token stays in this p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
-from uuid import UUID
-
 from fireline_identity.domain.sessions import SessionUser
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    """A browser's request for the incidents API: ``path`` is below ``/v1/incidents``."""
-
-    method: str
-    path: str
-    query: str
-    body: bytes
-    content_type: str | None
-
-
-@dataclass(frozen=True)
-class ApiAnswer:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True)
-class EventStream:
-    """The incidents API's event stream as opened for a browser; ``close`` it when done."""
-
-    status: int
-    content_type: str | None
-    chunks: AsyncIterator[bytes]
-    close: Callable[[], Awaitable[None]]
-
-
-class TokenSource(Protocol):
-    async def token_for(self, user: SessionUser) -> str: ...
-
-    def forget(self, session_id: UUID) -> None: ...
-
-
-class IncidentsCaller(Protocol):
-    async def call(self, request: ApiCall, token: str) -> ApiAnswer: ...
-
-    async def open_events(self, token: str, last_event_id: str | None) -> EventStream: ...
+from fireline_identity.service_layer.ports import (
+    ApiAnswer,
+    ApiCall,
+    EventStream,
+    IncidentsCaller,
+    TokenSource,
+)
 
 
 async def call_incidents(

@@ -11,21 +11,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Protocol
 
 from fireline_contracts import api_keys, utc_now
 from fireline_identity.domain.errors import ReportRefused, ScanningNotConfigured
 from fireline_identity.domain.keys import KeyStatus, Revocation, RevocationReason
 from fireline_identity.domain.secret_scanning import Label, ReportedToken, Verdict, parse_report
 from fireline_identity.service_layer import events
+from fireline_identity.service_layer.ports import ReportVerifier
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-
-class ReportVerifier(Protocol):
-    def verify(self, body: bytes, key_identifier: str | None, signature: str | None) -> bool:
-        """Whether the scanner signed exactly ``body`` with the key named ``key_identifier``."""
 
 
 async def handle_report(

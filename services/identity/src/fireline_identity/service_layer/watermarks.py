@@ -13,24 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
 from uuid import UUID
 
 from fireline_contracts import KeysWatermark, KeysWatermarkPayload
+from fireline_identity.service_layer.ports import KeysTopic
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
 
 NO_ORG = UUID(int=0)
-
-
-class KeysTopic(Protocol):
-    """The keys topic as the watermarks need it (``adapters.watermarks.RelayedKeysTopic``)."""
-
-    async def partitions(self) -> int | None:
-        """Its partition count, when this replica is the one publishing identity's outbox and
-        the broker can say; None otherwise."""
-
-    def route(self, partition: int, partitions: int) -> str:
-        """A Kafka key that lands on ``partition``."""
 
 
 async def write_watermarks(

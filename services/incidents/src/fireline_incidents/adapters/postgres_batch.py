@@ -27,7 +27,13 @@ from typing import Self
 from uuid import UUID
 
 from fireline_contracts import INCIDENTS
-from fireline_incidents.adapters import postgres
+from fireline_incidents.adapters.incidents_repository import (
+    INCIDENT_COLUMNS,
+    PgIncidentRepository,
+    incident_from_row,
+)
+from fireline_incidents.adapters.timeline_repository import PgTimelineRepository
+from fireline_incidents.adapters.users_repository import PgUserRepository
 from fireline_incidents.domain.model import DirectoryUser, Incident
 from fireline_incidents.domain.timeline import TimelineEntry
 from fireline_incidents.service_layer.unit_of_work import IncidentEventType, SourceKey
@@ -57,7 +63,7 @@ class BatchIncidents:
         orgs, sources, external_ids = (list(column) for column in zip(*wanted, strict=True))
         rows = await self._conn.fetch(
             f"""
-            SELECT {postgres.INCIDENT_COLUMNS} FROM incidents
+            SELECT {INCIDENT_COLUMNS} FROM incidents
             WHERE (org_id, source_kind, external_id) IN (
                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]))
             ORDER BY id
@@ -67,7 +73,7 @@ class BatchIncidents:
             sources,
             external_ids,
         )
-        found = [postgres.incident_from_row(row) for row in rows]
+        found = [incident_from_row(row) for row in rows]
         for key in wanted:
             self._by_source[key] = None
         for incident in found:
@@ -107,7 +113,7 @@ class BatchIncidents:
         if reserved:
             return reserved.pop()
         # A start prefetch did not foresee: take the next number the one-by-one way.
-        number = await postgres.PgIncidentRepository(self._conn).reserve_number(org_id)
+        number = await PgIncidentRepository(self._conn).reserve_number(org_id)
         return number
 
     async def unreserve_number(self, org_id: UUID, number: int) -> None:
@@ -135,9 +141,9 @@ class BatchIncidents:
     async def flush(self) -> None:
         await self._give_back_unused_numbers()
         if self._new:
-            await postgres.PgIncidentRepository(self._conn).add_many(list(self._new.values()))
+            await PgIncidentRepository(self._conn).add_many(list(self._new.values()))
         if self._changed:
-            await postgres.PgIncidentRepository(self._conn).save_many(list(self._changed.values()))
+            await PgIncidentRepository(self._conn).save_many(list(self._changed.values()))
 
     async def _give_back_unused_numbers(self) -> None:
         # The unused numbers are the top of each org's range (they are handed out from the
@@ -194,11 +200,11 @@ class BatchTimeline:
             if entry.incident_id == incident_id and entry.kind == "started":
                 self._new[i] = dataclasses.replace(entry, occurred_at=at)
                 return
-        await postgres.PgTimeline(self._conn).restamp_started(incident_id, at)
+        await PgTimelineRepository(self._conn).restamp_started(incident_id, at)
 
     async def flush(self) -> None:
         if self._new:
-            await postgres.PgTimeline(self._conn).add_many(self._new)
+            await PgTimelineRepository(self._conn).add_many(self._new)
 
 
 class BatchUsers:
@@ -217,7 +223,7 @@ class BatchUsers:
             return
         self._loaded.update(wanted)
         orgs, addresses = (list(column) for column in zip(*wanted, strict=True))
-        found = await postgres.PgUserDirectory(self._conn).find_many(orgs, addresses)
+        found = await PgUserRepository(self._conn).find_many(orgs, addresses)
         by_id = sorted([*self._users, *found], key=lambda versioned: versioned[1].user_id)
         # Stable: users of the same version time stay in id order.
         self._users = sorted(by_id, key=lambda versioned: versioned[0], reverse=True)

@@ -24,7 +24,7 @@ from fireline_incidents.entrypoints.schemas import (
     TimelineEntryOut,
     TimelineOut,
 )
-from fireline_incidents.service_layer import counts, services
+from fireline_incidents.service_layer import api_commands, counts, queries
 from fireline_runtime.input_text import InputText
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
@@ -62,7 +62,7 @@ async def list_incidents(
         severity=severity or None,
         title=q.strip() or None if q else None,
     )
-    page = await services.list_incidents(
+    page = await queries.list_incidents(
         uow=uow,
         org_id=org,
         filters=filters,
@@ -79,7 +79,7 @@ async def incident_counts(org: ReaderOrg, uow: Uow) -> StatusCounts:
 
 @router.get("/{incident_id}", summary="Get an incident")
 async def get_incident(incident_id: str, org: ReaderOrg, uow: Uow) -> IncidentOut:
-    incident = await services.get_incident(
+    incident = await queries.get_incident(
         uow=uow, org_id=org, incident_id=_incident_id(incident_id)
     )
     return IncidentOut.of(incident)
@@ -94,7 +94,7 @@ async def create_incident(body: NewIncident, org: WriterOrg, uow: Uow) -> Incide
         incident_type=body.incident_type,
         creator_id=body.creator_id,
     )
-    return IncidentOut.of(await services.open_incident(uow=uow, command=command))
+    return IncidentOut.of(await api_commands.open_incident(uow=uow, command=command))
 
 
 @router.patch("/{incident_id}", summary="Change an incident's status or severity")
@@ -108,7 +108,7 @@ async def update_incident(
         severity=body.severity,
         actor=actor,
     )
-    return IncidentOut.of(await services.change_incident_status(uow=uow, command=command))
+    return IncidentOut.of(await api_commands.change_incident_status(uow=uow, command=command))
 
 
 @router.get("/{incident_id}/timeline", summary="An incident's timeline, oldest first")
@@ -119,7 +119,7 @@ async def get_timeline(
     limit: Annotated[int, Query(ge=MIN_LIMIT, le=MAX_LIMIT)] = DEFAULT_TIMELINE_LIMIT,
     cursor: Annotated[InputText | None, Query(max_length=512)] = None,
 ) -> TimelineOut:
-    page = await services.list_timeline(
+    page = await queries.list_timeline(
         uow=uow, org_id=org, incident_id=_incident_id(incident_id), limit=limit, cursor=cursor
     )
     return TimelineOut.of(page)
@@ -136,4 +136,4 @@ async def add_note(
     command = AddNote(
         org_id=org, incident_id=_incident_id(incident_id), text=body.text, actor=actor
     )
-    return TimelineEntryOut.of(await services.add_note(uow=uow, command=command))
+    return TimelineEntryOut.of(await api_commands.add_note(uow=uow, command=command))

@@ -33,7 +33,7 @@ from fireline_incidents.domain.commands import (
 )
 from fireline_incidents.domain.model import Assignee, Assignment, Status
 from fireline_incidents.domain.timeline import Actor, pagerduty_actor
-from fireline_incidents.service_layer import services
+from fireline_incidents.service_layer import source_events, users
 from fireline_incidents.service_layer.unit_of_work import BatchUnitOfWork, UnitOfWork
 from fireline_runtime import correlation
 from fireline_runtime.db import Connection
@@ -61,7 +61,7 @@ def users_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
             active=user.active and not isinstance(event, UserDeactivated),
             version_at=event.occurred_at,
         )
-        await services.record_user(uow=uow.on(conn), command=command)
+        await users.record_user(uow=uow.on(conn), command=command)
 
     return EventHandler(
         name="incidents.users",
@@ -91,7 +91,7 @@ def pagerduty_sync_consumer(uow: UnitOfWorkFactory[UnitOfWork]) -> EventHandler:
             next_attempt_at=attempt.next_attempt_at,
             attempted_at=attempt.attempted_at,
         )
-        await services.record_sync_attempt(uow=uow.on(conn), command=command)
+        await source_events.record_sync_attempt(uow=uow.on(conn), command=command)
 
     return EventHandler(
         name="incidents.pagerduty-sync",
@@ -128,15 +128,15 @@ def alerts_consumer(
 
     async def handle(conn: Connection, event: EventEnvelope) -> None:
         if (command := _source_event(event)) is not None:
-            await services.apply_source_event(uow=uow.on(conn), command=command)
+            await source_events.apply_source_event(uow=uow.on(conn), command=command)
 
     async def handle_batch(conn: Connection, events: Sequence[EventEnvelope]) -> None:
         work = [(event, command) for event in events if (command := _source_event(event))]
         on_batch = batch(conn)
-        await services.prefetch_source_events(uow=on_batch, commands=[c for _, c in work])
+        await source_events.prefetch_source_events(uow=on_batch, commands=[c for _, c in work])
         for event, command in work:
             correlation.set_(event.correlation_id)  # carried on to the events it causes
-            await services.apply_source_event(uow=on_batch, command=command)
+            await source_events.apply_source_event(uow=on_batch, command=command)
         await on_batch.flush()
 
     return EventHandler(
@@ -149,7 +149,7 @@ def alerts_consumer(
     )
 
 
-def _source_event(event: EventEnvelope) -> services.SourceEvent | None:
+def _source_event(event: EventEnvelope) -> source_events.SourceEvent | None:
     if isinstance(event, AlertActivity):
         return _activity(event)
     if not isinstance(event, AlertTriggered | AlertAcknowledged | AlertResolved | AlertUpdated):

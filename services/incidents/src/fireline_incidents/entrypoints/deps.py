@@ -8,10 +8,10 @@ from uuid import UUID
 from fastapi import Depends, Request
 
 from fireline_incidents.domain.timeline import Actor
+from fireline_incidents.service_layer.context import IncidentsContext
 from fireline_incidents.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.http_auth import require_scope
 from fireline_runtime.tokens import Principal
-from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 ReadIncidents = Annotated[Principal, Depends(require_scope("incidents:read"))]
 WriteIncidents = Annotated[Principal, Depends(require_scope("incidents:write"))]
@@ -42,9 +42,16 @@ WriterActor = Annotated[Actor, Depends(_writer_actor)]
 
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
 # worker thread, a thread hop on every request (measured in BENCHMARKS.md).
-async def _unit_of_work(request: Request) -> UnitOfWork:
-    factory: UnitOfWorkFactory[UnitOfWork] = request.app.state.unit_of_work
-    return factory()
+async def get_context(request: Request) -> IncidentsContext:
+    context: IncidentsContext = request.app.state.context
+    return context
+
+
+Context = Annotated[IncidentsContext, Depends(get_context)]
+
+
+async def _unit_of_work(context: Context) -> UnitOfWork:
+    return context.uow()
 
 
 Uow = Annotated[UnitOfWork, Depends(_unit_of_work)]

@@ -18,8 +18,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
-from fireline_incidents.domain.live import InvalidPosition, LiveEvent, LiveFeed, Subscription
-from fireline_incidents.entrypoints.deps import ReadIncidents
+from fireline_incidents.domain.live import InvalidPosition, LiveEvent, Subscription
+from fireline_incidents.entrypoints.deps import Context, ReadIncidents
 from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.openapi import problem_responses
 from fireline_runtime.problems import Problem, ServiceUnavailable
@@ -52,9 +52,10 @@ def _frame(event_type: str, data: str, event_id: str) -> str:
 async def incident_events(
     principal: ReadIncidents,
     request: Request,
+    context: Context,
     last_event_id: Annotated[str | None, Header(max_length=8192)] = None,
 ) -> StreamingResponse:
-    feed: LiveFeed = request.app.state.live_feed
+    feed = context.feed
     bearer: BearerAuth = request.app.state.bearer_auth
     try:
         # Just after start-up the reader may still be finding the topic's end.

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from fireline_incidents.domain.model import MAX_TITLE_LENGTH, Incident, Status
 from fireline_incidents.domain.timeline import MAX_NOTE_LENGTH, TimelineEntry
-from fireline_incidents.service_layer.services import IncidentPage, TimelinePage
+from fireline_incidents.service_layer.queries import IncidentPage, TimelinePage
 from fireline_runtime.input_text import RequestModel
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]

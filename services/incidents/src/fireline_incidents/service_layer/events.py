@@ -1,6 +1,6 @@
 """The incidents topic's events, built from the domain: what consumers of the topic see.
 
-Pure functions; the use cases in ``services`` queue them with ``uow.publish``.
+Pure functions; the use cases queue them with ``uow.publish``.
 """
 
 from __future__ import annotations

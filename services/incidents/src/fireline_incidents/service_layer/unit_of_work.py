@@ -1,7 +1,7 @@
 """What the use cases need from storage: three repositories and one transaction around them.
 
 These are protocols so the use cases can run against in-memory fakes in unit tests; the
-PostgreSQL implementations live in ``adapters.postgres``.
+PostgreSQL implementations live in ``adapters.postgres`` and the ``adapters.*_repository`` modules.
 """
 
 from __future__ import annotations

@@ -3,28 +3,16 @@ else."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
 
 from fireline_contracts.scopes import WEBHOOKS_READ, WEBHOOKS_WRITE
+from fireline_notifications.service_layer.context import NotificationsContext
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
-from fireline_notifications.service_layer.urls import UrlPolicy
 from fireline_runtime.http_auth import require_scope
 from fireline_runtime.tokens import Principal
-from fireline_runtime.unit_of_work import UnitOfWorkFactory
-
-
-@dataclass(frozen=True)
-class NotificationsContext:
-    """What the composition root hands the routers (``app.state.notifications``)."""
-
-    urls: UrlPolicy
-    wake_dispatcher: Callable[[], None]
-    """Called (no arguments) when a delivery is due now: a test, a retry by hand."""
 
 
 async def _reader_org(
@@ -59,16 +47,16 @@ WriterKey = Annotated[UUID | None, Depends(_writer_key)]
 
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in a
 # worker thread, a thread hop on every request (measured in BENCHMARKS.md).
-async def _unit_of_work(request: Request) -> UnitOfWork:
-    factory: UnitOfWorkFactory[UnitOfWork] = request.app.state.unit_of_work
-    return factory()
-
-
-async def _context(request: Request) -> NotificationsContext:
-    context = request.app.state.notifications
-    assert isinstance(context, NotificationsContext)
+async def get_context(request: Request) -> NotificationsContext:
+    context: NotificationsContext = request.app.state.context
     return context
 
 
+Context = Annotated[NotificationsContext, Depends(get_context)]
+
+
+async def _unit_of_work(context: Context) -> UnitOfWork:
+    return context.uow()
+
+
 Uow = Annotated[UnitOfWork, Depends(_unit_of_work)]
-Context = Annotated[NotificationsContext, Depends(_context)]

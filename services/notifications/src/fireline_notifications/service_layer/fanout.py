@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from fireline_notifications.domain.delivery import Delivery
 from fireline_notifications.domain.endpoint import Endpoint
@@ -25,17 +24,8 @@ from fireline_notifications.domain.message import (
     slack_body,
     standard_body,
 )
+from fireline_notifications.service_layer.ports import Arrival
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
-
-
-class Arrival(Protocol):
-    """An incident event as it arrives: whose it is, and its notice once one is needed."""
-
-    @property
-    def org_id(self) -> uuid.UUID: ...
-
-    def notice(self) -> Notice:
-        """What the event says, as the webhook formats need it (a payload dump: not free)."""
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Protocol
 
 from fireline_notifications.domain.addresses import IPAddress
 from fireline_notifications.domain.delivery import AttemptResult
+from fireline_notifications.domain.message import Notice
 
 
 class Resolver(Protocol):
@@ -18,3 +20,13 @@ class Sender(Protocol):
         """POST ``body`` to ``url`` once (no redirects followed, the address checked again
         against the SSRF rules); never raises for a network or HTTP failure, which is the
         result's ``error``."""
+
+
+class Arrival(Protocol):
+    """An incident event as it arrives: whose it is, and its notice once one is needed."""
+
+    @property
+    def org_id(self) -> uuid.UUID: ...
+
+    def notice(self) -> Notice:
+        """What the event says, as the webhook formats need it (a payload dump: not free)."""

@@ -1,20 +1,43 @@
-"""The background loops: the dispatcher that sends due deliveries, and the log's pruner."""
+"""notifications' background loops, all started here: the dispatcher that sends due deliveries,
+and the delivery log's pruner."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
 
+from fireline_notifications.config import Settings
+from fireline_notifications.service_layer.context import NotificationsContext
 from fireline_notifications.service_layer.deliveries import prune_deliveries
 from fireline_notifications.service_layer.dispatch import Dispatcher
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.periodic import run_periodically
+from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 600.0
 """Retention is counted in days; every ten minutes is plenty."""
+
+
+def start(
+    runtime: ServiceRuntime,
+    context: NotificationsContext,
+    settings: Settings,
+    *,
+    dispatcher: Dispatcher,
+) -> None:
+    """Spawn every loop; called once the migrations ran (an ``on_start`` hook), so the first
+    pass finds what a previous process left pending."""
+    runtime.spawn(
+        run_dispatcher(dispatcher, poll_interval_s=settings.notifications_poll_interval_s),
+        "webhook-dispatcher",
+    )
+    runtime.spawn(
+        run_pruner(context.uow, retention_s=settings.notifications_retention_s),
+        "delivery-log-pruner",
+    )
 
 
 async def run_dispatcher(dispatcher: Dispatcher, *, poll_interval_s: float) -> None:

@@ -1,100 +1,55 @@
-"""Use cases of the incidents service: one function per command."""
+"""Use cases: PagerDuty's events, as the alerts and sync topics deliver them, applied to
+incidents."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Final
 from uuid import UUID, uuid4
 
 from fireline_contracts import utc_now
 from fireline_incidents.domain.commands import (
-    AddNote,
     ApplyAlert,
-    ChangeIncidentStatus,
-    OpenIncident,
     RecordActivity,
     RecordSyncAttempt,
-    RecordUser,
 )
-from fireline_incidents.domain.errors import IncidentNotFound, UnknownCreator
 from fireline_incidents.domain.model import (
     INITIAL_STATUS,
-    MANUAL_SOURCE,
     CreatorMatch,
     DirectoryUser,
     Incident,
-    IncidentFilter,
     Source,
     SourceSnapshot,
     SourceSync,
     alert_title,
     candidate_emails,
-    change_severity,
-    change_status,
-    clean_title,
     incident_type_or_default,
     match_creator,
-    normalize_email,
     severity_or_default,
     sync_from_source,
 )
-from fireline_incidents.domain.pagination import PagePosition, decode_cursor, encode_cursor
 from fireline_incidents.domain.timeline import (
     FIRELINE,
-    SYSTEM,
-    Actor,
     EntrySource,
-    TimelineEntry,
-    TimelinePosition,
-    clean_note,
-    decode_timeline_cursor,
     describe_source_event,
-    encode_timeline_cursor,
-    short,
-    started_summary,
     sync_summary,
 )
 from fireline_incidents.service_layer import events
+from fireline_incidents.service_layer.entries import add_entry, add_started_entry, log_started
 from fireline_incidents.service_layer.unit_of_work import (
     BatchUnitOfWork,
     SourceEventWork,
     UnitOfWork,
 )
 
-log = logging.getLogger(__name__)
-
 _SOURCE_ENTRIES: Final[EntrySource] = "pagerduty"
 """The timeline source of the entries PagerDuty's events add."""
 
+
 # Builds a new incident from its number and the users its emails matched.
 _Starter = Callable[[int, Sequence[DirectoryUser]], tuple[Incident, CreatorMatch]]
-
-
-@dataclass(frozen=True)
-class IncidentPage:
-    items: list[Incident]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class TimelinePage:
-    items: list[TimelineEntry]
-    next_cursor: str | None
-
-
-async def record_user(*, uow: UnitOfWork, command: RecordUser) -> bool:
-    """Store a user's latest state in the projection; False if a newer state is already stored."""
-    user = DirectoryUser(
-        user_id=command.user_id,
-        org_id=command.org_id,
-        email=normalize_email(command.email),
-        active=command.active,
-    )
-    async with uow:
-        return await uow.users.record(user, version_at=command.version_at)
 
 
 async def apply_alert(*, uow: SourceEventWork, command: ApplyAlert) -> Incident:
@@ -133,7 +88,7 @@ async def apply_alert(*, uow: SourceEventWork, command: ApplyAlert) -> Incident:
             service_name=command.service_name,
             incident_type=command.source_incident_type,
         )
-        entry = await _add_entry(
+        entry = await add_entry(
             uow,
             incident,
             kind=kind,
@@ -203,7 +158,7 @@ async def record_activity(*, uow: SourceEventWork, command: RecordActivity) -> I
         )
         if command.fireline_change is not None:
             return incident  # a note Fireline posted: its own entry is already there
-        await _add_entry(
+        await add_entry(
             uow,
             incident,
             kind=command.kind,
@@ -224,7 +179,7 @@ async def record_sync_attempt(*, uow: UnitOfWork, command: RecordSyncAttempt) ->
         incident = await uow.incidents.get(command.org_id, command.incident_id)
         if incident is None:
             return False
-        entry = await _add_entry(
+        entry = await add_entry(
             uow,
             incident,
             kind="pagerduty_sync",
@@ -242,144 +197,6 @@ async def record_sync_attempt(*, uow: UnitOfWork, command: RecordSyncAttempt) ->
             ),
         )
     return entry is not None
-
-
-async def add_note(*, uow: UnitOfWork, command: AddNote) -> TimelineEntry:
-    """A person's note on the org's incident."""
-    text = clean_note(command.text)
-    async with uow:
-        incident = await uow.incidents.get(command.org_id, command.incident_id, for_update=True)
-        if incident is None:
-            raise IncidentNotFound("No such incident.")
-        entry = await _add_entry(
-            uow,
-            incident,
-            kind="note",
-            at=utc_now(),
-            actor=command.actor,
-            source="api",
-            source_event_id=None,
-            summary=short(f"Note by {command.actor.label}: {text}"),
-            text=text,
-        )
-    assert entry is not None  # entries without a source event id never collide
-    return entry
-
-
-async def open_incident(*, uow: UnitOfWork, command: OpenIncident) -> Incident:
-    """Start an incident by hand; a creator, if named, must be an active user of the org."""
-    title = clean_title(command.title)
-    now = utc_now()
-    async with uow:
-        if (
-            command.creator_id is not None
-            and await uow.users.get_active(command.org_id, command.creator_id) is None
-        ):
-            raise UnknownCreator("The creator is not an active user of this organisation.")
-        incident = Incident(
-            id=uuid4(),
-            org_id=command.org_id,
-            number=await uow.incidents.reserve_number(command.org_id),
-            title=title,
-            status=INITIAL_STATUS,
-            severity=severity_or_default(command.severity),
-            incident_type=incident_type_or_default(command.incident_type),
-            creator_id=command.creator_id,
-            source=Source(kind=MANUAL_SOURCE),
-            created_at=now,
-            acknowledged_at=None,
-            resolved_at=None,
-            updated_at=now,
-        )
-        await uow.incidents.add(incident)
-        await uow.publish(events.started(incident))
-        creator = (
-            f"creator {command.creator_id} (named when it was opened)"
-            if command.creator_id
-            else "no creator (none was named)"
-        )
-        await _add_started_entry(uow, incident, source="api", started_by="the API", creator=creator)
-    _log_started(incident, started_by="manual")
-    return incident
-
-
-async def change_incident_status(*, uow: UnitOfWork, command: ChangeIncidentStatus) -> Incident:
-    """Set an incident's status and/or severity; setting what it already has changes nothing."""
-    now = utc_now()
-    async with uow:
-        incident = await uow.incidents.get(command.org_id, command.incident_id, for_update=True)
-        if incident is None:
-            raise IncidentNotFound("No such incident.")
-        by = f" by {command.actor.label}"
-        if command.status is not None:
-            change = change_status(incident, command.status, at=now, recorded_at=now)
-            if change is not None:
-                await uow.incidents.save(change.incident)
-                await uow.publish(events.status_changed(change, changed_in="api"))
-                summary = f"Status set to {command.status}{by}"
-                await _api_entry(uow, incident, "status_changed", command.actor, summary, now)
-                incident = change.incident
-        if command.severity is not None:
-            severity = change_severity(incident, command.severity, at=now, recorded_at=now)
-            if severity is not None:
-                await uow.incidents.save(severity.incident)
-                await uow.publish(events.severity_changed(severity))
-                summary = f"Severity set to {severity.incident.severity}{by}"
-                await _api_entry(uow, incident, "severity_changed", command.actor, summary, now)
-                incident = severity.incident
-        return incident
-
-
-async def get_incident(*, uow: UnitOfWork, org_id: UUID, incident_id: UUID) -> Incident:
-    """One incident of the org."""
-    async with uow.reading() as reader:
-        incident = await reader.incidents.get(org_id, incident_id)
-    if incident is None:
-        raise IncidentNotFound("No such incident.")
-    return incident
-
-
-async def list_incidents(
-    *,
-    uow: UnitOfWork,
-    org_id: UUID,
-    filters: IncidentFilter,
-    limit: int,
-    cursor: str | None,
-) -> IncidentPage:
-    """A page of the org's incidents, newest first, and the cursor of the next page if any."""
-    after = decode_cursor(cursor) if cursor is not None else None
-    async with uow.reading() as reader:
-        # One row more than asked tells whether another page exists without counting.
-        rows = await reader.incidents.list(org_id, filters, after=after, limit=limit + 1)
-    items = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor(PagePosition(created_at=last.created_at, incident_id=last.id))
-    return IncidentPage(items=items, next_cursor=next_cursor)
-
-
-async def list_timeline(
-    *, uow: UnitOfWork, org_id: UUID, incident_id: UUID, limit: int, cursor: str | None
-) -> TimelinePage:
-    """A page of the org's incident's timeline, oldest first."""
-    after = decode_timeline_cursor(cursor, incident_id=incident_id) if cursor else None
-    async with uow.reading() as reader:
-        if await reader.incidents.get(org_id, incident_id) is None:
-            raise IncidentNotFound("No such incident.")
-        rows = await reader.timeline.list(incident_id, after=after, limit=limit + 1)
-    items = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_timeline_cursor(
-            TimelinePosition(incident_id=incident_id, occurred_at=last.occurred_at, seq=last.seq)
-        )
-    return TimelinePage(items=items, next_cursor=next_cursor)
-
-
-# --- starting incidents -------------------------------------------------------------------------
 
 
 async def _find_or_start(
@@ -406,10 +223,10 @@ async def _find_or_start(
     incident, match = start(number, users)
     await uow.incidents.add(incident)
     await uow.publish(events.started(incident))
-    await _add_started_entry(
+    await add_started_entry(
         uow, incident, source="pagerduty", started_by=started_by, creator=_creator_text(match)
     )
-    _log_started(incident, started_by=started_by)
+    log_started(incident, started_by=started_by)
     return incident, True
 
 
@@ -539,9 +356,6 @@ def _snapshot(command: ApplyAlert) -> SourceSnapshot:
     )
 
 
-# --- recording changes --------------------------------------------------------------------------
-
-
 async def _record_sync(uow: SourceEventWork, sync: SourceSync) -> None:
     await uow.incidents.save(sync.incident)
     if sync.status_change is not None:
@@ -550,81 +364,3 @@ async def _record_sync(uow: SourceEventWork, sync: SourceSync) -> None:
         await uow.publish(events.severity_changed(sync.severity_change))
     if sync.assignment_changed:
         await uow.publish(events.assignment_changed(sync.incident))
-
-
-async def _add_started_entry(
-    uow: SourceEventWork, incident: Incident, *, source: EntrySource, started_by: str, creator: str
-) -> None:
-    await _add_entry(
-        uow,
-        incident,
-        kind="started",
-        at=incident.created_at,
-        actor=SYSTEM,
-        source=source,
-        source_event_id=None,
-        summary=started_summary(incident, started_by=started_by, creator=creator),
-    )
-
-
-async def _api_entry(
-    uow: SourceEventWork, incident: Incident, kind: str, actor: Actor, summary: str, at: datetime
-) -> None:
-    await _add_entry(
-        uow,
-        incident,
-        kind=kind,
-        at=at,
-        actor=actor,
-        source="api",
-        source_event_id=None,
-        summary=summary,
-    )
-
-
-async def _add_entry(
-    uow: SourceEventWork,
-    incident: Incident,
-    *,
-    kind: str,
-    at: datetime,
-    actor: Actor,
-    source: EntrySource,
-    source_event_id: str | None,
-    summary: str,
-    text: str | None = None,
-) -> TimelineEntry | None:
-    """Store an entry and publish it; None when the source event already has its entry."""
-    entry = await uow.timeline.add(
-        TimelineEntry(
-            id=uuid4(),
-            org_id=incident.org_id,
-            incident_id=incident.id,
-            kind=kind,
-            occurred_at=at,
-            actor=actor,
-            source=source,
-            source_event_id=source_event_id,
-            summary=short(summary),
-            text=text,
-        )
-    )
-    if entry is None:
-        return None
-    await uow.publish(events.timeline_entry_added(entry))
-    return entry
-
-
-def _log_started(incident: Incident, *, started_by: str) -> None:
-    # Ids only: the alert's emails are personal data and stay out of the logs.
-    log.info(
-        "incident started",
-        extra={
-            "incident_id": str(incident.id),
-            "org_id": str(incident.org_id),
-            "number": incident.number,
-            "source": incident.source.kind,
-            "started_by": started_by,
-            "creator_matched": incident.creator_id is not None,
-        },
-    )

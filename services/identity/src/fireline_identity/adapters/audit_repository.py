@@ -17,7 +17,7 @@ from fireline_identity.domain.audit import (
     Position,
     Target,
 )
-from fireline_runtime.db import Connection
+from fireline_runtime.unit_of_work import PgRepository
 
 _COLUMNS = (
     "id, org_id, occurred_at, action, actor_type, actor_id, target_type, target_id, address, "
@@ -39,11 +39,8 @@ def _entry(row: asyncpg.Record) -> AuditEntry:
     )
 
 
-class PgAuditLog:
+class PgAuditRepository(PgRepository):
     """The audit log, in table ``audit_events``."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
 
     async def append(self, entry: AuditEntry) -> bool:
         status = await self._conn.execute(

@@ -10,14 +10,12 @@ The secrets (digest, replaced digest and its grace end) come from the newest eve
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
 from fireline_auth.domain.keys import ApiKey, KeyChange
-from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.db import Record
-from fireline_runtime.notify_cache import NotifyCache, notify
+from fireline_runtime.notify_cache import notify
 from fireline_runtime.unit_of_work import PgRepository
 
 KEYS_CHANNEL = "fireline_auth_api_keys"
@@ -52,7 +50,7 @@ def _key(row: Record | None) -> ApiKey | None:
     )
 
 
-class PgApiKeyProjection(PgRepository):
+class PgApiKeyRepository(PgRepository):
     """The ``api_keys`` table on one connection (see :class:`ApiKeyProjection`)."""
 
     async def apply_renamed(self, change: KeyChange) -> None:
@@ -132,36 +130,3 @@ class PgApiKeyProjection(PgRepository):
 
     async def find_by_digest(self, digest: str) -> ApiKey | None:
         return _key(await self._conn.fetchrow(_SELECT_BY_DIGEST, digest))
-
-
-class _Absent:
-    """What the cache holds for a key id the projection does not have."""
-
-
-_ABSENT = _Absent()
-
-
-class CachedKeys:
-    """Keys by id for the token exchange, from memory when possible (``NotifyCache``'s rules).
-
-    A cached key saves the exchange's only database round trip. Revocation still takes effect
-    within the notification's delivery: the projection's writes notify ``KEYS_CHANNEL`` in their
-    transaction. Unknown ids are cached too (as absent), so asking again for a key id costs the
-    same whether the key exists or not: the exchange's work does not tell which ids exist. The
-    first lookup of an id on a replica reads the database either way. A key created later is
-    found at once, since its creation notifies like any other write.
-    """
-
-    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
-        self._uow = uow
-        self.cache: NotifyCache[UUID, ApiKey | _Absent] = NotifyCache(KEYS_CHANNEL, UUID)
-
-    async def get(self, key_id: UUID) -> ApiKey | None:
-        cached = self.cache.get(key_id)
-        if cached is not None:
-            return None if isinstance(cached, _Absent) else cached
-        epoch = self.cache.epoch()
-        async with self._uow().reading() as uow:
-            key = await uow.api_keys.get(key_id)
-        self.cache.put(key_id, _ABSENT if key is None else key, epoch)
-        return key

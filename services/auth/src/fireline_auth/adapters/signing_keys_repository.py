@@ -18,7 +18,7 @@ _INSERT = """
         """
 
 
-class PgSigningKeys(PgRepository):
+class PgSigningKeyRepository(PgRepository):
     """The ``signing_keys`` table on one connection (see :class:`SigningKeyRepository`)."""
 
     async def lock(self) -> None:

@@ -8,7 +8,7 @@ from uuid import UUID
 from fireline_runtime.unit_of_work import PgRepository
 
 
-class PgKeyUsageMarks(PgRepository):
+class PgKeyUsageRepository(PgRepository):
     """The ``key_usage_marks`` table on one connection (see :class:`KeyUsageMarks`)."""
 
     async def claim_emission(
