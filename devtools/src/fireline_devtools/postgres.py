@@ -20,6 +20,13 @@ from fireline_devtools.net import port_open
 
 LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
+MAX_CONNECTIONS = 400
+"""The embedded server's connection limit. PostgreSQL's default, 100, is what one stack of five
+services with two replicas each already holds (a pool, a relay listener and the revocation
+listeners per process), next to the test tier's session stack: a replica restarted by a fault test
+then found the server full ("too many clients already") and never became ready. A connection
+slot costs a few hundred kilobytes of shared memory."""
+
 
 async def postgres_answers(url: str, timeout: float = 3.0) -> bool:
     try:
@@ -62,7 +69,26 @@ async def find_postgres(state_dir: Path) -> Postgres:
     server = pgserver.get_server(  # type: ignore[attr-defined]
         str(data), cleanup_mode="stop"
     )
+    if await _raise_connection_limit(server.get_uri()):
+        # The limit is read only at start: stop the server (this process is its only user
+        # when it just set it) and start it again on the same data.
+        server.cleanup()
+        server = pgserver.get_server(  # type: ignore[attr-defined]
+            str(data), cleanup_mode="stop"
+        )
     return Postgres(server.get_uri(), f"embedded PostgreSQL in {data}", server)
+
+
+async def _raise_connection_limit(admin_url: str) -> bool:
+    """Set :data:`MAX_CONNECTIONS` in the data directory if it is lower; whether it was."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        if int(await conn.fetchval("SHOW max_connections")) >= MAX_CONNECTIONS:
+            return False
+        await conn.execute(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+        return True
+    finally:
+        await conn.close()
 
 
 async def ensure_database(admin_url: str, name: str) -> None:
