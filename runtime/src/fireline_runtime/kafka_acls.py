@@ -240,7 +240,7 @@ class AclRefused(RuntimeError):
 
 
 async def _send(bootstrap_servers: str, admin: KafkaSecurity, request: Any) -> Any:
-    from fireline_runtime.messaging import server_list
+    from fireline_runtime.messaging.producing import server_list
 
     client = AIOKafkaAdminClient(
         bootstrap_servers=server_list(bootstrap_servers), **admin.client_options()

@@ -134,7 +134,7 @@ def follow_identity_keys(runtime: ServiceRuntime, settings: TokenSettings) -> Ke
             "identity's signature and revocation has no bound while the broker is away"
         )
         return None
-    runtime.messaging.require_signature(KEYS, EventVerifier(public_keys))
+    runtime.require_signature(KEYS, EventVerifier(public_keys))
     view = KeysView(settings.keys_view_max_age_s)
     follow(runtime, view)
     runtime.add_readiness_check("keys_view", view.vouches)

@@ -13,7 +13,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from fireline_runtime.observability import configure_logging
-from fireline_runtime.service import MAX_HEADER_BYTES
+from fireline_runtime.request_context import MAX_HEADER_BYTES
 from fireline_runtime.settings import ServiceSettings
 
 # Chosen by measurement (BENCHMARKS.md): uvloop and httptools are C implementations of the event

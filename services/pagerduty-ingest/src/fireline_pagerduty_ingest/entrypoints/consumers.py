@@ -20,8 +20,8 @@ from fireline_contracts import (
 from fireline_pagerduty_ingest.domain.sync import STATUS_ACTIONS
 from fireline_pagerduty_ingest.service_layer import sync
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.consumers import EventHandler
 from fireline_runtime.db import Connection
-from fireline_runtime.messaging import EventHandler
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 

@@ -1,0 +1,348 @@
+"""Batch consuming: the one consumer of a service, applying its registered handlers.
+
+Every consumer follows one recipe (docs/architecture.md, "Reliability rules"):
+
+* every subscriber has the service's group id and commits its offsets only after the handlers'
+  database transactions committed (FastStream ``NACK_ON_ERROR``: an exception re-delivers);
+* records arrive in batches: a partition's records are first applied together in one
+  transaction, and one by one (a transaction each, in order) only if that fails; the batch's
+  partitions run concurrently and the offsets are committed once per batch. A crash mid-batch
+  re-delivers the whole batch, and the inbox turns what was already applied into no-ops;
+* the handler runs in one transaction with an inbox claim, so a redelivery changes nothing;
+* a message that cannot be parsed goes straight to ``<topic>.dlq``; a handler that keeps failing
+  goes there after ``max_retries`` retries (``messaging.dead_letter``), and the partition moves
+  on;
+* database outages are not the message's fault: they are waited out, never dead-lettered.
+
+Public surface: :class:`BatchConsumer` (``subscribe``, ``lag``, ``stopping``) and
+:data:`MAX_BATCH`. What it consumes comes from the service's ``ConsumerRegistry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Union
+
+import asyncpg
+from aiokafka.structs import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+from pydantic import ValidationError
+
+from fireline_contracts import EventEnvelope, parse_event
+from fireline_runtime import correlation, inbox, outbox, tracing
+from fireline_runtime.consumers import ConsumerRegistry, ConsumerState, EventHandler
+from fireline_runtime.db import TRANSIENT_DB_ERRORS
+from fireline_runtime.kafka_acls import group_id
+from fireline_runtime.messaging.dead_letter import DeadLetters
+from fireline_runtime.observability import Metrics
+from fireline_runtime.outbox import deferred_wake
+
+# The consumer path's lines share one logger name, which operators and tests filter on.
+log = logging.getLogger("fireline_runtime.messaging")
+
+MAX_BATCH = 200
+"""Records handed over per fetch; bounds how much a crash re-delivers (the inbox drops it)."""
+
+
+class BatchConsumer:
+    """One group member subscribed to every topic the service consumes, on ``broker``."""
+
+    def __init__(
+        self,
+        *,
+        registry: ConsumerRegistry,
+        broker: KafkaBroker,
+        dead_letters: DeadLetters,
+        pool_getter: Callable[[], asyncpg.Pool],
+        metrics: Metrics,
+        session_timeout_ms: int = 10_000,
+        fetch_max_wait_ms: int = 500,
+        max_retries: int = 3,
+        retry_backoff_s: float = 0.2,
+    ) -> None:
+        self.service = registry.service
+        self.group_id = group_id(registry.service, registry.prefix)  # the ACLs grant it alone
+        self._registry = registry
+        # The registry's own dicts: registration ends before the first record arrives.
+        self._by_topic = registry.by_topic
+        self._verifiers = registry.verifiers
+        self.states = registry.states
+        self._broker = broker
+        self._dead_letters = dead_letters
+        self._pool_getter = pool_getter
+        self._metrics = metrics
+        self._session_timeout_ms = session_timeout_ms
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._max_retries = max_retries
+        self._retry_backoff_s = retry_backoff_s
+        self._subscribed = False
+        self._subscriber: Any = None
+        self.stopping = False
+        """Set at shutdown: a database error then gives the record back instead of waiting."""
+
+    def subscribe(self) -> None:
+        """One FastStream subscriber (one group member) for every topic the service consumes.
+
+        A member per topic in one group would make every member's join rebalance all the others,
+        and start-up would wait on a chain of rebalances; one member subscribed to all of the
+        service's topics joins once. Messages are dispatched to their topic's handler.
+        """
+        if self._subscribed:
+            return
+        self._subscribed = True
+        self._registry.close()
+        handlers = self._registry.handlers
+        if not handlers:
+            return
+
+        async def on_message(message: StreamMessage[Any]) -> None:
+            records: tuple[ConsumerRecord[bytes, bytes], ...] = message.raw_message
+            partitions: dict[tuple[str, int], list[ConsumerRecord[bytes, bytes]]] = {}
+            for record in records:
+                partitions.setdefault((record.topic, record.partition), []).append(record)
+            # One record at a time would pay a broker round trip (the offset commit) per event
+            # and leave every partition but one idle; under a steady 200 alerts/s that queue
+            # grew without bound (BENCHMARKS.md). A task group: if one partition fails, the
+            # others stop too and the whole batch comes back (nack), to be deduplicated. The
+            # batch's outbox writes wake the relay once, after all of them committed.
+            async with deferred_wake(self._pool_getter()), asyncio.TaskGroup() as group:
+                for in_order in partitions.values():
+                    group.create_task(self._consume_in_order(in_order))
+
+        # The annotation only feeds the AsyncAPI document: handlers parse bytes themselves so a
+        # poison message reaches the DLQ instead of failing inside the framework forever.
+        events = tuple(e for h in handlers for e in h.topic.events)
+        on_message.__annotations__["message"] = Union[events]  # noqa: UP007
+        on_message.__name__ = f"{self.service.replace('-', '_')}_consumer"
+        self._subscriber = self._broker.subscriber(
+            *self._by_topic,
+            group_id=self.group_id,
+            batch=True,
+            max_records=MAX_BATCH,
+            batch_timeout_ms=self._fetch_max_wait_ms,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(self._session_timeout_ms // 4, 250),
+            max_poll_interval_ms=300_000,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+            decoder=_raw_message,
+            title=f"{self.group_id}:consume",
+            description="; ".join(
+                f"{h.name}: {h.description}" if h.description else h.name for h in handlers
+            ),
+        )
+        self._subscriber(on_message)
+
+    async def lag(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, records not fetched yet) for each partition assigned here.
+
+        From what the consumer already knows (the high watermark of its last fetch and its
+        position), so a scrape costs no broker round trip.
+        """
+        consumer = getattr(self._subscriber, "consumer", None)
+        if consumer is None:
+            return []
+        lags = []
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue  # nothing fetched from it yet
+            position = await consumer.position(tp)
+            lags.append((tp.topic, tp.partition, max(highwater - position, 0)))
+        return lags
+
+    def _parse(self, handler: EventHandler, record: ConsumerRecord[bytes, bytes]) -> EventEnvelope:
+        """The record's event; a ``ValueError`` if it does not parse or lacks a required
+        signature."""
+        raw = record.value or b""
+        verifier = self._verifiers.get(handler.topic.name)
+        if verifier is not None:
+            verifier.verify(handler.topic, raw, record.headers)
+        return parse_event(raw, spec=handler.topic)
+
+    async def _consume_in_order(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        # A lone record too: together, its inbox claim and outbox rows are one statement each.
+        if await self._consume_together(records):
+            return
+        for record in records:
+            handler = self._by_topic[record.topic]
+            await self._consume(handler, record, self.states[handler.name])
+
+    async def _consume_together(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        """Apply a partition's records in one transaction; False, with nothing applied, if any
+        of them fails, and the caller then takes them one by one (retries, dead letters).
+
+        Each record's own transaction cost a commit (a WAL flush), and the incidents service
+        serialises one org's starts on a lock held until that commit: at 200 alerts/s the
+        consumer fell behind and latency grew (BENCHMARKS.md). One commit per batch keeps it
+        ahead. The inbox still records every event, so a redelivered batch changes nothing.
+        """
+        started = time.perf_counter()
+        parsed: list[tuple[EventHandler, EventEnvelope]] = []
+        for record in records:
+            handler = self._by_topic[record.topic]
+            try:
+                parsed.append((handler, self._parse(handler, record)))
+            except (ValidationError, ValueError):
+                return False  # a poison record: the one-by-one path dead-letters it
+        handler = parsed[0][0]  # a partition belongs to one topic, so to one handler
+        try:
+            async with (
+                self._pool_getter().acquire() as conn,
+                conn.transaction(),
+                outbox.batched(conn),
+            ):
+                claimed = await inbox.claim_many(
+                    conn,
+                    consumer=handler.name,
+                    event_ids=[event.event_id for _, event in parsed],
+                    topic=records[0].topic,
+                )
+                fresh = _first_copies([event for _, event in parsed], claimed)
+                todo = [event for (_, event), new in zip(parsed, fresh, strict=True) if new]
+                if handler.handle_batch is not None and not tracing.enabled():
+                    if todo:
+                        await handler.handle_batch(conn, todo)
+                else:
+                    # Traced, every event is handled in a span of its own, continuing the trace
+                    # of the request that caused it.
+                    for event, record in zip(todo, _fresh(records, fresh), strict=True):
+                        correlation.set_(event.correlation_id)
+                        with _span(record):
+                            await handler.handle(conn, event)
+        except Exception as exc:
+            log.info(
+                "batch not applied together; applying its events one by one",
+                extra={"records": len(records), "error_type": type(exc).__name__},
+                exc_info=True,
+            )
+            return False
+        share = (time.perf_counter() - started) / len(records)
+        for (_, event), new in zip(parsed, fresh, strict=True):
+            self._committed(handler, event, fresh=new, seconds=share)
+        return True
+
+    def _committed(
+        self, handler: EventHandler, event: EventEnvelope, *, fresh: bool, seconds: float
+    ) -> None:
+        """Bookkeeping once an event's transaction committed (applied, or a duplicate)."""
+        if log.isEnabledFor(logging.DEBUG):
+            correlation.set_(event.correlation_id)
+            log.debug(
+                "event handled" if fresh else "duplicate event skipped",
+                extra={
+                    "consumer": handler.name,
+                    "event_type": event.event_type,
+                    "event_id": str(event.event_id),
+                },
+            )
+        state = self.states[handler.name]
+        if fresh:
+            state.processed += 1
+            if handler.after_commit is not None:
+                handler.after_commit(event)
+            self._metrics.event_end_to_end.labels(handler.name, event.event_type).observe(
+                (datetime.now(UTC) - event.occurred_at).total_seconds()
+            )
+        else:
+            state.duplicates += 1
+        self._metrics.consumed.labels(handler.name, "ok" if fresh else "duplicate").inc()
+        self._metrics.consume_seconds.labels(handler.name).observe(seconds)
+
+    async def _consume(
+        self, handler: EventHandler, record: ConsumerRecord[bytes, bytes], state: ConsumerState
+    ) -> None:
+        # Retries and a dead letter included: all of one record's fate is in its span.
+        with _span(record):
+            await self._consume_one(handler, record, state)
+
+    async def _consume_one(
+        self, handler: EventHandler, record: ConsumerRecord[bytes, bytes], state: ConsumerState
+    ) -> None:
+        topic = record.topic
+        try:
+            event = self._parse(handler, record)
+        except (ValidationError, ValueError) as exc:
+            await self._dead_letters.send(handler.name, record, exc, attempts=0)
+            state.dead_lettered += 1
+            return
+        correlation.set_(event.correlation_id)
+        attempt = 0
+        db_wait = self._retry_backoff_s
+        while True:
+            started = time.perf_counter()
+            try:
+                async with self._pool_getter().acquire() as conn, conn.transaction():
+                    fresh = await inbox.claim(
+                        conn, consumer=handler.name, event_id=event.event_id, topic=topic
+                    )
+                    if fresh:
+                        await handler.handle(conn, event)
+                self._committed(handler, event, fresh=fresh, seconds=time.perf_counter() - started)
+                return
+            except TRANSIENT_DB_ERRORS as exc:
+                if self.stopping:
+                    raise  # not committed: the next owner of the partition re-delivers it
+                log.warning(
+                    "database unavailable while consuming; waiting",
+                    extra={"consumer": handler.name, "error": repr(exc)},
+                )
+                await asyncio.sleep(db_wait)
+                db_wait = min(db_wait * 2, 5.0)
+            except Exception as exc:
+                attempt += 1
+                self._metrics.consumed.labels(handler.name, "error").inc()
+                if attempt > self._max_retries:
+                    await self._dead_letters.send(handler.name, record, exc, attempts=attempt)
+                    state.dead_lettered += 1
+                    return
+                log.warning(
+                    "handler failed; retrying",
+                    extra={
+                        "consumer": handler.name,
+                        "attempt": attempt,
+                        "error_type": type(exc).__name__,
+                    },
+                )
+                await asyncio.sleep(self._retry_backoff_s * 2 ** (attempt - 1))
+
+
+def _first_copies(events: Sequence[EventEnvelope], claimed: set[Any]) -> list[bool]:
+    """Which of ``events`` to apply: those just claimed, each id once (its first copy)."""
+    fresh = []
+    for event in events:
+        fresh.append(event.event_id in claimed)
+        claimed.discard(event.event_id)
+    return fresh
+
+
+def _fresh(
+    records: Sequence[ConsumerRecord[bytes, bytes]], fresh: Sequence[bool]
+) -> list[ConsumerRecord[bytes, bytes]]:
+    return [record for record, new in zip(records, fresh, strict=True) if new]
+
+
+def _span(record: ConsumerRecord[bytes, bytes]) -> Any:
+    """The span one record is handled in (tracing.consuming); a shared no-op while off."""
+    if not tracing.enabled():
+        return tracing.NO_SPAN  # checked first: the attributes below cost per record
+    return tracing.consuming(
+        record.topic,
+        record.headers,
+        **{
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+        },
+    )
+
+
+async def _raw_message(message: StreamMessage[Any]) -> StreamMessage[Any]:
+    # Hand the whole batch (records with body, key, partition, offset) to the handler undecoded.
+    return message
