@@ -78,3 +78,21 @@ def test_one_service_importing_another_breaks_the_independence_contract(tmp_path
     assert broken.returncode != 0
     report = " ".join(broken.stdout.split())
     assert "No service imports another; they meet only on Kafka topics and HTTP BROKEN" in report
+
+
+def test_the_consumer_reaching_up_into_the_lifecycle_breaks_the_runtime_parts_contract(
+    tmp_path: Path,
+) -> None:
+    tree = _copy(tmp_path)
+    consuming = tree / "fireline_runtime" / "messaging" / "consuming.py"
+    consuming.write_text(consuming.read_text() + "\nimport fireline_runtime.lifecycle  # noqa\n")
+
+    broken = _lint_imports(tree)
+
+    assert broken.returncode != 0
+    report = " ".join(broken.stdout.split())
+    assert (
+        "The runtime's parts point down: service shell, lifecycle and app factory, messaging,"
+        " consumer registry BROKEN" in report
+    )
+    assert "fireline_runtime.messaging.consuming -> fireline_runtime.lifecycle" in report

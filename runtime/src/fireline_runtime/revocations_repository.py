@@ -1,9 +1,10 @@
-"""The deny list's tables in every service that checks tokens, and the notices that carry each
-change to every replica at commit.
+"""The deny list's tables in every service that checks tokens, and how current they are.
 
 ``revoked_keys`` and ``revoked_sessions`` hold ids whose tokens are refused; ``key_rotations``
 the latest rotation of each key. Every write also sends a NOTIFY in the same transaction, so each
 replica's listener (``token_guard``) learns it at commit and never for a rolled-back write.
+``key_watermarks`` holds identity's latest watermark per keys partition (``keys_view``), which
+every replica polls instead.
 """
 
 from __future__ import annotations
@@ -91,6 +92,29 @@ class PgRevocationsRepository(PgRepository):
             )
             for row in rows
         ]
+
+
+class PgKeyWatermarksRepository(PgRepository):
+    async def store(self, partition: int, partitions: int, as_of: datetime) -> None:
+        """Keep ``as_of`` unless the partition already has a later one."""
+        await self._conn.execute(
+            """
+            INSERT INTO key_watermarks (partition, partitions, as_of) VALUES ($1, $2, $3)
+            ON CONFLICT (partition) DO UPDATE
+                SET partitions = EXCLUDED.partitions, as_of = EXCLUDED.as_of
+            WHERE key_watermarks.as_of < EXCLUDED.as_of
+            """,
+            partition,
+            partitions,
+            as_of,
+        )
+
+    async def latest(self) -> list[tuple[int, int, float]]:
+        """(partition, partitions, as_of as Unix time) of every partition heard from."""
+        rows = await self._conn.fetch(
+            "SELECT partition, partitions, extract(epoch FROM as_of) AS as_of FROM key_watermarks"
+        )
+        return [(row["partition"], row["partitions"], float(row["as_of"])) for row in rows]
 
 
 def rotation_notice(key_id: str, rotation: Rotation) -> str:
