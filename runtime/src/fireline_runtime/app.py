@@ -46,6 +46,9 @@ class Served(Protocol):
 
 
 class AppFactory:
+    """Collects what the app needs (outcome counters, scrape samplers, the bearer check) while
+    the service is composed, then builds the app."""
+
     def __init__(self, *, service: str, settings: ServiceSettings, metrics: Metrics) -> None:
         self.service = service
         self.settings = settings

@@ -44,6 +44,9 @@ Step = Callable[[], Awaitable[None]]
 
 
 class Lifecycle:
+    """Owns everything a process holds open: the pool, the relay, the broker connection and
+    the background tasks; built before anything is started, started once, stopped once."""
+
     def __init__(
         self,
         *,
@@ -70,7 +73,7 @@ class Lifecycle:
         # consumes, when the consumer subscribes.
         for spec in consumers.topics:
             document_publisher(self._broker, topic_name(spec, settings.topic_prefix), spec)
-        self.consumer = BatchConsumer(
+        self._consumer = BatchConsumer(
             registry=consumers,
             broker=self._broker,
             dead_letters=DeadLetters(self._broker, metrics),
@@ -80,7 +83,7 @@ class Lifecycle:
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             max_retries=settings.consumer_max_retries,
         )
-        self.producer = RelayProducer(
+        self._producer = RelayProducer(
             settings.kafka_bootstrap_servers,
             f"fireline-{service}-relay",
             idempotence=settings.kafka_idempotence,
@@ -129,8 +132,8 @@ class Lifecycle:
         self.relay = OutboxRelay(
             dsn=s.database_url,
             pool=self._pool,
-            sender_factory=self.producer.get,
-            sender_reset=self.producer.drop,
+            sender_factory=self._producer.get,
+            sender_reset=self._producer.drop,
             poll_interval_s=s.outbox_poll_interval_s,
             on_published=self._metrics.outbox_published.inc,
             retention_s=s.outbox_retention_s,
@@ -155,7 +158,7 @@ class Lifecycle:
                     min_insync_replicas=s.topic_min_insync_replicas,
                     security=s.kafka_security,
                 )
-                self.consumer.subscribe()
+                self._consumer.subscribe()
                 await self._broker.start()
                 self.broker_started = True
                 log.info(
@@ -181,7 +184,7 @@ class Lifecycle:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._broker_task
         # FastStream lets the handler in flight finish before it leaves the group.
-        self.consumer.stopping = True
+        self._consumer.stopping = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._broker.stop(), grace)
         for task in self._background:
@@ -194,7 +197,7 @@ class Lifecycle:
                 await step()
         if self.relay is not None:
             await self.relay.stop(flush_timeout_s=min(grace, 5.0))
-        await self.producer.close()
+        await self._producer.close()
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close(), 5)
@@ -204,7 +207,7 @@ class Lifecycle:
 
     async def readiness(self) -> dict[str, bool]:
         db_ok, broker_ok = await asyncio.gather(
-            ping(self.pool) if self._pool else _false(), self.producer.reachable()
+            ping(self.pool) if self._pool else _false(), self._producer.reachable()
         )
         checks = {"database": db_ok, "broker": broker_ok, "consumers": self.broker_started}
         return checks | {name: check() for name, check in self._ready_checks.items()}
@@ -212,11 +215,11 @@ class Lifecycle:
     async def partition_count(self, spec: TopicSpec, timeout: float = 2.0) -> int | None:
         """How many partitions ``spec``'s topic has; None while the broker cannot say."""
         topic = topic_name(spec, self.settings.topic_prefix)
-        return await self.producer.partition_count(topic, timeout)
+        return await self._producer.partition_count(topic, timeout)
 
     def asyncapi(self, *, title: str, version: str) -> dict[str, Any]:
         """This service's AsyncAPI 3.0 document, from its consumer and produced topics."""
-        self.consumer.subscribe()
+        self._consumer.subscribe()
         return asyncapi_document(self._broker, title=title, version=version)
 
     async def sample_outbox(self) -> None:
@@ -227,7 +230,7 @@ class Lifecycle:
         self._metrics.outbox_oldest_age.set(oldest)
 
     async def sample_lag(self) -> None:
-        lags = await self.consumer.lag()
+        lags = await self._consumer.lag()
         # Partitions move between replicas; a partition no longer assigned here is not reported.
         self._metrics.consumer_lag.clear()
         for topic, partition, lag in lags:

@@ -42,6 +42,8 @@ Hook = Callable[["ServiceRuntime"], Awaitable[None]]
 
 
 class ServiceRuntime:
+    """One service process's runtime; ``bootstrap.py`` builds it and registers on it."""
+
     def __init__(
         self,
         *,
