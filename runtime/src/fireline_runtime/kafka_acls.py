@@ -90,7 +90,7 @@ def principal(service: str) -> str:
 
 
 def group_id(service: str, prefix: str = "") -> str:
-    """The consumer group a service's consumers join (fireline_runtime.messaging).
+    """The consumer group a service's consumers join (fireline_runtime.messaging.consuming).
 
     Prefixed like the topics: deployments (or test stacks) sharing a broker under different
     prefixes must not share groups. A group's leader assigns every member's topics, and with
