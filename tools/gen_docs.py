@@ -80,9 +80,7 @@ def asyncapi_documents() -> dict[str, str]:
         settings = cls.model_validate({k: v for k, v in _DUMMY_ENV.items() if k in fields})
         app = importlib.import_module(f"{module}.bootstrap").create_app(settings)
         runtime = app.state.runtime
-        document: dict[str, Any] = runtime.messaging.asyncapi(
-            title=f"Fireline {service}", version="0.1.0"
-        )
+        document: dict[str, Any] = runtime.asyncapi(title=f"Fireline {service}", version="0.1.0")
         docs[service] = json.dumps(document, indent=2, sort_keys=True) + "\n"
     return docs
 

@@ -77,3 +77,28 @@ def test_one_service_importing_another_breaks_the_independence_contract(tmp_path
     assert broken.returncode != 0
     report = " ".join(broken.stdout.split())
     assert "No service imports another; they meet only on Kafka topics and HTTP BROKEN" in report
+
+
+def test_the_consumer_reaching_up_into_the_lifecycle_breaks_the_runtime_parts_contract(
+    tmp_path: Path,
+) -> None:
+    report = _report_with(
+        _copy(tmp_path),
+        "fireline_runtime/messaging/consuming.py",
+        "import fireline_runtime.lifecycle",
+    )
+
+    assert (
+        "The runtime's parts point down: service shell, lifecycle and app factory, messaging,"
+        " consumer registry BROKEN" in report
+    )
+    assert "fireline_runtime.messaging.consuming -> fireline_runtime.lifecycle" in report
+
+
+def _report_with(tree: Path, module: str, line: str) -> str:
+    """lint-imports' report, on one line, once ``line`` is appended to ``module``; it must fail."""
+    path = tree / module
+    path.write_text(f"{path.read_text()}\n{line}  # noqa\n")
+    broken = _lint_imports(tree)
+    assert broken.returncode != 0, broken.stdout
+    return " ".join(broken.stdout.split())

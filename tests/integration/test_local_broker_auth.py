@@ -13,8 +13,8 @@ from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from fireline_contracts import KEYS, topic_name
 from fireline_devtools.brokers import EmbeddedBroker, start_apache_kafka
 from fireline_runtime.kafka_security import KafkaSecurity
-from fireline_runtime.messaging import Messaging, server_list
-from fireline_runtime.observability import Metrics
+from fireline_runtime.messaging.producing import server_list
+from fireline_runtime.messaging.topics import ensure_topics
 from support import infra
 
 pytestmark = pytest.mark.integration
@@ -46,15 +46,13 @@ async def test_make_runs_broker_admits_only_its_services_principals_also_after_a
     local_broker: EmbeddedBroker,
 ) -> None:
     await local_broker.grant()
-    messaging = Messaging(
-        service="identity",
-        bootstrap_servers=local_broker.bootstrap,
-        topic_prefix="",
-        pool_getter=lambda: pytest.fail("no database here"),
-        metrics=Metrics("identity"),
+    await ensure_topics(
+        local_broker.bootstrap,
+        [KEYS],
+        prefix="",
+        partitions=1,
         security=local_broker.security("identity"),
     )
-    await messaging.ensure_topics([KEYS], partitions=1)
 
     await _only_the_owner_writes(local_broker)
     # The SCRAM users live in the metadata log and their passwords beside the data: a restarted

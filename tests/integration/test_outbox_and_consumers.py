@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from fireline_contracts import KEYS, KeyRenamed, dlq_name, parse_event
+from fireline_contracts import KEYS, KeyRenamed, dlq_name, parse_event, topic_name
 from fireline_contracts.keys import KeyRenamedPayload
 from fireline_runtime.service import ServiceRuntime
 from support import probe
@@ -41,7 +41,10 @@ async def test_outbox_publishes_each_committed_row_once_in_key_order(
         assert await wait_for(lambda: _no_pending(runtime), timeout=20)
 
         records = await read_topic(
-            kafka, runtime.messaging.topic(KEYS), until=len(keys) * per_key + 1, timeout=8
+            kafka,
+            topic_name(KEYS, runtime.settings.topic_prefix),
+            until=len(keys) * per_key + 1,
+            timeout=8,
         )
 
     events = [parse_event(r.value) for r in records]
@@ -136,7 +139,7 @@ async def test_same_event_delivered_twice_changes_state_once(
     event = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name="1"))
     follow_up = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name="2"))
     async with probe.running(runtime):
-        topic = runtime.messaging.topic(KEYS)
+        topic = topic_name(KEYS, runtime.settings.topic_prefix)
         assert await wait_for(_consumers_ready(runtime), timeout=20)
         raw = event.to_bytes()
         await _publish(
@@ -146,7 +149,7 @@ async def test_same_event_delivered_twice_changes_state_once(
         await asyncio.sleep(0.5)
         async with runtime.pool.acquire() as conn:
             names = await conn.fetch("SELECT name FROM applied WHERE key = $1", key)
-        state = runtime.messaging.states["probe.apply"]
+        state = runtime.consumers.states["probe.apply"]
     assert sorted(r["name"] for r in names) == ["1", "2"]
     assert state.duplicates == 1
 
@@ -165,10 +168,10 @@ async def test_a_triaged_handler_claims_only_what_it_applies_once(
     if with_poison:  # a record that fails sends the partition's batch down the one-by-one path
         sent.insert(3, "poison")
     async with probe.running(runtime):
-        topic = runtime.messaging.topic(KEYS)
+        topic = topic_name(KEYS, runtime.settings.topic_prefix)
         assert await wait_for(_consumers_ready(runtime), timeout=20)
         await _publish(kafka, topic, *((key.bytes, named[n].to_bytes()) for n in sent))
-        state = runtime.messaging.states["probe.apply"]
+        state = runtime.consumers.states["probe.apply"]
 
         async def all_seen() -> bool:
             seen = state.processed + state.duplicates + state.ignored + state.dead_lettered
@@ -191,7 +194,7 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
     poison = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name="poison"))
     good = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name="good"))
     async with probe.running(runtime):
-        topic = runtime.messaging.topic(KEYS)
+        topic = topic_name(KEYS, runtime.settings.topic_prefix)
         assert await wait_for(_consumers_ready(runtime), timeout=20)
         await _publish(
             kafka,

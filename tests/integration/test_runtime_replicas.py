@@ -10,8 +10,9 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from fireline_contracts import KEYS, KeyRevoked
+from fireline_contracts import KEYS, KeyRevoked, topic_name
 from fireline_contracts.keys import KeyRevokedPayload
+from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.settings import ServiceSettings, TokenSettings
 from fireline_runtime.token_guard import enable_bearer_auth
@@ -26,7 +27,7 @@ class GuardSettings(ServiceSettings, TokenSettings):
     pass
 
 
-def guarded(database: str, kafka: str, prefix: str) -> ServiceRuntime:
+def guarded(database: str, kafka: str, prefix: str) -> tuple[ServiceRuntime, BearerAuth]:
     settings = GuardSettings(
         database_url=database,
         kafka_bootstrap_servers=kafka,
@@ -36,14 +37,14 @@ def guarded(database: str, kafka: str, prefix: str) -> ServiceRuntime:
         outbox_poll_interval_s=0.2,
     )
     runtime = ServiceRuntime(service="guarded", settings=settings)
-    enable_bearer_auth(runtime, settings)
-    return runtime
+    return runtime, enable_bearer_auth(runtime, settings)
 
 
 async def test_a_revocation_reaches_every_replica_not_only_the_one_that_consumed_it(
     database: str, kafka: str, topic_prefix: str
 ) -> None:
-    replicas = [guarded(database, kafka, topic_prefix) for _ in range(2)]
+    guards = [guarded(database, kafka, topic_prefix) for _ in range(2)]
+    replicas = [runtime for runtime, _ in guards]
     for r in replicas:
         await r.start()
     try:
@@ -59,15 +60,15 @@ async def test_a_revocation_reaches_every_replica_not_only_the_one_that_consumed
         await producer.start()
         try:
             await producer.send_and_wait(
-                replicas[0].messaging.topic(KEYS), event.to_bytes(), key=str(key_id).encode()
+                topic_name(KEYS, replicas[0].settings.topic_prefix),
+                event.to_bytes(),
+                key=str(key_id).encode(),
             )
         finally:
             await producer.stop()
 
         async def everywhere() -> bool:
-            return all(
-                r.revoked_keys is not None and str(key_id) in r.revoked_keys for r in replicas
-            )
+            return all(str(key_id) in bearer.revoked for _, bearer in guards)
 
         # Only one replica of the group consumes the event; the other learns it from NOTIFY.
         assert await wait_for(everywhere, timeout=15)

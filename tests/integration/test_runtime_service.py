@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, Request
 
-from fireline_contracts import KEYS, parse_event
+from fireline_contracts import KEYS, parse_event, topic_name
 from fireline_runtime import correlation
 from fireline_runtime.migrations import Migration, MigrationError, apply
 from fireline_runtime.observability import JsonFormatter
@@ -125,7 +125,7 @@ async def test_correlation_id_flows_from_request_to_event_to_consumer_logs(
         r = await client.post("/increment", headers={"X-Correlation-ID": "req-4711"})
         assert r.status_code == 200
         assert r.headers["x-correlation-id"] == "req-4711"
-        records = await read_topic(kafka, runtime.messaging.topic(KEYS), until=1)
+        records = await read_topic(kafka, topic_name(KEYS, runtime.settings.topic_prefix), until=1)
         assert await wait_for(lambda: _applied(runtime), timeout=20)
 
     event = parse_event(records[0].value)
@@ -169,5 +169,7 @@ async def test_stop_flushes_events_committed_just_before_shutdown(
         await asyncio.gather(*(probe.increment(runtime, k) for k in keys))
     finally:
         await runtime.stop()
-    records = await read_topic(kafka, runtime.messaging.topic(KEYS), until=20, timeout=10)
+    records = await read_topic(
+        kafka, topic_name(KEYS, runtime.settings.topic_prefix), until=20, timeout=10
+    )
     assert len(records) == 20, "the relay's last pass published what was committed before stop"

@@ -12,7 +12,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from fireline_runtime.kafka_security import KafkaClientSettings
-from fireline_runtime.messaging import server_list
+from fireline_runtime.messaging.producing import server_list
 from support import infra
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from fireline_contracts import KEYS, EventEnvelope, KeyRenamed
 from fireline_contracts.keys import KeyRenamedPayload
+from fireline_runtime.consumers import EventHandler, Treatment
 from fireline_runtime.db import Connection
-from fireline_runtime.messaging import EventHandler, Treatment
 from fireline_runtime.migrations import Migration
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.settings import ServiceSettings

@@ -89,6 +89,11 @@ class BearerAuth:
         self._revoked = revoked
         self._view = view
 
+    @property
+    def revoked(self) -> RevokedKeys:
+        """The deny list it checks (``token_guard`` keeps it current)."""
+        return self._revoked
+
     async def __call__(self, request: Request) -> Principal:
         token = _bearer_token(request.headers.get("Authorization"))
         if token is None:

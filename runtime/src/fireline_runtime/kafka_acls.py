@@ -90,7 +90,7 @@ def principal(service: str) -> str:
 
 
 def group_id(service: str, prefix: str = "") -> str:
-    """The consumer group a service's consumers join (fireline_runtime.messaging).
+    """The consumer group a service's consumers join (fireline_runtime.messaging.consuming).
 
     Prefixed like the topics: deployments (or test stacks) sharing a broker under different
     prefixes must not share groups. A group's leader assigns every member's topics, and with
@@ -240,7 +240,7 @@ class AclRefused(RuntimeError):
 
 
 async def _send(bootstrap_servers: str, admin: KafkaSecurity, request: Any) -> Any:
-    from fireline_runtime.messaging import server_list
+    from fireline_runtime.messaging.producing import server_list
 
     client = AIOKafkaAdminClient(
         bootstrap_servers=server_list(bootstrap_servers), **admin.client_options()

@@ -27,6 +27,7 @@ from fireline_contracts import KEYS, KeysWatermark
 from fireline_runtime.db import Connection
 from fireline_runtime.event_signing import EventVerifier, split_keys
 from fireline_runtime.periodic import run_periodically
+from fireline_runtime.revocations_repository import PgKeyWatermarksRepository
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.settings import TokenSettings
 
@@ -34,11 +35,6 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.5
 """How often every replica reads the watermarks the consumer stored: a small part of the bound."""
-_UPSERT = """
-    INSERT INTO key_watermarks (partition, partitions, as_of) VALUES ($1, $2, $3)
-    ON CONFLICT (partition) DO UPDATE SET partitions = EXCLUDED.partitions, as_of = EXCLUDED.as_of
-    WHERE key_watermarks.as_of < EXCLUDED.as_of
-"""
 
 
 class KeysView:
@@ -87,7 +83,7 @@ class KeysView:
 async def record(conn: Connection, event: KeysWatermark) -> None:
     """Store the watermark, in the consumer's transaction; the other replicas read it from there."""
     p = event.payload
-    await conn.execute(_UPSERT, p.partition, p.partitions, p.as_of)
+    await PgKeyWatermarksRepository(conn).store(p.partition, p.partitions, p.as_of)
 
 
 def remember(view: KeysView, event: KeysWatermark) -> None:
@@ -106,12 +102,9 @@ def follow(runtime: ServiceRuntime, view: KeysView) -> None:
 
     async def load() -> None:
         async with runtime.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT partition, partitions, extract(epoch FROM as_of) AS as_of"
-                " FROM key_watermarks"
-            )
-        for row in rows:
-            view.update(row["partition"], row["partitions"], float(row["as_of"]))
+            stored = await PgKeyWatermarksRepository(conn).latest()
+        for partition, partitions, as_of in stored:
+            view.update(partition, partitions, as_of)
 
     async def start(rt: ServiceRuntime) -> None:
         await load()  # before traffic is served
@@ -134,7 +127,7 @@ def follow_identity_keys(runtime: ServiceRuntime, settings: TokenSettings) -> Ke
             "identity's signature and revocation has no bound while the broker is away"
         )
         return None
-    runtime.messaging.require_signature(KEYS, EventVerifier(public_keys))
+    runtime.require_signature(KEYS, EventVerifier(public_keys))
     view = KeysView(settings.keys_view_max_age_s)
     follow(runtime, view)
     runtime.add_readiness_check("keys_view", view.vouches)

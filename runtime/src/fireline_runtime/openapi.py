@@ -5,7 +5,7 @@ Routers declare the errors only they know about (a 409 for a taken name, a 404 f
 id). The errors every operation shares come from the runtime itself and are added here, so no
 router can forget them:
 
-* 431 from every operation (request headers over the limit, ``service.py``);
+* 431 from every operation (request headers over the limit, ``request_context.py``);
 * 503 from every operation that reads the database (all but the ``ops`` endpoints), with
   ``Retry-After``;
 * 400 (text that cannot be stored) and 422 (anything else invalid) from every operation that

@@ -13,7 +13,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from fireline_runtime.observability import configure_logging
-from fireline_runtime.service import MAX_HEADER_BYTES
+from fireline_runtime.request_context import MAX_HEADER_BYTES
 from fireline_runtime.settings import ServiceSettings
 
 # Chosen by measurement (BENCHMARKS.md): uvloop and httptools are C implementations of the event
@@ -22,8 +22,9 @@ from fireline_runtime.settings import ServiceSettings
 LOOP = "uvloop"
 
 MAX_HEAD_READ_BYTES = 4 * MAX_HEADER_BYTES
-"""How much of a request's head (request line and headers) is read at all. ``service.py``
-answers 431 problem+json above ``MAX_HEADER_BYTES``; this bounds the memory a client can take."""
+"""How much of a request's head (request line and headers) is read at all.
+``request_context.py`` answers 431 problem+json above ``MAX_HEADER_BYTES``; this bounds the memory
+a client can take."""
 
 HEAD_TIMEOUT_S = 10.0
 """How long a connection may take to send a whole request head, counted from when it opened or
@@ -181,7 +182,7 @@ def serve(app: Any, settings: ServiceSettings, service: str) -> None:
     sockets = [config.bind_socket()]
     if settings.metrics_port is not None:
         # The same server and app on a second socket: the /metrics route tells the two apart
-        # by the local port a request arrived on (``service.py``).
+        # by the local port a request arrived on (``app.py`` ``metrics_served``).
         metrics = server_config(
             app,
             host=settings.http_host,

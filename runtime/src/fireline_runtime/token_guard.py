@@ -35,26 +35,21 @@ from fireline_contracts import (
 )
 from fireline_contracts.api_keys import secret_fingerprint
 from fireline_runtime import keys_view
+from fireline_runtime.consumers import EventHandler
 from fireline_runtime.db import Connection, listen
 from fireline_runtime.http_auth import BearerAuth
-from fireline_runtime.messaging import EventHandler
 from fireline_runtime.revocation import RevokedKeys, Rotation
+from fireline_runtime.revocations_repository import (
+    REVOKED_CHANNEL,
+    ROTATED_CHANNEL,
+    PgRevocationsRepository,
+    parse_rotation_notice,
+)
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.settings import TokenSettings
 from fireline_runtime.tokens import JwksCache, TokenVerifier
 
 log = logging.getLogger(__name__)
-
-REVOKED_CHANNEL = "fireline_revoked_keys"
-ROTATED_CHANNEL = "fireline_key_rotations"
-_INSERT_KEY = """
-    INSERT INTO revoked_keys (key_id, org_id, revoked_at) VALUES ($1, $2, $3)
-    ON CONFLICT (key_id) DO NOTHING
-"""
-_INSERT_SESSION = """
-    INSERT INTO revoked_sessions (session_id, org_id, revoked_at) VALUES ($1, $2, $3)
-    ON CONFLICT (session_id) DO NOTHING
-"""
 
 
 def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> BearerAuth:
@@ -71,26 +66,23 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
     )
     view = keys_view.follow_identity_keys(runtime, settings)
     bearer = BearerAuth(verifier, revoked, view)
-    runtime.bearer_auth = bearer
-    runtime.revoked_keys = revoked
+    runtime.use_bearer_auth(bearer)
 
     async def record(conn: Connection, event: EventEnvelope) -> None:
         if isinstance(event, KeysWatermark):
             await keys_view.record(conn, event)
-            return
-        if isinstance(event, KeyRotated):
-            await _record_rotation(conn, event)
-            return
-        if isinstance(event, KeyRevoked):
-            insert, denied, at = _INSERT_KEY, event.payload.key_id, event.payload.revoked_at
+        elif isinstance(event, KeyRotated):
+            await PgRevocationsRepository(conn).record_rotation(
+                event.payload.key_id, _rotation(event)
+            )
+        elif isinstance(event, KeyRevoked):
+            await PgRevocationsRepository(conn).revoke_key(
+                event.payload.key_id, event.org_id, event.payload.revoked_at
+            )
         elif isinstance(event, SessionRevoked):
-            insert, denied, at = _INSERT_SESSION, event.payload.session_id, event.occurred_at
-        else:
-            return
-        await conn.execute(insert, denied, event.org_id, at)
-        # Delivered to every replica's listener at commit, never for a rolled-back insert. Key
-        # and session ids are both random UUIDs, so one set and one channel serve both.
-        await conn.execute("SELECT pg_notify($1, $2)", REVOKED_CHANNEL, str(denied))
+            await PgRevocationsRepository(conn).revoke_session(
+                event.payload.session_id, event.org_id, event.occurred_at
+            )
 
     def remember(event: EventEnvelope) -> None:
         if isinstance(event, KeysWatermark) and view is not None:
@@ -103,28 +95,15 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
             revoked.rotated(str(event.payload.key_id), _rotation(event))
 
     async def load(conn: Connection) -> None:
-        for row in await conn.fetch(
-            "SELECT key_id AS id FROM revoked_keys"
-            " UNION ALL SELECT session_id FROM revoked_sessions"
-        ):
-            revoked.add(str(row["id"]))
-        rows = await conn.fetch(
-            "SELECT key_id, current_fingerprint, previous_fingerprint,"
-            " extract(epoch FROM valid_until) AS valid_until,"
-            " extract(epoch FROM rotated_at) AS rotated_at FROM key_rotations"
-        )
-        for row in rows:
-            rotation = Rotation(
-                current=row["current_fingerprint"],
-                previous=row["previous_fingerprint"],
-                valid_until=float(row["valid_until"]),
-                rotated_at=float(row["rotated_at"]),
-            )
-            revoked.rotated(str(row["key_id"]), rotation)
+        stored = PgRevocationsRepository(conn)
+        for denied in await stored.denied_ids():
+            revoked.add(denied)
+        for key_id, rotation in await stored.rotations():
+            revoked.rotated(key_id, rotation)
 
     def on_notify(_conn: object, _pid: int, channel: str, payload: object) -> None:
         if channel == ROTATED_CHANNEL:
-            revoked.rotated(*_parse_notice(str(payload)))
+            revoked.rotated(*parse_rotation_notice(str(payload)))
         else:
             revoked.add(str(payload))
 
@@ -163,35 +142,6 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
     return bearer
 
 
-async def _record_rotation(conn: Connection, event: KeyRotated) -> None:
-    """Store the key's latest rotation (an older one never overwrites it) and tell every
-    replica's listener at commit."""
-    rotation = _rotation(event)
-    await conn.execute(
-        """
-        INSERT INTO key_rotations (key_id, current_fingerprint, previous_fingerprint,
-                                   valid_until, rotated_at)
-        VALUES ($1, $2, $3, to_timestamp($4), to_timestamp($5))
-        ON CONFLICT (key_id) DO UPDATE SET
-            current_fingerprint = EXCLUDED.current_fingerprint,
-            previous_fingerprint = EXCLUDED.previous_fingerprint,
-            valid_until = EXCLUDED.valid_until,
-            rotated_at = EXCLUDED.rotated_at
-        WHERE key_rotations.rotated_at <= EXCLUDED.rotated_at
-        """,
-        event.payload.key_id,
-        rotation.current,
-        rotation.previous,
-        rotation.valid_until,
-        rotation.rotated_at,
-    )
-    await conn.execute(
-        "SELECT pg_notify($1, $2)",
-        ROTATED_CHANNEL,
-        _notice(str(event.payload.key_id), rotation),
-    )
-
-
 def _rotation(event: KeyRotated) -> Rotation:
     payload = event.payload
     rotated_at = payload.rotated_at.timestamp()
@@ -205,21 +155,3 @@ def _rotation(event: KeyRotated) -> Rotation:
         ),
         rotated_at=rotated_at,
     )
-
-
-def _notice(key_id: str, rotation: Rotation) -> str:
-    previous = rotation.previous or "-"
-    return (
-        f"{key_id} {rotation.current} {previous} {rotation.valid_until!r} {rotation.rotated_at!r}"
-    )
-
-
-def _parse_notice(payload: str) -> tuple[str, Rotation]:
-    key_id, current, previous, valid_until, rotated_at = payload.split(" ")
-    rotation = Rotation(
-        current=current,
-        previous=None if previous == "-" else previous,
-        valid_until=float(valid_until),
-        rotated_at=float(rotated_at),
-    )
-    return key_id, rotation

@@ -289,7 +289,7 @@ async def test_a_late_key_created_does_not_resurrect_a_revoked_key(auth: AuthHar
 async def test_a_redelivered_event_has_no_second_effect(auth: AuthHarness) -> None:
     key = await auth.create_key()
     await auth.revoke(key)
-    state = auth.runtime.messaging.states["auth.key-projection"]
+    state = auth.runtime.consumers.states["auth.key-projection"]
     duplicates_before = state.duplicates
     before = await auth.row(key.key_id)
     await auth.publish(key.created, key.created)

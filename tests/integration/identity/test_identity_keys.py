@@ -295,7 +295,7 @@ async def test_key_used_events_move_last_used_at_forward_only(identity: Identity
         KeyUsed(org_id=org, payload=KeyUsedPayload(key_id=key_id, used_at=later)),
         KeyUsed(org_id=org, payload=KeyUsedPayload(key_id=key_id, used_at=earlier)),
     )
-    state = identity.runtime.messaging.states["identity.key-usage"]
+    state = identity.runtime.consumers.states["identity.key-usage"]
 
     async def all_handled() -> bool:
         return state.processed >= 3

@@ -212,7 +212,7 @@ async def publish(svc: IngestApp, events: list[EventEnvelope]) -> None:
 
 
 async def consumed(svc: IngestApp, count: int) -> bool:
-    state = svc.runtime.messaging.states[CONSUMER]
+    state = svc.runtime.consumers.states[CONSUMER]
 
     async def done() -> bool:
         return state.processed + state.duplicates + state.ignored >= count
@@ -262,7 +262,7 @@ async def test_a_batch_links_exactly_the_syncing_integrations_incidents_once_eve
     # the rest writes nothing, so none of it has anything to repeat.
     claimed = await rows(svc, "SELECT event_id FROM inbox WHERE consumer = $1", CONSUMER)
     assert sorted(claimed) == sorted((e.event_id,) for e in acknowledged)
-    state = svc.runtime.messaging.states[CONSUMER]
+    state = svc.runtime.consumers.states[CONSUMER]
     assert (state.ignored, state.duplicates) == (2 * len(entries), len(acknowledged))
 
 

@@ -93,8 +93,8 @@ from fireline_pagerduty_ingest.service_layer.enrichment import enrich
 from fireline_pagerduty_ingest.service_layer.integration_events import IntegrationEventType
 from fireline_pagerduty_ingest.service_layer.sync import SyncDispatcher, SyncDispatchSettings
 from fireline_pagerduty_ingest.service_layer.webhooks import IncomingWebhook, WebhookReceiver
+from fireline_runtime.consumers import EventHandler, Treatment
 from fireline_runtime.db import Connection
-from fireline_runtime.messaging import EventHandler, Treatment
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 from support import fake_uow

@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field
 from fireline_runtime.input_text import InputText, RequestModel
 from fireline_runtime.observability import Metrics
 from fireline_runtime.problems import install_problem_handlers
-from fireline_runtime.service import MAX_HEADER_BYTES, RequestContextMiddleware
+from fireline_runtime.request_context import MAX_HEADER_BYTES, RequestContextMiddleware
 
 
 class Thing(RequestModel):

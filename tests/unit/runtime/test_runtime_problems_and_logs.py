@@ -15,7 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from fireline_runtime.observability import JsonFormatter, Metrics
 from fireline_runtime.problems import Conflict, ErrorMap, install_problem_handlers
-from fireline_runtime.service import RequestContextMiddleware
+from fireline_runtime.request_context import RequestContextMiddleware
 
 
 class Body(BaseModel):

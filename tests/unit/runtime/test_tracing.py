@@ -29,7 +29,7 @@ from fireline_contracts.keys import KeyRenamedPayload
 from fireline_runtime import tracing
 from fireline_runtime.observability import Metrics, install_correlation_factory
 from fireline_runtime.outbox import OutboxRelay, OutboxWriter
-from fireline_runtime.service import RequestContextMiddleware
+from fireline_runtime.request_context import RequestContextMiddleware
 
 _EXPORTER = InMemorySpanExporter()
 

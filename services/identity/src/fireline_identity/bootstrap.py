@@ -152,5 +152,5 @@ def _sign_key_events(runtime: ServiceRuntime, settings: Settings) -> bool:
         return False
     signer = EventSigner(settings.event_signing_key.get_secret_value())
     runtime.outbox.sign(KEYS, signer)
-    runtime.messaging.require_signature(KEYS, signer.verifier())
+    runtime.require_signature(KEYS, signer.verifier())
     return True

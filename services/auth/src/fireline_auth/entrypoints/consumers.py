@@ -10,9 +10,9 @@ from fireline_auth.service_layer.projection import apply_key_event
 from fireline_auth.service_layer.unit_of_work import UnitOfWork
 from fireline_contracts import KEYS, EventEnvelope, KeysWatermark
 from fireline_runtime import keys_view
+from fireline_runtime.consumers import EventHandler
 from fireline_runtime.db import Connection
 from fireline_runtime.keys_view import KeysView
-from fireline_runtime.messaging import EventHandler
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 

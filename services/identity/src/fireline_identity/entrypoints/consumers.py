@@ -11,8 +11,8 @@ from fireline_contracts import KEY_USAGE, EventEnvelope, KeyUsed, TopicSpec
 from fireline_identity.service_layer import audit, keys
 from fireline_identity.service_layer.audit_entries import AUDITED_TOPICS
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.consumers import EventHandler
 from fireline_runtime.db import Connection
-from fireline_runtime.messaging import EventHandler
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 

@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from fireline_contracts import EVENT_TYPES, INCIDENTS, parse_event, topic_name
 from fireline_incidents.domain.live import LiveFeed
 from fireline_runtime.kafka_security import KafkaSecurity
-from fireline_runtime.messaging import server_list
+from fireline_runtime.messaging.producing import server_list
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from fireline_incidents.domain.timeline import Actor, pagerduty_actor
 from fireline_incidents.service_layer import source_events, users
 from fireline_incidents.service_layer.unit_of_work import BatchUnitOfWork, UnitOfWork
 from fireline_runtime import correlation
+from fireline_runtime.consumers import EventHandler
 from fireline_runtime.db import Connection
-from fireline_runtime.messaging import EventHandler
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 _ALERT_STATUS: Final[dict[str, Status]] = {

@@ -25,8 +25,8 @@ from fireline_notifications.domain.catalogue import webhook_type
 from fireline_notifications.domain.message import IncidentSnapshot, Notice
 from fireline_notifications.service_layer.fanout import fan_out_batch
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.consumers import EventHandler
 from fireline_runtime.db import Connection
-from fireline_runtime.messaging import EventHandler
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 IncidentEvent = (

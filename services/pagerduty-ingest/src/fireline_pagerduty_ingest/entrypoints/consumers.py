@@ -39,8 +39,8 @@ from fireline_pagerduty_ingest.domain.sync import (
 )
 from fireline_pagerduty_ingest.service_layer import sync
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
+from fireline_runtime.consumers import EventHandler, Treatment
 from fireline_runtime.db import Connection
-from fireline_runtime.messaging import EventHandler, Treatment
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 

@@ -1,6 +1,6 @@
-"""Kafka wiring: topic creation, the relay's producer, and idempotent consumers with a DLQ.
+"""Batch consuming: the one consumer of a service, applying its registered handlers.
 
-Consumers follow one recipe (docs/architecture.md, "Reliability rules"):
+Every consumer follows one recipe (docs/architecture.md, "Reliability rules"):
 
 * every subscriber has the service's group id and commits its offsets only after the handlers'
   database transactions committed (FastStream ``NACK_ON_ERROR``: an exception re-delivers);
@@ -12,8 +12,12 @@ Consumers follow one recipe (docs/architecture.md, "Reliability rules"):
   a handler that reads a whole topic for a few kinds of event may ``triage`` the rest away
   (no transaction, no inbox row) and take events its own writes make idempotent without a claim;
 * a message that cannot be parsed goes straight to ``<topic>.dlq``; a handler that keeps failing
-  goes there after ``max_retries`` retries, with the error in headers, and the partition moves on;
+  goes there after ``max_retries`` retries (``messaging.dead_letter``), and the partition moves
+  on;
 * database outages are not the message's fault: they are waited out, never dead-lettered.
+
+Public surface: :class:`BatchConsumer` (``subscribe``, ``lag``, ``stopping``) and
+:data:`MAX_BATCH`. What it consumes comes from the service's ``ConsumerRegistry``.
 """
 
 from __future__ import annotations
@@ -21,234 +25,88 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, Union
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.message import StreamMessage
-from faststream.specification import AsyncAPI
 from pydantic import ValidationError
 
-from fireline_contracts import EventEnvelope, TopicSpec, dlq_name, parse_event, topic_name
+from fireline_contracts import EventEnvelope, parse_event
 from fireline_runtime import correlation, inbox, outbox, tracing
-from fireline_runtime.db import TRANSIENT_DB_ERRORS, Connection
-from fireline_runtime.event_signing import EventVerifier
+from fireline_runtime.consumers import (
+    ConsumerRegistry,
+    ConsumerState,
+    EventHandler,
+    Treatment,
+)
+from fireline_runtime.db import TRANSIENT_DB_ERRORS
 from fireline_runtime.kafka_acls import group_id
-from fireline_runtime.kafka_security import KafkaSecurity
+from fireline_runtime.messaging.dead_letter import DeadLetters
 from fireline_runtime.observability import Metrics
 from fireline_runtime.outbox import deferred_wake
 
-log = logging.getLogger(__name__)
-
-Handle = Callable[[Connection, EventEnvelope], Awaitable[None]]
-HandleBatch = Callable[[Connection, Sequence[EventEnvelope]], Awaitable[None]]
-AfterCommit = Callable[[EventEnvelope], None]
-Treatment = Literal["once", "idempotent", "ignore"]
-Triage = Callable[[EventEnvelope], Treatment]
+# The consumer path's lines share one logger name, which operators and tests filter on.
+log = logging.getLogger("fireline_runtime.messaging")
 
 MAX_BATCH = 200
 """Records handed over per fetch; bounds how much a crash re-delivers (the inbox drops it)."""
 
 
-@dataclass(frozen=True)
-class EventHandler:
-    """A consumer of one topic: ``handle`` runs inside the inbox transaction."""
-
-    name: str
-    topic: TopicSpec
-    handle: Handle
-    after_commit: AfterCommit | None = None
-    description: str = ""
-    handle_batch: HandleBatch | None = None
-    """Applies a partition's fresh events together, set-based, in the batch's transaction; it
-    must leave the same state as ``handle`` called on each in order. Without it, ``handle``
-    runs once per event inside that one transaction."""
-    triage: Triage | None = None
-    """How each event is taken; every one ``once`` without it.
-
-    ``once``: claimed in the inbox with the handler's writes, so a redelivery is skipped.
-    ``idempotent``: handed over without an inbox row; the handler's own writes must make a
-    second application change nothing (``ON CONFLICT DO NOTHING`` on a natural key), and it
-    must publish nothing. ``ignore``: acknowledged with no transaction, no inbox row and no
-    call, and no ``after_commit``. An inbox row is a write, a WAL record and a row kept for
-    ever (the inbox is never pruned), all to make a second application a no-op; an event the
-    handler ignores, or applies idempotently anyway, gains nothing from it."""
-
-
-@dataclass
-class ConsumerState:
-    """What /readyz and tests want to know about a running consumer."""
-
-    processed: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    ignored: int = 0
-
-
-class Messaging:
-    """Owns the FastStream broker of one service and the consumers registered on it."""
+class BatchConsumer:
+    """One group member subscribed to every topic the service consumes, on ``broker``."""
 
     def __init__(
         self,
         *,
-        service: str,
-        bootstrap_servers: str,
-        topic_prefix: str,
+        registry: ConsumerRegistry,
+        broker: KafkaBroker,
+        dead_letters: DeadLetters,
         pool_getter: Callable[[], asyncpg.Pool],
         metrics: Metrics,
         session_timeout_ms: int = 10_000,
         fetch_max_wait_ms: int = 500,
-        idempotence: bool = True,
         max_retries: int = 3,
         retry_backoff_s: float = 0.2,
-        security: KafkaSecurity | None = None,
     ) -> None:
-        self.service = service
-        self.security = security or KafkaSecurity()
-        self.group_id = group_id(service, topic_prefix)  # the ACLs grant this group alone
-        self.bootstrap_servers = server_list(bootstrap_servers)
-        self.prefix = topic_prefix
+        self.service = registry.service
+        self.group_id = group_id(registry.service, registry.prefix)  # the ACLs grant it alone
+        self._registry = registry
+        # The registry's own dicts: registration ends before the first record arrives.
+        self._by_topic = registry.by_topic
+        self._verifiers = registry.verifiers
+        self.states = registry.states
+        self._broker = broker
+        self._dead_letters = dead_letters
         self._pool_getter = pool_getter
         self._metrics = metrics
         self._session_timeout_ms = session_timeout_ms
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._max_retries = max_retries
         self._retry_backoff_s = retry_backoff_s
-        self.broker = KafkaBroker(
-            self.bootstrap_servers,
-            client_id=f"fireline-{service}",
-            security=self.security.faststream(),
-            # The DLQ producer: acks from every in-sync replica, and idempotent where the broker
-            # supports it (Apache Kafka; not Tansu), so a retried send never writes twice.
-            enable_idempotence=idempotence,
-            acks="all",
-            # A backstop to ensure_topics' wait for leaders: a consumer that still saw one of its
-            # topics without partitions is assigned them at the next refresh, 30 s rather than
-            # aiokafka's 5 min later. One metadata request per client every 30 s.
-            metadata_max_age_ms=30_000,
-            apply_types=False,
-            logger=logging.getLogger(f"fireline.{service}.broker"),
-            log_level=logging.DEBUG,
-            description=f"Fireline {service} service",
-            # Spans for consumed batches and for the DLQ producer, with W3C headers on what it
-            # sends; only while tracing is on (tracing.py), so an untraced service pays nothing.
-            middlewares=(KafkaTelemetryMiddleware(),) if tracing.enabled() else (),
-        )
-        self.handlers: list[EventHandler] = []
-        self.states: dict[str, ConsumerState] = {}
-        self._by_topic: dict[str, EventHandler] = {}
-        self._verifiers: dict[str, EventVerifier] = {}
-        self._registered = False
-        self._stopping = False
+        self._subscribed = False
         self._subscriber: Any = None
+        self.stopping = False
+        """Set at shutdown: a database error then gives the record back instead of waiting."""
 
-    # -- topics ---------------------------------------------------------------------------------
-
-    def topic(self, spec: TopicSpec) -> str:
-        return topic_name(spec, self.prefix)
-
-    async def ensure_topics(
-        self,
-        specs: Sequence[TopicSpec],
-        *,
-        partitions: int,
-        replication: int = 1,
-        min_insync_replicas: int = 1,
-    ) -> None:
-        """Create topics (and their DLQs) explicitly; existing ones are left as they are.
-
-        ``min.insync.replicas`` is set on every topic rather than left to the broker's default:
-        with ``acks=all`` it is what makes an acknowledged event survive a broker's loss, and a
-        deployment must not depend on how each broker happens to be configured.
-        """
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers, **self.security.client_options()
-        )
-        await admin.start()
-        try:
-            isr = {"min.insync.replicas": str(min(min_insync_replicas, replication))}
-            wanted: list[NewTopic] = []
-            for spec in specs:
-                configs = {**isr, **({"cleanup.policy": "compact"} if spec.compacted else {})}
-                wanted.append(
-                    NewTopic(self.topic(spec), partitions, replication, topic_configs=configs)
-                )
-                wanted.append(
-                    NewTopic(dlq_name(self.topic(spec)), 1, replication, topic_configs=isr)
-                )
-            existing = set(await admin.list_topics())
-            missing = [t for t in wanted if t.name not in existing]
-            if missing:
-                await admin.create_topics(missing)
-            await _until_led(admin, {t.name: t.num_partitions for t in wanted})
-        finally:
-            await admin.close()
-
-    def document_publisher(self, spec: TopicSpec) -> None:
-        """Declare a topic this service produces (through the outbox) for the AsyncAPI document."""
-        self.broker.publisher(
-            self.topic(spec),
-            schema=Union[spec.events],  # noqa: UP007
-            title=f"{self.topic(spec)}:publish",
-            description=spec.description,
-        )
-
-    def asyncapi(self, *, title: str, version: str) -> dict[str, Any]:
-        """This service's AsyncAPI 3.0 document, generated by FastStream from its subscribers."""
-        self._register()
-        spec = AsyncAPI(self.broker, title=title, version=version).to_specification()
-        document: dict[str, Any] = spec.to_jsonable()
-        return document
-
-    # -- consumers ------------------------------------------------------------------------------
-
-    def subscribe(self, handler: EventHandler) -> None:
-        """Register a handler; all of a service's handlers share one consumer (see _register)."""
-        if self._registered:
-            raise RuntimeError("handlers must be registered before the broker starts")
-        topic = self.topic(handler.topic)
-        if topic in self._by_topic:
-            raise ValueError(f"{topic} already has a handler in {self.service}")
-        self._by_topic[topic] = handler
-        self.states.setdefault(handler.name, ConsumerState())
-        self.handlers.append(handler)
-        # Exported at 0 from the start: an alert on a counter's increase needs the 0 before it.
-        self._metrics.dead_lettered.labels(handler.name)
-
-    def require_signature(self, spec: TopicSpec, verifier: EventVerifier) -> None:
-        """Accept a record of ``spec`` only if its owner signed it (``event_signing``); any other
-        is dead-lettered unapplied, as a record that does not parse is."""
-        self._verifiers[spec.name] = verifier
-
-    def _parse(self, handler: EventHandler, record: ConsumerRecord[bytes, bytes]) -> EventEnvelope:
-        """The record's event; a ``ValueError`` if it does not parse or lacks a required
-        signature."""
-        raw = record.value or b""
-        verifier = self._verifiers.get(handler.topic.name)
-        if verifier is not None:
-            verifier.verify(handler.topic, raw, record.headers)
-        return parse_event(raw, spec=handler.topic)
-
-    def _register(self) -> None:
+    def subscribe(self) -> None:
         """One FastStream subscriber (one group member) for every topic the service consumes.
 
         A member per topic in one group would make every member's join rebalance all the others,
         and start-up would wait on a chain of rebalances; one member subscribed to all of the
         service's topics joins once. Messages are dispatched to their topic's handler.
         """
-        if self._registered or not self.handlers:
-            self._registered = True
+        if self._subscribed:
             return
-        self._registered = True
+        self._subscribed = True
+        self._registry.close()
+        handlers = self._registry.handlers
+        if not handlers:
+            return
 
         async def on_message(message: StreamMessage[Any]) -> None:
             records: tuple[ConsumerRecord[bytes, bytes], ...] = message.raw_message
@@ -266,10 +124,10 @@ class Messaging:
 
         # The annotation only feeds the AsyncAPI document: handlers parse bytes themselves so a
         # poison message reaches the DLQ instead of failing inside the framework forever.
-        events = tuple(e for h in self.handlers for e in h.topic.events)
+        events = tuple(e for h in handlers for e in h.topic.events)
         on_message.__annotations__["message"] = Union[events]  # noqa: UP007
         on_message.__name__ = f"{self.service.replace('-', '_')}_consumer"
-        self._subscriber = self.broker.subscriber(
+        self._subscriber = self._broker.subscriber(
             *self._by_topic,
             group_id=self.group_id,
             batch=True,
@@ -284,10 +142,37 @@ class Messaging:
             decoder=_raw_message,
             title=f"{self.group_id}:consume",
             description="; ".join(
-                f"{h.name}: {h.description}" if h.description else h.name for h in self.handlers
+                f"{h.name}: {h.description}" if h.description else h.name for h in handlers
             ),
         )
         self._subscriber(on_message)
+
+    async def lag(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, records not fetched yet) for each partition assigned here.
+
+        From what the consumer already knows (the high watermark of its last fetch and its
+        position), so a scrape costs no broker round trip.
+        """
+        consumer = getattr(self._subscriber, "consumer", None)
+        if consumer is None:
+            return []
+        lags = []
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue  # nothing fetched from it yet
+            position = await consumer.position(tp)
+            lags.append((tp.topic, tp.partition, max(highwater - position, 0)))
+        return lags
+
+    def _parse(self, handler: EventHandler, record: ConsumerRecord[bytes, bytes]) -> EventEnvelope:
+        """The record's event; a ``ValueError`` if it does not parse or lacks a required
+        signature."""
+        raw = record.value or b""
+        verifier = self._verifiers.get(handler.topic.name)
+        if verifier is not None:
+            verifier.verify(handler.topic, raw, record.headers)
+        return parse_event(raw, spec=handler.topic)
 
     async def _consume_in_order(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         # A lone record too: together, its inbox claim and outbox rows are one statement each.
@@ -416,7 +301,7 @@ class Messaging:
         try:
             event = self._parse(handler, record)
         except (ValidationError, ValueError) as exc:
-            await self._dead_letter(handler, record, exc, attempts=0)
+            await self._dead_letters.send(handler.name, record, exc, attempts=0)
             state.dead_lettered += 1
             return
         correlation.set_(event.correlation_id)
@@ -439,7 +324,7 @@ class Messaging:
                 self._committed(handler, event, outcome, seconds=time.perf_counter() - started)
                 return
             except TRANSIENT_DB_ERRORS as exc:
-                if self._stopping:
+                if self.stopping:
                     raise  # not committed: the next owner of the partition re-delivers it
                 log.warning(
                     "database unavailable while consuming; waiting",
@@ -451,7 +336,7 @@ class Messaging:
                 attempt += 1
                 self._metrics.consumed.labels(handler.name, "error").inc()
                 if attempt > self._max_retries:
-                    await self._dead_letter(handler, record, exc, attempts=attempt)
+                    await self._dead_letters.send(handler.name, record, exc, attempts=attempt)
                     state.dead_lettered += 1
                     return
                 log.warning(
@@ -463,92 +348,6 @@ class Messaging:
                     },
                 )
                 await asyncio.sleep(self._retry_backoff_s * 2 ** (attempt - 1))
-
-    async def _dead_letter(
-        self,
-        handler: EventHandler,
-        record: ConsumerRecord[bytes, bytes],
-        exc: BaseException,
-        *,
-        attempts: int,
-    ) -> None:
-        topic = record.topic
-        headers = {
-            "x-dlq-error": repr(exc)[:2000],
-            "x-dlq-error-type": type(exc).__name__,
-            "x-dlq-traceback": "".join(traceback.format_exception(exc))[-4000:],
-            "x-dlq-consumer": handler.name,
-            "x-dlq-attempts": str(attempts),
-            "x-dlq-original-topic": topic,
-            "x-dlq-original-partition": str(record.partition),
-            "x-dlq-original-offset": str(record.offset),
-        }
-        key = record.key
-        # The log line names the error type only: a validation error's text quotes the input,
-        # which may hold a key digest. The full error travels in the DLQ headers.
-        log.error(
-            "message sent to the dead-letter topic",
-            extra={"consumer": handler.name, "topic": topic, "error_type": type(exc).__name__},
-        )
-        # Publishing must succeed before the offset moves on; if the broker is gone the exception
-        # propagates, nothing is committed and the message comes back.
-        await self.broker.publish(record.value or b"", dlq_name(topic), key=key, headers=headers)
-        self._metrics.dead_lettered.labels(handler.name).inc()
-
-    async def lag(self) -> list[tuple[str, int, int]]:
-        """(topic, partition, records not fetched yet) for each partition assigned here.
-
-        From what the consumer already knows (the high watermark of its last fetch and its
-        position), so a scrape costs no broker round trip.
-        """
-        consumer = getattr(self._subscriber, "consumer", None)
-        if consumer is None:
-            return []
-        lags = []
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                continue  # nothing fetched from it yet
-            position = await consumer.position(tp)
-            lags.append((tp.topic, tp.partition, max(highwater - position, 0)))
-        return lags
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        self._register()
-        await self.broker.start()
-
-    async def stop(self) -> None:
-        self._stopping = True
-        await self.broker.stop()
-
-
-async def _until_led(
-    admin: AIOKafkaAdminClient, wanted: dict[str, int], *, timeout_s: float = 30.0
-) -> None:
-    """Return once every topic in ``wanted`` has its partitions, each with a leader.
-
-    A consumer that joins its group while a just-created topic is still electing leaders sees
-    the topic without partitions, is assigned none of it and only looks again at its next
-    metadata refresh: on a busy three-broker cluster, every alert waited minutes for that.
-    Raises TimeoutError (the caller retries the whole connection) if leaders never come.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        described = await admin.describe_topics(list(wanted))
-        led = {
-            topic["topic"]
-            for topic in described
-            if topic["error_code"] == 0
-            and len(topic["partitions"]) >= wanted.get(topic["topic"], 1)
-            and all(p["leader"] >= 0 for p in topic["partitions"])
-        }
-        if led >= wanted.keys():
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topics without leaders: {sorted(wanted.keys() - led)}")
-        await asyncio.sleep(0.2)
 
 
 _Outcome = Literal["applied", "duplicate", "ignored"]
@@ -603,40 +402,3 @@ def _span(record: ConsumerRecord[bytes, bytes]) -> Any:
 async def _raw_message(message: StreamMessage[Any]) -> StreamMessage[Any]:
     # Hand the whole batch (records with body, key, partition, offset) to the handler undecoded.
     return message
-
-
-def server_list(bootstrap_servers: str) -> list[str]:
-    """``host:port,host:port`` as the list aiokafka needs: it takes a single string as one
-    address, commas and all, so a cluster's bootstrap list would never connect."""
-    return [server.strip() for server in bootstrap_servers.split(",") if server.strip()]
-
-
-async def make_producer(
-    bootstrap_servers: str,
-    client_id: str,
-    *,
-    idempotence: bool = True,
-    security: KafkaSecurity | None = None,
-) -> AIOKafkaProducer:
-    """The relay's producer: acks from all in-sync replicas; idempotent unless the broker is
-    Tansu, so a send retried after a lost answer is written once, in order."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=server_list(bootstrap_servers),
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=idempotence,
-        request_timeout_ms=5_000,
-        retry_backoff_ms=200,
-        linger_ms=0,
-        # The relay sends a pass's rows as one batch per partition (outbox._send_batches); at
-        # aiokafka's 16 KB a storm's pass took a dozen acknowledged round trips one after the
-        # other. Three partitions' batches still fit Kafka's 1 MB request.
-        max_batch_size=256 * 1024,
-        **(security or KafkaSecurity()).client_options(),
-    )
-    try:
-        await producer.start()
-    except Exception:
-        await producer.stop()
-        raise
-    return producer
