@@ -39,6 +39,7 @@ from fireline_runtime.problems import (
     install_problem_handlers,
     problem_response,
 )
+from fireline_runtime.raw_routes import AheadOfRouting, RawEndpoint
 from fireline_runtime.revocation import RevokedKeys
 from fireline_runtime.settings import ServiceSettings
 
@@ -304,7 +305,10 @@ class ServiceRuntime:
         routers: Sequence[APIRouter] = (),
         version: str = "0.1.0",
         description: str = "",
+        raw_endpoints: Sequence[RawEndpoint] = (),
     ) -> FastAPI:
+        """``raw_endpoints`` answer their declared routes ahead of FastAPI's routing
+        (``raw_routes``), inside the request middleware."""
         runtime = self
 
         @asynccontextmanager
@@ -386,6 +390,9 @@ class ServiceRuntime:
                 raise NotFound("No metrics on this port.")
             return Response(await runtime.scrape(), media_type=CONTENT_TYPE_LATEST)
 
+        if raw_endpoints:
+            # Added first, so it runs inside the request middleware.
+            app.add_middleware(AheadOfRouting, endpoints=raw_endpoints)
         app.add_middleware(RequestContextMiddleware, metrics=self.metrics, outcomes=self._outcomes)
         install_problem_openapi(app)
         return app
