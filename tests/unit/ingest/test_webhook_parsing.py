@@ -397,3 +397,42 @@ def test_a_stored_form_that_no_longer_validates_is_replaced_by_the_raw_body() ->
     written_by_another_version = json.dumps({"id": "evt", "kind": "incident.acknowledged"})
 
     assert restored(written_by_another_version, body) == parse_delivery(body)
+
+
+def _titled(title_json: bytes) -> bytes:
+    return delivery("incident_triggered").replace(json.dumps(INCIDENT_TITLE).encode(), title_json)
+
+
+@pytest.mark.parametrize(
+    ("title_json", "title"),
+    [
+        (b'"cpu \\u0000 hot"', "cpu \ufffd hot"),
+        (b'"cpu \\uD800 \\udfff hot"', "cpu \ufffd \ufffd hot"),
+        # Surrogates encoded in the bytes themselves, which json.loads decodes from bytes.
+        (b'"cpu \xed\xa0\x80 hot"', "cpu \ufffd hot"),
+        (b'"cpu \\\\u0000 hot"', "cpu \\u0000 hot"),
+        (b'"cpu \xc3\xa9 \\u00e9 hot"', "cpu \xe9 \xe9 hot"),
+    ],
+)
+def test_unstorable_text_is_normalised_however_the_body_spells_it(
+    title_json: bytes, title: str
+) -> None:
+    event = parse_delivery(_titled(title_json))
+
+    assert event.incident is not None
+    assert event.incident.title == title
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("utf-16"),
+        lambda text: text.encode("utf-16-le"),
+        lambda text: text.encode("utf-32"),
+        lambda text: text.encode("utf-8-sig"),
+    ],
+)
+def test_bodies_json_reads_in_other_encodings_parse_as_before(encode: Any) -> None:
+    utf8 = delivery("incident_triggered")
+
+    assert parse_delivery(encode(utf8.decode())) == parse_delivery(utf8)

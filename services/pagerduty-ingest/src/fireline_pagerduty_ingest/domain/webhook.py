@@ -21,6 +21,7 @@ delivery answered with a 4xx is dropped for good, so an unfamiliar shape must ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
@@ -188,16 +189,18 @@ class WebhookEvent(_Frozen):
 
 def parse_delivery(raw: bytes) -> WebhookEvent:
     """Parse a raw V3 delivery body; raise MalformedDelivery, saying what is wrong, if it is not."""
+    text = _plain_utf8(raw)
     try:
         # Bounded before normalise_strings walks it: that walk is recursive.
-        document: Any = loads_bounded(raw)
+        document: Any = loads_bounded(raw if text is None else text)
     except ValueError as exc:
         # Bad JSON, bytes that are not UTF-8, and nesting past the limit alike.
         raise MalformedDelivery(f"the body is not valid JSON ({_reason(exc)})") from exc
     # JSON may carry text no incident can hold (U+0000, lone surrogates). Refusing it would make
     # PagerDuty drop the delivery, so it is normalised to U+FFFD instead; the stored raw body
     # keeps what was sent. Every value read below, the dedupe key included, is normalised.
-    document = normalise_strings(document)
+    if text is None or _ESCAPED_UNSTORABLE.search(text) is not None:
+        document = normalise_strings(document)
     if not isinstance(document, dict):
         raise MalformedDelivery(f"the body must be a JSON object, not {_json_type(document)}")
     if "event" not in document:
@@ -231,6 +234,29 @@ def parse_delivery(raw: bytes) -> WebhookEvent:
         if incident is not None and incident.is_reference
         else None,
     )
+
+
+_ESCAPED_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+"""The JSON escapes of U+0000 and of the surrogates (an escaped backslash before one matches too,
+which only costs a walk)."""
+
+
+def _plain_utf8(raw: bytes) -> str | None:
+    """``raw`` as text when it is strict UTF-8 without a byte-order mark; else None.
+
+    In such a text the only way to U+0000 or a lone surrogate is an escape: JSON refuses raw
+    control characters in strings, and strict UTF-8 has no surrogates (``json.loads`` would
+    decode encoded ones from bytes). So a text without those escapes needs no normalising walk,
+    which was half of parsing a delivery. Anything else (UTF-16 or UTF-32, a BOM, encoded
+    surrogates) is parsed from the bytes and walked, as before.
+    """
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        return None
+    # A NUL is in no valid UTF-8 JSON; it is in every UTF-16 or UTF-32 one, which json.loads
+    # would have detected from the bytes.
+    return None if text.startswith("\ufeff") or "\x00" in text else text
 
 
 def stored_form(event: WebhookEvent) -> str:
