@@ -11,6 +11,7 @@ import uuid
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fireline_pagerduty_ingest.domain.webhook import parse_delivery, restored
 from integration.ingest.ingest_harness import IngestApp
 from support.pagerduty_fixtures import delivery, new_incident_id, signed
 from support.token_issuer import TokenIssuer
@@ -180,3 +181,18 @@ async def test_the_document_describes_the_route_the_endpoint_answers(svc: Ingest
         "delivery_id",
         "recorded_as",
     }
+
+
+async def test_the_parsed_event_is_stored_with_the_body_before_the_answer(
+    svc: IngestApp, integration_id: str
+) -> None:
+    trigger = delivery("incident_triggered", incident_id=new_incident_id())
+    ping = delivery("pagey_ping")
+    for body in (trigger, ping):
+        assert (await svc.deliver(integration_id, body, signed(body, SECRET))).status_code == 202
+
+    stored = {bytes(row["body"]): row["parsed_event"] for row in await svc.deliveries()}
+
+    # What the worker will read back instead of parsing the body; a ping is never published.
+    assert restored(stored[trigger], b"") == parse_delivery(trigger)
+    assert stored[ping] is None

@@ -432,7 +432,7 @@ def test_unstorable_text_is_normalised_however_the_body_spells_it(
         lambda text: text.encode("utf-8-sig"),
     ],
 )
-def test_bodies_json_reads_in_other_encodings_parse_as_before(encode: Any) -> None:
+def test_bodies_in_other_encodings_json_reads_parse_as_before(encode: Any) -> None:
     utf8 = delivery("incident_triggered")
 
     assert parse_delivery(encode(utf8.decode())) == parse_delivery(utf8)
