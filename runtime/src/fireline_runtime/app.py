@@ -27,6 +27,7 @@ from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.observability import Metrics
 from fireline_runtime.openapi import install_problem_openapi
 from fireline_runtime.problems import NotFound, install_problem_handlers
+from fireline_runtime.raw_routes import AheadOfRouting, RawEndpoint
 from fireline_runtime.request_context import PROBES, RequestContextMiddleware
 from fireline_runtime.settings import ServiceSettings
 
@@ -95,7 +96,11 @@ class AppFactory:
         routers: Sequence[APIRouter] = (),
         version: str = "0.1.0",
         description: str = "",
+        raw_endpoints: Sequence[RawEndpoint] = (),
     ) -> FastAPI:
+        """``raw_endpoints`` answer their declared routes ahead of FastAPI's routing
+        (``raw_routes``), inside the request middleware."""
+
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             try:
@@ -134,6 +139,9 @@ class AppFactory:
         for router in routers:
             app.include_router(router)
         self._add_ops_routes(app, served, title=title, version=version)
+        if raw_endpoints:
+            # Added first, so it runs inside the request middleware.
+            app.add_middleware(AheadOfRouting, endpoints=raw_endpoints)
         app.add_middleware(RequestContextMiddleware, metrics=self.metrics, outcomes=self._outcomes)
         install_problem_openapi(app)
         return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -194,3 +195,8 @@ def record_outcome(request: Request, outcome: str) -> None:
 def recorded_outcome(scope: Any) -> str | None:
     state = scope.get("state")
     return state.get("fireline_outcome") if isinstance(state, dict) else None
+
+
+def record_scope_outcome(scope: MutableMapping[str, Any], outcome: str) -> None:
+    """:func:`record_outcome` for a plain ASGI endpoint (``raw_routes``), which has no Request."""
+    scope.setdefault("state", {})["fireline_outcome"] = outcome

@@ -36,6 +36,7 @@ from fireline_runtime.lifecycle import Lifecycle
 from fireline_runtime.migrations import Migration, runtime_migrations
 from fireline_runtime.observability import Metrics, install_correlation_factory
 from fireline_runtime.outbox import OutboxRelay, OutboxWriter
+from fireline_runtime.raw_routes import RawEndpoint
 from fireline_runtime.settings import ServiceSettings
 
 Hook = Callable[["ServiceRuntime"], Awaitable[None]]
@@ -153,7 +154,13 @@ class ServiceRuntime:
         routers: Sequence[APIRouter] = (),
         version: str = "0.1.0",
         description: str = "",
+        raw_endpoints: Sequence[RawEndpoint] = (),
     ) -> FastAPI:
         return self.http.build(
-            self, title=title, routers=routers, version=version, description=description
+            self,
+            title=title,
+            routers=routers,
+            version=version,
+            description=description,
+            raw_endpoints=raw_endpoints,
         )

@@ -205,6 +205,17 @@ def current_ids() -> tuple[str, str] | None:
     return trace.format_trace_id(span_context.trace_id), trace.format_span_id(span_context.span_id)
 
 
+def name_server_span(method: str, route: str) -> None:
+    """Name the current request's span by its route template, as FastAPI does for a request its
+    router matched: for one answered ahead of the router (``raw_routes``), which it never saw."""
+    if not _enabled:
+        return
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("http.route", route)
+        span.update_name(f"{method} {route}")
+
+
 def continued(name: str, stored: str | None, **attributes: str) -> Any:
     """A span, current while the block runs, that continues the trace of a stored
     ``traceparent``: the enrichment worker resumes a webhook request's trace this way."""

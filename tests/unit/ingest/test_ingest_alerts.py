@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+from pydantic import BaseModel
 
 from fireline_contracts import AlertAcknowledged, AlertResolved, AlertTriggered
 from fireline_pagerduty_ingest.domain.alert import NotAnAlert, alert_event_id, build_alert
 from fireline_pagerduty_ingest.domain.classification import Classification
 from fireline_pagerduty_ingest.domain.delivery import dedupe_key, initial_status
 from fireline_pagerduty_ingest.domain.enrichment import Enrichment
-from fireline_pagerduty_ingest.domain.webhook import parse_delivery
+from fireline_pagerduty_ingest.domain.webhook import parse_delivery, restored, stored_form
 from support.pagerduty_fixtures import (
     ESCALATION_POLICY_ID,
+    FULL_INCIDENT_FIXTURES,
     INCIDENT_HTML_URL,
     INCIDENT_ID,
     INCIDENT_NUMBER,
     INCIDENT_TITLE,
     PRIORITY,
+    REFERENCE_FIXTURES,
     SERVICE_ID,
     SERVICE_NAME,
     URGENCY,
@@ -34,15 +38,22 @@ ENRICHED = Enrichment(
 )
 
 
-def _alert(fixture: str, key: str = "wh-1") -> object:
+def _alert(
+    fixture: str, key: str = "wh-1", *, reparsed: bool = True, received_at: datetime | None = None
+) -> object:
+    body = delivery(fixture)
+    # The worker reads back what the receiver stored; a body it had to parse again (a row from
+    # before the stored form) must give the same alert.
+    event = parse_delivery(body) if reparsed else restored(stored_form(parse_delivery(body)), b"")
     return build_alert(
-        parse_delivery(delivery(fixture)),
+        event,
         org_id=ORG,
         integration_id=INTEGRATION,
         dedupe_key=key,
         classification=Classification(incident_type="Outage", severity="SEV1"),
         enrichment=ENRICHED,
         correlation_id="cid-1",
+        received_at=received_at,
     )
 
 
@@ -139,3 +150,15 @@ def test_the_dedupe_key_is_the_webhook_id_else_the_event_id() -> None:
     assert dedupe_key(None, event) == event.id
     assert dedupe_key("   ", event) == event.id
     assert dedupe_key("x" * 201, event) == event.id
+
+
+@pytest.mark.parametrize("fixture", FULL_INCIDENT_FIXTURES + REFERENCE_FIXTURES)
+def test_the_event_the_receiver_stored_becomes_the_same_alert_as_the_body(fixture: str) -> None:
+    received_at = datetime.now(UTC)
+    from_stored = _alert(fixture, reparsed=False, received_at=received_at)
+    from_body = _alert(fixture, received_at=received_at)
+
+    assert type(from_stored) is type(from_body)
+    assert isinstance(from_stored, BaseModel)
+    assert isinstance(from_body, BaseModel)
+    assert from_stored.model_dump_json() == from_body.model_dump_json()

@@ -394,6 +394,7 @@ def _claimed(row: StoredDelivery) -> ClaimedDelivery:
         attempts=row.attempts,
         received_at=row.received_at,
         traceparent=new.traceparent,
+        parsed_event=new.parsed_event,
     )
 
 
@@ -1079,6 +1080,18 @@ async def publish_one(
     return (await deliveries.publish_alerts(uow=uow, ready=[ready]))[0]
 
 
+async def publish_first(world: World, claim: deliveries.Claim) -> deliveries.Outcome:
+    """The claim's first delivery through the worker's steps, with nobody to look up."""
+    return await publish_one(
+        uow=world.uow,
+        box=world.box,
+        directory=FakeDirectory(),
+        delivery=claim.deliveries[0],
+        claim_id=claim.id,
+        budget_s=1.0,
+    )
+
+
 async def test_an_incidents_alerts_are_published_in_the_order_received(world: World) -> None:
     created = (await create(world, secrets=[SECRET_A])).integration
     incident, other = new_incident_id(), new_incident_id()
@@ -1211,24 +1224,46 @@ async def test_deliveries_accepted_before_a_deletion_still_go_out(world: World) 
     assert len(world.alerts) == 1
 
 
+async def test_the_worker_publishes_what_the_receiver_parsed_without_parsing_the_body(
+    world: World,
+) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+    incident = new_incident_id()
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, delivery("incident_triggered", incident_id=incident))
+    )
+    [row] = world.store.deliveries.values()
+    assert row.new.parsed_event is not None
+    # Were the body parsed again, this would make the delivery unpublishable.
+    row.new = replace(row.new, body=b"not json")
+    claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
+
+    assert await publish_first(world, claim) == "published"
+    [alert] = world.alerts
+    assert alert.payload.external_id == incident
+
+
+async def test_an_ignored_delivery_is_stored_without_a_parsed_event(world: World) -> None:
+    created = (await create(world, secrets=[SECRET_A])).integration
+
+    await webhooks.receive_webhook(world.receiver, incoming(created.id, delivery("pagey_ping")))
+
+    [row] = world.store.deliveries.values()
+    assert (row.status, row.new.parsed_event) == ("ignored", None)
+
+
 async def test_a_delivery_that_cannot_be_parsed_is_unpublishable(world: World) -> None:
     created = (await create(world, secrets=[SECRET_A])).integration
     await webhooks.receive_webhook(
         world.receiver, incoming(created.id, delivery("incident_triggered"))
     )
     [row] = world.store.deliveries.values()
-    row.new = replace(row.new, body=b"not json")
+    # A row stored before the receiver kept its parse: only the body is there to read.
+    row.new = replace(row.new, body=b"not json", parsed_event=None)
     claim = await deliveries.claim_deliveries(uow=world.uow, limit=16, lease_s=30)
 
     with pytest.raises(UnpublishableDelivery):
-        await publish_one(
-            uow=world.uow,
-            box=world.box,
-            directory=FakeDirectory(),
-            delivery=claim.deliveries[0],
-            claim_id=claim.id,
-            budget_s=1.0,
-        )
+        await publish_first(world, claim)
     gave_up = await deliveries.release_delivery(
         uow=world.uow,
         delivery=claim.deliveries[0],
@@ -1255,14 +1290,7 @@ async def test_a_value_storage_refuses_rolls_back_and_is_unpublishable(world: Wo
     world.uow.db.fail_next_commit(refused)
 
     with pytest.raises(UnpublishableDelivery, match=r"^LookupError: text refused"):
-        await publish_one(
-            uow=world.uow,
-            box=world.box,
-            directory=FakeDirectory(),
-            delivery=claim.deliveries[0],
-            claim_id=claim.id,
-            budget_s=1.0,
-        )
+        await publish_first(world, claim)
 
     assert world.uow.db.rollbacks == 1
     assert [r.status for r in world.store.deliveries.values()] == ["received"]

@@ -15,9 +15,12 @@ from fireline_pagerduty_ingest.domain.webhook import (
     WebhookEvent,
     lifecycle,
     parse_delivery,
+    restored,
+    stored_form,
 )
 from support.pagerduty_fixtures import (
     ESCALATION_POLICY_ID,
+    FIXTURES,
     INCIDENT_HTML_URL,
     INCIDENT_ID,
     INCIDENT_NUMBER,
@@ -363,3 +366,73 @@ def test_malformed_deliveries_are_refused_with_a_message_saying_what_is_wrong(
 def test_malformed_delivery_is_a_value_error() -> None:
     # So generic input-validation handlers that catch ValueError treat it as a client error.
     assert issubclass(MalformedDelivery, ValueError)
+
+
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_the_stored_form_reads_back_as_the_event_the_receiver_parsed(fixture: str) -> None:
+    event = parse_delivery(delivery(fixture))
+
+    # No raw body to fall back on: the event can only come from its stored form.
+    assert restored(stored_form(event), b"") == event
+
+
+def test_text_normalised_at_the_receiver_reads_back_normalised() -> None:
+    title = json.dumps(INCIDENT_TITLE).encode()
+    body = delivery("incident_triggered").replace(title, b'"cpu \\u0000 \\ud800 hot"')
+    event = parse_delivery(body)
+    assert event.incident is not None
+    assert event.incident.title == "cpu \ufffd \ufffd hot"
+
+    assert restored(stored_form(event), b"") == event
+
+
+def test_without_a_stored_form_the_raw_body_is_parsed() -> None:
+    body = delivery("incident_triggered")
+
+    assert restored(None, body) == parse_delivery(body)
+
+
+def test_a_stored_form_that_no_longer_validates_is_replaced_by_the_raw_body() -> None:
+    body = delivery("incident_acknowledged")
+    written_by_another_version = json.dumps({"id": "evt", "kind": "incident.acknowledged"})
+
+    assert restored(written_by_another_version, body) == parse_delivery(body)
+
+
+def _titled(title_json: bytes) -> bytes:
+    return delivery("incident_triggered").replace(json.dumps(INCIDENT_TITLE).encode(), title_json)
+
+
+@pytest.mark.parametrize(
+    ("title_json", "title"),
+    [
+        (b'"cpu \\u0000 hot"', "cpu \ufffd hot"),
+        (b'"cpu \\uD800 \\udfff hot"', "cpu \ufffd \ufffd hot"),
+        # Surrogates encoded in the bytes themselves, which json.loads decodes from bytes.
+        (b'"cpu \xed\xa0\x80 hot"', "cpu \ufffd hot"),
+        (b'"cpu \\\\u0000 hot"', "cpu \\u0000 hot"),
+        (b'"cpu \xc3\xa9 \\u00e9 hot"', "cpu \xe9 \xe9 hot"),
+    ],
+)
+def test_unstorable_text_is_normalised_however_the_body_spells_it(
+    title_json: bytes, title: str
+) -> None:
+    event = parse_delivery(_titled(title_json))
+
+    assert event.incident is not None
+    assert event.incident.title == title
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("utf-16"),
+        lambda text: text.encode("utf-16-le"),
+        lambda text: text.encode("utf-32"),
+        lambda text: text.encode("utf-8-sig"),
+    ],
+)
+def test_bodies_in_other_encodings_json_reads_parse_as_before(encode: Any) -> None:
+    utf8 = delivery("incident_triggered")
+
+    assert parse_delivery(encode(utf8.decode())) == parse_delivery(utf8)

@@ -131,10 +131,14 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.on_start(start_worker)
     runtime.on_stop(close_http)
 
+    receiver = WebhookReceiver(
+        targets=targets, inbox=writer, unit_of_work=uow, on_stored=worker.wake
+    )
     app = runtime.build_app(
         title="Fireline pagerduty-ingest",
         description=DESCRIPTION,
         routers=[integrations.router, webhooks.router],
+        raw_endpoints=[webhooks.raw_endpoint(receiver)],
     )
     app.state.unit_of_work = uow
     app.state.ingest = IngestContext(
@@ -142,9 +146,6 @@ def create_app(settings: Settings) -> FastAPI:
         public_url=settings.public_url,
         default_api_url=settings.pagerduty_api_url,
         allowed_api_hosts=allowed_api_hosts,
-        receiver=WebhookReceiver(
-            targets=targets, inbox=writer, unit_of_work=uow, on_stored=worker.wake
-        ),
     )
     ERRORS.install(app)
     return app

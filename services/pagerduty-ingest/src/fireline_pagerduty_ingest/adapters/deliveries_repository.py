@@ -32,16 +32,16 @@ class PgDeliveryRepository(PgRepository):
             """
             INSERT INTO deliveries (integration_id, org_id, dedupe_key, event_id, event_type,
                                     incident_id, status, body, incident_type, severity,
-                                    correlation_id, traceparent, processed_at)
+                                    correlation_id, traceparent, parsed_event, processed_at)
             SELECT integration_id, org_id, dedupe_key, event_id, event_type, incident_id, status,
-                   body, incident_type, severity, correlation_id, traceparent,
+                   body, incident_type, severity, correlation_id, traceparent, parsed_event,
                    CASE WHEN status = 'ignored' THEN now() END
             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
                         $7::text[], $8::bytea[], $9::text[], $10::text[], $11::text[],
-                        $12::text[])
+                        $12::text[], $13::text[])
                  WITH ORDINALITY AS t(integration_id, org_id, dedupe_key, event_id, event_type,
                                       incident_id, status, body, incident_type, severity,
-                                      correlation_id, traceparent, position)
+                                      correlation_id, traceparent, parsed_event, position)
             -- Ids follow arrival order, which the worker's per-incident ordering relies on.
             ORDER BY position
             ON CONFLICT ON CONSTRAINT deliveries_dedupe DO NOTHING
@@ -59,6 +59,7 @@ class PgDeliveryRepository(PgRepository):
             [d.severity for d in deliveries],
             [d.correlation_id for d in deliveries],
             [d.traceparent for d in deliveries],
+            [d.parsed_event for d in deliveries],
         )
         stored = {(row["integration_id"], row["dedupe_key"]): row["id"] for row in rows}
         return [stored.pop((d.integration_id, d.dedupe_key), None) for d in deliveries]
@@ -100,7 +101,8 @@ class PgDeliveryRepository(PgRepository):
             FROM candidates c
             WHERE d.id = c.id
             RETURNING d.id, d.integration_id, d.org_id, d.dedupe_key, d.body, d.incident_type,
-                      d.severity, d.correlation_id, d.attempts, d.received_at, d.traceparent
+                      d.severity, d.correlation_id, d.attempts, d.received_at, d.traceparent,
+                      d.parsed_event
             """,
             limit,
             claim_id,
@@ -194,4 +196,5 @@ def _claimed(row: Record) -> ClaimedDelivery:
         attempts=row["attempts"],
         received_at=row["received_at"],
         traceparent=row["traceparent"],
+        parsed_event=row["parsed_event"],
     )

@@ -45,6 +45,8 @@ class NewDelivery:
     severity: str | None
     correlation_id: str | None
     traceparent: str | None = None
+    parsed_event: str | None = None
+    """The parsed delivery's stored form (``webhook.stored_form``) when it is to be published."""
 
     def __repr__(self) -> str:
         return f"NewDelivery(integration={self.integration_id}, key={self.dedupe_key!r})"
@@ -65,6 +67,8 @@ class ClaimedDelivery:
     attempts: int
     received_at: datetime
     traceparent: str | None
+    parsed_event: str | None = None
+    """What the receiver parsed (``webhook.stored_form``); None for rows stored before it was."""
 
 
 def dedupe_key(webhook_id: str | None, event: WebhookEvent) -> str:

@@ -21,13 +21,14 @@ delivery answered with a 4xx is dropped for good, so an unfamiliar shape must ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from json import JSONDecodeError
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fireline_contracts.bounds import (
     EARLIEST_INSTANT,
@@ -188,16 +189,18 @@ class WebhookEvent(_Frozen):
 
 def parse_delivery(raw: bytes) -> WebhookEvent:
     """Parse a raw V3 delivery body; raise MalformedDelivery, saying what is wrong, if it is not."""
+    text = _plain_utf8(raw)
     try:
         # Bounded before normalise_strings walks it: that walk is recursive.
-        document: Any = loads_bounded(raw)
+        document: Any = loads_bounded(raw if text is None else text)
     except ValueError as exc:
         # Bad JSON, bytes that are not UTF-8, and nesting past the limit alike.
         raise MalformedDelivery(f"the body is not valid JSON ({_reason(exc)})") from exc
     # JSON may carry text no incident can hold (U+0000, lone surrogates). Refusing it would make
     # PagerDuty drop the delivery, so it is normalised to U+FFFD instead; the stored raw body
     # keeps what was sent. Every value read below, the dedupe key included, is normalised.
-    document = normalise_strings(document)
+    if text is None or _ESCAPED_UNSTORABLE.search(text) is not None:
+        document = normalise_strings(document)
     if not isinstance(document, dict):
         raise MalformedDelivery(f"the body must be a JSON object, not {_json_type(document)}")
     if "event" not in document:
@@ -231,6 +234,47 @@ def parse_delivery(raw: bytes) -> WebhookEvent:
         if incident is not None and incident.is_reference
         else None,
     )
+
+
+_ESCAPED_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+"""The JSON escapes of U+0000 and of the surrogates (an escaped backslash before one matches too,
+which only costs a walk)."""
+
+
+def _plain_utf8(raw: bytes) -> str | None:
+    """``raw`` as text when it is strict UTF-8 without a byte-order mark; else None.
+
+    In such a text the only way to U+0000 or a lone surrogate is an escape: JSON refuses raw
+    control characters in strings, and strict UTF-8 has no surrogates (``json.loads`` would
+    decode encoded ones from bytes). So a text without those escapes needs no normalising walk,
+    which was half of parsing a delivery. Anything else (UTF-16 or UTF-32, a BOM, encoded
+    surrogates) is parsed from the bytes and walked, as before.
+    """
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        return None
+    # A NUL is in no valid UTF-8 JSON; it is in every UTF-16 or UTF-32 one, which json.loads
+    # would have detected from the bytes.
+    return None if text.startswith("\ufeff") or "\x00" in text else text
+
+
+def stored_form(event: WebhookEvent) -> str:
+    """``event`` as the receiver stores it beside the raw body (``deliveries.parsed_event``)."""
+    return event.model_dump_json()
+
+
+def restored(stored: str | None, raw: bytes) -> WebhookEvent:
+    """The event the receiver parsed from ``raw``: read back from its stored form, a tenth of
+    the cost of parsing and normalising the body again. Parsed from ``raw`` when there is no
+    stored form (a row stored before it was kept) or it no longer validates (stored by a version
+    whose ``WebhookEvent`` differed): the raw body stays the record of what was sent."""
+    if stored is not None:
+        try:
+            return WebhookEvent.model_validate_json(stored)
+        except ValidationError:
+            pass
+    return parse_delivery(raw)
 
 
 def _incident(event_type: str, data: Mapping[str, Any] | None) -> IncidentSnapshot | None:

@@ -9,7 +9,6 @@ from uuid import UUID
 from fastapi import Depends, Request
 
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
-from fireline_pagerduty_ingest.service_layer.webhooks import WebhookReceiver
 from fireline_runtime.http_auth import require_scope
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.tokens import Principal
@@ -25,7 +24,6 @@ class IngestContext:
     default_api_url: str
     allowed_api_hosts: frozenset[str]
     """Hosts an integration's ``pagerduty_api_url`` may name (the SSRF allow-list)."""
-    receiver: WebhookReceiver
 
     def webhook_url(self, integration_id: UUID) -> str:
         """The URL to paste into PagerDuty's webhook subscription."""

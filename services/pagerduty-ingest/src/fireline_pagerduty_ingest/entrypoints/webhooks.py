@@ -2,28 +2,50 @@
 
 Authenticated by PagerDuty's HMAC signature, not by a Bearer token. It answers within
 milliseconds: the delivery is stored and enrichment happens later in the worker.
+
+The hottest route of all (every PagerDuty event of a storm) is a plain ASGI callable,
+:class:`WebhookEndpoint`, answered ahead of FastAPI's routing (``fireline_runtime.raw_routes``):
+FastAPI's routing and request handling cost more CPU than the receiver's own work (BENCHMARKS.md,
+alert storms). The ``APIRoute`` below is what the OpenAPI document describes, and what answers
+the path's other methods; what its endpoint would answer, the ASGI callable answers.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic_core import PydanticCustomError
+from starlette.datastructures import QueryParams
+from starlette.types import Receive, Scope, Send
 
 from fireline_pagerduty_ingest.domain.delivery import MAX_BODY_BYTES
 from fireline_pagerduty_ingest.domain.errors import BodyTooLarge
 from fireline_pagerduty_ingest.domain.signature import SIGNATURE_HEADER
-from fireline_pagerduty_ingest.entrypoints.deps import IngestContext
 from fireline_pagerduty_ingest.entrypoints.schemas import WebhookReceipt
-from fireline_pagerduty_ingest.service_layer.webhooks import IncomingWebhook, receive_webhook
+from fireline_pagerduty_ingest.metrics import WEBHOOK_ROUTE
+from fireline_pagerduty_ingest.service_layer.webhooks import (
+    IncomingWebhook,
+    WebhookReceiver,
+    receive_webhook,
+)
 from fireline_runtime import correlation
+from fireline_runtime.http_body import collect_at_most
 from fireline_runtime.input_text import UNSTORABLE_TEXT, refuse_unstorable
-from fireline_runtime.observability import record_outcome
+from fireline_runtime.observability import record_scope_outcome
+from fireline_runtime.raw_routes import (
+    RawEndpoint,
+    body_chunks,
+    declared_route,
+    header,
+    send_json,
+)
 
 router = APIRouter(tags=["webhooks"])
+
+_SIGNATURE = SIGNATURE_HEADER.lower().encode()
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
@@ -43,7 +65,7 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
 
 
 @router.post(
-    "/webhooks/pagerduty/{integration_id}",
+    WEBHOOK_ROUTE,
     status_code=202,
     response_model=WebhookReceipt,
     summary="Receive a PagerDuty V3 webhook delivery",
@@ -63,40 +85,68 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     },
     openapi_extra={"parameters": list(_OVERRIDES.values())},
 )
-async def receive(integration_id: str, request: Request) -> JSONResponse:
-    # The hottest route of all (every PagerDuty event of a storm): it reads its two optional
-    # query parameters itself, under the same text rule FastAPI would apply, and takes its
-    # context from the app, so FastAPI resolves no dependency and validates no parameter for
-    # it. That was a fifth of the receiver's CPU (BENCHMARKS.md, alert storms); the OpenAPI
-    # entry declares the parameters as before.
-    ingest: IngestContext = request.app.state.ingest
-    incident_type, severity = _overrides(request)
-    body = await _read_capped(request, MAX_BODY_BYTES)
-    receipt = await receive_webhook(
-        ingest.receiver,
-        IncomingWebhook(
-            integration_id=integration_id,
-            body=body,
-            signature=request.headers.get(SIGNATURE_HEADER),
-            webhook_id=request.headers.get("X-Webhook-Id"),
-            query_incident_type=incident_type,
-            query_severity=severity,
-            correlation_id=correlation.get(),
-        ),
-    )
-    answer = WebhookReceipt(
-        status="duplicate" if receipt.duplicate else "accepted",
-        delivery_id=receipt.delivery_id,
-        recorded_as=receipt.status,
-    )
-    record_outcome(request, answer.status)
-    return JSONResponse(answer.model_dump(), status_code=200 if receipt.duplicate else 202)
+async def receive(integration_id: str) -> NoReturn:
+    """Declared for the document only: :class:`WebhookEndpoint` answers this route before the
+    router runs (``bootstrap.py`` installs it), so this is never called."""
+    raise RuntimeError("POST /webhooks/pagerduty/{integration_id} is WebhookEndpoint's")
 
 
-def _overrides(request: Request) -> tuple[str | None, str | None]:
+class WebhookEndpoint:
+    """The receiver as a plain ASGI callable, answering what the declared route documents.
+
+    It reads its path parameter, two optional query parameters and three headers itself, under
+    the rules FastAPI would apply; what it raises (the use case's errors, a query parameter's
+    unstorable text) is answered by the app's exception handlers, as for any route.
+    """
+
+    def __init__(self, receiver: WebhookReceiver) -> None:
+        self._receiver = receiver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        incident_type, severity = _overrides(scope["query_string"])
+        body = await collect_at_most(
+            header(scope, b"content-length"), body_chunks(receive), MAX_BODY_BYTES
+        )
+        if body is None:
+            raise BodyTooLarge(
+                f"The body is larger than {MAX_BODY_BYTES // 1024} KB, PagerDuty's maximum "
+                "delivery size."
+            )
+        receipt = await receive_webhook(
+            self._receiver,
+            IncomingWebhook(
+                integration_id=scope["path_params"]["integration_id"],
+                body=body,
+                signature=header(scope, _SIGNATURE),
+                webhook_id=header(scope, b"x-webhook-id"),
+                query_incident_type=incident_type,
+                query_severity=severity,
+                correlation_id=correlation.get(),
+            ),
+        )
+        outcome = "duplicate" if receipt.duplicate else "accepted"
+        record_scope_outcome(scope, outcome)
+        answer = {
+            "status": outcome,
+            "delivery_id": receipt.delivery_id,
+            "recorded_as": receipt.status,
+        }
+        await send_json(send, 200 if receipt.duplicate else 202, orjson.dumps(answer))
+
+
+def raw_endpoint(receiver: WebhookReceiver) -> RawEndpoint:
+    """The webhook route, answered by :class:`WebhookEndpoint` ahead of routing."""
+    return RawEndpoint(
+        route=declared_route(router.routes, WEBHOOK_ROUTE), app=WebhookEndpoint(receiver)
+    )
+
+
+def _overrides(query_string: bytes) -> tuple[str | None, str | None]:
     """The ``incident_type`` and ``severity`` query parameters (the last of repeated ones, as
     FastAPI takes them); text that cannot be stored is a 400 ``invalid_text``."""
-    query = request.query_params
+    if not query_string:
+        return None, None
+    query = QueryParams(query_string)
     values = (query.get("incident_type"), query.get("severity"))
     refused = [
         {"type": UNSTORABLE_TEXT, "loc": ("query", name), "msg": msg, "input": value}
@@ -114,26 +164,3 @@ def _unstorable(value: str) -> str | None:
     except PydanticCustomError as exc:
         return str(exc)
     return None
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    """The body, read no further than ``limit`` bytes; BodyTooLarge beyond that.
-
-    Content-Length is only a shortcut for refusing early: a chunked body has none and a client
-    may lie, so the stream itself is counted too.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            raise _too_large(limit)
-    return bytes(received)
-
-
-def _too_large(limit: int) -> BodyTooLarge:
-    return BodyTooLarge(
-        f"The body is larger than {limit // 1024} KB, PagerDuty's maximum delivery size."
-    )

@@ -19,7 +19,7 @@ from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials
 from fireline_pagerduty_ingest.domain.errors import UnstorableValue
 from fireline_pagerduty_ingest.domain.sealing import api_token_context
 from fireline_pagerduty_ingest.domain.sync import ECHO_EVENT_TYPES
-from fireline_pagerduty_ingest.domain.webhook import parse_delivery
+from fireline_pagerduty_ingest.domain.webhook import restored
 from fireline_pagerduty_ingest.service_layer.enrichment import enrich
 from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
@@ -93,8 +93,7 @@ async def prepare_alert(
     PagerDuty calls happen here, outside any transaction.
     """
     with _poison_is_unpublishable():
-        # it parsed when received; the bytes are the same
-        event = parse_delivery(delivery.body)
+        event = restored(delivery.parsed_event, delivery.body)
     credentials, severities = await settings_of(delivery.integration_id)
     enrichment = await enrich(
         directory=directory, credentials=credentials, event=event, budget_s=budget_s

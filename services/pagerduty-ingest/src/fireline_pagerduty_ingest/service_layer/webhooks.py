@@ -23,7 +23,7 @@ from fireline_pagerduty_ingest.domain.errors import (
 )
 from fireline_pagerduty_ingest.domain.signature import verify
 from fireline_pagerduty_ingest.domain.target import WebhookTarget
-from fireline_pagerduty_ingest.domain.webhook import parse_delivery
+from fireline_pagerduty_ingest.domain.webhook import parse_delivery, stored_form
 from fireline_pagerduty_ingest.service_layer.ports import DeliveryInbox, WebhookTargets
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
@@ -135,6 +135,7 @@ def _new_delivery(target: WebhookTarget, webhook: IncomingWebhook) -> NewDeliver
         default_incident_type=target.default_incident_type,
         default_severity=target.default_severity,
     )
+    status = initial_status(event)
     return NewDelivery(
         integration_id=target.id,
         org_id=target.org_id,
@@ -142,11 +143,14 @@ def _new_delivery(target: WebhookTarget, webhook: IncomingWebhook) -> NewDeliver
         event_id=event.id,
         event_type=event.event_type,
         incident_id=event.incident.id if event.incident is not None else None,
-        status=initial_status(event),
+        status=status,
         body=webhook.body,
         incident_type=classification.incident_type,
         severity=classification.severity,
         correlation_id=webhook.correlation_id,
+        # Stored with the body, before the 202: the worker reads the event back instead of
+        # parsing the body again. An ignored delivery is never published, so it needs none.
+        parsed_event=stored_form(event) if status == "received" else None,
     )
 
 
