@@ -35,7 +35,7 @@ from fireline_contracts import (
 )
 from fireline_contracts.api_keys import secret_fingerprint
 from fireline_runtime import keys_view
-from fireline_runtime.consumers import EventHandler
+from fireline_runtime.consumers import EventHandler, Treatment
 from fireline_runtime.db import Connection, listen
 from fireline_runtime.http_auth import BearerAuth
 from fireline_runtime.revocation import RevokedKeys, Rotation
@@ -121,12 +121,24 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
 
     runtime.on_start(start)
     runtime.on_stop(close)
+
+    def triage(event: EventEnvelope) -> Treatment:
+        # Only revocations and rotations change the deny list, each claimed once; a watermark
+        # is an upsert a replay cannot undo. Key creations, renames and session starts change
+        # nothing here: acknowledged without a transaction.
+        if isinstance(event, KeyRevoked | KeyRotated | SessionRevoked):
+            return "once"
+        if isinstance(event, KeysWatermark):
+            return keys_view.watermarks_idempotent(event)
+        return "ignore"
+
     runtime.consume(
         EventHandler(
             name=f"{runtime.service}.revoked-keys",
             topic=KEYS,
             handle=record,
             after_commit=remember,
+            triage=triage,
             description="Keeps the deny list of revoked API keys and of secrets rotations retired.",
         )
     )
@@ -136,6 +148,7 @@ def enable_bearer_auth(runtime: ServiceRuntime, settings: TokenSettings) -> Bear
             topic=SESSIONS,
             handle=record,
             after_commit=remember,
+            triage=triage,
             description="Keeps the deny list of ended sessions, whose people's tokens it refuses.",
         )
     )

@@ -35,5 +35,6 @@ def key_projection(uow: UnitOfWorkFactory[UnitOfWork], view: KeysView | None) ->
         topic=KEYS,
         handle=handle,
         after_commit=after_commit,
+        triage=keys_view.watermarks_idempotent,
         description="Keeps auth's projection of API keys (digest, scopes, expiry, revocation).",
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fireline_contracts import KEY_USAGE, EventEnvelope, KeyUsed, TopicSpec
 from fireline_identity.service_layer import audit, keys
-from fireline_identity.service_layer.audit_entries import AUDITED_TOPICS
+from fireline_identity.service_layer.audit_entries import AUDITED_TOPICS, may_audit
 from fireline_identity.service_layer.unit_of_work import UnitOfWork
-from fireline_runtime.consumers import EventHandler
+from fireline_runtime.consumers import EventHandler, Treatment
 from fireline_runtime.db import Connection
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
@@ -46,9 +46,15 @@ def _audit_consumer(uow: UnitOfWorkFactory[UnitOfWork], spec: TopicSpec) -> Even
     async def handle(conn: Connection, event: EventEnvelope) -> None:
         await audit.record(uow=uow.on(conn), event=event)
 
+    def triage(event: EventEnvelope) -> Treatment:
+        # Most of what these topics carry (the keys topic's watermarks, once a second per
+        # partition) is not audited: acknowledged without a transaction or an inbox row.
+        return "once" if may_audit(event) else "ignore"
+
     return EventHandler(
         name=f"identity.audit.{spec.name.split('.')[-2]}",
         topic=spec,
         handle=handle,
+        triage=triage,
         description="Appends the org's audit entry for each security-relevant event.",
     )

@@ -329,6 +329,12 @@ BUILDERS: dict[type[EventEnvelope], Builder] = {
 """Event class → the audit entry it becomes; events not listed are not audited."""
 
 
+def may_audit(event: EventEnvelope) -> bool:
+    """Whether ``event`` is of a kind that can become an audit entry (its builder may still find
+    nothing to record in it)."""
+    return type(event) in BUILDERS
+
+
 def entry_for(event: EventEnvelope) -> AuditEntry | None:
     """The audit entry ``event`` becomes, or None when it is not audited."""
     build = BUILDERS.get(type(event))
