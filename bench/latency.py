@@ -26,7 +26,6 @@ from bench.target import Target
 from fireline_contracts import INCIDENTS, IncidentStarted, TopicSpec, parse_event, topic_name
 
 TARGET_P99_MS = 100.0
-LONE_RATE = 20.0
 LONE_TARGET_P99_MS = 50.0
 MATCH_TIMEOUT_S = 30.0
 """How long after the last answer the consumer may still deliver a missing IncidentStarted."""
@@ -137,9 +136,10 @@ async def end_to_end(ctx: Context) -> Outcome:
 
 
 async def lone_deliveries(ctx: Context) -> Outcome:
-    """Scenario 9: 20/s, far below capacity: a lone delivery must not wait for a batch to fill."""
+    """Scenario 9: 20/s (``--lone-rate``), far below capacity: a lone delivery must not wait
+    for a batch to fill, nor, after an idle gap, for a consumer's idle back-off."""
     return await steady_rate(
-        ctx, Outcome.of(9), LONE_RATE, ctx.options.latency_seconds, LONE_TARGET_P99_MS
+        ctx, Outcome.of(9), ctx.options.lone_rate, ctx.options.latency_seconds, LONE_TARGET_P99_MS
     )
 
 

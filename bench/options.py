@@ -67,6 +67,8 @@ class Options:
     external: External | None
     brokers: tuple[str, ...] = BROKERS
     postgres: str = "embedded"
+    lone_rate: float = 20.0
+    """Scenario 9's rate: 20/s by default; 1/s or less puts an idle gap before each delivery."""
 
     @property
     def in_run_order(self) -> list[int]:
@@ -83,6 +85,7 @@ class Options:
             "drain_timeout_s": self.drain_timeout,
             "rate_per_s": self.rate,
             "latency_seconds": self.latency_seconds,
+            "lone_rate_per_s": self.lone_rate,
             "trials": self.trials,
             "smoke": self.smoke,
             "brokers": list(self.brokers) if self.external is None else ["external"],
@@ -137,6 +140,12 @@ def parser() -> argparse.ArgumentParser:
         "--latency-seconds", type=float, default=30.0, help="scenarios 4, 9, 11, 13: duration"
     )
     p.add_argument(
+        "--lone-rate",
+        type=float,
+        default=20.0,
+        help="scenario 9: deliveries a second (below 2/s, each follows an idle gap)",
+    )
+    p.add_argument(
         "--trials", type=int, default=50, help="scenarios 5, 6 (and 12, at most 20): trials each"
     )
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
@@ -186,8 +195,9 @@ def parse(argv: list[str] | None = None) -> Options:
         p.error("need --threads >= 1 and --connections >= --threads")
     if set(scenarios) & {1, 8} and args.deliveries < args.threads:
         p.error("--deliveries must be at least --threads (each wrk thread sends a share)")
-    if args.rate <= 0 or args.latency_seconds <= 0 or args.trials < 1 or seconds < 1:
-        p.error("--rate, --latency-seconds, --seconds and --trials must be positive")
+    rates = (args.rate, args.lone_rate, args.latency_seconds)
+    if min(rates) <= 0 or args.trials < 1 or seconds < 1:
+        p.error("--rate, --lone-rate, --latency-seconds, --seconds and --trials must be positive")
     return Options(
         scenarios=scenarios,
         seconds=seconds,
@@ -203,6 +213,7 @@ def parse(argv: list[str] | None = None) -> Options:
         external=_external(p, args),
         brokers=brokers,
         postgres=args.postgres,
+        lone_rate=args.lone_rate,
     )
 
 
