@@ -100,7 +100,7 @@ async def test_old_finished_deliveries_go_recent_and_pending_ones_stay(
         await _age(svc, ["late-finish"], received_days=10, processed_days=1)
 
         deleted = await prune_deliveries(
-            uow=svc.app.state.unit_of_work(), finished_before=datetime.now(UTC) - timedelta(days=7)
+            uow=svc.app.state.context.uow(), finished_before=datetime.now(UTC) - timedelta(days=7)
         )
 
         assert deleted == 3

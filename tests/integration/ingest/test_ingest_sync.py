@@ -41,7 +41,7 @@ T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def uow_of(svc: IngestApp) -> UnitOfWorkFactory[UnitOfWork]:
-    factory: UnitOfWorkFactory[UnitOfWork] = svc.app.state.unit_of_work
+    factory: UnitOfWorkFactory[UnitOfWork] = svc.app.state.context.uow
     return factory
 
 

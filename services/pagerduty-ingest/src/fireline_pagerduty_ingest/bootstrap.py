@@ -15,18 +15,13 @@ from fireline_pagerduty_ingest.adapters.postgres import PgUnitOfWork
 from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
 from fireline_pagerduty_ingest.config import Settings
 from fireline_pagerduty_ingest.domain.sync import parse_schedule
-from fireline_pagerduty_ingest.entrypoints import integrations, webhooks
+from fireline_pagerduty_ingest.entrypoints import background, integrations, webhooks
+from fireline_pagerduty_ingest.entrypoints.background import DeliveryWorker, WorkerSettings
 from fireline_pagerduty_ingest.entrypoints.consumers import incidents_consumer
-from fireline_pagerduty_ingest.entrypoints.deps import IngestContext
 from fireline_pagerduty_ingest.entrypoints.errors import ERRORS
-from fireline_pagerduty_ingest.entrypoints.pruner import DeliveryPruner
-from fireline_pagerduty_ingest.entrypoints.worker import (
-    DeliveryWorker,
-    WorkerSettings,
-    run_sync_dispatcher,
-)
 from fireline_pagerduty_ingest.metrics import IngestMetrics
 from fireline_pagerduty_ingest.migrations import migrations
+from fireline_pagerduty_ingest.service_layer.context import IngestContext
 from fireline_pagerduty_ingest.service_layer.sync import SyncDispatcher, SyncDispatchSettings
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_pagerduty_ingest.service_layer.webhooks import WebhookReceiver, load_target
@@ -110,25 +105,24 @@ def create_app(settings: Settings) -> FastAPI:
 
     targets = CachedTargets(box, lambda integration_id: load_target(uow(), integration_id))
     writer = DeliveryWriter(lambda: runtime.pool)
-    pruner = DeliveryPruner(uow=uow, retention_s=settings.delivery_retention_s)
+    context = IngestContext(
+        uow=uow,
+        box=box,
+        public_url=settings.public_url,
+        default_api_url=settings.pagerduty_api_url,
+        allowed_api_hosts=allowed_api_hosts,
+    )
 
-    async def start_worker(rt: ServiceRuntime) -> None:
-        # After migrations, so the first pass already finds deliveries a previous process left.
-        rt.spawn(worker.run(), "delivery-worker")
-        rt.spawn(pruner.run(), "delivery-pruner")
-        rt.spawn(
-            run_sync_dispatcher(
-                dispatcher, poll_interval_s=settings.pagerduty_sync_poll_interval_s
-            ),
-            "pagerduty-sync-dispatcher",
+    async def start_background(rt: ServiceRuntime) -> None:
+        background.start(
+            rt, context, settings, worker=worker, dispatcher=dispatcher, targets=targets
         )
-        rt.spawn(targets.cache.run(settings.database_url), "webhook-target-cache-listener")
 
     async def close_http(_: ServiceRuntime) -> None:
         await writer.close()
         await http.aclose()
 
-    runtime.on_start(start_worker)
+    runtime.on_start(start_background)
     runtime.on_stop(close_http)
 
     receiver = WebhookReceiver(
@@ -140,12 +134,6 @@ def create_app(settings: Settings) -> FastAPI:
         routers=[integrations.router, webhooks.router],
         raw_endpoints=[webhooks.raw_endpoint(receiver)],
     )
-    app.state.unit_of_work = uow
-    app.state.ingest = IngestContext(
-        box=box,
-        public_url=settings.public_url,
-        default_api_url=settings.pagerduty_api_url,
-        allowed_api_hosts=allowed_api_hosts,
-    )
+    app.state.context = context
     ERRORS.install(app)
     return app

@@ -1,7 +1,7 @@
 """The unit of work of the ingest service: its repositories on one transaction with the outbox.
 
-The SQL lives in ``integrations_repository`` and ``deliveries_repository``; the transaction, the
-connection's lifetime and the outbox in the runtime's ``PgUnitOfWork``.
+The SQL lives in the ``*_repository`` modules; the transaction, the connection's lifetime and the
+outbox in the runtime's ``PgUnitOfWork``.
 """
 
 from __future__ import annotations
@@ -18,43 +18,15 @@ from fireline_pagerduty_ingest.domain.alert import AlertEventType
 from fireline_pagerduty_ingest.domain.errors import UnstorableValue
 from fireline_pagerduty_ingest.service_layer.integration_events import IntegrationEventType
 from fireline_runtime import unit_of_work as runtime_uow
-from fireline_runtime.db import Connection
+from fireline_runtime.unit_of_work import repository
 
 
 class PgUnitOfWork(runtime_uow.PgUnitOfWork):
-    """Integrations and deliveries, on one transaction with the outbox."""
+    """Integrations, deliveries and sync requests, on one transaction with the outbox."""
 
-    _integrations: PgIntegrationRepository | None = None
-    _deliveries: PgDeliveryRepository | None = None
-    _sync: PgSyncRepository | None = None
-
-    def _bind(self, conn: Connection) -> None:
-        self._integrations = PgIntegrationRepository(conn)
-        self._deliveries = PgDeliveryRepository(conn)
-        self._sync = PgSyncRepository(conn)
-
-    def _unbind(self) -> None:
-        self._integrations = None
-        self._deliveries = None
-        self._sync = None
-
-    @property
-    def integrations(self) -> PgIntegrationRepository:
-        if self._integrations is None:
-            raise RuntimeError("enter the unit of work first")
-        return self._integrations
-
-    @property
-    def deliveries(self) -> PgDeliveryRepository:
-        if self._deliveries is None:
-            raise RuntimeError("enter the unit of work first")
-        return self._deliveries
-
-    @property
-    def sync(self) -> PgSyncRepository:
-        if self._sync is None:
-            raise RuntimeError("enter the unit of work first")
-        return self._sync
+    integrations = repository(PgIntegrationRepository)
+    deliveries = repository(PgDeliveryRepository)
+    sync = repository(PgSyncRepository)
 
     async def publish(
         self, event: AlertEventType | IntegrationEventType | PagerDutySyncAttempted

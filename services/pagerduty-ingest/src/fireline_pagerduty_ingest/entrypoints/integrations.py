@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse
 from fireline_pagerduty_ingest.domain.errors import IntegrationNotFound, InvalidIntegration
 from fireline_pagerduty_ingest.domain.integration import KEEP, IntegrationChanges, WriteBack
 from fireline_pagerduty_ingest.entrypoints.deps import (
-    Ingest,
-    IngestContext,
+    Context,
     ReadIntegrations,
     Uow,
     WriteIntegrations,
@@ -28,6 +27,7 @@ from fireline_pagerduty_ingest.entrypoints.schemas import (
     UpdateIntegrationIn,
 )
 from fireline_pagerduty_ingest.service_layer import integrations as use_cases
+from fireline_pagerduty_ingest.service_layer.context import IngestContext
 from fireline_pagerduty_ingest.service_layer.integrations import SavedIntegration
 
 router = APIRouter(prefix="/v1/integrations/pagerduty", tags=["integrations"])
@@ -40,17 +40,17 @@ router = APIRouter(prefix="/v1/integrations/pagerduty", tags=["integrations"])
     summary="Create a PagerDuty integration",
 )
 async def create_integration(
-    body: CreateIntegrationIn, principal: WriteIntegrations, ingest: Ingest, uow: Uow
+    body: CreateIntegrationIn, principal: WriteIntegrations, context: Context, uow: Uow
 ) -> JSONResponse:
     saved = await use_cases.create_integration(
         uow=uow,
-        box=ingest.box,
+        box=context.box,
         org_id=org_of(principal),
         name=body.name,
         signing_secrets=body.signing_secrets,
         pagerduty_api_token=body.pagerduty_api_token,
-        pagerduty_api_url=body.pagerduty_api_url or ingest.default_api_url,
-        allowed_api_hosts=ingest.allowed_api_hosts,
+        pagerduty_api_url=body.pagerduty_api_url or context.default_api_url,
+        allowed_api_hosts=context.allowed_api_hosts,
         default_severity=body.default_severity,
         default_incident_type=body.default_incident_type,
         by=key_of(principal),
@@ -61,27 +61,27 @@ async def create_integration(
             from_email=body.from_email,
         ),
     )
-    return _saved(ingest, saved, status.HTTP_201_CREATED)
+    return _saved(context, saved, status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=IntegrationListOut, summary="List the org's PagerDuty integrations")
 async def list_integrations(
-    principal: ReadIntegrations, ingest: Ingest, uow: Uow
+    principal: ReadIntegrations, context: Context, uow: Uow
 ) -> IntegrationListOut:
     found = await use_cases.list_integrations(uow=uow, org_id=org_of(principal))
     return IntegrationListOut(
-        items=[IntegrationOut.of(i, webhook_url=ingest.webhook_url(i.id)) for i in found]
+        items=[IntegrationOut.of(i, webhook_url=context.webhook_url(i.id)) for i in found]
     )
 
 
 @router.get("/{integration_id}", response_model=IntegrationOut, summary="Get an integration")
 async def get_integration(
-    integration_id: str, principal: ReadIntegrations, ingest: Ingest, uow: Uow
+    integration_id: str, principal: ReadIntegrations, context: Context, uow: Uow
 ) -> IntegrationOut:
     integration = await use_cases.get_integration(
         uow=uow, org_id=org_of(principal), integration_id=_id(integration_id)
     )
-    return IntegrationOut.of(integration, webhook_url=ingest.webhook_url(integration.id))
+    return IntegrationOut.of(integration, webhook_url=context.webhook_url(integration.id))
 
 
 @router.patch(
@@ -93,19 +93,19 @@ async def update_integration(
     integration_id: str,
     body: UpdateIntegrationIn,
     principal: WriteIntegrations,
-    ingest: Ingest,
+    context: Context,
     uow: Uow,
 ) -> JSONResponse:
     saved = await use_cases.update_integration(
         uow=uow,
-        box=ingest.box,
+        box=context.box,
         org_id=org_of(principal),
         integration_id=_id(integration_id),
-        changes=_changes(body, default_api_url=ingest.default_api_url),
-        allowed_api_hosts=ingest.allowed_api_hosts,
+        changes=_changes(body, default_api_url=context.default_api_url),
+        allowed_api_hosts=context.allowed_api_hosts,
         by=key_of(principal),
     )
-    return _saved(ingest, saved, status.HTTP_200_OK)
+    return _saved(context, saved, status.HTTP_200_OK)
 
 
 @router.delete(
@@ -155,9 +155,9 @@ def _changes(body: UpdateIntegrationIn, *, default_api_url: str) -> IntegrationC
     )
 
 
-def _saved(ingest: IngestContext, saved: SavedIntegration, status_code: int) -> JSONResponse:
+def _saved(context: IngestContext, saved: SavedIntegration, status_code: int) -> JSONResponse:
     integration = saved.integration
-    view = IntegrationOut.of(integration, webhook_url=ingest.webhook_url(integration.id))
+    view = IntegrationOut.of(integration, webhook_url=context.webhook_url(integration.id))
     document = view.model_dump(mode="json")
     if saved.generated_secret is not None:
         document["signing_secret"] = saved.generated_secret

@@ -1,10 +1,16 @@
-"""The enrichment worker: drains stored deliveries into alerts, after the webhook's 202.
+"""ingest's background loops, all started here: the enrichment worker, the deliveries' pruner,
+the PagerDuty sync dispatcher and the webhook targets' cache listener.
 
-One loop per process. Each pass leases a batch of pending deliveries — at most the oldest one of
-each PagerDuty incident, so an incident's alerts keep PagerDuty's order — and handles the batch
-concurrently (different incidents never wait on each other's PagerDuty lookups). The loop wakes
-when the receiver stores a delivery, and polls as well, which picks up deliveries stored by other
-replicas and deliveries left pending by a process that died (their lease runs out).
+The enrichment worker drains stored deliveries into alerts, after the webhook's 202. One loop per
+process. Each pass leases a batch of pending deliveries — at most the oldest one of each PagerDuty
+incident, so an incident's alerts keep PagerDuty's order — and handles the batch concurrently
+(different incidents never wait on each other's PagerDuty lookups). The loop wakes when the
+receiver stores a delivery, and polls as well, which picks up deliveries stored by other replicas
+and deliveries left pending by a process that died (their lease runs out).
+
+The pruner deletes finished deliveries, raw bodies included, once they are old: without it every
+delivery body PagerDuty ever sent would stay in the database. One loop per process; replicas
+pruning at the same time skip each other's rows instead of waiting for them.
 """
 
 from __future__ import annotations
@@ -15,9 +21,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from fireline_pagerduty_ingest.adapters.target_cache import CachedTargets
+from fireline_pagerduty_ingest.config import Settings
 from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery
+from fireline_pagerduty_ingest.service_layer.context import IngestContext
 from fireline_pagerduty_ingest.service_layer.deliveries import (
     Outcome,
     PublishingSettings,
@@ -25,6 +35,7 @@ from fireline_pagerduty_ingest.service_layer.deliveries import (
     UnpublishableDelivery,
     claim_deliveries,
     prepare_alert,
+    prune_deliveries,
     publish_alerts,
     publishing_settings,
     release_delivery,
@@ -37,9 +48,35 @@ from fireline_runtime.db import TRANSIENT_DB_ERRORS
 from fireline_runtime.group_commit import GroupCommit
 from fireline_runtime.periodic import run_periodically
 from fireline_runtime.secret_box import SecretBox
+from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL_S = 600.0
+"""How often old deliveries are looked for: retention is counted in days, so minutes are plenty,
+and each pass is an index range scan over what it deletes."""
+
+
+def start(
+    runtime: ServiceRuntime,
+    context: IngestContext,
+    settings: Settings,
+    *,
+    worker: DeliveryWorker,
+    dispatcher: SyncDispatcher,
+    targets: CachedTargets,
+) -> None:
+    """Spawn every loop; called once the migrations ran (an ``on_start`` hook), so the first
+    pass already finds the deliveries a previous process left."""
+    runtime.spawn(worker.run(), "delivery-worker")
+    pruner = DeliveryPruner(uow=context.uow, retention_s=settings.delivery_retention_s)
+    runtime.spawn(pruner.run(), "delivery-pruner")
+    runtime.spawn(
+        run_sync_dispatcher(dispatcher, poll_interval_s=settings.pagerduty_sync_poll_interval_s),
+        "pagerduty-sync-dispatcher",
+    )
+    runtime.spawn(targets.cache.run(settings.database_url), "webhook-target-cache-listener")
 
 
 @dataclass(frozen=True)
@@ -210,6 +247,42 @@ def _once_each(
         return asyncio.shield(loading[integration_id])
 
     return settings_of
+
+
+class DeliveryPruner:
+    """Deletes deliveries that finished more than ``retention_s`` ago, every ``interval_s``."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory[UnitOfWork],
+        retention_s: float,
+        interval_s: float = PRUNE_INTERVAL_S,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._uow = uow
+        self._retention = timedelta(seconds=retention_s)
+        self._interval_s = interval_s
+        self._now = now
+
+    async def run(self) -> None:
+        """Prune now, then every ``interval_s``, until cancelled."""
+        await run_periodically("delivery pruning", self._pass, interval_s=self._interval_s)
+
+    async def _pass(self) -> None:
+        await self.run_once()
+
+    async def run_once(self) -> int:
+        """One pass; the number of deliveries deleted."""
+        deleted = await prune_deliveries(
+            uow=self._uow(), finished_before=self._now() - self._retention
+        )
+        if deleted:
+            log.info(
+                "old deliveries deleted",
+                extra={"deleted": deleted, "retention_s": self._retention.total_seconds()},
+            )
+        return deleted
 
 
 async def run_sync_dispatcher(dispatcher: SyncDispatcher, *, poll_interval_s: float) -> None:
