@@ -146,10 +146,16 @@ async def test_same_event_delivered_twice_changes_state_once(
             kafka, topic, (key.bytes, raw), (key.bytes, raw), (key.bytes, follow_up.to_bytes())
         )
         assert await wait_for(_applied_count(runtime, 2), timeout=20)
-        await asyncio.sleep(0.5)
+        state = runtime.consumers.states["probe.apply"]
+
+        # The follow-up, on the same partition after the copy, is the positive signal; the
+        # counters are settled just after the commit that made its row visible.
+        async def all_three_seen() -> bool:
+            return state.processed + state.duplicates >= 3
+
+        assert await wait_for(all_three_seen, timeout=20)
         async with runtime.pool.acquire() as conn:
             names = await conn.fetch("SELECT name FROM applied WHERE key = $1", key)
-        state = runtime.consumers.states["probe.apply"]
     assert sorted(r["name"] for r in names) == ["1", "2"]
     assert state.duplicates == 1
 
