@@ -192,6 +192,29 @@ async def test_a_triaged_handler_claims_only_what_it_applies_once(
     assert (state.ignored, state.duplicates) == (1, 1)
 
 
+async def test_an_event_its_triage_fails_on_goes_to_the_dlq_and_the_partition_moves_on(
+    database: str, kafka: str, topic_prefix: str
+) -> None:
+    runtime = probe.build(database_url=database, bootstrap=kafka, prefix=topic_prefix, triage=True)
+    key = uuid.uuid4()
+    bad, good = (
+        KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name=name))
+        for name in ("untriageable", "after-it")
+    )
+    async with probe.running(runtime):
+        topic = topic_name(KEYS, runtime.settings.topic_prefix)
+        assert await wait_for(_consumers_ready(runtime), timeout=20)
+        await _publish(kafka, topic, (key.bytes, bad.to_bytes()), (key.bytes, good.to_bytes()))
+        # The record after it, on the same partition, is applied: the partition was not wedged.
+        assert await wait_for(_applied_count(runtime, 1), timeout=30)
+        dead = await read_topic(kafka, dlq_name(topic), until=1, timeout=10)
+        async with runtime.pool.acquire() as conn:
+            applied = [r["name"] for r in await conn.fetch("SELECT name FROM applied")]
+    assert applied == ["after-it"]
+    assert [record.value for record in dead] == [bad.to_bytes()]
+    assert dict(dead[0].headers)["x-dlq-error-type"] == b"LookupError"
+
+
 async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
     database: str, kafka: str, topic_prefix: str
 ) -> None:

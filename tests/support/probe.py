@@ -107,8 +107,11 @@ def build(
 
 def treatment_by_name(event: EventEnvelope) -> Treatment:
     """With ``triage``: names starting ``ignore`` are ignored, ``idempotent`` ones are applied
-    without an inbox row, the rest once."""
+    without an inbox row, ``untriageable`` ones make the triage fail (a bug in it), the rest
+    once."""
     assert isinstance(event, KeyRenamed)
+    if event.payload.name.startswith("untriageable"):
+        raise LookupError(f"no treatment for {event.payload.name!r}")
     for treatment in ("ignore", "idempotent"):
         if event.payload.name.startswith(treatment):
             return treatment

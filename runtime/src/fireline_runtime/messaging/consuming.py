@@ -86,7 +86,8 @@ class BatchConsumer:
         self._pool_getter = pool_getter
         self._metrics = metrics
         self._session_timeout_ms = session_timeout_ms
-        self._fetch_max_wait_ms = fetch_max_wait_ms
+        # At least 1 ms: getmany(timeout_ms=0) returns without awaiting, and _fetch would spin.
+        self._fetch_max_wait_ms = max(fetch_max_wait_ms, 1)
         self._max_retries = max_retries
         self._retry_backoff_s = retry_backoff_s
         self._subscribed = False
@@ -211,7 +212,10 @@ class BatchConsumer:
                 return False  # a poison record: the one-by-one path dead-letters it
         handler = parsed[0][0]  # a partition belongs to one topic, so to one handler
         events = [event for _, event in parsed]
-        treatments = [_treatment(handler, event) for event in events]
+        try:
+            treatments = [_treatment(handler, event) for event in events]
+        except Exception:
+            return False  # the one-by-one path dead-letters the record its triage refuses
         if all(treatment == "ignore" for treatment in treatments):
             # Nothing to write, so nothing to make atomic: no connection, no BEGIN and COMMIT.
             self._settle(handler, events, treatments, [False] * len(events), started)
@@ -315,7 +319,12 @@ class BatchConsumer:
             state.dead_lettered += 1
             return
         correlation.set_(event.correlation_id)
-        treatment = _treatment(handler, event)
+        try:
+            treatment = _treatment(handler, event)
+        except Exception as exc:  # a triage bug must not wedge the partition: set it aside
+            await self._dead_letters.send(handler.name, record, exc, attempts=0)
+            state.dead_lettered += 1
+            return
         if treatment == "ignore":
             self._committed(handler, event, "ignored", seconds=0.0)
             return
