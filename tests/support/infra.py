@@ -29,7 +29,7 @@ from pathlib import Path
 from fireline_devtools import brokers, kafka
 from fireline_devtools.brokers import EmbeddedBroker
 from fireline_devtools.net import free_port
-from fireline_devtools.postgres import Postgres, drop_database, ensure_database
+from fireline_devtools.postgres import MAX_CONNECTIONS, Postgres, drop_database, ensure_database
 from fireline_devtools.tansu import Tansu
 from fireline_devtools.tansu import version as tansu_version
 from support.tcp_proxy import FaultProxy
@@ -67,7 +67,11 @@ def test_broker_kind() -> str:
 def container_postgres() -> Iterator[Postgres]:
     from testcontainers.postgres import PostgresContainer
 
-    with PostgresContainer("postgres:16-alpine", driver=None) as pg:
+    # The same connection limit as the embedded server (fireline_devtools.postgres).
+    container = PostgresContainer("postgres:16-alpine", driver=None).with_command(
+        f"postgres -c max_connections={MAX_CONNECTIONS}"
+    )
+    with container as pg:
         yield Postgres(pg.get_connection_url(), "testcontainers")
 
 

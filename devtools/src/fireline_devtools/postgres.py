@@ -8,6 +8,7 @@ one answers; else a real embedded PostgreSQL from the ``pgserver`` wheel, kept i
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import urllib.parse
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import asyncpg
 from fireline_devtools.net import port_open
 
 LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 400
 """The embedded server's connection limit. PostgreSQL's default, 100, is what one stack of five
@@ -70,12 +73,19 @@ async def find_postgres(state_dir: Path) -> Postgres:
         str(data), cleanup_mode="stop"
     )
     if await _raise_connection_limit(server.get_uri()):
-        # The limit is read only at start: stop the server (this process is its only user
-        # when it just set it) and start it again on the same data.
+        # The limit is read only at start: stop the server and start it again on the same data.
+        # pgserver stops it only if no other process holds it (a bench run, say); then the new
+        # limit waits for the next start, and saying so beats a "too many clients" later.
         server.cleanup()
         server = pgserver.get_server(  # type: ignore[attr-defined]
             str(data), cleanup_mode="stop"
         )
+        if await _raise_connection_limit(server.get_uri()):
+            log.warning(
+                "the embedded PostgreSQL in %s is shared with another process and keeps its old "
+                "connection limit until it restarts",
+                data,
+            )
     return Postgres(server.get_uri(), f"embedded PostgreSQL in {data}", server)
 
 
