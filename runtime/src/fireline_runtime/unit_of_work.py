@@ -101,8 +101,7 @@ class PgUnitOfWork:
     """One transaction (a savepoint when inside ``conn``'s), and the outbox rows it commits with.
 
     Subclasses declare their repositories as :class:`repository` attributes; they exist only
-    while the unit of work is entered. :meth:`_bind` and :meth:`_unbind` remain as hooks for a
-    subclass that attaches more to the connection.
+    while the unit of work is entered.
     """
 
     def __init__(
@@ -123,12 +122,6 @@ class PgUnitOfWork:
         self._outbox_rows: list[Row] = []
         # The repositories built in this entry, by attribute name; None outside the unit of work.
         self._repositories: dict[str, Any] | None = None
-
-    def _bind(self, conn: Connection) -> None:
-        """Attach the repositories to ``conn``."""
-
-    def _unbind(self) -> None:
-        """Detach the repositories."""
 
     @property
     def connection(self) -> Connection:
@@ -157,13 +150,11 @@ class PgUnitOfWork:
         conn = await self._connect()
         self._conn = conn
         self._repositories = {}
-        self._bind(conn)
         try:
             yield self
         finally:
             self._conn = None
             self._repositories = None
-            self._unbind()
             await self._release()
 
     async def __aenter__(self) -> Self:
@@ -176,7 +167,6 @@ class PgUnitOfWork:
             raise
         self._conn = conn
         self._repositories = {}
-        self._bind(conn)
         return self
 
     async def __aexit__(
@@ -192,7 +182,6 @@ class PgUnitOfWork:
         self._conn = None
         self._transaction = None
         self._repositories = None
-        self._unbind()
         try:
             if exc_type is None:
                 try:
