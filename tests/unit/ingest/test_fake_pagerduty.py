@@ -139,7 +139,7 @@ def test_requests_without_the_v2_accept_header_are_refused(pd: FakePagerDuty) ->
 def test_slow_mode_outlasts_a_client_timeout_and_normal_mode_recovers(
     pd: FakePagerDuty, client: httpx.Client
 ) -> None:
-    pd.set_mode("slow", delay=0.5)
+    pd.set_mode("slow", delay=5)
 
     with pytest.raises(httpx.TimeoutException):
         client.get(f"/users/{TRIGGERING_USER_ID}", timeout=0.2)
@@ -234,7 +234,9 @@ async def test_it_serves_async_tests_too() -> None:
             "/oncalls",
             params={"escalation_policy_ids[]": ESCALATION_POLICY_ID, "include[]": "users"},
         )
-        fake.set_mode("slow", delay=0.5)
+        # Far past the client's timeout, so a loaded machine that wakes the test's event loop
+        # late still finds the timer expired before any answer; stopping does not wait for it.
+        fake.set_mode("slow", delay=30)
         with pytest.raises(httpx.TimeoutException):
             await http.get(f"/users/{ON_CALL_USER_ID}", timeout=0.2)
 
