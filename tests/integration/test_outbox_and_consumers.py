@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections import defaultdict
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -23,13 +24,18 @@ pytestmark = pytest.mark.integration
 _PARTITIONER = DefaultPartitioner()
 
 
+@pytest.mark.parametrize("retention_s", [7 * 24 * 3600.0, 0.0], ids=["kept", "deleted"])
 async def test_outbox_publishes_each_committed_row_once_in_key_order(
-    database: str, kafka: str, topic_prefix: str
+    database: str, kafka: str, topic_prefix: str, retention_s: float
 ) -> None:
     keys = [uuid.uuid4() for _ in range(8)]
     per_key = 15
     runtime = probe.build(
-        database_url=database, bootstrap=kafka, prefix=topic_prefix, consume=False
+        database_url=database,
+        bootstrap=kafka,
+        prefix=topic_prefix,
+        consume=False,
+        outbox_retention_s=retention_s,
     )
     async with probe.running(runtime):
         # Every key is written by many transactions at once; the row lock on the counter and the
@@ -39,6 +45,14 @@ async def test_outbox_publishes_each_committed_row_once_in_key_order(
         assert rolled_back == -1
         assert runtime.relay is not None
         assert await wait_for(lambda: _no_pending(runtime), timeout=20)
+        conn = await asyncpg.connect(database)
+        try:
+            left = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+            unsent = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        finally:
+            await conn.close()
+        # Kept, every acknowledged row is there with its time; with no retention, none is.
+        assert (left, unsent) == ((len(keys) * per_key, 0) if retention_s else (0, 0))
 
         records = await read_topic(
             kafka,

@@ -94,11 +94,12 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            self.metrics.http_requests.labels(method, template, str(status)).inc()
-            self.metrics.http_seconds.labels(method, template).observe(elapsed)
+            metrics = self.metrics
+            metrics.labelled(metrics.http_requests, method, template, str(status)).inc()
+            metrics.labelled(metrics.http_seconds, method, template).observe(elapsed)
             if (counter := self.outcomes.get(template)) is not None:
                 outcome = recorded_outcome(scope) or _default_outcome(status)
-                counter.labels(outcome, str(status)).inc()
+                metrics.labelled(counter, outcome, str(status)).inc()
             if template not in PROBES:
                 self.log.info(
                     "request",

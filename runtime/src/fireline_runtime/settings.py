@@ -73,8 +73,9 @@ class ServiceSettings(KafkaClientSettings):
     )
     outbox_retention_s: float = Field(
         default=7 * 24 * 3600,
-        gt=0,
-        description="How long published outbox rows are kept before they are pruned.",
+        ge=0,
+        description="How long published outbox rows are kept before they are pruned; 0 deletes "
+        "each row once the broker acknowledged it.",
     )
     http_host: str = Field(default="127.0.0.1", description="HTTP bind address.")
     http_port: int = Field(default=8000, description="HTTP port.")

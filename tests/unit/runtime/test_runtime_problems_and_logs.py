@@ -210,3 +210,27 @@ async def test_error_map_renders_headers_and_extension_members_as_problem_json()
         "instance": "/slow",
         "retry_after": 7,
     }
+
+
+def test_labelled_children_count_into_the_registry_like_labels_does() -> None:
+    metrics = Metrics("test")
+    for _ in range(3):
+        metrics.labelled(metrics.consumed, "probe.apply", "processed").inc()
+    metrics.consumed.labels("probe.apply", "processed").inc()
+    metrics.labelled(metrics.consume_seconds, "probe.apply").observe(0.25)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    # One child per label set, whichever way it was asked for.
+    assert (
+        sample("fireline_events_consumed_total", consumer="probe.apply", outcome="processed") == 4
+    )
+    assert sample("fireline_event_handle_seconds_sum", consumer="probe.apply") == 0.25
+    # Kept per registry: another service instance's metrics start from nothing.
+    assert (
+        Metrics("other").registry.get_sample_value(
+            "fireline_events_consumed_total", {"consumer": "probe.apply", "outcome": "processed"}
+        )
+        is None
+    )

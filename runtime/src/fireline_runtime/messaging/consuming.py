@@ -287,19 +287,20 @@ class BatchConsumer:
                 },
             )
         state = self.states[handler.name]
+        metrics = self._metrics
         if outcome == "applied":
             state.processed += 1
             if handler.after_commit is not None:
                 handler.after_commit(event)
-            self._metrics.event_end_to_end.labels(handler.name, event.event_type).observe(
+            metrics.labelled(metrics.event_end_to_end, handler.name, event.event_type).observe(
                 (datetime.now(UTC) - event.occurred_at).total_seconds()
             )
         elif outcome == "duplicate":
             state.duplicates += 1
         else:
             state.ignored += 1
-        self._metrics.consumed.labels(handler.name, _METRIC_OUTCOMES[outcome]).inc()
-        self._metrics.consume_seconds.labels(handler.name).observe(seconds)
+        metrics.labelled(metrics.consumed, handler.name, _METRIC_OUTCOMES[outcome]).inc()
+        metrics.labelled(metrics.consume_seconds, handler.name).observe(seconds)
 
     async def _consume(
         self, handler: EventHandler, record: ConsumerRecord[bytes, bytes], state: ConsumerState
