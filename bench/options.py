@@ -8,9 +8,9 @@ from pathlib import Path
 
 from bench import ROOT, pgcluster
 
-ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 
-RUN_ORDER = (0, 2, 3, 5, 12, 6, 9, 8, 11, 13, 14, 4, 10, 1, 7, 15)
+RUN_ORDER = (0, 2, 3, 5, 12, 6, 9, 8, 11, 13, 14, 4, 10, 1, 7, 15, 16)
 """Quiet scenarios first: the ceiling, then the wrk runs and probes that a backlog of webhooks
 would disturb (12: logout -> a person's token refused, beside 5). Then the webhook scenarios from
 the lightest: 20/s (9), which always drains; the burst (8), whose CPU budget must find no other
@@ -19,7 +19,8 @@ backlog in the pipeline and which ends only when its own has drained; the live s
 10,000-delivery ingest run (1), whose incidents may still be draining through the worker and the
 broker when they end. The exchange per algorithm (7) late: it replaces auth's signing key at once
 for each algorithm, which withdraws every token issued before it. The paused broker (15) last:
-nothing may be in flight while the broker is frozen."""
+nothing may be in flight while the broker is frozen. The floor (16) after everything: it compares
+itself with the burst's (8) figures, and waits for the stack to be quiet before it measures."""
 
 STORM_SCENARIOS = (0, 4, 8, 9, 10)
 """``--storm``: the alert-storm set (burst with CPU, statements and hops; steady 20/s and 200/s;
@@ -119,14 +120,17 @@ def parser() -> argparse.ArgumentParser:
         "7 token exchange per signing algorithm, 8 alert storm burst, 9 end-to-end latency at "
         "20/s, 10 storm of 1,000/s, 11 webhook -> change on an open SSE stream, "
         "12 logout -> person's token refused, 13 PagerDuty to webhook latency, "
-        "14 webhook fan-out burst, 15 revocation with the broker paused)",
+        "14 webhook fan-out burst, 15 revocation with the broker paused, "
+        "16 floor: one delivery's least PostgreSQL, Kafka and HTTP cost)",
     )
     p.add_argument(
         "--seconds", type=int, default=10, help="wrk duration of scenarios 0, 2, 3 (7: each)"
     )
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--connections", type=int, default=16, help="wrk connections")
-    p.add_argument("--deliveries", type=int, default=10_000, help="scenarios 1 and 8: deliveries")
+    p.add_argument(
+        "--deliveries", type=int, default=10_000, help="scenarios 1, 8 and 16: deliveries"
+    )
     p.add_argument(
         "--drain-timeout",
         type=float,
