@@ -50,6 +50,7 @@ FETCH_MAX_WAIT_MS = 500
 """The BatchConsumer's default ``fetch_max_wait_ms``."""
 
 CONSUME_TIMEOUT_S = 180.0
+TOPIC_READY_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,26 @@ async def scratch_topics(broker: Broker, suffix: str) -> AsyncIterator[dict[str,
             replicas = len(partitions[0]["replicas"])
             new.append(NewTopic(name, num_partitions=len(partitions), replication_factor=replicas))
         await admin.create_topics(new)
+        await _wait_leaders(admin, list(names.values()))
         yield names
     finally:
         with contextlib.suppress(Exception):
             await admin.delete_topics(list(names.values()))
         await admin.close()
+
+
+async def _wait_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
+    """Until every partition of the new topics has a leader: the first produce requests would
+    otherwise be refused (NotLeaderForPartition) and retried inside the measured window."""
+    deadline = time.monotonic() + TOPIC_READY_TIMEOUT_S
+    while True:
+        described = await admin.describe_topics(topics)
+        partitions = [p for d in described for p in d["partitions"]]
+        if partitions and all(p["leader"] >= 0 for p in partitions):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the floor's topics had no leaders after {TOPIC_READY_TIMEOUT_S} s")
+        await asyncio.sleep(0.1)
 
 
 async def produce(broker: Broker, topics: dict[str, str], t: Templates, n: int) -> int:

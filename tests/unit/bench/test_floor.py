@@ -50,7 +50,13 @@ def test_record_rows_repeat_every_template_for_each_key_with_its_headers() -> No
     assert {r["topic"] for r in rows} == {"t"}
 
 
-FLOOR = {"http": 0.1, "kafka_clients": 0.3, "postgresql": 0.25, "kafka_broker": 0.2}
+FLOOR = {
+    "http": 0.1,
+    "postgresql_client": 0.1,
+    "kafka_clients": 0.2,
+    "postgresql": 0.25,
+    "kafka_broker": 0.2,
+}
 
 
 def test_parts_set_each_floor_beside_the_stack_and_sum_both() -> None:
