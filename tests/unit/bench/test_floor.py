@@ -71,7 +71,7 @@ def test_parts_set_each_floor_beside_the_stack_and_sum_both() -> None:
         "load generator": 0.9,  # not the stack's: never in a sum
     }
     by_name = {p.name: p for p in floor.parts(FLOOR, stack)}
-    python = by_name["Python services"]
+    python = by_name["Python services (all five)"]
     assert (python.floor, python.stack, python.gap) == (0.4, 1.4, 3.5)
     assert (by_name["PostgreSQL"].stack, by_name["PostgreSQL"].gap) == (0.75, 3.0)
     assert (by_name["Kafka broker"].stack, by_name["Kafka broker"].gap) == (0.3, 1.5)
@@ -87,7 +87,7 @@ def test_parts_without_the_burst_show_the_floor_alone() -> None:
 
 def test_a_part_not_measured_leaves_its_sum_unmeasured() -> None:
     by_name = {p.name: p for p in floor.parts({**FLOOR, "http": None}, None)}
-    assert by_name["Python services"].floor is None
+    assert by_name["Python services (all five)"].floor is None
     assert by_name["total"].floor is None
     assert by_name["PostgreSQL"].floor == 0.25
 
