@@ -5,7 +5,8 @@ what the floor is". Each part of the stack's cost is set beside the cheapest way
 done on this machine, measured in the same run:
 
 1. PostgreSQL (:mod:`bench.floor_pg`): the durable rows one delivery needs, written set-based,
-   a batch of 100 deliveries per statement;
+   a batch of deliveries per statement (``--floor-batch``, 100 by default: the floor holds only
+   at the batch sizes the stack reaches);
 2. Kafka (:mod:`bench.floor_kafka`): the same records produced and consumed by aiokafka
    configured as the runtime configures it; the broker's CPU and the clients';
 3. HTTP: the bare server's CPU per request, from scenario 0 when it ran (else measured here the
@@ -126,7 +127,7 @@ def idle_shares(before: cpu.Reading, after: cpu.Reading, seconds: float) -> dict
 
 async def floor(ctx: Context) -> Outcome:
     outcome = Outcome.of(16)
-    target, n = ctx.target, ctx.options.deliveries
+    target, n, batch = ctx.target, ctx.options.deliveries, ctx.options.floor_batch
     if not target.processes or target.postgres_admin_url is None or ctx.incident_id is None:
         raise RuntimeError("scenario 16 needs the stack the bench starts (no stack URLs given)")
     waited, idle = await wait_quiet(target.processes, QUIET_TIMEOUT_S)
@@ -134,11 +135,11 @@ async def floor(ctx: Context) -> Outcome:
         target.database_urls["pagerduty-ingest"], target.database_urls["incidents"], ctx.incident_id
     )
     postgres = await floor_pg.measure(
-        target.postgres_admin_url, templates, n, target.processes.get("postgresql")
+        target.postgres_admin_url, templates, n, target.processes.get("postgresql"), batch
     )
     broker = floor_kafka.Broker(target.kafka_bootstrap, target.kafka_security, target.topic_prefix)
     kafka_processes = {k: w for k, w in target.processes.items() if k.startswith("kafka")}
-    kafka = await floor_kafka.measure(broker, templates, n, kafka_processes)
+    kafka = await floor_kafka.measure(broker, templates, n, kafka_processes, batch)
     http = ctx.ceiling_cpu_ms
     if http is None:
         http = (await throughput.measure_ceiling(ctx))[1]
@@ -180,6 +181,9 @@ def _ms(value: float | None) -> str:
 def _show(
     outcome: Outcome, postgres: dict[str, Any], kafka: dict[str, Any], compared: list[Part]
 ) -> None:
+    outcome.show(
+        "deliveries per batch (statement, transaction, relay pass)", str(postgres["batch"])
+    )
     for variant in floor_pg.VARIANTS:
         v = postgres[variant]
         outcome.show(

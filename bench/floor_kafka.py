@@ -6,7 +6,7 @@ read from the services' outboxes), each delivery with keys of its own. They go t
 topics with the partitions of the real ones:
 
 - produced by the runtime's producer (:func:`fireline_runtime.messaging.producing.make_producer`:
-  idempotent, acks=all, its batch size), a pass of :data:`bench.floor_pg.BATCH` deliveries at a
+  idempotent, acks=all, its batch size), a pass of a batch of deliveries (``--floor-batch``) at a
   time, sent the way the outbox relay sends a pass (whole record batches per partition);
 - consumed by one consumer group on the alerts topic and three on the incidents topic (ingest,
   notifications and incidents' live tail read every incidents event), configured as the
@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench import cpu
-from bench.floor_pg import BATCH, Templates, batches
+from bench.floor_pg import Templates, batches
 from fireline_contracts import ALERTS, INCIDENTS, topic_name
 from fireline_runtime.kafka_security import KafkaSecurity
 from fireline_runtime.messaging.consuming import MAX_BATCH
@@ -131,7 +131,7 @@ async def _wait_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
         await asyncio.sleep(0.1)
 
 
-async def produce(broker: Broker, topics: dict[str, str], t: Templates, n: int) -> int:
+async def produce(broker: Broker, topics: dict[str, str], t: Templates, n: int, batch: int) -> int:
     """Every delivery's records, a relay pass at a time; the records acknowledged."""
     producer = await make_producer(
         broker.bootstrap, "bench-floor", idempotence=True, security=broker.security
@@ -139,7 +139,7 @@ async def produce(broker: Broker, topics: dict[str, str], t: Templates, n: int) 
     templates = records_per_delivery(t)
     acknowledged = 0
     try:
-        for numbers in batches(n, BATCH):
+        for numbers in batches(n, batch):
             keys = [f"floor-{uuid.uuid4()}" for _ in numbers]
             for role, rows in templates.items():
                 pass_rows = record_rows(rows, topics[role], keys, acknowledged)
@@ -184,7 +184,11 @@ async def consume(broker: Broker, topic: str, group: str, expected: int) -> int:
 
 
 async def measure(
-    broker: Broker, t: Templates, n: int, broker_processes: dict[str, cpu.Watched]
+    broker: Broker,
+    t: Templates,
+    n: int,
+    broker_processes: dict[str, cpu.Watched],
+    batch: int,
 ) -> dict[str, Any]:
     """Produce, then consume; each phase's CPU per delivery, the clients' and the broker's."""
     suffix = uuid.uuid4().hex[:8]
@@ -192,7 +196,7 @@ async def measure(
     async with scratch_topics(broker, suffix) as topics:
         broker_before = cpu.read(broker_processes)
         client_before = time.process_time()
-        produced = await produce(broker, topics, t, n)
+        produced = await produce(broker, topics, t, n, batch)
         client_produce_s = time.process_time() - client_before
         broker_mid = cpu.read(broker_processes)
         client_mid = time.process_time()
@@ -210,6 +214,7 @@ async def measure(
         broker_after = cpu.read(broker_processes)
     expected_consumed = sum(expected for _, _, expected in readers)
     return {
+        "deliveries_per_pass": batch,
         "records_per_delivery": per_delivery,
         "record_bytes": {
             role: [len(bytes(r["payload"])) for r in rows]

@@ -4,7 +4,8 @@ The services' real schemas (the runtime's migrations, then ingest's and incident
 services apply them at start) in two scratch databases on the stack's own server, filled with
 copies of the rows the stack wrote for the provisioning probe's delivery, so every row has its
 real size. The rows are written as cheaply as PostgreSQL allows them to be written while each
-stage stays durable on its own: one statement per table per batch of :data:`BATCH` deliveries
+stage stays durable on its own: one statement per table per batch of deliveries (``--floor-batch``,
+100 by default)
 (``INSERT ... SELECT FROM unnest(...)``), one transaction per stage per batch, on one connection
 per database; fsync and synchronous_commit as the server has them.
 
@@ -40,13 +41,10 @@ from fireline_incidents.migrations import migrations as incidents_migrations
 from fireline_pagerduty_ingest.migrations import migrations as ingest_migrations
 from fireline_runtime.migrations import apply, runtime_migrations
 
-BATCH = 100
-"""Deliveries per batch: about what a burst's partition batches and relay passes hold."""
-
 VARIANTS = ("today", "minimal")
 
 
-def batches(n: int, size: int = BATCH) -> Iterator[range]:
+def batches(n: int, size: int) -> Iterator[range]:
     """``range``s of delivery numbers covering ``0..n-1``, ``size`` at a time (the last may be
     shorter)."""
     if size < 1:
@@ -385,9 +383,10 @@ async def measure(
     templates: Templates,
     deliveries: int,
     server: cpu.Watched | None,
+    batch: int,
 ) -> dict[str, Any]:
     """Per variant: CPU ms per delivery of the two backends, and of the whole server."""
-    figures: dict[str, Any] = {"batch": BATCH, "templates": templates.describe()}
+    figures: dict[str, Any] = {"batch": batch, "templates": templates.describe()}
     for variant in VARIANTS:
         async with scratch_databases(admin_url) as dbs:
             ingest, incidents = Writer(dbs.ingest), Writer(dbs.incidents)
@@ -396,7 +395,7 @@ async def measure(
             if server is not None:
                 watched["server"] = server
             before, client_before = cpu.read(watched), time.process_time()
-            for numbers in batches(deliveries):
+            for numbers in batches(deliveries, batch):
                 await write_batch(variant, ingest, incidents, templates, Batch(numbers, variant))
             spent = cpu.per_delivery_ms(before, cpu.read(watched), deliveries)
             client_s = time.process_time() - client_before

@@ -29,6 +29,11 @@ measured against, on Apache Kafka only."""
 
 POSTGRES_KINDS = ("debian", "embedded")
 
+FLOOR_BATCH = 100
+"""Scenario 16's deliveries per batch by default: the most a burst's partition batches and relay
+passes hold (a consumer fetch is at most 200 records over three partitions). Smaller batches cost
+more per delivery: each statement and commit is shared by fewer rows."""
+
 SMOKE_SCENARIOS = (0, 2)
 """``--smoke``: token exchange, plus the ceiling its ratio is measured against."""
 
@@ -71,6 +76,8 @@ class Options:
     postgres: str = "embedded"
     lone_rate: float = 20.0
     """Scenario 9's rate: 20/s by default; 1/s or less puts an idle gap before each delivery."""
+    floor_batch: int = FLOOR_BATCH
+    """Scenario 16: deliveries per statement, transaction and relay pass (``FLOOR_BATCH``)."""
 
     @property
     def in_run_order(self) -> list[int]:
@@ -88,6 +95,7 @@ class Options:
             "rate_per_s": self.rate,
             "latency_seconds": self.latency_seconds,
             "lone_rate_per_s": self.lone_rate,
+            "floor_batch": self.floor_batch,
             "trials": self.trials,
             "smoke": self.smoke,
             "brokers": list(self.brokers) if self.external is None else ["external"],
@@ -151,6 +159,12 @@ def parser() -> argparse.ArgumentParser:
         help="scenario 9: deliveries a second (below 2/s, each follows an idle gap)",
     )
     p.add_argument(
+        "--floor-batch",
+        type=int,
+        default=FLOOR_BATCH,
+        help="scenario 16: deliveries per statement, transaction and relay pass",
+    )
+    p.add_argument(
         "--trials", type=int, default=50, help="scenarios 5, 6 (and 12, at most 20): trials each"
     )
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
@@ -201,8 +215,11 @@ def parse(argv: list[str] | None = None) -> Options:
     if set(scenarios) & {1, 8} and args.deliveries < args.threads:
         p.error("--deliveries must be at least --threads (each wrk thread sends a share)")
     rates = (args.rate, args.lone_rate, args.latency_seconds)
-    if min(rates) <= 0 or args.trials < 1 or seconds < 1:
-        p.error("--rate, --lone-rate, --latency-seconds, --seconds and --trials must be positive")
+    if min(rates) <= 0 or args.trials < 1 or seconds < 1 or args.floor_batch < 1:
+        p.error(
+            "--rate, --lone-rate, --latency-seconds, --seconds, --trials and --floor-batch "
+            "must be positive"
+        )
     return Options(
         scenarios=scenarios,
         seconds=seconds,
@@ -219,6 +236,7 @@ def parse(argv: list[str] | None = None) -> Options:
         brokers=brokers,
         postgres=args.postgres,
         lone_rate=args.lone_rate,
+        floor_batch=args.floor_batch,
     )
 
 
