@@ -29,10 +29,11 @@ from bench import cpu, floor_kafka, floor_pg, throughput
 from bench.context import Context
 from bench.report import Outcome
 
-QUIET_SHARE = 0.3
-"""The stack counts as quiet when its processes together use under 30% of one core: idle, its
-five services' consumers and relays, the broker and PostgreSQL use about a fifth (the broker most
-of it), which the results record as ``stack_idle_core_share``."""
+QUIET_SHARE = 0.4
+"""The stack counts as quiet when its processes together use under 40% of one core: idle, its
+five services' consumers and relays, the broker and PostgreSQL use 0.20-0.24 of one here (the
+broker 0.08 of it), which the results record as ``stack_idle_core_share``; a backlog being
+worked off takes a whole core or more."""
 QUIET_TIMEOUT_S = 120.0
 
 PYTHON_ROLES = ("ingest", "incidents", "notifications", "identity", "auth")
