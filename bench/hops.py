@@ -24,9 +24,10 @@ from typing import Any
 
 import asyncpg
 
-from bench.latency import IncidentStarts, TopicWatch
+from bench.report import Outcome, ms
 from bench.stats import summary_ms
 from bench.target import Target
+from bench.watches import IncidentStarts, TopicWatch
 from fireline_contracts import ALERTS, AlertTriggered, TopicSpec, parse_event
 
 POINTS = (
@@ -109,6 +110,14 @@ async def measure(
         "hops_ms": {hop: _summary(samples) for hop, samples in hops.items()},
         "from_202_ms": {point: _summary(samples) for point, samples in from_202.items()},
     }
+
+
+def show(outcome: Outcome, figures: dict[str, Any]) -> None:
+    """One line per hop, and from the 202 to each later point."""
+    for hop, summary in figures["hops_ms"].items():
+        outcome.show(f"hop {hop} p50 / p99 ms", ms(summary, "p50", "p99"))
+    for point, summary in figures["from_202_ms"].items():
+        outcome.show(f"202 -> {point} p50 / p99 ms", ms(summary, "p50", "p99"))
 
 
 def _summary(seconds: list[float]) -> dict[str, float]:

@@ -29,10 +29,11 @@ from typing import Any
 from bench import cpu, deliveries, hops, statements
 from bench.context import Context
 from bench.ingest import SETTLE_S, count_incidents
-from bench.latency import IncidentStarts, send_open_loop, wait_matches
+from bench.latency import send_open_loop, wait_matches
 from bench.rawhttp import HttpError, RawHttpPool
 from bench.report import Outcome, ms, ratio_check
 from bench.stats import summary_ms
+from bench.watches import IncidentStarts
 from fireline_contracts import ALERTS, INCIDENTS
 
 CONNECTIONS = 16
@@ -183,7 +184,7 @@ async def burst(ctx: Context) -> Outcome:
     if (late := settled.get("notifications")) is not None:
         outcome.show("CPU ms/delivery: notifications, its backlog included", f"{late:.3f}")
     _show_statements(outcome, statement_figures)
-    _show_hops(outcome, hop_figures)
+    hops.show(outcome, hop_figures)
     return outcome
 
 
@@ -221,13 +222,6 @@ def _show_statements(outcome: Outcome, figures: dict[str, Any] | None) -> None:
             f"{by_db['calls_per_delivery']:.2f} / {by_db['round_trips_per_delivery']:.2f}"
             f" / {by_db['transactions_per_delivery']:.2f}",
         )
-
-
-def _show_hops(outcome: Outcome, figures: dict[str, Any]) -> None:
-    for hop, summary in figures["hops_ms"].items():
-        outcome.show(f"hop {hop} p50 / p99 ms", ms(summary, "p50", "p99"))
-    for point, summary in figures["from_202_ms"].items():
-        outcome.show(f"202 -> {point} p50 / p99 ms", ms(summary, "p50", "p99"))
 
 
 async def storm(ctx: Context) -> Outcome:

@@ -27,9 +27,10 @@ from starlette.routing import Route
 
 from bench import deliveries
 from bench.context import Context
-from bench.latency import IncidentStarts, send_open_loop
+from bench.latency import send_open_loop
 from bench.report import Outcome, ms
 from bench.stats import summary_ms
+from bench.watches import IncidentStarts
 from fireline_contracts import INCIDENTS
 
 TARGET_P99_MS = 500.0
