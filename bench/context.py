@@ -24,3 +24,8 @@ class Context:
     """An existing incident, for scenario 3's reads."""
     ceiling_rps: float | None = None
     """Scenario 0's requests per second, once it has run: the denominator of every ratio."""
+    ceiling_cpu_ms: float | None = None
+    """Scenario 0's server CPU per request, once it has run: scenario 16's HTTP floor."""
+    burst_cpu_ms: dict[str, float | None] | None = None
+    """Scenario 8's CPU per delivery by process, once it has run: what scenario 16 compares
+    its floor with."""

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from bench import ROOT, pgcluster
 
-ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 
-RUN_ORDER = (0, 2, 3, 5, 12, 6, 9, 8, 11, 13, 14, 4, 10, 1, 7, 15)
+RUN_ORDER = (0, 2, 3, 5, 12, 6, 9, 8, 11, 13, 14, 4, 10, 1, 7, 15, 16)
 """Quiet scenarios first: the ceiling, then the wrk runs and probes that a backlog of webhooks
 would disturb (12: logout -> a person's token refused, beside 5). Then the webhook scenarios from
 the lightest: 20/s (9), which always drains; the burst (8), whose CPU budget must find no other
@@ -19,13 +19,20 @@ backlog in the pipeline and which ends only when its own has drained; the live s
 10,000-delivery ingest run (1), whose incidents may still be draining through the worker and the
 broker when they end. The exchange per algorithm (7) late: it replaces auth's signing key at once
 for each algorithm, which withdraws every token issued before it. The paused broker (15) last:
-nothing may be in flight while the broker is frozen."""
+nothing may be in flight while the broker is frozen. The floor (16) after everything: it compares
+itself with the burst's (8) figures, and waits for the stack to be quiet before it measures."""
 
-STORM_SCENARIOS = (0, 4, 8, 9, 10)
+STORM_SCENARIOS = (0, 4, 8, 9, 10, 16)
 """``--storm``: the alert-storm set (burst with CPU, statements and hops; steady 20/s and 200/s;
-the 1,000/s storm) and the ceiling their ratios are measured against, on Apache Kafka only."""
+the 1,000/s storm; the floor the burst's CPU is compared with) and the ceiling their ratios are
+measured against, on Apache Kafka only."""
 
 POSTGRES_KINDS = ("debian", "embedded")
+
+FLOOR_BATCH = 100
+"""Scenario 16's deliveries per batch by default: the most a burst's partition batches and relay
+passes hold (a consumer fetch is at most 200 records over three partitions). Smaller batches cost
+more per delivery: each statement and commit is shared by fewer rows."""
 
 SMOKE_SCENARIOS = (0, 2)
 """``--smoke``: token exchange, plus the ceiling its ratio is measured against."""
@@ -69,6 +76,8 @@ class Options:
     postgres: str = "embedded"
     lone_rate: float = 20.0
     """Scenario 9's rate: 20/s by default; 1/s or less puts an idle gap before each delivery."""
+    floor_batch: int = FLOOR_BATCH
+    """Scenario 16: deliveries per statement, transaction and relay pass (``FLOOR_BATCH``)."""
 
     @property
     def in_run_order(self) -> list[int]:
@@ -86,6 +95,7 @@ class Options:
             "rate_per_s": self.rate,
             "latency_seconds": self.latency_seconds,
             "lone_rate_per_s": self.lone_rate,
+            "floor_batch": self.floor_batch,
             "trials": self.trials,
             "smoke": self.smoke,
             "brokers": list(self.brokers) if self.external is None else ["external"],
@@ -119,14 +129,17 @@ def parser() -> argparse.ArgumentParser:
         "7 token exchange per signing algorithm, 8 alert storm burst, 9 end-to-end latency at "
         "20/s, 10 storm of 1,000/s, 11 webhook -> change on an open SSE stream, "
         "12 logout -> person's token refused, 13 PagerDuty to webhook latency, "
-        "14 webhook fan-out burst, 15 revocation with the broker paused)",
+        "14 webhook fan-out burst, 15 revocation with the broker paused, "
+        "16 floor: one delivery's least PostgreSQL, Kafka and HTTP cost)",
     )
     p.add_argument(
         "--seconds", type=int, default=10, help="wrk duration of scenarios 0, 2, 3 (7: each)"
     )
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--connections", type=int, default=16, help="wrk connections")
-    p.add_argument("--deliveries", type=int, default=10_000, help="scenarios 1 and 8: deliveries")
+    p.add_argument(
+        "--deliveries", type=int, default=10_000, help="scenarios 1, 8 and 16: deliveries"
+    )
     p.add_argument(
         "--drain-timeout",
         type=float,
@@ -144,6 +157,12 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=20.0,
         help="scenario 9: deliveries a second (below 2/s, each follows an idle gap)",
+    )
+    p.add_argument(
+        "--floor-batch",
+        type=int,
+        default=FLOOR_BATCH,
+        help="scenario 16: deliveries per statement, transaction and relay pass",
     )
     p.add_argument(
         "--trials", type=int, default=50, help="scenarios 5, 6 (and 12, at most 20): trials each"
@@ -196,8 +215,11 @@ def parse(argv: list[str] | None = None) -> Options:
     if set(scenarios) & {1, 8} and args.deliveries < args.threads:
         p.error("--deliveries must be at least --threads (each wrk thread sends a share)")
     rates = (args.rate, args.lone_rate, args.latency_seconds)
-    if min(rates) <= 0 or args.trials < 1 or seconds < 1:
-        p.error("--rate, --lone-rate, --latency-seconds, --seconds and --trials must be positive")
+    if min(rates) <= 0 or args.trials < 1 or seconds < 1 or args.floor_batch < 1:
+        p.error(
+            "--rate, --lone-rate, --latency-seconds, --seconds, --trials and --floor-batch "
+            "must be positive"
+        )
     return Options(
         scenarios=scenarios,
         seconds=seconds,
@@ -214,6 +236,7 @@ def parse(argv: list[str] | None = None) -> Options:
         brokers=brokers,
         postgres=args.postgres,
         lone_rate=args.lone_rate,
+        floor_batch=args.floor_batch,
     )
 
 

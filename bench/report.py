@@ -26,6 +26,7 @@ NAMES: dict[int, tuple[str, str]] = {
     13: ("pagerduty_to_webhook", "PagerDuty 202 -> webhook received"),
     14: ("webhook_fan_out", "burst fanned out to 10 endpoints"),
     15: ("revocation_broker_paused", "revocation with the broker paused"),
+    16: ("floor", "floor: one delivery's least cost"),
 }
 """Scenario number -> (key in the results file, title in the table)."""
 

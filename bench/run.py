@@ -23,6 +23,7 @@ from bench import (
     ROOT,
     algorithms,
     deliveries,
+    floor,
     ingest,
     keys,
     latency,
@@ -61,8 +62,9 @@ SCENARIOS: dict[int, Scenario] = {
     13: webhooks.pagerduty_to_webhook,
     14: webhooks.fan_out_burst,
     15: outage.revocation_with_broker_paused,
+    16: floor.floor,
 }
-NEEDS_INTEGRATION = {1, 3, 4, 8, 9, 10, 11, 13, 14}
+NEEDS_INTEGRATION = {1, 3, 4, 8, 9, 10, 11, 13, 14, 16}
 
 
 def progress(message: str) -> None:

@@ -131,6 +131,8 @@ async def burst(ctx: Context) -> Outcome:
     budget = cpu.per_delivery_ms(cpu_before, cpu_after, n) if complete else {}
     settled = cpu.per_delivery_ms(cpu_before, cpu_settled, n) if complete else {}
     stack_ms = _stack_total(budget, ctx.target.processes)
+    if budget:
+        ctx.burst_cpu_ms = budget
     outcome.figures = {
         "deliveries": n,
         "connections": CONNECTIONS,

@@ -28,6 +28,23 @@ CEILING_BODY = json.dumps({"name": "bench", "count": 1})
 
 async def ceiling(ctx: Context) -> Outcome:
     outcome = Outcome.of(0)
+    run, per_request = await measure_ceiling(ctx)
+    ctx.ceiling_rps = run.requests_per_s
+    ctx.ceiling_cpu_ms = per_request
+    outcome.figures = {
+        "request": "POST /echo",
+        **run.figures(),
+        "server_cpu_ms_per_request": per_request,
+    }
+    outcome.show("POST /echo req/s", f"{run.requests_per_s:.0f}")
+    if per_request is not None:
+        outcome.show("server CPU ms/request", f"{per_request:.3f}")
+    _latency_and_errors(outcome, run)
+    return outcome
+
+
+async def measure_ceiling(ctx: Context) -> tuple[wrk.WrkRun, float | None]:
+    """wrk against the bare app; its run and the server's CPU ms per request."""
     async with ceiling_server() as (url, pid):
         server = {"ceiling": cpu.Watched(pid)}
         before = cpu.read(server)
@@ -40,17 +57,7 @@ async def ceiling(ctx: Context) -> Outcome:
         # What one request costs the bare server: the floor the alert storm's CPU budget
         # per delivery (scenario 8) is compared with.
         per_request = cpu.per_delivery_ms(before, cpu.read(server), run.requests)["ceiling"]
-    ctx.ceiling_rps = run.requests_per_s
-    outcome.figures = {
-        "request": "POST /echo",
-        **run.figures(),
-        "server_cpu_ms_per_request": per_request,
-    }
-    outcome.show("POST /echo req/s", f"{run.requests_per_s:.0f}")
-    if per_request is not None:
-        outcome.show("server CPU ms/request", f"{per_request:.3f}")
-    _latency_and_errors(outcome, run)
-    return outcome
+    return run, per_request
 
 
 async def token_exchange(ctx: Context) -> Outcome:

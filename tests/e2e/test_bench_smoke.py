@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,7 +89,8 @@ def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: 
     """Scenario 8 with 20 deliveries on a stack the bench starts itself: only then does it know
     every process id and database, so the CPU budget, the statements and the hop table must all
     be there, and every delivery must have started exactly one incident. Scenario 9, at a steady
-    rate for two seconds, must say which hop its latency went to as well."""
+    rate for two seconds, must say which hop its latency went to as well. The floor (16) runs
+    last on the same stack and must set itself beside the burst's figures."""
     # Not the session's broker or server: the bench must start (and own the pids of) its own.
     env = {
         k: v
@@ -98,13 +100,15 @@ def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: 
     run = run_bench(
         [
             "--scenarios",
-            "8,9",
+            "8,9,16",
             "--deliveries",
             "20",
             "--latency-seconds",
             "2",
             "--lone-rate",
             "10",
+            "--seconds",
+            "1",  # the floor's bare HTTP server, measured without scenario 0
             "--brokers",
             "kafka",
             "--results-dir",
@@ -162,3 +166,35 @@ def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: 
     assert steady["hops"]["complete"] == 20
     assert all(h["samples"] == 20 for h in steady["hops"]["hops_ms"].values())
     assert "hop alert produced -> alert consumed" in run.stdout
+    _assert_floor(results["results"]["floor"], burst)
+
+
+def _assert_floor(floor: dict[str, Any], burst: dict[str, Any]) -> None:
+    """Every row the floor claims to write was written, every record it produced was consumed
+    by each group, and each part is set beside the burst's figure for it."""
+    deliveries = 20
+    today, minimal = floor["postgresql"]["today"]["rows"], floor["postgresql"]["minimal"]["rows"]
+    timeline = len(floor["postgresql"]["templates"]["timeline_entries"])
+    incident_events = len(floor["postgresql"]["templates"]["incident_outbox"])
+    assert today == {
+        "ingest.deliveries": deliveries,
+        "ingest.outbox": deliveries,
+        "incidents.inbox": deliveries,
+        "incidents.incidents": deliveries,
+        "incidents.timeline_entries": deliveries * timeline,
+        "incidents.outbox": deliveries * incident_events,
+    }
+    # Minimal: no alert outbox row, and sent outbox rows deleted rather than marked.
+    assert (minimal["ingest.outbox"], minimal["incidents.outbox"]) == (0, 0)
+    assert minimal["incidents.incidents"] == deliveries
+
+    kafka = floor["kafka"]
+    assert kafka["produced"] == deliveries * (1 + incident_events)
+    # One group on the alerts topic, three on the incidents topic: each reads every record.
+    assert kafka["consumed"] == kafka["consumed_expected"] == deliveries * (1 + 3 * incident_events)
+    assert floor["http_server_cpu_ms_per_request"] > 0
+
+    assert floor["stack_from_scenario_8"] is True
+    total = floor["parts"]["total"]
+    assert total["stack_ms"] == pytest.approx(burst["stack_cpu_ms_per_delivery"], abs=0.01)
+    assert total["floor_ms"] is not None
