@@ -40,9 +40,9 @@ class EventHandler:
     after_commit: AfterCommit | None = None
     description: str = ""
     handle_batch: HandleBatch | None = None
-    """Applies a partition's fresh events together, set-based, in the batch's transaction; it
-    must leave the same state as ``handle`` called on each in order. Without it, ``handle``
-    runs once per event inside that one transaction."""
+    """Applies a fetch's fresh events of its topic together (each partition's in order),
+    set-based, in the batch's transaction; it must leave the same state as ``handle`` called on
+    each in order. Without it, ``handle`` runs once per event inside that one transaction."""
     triage: Triage | None = None
     """How each event is taken; every one ``once`` without it.
 

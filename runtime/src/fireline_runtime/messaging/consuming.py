@@ -4,10 +4,11 @@ Every consumer follows one recipe (docs/architecture.md, "Reliability rules"):
 
 * every subscriber has the service's group id and commits its offsets only after the handlers'
   database transactions committed (FastStream ``NACK_ON_ERROR``: an exception re-delivers);
-* records arrive in batches: a partition's records are first applied together in one
-  transaction, and one by one (a transaction each, in order) only if that fails; the batch's
-  partitions run concurrently and the offsets are committed once per batch. A crash mid-batch
-  re-delivers the whole batch, and the inbox turns what was already applied into no-ops;
+* records arrive in batches: a fetch's records of one topic (each partition's in order) are
+  first applied together in one transaction, and one by one (a transaction each, in order) only
+  if that fails; the fetch's topics run concurrently and the offsets are committed once per
+  fetch. A crash mid-batch re-delivers the whole batch, and the inbox turns what was already
+  applied into no-ops;
 * the handler runs in one transaction with an inbox claim, so a redelivery changes nothing;
   a handler that reads a whole topic for a few kinds of event may ``triage`` the rest away
   (no transaction, no inbox row) and take events its own writes make idempotent without a claim;
@@ -112,16 +113,20 @@ class BatchConsumer:
 
         async def on_message(message: StreamMessage[Any]) -> None:
             records: tuple[ConsumerRecord[bytes, bytes], ...] = message.raw_message
-            partitions: dict[tuple[str, int], list[ConsumerRecord[bytes, bytes]]] = {}
+            # One transaction per topic, not per partition: the fixed costs of a batch (BEGIN,
+            # COMMIT and its WAL flush, one statement per table) were paid once per partition,
+            # and a storm's partitions of one org serialise on its incident counter anyway. A
+            # partition's records keep their order within the topic's list.
+            topics: dict[str, list[ConsumerRecord[bytes, bytes]]] = {}
             for record in records:
-                partitions.setdefault((record.topic, record.partition), []).append(record)
-            # One record at a time would pay a broker round trip (the offset commit) per event
-            # and leave every partition but one idle; under a steady 200 alerts/s that queue
-            # grew without bound (BENCHMARKS.md). A task group: if one partition fails, the
-            # others stop too and the whole batch comes back (nack), to be deduplicated. The
-            # batch's outbox writes wake the relay once, after all of them committed.
+                topics.setdefault(record.topic, []).append(record)
+            # One record at a time would pay a broker round trip (the offset commit) per event;
+            # under a steady 200 alerts/s that queue grew without bound (BENCHMARKS.md). A task
+            # group: if one topic's batch fails, the others stop too and the whole fetch comes
+            # back (nack), to be deduplicated. The fetch's outbox writes wake the relay once,
+            # after all of them committed.
             async with deferred_wake(self._pool_getter()), asyncio.TaskGroup() as group:
-                for in_order in partitions.values():
+                for in_order in topics.values():
                     group.create_task(self._consume_in_order(in_order))
 
         # The annotation only feeds the AsyncAPI document: handlers parse bytes themselves so a
@@ -194,8 +199,9 @@ class BatchConsumer:
             await self._consume(handler, record, self.states[handler.name])
 
     async def _consume_together(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
-        """Apply a partition's records in one transaction; False, with nothing applied, if any
-        of them fails, and the caller then takes them one by one (retries, dead letters).
+        """Apply a topic's records (each partition's in order) in one transaction; False, with
+        nothing applied, if any of them fails, and the caller then takes them one by one
+        (retries, dead letters).
 
         Each record's own transaction cost a commit (a WAL flush), and the incidents service
         serialises one org's starts on a lock held until that commit: at 200 alerts/s the
@@ -210,7 +216,7 @@ class BatchConsumer:
                 parsed.append((handler, self._parse(handler, record)))
             except (ValidationError, ValueError):
                 return False  # a poison record: the one-by-one path dead-letters it
-        handler = parsed[0][0]  # a partition belongs to one topic, so to one handler
+        handler = parsed[0][0]  # the records are of one topic, so of one handler
         events = [event for _, event in parsed]
         try:
             treatments = [_treatment(handler, event) for event in events]
