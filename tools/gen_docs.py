@@ -34,6 +34,12 @@ _DUMMY_ENV = {
 }
 
 
+_NO_KAFKA_CREDENTIALS = {
+    "kafka_sasl_username": None,
+    "kafka_sasl_password": None,
+    "kafka_tls": False,
+}
+
 _SECRET_SUFFIXES = ("password", "encryption_key", "secret", "token")
 
 
@@ -77,7 +83,10 @@ def asyncapi_documents() -> dict[str, str]:
     for service, module in SERVICES.items():
         cls = settings_class(module)
         fields = cls.model_fields
-        settings = cls.model_validate({k: v for k, v in _DUMMY_ENV.items() if k in fields})
+        # The documents describe the defaults: Kafka credentials in this process's environment (a
+        # test session's broker sets them) must not add a security scheme to them.
+        given = {k: v for k, v in _DUMMY_ENV.items() if k in fields} | _NO_KAFKA_CREDENTIALS
+        settings = cls.model_validate(given)
         app = importlib.import_module(f"{module}.bootstrap").create_app(settings)
         runtime = app.state.runtime
         document: dict[str, Any] = runtime.asyncapi(title=f"Fireline {service}", version="0.1.0")
