@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -91,7 +92,10 @@ def _event(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def read_templates(ingest_url: str, incidents_url: str, incident_id: str) -> Templates:
-    """The probe's rows: its delivery and alert, and everything incidents wrote applying it."""
+    """The probe's rows: its delivery and alert, and everything incidents wrote applying it.
+
+    Its outbox rows are read back after they were published, so the stack must keep them
+    (``FIRELINE_OUTBOX_RETENTION_S`` above 0, the default)."""
     ingest = await asyncpg.connect(ingest_url)
     try:
         delivery = await _one(ingest, "SELECT * FROM deliveries ORDER BY id LIMIT 1")
@@ -180,8 +184,11 @@ async def scratch_databases(admin_url: str) -> AsyncIterator[Databases]:
             with contextlib.suppress(Exception):
                 await conn.close()
         for name in names.values():
-            with contextlib.suppress(Exception):
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            try:
+                # FORCE: a connection left open by a failed step must not keep the copy alive.
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except Exception as exc:  # the measurement stands; say what was left behind
+                print(f"[bench] scratch database {name} not dropped: {exc!r}", file=sys.stderr)
         await admin.close()
 
 
@@ -315,7 +322,7 @@ def _incident_event_ids(t: Templates, batch: Batch) -> list[uuid.UUID]:
 
 
 async def _apply_alerts(incidents: Writer, t: Templates, batch: Batch) -> None:
-    """The incidents consumer's partition batch: one transaction."""
+    """The incidents consumer's batch (a fetch's alerts): one transaction."""
     numbers = list(batch.numbers)
     org_id = t.incident["org_id"]
     async with incidents.conn.transaction():

@@ -30,9 +30,9 @@ measured against, on Apache Kafka only."""
 POSTGRES_KINDS = ("debian", "embedded")
 
 FLOOR_BATCH = 100
-"""Scenario 16's deliveries per batch by default: the most a burst's partition batches and relay
-passes hold (a consumer fetch is at most 200 records over three partitions). Smaller batches cost
-more per delivery: each statement and commit is shared by fewer rows."""
+"""Scenario 16's deliveries per batch by default: about what a burst's consumer batches and relay
+passes can hold (a consumer fetch, applied in one transaction, is at most 200 records). Smaller
+batches cost more per delivery: each statement and commit is shared by fewer rows."""
 
 SMOKE_SCENARIOS = (0, 2)
 """``--smoke``: token exchange, plus the ceiling its ratio is measured against."""

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -110,3 +111,22 @@ class IncidentStarts(TopicWatch):
             self.seen[external_id] = now
             self.consumed_at[external_id] = wall
             self.produced_at[external_id] = record.timestamp / 1000
+
+
+async def wait_seen(
+    watch: TopicWatch, seen: Mapping[str, object], wanted: set[str], timeout: float
+) -> None:
+    """Until ``seen`` (filled by ``watch``) holds every key in ``wanted``, or ``timeout`` s."""
+    await wait_until(watch.arrived, lambda: wanted <= seen.keys(), timeout)
+
+
+async def wait_until(arrived: asyncio.Event, done: Callable[[], bool], timeout: float) -> None:
+    """Until ``done()``, looking again each time ``arrived`` is set, or ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        arrived.clear()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived.wait(), remaining)

@@ -30,7 +30,7 @@ from bench.context import Context
 from bench.latency import send_open_loop
 from bench.report import Outcome, ms
 from bench.stats import summary_ms
-from bench.watches import IncidentStarts
+from bench.watches import IncidentStarts, wait_until
 from fireline_contracts import INCIDENTS
 
 TARGET_P99_MS = 500.0
@@ -65,14 +65,9 @@ class Receiver:
         return Response(status_code=204)
 
     async def wait(self, paths: list[str], wanted: set[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not all(wanted <= self.seen[p].keys() for p in paths):
-            self.arrived.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.arrived.wait(), remaining)
+        await wait_until(
+            self.arrived, lambda: all(wanted <= self.seen[p].keys() for p in paths), timeout
+        )
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[Receiver]:

@@ -185,7 +185,7 @@ async def test_a_triaged_handler_claims_only_what_it_applies_once(
         for name in ("ignore-me", "idempotent-link", "once-request", "poison", "last")
     }
     sent = ["ignore-me", "idempotent-link", "once-request", "once-request", "last"]
-    if with_poison:  # a record that fails sends the partition's batch down the one-by-one path
+    if with_poison:  # a record that fails sends the batch down the one-by-one path
         sent.insert(3, "poison")
     async with probe.running(runtime):
         topic = topic_name(KEYS, runtime.settings.topic_prefix)
@@ -257,3 +257,49 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
     assert b"ValidationError" in unparsable["x-dlq-error-type"] or unparsable["x-dlq-error"]
     assert failing["x-dlq-attempts"] == b"3", "first try plus the two configured retries"
     assert b"cannot process poison" in failing["x-dlq-error"]
+
+
+async def test_a_fetch_spanning_partitions_keeps_each_keys_order_around_a_poison_record(
+    database: str, kafka: str, topic_prefix: str
+) -> None:
+    """A fetch's records of several partitions are applied in one transaction; when one of them
+    is poison, each partition is tried again on its own, so the others are still applied
+    together and every key's events stay in order."""
+    runtime = probe.build(database_url=database, bootstrap=kafka, prefix=topic_prefix)
+    partitions = list(range(runtime.settings.topic_partitions))
+    keys: dict[int, uuid.UUID] = {}
+    while len(keys) < len(partitions):  # one key on each partition
+        key = uuid.uuid4()
+        keys.setdefault(_PARTITIONER(key.bytes, partitions, partitions), key)
+    poisoned = keys[partitions[0]]
+    names = [str(n) for n in range(1, 6)]
+
+    def renamed(key: uuid.UUID, name: str) -> tuple[bytes, bytes]:
+        event = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name=name))
+        return key.bytes, event.to_bytes()
+
+    sent = []
+    for name in names:  # interleaved: every fetch holds records of every partition
+        for key in keys.values():
+            sent.append(renamed(key, name))
+            if key == poisoned and name == "2":
+                sent.append(renamed(key, "poison"))
+    async with probe.running(runtime):
+        topic = topic_name(KEYS, runtime.settings.topic_prefix)
+        assert await wait_for(_consumers_ready(runtime), timeout=20)
+        await _publish(kafka, topic, *sent)
+        state = runtime.consumers.states["probe.apply"]
+
+        async def all_seen() -> bool:
+            return state.processed + state.dead_lettered >= len(sent)
+
+        assert await wait_for(all_seen, timeout=60)
+        dead = await read_topic(kafka, dlq_name(topic), until=1, timeout=10)
+        async with runtime.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT key, name FROM applied ORDER BY applied_at")
+    applied: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for row in rows:
+        applied[row["key"]].append(row["name"])
+    assert applied == {key: names for key in keys.values()}
+    assert (state.processed, state.dead_lettered) == (len(sent) - 1, 1)
+    assert [record.key for record in dead] == [poisoned.bytes]

@@ -124,7 +124,7 @@ class Metrics:
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
         self.service = service
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         self.http_requests = Counter(
             "fireline_http_requests_total",
             "HTTP requests by route and status.",
@@ -193,7 +193,7 @@ class Metrics:
         lock on every ``labels`` call (2.5-3.5 µs), and the consumers and the HTTP middleware ask
         for the same few children on every event and request (BENCHMARKS.md). The label values
         are the same bounded sets the registry keeps children for anyway."""
-        key = (id(metric), values)
+        key = (metric, values)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*values)

@@ -6,8 +6,9 @@ same key serialise and their ``id`` order is their commit order. The relay then 
 rows one after another (keys in parallel) and stops a key's chain at its first failure, so a later
 row of that key is never published before an earlier one.
 
-Delivery: a row is marked ``published_at`` only after the broker acknowledged it (acks=all), so a
-crash between send and mark re-sends it: at-least-once, and consumers dedupe by ``event_id``.
+Delivery: a row is marked ``published_at`` (or deleted, with no retention) only after the broker
+acknowledged it (acks=all), so a crash between send and mark re-sends it: at-least-once, and
+consumers dedupe by ``event_id``.
 
 Waking the relay: each write NOTIFYs, delivered at commit. PostgreSQL serialises the commits of
 every transaction that notified, cluster-wide (a lock on the notification queue, held through the

@@ -901,7 +901,7 @@ async def test_bad_timeline_writes_are_clear_problems_and_write_nothing(service:
 async def test_a_burst_in_one_partition_is_applied_together_exactly_as_one_by_one(
     service: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A storm's alerts arrive as partition batches that are written set-based; what they leave
+    """A storm's alerts arrive as batches (a fetch each) that are written set-based; what they leave
     must be what applying them one at a time leaves: numbers, creators, states, timelines."""
     org = new_org()
     creator = await service.add_user(org, "oncall@example.com")

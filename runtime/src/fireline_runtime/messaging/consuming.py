@@ -194,6 +194,16 @@ class BatchConsumer:
         # A lone record too: together, its inbox claim and outbox rows are one statement each.
         if await self._consume_together(records):
             return
+        partitions: dict[int, list[ConsumerRecord[bytes, bytes]]] = {}
+        for record in records:
+            partitions.setdefault(record.partition, []).append(record)
+        if len(partitions) > 1:
+            # One partition's poison record or failing handler must not send the others down
+            # the slow path, nor hold them through its retries: each tries again on its own.
+            async with asyncio.TaskGroup() as group:
+                for in_order in partitions.values():
+                    group.create_task(self._consume_in_order(in_order))
+            return
         for record in records:
             handler = self._by_topic[record.topic]
             await self._consume(handler, record, self.states[handler.name])

@@ -122,7 +122,7 @@ def alerts_consumer(
 ) -> EventHandler:
     """Starts incidents from PagerDuty alerts, mirrors their state and records their timeline.
 
-    ``batch`` gives the unit of work a whole partition batch is applied on (set-based); the
+    ``batch`` gives the unit of work a whole batch (a fetch's alerts) is applied on (set-based); the
     runtime falls back to ``handle``, one event at a time, when a batch fails.
     """
 

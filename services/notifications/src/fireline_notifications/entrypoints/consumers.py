@@ -110,7 +110,7 @@ def incidents_consumer(
 ) -> EventHandler:
     """Stores one delivery per endpoint subscribed to each incident event.
 
-    ``handle_batch`` takes a partition's fresh events together; the runtime falls back to
+    ``handle_batch`` takes a fetch's fresh events together; the runtime falls back to
     ``handle``, one event at a time, when a batch fails.
     """
     owing: set[UUID] = set()

@@ -13,7 +13,7 @@ each event before any storage is touched (``triage``):
   acknowledged without a transaction. Nothing is written for it, so a redelivery has nothing to
   repeat, and an inbox row would only be a write that is kept for ever.
 
-During an alert storm nearly every event is of the last two kinds, so a partition batch costs one
+During an alert storm nearly every event is of the last two kinds, so a fetch's batch costs one
 statement (the links), and none for an integration that does not sync.
 """
 
@@ -93,7 +93,7 @@ def incidents_consumer(
     """Links PagerDuty-sourced incidents of syncing integrations to their integration and stores
     the changes made in Fireline that PagerDuty should hear about.
 
-    ``handle_batch`` takes a partition's events together; the runtime falls back to ``handle``,
+    ``handle_batch`` takes a fetch's events together; the runtime falls back to ``handle``,
     one event at a time, when a batch fails.
     """
     owing: set[UUID] = set()

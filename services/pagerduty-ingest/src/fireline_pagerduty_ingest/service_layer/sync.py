@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 async def apply_incidents_changes(
     *, uow: UnitOfWork, changes: Sequence[IncidentsChange]
 ) -> set[UUID]:
-    """Apply a partition batch's worth of incidents events; the ids of the events that stored a
+    """Apply a batch's worth (a fetch) of incidents events; the ids of the events that stored a
     request (the dispatcher has something to send once they commit).
 
     The links are written first, in one statement: an incident's link only ever precedes its
