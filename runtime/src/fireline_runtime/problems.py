@@ -272,14 +272,24 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the app takes at the request's path."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        route_methods = getattr(route, "methods", None)
-        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
-            methods.update(route_methods)
-    return sorted(methods)
+    """Every method some route of the app takes at the request's path.
+
+    Each route is asked whether it would take the request under each method: FastAPI keeps an
+    included router as one route that looks inside itself (and has no ``methods`` of its own),
+    so reading the routes' ``methods`` left every API route of the services out and the Allow
+    header empty."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 def _summarise(errors: list[dict[str, Any]]) -> str:

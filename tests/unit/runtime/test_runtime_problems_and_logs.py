@@ -7,7 +7,7 @@ import logging
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,6 +45,18 @@ def app() -> FastAPI:
     async def remove(thing_id: str) -> None:
         return None
 
+    # As the services declare their API: on a router the app includes.
+    v1 = APIRouter(prefix="/v1")
+
+    @v1.get("/items")
+    async def list_items() -> list[str]:
+        return []
+
+    @v1.post("/items")
+    async def add_item() -> None:
+        return None
+
+    a.include_router(v1)
     return a
 
 
@@ -86,6 +98,13 @@ async def test_a_405_allows_every_method_the_path_takes() -> None:
     assert wrong.status_code == 405
     assert wrong.headers["allow"] == "DELETE, GET, PATCH"
     assert (await request("PATCH", "/things/7")).status_code == 200
+
+
+async def test_a_405_on_an_included_routers_path_names_its_methods() -> None:
+    wrong = await request("PUT", "/v1/items")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "GET, POST"
+    assert (await request("GET", "/v1/items")).status_code == 200
 
 
 def test_json_log_lines_redact_secret_fields() -> None:
