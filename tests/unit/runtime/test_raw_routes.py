@@ -99,3 +99,14 @@ async def test_what_the_endpoint_raises_is_answered_by_the_apps_handlers(
     assert missing.json()["detail"] == "No such thing."
     assert missing.json()["instance"] == "/things/missing"
     assert broken.status_code == 500
+
+
+async def test_behind_a_prefix_the_endpoint_still_answers_its_route() -> None:
+    """A proxy mounting the service under a prefix sets ``root_path``: the request's path
+    carries the prefix, the declared route does not."""
+    transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=False, root_path="/fl")
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.post("/fl/things/a1", content=b"123")
+
+    assert response.status_code == 201
+    assert response.json()["route"] == ROUTE
