@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.routing import APIRoute
+from starlette._utils import get_route_path
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -45,17 +46,6 @@ def declared_route(routes: Sequence[Any], path: str) -> APIRoute:
     raise LookupError(f"no route is declared at {path}")
 
 
-def _route_path(scope: Scope) -> str:
-    """The path the routes are matched against: behind a proxy that mounts the service under a
-    prefix (``root_path``), the request's path carries that prefix and the routes do not, as
-    Starlette's router itself takes it."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        return path[len(root) :] or "/"
-    return path
-
-
 class AheadOfRouting:
     """ASGI middleware: a request for a raw endpoint's route goes to it, every other request to
     the app."""
@@ -66,7 +56,10 @@ class AheadOfRouting:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path = _route_path(scope)
+            # Matched as the router matches: behind a proxy that mounts the service under a
+            # prefix (root_path), the request's path carries it and the routes do not. Starlette's
+            # own helper (pinned in requirements.txt), so the two never disagree on a path.
+            path = get_route_path(scope)
             for route, methods, endpoint in self.endpoints:
                 if scope["method"] in methods and (match := route.path_regex.match(path)):
                     scope["route"] = route
