@@ -38,3 +38,8 @@ form.addEventListener("submit", async (event) => {
     submit.disabled = false;
   }
 });
+
+// The button starts disabled: clicked before this script ran, the form would be posted by the
+// browser itself, and with no referrer that post carries "Origin: null", which the origin guard
+// refuses with a bare 403 (a slow page load on a busy machine did just that).
+form.querySelector("button[type=submit]").disabled = false;
