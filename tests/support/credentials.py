@@ -13,10 +13,13 @@ from support.stack import Stack
 
 def admin_session(stack: Stack) -> httpx.Client:
     """An identity client logged in as the stack's admin (the session cookie in its jar)."""
+    return session(stack, stack.admin_email, stack.admin_password)
+
+
+def session(stack: Stack, email: str, password: str) -> httpx.Client:
+    """An identity client logged in as ``email`` (the session cookie in its jar)."""
     identity = httpx.Client(base_url=stack.url("identity"), timeout=10)
-    r = identity.post(
-        "/v1/session", json={"email": stack.admin_email, "password": stack.admin_password}
-    )
+    r = identity.post("/v1/session", json={"email": email, "password": password})
     assert r.status_code == 200, r.text
     return identity
 

@@ -105,7 +105,14 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-request (killed after writing the headers): an
+                    # HTTP server drops such a request, and the sender owes the message again.
+                    # Recorded, it was a delivery no receiver gets, with a body that is no JSON.
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, script = receiver._handle(self.path, headers, body)
                 self.send_response(status)
