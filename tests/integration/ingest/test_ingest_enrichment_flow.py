@@ -3,7 +3,6 @@ alert always published, each incident's alerts in PagerDuty's order, and nothing
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -202,46 +201,3 @@ async def test_an_api_url_no_longer_allowed_is_not_called_and_the_alert_goes_out
     assert (alert.payload.creator_email, alert.payload.oncall_emails) == (None, ())
     assert alert.payload.enrichment_status == "failed"
     assert pagerduty.requests == [], "the API token was not sent to the stored URL"
-
-
-async def test_two_replicas_publish_every_delivery_once_and_in_each_incidents_order(
-    settings: Settings, issuer: TokenIssuer, pagerduty: FakePagerDuty
-) -> None:
-    # Deliveries of an integration with a REST token are leased for their lookups; those of one
-    # without are published as they are taken. Two workers take from one table at once.
-    async with running(settings) as first, running(settings) as second:
-        looked_up = await _integration(first, issuer, pagerduty)
-        plain = await _integration(first, issuer, None)
-        incidents = {iid: [new_incident_id() for _ in range(6)] for iid in (looked_up, plain)}
-        # Each round's deliveries arrive together, split across the replicas; an incident's own
-        # arrive in PagerDuty's order, round after round.
-        for fixture in ("incident_triggered", "incident_acknowledged", "incident_resolved"):
-            sends = []
-            for integration_id, ids in incidents.items():
-                for n, incident in enumerate(ids):
-                    body = delivery(fixture, incident_id=incident)
-                    svc = (first, second)[n % 2]
-                    sends.append(svc.deliver(integration_id, body, signed(body, SECRET)))
-            assert {r.status_code for r in await asyncio.gather(*sends)} == {202}
-
-        assert await first.settled()
-        alerts = await first.alerts(until=36)
-        async with first.runtime.pool.acquire() as conn:
-            rows = await conn.fetchval(
-                "SELECT count(*) FROM outbox WHERE topic = $1", first.alerts_topic
-            )
-
-    assert rows == 36
-    assert len({a.payload.delivery_id for a in alerts}) == 36  # type: ignore[attr-defined]
-    by_incident: dict[str, list[EventEnvelope]] = defaultdict(list)
-    for alert in alerts:
-        assert isinstance(alert, AlertTriggered | AlertAcknowledged | AlertResolved)
-        by_incident[alert.payload.external_id].append(alert)
-    for integration_id, ids in incidents.items():
-        for incident in ids:
-            kinds = [type(a) for a in by_incident[incident]]
-            assert kinds == [AlertTriggered, AlertAcknowledged, AlertResolved], incident
-            triggered = by_incident[incident][0]
-            assert isinstance(triggered, AlertTriggered)
-            expected = ADA if integration_id == looked_up else None
-            assert triggered.payload.creator_email == expected

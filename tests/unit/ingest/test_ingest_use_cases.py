@@ -331,11 +331,6 @@ class FakeDeliveries(Repository):
         return None
 
     async def claim(self, *, limit: int, claim_id: UUID, lease_s: float) -> list[ClaimedDelivery]:
-        taken = await self.take(limit=limit)
-        await self.lease(ids=[d.id for d in taken], claim_id=claim_id, lease_s=lease_s)
-        return [_claimed(self.store.deliveries[d.id]) for d in taken]
-
-    async def take(self, *, limit: int) -> list[ClaimedDelivery]:
         store = self.writing()
         pending = sorted(
             (r for r in store.deliveries.values() if r.status == "received"), key=lambda r: r.id
@@ -343,12 +338,10 @@ class FakeDeliveries(Repository):
         oldest: dict[str | None, StoredDelivery] = {}
         for row in pending:
             oldest.setdefault(row.new.incident_id, row)
-        return [_claimed(r) for r in oldest.values() if not r.leased][:limit]
-
-    async def lease(self, *, ids: Sequence[int], claim_id: UUID, lease_s: float) -> None:
-        for delivery_id in ids:
-            row = self.writing().deliveries[delivery_id]
+        claimed = [r for r in oldest.values() if not r.leased][:limit]
+        for row in claimed:
             row.claim_id, row.leased, row.attempts = claim_id, True, row.attempts + 1
+        return [_claimed(r) for r in sorted(claimed, key=lambda r: r.id)]
 
     async def lock_claims(self, claims: Sequence[tuple[int, UUID]]) -> set[int]:
         rows = self.writing().deliveries
@@ -1206,121 +1199,6 @@ async def test_an_integration_without_token_publishes_unenriched(world: World) -
     assert full(alert).enrichment_status == "skipped"
     assert full(alert).creator_email is None
     assert directory.calls == []
-
-
-async def test_deliveries_with_nothing_to_look_up_are_published_as_they_are_taken(
-    world: World,
-) -> None:
-    created = (await create(world, secrets=[SECRET_A], token=None)).integration
-    incident, other = new_incident_id(), new_incident_id()
-    for name, pd_incident in [
-        ("incident_triggered", incident),
-        ("incident_acknowledged", incident),
-        ("incident_triggered", other),
-    ]:
-        body = delivery(name, incident_id=pd_incident)
-        await webhooks.receive_webhook(world.receiver, incoming(created.id, body))
-    commits_before = world.uow.db.commits
-
-    first = await deliveries.take_deliveries(uow=world.uow, limit=16, lease_s=30)
-
-    # One transaction published the oldest delivery of each incident, and leased nothing.
-    assert world.uow.db.commits == commits_before + 1
-    assert first.leased.deliveries == []
-    assert [(a.event_type, a.payload.external_id) for a in world.alerts] == [
-        ("AlertTriggered", incident),
-        ("AlertTriggered", other),
-    ]
-    rows = sorted(world.store.deliveries.values(), key=lambda r: r.id)
-    assert [(r.status, r.attempts, r.leased) for r in rows] == [
-        ("published", 0, False),
-        ("received", 0, False),
-        ("published", 0, False),
-    ]
-    assert {r.enrichment_status for r in rows if r.status == "published"} == {"skipped"}
-
-    # The incident's next delivery goes in the next pass, after the first: PagerDuty's order.
-    second = await deliveries.take_deliveries(uow=world.uow, limit=16, lease_s=30)
-    assert [r.delivery.id for r in second.published] == [rows[1].id]
-    assert [type(a) for a in world.alerts] == [AlertTriggered, AlertTriggered, AlertAcknowledged]
-
-
-async def test_deliveries_with_lookups_to_make_are_leased_not_published_as_taken(
-    world: World,
-) -> None:
-    with_token = (await create(world, secrets=[SECRET_A])).integration
-    without = (await create(world, secrets=[SECRET_A], token=None, name="Other")).integration
-    for integration in (with_token, without):
-        body = delivery("incident_triggered", incident_id=new_incident_id())
-        await webhooks.receive_webhook(world.receiver, incoming(integration.id, body))
-
-    taken = await deliveries.take_deliveries(uow=world.uow, limit=16, lease_s=30)
-
-    [published] = taken.published
-    assert published.delivery.integration_id == without.id
-    [leased] = taken.leased.deliveries
-    assert leased.integration_id == with_token.id
-    row = world.store.deliveries[leased.id]
-    assert (row.status, row.leased, row.claim_id, row.attempts) == (
-        "received",
-        True,
-        taken.leased.id,
-        1,
-    )
-    # The leased one is enriched outside the transaction and published with its emails.
-    assert (
-        await publish_one(
-            uow=world.uow,
-            box=world.box,
-            directory=FakeDirectory(),
-            delivery=leased,
-            claim_id=taken.leased.id,
-            budget_s=1.0,
-        )
-        == "published"
-    )
-    assert full(world.alerts[-1]).creator_email == CREATOR_EMAIL
-
-
-async def test_a_delivery_whose_alert_cannot_be_built_is_leased_and_given_up_there(
-    world: World,
-) -> None:
-    created = (await create(world, secrets=[SECRET_A], token=None)).integration
-    await webhooks.receive_webhook(
-        world.receiver, incoming(created.id, delivery("incident_triggered"))
-    )
-    [row] = world.store.deliveries.values()
-    row.new = replace(row.new, body=b"not json", parsed_event=None)
-
-    taken = await deliveries.take_deliveries(uow=world.uow, limit=16, lease_s=30)
-
-    assert taken.published == []
-    assert [d.id for d in taken.leased.deliveries] == [row.id]
-    with pytest.raises(UnpublishableDelivery):
-        await publish_one(
-            uow=world.uow,
-            box=world.box,
-            directory=FakeDirectory(),
-            delivery=taken.leased.deliveries[0],
-            claim_id=taken.leased.id,
-            budget_s=1.0,
-        )
-    assert world.alerts == []
-
-
-async def test_a_refused_commit_publishes_and_leases_nothing(world: World) -> None:
-    created = (await create(world, secrets=[SECRET_A], token=None)).integration
-    await webhooks.receive_webhook(
-        world.receiver, incoming(created.id, delivery("incident_triggered"))
-    )
-    world.uow.db.fail_next_commit(UnstorableValue("invalid byte sequence"))
-
-    with pytest.raises(UnstorableValue):
-        await deliveries.take_deliveries(uow=world.uow, limit=16, lease_s=30)
-
-    [row] = world.store.deliveries.values()
-    assert (row.status, row.leased, row.attempts) == ("received", False, 0)
-    assert world.alerts == []
 
 
 async def test_a_token_that_does_not_decrypt_degrades_to_skipped(world: World) -> None:

@@ -81,47 +81,34 @@ class PgDeliveryRepository(PgRepository):
         makes the delivery claimable again.
         """
         rows = await self._conn.fetch(
-            f"""
-            WITH candidates AS ({_CLAIMABLE})
+            """
+            WITH candidates AS (
+                SELECT d.id FROM deliveries d
+                WHERE d.status = 'received'
+                  AND (d.lease_until IS NULL OR d.lease_until < now())
+                  AND NOT EXISTS (
+                      SELECT 1 FROM deliveries earlier
+                      WHERE earlier.status = 'received'
+                        AND earlier.incident_id = d.incident_id
+                        AND earlier.id < d.id)
+                ORDER BY d.id
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+            )
             UPDATE deliveries d
             SET claim_id = $2, lease_until = now() + make_interval(secs => $3),
                 attempts = d.attempts + 1
             FROM candidates c
             WHERE d.id = c.id
-            RETURNING {_CLAIMED_COLUMNS}
-            """,  # noqa: S608 (constants only; the values are parameters)
+            RETURNING d.id, d.integration_id, d.org_id, d.dedupe_key, d.body, d.incident_type,
+                      d.severity, d.correlation_id, d.attempts, d.received_at, d.traceparent,
+                      d.parsed_event
+            """,
             limit,
             claim_id,
             lease_s,
         )
         return sorted((_claimed(row) for row in rows), key=lambda d: d.id)
-
-    async def take(self, *, limit: int) -> list[ClaimedDelivery]:
-        """Lock up to ``limit`` claimable deliveries (as ``claim`` chooses them) until the
-        transaction ends, without leasing them."""
-        rows = await self._conn.fetch(
-            f"""
-            WITH candidates AS ({_CLAIMABLE})
-            SELECT {_CLAIMED_COLUMNS} FROM deliveries d JOIN candidates c ON d.id = c.id
-            ORDER BY d.id
-            """,  # noqa: S608 (constants only; the values are parameters)
-            limit,
-        )
-        return [_claimed(row) for row in rows]
-
-    async def lease(self, *, ids: Sequence[int], claim_id: UUID, lease_s: float) -> None:
-        """Lease deliveries this transaction took (``take``) to ``claim_id``, an attempt each."""
-        await self._conn.execute(
-            """
-            UPDATE deliveries
-            SET claim_id = $2, lease_until = now() + make_interval(secs => $3),
-                attempts = attempts + 1
-            WHERE id = ANY($1::bigint[])
-            """,
-            ids,
-            claim_id,
-            lease_s,
-        )
 
     async def lock_claims(self, claims: Sequence[tuple[int, UUID]]) -> set[int]:
         """Lock the deliveries these claims still hold (no other worker took them over)."""
@@ -194,28 +181,6 @@ class PgDeliveryRepository(PgRepository):
         )
         # asyncpg returns the command tag, e.g. "DELETE 42".
         return int(result.rsplit(" ", 1)[-1])
-
-
-_CLAIMABLE = """
-    SELECT d.id FROM deliveries d
-    WHERE d.status = 'received'
-      AND (d.lease_until IS NULL OR d.lease_until < now())
-      AND NOT EXISTS (
-          SELECT 1 FROM deliveries earlier
-          WHERE earlier.status = 'received'
-            AND earlier.incident_id = d.incident_id
-            AND earlier.id < d.id)
-    ORDER BY d.id
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-"""
-"""The ids a pass may take: pending, not leased (or its lease ran out), the oldest pending one
-of its PagerDuty incident; rows another worker holds are skipped, not waited for."""
-
-_CLAIMED_COLUMNS = """
-    d.id, d.integration_id, d.org_id, d.dedupe_key, d.body, d.incident_type, d.severity,
-    d.correlation_id, d.attempts, d.received_at, d.traceparent, d.parsed_event
-"""
 
 
 def _claimed(row: Record) -> ClaimedDelivery:

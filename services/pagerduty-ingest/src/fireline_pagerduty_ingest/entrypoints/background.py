@@ -29,7 +29,6 @@ from fireline_pagerduty_ingest.config import Settings
 from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery
 from fireline_pagerduty_ingest.service_layer.context import IngestContext
 from fireline_pagerduty_ingest.service_layer.deliveries import (
-    Claim,
     Outcome,
     PublishingSettings,
     ReadyAlert,
@@ -40,7 +39,6 @@ from fireline_pagerduty_ingest.service_layer.deliveries import (
     publish_alerts,
     publishing_settings,
     release_delivery,
-    take_deliveries,
 )
 from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory
 from fireline_pagerduty_ingest.service_layer.sync import SyncDispatcher
@@ -142,60 +140,23 @@ class DeliveryWorker:
         return await self.run_once() > 0
 
     async def run_once(self) -> int:
-        """One pass: take a batch and handle it; the number of deliveries taken."""
-        # The batch's alerts wake the outbox relay once, when all of them have committed.
-        async with self._batch_wake():
-            published, claim = await self._take()
-            for ready in published:
-                self._on_enriched(ready.enrichment_status)
-                self._published(ready)
-            if claim.deliveries:
-                settings_of = _once_each(
-                    lambda integration_id: publishing_settings(
-                        self._uow(), self._box, integration_id
-                    )
-                )
+        """One pass: claim a batch and handle it; the number of deliveries claimed."""
+        claim = await claim_deliveries(
+            uow=self._uow(), limit=self._settings.batch_size, lease_s=self._settings.lease_s
+        )
+        if claim.deliveries:
+            settings_of = _once_each(
+                lambda integration_id: publishing_settings(self._uow(), self._box, integration_id)
+            )
+            # The batch's alerts wake the outbox relay once, when all of them have committed.
+            async with self._batch_wake():
                 await asyncio.gather(
                     *(
                         self._handle(delivery, claim.id, settings_of)
                         for delivery in claim.deliveries
                     )
                 )
-        return len(published) + len(claim.deliveries)
-
-    async def _take(self) -> tuple[list[ReadyAlert], Claim]:
-        """The pass's deliveries: those published as they were taken, and those leased."""
-        limit, lease_s = self._settings.batch_size, self._settings.lease_s
-        if tracing.enabled():
-            # Traced, each delivery is published in a span of its own that continues its
-            # webhook request's trace, so every one takes the leased path.
-            return [], await claim_deliveries(uow=self._uow(), limit=limit, lease_s=lease_s)
-        try:
-            taken = await take_deliveries(uow=self._uow(), limit=limit, lease_s=lease_s)
-        except TRANSIENT_DB_ERRORS:
-            raise
-        except Exception as exc:
-            # What the database refused at commit (an alert's value): the pass published and
-            # leased nothing, so the batch goes the leased way instead, where each delivery is
-            # published, retried or given up on its own.
-            log.warning(
-                "deliveries not published as taken; leasing them instead",
-                extra={"error": type(exc).__name__},
-            )
-            return [], await claim_deliveries(uow=self._uow(), limit=limit, lease_s=lease_s)
-        return taken.published, taken.leased
-
-    def _published(self, ready: ReadyAlert) -> None:
-        correlation.set_(ready.delivery.correlation_id)
-        log.info(
-            "alert published",
-            extra={
-                "delivery_id": ready.delivery.dedupe_key,
-                "event_type": ready.alert.event_type,
-                "external_id": ready.alert.payload.external_id,
-                "enrichment_status": ready.enrichment_status,
-            },
-        )
+        return len(claim.deliveries)
 
     async def _handle(
         self,
@@ -224,7 +185,15 @@ class DeliveryWorker:
                 else:
                     outcome = await self._publisher.submit(ready)
             if outcome == "published":
-                self._published(ready)
+                log.info(
+                    "alert published",
+                    extra={
+                        "delivery_id": delivery.dedupe_key,
+                        "event_type": ready.alert.event_type,
+                        "external_id": ready.alert.payload.external_id,
+                        "enrichment_status": ready.enrichment_status,
+                    },
+                )
         except asyncio.CancelledError:
             raise
         except TRANSIENT_DB_ERRORS as exc:

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -15,11 +15,11 @@ from fireline_contracts import AlertActivityPayload
 from fireline_pagerduty_ingest.domain.alert import AlertEventType, build_alert
 from fireline_pagerduty_ingest.domain.classification import Classification
 from fireline_pagerduty_ingest.domain.delivery import ClaimedDelivery, FailedAttempt
-from fireline_pagerduty_ingest.domain.enrichment import SKIPPED, ApiCredentials, Enrichment
+from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials
 from fireline_pagerduty_ingest.domain.errors import UnstorableValue
 from fireline_pagerduty_ingest.domain.sealing import api_token_context
 from fireline_pagerduty_ingest.domain.sync import ECHO_EVENT_TYPES
-from fireline_pagerduty_ingest.domain.webhook import WebhookEvent, restored
+from fireline_pagerduty_ingest.domain.webhook import restored
 from fireline_pagerduty_ingest.service_layer.enrichment import enrich
 from fireline_pagerduty_ingest.service_layer.ports import EmailDirectory
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
@@ -99,16 +99,6 @@ async def prepare_alert(
         directory=directory, credentials=credentials, event=event, budget_s=budget_s
     )
     on_enriched(enrichment.status)
-    return _ready(delivery, claim_id, event, enrichment, severities)
-
-
-def _ready(
-    delivery: ClaimedDelivery,
-    claim_id: UUID,
-    event: WebhookEvent,
-    enrichment: Enrichment,
-    severities: Mapping[str, str],
-) -> ReadyAlert:
     with _poison_is_unpublishable():
         alert = build_alert(
             event,
@@ -126,80 +116,6 @@ def _ready(
     return ReadyAlert(
         delivery=delivery, claim_id=claim_id, alert=alert, enrichment_status=enrichment.status
     )
-
-
-@dataclass(frozen=True)
-class Taken:
-    """One pass's deliveries: those published as they were taken, and those leased."""
-
-    published: list[ReadyAlert]
-    leased: Claim
-    """To enrich outside any transaction (:func:`prepare_alert`), then :func:`publish_alerts`."""
-
-
-async def take_deliveries(*, uow: UnitOfWork, limit: int, lease_s: float) -> Taken:
-    """Take up to ``limit`` pending deliveries, at most one (the oldest) per PagerDuty incident,
-    and publish at once, in the same transaction, those that need no PagerDuty lookup.
-
-    An integration without a REST token has nothing to look up, so its deliveries' alerts are
-    built here and committed with the deliveries marked published: no lease, and one transaction
-    instead of two. A storm's deliveries are mostly of such integrations, and the lease was an
-    UPDATE of each delivery's row (its raw body included) and a commit of its own. Deliveries
-    whose integration has a token are leased in this transaction and enriched outside it, as are
-    those whose alert cannot be built (the leased path gives them up, and says why). The
-    transaction ending either way, a crash or an error publishes nothing and leases nothing.
-    """
-    claim_id = uuid.uuid4()
-    async with uow:
-        pending = await uow.deliveries.take(limit=limit)
-        lookups_free = await _without_lookups(uow, {d.integration_id for d in pending})
-        ready: list[ReadyAlert] = []
-        leased: list[ClaimedDelivery] = []
-        for delivery in pending:
-            severities = lookups_free.get(delivery.integration_id)
-            built = None if severities is None else _built_now(delivery, claim_id, severities)
-            if built is None:
-                leased.append(replace(delivery, attempts=delivery.attempts + 1))
-            else:
-                ready.append(built)
-        if leased:
-            await uow.deliveries.lease(
-                ids=[d.id for d in leased], claim_id=claim_id, lease_s=lease_s
-            )
-        for r in ready:
-            await uow.publish(await _marked_if_echo(uow, r))
-        if ready:
-            await uow.deliveries.mark_published(
-                [(r.delivery.id, r.enrichment_status) for r in ready]
-            )
-    return Taken(published=ready, leased=Claim(id=claim_id, deliveries=leased))
-
-
-def _built_now(
-    delivery: ClaimedDelivery, claim_id: UUID, severities: Mapping[str, str]
-) -> ReadyAlert | None:
-    """The alert of a delivery with nothing to look up; None when it cannot be built, and the
-    leased path then gives the delivery up and records why."""
-    try:
-        with _poison_is_unpublishable():
-            event = restored(delivery.parsed_event, delivery.body)
-        return _ready(delivery, claim_id, event, SKIPPED, severities)
-    except UnpublishableDelivery:
-        return None
-
-
-async def _without_lookups(
-    uow: UnitOfWork, integration_ids: set[UUID]
-) -> dict[UUID, Mapping[str, str]]:
-    """The priority → severity map of each of these integrations that has no REST token."""
-    maps: dict[UUID, Mapping[str, str]] = {}
-    for integration_id in integration_ids:
-        sealed = await uow.integrations.credentials(integration_id)
-        if sealed is None:
-            maps[integration_id] = {}
-        elif sealed.token_ciphertext is None:
-            maps[integration_id] = sealed.priority_severities
-    return maps
 
 
 async def publish_alerts(*, uow: UnitOfWork, ready: Sequence[ReadyAlert]) -> list[Outcome]:

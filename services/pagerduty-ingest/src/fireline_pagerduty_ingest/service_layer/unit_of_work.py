@@ -88,13 +88,6 @@ class DeliveryRepository(Protocol):
         makes the delivery claimable again. Ordered by id (arrival order).
         """
 
-    async def take(self, *, limit: int) -> list[ClaimedDelivery]:
-        """Lock, until the transaction ends, up to ``limit`` deliveries ``claim`` would lease,
-        without leasing them. Ordered by id."""
-
-    async def lease(self, *, ids: Sequence[int], claim_id: UUID, lease_s: float) -> None:
-        """Lease deliveries this transaction took to ``claim_id``, counting an attempt each."""
-
     async def lock_claims(self, claims: Sequence[tuple[int, UUID]]) -> set[int]:
         """Lock the (delivery id, claim id) deliveries these claims still hold; their ids.
 
