@@ -81,6 +81,7 @@ class Lifecycle:
             metrics=metrics,
             session_timeout_ms=settings.kafka_session_timeout_ms,
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            commit_interval_s=settings.kafka_commit_interval_ms / 1000,
             max_retries=settings.consumer_max_retries,
         )
         self._producer = RelayProducer(
@@ -184,7 +185,8 @@ class Lifecycle:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._broker_task
         # FastStream lets the handler in flight finish before it leaves the group.
-        self._consumer.stopping = True
+        with contextlib.suppress(Exception):
+            await self._consumer.stop_consuming()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._broker.stop(), grace)
         for task in self._background:

@@ -65,6 +65,13 @@ class ServiceSettings(KafkaClientSettings):
         description="Longest a consumer's fetch waits on the broker for data. Kafka answers as "
         "soon as data arrives; Tansu answers at this deadline, so make run and tests lower it.",
     )
+    kafka_commit_interval_ms: int = Field(
+        default=200,
+        ge=0,
+        description="Shortest time between a consumer's offset commits. Offsets are committed "
+        "only after their records were applied, in the background; a crash re-delivers at most "
+        "this much applied work, which the inbox drops. 0 commits after every fetch.",
+    )
     consumer_max_retries: int = Field(
         default=3, ge=0, description="Handler retries before a message is sent to <topic>.dlq."
     )

@@ -3,12 +3,12 @@
 Every consumer follows one recipe (docs/architecture.md, "Reliability rules"):
 
 * every subscriber has the service's group id and commits its offsets only after the handlers'
-  database transactions committed (FastStream ``NACK_ON_ERROR``: an exception re-delivers);
+  database transactions committed, in the background and at most every commit interval
+  (``messaging.offsets``); an exception rewinds the fetch's partitions, which re-delivers it;
 * records arrive in batches: a fetch's records of one topic (each partition's in order) are
   first applied together in one transaction, and one by one (a transaction each, in order) only
-  if that fails; the fetch's topics run concurrently and the offsets are committed once per
-  fetch. A crash mid-batch re-delivers the whole batch, and the inbox turns what was already
-  applied into no-ops;
+  if that fails; the fetch's topics run concurrently. A crash re-delivers what was applied since
+  the last offset commit, and the inbox turns it into no-ops;
 * the handler runs in one transaction with an inbox claim, so a redelivery changes nothing;
   a handler that reads a whole topic for a few kinds of event may ``triage`` the rest away
   (no transaction, no inbox row) and take events its own writes make idempotent without a claim;
@@ -17,8 +17,9 @@ Every consumer follows one recipe (docs/architecture.md, "Reliability rules"):
   on;
 * database outages are not the message's fault: they are waited out, never dead-lettered.
 
-Public surface: :class:`BatchConsumer` (``subscribe``, ``lag``, ``stopping``) and
-:data:`MAX_BATCH`. What it consumes comes from the service's ``ConsumerRegistry``.
+Public surface: :class:`BatchConsumer` (``subscribe``, ``lag``, ``stop_consuming``,
+``stopping``) and :data:`MAX_BATCH`. What it consumes comes from the service's
+``ConsumerRegistry``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from fireline_runtime.consumers import (
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
 from fireline_runtime.kafka_acls import group_id
 from fireline_runtime.messaging.dead_letter import DeadLetters
+from fireline_runtime.messaging.offsets import COMMIT_INTERVAL_S, OffsetCommitter
 from fireline_runtime.observability import Metrics
 from fireline_runtime.outbox import deferred_wake
 
@@ -72,6 +74,7 @@ class BatchConsumer:
         metrics: Metrics,
         session_timeout_ms: int = 10_000,
         fetch_max_wait_ms: int = 500,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
         max_retries: int = 3,
         retry_backoff_s: float = 0.2,
     ) -> None:
@@ -93,8 +96,16 @@ class BatchConsumer:
         self._retry_backoff_s = retry_backoff_s
         self._subscribed = False
         self._subscriber: Any = None
+        self._offsets = OffsetCommitter(interval_s=commit_interval_s)
         self.stopping = False
-        """Set at shutdown: a database error then gives the record back instead of waiting."""
+        """Set at shutdown (:meth:`stop_consuming`): a database error then gives the record
+        back instead of waiting."""
+
+    async def stop_consuming(self) -> None:
+        """Shutdown begins: commit what was applied, and commit at once after the handler in
+        flight, before the broker's consumer stops."""
+        self.stopping = True
+        await self._offsets.close()
 
     def subscribe(self) -> None:
         """One FastStream subscriber (one group member) for every topic the service consumes.
@@ -125,9 +136,18 @@ class BatchConsumer:
             # group: if one topic's batch fails, the others stop too and the whole fetch comes
             # back (nack), to be deduplicated. The fetch's outbox writes wake the relay once,
             # after all of them committed.
-            async with deferred_wake(self._pool_getter()), asyncio.TaskGroup() as group:
-                for in_order in topics.values():
-                    group.create_task(self._consume_in_order(in_order))
+            try:
+                async with deferred_wake(self._pool_getter()), asyncio.TaskGroup() as group:
+                    for in_order in topics.values():
+                        group.create_task(self._consume_in_order(in_order))
+            except Exception:
+                # Every partition of the fetch goes back to its first record, to be fetched
+                # again: nothing of it is committed past.
+                await message.nack()
+                raise
+            self._offsets.applied(records)
+            if self.stopping:
+                await self._offsets.close()  # the consumer stops once this handler returns
 
         # The annotation only feeds the AsyncAPI document: handlers parse bytes themselves so a
         # poison message reaches the DLQ instead of failing inside the framework forever.
@@ -140,7 +160,9 @@ class BatchConsumer:
             batch=True,
             max_records=MAX_BATCH,
             batch_timeout_ms=self._fetch_max_wait_ms,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            # Offsets are committed by ``self._offsets``, off the consuming path.
+            ack_policy=AckPolicy.MANUAL,
+            listener=self._offsets.listener(),
             auto_offset_reset="earliest",
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(self._session_timeout_ms // 4, 250),
@@ -160,6 +182,7 @@ class BatchConsumer:
         self._subscriber.get_msg = self._fetch
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+        self._offsets.consumer = consumer  # a reconnection makes a new one
         batches = await consumer.getmany(timeout_ms=self._fetch_max_wait_ms, max_records=MAX_BATCH)
         return tuple(record for batch in batches.values() for record in batch)
 

@@ -1,0 +1,120 @@
+"""The batch consumer's offset commits: never before a record was applied, at most one per
+interval while records keep coming, and what a revoked partition or a stop has pending at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import cast
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError
+from aiokafka.structs import ConsumerRecord
+
+from fireline_runtime.messaging.offsets import OffsetCommitter
+from support.waiting import wait_for
+
+A0, A1 = TopicPartition("a", 0), TopicPartition("a", 1)
+
+
+class Member:
+    """What the committer uses of a group member: its assignment and its commits."""
+
+    def __init__(self, *owned: TopicPartition) -> None:
+        self.owned = set(owned)
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.refuse: Exception | None = None
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.owned)
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self.refuse is not None:
+            raise self.refuse
+        self.commits.append(dict(offsets))
+
+
+def committer(member: Member, interval_s: float) -> OffsetCommitter:
+    made = OffsetCommitter(interval_s=interval_s)
+    made.consumer = cast(AIOKafkaConsumer, member)
+    return made
+
+
+def records(tp: TopicPartition, *offsets: int) -> list[ConsumerRecord[bytes, bytes]]:
+    return [
+        ConsumerRecord(tp.topic, tp.partition, o, 0, 0, None, b"", None, 0, 0, []) for o in offsets
+    ]
+
+
+async def test_the_first_applied_batch_is_committed_at_once_past_its_last_record() -> None:
+    member = Member(A0, A1)
+    offsets = committer(member, interval_s=60)
+
+    offsets.applied(records(A0, 4, 5) + records(A1, 9))
+
+    assert await wait_for(lambda: _true(bool(member.commits)), timeout=5)
+    assert member.commits == [{A0: 6, A1: 10}]
+
+
+async def test_batches_applied_within_the_interval_share_the_next_commit() -> None:
+    member = Member(A0, A1)
+    offsets = committer(member, interval_s=0.3)
+    offsets.applied(records(A0, 1))
+    assert await wait_for(lambda: _true(len(member.commits) == 1), timeout=5)
+
+    offsets.applied(records(A0, 2))
+    offsets.applied(records(A1, 7))
+    offsets.applied(records(A0, 3))
+
+    assert await wait_for(lambda: _true(len(member.commits) == 2), timeout=5)
+    assert member.commits == [{A0: 2}, {A0: 4, A1: 8}]
+
+
+async def test_a_revoked_partition_is_committed_before_it_goes_and_the_rest_waits() -> None:
+    member = Member(A0, A1)
+    offsets = committer(member, interval_s=3600)
+    offsets.applied(records(A0, 1))
+    assert await wait_for(lambda: _true(len(member.commits) == 1), timeout=5)
+    offsets.applied(records(A0, 2) + records(A1, 5))
+
+    await offsets.listener().on_partitions_revoked({A1})
+
+    assert member.commits == [{A0: 2}, {A1: 6}]
+    await offsets.close()
+    assert member.commits == [{A0: 2}, {A1: 6}, {A0: 3}]
+
+
+async def test_a_partition_no_longer_assigned_is_not_committed() -> None:
+    member = Member(A0, A1)
+    offsets = committer(member, interval_s=3600)
+    offsets.applied(records(A0, 1))
+    assert await wait_for(lambda: _true(len(member.commits) == 1), timeout=5)
+    offsets.applied(records(A0, 2) + records(A1, 5))
+    member.owned = {A0}  # A1 went to another member, which re-delivers from its commit
+
+    await offsets.close()
+
+    assert member.commits == [{A0: 2}, {A0: 3}]
+
+
+async def test_a_refused_commit_is_logged_and_consuming_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    member = Member(A0)
+    member.refuse = CommitFailedError("the group rebalanced")
+    offsets = committer(member, interval_s=3600)
+
+    with caplog.at_level(logging.INFO, logger="fireline_runtime.messaging"):
+        offsets.applied(records(A0, 1))
+        assert await wait_for(lambda: _true("offsets not committed" in caplog.text), timeout=5)
+
+    member.refuse = None
+    offsets.applied(records(A0, 2))
+    await offsets.close()
+    assert member.commits == [{A0: 3}]
+
+
+async def _true(value: bool) -> bool:
+    await asyncio.sleep(0)
+    return value
