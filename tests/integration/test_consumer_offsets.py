@@ -29,6 +29,15 @@ def _event(key: uuid.UUID, name: str) -> tuple[bytes, bytes]:
     return key.bytes, event.to_bytes()
 
 
+def _member(database: str, kafka: str, topic_prefix: str) -> ServiceRuntime:
+    return probe.build(
+        database_url=database,
+        bootstrap=kafka,
+        prefix=topic_prefix,
+        kafka_commit_interval_ms=HOUR_MS,
+    )
+
+
 async def _end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options(bootstrap))
     await consumer.start()
@@ -43,12 +52,7 @@ async def _end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 async def test_a_graceful_stop_commits_every_record_it_applied(
     database: str, kafka: str, topic_prefix: str
 ) -> None:
-    runtime = probe.build(
-        database_url=database,
-        bootstrap=kafka,
-        prefix=topic_prefix,
-        kafka_commit_interval_ms=HOUR_MS,
-    )
+    runtime = _member(database, kafka, topic_prefix)
     topic = topic_name(KEYS, topic_prefix)
     keys = [uuid.uuid4() for _ in range(12)]  # spread over every partition
     async with probe.running(runtime):
@@ -68,15 +72,7 @@ async def test_a_graceful_stop_commits_every_record_it_applied(
 async def test_a_partition_taken_over_in_a_rebalance_is_not_applied_again(
     database: str, kafka: str, topic_prefix: str
 ) -> None:
-    def member() -> ServiceRuntime:
-        return probe.build(
-            database_url=database,
-            bootstrap=kafka,
-            prefix=topic_prefix,
-            kafka_commit_interval_ms=HOUR_MS,
-        )
-
-    first, second = member(), member()
+    first, second = (_member(database, kafka, topic_prefix) for _ in range(2))
     topic = topic_name(KEYS, topic_prefix)
     group = group_id("probe", topic_prefix)
     keys = [uuid.uuid4() for _ in range(12)]

@@ -71,12 +71,18 @@ async def test_batches_applied_within_the_interval_share_the_next_commit() -> No
     assert member.commits == [{A0: 2}, {A0: 4, A1: 8}]
 
 
-async def test_a_revoked_partition_is_committed_before_it_goes_and_the_rest_waits() -> None:
+async def pending_after_a_commit() -> tuple[Member, OffsetCommitter]:
+    """A member that committed {A0: 2}, with A0 up to 3 and A1 up to 6 applied since."""
     member = Member(A0, A1)
     offsets = committer(member, interval_s=3600)
     offsets.applied(records(A0, 1))
     assert await wait_for(lambda: _true(len(member.commits) == 1), timeout=5)
     offsets.applied(records(A0, 2) + records(A1, 5))
+    return member, offsets
+
+
+async def test_a_revoked_partition_is_committed_before_it_goes_and_the_rest_waits() -> None:
+    member, offsets = await pending_after_a_commit()
 
     await offsets.listener().on_partitions_revoked({A1})
 
@@ -86,11 +92,7 @@ async def test_a_revoked_partition_is_committed_before_it_goes_and_the_rest_wait
 
 
 async def test_a_partition_no_longer_assigned_is_not_committed() -> None:
-    member = Member(A0, A1)
-    offsets = committer(member, interval_s=3600)
-    offsets.applied(records(A0, 1))
-    assert await wait_for(lambda: _true(len(member.commits) == 1), timeout=5)
-    offsets.applied(records(A0, 2) + records(A1, 5))
+    member, offsets = await pending_after_a_commit()
     member.owned = {A0}  # A1 went to another member, which re-delivers from its commit
 
     await offsets.close()
