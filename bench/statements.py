@@ -32,6 +32,8 @@ class Window:
     databases: dict[str, str]
     """Service -> database name."""
     commits: dict[str, int]
+    wal: dict[str, int]
+    """``pg_stat_wal`` at the start: the whole server's, every service's writes together."""
 
 
 def _database(url: str) -> str:
@@ -47,9 +49,32 @@ async def begin(target: Target) -> Window | None:
     try:
         await conn.execute("SELECT pg_stat_statements_reset()")
         commits = await _commits(conn, databases)
+        wal = await _wal(conn)
     finally:
         await conn.close()
-    return Window(target.postgres_admin_url, databases, commits)
+    return Window(target.postgres_admin_url, databases, commits, wal)
+
+
+async def _wal(conn: Any) -> dict[str, int]:
+    row = await conn.fetchrow("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal")
+    return {name: int(row[name]) for name in ("wal_records", "wal_fpi", "wal_bytes")}
+
+
+async def wal_per_delivery(window: Window, deliveries: int) -> dict[str, float]:
+    """The server's write-ahead log over the window, per delivery: what every commit flushes,
+    and what a checkpoint's full-page images multiply (a storm that outlasts ``max_wal_size``
+    meets one)."""
+    conn = await asyncpg.connect(window.admin_url)
+    try:
+        now = await _wal(conn)
+    finally:
+        await conn.close()
+    grown = {name: now[name] - window.wal[name] for name in now}
+    return {
+        "kb": round(grown["wal_bytes"] / 1024 / deliveries, 2),
+        "records": round(grown["wal_records"] / deliveries, 2),
+        "full_page_images": round(grown["wal_fpi"] / deliveries, 2),
+    }
 
 
 async def _commits(conn: Any, databases: dict[str, str]) -> dict[str, int]:
@@ -68,7 +93,8 @@ async def per_delivery(window: Window, deliveries: int) -> dict[str, Any]:
         commits = await _commits(conn, window.databases)
         rows = await conn.fetch(
             """
-            SELECT d.datname, s.query, s.toplevel, sum(s.calls)::bigint AS calls
+            SELECT d.datname, s.query, s.toplevel, sum(s.calls)::bigint AS calls,
+                   sum(s.wal_bytes)::bigint AS wal_bytes
               FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
              WHERE d.datname = ANY($1::text[])
              GROUP BY d.datname, s.query, s.toplevel
@@ -83,12 +109,22 @@ async def per_delivery(window: Window, deliveries: int) -> dict[str, Any]:
         mine = [r for r in rows if r["datname"] == name]
         calls = sum(int(r["calls"]) for r in mine)
         round_trips = sum(int(r["calls"]) for r in mine if r["toplevel"])
+        wal = sum(int(r["wal_bytes"]) for r in mine)
+        by_wal = sorted(mine, key=lambda r: -int(r["wal_bytes"]))
         figures[service] = {
             "calls_per_delivery": round(calls / deliveries, 2),
             "round_trips_per_delivery": round(round_trips / deliveries, 2),
             "transactions_per_delivery": round(
                 (commits[service] - window.commits[service]) / deliveries, 2
             ),
+            "wal_kb_per_delivery": round(wal / 1024 / deliveries, 2),
+            "top_by_wal": [
+                {
+                    "wal_kb_per_delivery": round(int(r["wal_bytes"]) / 1024 / deliveries, 2),
+                    "query": _shorten(r["query"]),
+                }
+                for r in by_wal[:TOP]
+            ],
             "top": [
                 {
                     "calls_per_delivery": round(int(r["calls"]) / deliveries, 2),

@@ -117,6 +117,7 @@ async def burst(ctx: Context) -> Outcome:
         # when the last IncidentStarted arrives: this reading includes that backlog.
         cpu_settled = cpu.read(watched)
         statement_figures = await statements.per_delivery(window, n) if window else None
+        wal_figures = await statements.wal_per_delivery(window, n) if window else None
     finally:
         await alerts.stop()
         await starts.stop()
@@ -152,6 +153,7 @@ async def burst(ctx: Context) -> Outcome:
         "stack_cpu_ms_per_delivery": stack_ms,
         "cpu_ms_per_delivery_to_settle": settled or "not measured",
         "statements": statement_figures or "not measured",
+        "wal_per_delivery": wal_figures or "not measured",
         "hops": hop_figures,
     }
     f = outcome.figures
@@ -184,6 +186,12 @@ async def burst(ctx: Context) -> Outcome:
     if (late := settled.get("notifications")) is not None:
         outcome.show("CPU ms/delivery: notifications, its backlog included", f"{late:.3f}")
     _show_statements(outcome, statement_figures)
+    if wal_figures is not None:
+        outcome.show(
+            "PostgreSQL WAL per delivery: KB / records / full-page images",
+            f"{wal_figures['kb']:.1f} / {wal_figures['records']:.1f}"
+            f" / {wal_figures['full_page_images']:.2f}",
+        )
     hops.show(outcome, hop_figures)
     return outcome
 
@@ -222,6 +230,7 @@ def _show_statements(outcome: Outcome, figures: dict[str, Any] | None) -> None:
             f"{by_db['calls_per_delivery']:.2f} / {by_db['round_trips_per_delivery']:.2f}"
             f" / {by_db['transactions_per_delivery']:.2f}",
         )
+        outcome.show(f"{service}: WAL KB per delivery", f"{by_db['wal_kb_per_delivery']:.1f}")
 
 
 async def storm(ctx: Context) -> Outcome:
