@@ -109,8 +109,10 @@ async def per_delivery(window: Window, deliveries: int) -> dict[str, Any]:
         mine = [r for r in rows if r["datname"] == name]
         calls = sum(int(r["calls"]) for r in mine)
         round_trips = sum(int(r["calls"]) for r in mine if r["toplevel"])
-        wal = sum(int(r["wal_bytes"]) for r in mine)
-        by_wal = sorted(mine, key=lambda r: -int(r["wal_bytes"]))
+        # A top-level statement's WAL already includes what its nested ones wrote (foreign-key
+        # checks, function bodies), so only top-level rows are summed.
+        wal = sum(int(r["wal_bytes"]) for r in mine if r["toplevel"])
+        by_wal = sorted((r for r in mine if r["toplevel"]), key=lambda r: -int(r["wal_bytes"]))
         figures[service] = {
             "calls_per_delivery": round(calls / deliveries, 2),
             "round_trips_per_delivery": round(round_trips / deliveries, 2),

@@ -13,7 +13,6 @@ from fireline_contracts import KEYS, KeyRenamed, topic_name
 from fireline_contracts.keys import KeyRenamedPayload
 from fireline_runtime.kafka_acls import group_id
 from fireline_runtime.service import ServiceRuntime
-from integration.test_outbox_and_consumers import _applied_count, _consumers_ready, _publish
 from support import probe
 from support.kafka import client_options, committed_offsets, group_assignments, partitions
 from support.waiting import wait_for
@@ -56,12 +55,12 @@ async def test_a_graceful_stop_commits_every_record_it_applied(
     topic = topic_name(KEYS, topic_prefix)
     keys = [uuid.uuid4() for _ in range(12)]  # spread over every partition
     async with probe.running(runtime):
-        assert await wait_for(_consumers_ready(runtime), timeout=30)
-        await _publish(kafka, topic, *(_event(key, "1") for key in keys))
-        assert await wait_for(_applied_count(runtime, len(keys)), timeout=30)
+        assert await wait_for(probe.consumers_ready(runtime), timeout=30)
+        await probe.publish(kafka, topic, *(_event(key, "1") for key in keys))
+        assert await wait_for(probe.applied_count(runtime, len(keys)), timeout=30)
         # Applied after the first commit, and an hour before the next one would be due.
-        await _publish(kafka, topic, *(_event(key, "2") for key in keys))
-        assert await wait_for(_applied_count(runtime, 2 * len(keys)), timeout=30)
+        await probe.publish(kafka, topic, *(_event(key, "2") for key in keys))
+        assert await wait_for(probe.applied_count(runtime, 2 * len(keys)), timeout=30)
 
     ends = await _end_offsets(kafka, topic)
     assert sum(ends.values()) == 2 * len(keys)
@@ -77,12 +76,12 @@ async def test_a_partition_taken_over_in_a_rebalance_is_not_applied_again(
     group = group_id("probe", topic_prefix)
     keys = [uuid.uuid4() for _ in range(12)]
     async with probe.running(first):
-        assert await wait_for(_consumers_ready(first), timeout=30)
-        await _publish(kafka, topic, *(_event(key, "1") for key in keys))
-        assert await wait_for(_applied_count(first, len(keys)), timeout=30)
+        assert await wait_for(probe.consumers_ready(first), timeout=30)
+        await probe.publish(kafka, topic, *(_event(key, "1") for key in keys))
+        assert await wait_for(probe.applied_count(first, len(keys)), timeout=30)
         # Applied, and not committed for another hour unless a rebalance takes them away.
-        await _publish(kafka, topic, *(_event(key, "2") for key in keys))
-        assert await wait_for(_applied_count(first, 2 * len(keys)), timeout=30)
+        await probe.publish(kafka, topic, *(_event(key, "2") for key in keys))
+        assert await wait_for(probe.applied_count(first, 2 * len(keys)), timeout=30)
 
         async with probe.running(second):
 
@@ -91,8 +90,8 @@ async def test_a_partition_taken_over_in_a_rebalance_is_not_applied_again(
                 return len(owned) == 2 and all(owned)
 
             assert await wait_for(both_own_partitions, timeout=60)
-            await _publish(kafka, topic, *(_event(key, "3") for key in keys))
-            assert await wait_for(_applied_count(first, 3 * len(keys)), timeout=60)
+            await probe.publish(kafka, topic, *(_event(key, "3") for key in keys))
+            assert await wait_for(probe.applied_count(first, 3 * len(keys)), timeout=60)
             states = [runtime.consumers.states["probe.apply"] for runtime in (first, second)]
 
             async def all_counted() -> bool:

@@ -8,7 +8,6 @@ from collections import defaultdict
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from fireline_contracts import KEYS, KeyRenamed, dlq_name, parse_event, topic_name
@@ -16,7 +15,7 @@ from fireline_contracts.keys import KeyRenamedPayload
 from fireline_runtime.service import ServiceRuntime
 from support import probe
 from support.infra import Broker
-from support.kafka import client_options, read_topic
+from support.kafka import read_topic
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -91,9 +90,9 @@ async def test_broker_outage_loses_and_duplicates_nothing(
     )
     keys = [uuid.uuid4() for _ in range(3)]
     async with probe.running(runtime):
-        assert await wait_for(_consumers_ready(runtime), timeout=20)
+        assert await wait_for(probe.consumers_ready(runtime), timeout=20)
         await asyncio.gather(*(probe.increment(runtime, k) for k in keys))
-        assert await wait_for(_applied_count(runtime, 3), timeout=20)
+        assert await wait_for(probe.applied_count(runtime, 3), timeout=20)
 
         faulty_kafka.cut()
         # Writes keep succeeding while the broker is away: they wait in the outbox.
@@ -106,7 +105,7 @@ async def test_broker_outage_loses_and_duplicates_nothing(
         assert await runtime.relay.pending() > 0, "nothing could have been published yet"
 
         faulty_kafka.restore()
-        assert await wait_for(_applied_count(runtime, 18), timeout=45)
+        assert await wait_for(probe.applied_count(runtime, 18), timeout=45)
         await asyncio.sleep(2)  # give any duplicate a chance to show up
         async with runtime.pool.acquire() as conn:
             rows = await conn.fetch("SELECT key, name FROM applied ORDER BY applied_at")
@@ -118,33 +117,6 @@ async def test_broker_outage_loses_and_duplicates_nothing(
         assert names == list(range(1, 7)), "applied in order, none twice"
 
 
-def _consumers_ready(runtime: ServiceRuntime):  # type: ignore[no-untyped-def]
-    async def check() -> bool:
-        return runtime.broker_started
-
-    return check
-
-
-def _applied_count(runtime: ServiceRuntime, n: int):  # type: ignore[no-untyped-def]
-    async def check() -> bool:
-        async with runtime.pool.acquire() as conn:
-            return bool(await conn.fetchval("SELECT count(*) FROM applied") >= n)
-
-    return check
-
-
-async def _publish(bootstrap: str, topic: str, *values: tuple[bytes, bytes]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=False, **client_options()
-    )
-    await producer.start()
-    try:
-        for key, value in values:
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
-
-
 async def test_same_event_delivered_twice_changes_state_once(
     database: str, kafka: str, topic_prefix: str
 ) -> None:
@@ -154,12 +126,12 @@ async def test_same_event_delivered_twice_changes_state_once(
     follow_up = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name="2"))
     async with probe.running(runtime):
         topic = topic_name(KEYS, runtime.settings.topic_prefix)
-        assert await wait_for(_consumers_ready(runtime), timeout=20)
+        assert await wait_for(probe.consumers_ready(runtime), timeout=20)
         raw = event.to_bytes()
-        await _publish(
+        await probe.publish(
             kafka, topic, (key.bytes, raw), (key.bytes, raw), (key.bytes, follow_up.to_bytes())
         )
-        assert await wait_for(_applied_count(runtime, 2), timeout=20)
+        assert await wait_for(probe.applied_count(runtime, 2), timeout=20)
         state = runtime.consumers.states["probe.apply"]
 
         # The follow-up, on the same partition after the copy, is the positive signal; the
@@ -189,8 +161,8 @@ async def test_a_triaged_handler_claims_only_what_it_applies_once(
         sent.insert(3, "poison")
     async with probe.running(runtime):
         topic = topic_name(KEYS, runtime.settings.topic_prefix)
-        assert await wait_for(_consumers_ready(runtime), timeout=20)
-        await _publish(kafka, topic, *((key.bytes, named[n].to_bytes()) for n in sent))
+        assert await wait_for(probe.consumers_ready(runtime), timeout=20)
+        await probe.publish(kafka, topic, *((key.bytes, named[n].to_bytes()) for n in sent))
         state = runtime.consumers.states["probe.apply"]
 
         async def all_seen() -> bool:
@@ -217,10 +189,10 @@ async def test_an_event_its_triage_fails_on_goes_to_the_dlq_and_the_partition_mo
     )
     async with probe.running(runtime):
         topic = topic_name(KEYS, runtime.settings.topic_prefix)
-        assert await wait_for(_consumers_ready(runtime), timeout=20)
-        await _publish(kafka, topic, (key.bytes, bad.to_bytes()), (key.bytes, good.to_bytes()))
+        assert await wait_for(probe.consumers_ready(runtime), timeout=20)
+        await probe.publish(kafka, topic, (key.bytes, bad.to_bytes()), (key.bytes, good.to_bytes()))
         # The record after it, on the same partition, is applied: the partition was not wedged.
-        assert await wait_for(_applied_count(runtime, 1), timeout=30)
+        assert await wait_for(probe.applied_count(runtime, 1), timeout=30)
         dead = await read_topic(kafka, dlq_name(topic), until=1, timeout=10)
         async with runtime.pool.acquire() as conn:
             applied = [r["name"] for r in await conn.fetch("SELECT name FROM applied")]
@@ -238,15 +210,15 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
     good = KeyRenamed(org_id=probe.ORG, payload=KeyRenamedPayload(key_id=key, name="good"))
     async with probe.running(runtime):
         topic = topic_name(KEYS, runtime.settings.topic_prefix)
-        assert await wait_for(_consumers_ready(runtime), timeout=20)
-        await _publish(
+        assert await wait_for(probe.consumers_ready(runtime), timeout=20)
+        await probe.publish(
             kafka,
             topic,
             (key.bytes, b"{not json"),
             (key.bytes, poison.to_bytes()),
             (key.bytes, good.to_bytes()),
         )
-        assert await wait_for(_applied_count(runtime, 1), timeout=30)
+        assert await wait_for(probe.applied_count(runtime, 1), timeout=30)
         dead = await read_topic(kafka, dlq_name(topic), until=2, timeout=10)
         async with runtime.pool.acquire() as conn:
             applied = await conn.fetch("SELECT name FROM applied")
@@ -286,8 +258,8 @@ async def test_a_fetch_spanning_partitions_keeps_each_keys_order_around_a_poison
                 sent.append(renamed(key, "poison"))
     async with probe.running(runtime):
         topic = topic_name(KEYS, runtime.settings.topic_prefix)
-        assert await wait_for(_consumers_ready(runtime), timeout=20)
-        await _publish(kafka, topic, *sent)
+        assert await wait_for(probe.consumers_ready(runtime), timeout=20)
+        await probe.publish(kafka, topic, *sent)
         state = runtime.consumers.states["probe.apply"]
 
         async def all_seen() -> bool:

@@ -8,9 +8,11 @@ to ``applied`` through the inbox, and treats the name ``poison`` as a handler th
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+
+from aiokafka import AIOKafkaProducer
 
 from fireline_contracts import KEYS, EventEnvelope, KeyRenamed
 from fireline_contracts.keys import KeyRenamedPayload
@@ -19,6 +21,7 @@ from fireline_runtime.db import Connection
 from fireline_runtime.migrations import Migration
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.settings import ServiceSettings
+from support.kafka import client_options
 
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 
@@ -125,3 +128,35 @@ async def running(runtime: ServiceRuntime) -> AsyncIterator[ServiceRuntime]:
         yield runtime
     finally:
         await runtime.stop()
+
+
+def consumers_ready(runtime: ServiceRuntime) -> Callable[[], Awaitable[bool]]:
+    """True once the runtime's consumers have joined their group."""
+
+    async def check() -> bool:
+        return runtime.broker_started
+
+    return check
+
+
+def applied_count(runtime: ServiceRuntime, n: int) -> Callable[[], Awaitable[bool]]:
+    """True once at least ``n`` events are applied."""
+
+    async def check() -> bool:
+        async with runtime.pool.acquire() as conn:
+            return bool(await conn.fetchval("SELECT count(*) FROM applied") >= n)
+
+    return check
+
+
+async def publish(bootstrap: str, topic: str, *values: tuple[bytes, bytes]) -> None:
+    """Send ``(key, value)`` records one by one, as another producer would."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=False, **client_options()
+    )
+    await producer.start()
+    try:
+        for key, value in values:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()

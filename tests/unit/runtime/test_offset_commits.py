@@ -25,11 +25,17 @@ class Member:
         self.owned = set(owned)
         self.commits: list[dict[TopicPartition, int]] = []
         self.refuse: Exception | None = None
+        self.gate: asyncio.Event | None = None
+        """When set, a commit waits for it: a commit on its way to the broker."""
+        self.on_its_way = asyncio.Event()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.owned)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.on_its_way.set()
+        if self.gate is not None:
+            await self.gate.wait()
         if self.refuse is not None:
             raise self.refuse
         self.commits.append(dict(offsets))
@@ -69,6 +75,36 @@ async def test_batches_applied_within_the_interval_share_the_next_commit() -> No
 
     assert await wait_for(lambda: _true(len(member.commits) == 2), timeout=5)
     assert member.commits == [{A0: 2}, {A0: 4, A1: 8}]
+
+
+async def test_what_is_applied_while_a_commit_is_on_its_way_goes_in_the_next_one() -> None:
+    member = Member(A0)
+    member.gate = asyncio.Event()
+    offsets = committer(member, interval_s=0.05)
+    offsets.applied(records(A0, 1))
+    await asyncio.wait_for(member.on_its_way.wait(), 5)  # the commit of 2, held at the gate
+
+    offsets.applied(records(A0, 2))
+    member.gate.set()
+
+    assert await wait_for(lambda: _true(len(member.commits) == 2), timeout=5)
+    assert member.commits == [{A0: 2}, {A0: 3}]
+
+
+async def test_a_stop_waits_for_the_commit_on_its_way_and_commits_the_rest() -> None:
+    member = Member(A0, A1)
+    member.gate = asyncio.Event()
+    offsets = committer(member, interval_s=3600)
+    offsets.applied(records(A0, 1))
+    await asyncio.wait_for(member.on_its_way.wait(), 5)  # the commit of A0, held at the gate
+    offsets.applied(records(A1, 4))
+
+    closing = asyncio.create_task(offsets.close())
+    await asyncio.sleep(0)  # close() runs up to its wait for (or its cancelling of) the commit
+    member.gate.set()
+    await closing
+
+    assert member.commits == [{A0: 2}, {A1: 5}]
 
 
 async def pending_after_a_commit() -> tuple[Member, OffsetCommitter]:

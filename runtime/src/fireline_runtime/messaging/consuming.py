@@ -25,6 +25,7 @@ Public surface: :class:`BatchConsumer` (``subscribe``, ``lag``, ``stop_consuming
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -59,6 +60,9 @@ log = logging.getLogger("fireline_runtime.messaging")
 
 MAX_BATCH = 200
 """Records handed over per fetch; bounds how much a crash re-delivers (the inbox drops it)."""
+
+STOP_COMMIT_TIMEOUT_S = 5.0
+"""The longest a stopping consumer waits to commit what it applied."""
 
 
 class BatchConsumer:
@@ -103,9 +107,20 @@ class BatchConsumer:
 
     async def stop_consuming(self) -> None:
         """Shutdown begins: commit what was applied, and commit at once after the handler in
-        flight, before the broker's consumer stops."""
+        flight, before the broker's consumer stops. Bounded: with the broker away, aiokafka
+        would retry a commit for as long as it stays away."""
         self.stopping = True
-        await self._offsets.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._offsets.close(), STOP_COMMIT_TIMEOUT_S)
+
+    async def _rewind(self, message: StreamMessage[Any]) -> None:
+        """``nack``: each partition of the fetch back to its first record. A partition revoked
+        meanwhile cannot be rewound (aiokafka refuses), and need not be: its next owner starts
+        from the last committed offset. The handler's own error is the one that propagates."""
+        try:
+            await message.nack()
+        except Exception:
+            log.warning("fetch not rewound", exc_info=True)
 
     def subscribe(self) -> None:
         """One FastStream subscriber (one group member) for every topic the service consumes.
@@ -143,11 +158,14 @@ class BatchConsumer:
             except Exception:
                 # Every partition of the fetch goes back to its first record, to be fetched
                 # again: nothing of it is committed past.
-                await message.nack()
+                await self._rewind(message)
                 raise
             self._offsets.applied(records)
             if self.stopping:
-                await self._offsets.close()  # the consumer stops once this handler returns
+                # The consumer stops once this handler returns; bounded, as the broker may be
+                # away (what is not committed is re-delivered, and the inbox drops it).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._offsets.close(), STOP_COMMIT_TIMEOUT_S)
 
         # The annotation only feeds the AsyncAPI document: handlers parse bytes themselves so a
         # poison message reaches the DLQ instead of failing inside the framework forever.

@@ -16,6 +16,7 @@ meanwhile. A revoked partition's pending offset is committed before it goes to a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -40,6 +41,8 @@ class OffsetCommitter:
         self.consumer: AIOKafkaConsumer | None = None
         """The group member whose offsets these are; set by whoever fetches with it."""
         self._task: asyncio.Task[None] | None = None
+        self._sleeping = False
+        self._closing = False
         self._last = 0.0
 
     def applied(self, records: Iterable[ConsumerRecord[bytes, bytes]]) -> None:
@@ -54,8 +57,15 @@ class OffsetCommitter:
 
     async def _commit_soon(self) -> None:
         try:
-            await asyncio.sleep(max(0.0, self._last + self._interval_s - time.monotonic()))
-            await self.flush()
+            # Until nothing is pending: what was applied while a commit was on its way goes in
+            # the next one, not whenever the next record happens to arrive.
+            while self._pending and not self._closing:
+                self._sleeping = True
+                try:
+                    await asyncio.sleep(max(0.0, self._last + self._interval_s - time.monotonic()))
+                finally:
+                    self._sleeping = False
+                await self.flush()
         finally:
             self._task = None
 
@@ -84,9 +94,19 @@ class OffsetCommitter:
             )
 
     async def close(self) -> None:
-        """Commit everything pending now, and nothing later: the consumer is about to stop."""
-        if self._task is not None:
-            self._task.cancel()
+        """Commit everything pending now, and nothing later: the consumer is about to stop.
+
+        A commit already on its way is waited for, not cancelled (its offsets are no longer
+        pending, so cancelling it would drop them); a wait for the next interval is cut short.
+        The caller bounds the whole (the broker may be unreachable, and aiokafka retries a
+        commit for as long as it is)."""
+        self._closing = True
+        task = self._task
+        if task is not None:
+            if self._sleeping:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.flush()
 
     def listener(self) -> ConsumerRebalanceListener:
