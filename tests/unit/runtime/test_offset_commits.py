@@ -107,6 +107,22 @@ async def test_a_stop_waits_for_the_commit_on_its_way_and_commits_the_rest() -> 
     assert member.commits == [{A0: 2}, {A1: 5}]
 
 
+async def test_a_revocation_waits_for_the_commit_on_its_way() -> None:
+    member = Member(A0)
+    member.gate = asyncio.Event()
+    offsets = committer(member, interval_s=3600)
+    offsets.applied(records(A0, 1))
+    await asyncio.wait_for(member.on_its_way.wait(), 5)  # A0's offset is no longer pending
+
+    revoking = asyncio.create_task(offsets.listener().on_partitions_revoked({A0}))
+    await asyncio.sleep(0)
+    assert not revoking.done(), "the partition must not go before its offset is committed"
+    member.gate.set()
+    await revoking
+
+    assert member.commits == [{A0: 2}]
+
+
 async def pending_after_a_commit() -> tuple[Member, OffsetCommitter]:
     """A member that committed {A0: 2}, with A0 up to 3 and A1 up to 6 applied since."""
     member = Member(A0, A1)

@@ -43,6 +43,7 @@ class OffsetCommitter:
         self._task: asyncio.Task[None] | None = None
         self._sleeping = False
         self._closing = False
+        self._in_flight: asyncio.Future[None] | None = None
         self._last = 0.0
 
     def applied(self, records: Iterable[ConsumerRecord[bytes, bytes]]) -> None:
@@ -85,6 +86,8 @@ class OffsetCommitter:
         offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
         if not offsets:
             return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight = done
         try:
             await consumer.commit(offsets)
         except KafkaError as exc:
@@ -92,6 +95,16 @@ class OffsetCommitter:
                 "offsets not committed; the records are re-delivered and the inbox drops them",
                 extra={"error": repr(exc), "partitions": len(offsets)},
             )
+        finally:
+            done.set_result(None)
+            if self._in_flight is done:
+                self._in_flight = None
+
+    async def settled(self) -> None:
+        """Once no commit is on its way: its offsets are no longer pending, so a revocation
+        that did not wait for it could hand the partition over before they were committed."""
+        while (in_flight := self._in_flight) is not None:
+            await asyncio.shield(in_flight)
 
     async def close(self) -> None:
         """Commit everything pending now, and nothing later: the consumer is about to stop.
@@ -119,6 +132,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._committer = committer
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self._committer.settled()
         await self._committer.flush(revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
