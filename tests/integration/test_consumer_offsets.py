@@ -37,6 +37,19 @@ def _member(database: str, kafka: str, topic_prefix: str) -> ServiceRuntime:
     )
 
 
+async def _applied_past_the_first_commit(
+    runtime: ServiceRuntime, kafka: str, topic: str, keys: list[uuid.UUID]
+) -> None:
+    """Two rounds of one event per key applied: the first round's first fetch is committed at
+    once, and the second round waits an hour for its commit unless a stop or a rebalance comes
+    first."""
+    assert await wait_for(probe.consumers_ready(runtime), timeout=30)
+    await probe.publish(kafka, topic, *(_event(key, "1") for key in keys))
+    assert await wait_for(probe.applied_count(runtime, len(keys)), timeout=30)
+    await probe.publish(kafka, topic, *(_event(key, "2") for key in keys))
+    assert await wait_for(probe.applied_count(runtime, 2 * len(keys)), timeout=30)
+
+
 async def _end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options(bootstrap))
     await consumer.start()
@@ -55,12 +68,7 @@ async def test_a_graceful_stop_commits_every_record_it_applied(
     topic = topic_name(KEYS, topic_prefix)
     keys = [uuid.uuid4() for _ in range(12)]  # spread over every partition
     async with probe.running(runtime):
-        assert await wait_for(probe.consumers_ready(runtime), timeout=30)
-        await probe.publish(kafka, topic, *(_event(key, "1") for key in keys))
-        assert await wait_for(probe.applied_count(runtime, len(keys)), timeout=30)
-        # Applied after the first commit, and an hour before the next one would be due.
-        await probe.publish(kafka, topic, *(_event(key, "2") for key in keys))
-        assert await wait_for(probe.applied_count(runtime, 2 * len(keys)), timeout=30)
+        await _applied_past_the_first_commit(runtime, kafka, topic, keys)
 
     ends = await _end_offsets(kafka, topic)
     assert sum(ends.values()) == 2 * len(keys)
@@ -76,12 +84,7 @@ async def test_a_partition_taken_over_in_a_rebalance_is_not_applied_again(
     group = group_id("probe", topic_prefix)
     keys = [uuid.uuid4() for _ in range(12)]
     async with probe.running(first):
-        assert await wait_for(probe.consumers_ready(first), timeout=30)
-        await probe.publish(kafka, topic, *(_event(key, "1") for key in keys))
-        assert await wait_for(probe.applied_count(first, len(keys)), timeout=30)
-        # Applied, and not committed for another hour unless a rebalance takes them away.
-        await probe.publish(kafka, topic, *(_event(key, "2") for key in keys))
-        assert await wait_for(probe.applied_count(first, 2 * len(keys)), timeout=30)
+        await _applied_past_the_first_commit(first, kafka, topic, keys)
 
         async with probe.running(second):
 

@@ -70,7 +70,8 @@ class ServiceSettings(KafkaClientSettings):
         ge=0,
         description="Shortest time between a consumer's offset commits. Offsets are committed "
         "only after their records were applied, in the background; a crash re-delivers at most "
-        "this much applied work, which the inbox drops. 0 commits after every fetch.",
+        "this much applied work, which the inbox drops. 0 commits as soon as the previous "
+        "commit is done.",
     )
     consumer_max_retries: int = Field(
         default=3, ge=0, description="Handler retries before a message is sent to <topic>.dlq."

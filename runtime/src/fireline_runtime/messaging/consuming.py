@@ -110,6 +110,10 @@ class BatchConsumer:
         flight, before the broker's consumer stops. Bounded: with the broker away, aiokafka
         would retry a commit for as long as it stays away."""
         self.stopping = True
+        await self._commit_before_stop()
+
+    async def _commit_before_stop(self) -> None:
+        # Bounded: what is not committed is re-delivered, and the inbox drops it.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._offsets.close(), STOP_COMMIT_TIMEOUT_S)
 
@@ -162,10 +166,7 @@ class BatchConsumer:
                 raise
             self._offsets.applied(records)
             if self.stopping:
-                # The consumer stops once this handler returns; bounded, as the broker may be
-                # away (what is not committed is re-delivered, and the inbox drops it).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._offsets.close(), STOP_COMMIT_TIMEOUT_S)
+                await self._commit_before_stop()  # the consumer stops once this returns
 
         # The annotation only feeds the AsyncAPI document: handlers parse bytes themselves so a
         # poison message reaches the DLQ instead of failing inside the framework forever.
