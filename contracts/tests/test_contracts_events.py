@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 from uuid import UUID, uuid4
@@ -881,3 +882,36 @@ def test_parsed_text_is_storable_whatever_way_it_was_written(name: bytes, expect
         parsed = parse_event(given)
         assert isinstance(parsed, KeyCreated)
         assert parsed.payload.name == expected
+
+
+def _key_payload(name: str) -> dict[str, Any]:
+    return {
+        "key_id": str(KEY_ID),
+        "name": name,
+        "digest": DIGEST,
+        "scopes": ["incidents:read"],
+        "expires_at": None,
+        "created_by": str(USER_ID),
+        "created_at": WHEN.isoformat(),
+    }
+
+
+def test_every_way_of_building_an_event_normalises_its_text() -> None:
+    # A producer builds events in Python, a consumer from JSON: each way, at any depth (the name
+    # sits in the nested payload), NUL and lone surrogates become U+FFFD before validation.
+    hostile = "nul\x00 and \ud800"
+    org = str(uuid4())
+    as_dict = {"event_type": "KeyCreated", "org_id": org, "payload": _key_payload(hostile)}
+    as_json = json.dumps(as_dict)  # writes both characters as \u escapes
+
+    built = [
+        KeyCreated(org_id=UUID(org), payload=KeyCreatedPayload(**_key_payload(hostile))),
+        KeyCreated(org_id=UUID(org), payload=_key_payload(hostile)),
+        KeyCreated.model_validate(as_dict),
+        KeyCreated.model_validate_json(as_json),
+        KeyCreated.model_validate_json(as_json.encode()),
+    ]
+    from_strings = IncidentSource.model_validate_strings({"kind": "pagerduty", "html_url": hostile})
+
+    assert [event.payload.name for event in built] == ["nul\ufffd and \ufffd"] * len(built)
+    assert from_strings.html_url == "nul\ufffd and \ufffd"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from functools import cache
 from typing import Annotated, Any, Union
@@ -11,6 +10,7 @@ from typing import Annotated, Any, Union
 from pydantic import Field, TypeAdapter, ValidationError
 
 from fireline_contracts.envelope import TEXT_CHECKED, EventEnvelope
+from fireline_contracts.text import json_may_hold_unstorable
 from fireline_contracts.topics import ALL_TOPICS, TopicSpec
 
 EVENT_TYPES: dict[str, type[EventEnvelope]] = {
@@ -67,13 +67,14 @@ def parse_event(raw: bytes | str, *, spec: TopicSpec | None = None) -> EventEnve
     Raises ``ContractError`` (``UnknownEventType`` for a type that is unknown or, given ``spec``,
     not carried by that topic) or pydantic's ``ValidationError``; both are ``ValueError``s.
     """
-    if not _may_hold_unstorable(raw):
+    if not json_may_hold_unstorable(raw):
         # The common case, every consumed record of every service: a current event whose text
         # needs no normalising, parsed and validated by pydantic straight from the JSON (about
-        # half the CPU of json.loads and validating the dict). Anything it refuses takes the
-        # careful path below, which upcasts old versions and raises the precise error.
+        # half the CPU of json.loads and validating the dict). A TypeAdapter does not normalise
+        # (ContractModel), which is why the bytes are checked first. Anything it refuses takes
+        # the careful path below, which upcasts old versions and raises the precise error.
         try:
-            return _adapter(None if spec is None else spec.name).validate_json(raw, context=_CLEAN)
+            return _adapter(None if spec is None else spec.name).validate_json(raw)
         except ValidationError:
             pass
     try:
@@ -92,23 +93,11 @@ def parse_event(raw: bytes | str, *, spec: TopicSpec | None = None) -> EventEnve
     if spec is not None and event_type not in spec.event_types:
         raise UnknownEventType(event_type, topic=spec.name)
     event_class = EVENT_TYPES[event_type]
-    context = None if _may_hold_unstorable(text) else _CLEAN
+    context = None if json_may_hold_unstorable(text) else _CLEAN
     return event_class.model_validate(_upcast(event_type, data, event_class), context=context)
 
 
-# What could decode to NUL or a lone surrogate: a \u escape of one, or the character itself (a
-# str handed in, or bytes holding an encoded surrogate, which json.loads lets through). Without
-# any, no string in the message needs normalising. An escaped surrogate pair (an emoji) or an
-# escaped backslash before "u0000" also matches: those messages merely take the slower path.
-_UNSTORABLE_TEXT = re.compile("\\\\u(?:0000|[dD][89a-fA-F])|[\x00\ud800-\udfff]")
-_UNSTORABLE_BYTES = re.compile(b"\\\\u(?:0000|[dD][89a-fA-F])|\x00|\xed[\xa0-\xbf]")
 _CLEAN = {TEXT_CHECKED: True}
-
-
-def _may_hold_unstorable(raw: bytes | str) -> bool:
-    if isinstance(raw, str):
-        return _UNSTORABLE_TEXT.search(raw) is not None
-    return _UNSTORABLE_BYTES.search(raw) is not None
 
 
 def _adapter(topic: str | None) -> TypeAdapter[EventEnvelope]:
@@ -117,7 +106,8 @@ def _adapter(topic: str | None) -> TypeAdapter[EventEnvelope]:
     Built from the registry as it is now (a test may stand a future version of a class in), and
     cached per set of classes."""
     names = _TOPIC_EVENT_NAMES[topic] if topic is not None else tuple(EVENT_TYPES)
-    return _adapter_of(tuple(EVENT_TYPES[name] for name in names))
+    # map, not a generator: this runs for every record every service consumes.
+    return _adapter_of(tuple(map(EVENT_TYPES.__getitem__, names)))
 
 
 @cache

@@ -75,6 +75,21 @@ def normalise_strings(value: Any) -> Any:
     return value
 
 
+# What could decode to NUL or a lone surrogate in a JSON document: a \u escape of one, or the
+# character itself (a str handed in, or bytes holding an encoded surrogate, which json.loads lets
+# through). Without any, no string in it needs normalising. An escaped surrogate pair (an emoji)
+# or an escaped backslash before "u0000" also matches: those documents merely take a slower path.
+_UNSTORABLE_JSON_TEXT = re.compile("\\\\u(?:0000|[dD][89a-fA-F])|[\x00\ud800-\udfff]")
+_UNSTORABLE_JSON_BYTES = re.compile(b"\\\\u(?:0000|[dD][89a-fA-F])|\x00|\xed[\xa0-\xbf]")
+
+
+def json_may_hold_unstorable(document: bytes | bytearray | str) -> bool:
+    """False when no string in the JSON ``document`` can decode to an unstorable character."""
+    if isinstance(document, str):
+        return _UNSTORABLE_JSON_TEXT.search(document) is not None
+    return _UNSTORABLE_JSON_BYTES.search(document) is not None
+
+
 def find_unstorable(value: Any) -> str | None:
     """The first unstorable character in any string of ``value`` (keys too), or None."""
     if isinstance(value, str):
