@@ -15,6 +15,53 @@ from fireline_pagerduty_ingest.domain.delivery import (
 from fireline_runtime.db import Record
 from fireline_runtime.unit_of_work import PgRepository
 
+_FIRST_SCAN = 256
+"""Pending deliveries the first claim statement looks at: a storm's backlog of one delivery per
+incident fills a batch from the first few hundred, and a longer look costs its sort."""
+
+_CLAIM = """
+    WITH head AS MATERIALIZED (
+        SELECT id, incident_id, lease_until FROM deliveries
+        WHERE status = 'received'
+        ORDER BY id
+        LIMIT $4
+    ),
+    claimable AS (
+        SELECT d.id FROM deliveries d
+        WHERE d.id = ANY (ARRAY(
+                SELECT h.id FROM (
+                    SELECT id, incident_id, lease_until,
+                           row_number() OVER (PARTITION BY incident_id ORDER BY id) AS nth
+                    FROM head
+                ) h
+                -- NOT EXISTS (an earlier pending delivery of the incident) in a form whose plan
+                -- does not hang on the statistics: with a backlog the last ANALYZE did not see,
+                -- the planner ran that as a scan of every pending row for each candidate (2 s a
+                -- claim at 15,000 pending, in BENCHMARKS.md), and a storm's backlog only grew.
+                WHERE (h.nth = 1 OR h.incident_id IS NULL)
+                  AND (h.lease_until IS NULL OR h.lease_until < now())
+                ORDER BY h.id
+                LIMIT $1))
+          AND d.status = 'received'
+          AND (d.lease_until IS NULL OR d.lease_until < now())
+        ORDER BY d.id
+        FOR UPDATE SKIP LOCKED
+    ),
+    claimed AS (
+        UPDATE deliveries d
+        SET claim_id = $2, lease_until = now() + make_interval(secs => $3),
+            attempts = d.attempts + 1
+        FROM claimable c
+        WHERE d.id = c.id
+        RETURNING d.id, d.integration_id, d.org_id, d.dedupe_key, d.body, d.incident_type,
+                  d.severity, d.correlation_id, d.attempts, d.received_at, d.traceparent,
+                  d.parsed_event
+    )
+    -- One row even when nothing was claimed, to say how much of the prefix there was.
+    SELECT (SELECT count(*) FROM head) AS scanned, claimed.*
+    FROM (VALUES (1)) AS one LEFT JOIN claimed ON true
+"""
+
 
 class PgDeliveryRepository(PgRepository):
     """Webhook deliveries: the durable record the receiver writes and the worker drains."""
@@ -79,36 +126,21 @@ class PgDeliveryRepository(PgRepository):
         the earlier one is published (or failed), which keeps each incident's alerts in the order
         PagerDuty sent them, across workers and restarts. A lease that expires (its worker died)
         makes the delivery claimable again.
+
+        Each statement looks at a prefix of the pending deliveries, oldest first. A delivery's
+        earlier pending siblings are older, so they are in any prefix it is in: which deliveries
+        of a prefix are their incident's oldest is known from the prefix alone. When a whole
+        prefix yields fewer than ``limit`` (an incident with many pending updates ahead, their
+        oldest in flight), the next statement looks at a prefix four times as long.
         """
-        rows = await self._conn.fetch(
-            """
-            WITH candidates AS (
-                SELECT d.id FROM deliveries d
-                WHERE d.status = 'received'
-                  AND (d.lease_until IS NULL OR d.lease_until < now())
-                  AND NOT EXISTS (
-                      SELECT 1 FROM deliveries earlier
-                      WHERE earlier.status = 'received'
-                        AND earlier.incident_id = d.incident_id
-                        AND earlier.id < d.id)
-                ORDER BY d.id
-                LIMIT $1
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE deliveries d
-            SET claim_id = $2, lease_until = now() + make_interval(secs => $3),
-                attempts = d.attempts + 1
-            FROM candidates c
-            WHERE d.id = c.id
-            RETURNING d.id, d.integration_id, d.org_id, d.dedupe_key, d.body, d.incident_type,
-                      d.severity, d.correlation_id, d.attempts, d.received_at, d.traceparent,
-                      d.parsed_event
-            """,
-            limit,
-            claim_id,
-            lease_s,
-        )
-        return sorted((_claimed(row) for row in rows), key=lambda d: d.id)
+        claimed: list[ClaimedDelivery] = []
+        scan = max(_FIRST_SCAN, 4 * limit)
+        while True:
+            rows = await self._conn.fetch(_CLAIM, limit - len(claimed), claim_id, lease_s, scan)
+            claimed.extend(_claimed(row) for row in rows if row["id"] is not None)
+            if len(claimed) >= limit or rows[0]["scanned"] < scan:
+                return sorted(claimed, key=lambda d: d.id)
+            scan *= 4
 
     async def lock_claims(self, claims: Sequence[tuple[int, UUID]]) -> set[int]:
         """Lock the deliveries these claims still hold (no other worker took them over)."""
