@@ -60,11 +60,14 @@ class ContractModel(BaseModel, metaclass=_NormalisingConstruction):
 
     NUL and lone surrogates cannot be stored or serialised (``fireline_contracts.text``): an
     event built from them would fail in its producer's outbox or its consumer's database and be
-    retried until dead-lettered. So whatever a model is built from is normalised first, deeply
+    retried until dead-lettered. So what a model is built from is normalised first, deeply
     (nested models too): its constructor's arguments (the metaclass), ``model_validate``'s and
-    ``model_validate_strings``' objects, and a ``model_validate_json`` document that could
-    decode to either character. A ``TypeAdapter`` over contract models skips this;
-    ``parse_event``, which uses one, checks the bytes itself first.
+    ``model_validate_strings``' dicts and lists, and a ``model_validate_json`` document that
+    could decode to either character. A ``TypeAdapter`` over contract models skips this;
+    ``parse_event``, which uses one, checks the bytes itself first. As before, what skips
+    validation altogether (``model_copy(update=...)``, ``model_construct``) or reads attributes
+    (``from_attributes``) is taken as it is: those copy values from models or stored rows, which
+    hold no such characters.
 
     Not a ``mode="before"`` model validator, which did the same: its mere presence makes pydantic
     turn a JSON document into Python objects before validating them, and that was two fifths of
@@ -109,23 +112,10 @@ class ContractModel(BaseModel, metaclass=_NormalisingConstruction):
         by_alias: bool | None = None,
         by_name: bool | None = None,
     ) -> Self:
-        if _text_checked(context) or not json_may_hold_unstorable(json_data):
-            return super().model_validate_json(
-                json_data,
-                strict=strict,
-                extra=extra,
-                context=context,
-                by_alias=by_alias,
-                by_name=by_name,
-            )
-        # Decoded as json.loads would (a lone surrogate passed through), then normalised.
-        if isinstance(json_data, str):
-            text = json_data
-        else:
-            raw = bytes(json_data)
-            text = raw.decode(json.detect_encoding(raw), "surrogatepass")
-        return cls.model_validate(
-            json.loads(text),
+        if not _text_checked(context) and json_may_hold_unstorable(json_data):
+            json_data = _normalised_json(json_data)
+        return super().model_validate_json(
+            json_data,
             strict=strict,
             extra=extra,
             context=context,
@@ -149,6 +139,21 @@ class ContractModel(BaseModel, metaclass=_NormalisingConstruction):
         return super().model_validate_strings(
             obj, strict=strict, extra=extra, context=context, by_alias=by_alias, by_name=by_name
         )
+
+
+def _normalised_json(document: str | bytes | bytearray) -> str | bytes | bytearray:
+    """``document`` decoded as json.loads would (a lone surrogate passed through), normalised
+    and encoded again, so that pydantic still validates JSON (its strict mode and its errors are
+    JSON's). A document that does not decode is returned as it came, for pydantic's own error."""
+    try:
+        if isinstance(document, str):
+            text = document
+        else:
+            raw = bytes(document)
+            text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        return json.dumps(normalise_strings(json.loads(text)))
+    except (ValueError, RecursionError):
+        return document
 
 
 def _text_checked(context: Any) -> bool:

@@ -116,12 +116,56 @@ async def test_a_claim_looks_past_an_incident_with_a_long_queue(deliveries: Deli
     assert await deliveries.claim(limit=5) == [behind]
 
 
+async def test_a_longer_look_claims_only_what_the_batch_still_lacks(
+    deliveries: Deliveries,
+) -> None:
+    [hot] = await deliveries.store(["hot"])
+    assert await deliveries.claim(limit=1) == [hot]  # in flight from here on
+    a, *queue = await deliveries.store(["a"] + ["hot"] * 600)
+    b, c, _d = await deliveries.store(["b", "c", "d"])
+
+    # The first look (256 rows) holds one claimable delivery, then the hot incident's queue;
+    # the longer look behind it takes two more, and the batch stops at its limit.
+    assert await deliveries.claim(limit=3) == [a, b, c]
+    assert len(queue) == 600
+
+
+async def test_two_workers_claiming_at_once_share_the_backlog(
+    deliveries: Deliveries, database: str
+) -> None:
+    stored = await deliveries.store([f"incident-{n}" for n in range(300)])
+    other = await asyncpg.connect(database)
+    try:
+        # The first worker's claim is not committed yet: its rows are locked, not yet leased.
+        async with deliveries.conn.transaction():
+            mine = [
+                d.id
+                for d in await deliveries.repo.claim(
+                    limit=64, claim_id=uuid.uuid4(), lease_s=LEASE_S
+                )
+            ]
+            async with other.transaction():
+                theirs = [
+                    d.id
+                    for d in await PgDeliveryRepository(other).claim(
+                        limit=64, claim_id=uuid.uuid4(), lease_s=LEASE_S
+                    )
+                ]
+    finally:
+        await other.close()
+
+    assert mine == stored[:64]
+    assert theirs == stored[64:128]
+
+
 async def test_a_claim_reads_as_much_with_a_backlog_the_statistics_never_saw(
     deliveries: Deliveries, conn: asyncpg.Connection
 ) -> None:
     # ANALYZE ran while nothing was pending, as autovacuum does between storms; then a storm's
     # backlog arrives. The claim of one batch must read about as many pages as it would with
     # accurate statistics, not every pending row once per candidate (which it did: 2 s a claim).
+    # Autovacuum must not refresh the statistics behind the test's back.
+    await conn.execute("ALTER TABLE deliveries SET (autovacuum_enabled = off)")
     history = await deliveries.store([f"old-{n}" for n in range(2_000)])
     await deliveries.publish(history)
     await conn.execute("ANALYZE deliveries")

@@ -21,31 +21,29 @@ incident fills a batch from the first few hundred, and a longer look costs its s
 
 _CLAIM = """
     WITH head AS MATERIALIZED (
-        SELECT id, incident_id, lease_until FROM deliveries
-        WHERE status = 'received'
-        ORDER BY id
-        LIMIT $4
+        SELECT id, incident_id,
+               row_number() OVER (PARTITION BY incident_id ORDER BY id) AS nth
+        FROM (
+            SELECT id, incident_id FROM deliveries
+            WHERE status = 'received'
+            ORDER BY id
+            LIMIT $4
+        ) AS oldest
     ),
     claimable AS (
-        SELECT d.id FROM deliveries d
-        WHERE d.id = ANY (ARRAY(
-                SELECT h.id FROM (
-                    SELECT id, incident_id, lease_until,
-                           row_number() OVER (PARTITION BY incident_id ORDER BY id) AS nth
-                    FROM head
-                ) h
-                -- NOT EXISTS (an earlier pending delivery of the incident) in a form whose plan
-                -- does not hang on the statistics: with a backlog the last ANALYZE did not see,
-                -- the planner ran that as a scan of every pending row for each candidate (2 s a
-                -- claim at 15,000 pending, in BENCHMARKS.md), and a storm's backlog only grew.
-                WHERE (h.nth = 1 OR h.incident_id IS NULL)
-                  AND (h.lease_until IS NULL OR h.lease_until < now())
-                ORDER BY h.id
-                LIMIT $1))
+        SELECT d.id FROM head h
+        JOIN deliveries d ON d.id = h.id
+        -- NOT EXISTS (an earlier pending delivery of the incident) in a form whose plan does
+        -- not hang on the statistics: with a backlog the last ANALYZE did not see, the planner
+        -- ran that as a scan of every pending row for each candidate (2 s a claim at 15,000
+        -- pending, in BENCHMARKS.md), and a storm's backlog only grew.
+        WHERE (h.nth = 1 OR h.incident_id IS NULL)
           AND d.status = 'received'
           AND (d.lease_until IS NULL OR d.lease_until < now())
         ORDER BY d.id
-        FOR UPDATE SKIP LOCKED
+        -- After the lock: a row another worker holds is skipped and the next one taken.
+        LIMIT $1
+        FOR UPDATE OF d SKIP LOCKED
     ),
     claimed AS (
         UPDATE deliveries d
@@ -131,7 +129,10 @@ class PgDeliveryRepository(PgRepository):
         earlier pending siblings are older, so they are in any prefix it is in: which deliveries
         of a prefix are their incident's oldest is known from the prefix alone. When a whole
         prefix yields fewer than ``limit`` (an incident with many pending updates ahead, their
-        oldest in flight), the next statement looks at a prefix four times as long.
+        oldest in flight, or rows another worker is claiming), the next statement looks at a
+        prefix four times as long. Its cost follows the batch, unless the oldest pending rows
+        are queued behind deliveries in flight: then it grows with that queue, as the indexed
+        ``NOT EXISTS`` did.
         """
         claimed: list[ClaimedDelivery] = []
         scan = max(_FIRST_SCAN, 4 * limit)
