@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
@@ -51,7 +51,7 @@ class Deliveries:
             "https://api.pagerduty.example",
         )
 
-    async def store(self, incidents: list[str | None]) -> list[int]:
+    async def store(self, incidents: Sequence[str | None]) -> list[int]:
         """One pending delivery per entry, in order, for the PagerDuty incident it names."""
         ids = await self.repo.add_many(
             [
