@@ -31,13 +31,14 @@ _CLAIM = """
         ) AS oldest
     ),
     claimable AS (
-        SELECT d.id FROM head h
-        JOIN deliveries d ON d.id = h.id
+        SELECT d.id FROM deliveries d
         -- NOT EXISTS (an earlier pending delivery of the incident) in a form whose plan does
         -- not hang on the statistics: with a backlog the last ANALYZE did not see, the planner
         -- ran that as a scan of every pending row for each candidate (2 s a claim at 15,000
-        -- pending, in BENCHMARKS.md), and a storm's backlog only grew.
-        WHERE (h.nth = 1 OR h.incident_id IS NULL)
+        -- pending, in BENCHMARKS.md), and a storm's backlog only grew. An array of ids, not a
+        -- join, so that the rows are always fetched by id, whatever the table's size.
+        WHERE d.id = ANY (ARRAY(
+                SELECT h.id FROM head h WHERE h.nth = 1 OR h.incident_id IS NULL))
           AND d.status = 'received'
           AND (d.lease_until IS NULL OR d.lease_until < now())
         ORDER BY d.id
