@@ -49,10 +49,10 @@ async def begin(target: Target) -> Window | None:
     try:
         await conn.execute("SELECT pg_stat_statements_reset()")
         commits = await _commits(conn, databases)
-        wal = await _wal(conn)
+        server_wal = await _wal(conn)
     finally:
         await conn.close()
-    return Window(target.postgres_admin_url, databases, commits, wal)
+    return Window(target.postgres_admin_url, databases, commits, server_wal)
 
 
 async def _wal(conn: Any) -> dict[str, int]:
@@ -60,21 +60,27 @@ async def _wal(conn: Any) -> dict[str, int]:
     return {name: int(row[name]) for name in ("wal_records", "wal_fpi", "wal_bytes")}
 
 
-async def wal_per_delivery(window: Window, deliveries: int) -> dict[str, float]:
+def _wal_per_delivery(
+    start: dict[str, int], now: dict[str, int], deliveries: int
+) -> dict[str, float]:
     """The server's write-ahead log over the window, per delivery: what every commit flushes,
-    and what a checkpoint's full-page images multiply (a storm that outlasts ``max_wal_size``
-    meets one)."""
-    conn = await asyncpg.connect(window.admin_url)
-    try:
-        now = await _wal(conn)
-    finally:
-        await conn.close()
-    grown = {name: now[name] - window.wal[name] for name in now}
+    and what a checkpoint's full-page images multiply."""
+    grown = {name: now[name] - start[name] for name in now}
     return {
         "kb": round(grown["wal_bytes"] / 1024 / deliveries, 2),
         "records": round(grown["wal_records"] / deliveries, 2),
         "full_page_images": round(grown["wal_fpi"] / deliveries, 2),
     }
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What PostgreSQL counted over a window, per delivery."""
+
+    statements: dict[str, Any]
+    """By service: calls, round trips, transactions and WAL, and the statements behind them."""
+    wal: dict[str, float]
+    """The whole server's write-ahead log (``pg_stat_wal``)."""
 
 
 async def _commits(conn: Any, databases: dict[str, str]) -> dict[str, int]:
@@ -86,11 +92,13 @@ async def _commits(conn: Any, databases: dict[str, str]) -> dict[str, int]:
     return {service: by_name.get(name, 0) for service, name in databases.items()}
 
 
-async def per_delivery(window: Window, deliveries: int) -> dict[str, Any]:
-    """By service: calls and transactions per delivery, and the statements called most."""
+async def per_delivery(window: Window, deliveries: int) -> Counted:
+    """By service: calls and transactions per delivery, and the statements called most; and
+    the server's write-ahead log. One connection reads all of it."""
     conn = await asyncpg.connect(window.admin_url)
     try:
         commits = await _commits(conn, window.databases)
+        server_wal = await _wal(conn)
         rows = await conn.fetch(
             """
             SELECT d.datname, s.query, s.toplevel, sum(s.calls)::bigint AS calls,
@@ -136,7 +144,7 @@ async def per_delivery(window: Window, deliveries: int) -> dict[str, Any]:
                 for r in mine[:TOP]
             ],
         }
-    return figures
+    return Counted(figures, _wal_per_delivery(window.wal, server_wal, deliveries))
 
 
 def _shorten(query: str) -> str:

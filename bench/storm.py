@@ -116,8 +116,9 @@ async def burst(ctx: Context) -> Outcome:
         # The notifications service may still be working through the burst's incident events
         # when the last IncidentStarted arrives: this reading includes that backlog.
         cpu_settled = cpu.read(watched)
-        statement_figures = await statements.per_delivery(window, n) if window else None
-        wal_figures = await statements.wal_per_delivery(window, n) if window else None
+        counted = await statements.per_delivery(window, n) if window else None
+        statement_figures = counted.statements if counted else None
+        wal_figures = counted.wal if counted else None
     finally:
         await alerts.stop()
         await starts.stop()

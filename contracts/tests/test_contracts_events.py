@@ -911,7 +911,5 @@ def test_every_way_of_building_an_event_normalises_its_text() -> None:
         KeyCreated.model_validate_json(as_json),
         KeyCreated.model_validate_json(as_json.encode()),
     ]
-    from_strings = IncidentSource.model_validate_strings({"kind": "pagerduty", "html_url": hostile})
 
     assert [event.payload.name for event in built] == ["nul\ufffd and \ufffd"] * len(built)
-    assert from_strings.html_url == "nul\ufffd and \ufffd"

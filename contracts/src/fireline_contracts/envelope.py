@@ -18,7 +18,7 @@ from pydantic import (
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.config import ExtraValues
 
-from fireline_contracts.text import json_may_hold_unstorable, normalise_strings
+from fireline_contracts.text import json_may_hold_unstorable, json_text, normalise_strings
 
 _T = TypeVar("_T")
 
@@ -61,13 +61,13 @@ class ContractModel(BaseModel, metaclass=_NormalisingConstruction):
     NUL and lone surrogates cannot be stored or serialised (``fireline_contracts.text``): an
     event built from them would fail in its producer's outbox or its consumer's database and be
     retried until dead-lettered. So what a model is built from is normalised first, deeply
-    (nested models too): its constructor's arguments (the metaclass), ``model_validate``'s and
-    ``model_validate_strings``' dicts and lists, and a ``model_validate_json`` document that
-    could decode to either character. A ``TypeAdapter`` over contract models skips this;
-    ``parse_event``, which uses one, checks the bytes itself first. As before, what skips
-    validation altogether (``model_copy(update=...)``, ``model_construct``) or reads attributes
-    (``from_attributes``) is taken as it is: those copy values from models or stored rows, which
-    hold no such characters.
+    (nested models too): its constructor's arguments (the metaclass), ``model_validate``'s dicts
+    and lists, and a ``model_validate_json`` document that could decode to either character. A
+    ``TypeAdapter`` over contract models skips this; ``parse_event``, which uses one, checks the
+    bytes itself first. What skips validation altogether (``model_copy(update=...)``,
+    ``model_construct``), reads attributes (``from_attributes``) or is validated from strings
+    (``model_validate_strings``, used nowhere) is taken as it is: the first three copy values
+    from models or stored rows, which hold no such characters.
 
     Not a ``mode="before"`` model validator, which did the same: its mere presence makes pydantic
     turn a JSON document into Python objects before validating them, and that was two fifths of
@@ -123,35 +123,13 @@ class ContractModel(BaseModel, metaclass=_NormalisingConstruction):
             by_name=by_name,
         )
 
-    @classmethod
-    def model_validate_strings(
-        cls,
-        obj: Any,
-        *,
-        strict: bool | None = None,
-        extra: ExtraValues | None = None,
-        context: Any | None = None,
-        by_alias: bool | None = None,
-        by_name: bool | None = None,
-    ) -> Self:
-        if not _text_checked(context):
-            obj = normalise_strings(obj)
-        return super().model_validate_strings(
-            obj, strict=strict, extra=extra, context=context, by_alias=by_alias, by_name=by_name
-        )
-
 
 def _normalised_json(document: str | bytes | bytearray) -> str | bytes | bytearray:
-    """``document`` decoded as json.loads would (a lone surrogate passed through), normalised
-    and encoded again, so that pydantic still validates JSON (its strict mode and its errors are
-    JSON's). A document that does not decode is returned as it came, for pydantic's own error."""
+    """``document`` decoded (``json_text``), normalised and encoded again, so that pydantic still
+    validates JSON (its strict mode and its errors are JSON's). A document that does not decode
+    is returned as it came, for pydantic's own error."""
     try:
-        if isinstance(document, str):
-            text = document
-        else:
-            raw = bytes(document)
-            text = raw.decode(json.detect_encoding(raw), "surrogatepass")
-        return json.dumps(normalise_strings(json.loads(text)))
+        return json.dumps(normalise_strings(json.loads(json_text(document))))
     except (ValueError, RecursionError):
         return document
 

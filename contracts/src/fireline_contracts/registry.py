@@ -10,7 +10,7 @@ from typing import Annotated, Any, Union
 from pydantic import Field, TypeAdapter, ValidationError
 
 from fireline_contracts.envelope import TEXT_CHECKED, EventEnvelope
-from fireline_contracts.text import json_may_hold_unstorable
+from fireline_contracts.text import json_may_hold_unstorable, json_text
 from fireline_contracts.topics import ALL_TOPICS, TopicSpec
 
 EVENT_TYPES: dict[str, type[EventEnvelope]] = {
@@ -78,10 +78,7 @@ def parse_event(raw: bytes | str, *, spec: TopicSpec | None = None) -> EventEnve
         except ValidationError:
             pass
     try:
-        # Decoded as json.loads would (surrogates passed through).
-        text = (
-            raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
-        )
+        text = json_text(raw)
         data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ContractError(f"message is not valid JSON: {exc}") from exc

@@ -18,6 +18,7 @@ Two ways to apply the rule, and where each is used:
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -88,6 +89,16 @@ def json_may_hold_unstorable(document: bytes | bytearray | str) -> bool:
     if isinstance(document, str):
         return _UNSTORABLE_JSON_TEXT.search(document) is not None
     return _UNSTORABLE_JSON_BYTES.search(document) is not None
+
+
+def json_text(document: bytes | bytearray | str) -> str:
+    """A JSON document's text, decoded as ``json.loads`` would decode bytes (UTF-8, -16 or -32;
+    an encoded lone surrogate passed through, for normalising). ``UnicodeDecodeError`` if it
+    does not decode."""
+    if isinstance(document, str):
+        return document
+    raw = bytes(document)
+    return raw.decode(json.detect_encoding(raw), "surrogatepass")
 
 
 def find_unstorable(value: Any) -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 import pytest
 
+from fireline_pagerduty_ingest.adapters import deliveries_repository
 from fireline_pagerduty_ingest.adapters.deliveries_repository import PgDeliveryRepository
 from fireline_pagerduty_ingest.domain.delivery import NewDelivery
 from fireline_runtime.migrations import apply, load, runtime_migrations
@@ -180,8 +181,6 @@ async def test_a_claim_reads_as_much_with_a_backlog_the_statistics_never_saw(
 
 async def _pages_read_by_a_claim(conn: asyncpg.Connection, deliveries: Deliveries) -> int:
     """Buffers one claim of 64 touches (EXPLAIN ANALYZE, rolled back): a count, not a time."""
-    from fireline_pagerduty_ingest.adapters import deliveries_repository
-
     transaction = conn.transaction()
     await transaction.start()
     try:
