@@ -91,6 +91,8 @@ class Ui:
         page = tab.page
         await page.goto("/ui/")
         await expect(page).to_have_url(re.compile(r"/ui/login$"))
+        # The page puts the cursor in the email field itself; typing starts once it has.
+        await expect(page.get_by_label("Email")).to_be_focused()
         await page.get_by_label("Email").fill(email)
         await page.get_by_label("Password").fill(password)
         await page.get_by_role("button", name="Log in").click()

@@ -10,7 +10,9 @@ const reason = new URLSearchParams(window.location.search).get("reason");
 if (reason === "expired") showMessage(notice, "Your session has ended. Please log in again.");
 if (reason === "logged-out") showMessage(notice, "You have logged out.");
 
-email.focus();
+// The email field is focused by its autofocus attribute, as the page is parsed. Focusing it
+// here, once this module ran, took the focus back from a field already being typed into: a
+// password typed early ended up after the email.
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
