@@ -86,3 +86,30 @@ def per_delivery_ms(before: Reading, after: Reading, deliveries: int) -> dict[st
             continue
         budget[name] = round((end - start) / TICKS_PER_S * 1000 / deliveries, 3)
     return budget
+
+
+JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
+"""HotSpot's compiler threads, as ``/proc`` names them (a thread's name is cut at 15 bytes)."""
+
+
+def jit_ticks(watched: Watched) -> int | None:
+    """CPU ticks a JVM's just-in-time compiler threads used so far; None if the process is gone.
+
+    Compilation is a start-up cost: a broker that has run for a while has compiled its hot paths,
+    so this share of the broker's figure is what a fresh broker pays on top."""
+    tasks = PROC / str(watched.pid) / "task"
+    try:
+        entries = list(tasks.iterdir())
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    total = 0
+    for task in entries:
+        try:
+            if (task / "comm").read_text().strip() not in JIT_THREADS:
+                continue
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended
+        stat = _stat(f"{watched.pid}/task/{task.name}")
+        if stat is not None:
+            total += stat.own_ticks
+    return total

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 import urllib.parse
 from collections import Counter
@@ -91,24 +92,96 @@ def _incident_starts(ctx: Context) -> IncidentStarts:
     return IncidentStarts(ctx.target, INCIDENTS)
 
 
+@dataclass(frozen=True)
+class WarmUp:
+    deliveries: int
+    stack_cpu_ms: float | None
+    """Stack CPU per delivery of the warm-up burst itself: what a cold stack pays."""
+    quiet_after_s: float | None
+    """How long the stack took to go quiet after the warm-up drained; None if it did not."""
+
+
+async def warm_up(ctx: Context, watched: dict[str, cpu.Watched]) -> WarmUp | None:
+    """Send and drain ``--warmup`` deliveries, unmeasured, then wait for the stack to go quiet.
+
+    A freshly started broker spends its first seconds of load compiling its hot paths: in one
+    run on this machine the JVM's compiler threads took 3.9 of the broker's 6.7 CPU seconds of a
+    10,000-delivery burst (BENCHMARKS.md, "Third wave, session 7"). A broker in production has
+    done that long before a storm reaches it, so the measured burst starts warm; the warm-up's
+    own figure is reported beside it.
+    """
+    n = ctx.options.warmup
+    if n <= 0:
+        return None
+    assert ctx.integration is not None
+    batch = deliveries.make(n, ctx.integration.secret)
+    wanted = {d.pagerduty_incident_id for d in batch}
+    starts = _incident_starts(ctx)
+    await starts.start()
+    try:
+        before = cpu.read(watched)
+        await send_burst(ctx, batch)
+        await wait_matches(starts, wanted, ctx.options.drain_timeout)
+        after = cpu.read(watched)
+    finally:
+        await starts.stop()
+    complete = wanted <= starts.seen.keys()
+    budget = cpu.per_delivery_ms(before, after, n) if complete else {}
+    quiet = await _quiet(ctx.target.processes)
+    print(f"[bench] scenario 8: warm-up of {n} drained; measuring", file=sys.stderr, flush=True)
+    return WarmUp(n, _stack_total(budget, ctx.target.processes), quiet)
+
+
+QUIET_SHARE = 0.5
+"""The stack counts as done with the warm-up when all of it used under half a core over a sample.
+
+Not nothing: an idle stack is never idle here. The broker answers its consumers' long polls and
+runs its controller, and its compiler keeps working for a while (a tenth to a fifth of a core
+on this machine in the 20 s after a warm-up drained); each service polls its outbox."""
+QUIET_SAMPLE_S = 0.5
+QUIET_TIMEOUT_S = 30.0
+
+
+async def _quiet(stack: dict[str, cpu.Watched]) -> float | None:
+    """Seconds until the stack used under ``QUIET_SHARE`` of a core over ``QUIET_SAMPLE_S``
+    (consumers still working through the warm-up's events would otherwise be counted in the
+    measured burst); None if it never did within ``QUIET_TIMEOUT_S``."""
+    started = time.perf_counter()
+    previous = cpu.read(stack)
+    while time.perf_counter() - started < QUIET_TIMEOUT_S:
+        await asyncio.sleep(QUIET_SAMPLE_S)
+        now = cpu.read(stack)
+        used = (
+            sum((now[k] or 0) - (previous[k] or 0) for k in stack if now[k] is not None)
+            / cpu.TICKS_PER_S
+        )
+        previous = now
+        if used < QUIET_SHARE * QUIET_SAMPLE_S:
+            return round(time.perf_counter() - started, 1)
+    return None
+
+
 async def burst(ctx: Context) -> Outcome:
     outcome = Outcome.of(8)
     assert ctx.integration is not None
     n = ctx.options.deliveries
+    watched = {**ctx.target.processes, LOAD_GENERATOR: cpu.Watched(os.getpid())}
+    warm = await warm_up(ctx, watched)
     batch = deliveries.make(n, ctx.integration.secret)
     wanted = {d.pagerduty_incident_id for d in batch}
-    watched = {**ctx.target.processes, LOAD_GENERATOR: cpu.Watched(os.getpid())}
     alerts = hops.AlertsProduced(ctx.target, ALERTS)
     starts = _incident_starts(ctx)
     await alerts.start()
     await starts.start()
     try:
         window = await statements.begin(ctx.target)
+        jit_before = _jit(ctx.target.processes)
         cpu_before = cpu.read(watched)
         first_send = time.perf_counter()
         sent = await send_burst(ctx, batch)
         await wait_matches(starts, wanted, ctx.options.drain_timeout)
         cpu_after = cpu.read(watched)
+        jit_after = _jit(ctx.target.processes)
         last_start = max((starts.seen[i] for i in wanted if i in starts.seen), default=None)
         # A duplicate could still be on its way when the last original arrived; with statements
         # counted, the backends must also have published their transaction counters.
@@ -151,11 +224,23 @@ async def burst(ctx: Context) -> Outcome:
         "incidents_listed": listed,
         "incidents_listed_distinct": distinct_listed,
         "cpu_ms_per_delivery": budget or "not measured",
+        "broker_jit_cpu_ms_per_delivery": (
+            cpu.per_delivery_ms(jit_before, jit_after, n) if complete else "not measured"
+        ),
         "stack_cpu_ms_per_delivery": stack_ms,
         "cpu_ms_per_delivery_to_settle": settled or "not measured",
         "statements": statement_figures or "not measured",
         "wal_per_delivery": wal_figures or "not measured",
         "hops": hop_figures,
+        "warmup": (
+            {
+                "deliveries": warm.deliveries,
+                "stack_cpu_ms_per_delivery": warm.stack_cpu_ms,
+                "quiet_after_s": warm.quiet_after_s,
+            }
+            if warm is not None
+            else "none"
+        ),
     }
     f = outcome.figures
     outcome.check("answered 2xx", f"{sent.answered_2xx}/{n}", "== N", sent.answered_2xx == n)
@@ -184,6 +269,14 @@ async def burst(ctx: Context) -> Outcome:
         "incidents listed (API)", f"{listed} ({distinct_listed} distinct)", "== N", api_ok
     )
     _show_cpu(outcome, budget, stack_ms, ctx.target.processes)
+    jit = f["broker_jit_cpu_ms_per_delivery"]
+    if isinstance(jit, dict):
+        for role, value in jit.items():
+            shown = f"{value:.3f}" if value is not None else "gone"
+            outcome.show(f"CPU ms/delivery: {role}, of which its JIT compiler", shown)
+    if warm is not None:
+        cold = f"{warm.stack_cpu_ms:.3f}" if warm.stack_cpu_ms is not None else "not measured"
+        outcome.show(f"stack CPU ms/delivery, warm-up of {warm.deliveries} (cold stack)", cold)
     if (late := settled.get("notifications")) is not None:
         outcome.show("CPU ms/delivery: notifications, its backlog included", f"{late:.3f}")
     _show_statements(outcome, statement_figures)
@@ -195,6 +288,11 @@ async def burst(ctx: Context) -> Outcome:
         )
     hops.show(outcome, hop_figures)
     return outcome
+
+
+def _jit(stack: dict[str, cpu.Watched]) -> cpu.Reading:
+    """The broker nodes' compiler threads (a compiling JVM is a fresh one, not a busy one)."""
+    return {role: cpu.jit_ticks(w) for role, w in stack.items() if role.startswith("kafka")}
 
 
 def _stack_total(budget: dict[str, float | None], stack: dict[str, cpu.Watched]) -> float | None:

@@ -7,9 +7,13 @@ own CPU time as the "backend".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 
 from bench import cpu
 
@@ -74,3 +78,42 @@ def test_per_delivery_budget_is_milliseconds_per_delivery_and_none_for_a_vanishe
         deliveries=1000,
     )
     assert budget == {"ingest": 2.0, "gone": None}  # 2 s of CPU over 1,000 deliveries
+
+
+@contextlib.contextmanager
+def _burnt_thread(name: str) -> Iterator[None]:
+    """A live thread named ``name`` (as a JVM names its own) that has burnt BURN_S of CPU."""
+    burnt, done = threading.Event(), threading.Event()
+
+    def burn() -> None:
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as comm:
+            comm.write(name)
+        while time.thread_time() < BURN_S:
+            pass
+        burnt.set()
+        done.wait(30)  # alive until read: an ended thread leaves /proc/<pid>/task
+
+    thread = threading.Thread(target=burn)
+    thread.start()
+    try:
+        assert burnt.wait(30)
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_only_the_compiler_threads_count_as_the_jit_share() -> None:
+    """The broker's figure is split by thread name: its compiler threads are its JIT share."""
+    me = cpu.Watched(os.getpid())
+    burnt = BURN_S * cpu.TICKS_PER_S
+    before = cpu.jit_ticks(me)
+    assert before is not None
+    with _burnt_thread("C2 CompilerThre"):
+        compiler = cpu.jit_ticks(me)
+    with _burnt_thread("data-plane-kafk"):
+        other = cpu.jit_ticks(me)
+    assert compiler is not None
+    assert other is not None
+    assert compiler - before >= burnt * 0.9
+    assert other - before < burnt * 0.5  # the compiler thread ended; the other is not counted
