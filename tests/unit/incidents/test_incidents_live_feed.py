@@ -112,3 +112,20 @@ async def test_a_stream_too_far_behind_is_ended_so_it_resumes() -> None:
 def test_a_made_up_position_is_refused(raw: str) -> None:
     with pytest.raises(InvalidPosition):
         parse_position(raw)
+
+
+async def test_a_partition_added_after_start_takes_its_place_in_every_later_id() -> None:
+    """The topic may grow: its new partition's offsets join the id in partition order, and a
+    browser resuming from such an id gets what followed it."""
+    feed = LiveFeed()
+    feed.start({0: 10, 2: 30})
+    first = feed.subscribe(ORG, None)
+    feed.publish(2, 30, ORG, "IncidentStarted", "{}")
+    feed.publish(1, 0, ORG, "IncidentStarted", "{}")  # partition 1 is new
+    feed.publish(0, 10, ORG, "IncidentStatusChanged", "{}")
+
+    got = [received(first) for _ in range(3)]
+    assert [e.position for e in got] == ["0:9.2:30", "0:9.1:0.2:30", "0:10.1:0.2:30"]
+    assert parse_position(got[-1].position) == feed.last_offsets
+    resumed = feed.subscribe(ORG, got[1].position)
+    assert offsets(resumed.backlog) == [(0, 10)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import lru_cache
 from uuid import UUID
 
 import orjson
@@ -112,7 +113,7 @@ def live_fields(value: bytes) -> tuple[UUID, str, str]:
     try:
         envelope = orjson.loads(value)
         event_type = envelope["event_type"]
-        org_id = UUID(envelope["org_id"])
+        org_id = _org_id(envelope["org_id"])
         version = envelope.get("schema_version")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON, or its fields
         raise ValueError(f"not an event envelope: {exc!r}") from exc
@@ -123,3 +124,10 @@ def live_fields(value: bytes) -> tuple[UUID, str, str]:
         return org_id, event_type, value.decode()
     event = parse_event(value, spec=INCIDENTS)
     return event.org_id, event.event_type, event.model_dump_json()
+
+
+@lru_cache(maxsize=4096)
+def _org_id(text: str) -> UUID:
+    """An org's id from its text; a storm's events come from few orgs, and parsing a UUID costs
+    a quarter of what the rest of this record's reading does."""
+    return UUID(text)
