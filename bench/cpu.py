@@ -93,16 +93,19 @@ JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
 
 
 def jit_ticks(watched: Watched) -> int | None:
-    """CPU ticks a JVM's just-in-time compiler threads used so far; None if the process is gone.
+    """CPU ticks a JVM's live just-in-time compiler threads used so far; None if the process is
+    gone or has no such thread (not a JVM, ``-Xint``, or threads named otherwise).
 
     Compilation is a start-up cost: a broker that has run for a while has compiled its hot paths,
-    so this share of the broker's figure is what a fresh broker pays on top."""
+    so this share of the broker's figure is what a fresh broker pays on top. A lower bound: a
+    compiler thread that ends takes its time with it (HotSpot may stop threads it added under
+    load, though never its last C1 and C2 one, which are all a 2-core machine gets)."""
     tasks = PROC / str(watched.pid) / "task"
     try:
         entries = list(tasks.iterdir())
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    total = 0
+    total, found = 0, False
     for task in entries:
         try:
             if (task / "comm").read_text().strip() not in JIT_THREADS:
@@ -112,4 +115,5 @@ def jit_ticks(watched: Watched) -> int | None:
         stat = _stat(f"{watched.pid}/task/{task.name}")
         if stat is not None:
             total += stat.own_ticks
-    return total
+            found = True
+    return total if found else None

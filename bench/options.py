@@ -29,11 +29,6 @@ measured against, on Apache Kafka only."""
 
 POSTGRES_KINDS = ("debian", "embedded")
 
-WARMUP = 5_000
-"""Scenario 8's warm-up by default. The broker's compiler is not done after it (nor after 10,000),
-only past its busiest start: the burst's figures show what it still takes (BENCHMARKS.md, "Third
-wave, session 7")."""
-
 FLOOR_BATCH = 100
 """Scenario 16's deliveries per batch by default: about what a burst's consumer batches and relay
 passes can hold (a consumer fetch, applied in one transaction, is at most 200 records). Smaller
@@ -83,8 +78,6 @@ class Options:
     """Scenario 9's rate: 20/s by default; 1/s or less puts an idle gap before each delivery."""
     floor_batch: int = FLOOR_BATCH
     """Scenario 16: deliveries per statement, transaction and relay pass (``FLOOR_BATCH``)."""
-    warmup: int = WARMUP
-    """Scenario 8: deliveries sent and drained, unmeasured, before the measured burst."""
 
     @property
     def in_run_order(self) -> list[int]:
@@ -103,7 +96,6 @@ class Options:
             "latency_seconds": self.latency_seconds,
             "lone_rate_per_s": self.lone_rate,
             "floor_batch": self.floor_batch,
-            "warmup": self.warmup,
             "trials": self.trials,
             "smoke": self.smoke,
             "brokers": list(self.brokers) if self.external is None else ["external"],
@@ -173,12 +165,6 @@ def parser() -> argparse.ArgumentParser:
         help="scenario 16: deliveries per statement, transaction and relay pass",
     )
     p.add_argument(
-        "--warmup",
-        type=int,
-        default=WARMUP,
-        help="scenario 8: deliveries sent and drained before the measured burst (0: none)",
-    )
-    p.add_argument(
         "--trials", type=int, default=50, help="scenarios 5, 6 (and 12, at most 20): trials each"
     )
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
@@ -229,8 +215,6 @@ def parse(argv: list[str] | None = None) -> Options:
     if set(scenarios) & {1, 8} and args.deliveries < args.threads:
         p.error("--deliveries must be at least --threads (each wrk thread sends a share)")
     rates = (args.rate, args.lone_rate, args.latency_seconds)
-    if args.warmup < 0:
-        p.error("--warmup must not be negative")
     if min(rates) <= 0 or args.trials < 1 or seconds < 1 or args.floor_batch < 1:
         p.error(
             "--rate, --lone-rate, --latency-seconds, --seconds, --trials and --floor-batch "
@@ -253,7 +237,6 @@ def parse(argv: list[str] | None = None) -> Options:
         postgres=args.postgres,
         lone_rate=args.lone_rate,
         floor_batch=args.floor_batch,
-        warmup=args.warmup,
     )
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 import urllib.parse
 from collections import Counter
@@ -29,6 +28,7 @@ from typing import Any
 
 from bench import cpu, deliveries, hops, statements
 from bench.context import Context
+from bench.floor import QUIET_SHARE, QUIET_TIMEOUT_S, wait_quiet
 from bench.ingest import SETTLE_S, count_incidents
 from bench.latency import send_open_loop, wait_matches
 from bench.rawhttp import HttpError, RawHttpPool
@@ -95,104 +95,12 @@ def _incident_starts(ctx: Context) -> IncidentStarts:
     return IncidentStarts(ctx.target, INCIDENTS)
 
 
-@dataclass(frozen=True)
-class WarmUp:
-    deliveries: int
-    stack_cpu_ms: float | None
-    """Stack CPU per delivery of the warm-up burst itself: what a cold stack pays."""
-    quiet_after_s: float | None
-    """How long the stack took to go quiet after the warm-up drained; None if it did not."""
-
-
-async def warm_up(ctx: Context, watched: dict[str, cpu.Watched]) -> WarmUp | None:
-    """Send and drain ``--warmup`` deliveries, unmeasured, then wait for the stack to go quiet.
-
-    A freshly started broker spends its first seconds of load compiling its hot paths: in one
-    run on this machine the JVM's compiler threads took 3.9 of the broker's 6.7 CPU seconds of a
-    10,000-delivery burst (BENCHMARKS.md, "Third wave, session 7"). A broker in production has
-    done that long before a storm reaches it, so the measured burst starts warm; the warm-up's
-    own figure is reported beside it.
-    """
-    n = ctx.options.warmup
-    if n <= 0:
-        return None
-    assert ctx.integration is not None
-    batch = deliveries.make(n, ctx.integration.secret)
-    wanted = {d.pagerduty_incident_id for d in batch}
-    starts = _incident_starts(ctx)
-    await starts.start()
-    try:
-        before = cpu.read(watched)
-        await send_burst(ctx, batch)
-        await wait_matches(starts, wanted, ctx.options.drain_timeout)
-        after = cpu.read(watched)
-    finally:
-        await starts.stop()
-    complete = wanted <= starts.seen.keys()
-    budget = cpu.per_delivery_ms(before, after, n) if complete else {}
-    quiet = await _quiet(ctx.target.processes)
-    print(f"[bench] scenario 8: warm-up of {n} drained; measuring", file=sys.stderr, flush=True)
-    return WarmUp(n, _stack_total(budget, ctx.target.processes), quiet)
-
-
-IDLE_SAMPLE_S = 5.0
-
-
-async def idle_rate(stack: dict[str, cpu.Watched]) -> float | None:
-    """CPU seconds per second the whole stack uses with no delivery in flight, over
-    ``IDLE_SAMPLE_S``; None unless every process was measured."""
-    if not stack:
-        return None  # an external stack: its processes are not known here
-    before = cpu.read(stack)
-    started = time.perf_counter()
-    await asyncio.sleep(IDLE_SAMPLE_S)
-    after = cpu.read(stack)
-    elapsed = time.perf_counter() - started
-    total = 0
-    for role, start in before.items():
-        end = after.get(role)
-        if start is None or end is None:
-            return None
-        total += end - start
-    return total / cpu.TICKS_PER_S / elapsed
-
-
-QUIET_SHARE = 0.5
-"""The stack counts as done with the warm-up when all of it used under half a core over a sample.
-
-Not nothing: an idle stack is never idle here. The broker answers its consumers' long polls and
-runs its controller, and its compiler keeps working for a while (a tenth to a fifth of a core
-on this machine in the 20 s after a warm-up drained); each service polls its outbox."""
-QUIET_SAMPLE_S = 0.5
-QUIET_TIMEOUT_S = 30.0
-
-
-async def _quiet(stack: dict[str, cpu.Watched]) -> float | None:
-    """Seconds until the stack used under ``QUIET_SHARE`` of a core over ``QUIET_SAMPLE_S``
-    (consumers still working through the warm-up's events would otherwise be counted in the
-    measured burst); None if it never did within ``QUIET_TIMEOUT_S``."""
-    started = time.perf_counter()
-    previous = cpu.read(stack)
-    while time.perf_counter() - started < QUIET_TIMEOUT_S:
-        await asyncio.sleep(QUIET_SAMPLE_S)
-        now = cpu.read(stack)
-        used = (
-            sum((now[k] or 0) - (previous[k] or 0) for k in stack if now[k] is not None)
-            / cpu.TICKS_PER_S
-        )
-        previous = now
-        if used < QUIET_SHARE * QUIET_SAMPLE_S:
-            return round(time.perf_counter() - started, 1)
-    return None
-
-
 async def burst(ctx: Context) -> Outcome:
     outcome = Outcome.of(8)
     assert ctx.integration is not None
     n = ctx.options.deliveries
     watched = {**ctx.target.processes, LOAD_GENERATOR: cpu.Watched(os.getpid())}
-    warm = await warm_up(ctx, watched)
-    idle = await idle_rate(ctx.target.processes)
+    idle = await _idle_rate(ctx.target.processes)
     batch = deliveries.make(n, ctx.integration.secret)
     wanted = {d.pagerduty_incident_id for d in batch}
     alerts = hops.AlertsProduced(ctx.target, ALERTS)
@@ -255,7 +163,9 @@ async def burst(ctx: Context) -> Outcome:
         "incidents_listed_distinct": distinct_listed,
         "cpu_ms_per_delivery": budget or "not measured",
         "broker_jit_cpu_ms_per_delivery": (
-            cpu.per_delivery_ms(jit_before, jit_after, n) if complete else "not measured"
+            cpu.per_delivery_ms(jit_before, jit_after, n)
+            if complete and jit_before  # an external stack: no broker process known here
+            else "not measured"
         ),
         "stack_cpu_ms_per_delivery": stack_ms,
         "stack_idle_cpu_ms_per_s": round(idle * 1000, 1) if idle is not None else None,
@@ -265,15 +175,6 @@ async def burst(ctx: Context) -> Outcome:
         "statements": statement_figures or "not measured",
         "wal_per_delivery": wal_figures or "not measured",
         "hops": hop_figures,
-        "warmup": (
-            {
-                "deliveries": warm.deliveries,
-                "stack_cpu_ms_per_delivery": warm.stack_cpu_ms,
-                "quiet_after_s": warm.quiet_after_s,
-            }
-            if warm is not None
-            else "none"
-        ),
     }
     f = outcome.figures
     outcome.check("answered 2xx", f"{sent.answered_2xx}/{n}", "== N", sent.answered_2xx == n)
@@ -315,11 +216,8 @@ async def burst(ctx: Context) -> Outcome:
     jit = f["broker_jit_cpu_ms_per_delivery"]
     if isinstance(jit, dict):
         for role, value in jit.items():
-            shown = f"{value:.3f}" if value is not None else "gone"
+            shown = f"{value:.3f}" if value is not None else "not measured"
             outcome.show(f"CPU ms/delivery: {role}, of which its JIT compiler", shown)
-    if warm is not None:
-        cold = f"{warm.stack_cpu_ms:.3f}" if warm.stack_cpu_ms is not None else "not measured"
-        outcome.show(f"stack CPU ms/delivery, warm-up of {warm.deliveries} (cold stack)", cold)
     if (late := settled.get("notifications")) is not None:
         outcome.show("CPU ms/delivery: notifications, its backlog included", f"{late:.3f}")
     _show_statements(outcome, statement_figures)
@@ -333,11 +231,23 @@ async def burst(ctx: Context) -> Outcome:
     return outcome
 
 
+async def _idle_rate(stack: dict[str, cpu.Watched]) -> float | None:
+    """CPU seconds a second the whole stack uses with nothing to do, read once it is quiet (so
+    an earlier scenario's backlog is not in the burst's window either); None for a stack whose
+    processes are not known here, or one that never became quiet."""
+    if not stack:
+        return None
+    _, shares = await wait_quiet(stack, QUIET_TIMEOUT_S)
+    if len(shares) < len(stack) or sum(shares.values()) >= QUIET_SHARE:
+        return None
+    return sum(shares.values())
+
+
 def _in_ceiling_requests(stack_ms: float | None, ceiling_ms: float | None) -> float | None:
     """The stack's CPU per delivery as a number of bare FastAPI requests' server CPU (scenario 0
-    of the same run). CPU milliseconds are this machine's of the day: its speed moved by half from
-    one day to the next (a ceiling of 0.113 and of 0.157 ms a request), while this ratio moves
-    with the code (BENCHMARKS.md, "Third wave, session 7")."""
+    of the same run). CPU milliseconds are this machine's of the day: a ceiling request cost
+    0.113 ms on one day and 0.157-0.174 ms on the next, while
+    this ratio moves with the code (BENCHMARKS.md, "Third wave, session 7")."""
     if stack_ms is None or not ceiling_ms:
         return None
     return round(stack_ms / ceiling_ms, 1)

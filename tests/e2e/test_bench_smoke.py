@@ -142,6 +142,10 @@ def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: 
     for role in ("ingest", "incidents", "kafka", "postgresql", "load generator"):
         assert budget[role] > 0, role
     assert burst["stack_cpu_ms_per_delivery"] > 0
+    # Beside the burst's figure: what the idle stack spends a second (read before the burst,
+    # once quiet), and the broker's JIT compiler's share of its own.
+    assert burst["stack_idle_cpu_ms_per_s"] > 0
+    assert set(burst["broker_jit_cpu_ms_per_delivery"]) == {"kafka"}
 
     hops = burst["hops"]
     assert hops["complete"] == 20
