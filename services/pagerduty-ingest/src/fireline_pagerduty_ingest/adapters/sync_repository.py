@@ -17,6 +17,32 @@ from fireline_pagerduty_ingest.domain.sync import (
 from fireline_runtime.db import Record
 from fireline_runtime.unit_of_work import PgRepository
 
+# Only the oldest pending request of each incident: an acknowledgement and the resolution after it
+# reach PagerDuty in that order, across dispatchers and restarts. The older requests are looked up
+# in sync_requests_of_incident, the only index the lookup can use (migration 0009): with
+# statistics from before a backlog, the planner once found sync_requests_due as cheap for it and
+# read every pending request for each candidate.
+_CLAIM = """
+    WITH candidates AS (
+        SELECT r.id FROM sync_requests r
+        WHERE r.state = 'pending' AND r.next_attempt_at <= $3
+          AND NOT EXISTS (
+              SELECT 1 FROM sync_requests earlier
+              WHERE earlier.state = 'pending'
+                AND earlier.incident_id = r.incident_id
+                AND (earlier.created_at, earlier.id) < (r.created_at, r.id))
+        ORDER BY r.next_attempt_at, r.created_at
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE sync_requests r
+    SET claim_id = $2, next_attempt_at = $4, last_attempt_at = $3,
+        attempts = r.attempts + 1
+    FROM candidates c
+    WHERE r.id = c.id
+    RETURNING r.*
+"""
+
 
 class PgSyncRepository(PgRepository):
     async def link_syncing(self, origins: Sequence[IncidentOrigin]) -> int:
@@ -89,29 +115,8 @@ class PgSyncRepository(PgRepository):
     async def claim(
         self, *, limit: int, claim_id: UUID, now: datetime, lease_until: datetime
     ) -> list[SyncRequest]:
-        # Only the oldest pending request of each incident: an acknowledgement and the
-        # resolution after it reach PagerDuty in that order, across dispatchers and restarts.
         rows = await self._conn.fetch(
-            """
-            WITH candidates AS (
-                SELECT r.id FROM sync_requests r
-                WHERE r.state = 'pending' AND r.next_attempt_at <= $3
-                  AND NOT EXISTS (
-                      SELECT 1 FROM sync_requests earlier
-                      WHERE earlier.state = 'pending'
-                        AND earlier.incident_id = r.incident_id
-                        AND (earlier.created_at, earlier.id) < (r.created_at, r.id))
-                ORDER BY r.next_attempt_at, r.created_at
-                LIMIT $1
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE sync_requests r
-            SET claim_id = $2, next_attempt_at = $4, last_attempt_at = $3,
-                attempts = r.attempts + 1
-            FROM candidates c
-            WHERE r.id = c.id
-            RETURNING r.*
-            """,
+            _CLAIM,
             limit,
             claim_id,
             now,
