@@ -28,7 +28,7 @@ from typing import Any
 
 from bench import cpu, deliveries, hops, statements
 from bench.context import Context
-from bench.floor import QUIET_SHARE, QUIET_TIMEOUT_S, wait_quiet
+from bench.floor import QUIET_SHARE, QUIET_TIMEOUT_S, idle_shares, wait_quiet
 from bench.ingest import SETTLE_S, count_incidents
 from bench.latency import send_open_loop, wait_matches
 from bench.rawhttp import HttpError, RawHttpPool
@@ -100,7 +100,8 @@ async def burst(ctx: Context) -> Outcome:
     assert ctx.integration is not None
     n = ctx.options.deliveries
     watched = {**ctx.target.processes, LOAD_GENERATOR: cpu.Watched(os.getpid())}
-    idle = await _idle_rate(ctx.target.processes)
+    idle_stack = await _idle(ctx.target.processes)
+    idle = idle_stack.rate if idle_stack is not None else None
     batch = deliveries.make(n, ctx.integration.secret)
     wanted = {d.pagerduty_incident_id for d in batch}
     alerts = hops.AlertsProduced(ctx.target, ALERTS)
@@ -168,6 +169,9 @@ async def burst(ctx: Context) -> Outcome:
             else "not measured"
         ),
         "stack_cpu_ms_per_delivery": stack_ms,
+        "waited_for_quiet_s": idle_stack.waited_s if idle_stack is not None else None,
+        # False when the stack never became quiet: an earlier backlog is then in the window.
+        "quiet": idle_stack.quiet if idle_stack is not None else None,
         "stack_idle_cpu_ms_per_s": round(idle * 1000, 1) if idle is not None else None,
         "stack_idle_cpu_ms_per_delivery": idle_ms,
         "stack_cpu_in_ceiling_requests": _in_ceiling_requests(stack_ms, ctx.ceiling_cpu_ms),
@@ -203,6 +207,11 @@ async def burst(ctx: Context) -> Outcome:
         "incidents listed (API)", f"{listed} ({distinct_listed} distinct)", "== N", api_ok
     )
     _show_cpu(outcome, budget, stack_ms, ctx.target.processes)
+    if idle_stack is not None and not idle_stack.quiet:
+        outcome.show(
+            "stack quiet before the burst",
+            f"no, after {idle_stack.waited_s:.0f} s: an earlier backlog is in the window",
+        )
     if idle_ms is not None and idle is not None:
         outcome.show(
             "stack CPU ms/delivery, of which an idle stack's (its rate before the burst)",
@@ -231,16 +240,35 @@ async def burst(ctx: Context) -> Outcome:
     return outcome
 
 
-async def _idle_rate(stack: dict[str, cpu.Watched]) -> float | None:
-    """CPU seconds a second the whole stack uses with nothing to do, read once it is quiet (so
-    an earlier scenario's backlog is not in the burst's window either); None for a stack whose
-    processes are not known here, or one that never became quiet."""
+IDLE_SAMPLE_S = 3.0
+"""How long the quiet stack's rate is read: a second's sample, at 100 ticks a second over seven
+processes, is coarse, and the first quiet second may still be winding down."""
+
+
+@dataclass(frozen=True)
+class Idle:
+    waited_s: float
+    """How long the stack took to become quiet before the burst."""
+    quiet: bool
+    """False when it never did within ``QUIET_TIMEOUT_S``: the burst was measured anyway."""
+    rate: float | None
+    """CPU seconds a second the whole stack then used; None unless every process was read."""
+
+
+async def _idle(stack: dict[str, cpu.Watched]) -> Idle | None:
+    """Wait for the stack to be quiet (so an earlier scenario's backlog is not in the burst's
+    window), then read what it spends with nothing to do; None for a stack whose processes are
+    not known here."""
     if not stack:
         return None
-    _, shares = await wait_quiet(stack, QUIET_TIMEOUT_S)
-    if len(shares) < len(stack) or sum(shares.values()) >= QUIET_SHARE:
-        return None
-    return sum(shares.values())
+    waited, shares = await wait_quiet(stack, QUIET_TIMEOUT_S)
+    quiet = sum(shares.values()) < QUIET_SHARE
+    before, at = cpu.read(stack), time.monotonic()
+    await asyncio.sleep(IDLE_SAMPLE_S)
+    after, elapsed = cpu.read(stack), time.monotonic() - at
+    sampled = idle_shares(before, after, elapsed)
+    rate = sum(sampled.values()) if len(sampled) == len(stack) else None
+    return Idle(waited, quiet, rate)
 
 
 def _in_ceiling_requests(stack_ms: float | None, ceiling_ms: float | None) -> float | None:

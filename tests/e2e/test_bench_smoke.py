@@ -144,6 +144,7 @@ def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: 
     assert burst["stack_cpu_ms_per_delivery"] > 0
     # Beside the burst's figure: what the idle stack spends a second (read before the burst,
     # once quiet), and the broker's JIT compiler's share of its own.
+    assert burst["quiet"] is True
     assert burst["stack_idle_cpu_ms_per_s"] > 0
     assert set(burst["broker_jit_cpu_ms_per_delivery"]) == {"kafka"}
 

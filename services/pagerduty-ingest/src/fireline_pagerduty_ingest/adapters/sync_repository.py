@@ -19,9 +19,9 @@ from fireline_runtime.unit_of_work import PgRepository
 
 # Only the oldest pending request of each incident: an acknowledgement and the resolution after it
 # reach PagerDuty in that order, across dispatchers and restarts. The older requests are looked up
-# in sync_requests_of_incident, the only index the lookup can use (migration 0009): with
-# statistics from before a backlog, the planner once found sync_requests_due as cheap for it and
-# read every pending request for each candidate.
+# in sync_requests_of_incident; migration 0009 put sync_requests_due out of the lookup's reach,
+# after statistics from before a backlog had the planner read every pending request for each
+# candidate through it.
 _CLAIM = """
     WITH candidates AS (
         SELECT r.id FROM sync_requests r
