@@ -274,8 +274,8 @@ async def _idle(stack: dict[str, cpu.Watched]) -> Idle | None:
 def _in_ceiling_requests(stack_ms: float | None, ceiling_ms: float | None) -> float | None:
     """The stack's CPU per delivery as a number of bare FastAPI requests' server CPU (scenario 0
     of the same run). CPU milliseconds are this machine's of the day: a ceiling request cost
-    0.113 ms on one day and 0.157-0.174 ms on the next, while
-    this ratio moves with the code (BENCHMARKS.md, "Third wave, session 7")."""
+    0.113 ms on one day and 0.157-0.174 ms on the next, while this ratio moves with the code
+    (BENCHMARKS.md, "Third wave, session 7")."""
     if stack_ms is None or not ceiling_ms:
         return None
     return round(stack_ms / ceiling_ms, 1)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
 
 from fireline_pagerduty_ingest.config import Settings
+from fireline_runtime.migrations import apply, load, runtime_migrations
 from integration.ingest.ingest_harness import AUDIENCE, ISSUER, IngestApp, make_settings, running
 from support.fake_pagerduty import FakePagerDuty
 from support.pagerduty_fixtures import ONCALLS, USERS
@@ -36,3 +38,18 @@ def settings(database: str, kafka: str, topic_prefix: str, issuer: TokenIssuer) 
 async def svc(settings: Settings) -> AsyncIterator[IngestApp]:
     async with running(settings) as app:
         yield app
+
+
+@pytest.fixture
+async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the test database with the runtime's and ingest's migrations applied, for
+    tests of ingest's SQL without the app around it."""
+    connection = await asyncpg.connect(database)
+    try:
+        await apply(
+            connection,
+            runtime_migrations() + load("pagerduty-ingest", "fireline_pagerduty_ingest.migrations"),
+        )
+        yield connection
+    finally:
+        await connection.close()

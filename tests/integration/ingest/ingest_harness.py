@@ -8,6 +8,7 @@ verifier is exercised unchanged.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -134,3 +135,24 @@ async def running(settings: Settings) -> AsyncIterator[IngestApp]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield IngestApp(app=app, client=client, settings=settings)
+
+
+@dataclass(frozen=True)
+class Executed:
+    buffers: int
+    """Shared buffers the statement touched: a count of the work, not a time."""
+    rows: int
+
+
+async def executed(conn: asyncpg.Connection, statement: str, *args: Any) -> Executed:
+    """Run ``statement`` under EXPLAIN (ANALYZE, BUFFERS) in a transaction rolled back after."""
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        plan = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, *args)
+    finally:
+        await transaction.rollback()
+    top = json.loads(plan)[0]["Plan"]
+    return Executed(
+        int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"]), int(top["Actual Rows"])
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 import pytest
@@ -13,24 +13,11 @@ import pytest
 from fireline_pagerduty_ingest.adapters import deliveries_repository
 from fireline_pagerduty_ingest.adapters.deliveries_repository import PgDeliveryRepository
 from fireline_pagerduty_ingest.domain.delivery import NewDelivery
-from fireline_runtime.migrations import apply, load, runtime_migrations
+from integration.ingest.ingest_harness import executed
 
 pytestmark = pytest.mark.asyncio
 
 LEASE_S = 30.0
-
-
-@pytest.fixture
-async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database)
-    try:
-        await apply(
-            connection,
-            runtime_migrations() + load("pagerduty-ingest", "fireline_pagerduty_ingest.migrations"),
-        )
-        yield connection
-    finally:
-        await connection.close()
 
 
 class Deliveries:
@@ -172,26 +159,21 @@ async def test_a_claim_reads_as_much_with_a_backlog_the_statistics_never_saw(
     await conn.execute("ANALYZE deliveries")
     await deliveries.store([f"storm-{n}" for n in range(10_000)])
 
-    stale = await _pages_read_by_a_claim(conn, deliveries)
+    stale = await _pages_read_by_a_claim(conn)
     await conn.execute("ANALYZE deliveries")
-    fresh = await _pages_read_by_a_claim(conn, deliveries)
+    fresh = await _pages_read_by_a_claim(conn)
 
     assert stale < 3 * fresh + 100, (stale, fresh)
 
 
-async def _pages_read_by_a_claim(conn: asyncpg.Connection, deliveries: Deliveries) -> int:
-    """Buffers one claim of 64 touches (EXPLAIN ANALYZE, rolled back): a count, not a time."""
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
-        plan = await conn.fetchval(
-            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + deliveries_repository._CLAIM,
-            64,
-            uuid.uuid4(),
-            LEASE_S,
-            deliveries_repository._FIRST_SCAN,
-        )
-    finally:
-        await transaction.rollback()
-    top = json.loads(plan)[0]["Plan"]
-    return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+async def _pages_read_by_a_claim(conn: asyncpg.Connection) -> int:
+    """Buffers one claim of 64 touches."""
+    claim = await executed(
+        conn,
+        deliveries_repository._CLAIM,
+        64,
+        uuid.uuid4(),
+        LEASE_S,
+        deliveries_repository._FIRST_SCAN,
+    )
+    return claim.buffers

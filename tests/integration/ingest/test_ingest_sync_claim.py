@@ -4,31 +4,16 @@ that state (BENCHMARKS.md, "Third wave, session 6"), and this claim has the same
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
 
 from fireline_pagerduty_ingest.adapters import sync_repository
-from fireline_runtime.migrations import apply, load, runtime_migrations
+from integration.ingest.ingest_harness import executed
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database)
-    try:
-        await apply(
-            connection,
-            runtime_migrations() + load("pagerduty-ingest", "fireline_pagerduty_ingest.migrations"),
-        )
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def _requests(
@@ -40,16 +25,15 @@ async def _requests(
         INSERT INTO sync_requests (id, source_event_id, org_id, incident_id, integration_id,
                                    external_id, action, state, next_attempt_at, created_at)
         SELECT gen_random_uuid(), gen_random_uuid(), $1,
-               uuid_in(md5($5 || (n / $4)::text)::cstring), $2, 'P' || (n / $4)::text,
+               uuid_in(md5($3 || (n / $4)::text)::cstring), $2, 'P' || (n / $4)::text,
                'acknowledge', $3, now() - interval '1 minute',
                now() - interval '1 hour' + n * interval '1 millisecond'
-        FROM generate_series(1, $6) AS n
+        FROM generate_series(1, $5) AS n
         """,
         uuid.uuid4(),
         integration,
         state,
         per_incident,
-        state,
         count,
     )
 
@@ -81,21 +65,11 @@ async def test_a_claim_reads_as_much_with_a_backlog_the_statistics_never_saw(
 
 
 async def _pages_read_by_a_claim(conn: asyncpg.Connection) -> tuple[int, int]:
-    """Buffers one claim of 64 touches and the rows it claimed (EXPLAIN ANALYZE, rolled back)."""
+    """Buffers one claim of 64 touches, and the rows it claimed."""
     # The database's clock, as the rows' due times: a server whose clock differs from this
     # process's would otherwise find nothing due.
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
-        plan = await conn.fetchval(
-            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sync_repository._CLAIM,
-            64,
-            uuid.uuid4(),
-            now,
-            now + timedelta(seconds=30),
-        )
-    finally:
-        await transaction.rollback()
-    top = json.loads(plan)[0]["Plan"]
-    return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"]), int(top["Actual Rows"])
+    claim = await executed(
+        conn, sync_repository._CLAIM, 64, uuid.uuid4(), now, now + timedelta(seconds=30)
+    )
+    return claim.buffers, claim.rows
