@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -256,7 +257,7 @@ class OutboxRelay:
             if retention_s > 0
             else "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
         )
-        self._last_prune = 0.0
+        self._last_prune = -math.inf  # never: not 0.0, a time on the monotonic clock
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None

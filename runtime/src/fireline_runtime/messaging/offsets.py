@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Iterable
 
@@ -44,7 +45,9 @@ class OffsetCommitter:
         self._sleeping = False
         self._closing = False
         self._in_flight: asyncio.Future[None] | None = None
-        self._last = 0.0
+        # Never committed: the first batch's commit goes at once. Not 0.0, which is a time on the
+        # monotonic clock: a machine up for less than an interval would hold the first commit.
+        self._last = -math.inf
 
     def applied(self, records: Iterable[ConsumerRecord[bytes, bytes]]) -> None:
         """``records`` are applied (their transactions committed): commit past them soon."""
