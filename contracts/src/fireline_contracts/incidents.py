@@ -27,6 +27,13 @@ class IncidentSource(ContractModel):
     service_name: str | None = Field(default=None, description="The source's service name.")
 
 
+class IncidentAssignee(ContractModel):
+    """Someone an incident is assigned to, as its source names them."""
+
+    id: str = Field(description="The source's user id (a PagerDuty user id).")
+    name: str | None = Field(default=None, description="Display name, if known.")
+
+
 class IncidentStartedPayload(ContractModel):
     """The incident as it was started."""
 
@@ -45,6 +52,19 @@ class IncidentStartedPayload(ContractModel):
         default=None, description="Where the incident came from; null for manual incidents."
     )
     created_at: UtcDatetime = Field(description="When the incident was created.")
+    assignees: tuple[IncidentAssignee, ...] = Field(
+        default=(),
+        description="Who the incident is assigned to at its source as it starts (PagerDuty's "
+        "assignees on the event that started it); empty for manual incidents and for an "
+        "incident started before its assignment was known. Later changes are "
+        "`IncidentAssignmentChanged`.",
+    )
+    escalation_policy_id: str | None = Field(
+        default=None, description="The source's escalation policy id as the incident starts."
+    )
+    escalation_policy_name: str | None = Field(
+        default=None, description="The escalation policy's name."
+    )
 
 
 class IncidentStarted(EventEnvelope):
@@ -167,13 +187,6 @@ class IncidentSeverityChanged(EventEnvelope):
         return str(self.payload.incident_id)
 
 
-class IncidentAssignee(ContractModel):
-    """Someone an incident is assigned to, as its source names them."""
-
-    id: str = Field(description="The source's user id (a PagerDuty user id).")
-    name: str | None = Field(default=None, description="Display name, if known.")
-
-
 class IncidentAssignmentChangedPayload(ContractModel):
     """Who an incident is assigned to now, and through which escalation policy."""
 
@@ -189,7 +202,9 @@ class IncidentAssignmentChangedPayload(ContractModel):
 
 
 class IncidentAssignmentChanged(EventEnvelope):
-    """A Fireline incident's assignees or escalation policy changed at its source."""
+    """A Fireline incident's assignees or escalation policy changed at its source since it started.
+
+    Not sent for the assignment an incident starts with: ``IncidentStarted`` carries that."""
 
     event_type: Literal["IncidentAssignmentChanged"] = Field(
         default="IncidentAssignmentChanged", description="Name of the event."

@@ -32,10 +32,13 @@ from fireline_contracts import (
     AlertActivity,
     AlertActivityPayload,
     AlertAgent,
+    AlertAssignee,
     AlertPayload,
     AlertResolved,
     AlertTriggered,
+    AlertUpdated,
     EventEnvelope,
+    IncidentAssignmentChanged,
     IncidentStarted,
     IncidentStatusChanged,
     KeyRevoked,
@@ -65,7 +68,8 @@ ISSUER = "http://auth.fireline.test"
 AUDIENCE = "fireline-api"
 WAIT_S = 20.0
 
-AlertEvent = AlertTriggered | AlertAcknowledged | AlertResolved
+AlertEvent = AlertTriggered | AlertAcknowledged | AlertResolved | AlertUpdated
+_Watched = IncidentStarted | IncidentStatusChanged | IncidentAssignmentChanged
 
 
 # -- the service under test -------------------------------------------------------------------
@@ -159,8 +163,13 @@ class Harness:
         await self.publish(ALERTS, alert(AlertTriggered, org_id, marker), key=key)
         await self.wait_for_incident(org_id, marker)
 
-    async def incident_events(self, incident_id: str) -> list[EventEnvelope]:
-        """Every event published on the incidents topic about ``incident_id``, in order."""
+    async def incident_events(
+        self,
+        incident_id: str,
+        kinds: tuple[type[_Watched], ...] = (IncidentStarted, IncidentStatusChanged),
+    ) -> list[EventEnvelope]:
+        """The events of ``kinds`` published on the incidents topic about ``incident_id``, in
+        order."""
         relay = self.runtime.relay
         assert relay is not None
 
@@ -174,10 +183,7 @@ class Harness:
         records = await read_topic(self.bootstrap, topic, until=published, timeout=WAIT_S)
         events = [parse_event(r.value, spec=INCIDENTS) for r in records if r.value is not None]
         return [
-            e
-            for e in events
-            if isinstance(e, IncidentStarted | IncidentStatusChanged)
-            and str(e.payload.incident_id) == incident_id
+            e for e in events if isinstance(e, kinds) and str(e.payload.incident_id) == incident_id
         ]
 
 
@@ -201,7 +207,8 @@ def alert(
         escalation_policy_id="PESC01",
         alert_occurred_at=occurred_at or datetime.now(UTC),
         delivery_id=uuid.uuid4().hex,
-        pagerduty_event_type={
+        pagerduty_event_type=fields.pop("pagerduty_event_type", None)
+        or {
             AlertTriggered: "incident.triggered",
             AlertAcknowledged: "incident.acknowledged",
             AlertResolved: "incident.resolved",
@@ -461,6 +468,54 @@ async def test_acknowledge_and_resolve_follow_the_alert_and_are_announced(
     assert isinstance(closed, IncidentStatusChanged)
     assert (closed.payload.previous_status, closed.payload.status) == ("acknowledged", "resolved")
     assert closed.payload.resolved_at == resolved_at
+
+
+async def test_an_incident_starts_with_its_assignees_and_announces_only_later_changes(
+    service: Harness,
+) -> None:
+    org = new_org()
+    grace = (AlertAssignee(id="PUB3D4E", name="Grace Hopper"),)
+    linus = (AlertAssignee(id="PUC7K9M", name="Linus Pauling"),)
+
+    await service.publish(
+        ALERTS,
+        alert(
+            AlertTriggered,
+            org,
+            "PASSIGN",
+            occurred_at=ago(5),
+            assignees=grace,
+            escalation_policy_name="Checkout",
+        ),
+    )
+    await service.publish(
+        ALERTS,
+        alert(
+            AlertUpdated,
+            org,
+            "PASSIGN",
+            occurred_at=ago(1),
+            pagerduty_event_type="incident.reassigned",
+            assignees=linus,
+            escalation_policy_name="Checkout",
+        ),
+    )
+    incident = await service.wait_for_incident(
+        org, "PASSIGN", until=lambda i: [a["id"] for a in i["assignees"]] == ["PUC7K9M"]
+    )
+
+    kinds = (IncidentStarted, IncidentStatusChanged, IncidentAssignmentChanged)
+    events = await service.incident_events(incident["id"], kinds)
+    assert [e.event_type for e in events] == ["IncidentStarted", "IncidentAssignmentChanged"]
+    started, changed = events
+    assert isinstance(started, IncidentStarted)
+    assert [(a.id, a.name) for a in started.payload.assignees] == [("PUB3D4E", "Grace Hopper")]
+    assert (started.payload.escalation_policy_id, started.payload.escalation_policy_name) == (
+        "PESC01",
+        "Checkout",
+    )
+    assert isinstance(changed, IncidentAssignmentChanged)
+    assert [a.id for a in changed.payload.assignees] == ["PUC7K9M"]
 
 
 # -- the API ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from fireline_contracts import (
     INCIDENTS,
+    IncidentAssignmentChanged,
     IncidentDetailsChanged,
     IncidentStarted,
     IncidentStatusChanged,
@@ -31,6 +32,8 @@ from fireline_incidents.domain.errors import (
     UnknownCreator,
 )
 from fireline_incidents.domain.model import (
+    Assignee,
+    Assignment,
     DirectoryUser,
     Incident,
     IncidentFilter,
@@ -234,6 +237,51 @@ async def test_a_trigger_starts_one_incident_however_often_it_arrives() -> None:
     assert started.payload.source.external_id == "PT4KHLK"
     assert first.severity == "SEV3"
     assert first.incident_type == "Default"
+
+
+async def test_an_incident_starts_assigned_and_only_a_later_change_is_announced() -> None:
+    uow = FakeUnitOfWork()
+    grace = Assignment((Assignee(id="PUB3D4E", name="Grace Hopper"),), "PEP1", "Checkout")
+    linus = Assignment((Assignee(id="PUC7K9M", name="Linus Pauling"),), "PEP1", "Checkout")
+
+    started = await source_events.apply_alert(
+        uow=uow, command=alert("triggered", event_id="T1", assignment=grace)
+    )
+    await source_events.apply_alert(
+        uow=uow,
+        command=alert(
+            "triggered",
+            event_id="R1",
+            event_type="incident.reassigned",
+            occurred_at=T0 + timedelta(minutes=1),
+            assignment=linus,
+        ),
+    )
+
+    assert started.assignees == grace.assignees
+    [start, change] = [e for e in uow.published if not _entry_event(e)]
+    assert isinstance(start, IncidentStarted), "the start's assignment is no change of its own"
+    assert [(a.id, a.name) for a in start.payload.assignees] == [("PUB3D4E", "Grace Hopper")]
+    assert start.payload.escalation_policy_id == "PEP1"
+    assert start.payload.escalation_policy_name == "Checkout"
+    assert isinstance(change, IncidentAssignmentChanged)
+    assert [a.id for a in change.payload.assignees] == ["PUC7K9M"]
+
+
+async def test_an_incident_started_from_a_note_announces_its_assignment_when_it_is_known() -> None:
+    uow = FakeUnitOfWork()
+    grace = Assignment((Assignee(id="PUB3D4E", name="Grace Hopper"),), "PEP1")
+
+    await source_events.record_activity(uow=uow, command=activity("N1", 5))
+    await source_events.apply_alert(
+        uow=uow, command=alert("triggered", event_id="T1", assignment=grace)
+    )
+
+    [start, *changes] = [e for e in uow.published if not _entry_event(e)]
+    assert isinstance(start, IncidentStarted)
+    assert start.payload.assignees == ()
+    assignments = [e for e in changes if isinstance(e, IncidentAssignmentChanged)]
+    assert [[a.id for a in e.payload.assignees] for e in assignments] == [["PUB3D4E"]]
 
 
 async def test_a_resolve_that_overtakes_its_trigger_starts_the_incident_resolved() -> None:

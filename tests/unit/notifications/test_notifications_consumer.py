@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from fireline_contracts import (
     IncidentAssignee,
@@ -23,21 +24,24 @@ ORG = uuid.uuid4()
 INCIDENT = uuid.uuid4()
 
 
+def started(**fields: Any) -> IncidentStarted:
+    payload: dict[str, Any] = {
+        "incident_id": INCIDENT,
+        "number": 12,
+        "title": "Checkout down",
+        "status": "triggered",
+        "severity": "SEV1",
+        "incident_type": "Default",
+        "created_at": AT,
+    }
+    return IncidentStarted(org_id=ORG, payload=IncidentStartedPayload(**(payload | fields)))
+
+
 def test_a_started_incident_says_everything_slack_shows() -> None:
-    event = IncidentStarted(
-        org_id=ORG,
-        payload=IncidentStartedPayload(
-            incident_id=INCIDENT,
-            number=12,
-            title="Checkout down",
-            status="triggered",
-            severity="SEV1",
-            incident_type="Default",
-            source=IncidentSource(
-                kind="pagerduty", external_id="P1", html_url="https://acme.pagerduty.com/i/P1"
-            ),
-            created_at=AT,
-        ),
+    event = started(
+        source=IncidentSource(
+            kind="pagerduty", external_id="P1", html_url="https://acme.pagerduty.com/i/P1"
+        )
     )
 
     notice = notice_of(event)
@@ -56,6 +60,22 @@ def test_a_started_incident_says_everything_slack_shows() -> None:
         status="triggered",
         pagerduty_url="https://acme.pagerduty.com/i/P1",
     )
+
+
+def test_a_start_names_the_assignees_it_starts_with() -> None:
+    # A new incident's first assignment has no incident.assignment_changed of its own, so a
+    # channel that hears of the start hears who has it from the start's notice.
+    event = started(
+        number=13,
+        assignees=(IncidentAssignee(id="PU1", name="Ada"), IncidentAssignee(id="PU2")),
+        escalation_policy_id="PEP1",
+    )
+
+    notice = notice_of(event)
+
+    assert notice.summary == "Incident #13 started: Checkout down (assigned to Ada, PU2)"
+    assert notice.data["assignees"] == [{"id": "PU1", "name": "Ada"}, {"id": "PU2", "name": None}]
+    assert notice.data["escalation_policy_id"] == "PEP1"
 
 
 def test_a_status_change_updates_only_the_status() -> None:

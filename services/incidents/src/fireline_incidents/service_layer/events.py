@@ -33,8 +33,15 @@ def started(incident: Incident) -> contract.IncidentStarted:
             creator_id=incident.creator_id,
             source=source_of(incident),
             created_at=incident.created_at,
+            assignees=_assignees(incident),
+            escalation_policy_id=incident.escalation_policy_id,
+            escalation_policy_name=incident.escalation_policy_name,
         ),
     )
+
+
+def _assignees(incident: Incident) -> tuple[contract.IncidentAssignee, ...]:
+    return tuple(contract.IncidentAssignee(id=a.id, name=a.name) for a in incident.assignees)
 
 
 def details_changed(incident: Incident, *, at: datetime) -> contract.IncidentDetailsChanged:
@@ -87,12 +94,11 @@ def severity_changed(change: SeverityChange) -> contract.IncidentSeverityChanged
 
 
 def assignment_changed(incident: Incident) -> contract.IncidentAssignmentChanged:
-    assignees = tuple(contract.IncidentAssignee(id=a.id, name=a.name) for a in incident.assignees)
     return contract.IncidentAssignmentChanged(
         org_id=incident.org_id,
         payload=contract.IncidentAssignmentChangedPayload(
             incident_id=incident.id,
-            assignees=assignees,
+            assignees=_assignees(incident),
             escalation_policy_id=incident.escalation_policy_id,
             escalation_policy_name=incident.escalation_policy_name,
             changed_at=incident.source_state_at or incident.updated_at,

@@ -270,6 +270,15 @@ def _incident_from_alert(
         # The state is mirrored by the sync that follows; the priority is the start's own.
         source_priority=command.priority,
     )
+    if command.assignment is not None:
+        # Started assigned, as PagerDuty's own incident was: IncidentStarted says to whom, so
+        # the sync that follows finds no change and announces none (one event fewer a start).
+        incident = replace(
+            incident,
+            assignees=command.assignment.assignees,
+            escalation_policy_id=command.assignment.escalation_policy_id,
+            escalation_policy_name=command.assignment.escalation_policy_name,
+        )
     return incident, match
 
 

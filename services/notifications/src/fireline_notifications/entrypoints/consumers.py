@@ -13,6 +13,7 @@ from uuid import UUID
 from fireline_contracts import (
     INCIDENTS,
     EventEnvelope,
+    IncidentAssignee,
     IncidentAssignmentChanged,
     IncidentDetailsChanged,
     IncidentSeverityChanged,
@@ -43,12 +44,19 @@ def _pagerduty_url(source: IncidentSource | None) -> str | None:
     return source.html_url if source is not None and source.kind == "pagerduty" else None
 
 
+def _names(assignees: Sequence[IncidentAssignee]) -> str:
+    return ", ".join(a.name or a.id for a in assignees)
+
+
 def _summary_and_snapshot(event: IncidentEvent) -> tuple[str, IncidentSnapshot]:
     p = event.payload
     known = IncidentSnapshot(incident_id=p.incident_id, org_id=event.org_id)
     match event:
         case IncidentStarted(payload=s):
-            return f"Incident #{s.number} started: {s.title}", IncidentSnapshot(
+            # The assignment it starts with has no IncidentAssignmentChanged of its own.
+            names = _names(s.assignees)
+            assigned = f" (assigned to {names})" if names else ""
+            return f"Incident #{s.number} started: {s.title}{assigned}", IncidentSnapshot(
                 incident_id=s.incident_id,
                 org_id=event.org_id,
                 number=s.number,
@@ -64,7 +72,7 @@ def _summary_and_snapshot(event: IncidentEvent) -> tuple[str, IncidentSnapshot]:
             text = f"Severity changed from {s.previous_severity} to {s.severity}"
             return text, IncidentSnapshot(s.incident_id, event.org_id, severity=s.severity)
         case IncidentAssignmentChanged(payload=s):
-            names = ", ".join(a.name or a.id for a in s.assignees)
+            names = _names(s.assignees)
             return (f"Assigned to {names}" if names else "No longer assigned to anyone"), known
         case IncidentDetailsChanged(payload=s):
             return f"Details updated: {s.title}", IncidentSnapshot(
