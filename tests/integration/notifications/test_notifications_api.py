@@ -33,7 +33,7 @@ from fireline_notifications.config import Settings
 from fireline_runtime.service import ServiceRuntime
 from support import infra
 from support.in_process import serving
-from support.incident_events import from_pagerduty, incident_started, status_changed
+from support.incident_events import incident_started
 from support.kafka import client_options
 from support.token_issuer import ALL_SCOPES, TokenIssuer
 from support.webhook_receiver import Received, WebhookReceiver
@@ -124,35 +124,6 @@ async def test_an_incident_event_on_kafka_reaches_the_endpoint_signed(service: S
     assert body["type"] == "incident.started"
     assert body["data"]["incident_id"] == str(incident)
     assert body["data"]["number"] == 7
-
-
-async def test_a_redelivered_event_is_sent_once_and_writes_no_inbox_row(service: Service) -> None:
-    org = uuid.uuid4()
-    hook = await service.create(org, url=service.receiver.url("/twice"))
-    incident = uuid.uuid4()
-    started = incident_started(org, incident_id=incident, source=from_pagerduty("PTWICE"))
-    acknowledged = status_changed(org, incident, status="acknowledged")
-    topic = topic_name(INCIDENTS, service.prefix)
-
-    # The same record twice, as a consumer that died before its offset commit reads it again;
-    # the acknowledgement after them, on the same partition, says when both were consumed.
-    for event in (started, started, acknowledged):
-        await service.producer.send_and_wait(topic, event.to_bytes(), key=event.kafka_key.encode())
-
-    got = await service.arrived("/twice", 2)
-    assert sorted(json.loads(g.body)["type"] for g in got) == [
-        "incident.started",
-        "incident.status_changed",
-    ]
-    async with service.runtime.pool.acquire() as conn:
-        stored = await conn.fetchval(
-            "SELECT count(*) FROM deliveries WHERE endpoint_id = $1", uuid.UUID(hook["id"])
-        )
-        claimed = await conn.fetchval(
-            "SELECT count(*) FROM inbox WHERE event_id = ANY($1::uuid[])",
-            [started.event_id, acknowledged.event_id],
-        )
-    assert (stored, claimed) == (2, 0)
 
 
 async def test_the_secret_is_in_the_creation_answer_only(service: Service) -> None:

@@ -1,7 +1,7 @@
 """Kafka consumers: incident events in, notices to the fan-out use case, nothing else.
 
-The runtime runs the handler in one transaction per batch, without an inbox claim: a redelivered
-event gets here again and stores nothing again (``_without_inbox`` says why).
+The runtime runs the handler inside its inbox transaction, so a redelivered event is skipped
+before it gets here, and the deliveries commit together with the inbox claim.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from fireline_notifications.domain.catalogue import webhook_type
 from fireline_notifications.domain.message import IncidentSnapshot, Notice
 from fireline_notifications.service_layer.fanout import fan_out_batch
 from fireline_notifications.service_layer.unit_of_work import UnitOfWork
-from fireline_runtime.consumers import EventHandler, Treatment
+from fireline_runtime.consumers import EventHandler
 from fireline_runtime.db import Connection
 from fireline_runtime.unit_of_work import UnitOfWorkFactory
 
@@ -113,15 +113,6 @@ class _Arrived:
         return notice_of(self.event)
 
 
-def _without_inbox(event: EventEnvelope) -> Treatment:
-    # A second application of an event changes nothing without an inbox row: a delivery's id is
-    # derived from its endpoint and event (inserted ON CONFLICT DO NOTHING), and the Slack
-    # projection ends where it was, since a redelivery replays the partition in order up to its
-    # newest event. An inbox row per event (three or more per new incident, most of them with no
-    # subscriber) would be a write and a row kept for ever, all to prevent nothing.
-    return "idempotent"
-
-
 def incidents_consumer(
     uow: UnitOfWorkFactory[UnitOfWork], *, incident_url_base: str, wake: Callable[[], None]
 ) -> EventHandler:
@@ -155,7 +146,6 @@ def incidents_consumer(
         topic=INCIDENTS,
         handle=handle,
         handle_batch=fan_out_events,
-        triage=_without_inbox,
         after_commit=after_commit,
         description="Stores a delivery per subscribed webhook endpoint for every incident event.",
     )
