@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 from typing import cast
 
 import pytest
@@ -12,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
+from fireline_runtime.messaging import offsets as offsets_module
 from fireline_runtime.messaging.offsets import OffsetCommitter
 from support.waiting import wait_for
 
@@ -61,6 +63,22 @@ async def test_the_first_applied_batch_is_committed_at_once_past_its_last_record
 
     assert await wait_for(lambda: _true(bool(member.commits)), timeout=5)
     assert member.commits == [{A0: 6, A1: 10}]
+
+
+async def test_the_first_commit_does_not_wait_on_a_machine_up_for_less_than_an_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The monotonic clock counts from boot: a first commit timed from 0.0 waited out the rest of
+    # the interval on a freshly booted machine.
+    # Only the committer's clock: the event loop's own runs on.
+    monkeypatch.setattr(offsets_module, "time", SimpleNamespace(monotonic=lambda: 5.0))
+    member = Member(A0)
+    offsets = committer(member, interval_s=3600)
+
+    offsets.applied(records(A0, 1))
+
+    assert await wait_for(lambda: _true(bool(member.commits)), timeout=5)
+    assert member.commits == [{A0: 2}]
 
 
 async def test_batches_applied_within_the_interval_share_the_next_commit() -> None:
