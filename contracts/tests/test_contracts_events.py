@@ -896,6 +896,29 @@ def _key_payload(name: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("nul\x00", "nul\ufffd"),  # ASCII: NUL is the only character to replace
+        ("lone \ud800 café", "lone \ufffd café"),
+        ("café \u202e fine", "café \u202e fine"),  # storable, if unusual: kept as sent
+        ("plain", "plain"),
+    ],
+)
+def test_a_constructor_normalises_each_string_it_is_given(sent: str, kept: str) -> None:
+    assignee = IncidentAssignee(id="PU1", name=sent)
+    payload = IncidentAssignmentChangedPayload(
+        incident_id=uuid4(),
+        assignees=[{"id": "PU2", "name": sent}, assignee],
+        escalation_policy_name=sent,
+        changed_at=WHEN,
+    )
+
+    assert assignee.name == kept
+    assert [a.name for a in payload.assignees] == [kept, kept]
+    assert payload.escalation_policy_name == kept
+
+
 def test_every_way_of_building_an_event_normalises_its_text() -> None:
     # A producer builds events in Python, a consumer from JSON: each way, at any depth (the name
     # sits in the nested payload), NUL and lone surrogates become U+FFFD before validation.

@@ -18,7 +18,12 @@ from pydantic import (
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.config import ExtraValues
 
-from fireline_contracts.text import json_may_hold_unstorable, json_text, normalise_strings
+from fireline_contracts.text import (
+    json_may_hold_unstorable,
+    json_text,
+    normalise_arguments,
+    normalise_strings,
+)
 
 _T = TypeVar("_T")
 
@@ -47,7 +52,7 @@ class _NormalisingConstruction(ModelMetaclass):
     """Normalises a contract model's constructor arguments before pydantic validates them."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        return super().__call__(*args, **normalise_strings(kwargs))
+        return super().__call__(*args, **normalise_arguments(kwargs))
 
 
 class ContractModel(BaseModel, metaclass=_NormalisingConstruction):
