@@ -6,7 +6,7 @@ on, every delivery the events owe is on disk, whatever happens to this process a
 A consumer batch is handled as a whole: its orgs' endpoints are read once, the deliveries are
 inserted in one statement, and an event nobody subscribed to writes nothing here (and, when
 its org has no endpoint at all, is not even turned into a notice). During an
-alert storm each PagerDuty delivery causes four to five incident events; handled one at a time,
+alert storm each PagerDuty delivery causes three to four incident events; handled one at a time,
 each cost three statements even with no endpoint anywhere (BENCHMARKS.md).
 """
 
