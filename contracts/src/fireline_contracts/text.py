@@ -86,13 +86,12 @@ def normalise_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     dict is the call's own, and the names are Python identifiers, which hold no such character.
 
     Every event model's constructor runs this on its arguments (a service builds three or four
-    events per PagerDuty delivery), so the common values are settled without a call each: a
-    string by two checks, a number, id, time or nested model (itself built this way) as it is.
+    events per PagerDuty delivery), so values that hold no string are taken as they are without
+    a call each: a number, id, time or nested model (itself built this way).
     """
     for name, value in arguments.items():
         if isinstance(value, str):
-            if not value.isascii() or "\x00" in value:
-                arguments[name] = normalise_text(value)
+            arguments[name] = normalise_text(value)
         elif isinstance(value, dict | list | tuple):
             arguments[name] = normalise_strings(value)
     return arguments

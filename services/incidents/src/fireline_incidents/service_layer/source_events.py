@@ -17,6 +17,7 @@ from fireline_incidents.domain.commands import (
 )
 from fireline_incidents.domain.model import (
     INITIAL_STATUS,
+    Assignment,
     CreatorMatch,
     DirectoryUser,
     Incident,
@@ -245,6 +246,9 @@ def _incident_from_alert(
         oncall_emails=command.oncall_emails,
         users=users,
     )
+    # Started assigned, as PagerDuty's own incident was: IncidentStarted says to whom, so the
+    # sync that follows finds no change and announces none (one event fewer a start).
+    assignment = command.assignment or Assignment(())
     incident = Incident(
         id=uuid4(),
         org_id=command.org_id,
@@ -267,18 +271,13 @@ def _incident_from_alert(
         acknowledged_at=None,
         resolved_at=None,
         updated_at=recorded_at,
-        # The state is mirrored by the sync that follows; the priority is the start's own.
+        # The rest of the state is mirrored by the sync that follows; the priority is the
+        # start's own.
         source_priority=command.priority,
+        assignees=assignment.assignees,
+        escalation_policy_id=assignment.escalation_policy_id,
+        escalation_policy_name=assignment.escalation_policy_name,
     )
-    if command.assignment is not None:
-        # Started assigned, as PagerDuty's own incident was: IncidentStarted says to whom, so
-        # the sync that follows finds no change and announces none (one event fewer a start).
-        incident = replace(
-            incident,
-            assignees=command.assignment.assignees,
-            escalation_policy_id=command.assignment.escalation_policy_id,
-            escalation_policy_name=command.assignment.escalation_policy_name,
-        )
     return incident, match
 
 
