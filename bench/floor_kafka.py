@@ -1,9 +1,9 @@
 """Scenario 16, part 2: Kafka's own cost of the records one delivery needs, and the clients'.
 
 The same records as the stack's: per delivery one ``AlertTriggered`` and the incidents events
-(three) the incidents service wrote for the provisioning probe (their real payloads and headers,
-read from the services' outboxes), each delivery with keys of its own. They go to two scratch
-topics with the partitions of the real ones:
+(one, the start) the incidents service wrote for the provisioning probe (their real payloads and
+headers, read from the services' outboxes), each delivery with keys of its own. They go to two
+scratch topics with the partitions of the real ones:
 
 - produced by the runtime's producer (:func:`fireline_runtime.messaging.producing.make_producer`:
   idempotent, acks=all, its batch size), a pass of a batch of deliveries (``--floor-batch``) at a

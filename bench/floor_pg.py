@@ -14,7 +14,8 @@ Two sets of writes are measured, one after the other:
 - ``today``: the rows the stack writes now. Ingest: the delivery, its publication (status), the
   alert's outbox row, that row marked sent. Incidents: the inbox row, the org counter, the
   incident, its two timeline entries, the incident saved again, its outbox rows (those the
-  stack wrote for the provisioning probe: three since a start carries its assignment), marked sent;
+  stack wrote for the provisioning probe: one since a start carries its assignment and its first
+  timeline entries), marked sent;
 - ``minimal``: the alert published straight from the deliveries table (no alert outbox row: the
   delivery's publication is its mark-as-sent), and outbox rows deleted once sent instead of
   updated.

@@ -147,6 +147,28 @@ def test_a_pagerduty_trigger_becomes_a_verified_incident_started_webhook_and_a_s
     assert "webhook-signature" not in message.headers  # Slack verifies nothing of ours
 
 
+def test_a_timeline_subscriber_gets_a_new_incidents_first_entries_one_message_each(
+    own_endpoints: Endpoints, receiver: WebhookReceiver
+) -> None:
+    # On the bus a start carries its first timeline entries; subscribers still get one signed
+    # incident.timeline_entry_added per entry, as the API's timeline has them.
+    endpoints, org = own_endpoints, own_endpoints.org
+    path = _path()
+    hook = endpoints.create(receiver.url(path), event_types=["incident.timeline_entry_added"])
+    incident_id = pd.new_incident_id()
+
+    body = pd.delivery("incident_triggered", incident_id=incident_id)
+    assert org.deliver(org.integration(), body).status_code == 202
+
+    incident = org.wait_incident(incident_id)
+    received = [_verified(hook["secret"], got) for got in receiver.wait(path, 2)]
+    assert {event["type"] for event in received} == {"incident.timeline_entry_added"}
+    entries = sorted((e["data"]["entry_id"], e["data"]["kind"]) for e in received)
+    timeline = org.timeline(incident["id"])
+    assert entries == sorted((e["id"], e["kind"]) for e in timeline)
+    assert "started" in {kind for _, kind in entries}
+
+
 def test_a_failing_receiver_gets_every_retry_with_the_same_webhook_id(
     endpoints: Endpoints, receiver: WebhookReceiver
 ) -> None:

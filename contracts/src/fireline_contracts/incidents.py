@@ -34,6 +34,47 @@ class IncidentAssignee(ContractModel):
     name: str | None = Field(default=None, description="Display name, if known.")
 
 
+class TimelineActor(ContractModel):
+    """Who did what a timeline entry records."""
+
+    kind: str = Field(
+        description="`pagerduty_user`, `pagerduty_service`, `pagerduty_integration`, "
+        "`pagerduty` (another PagerDuty agent), `api_key` (a Fireline API key), `user` (a "
+        "Fireline user, through the web UI) or `system` "
+        "(nobody: automation, or Fireline itself)."
+    )
+    id: str | None = Field(default=None, description="The actor's id at its source.")
+    name: str | None = Field(default=None, description="Display name, if known.")
+
+
+class IncidentTimelineEntryPayload(ContractModel):
+    """One entry of an incident's timeline."""
+
+    incident_id: UUID = Field(description="Id of the incident.")
+    entry_id: UUID = Field(description="Id of the entry.")
+    kind: str = Field(
+        description="`started`, `status_changed`, `severity_changed`, `assignment_changed`, "
+        "`note`, `status_update`, `responder`, `conference_bridge`, `merged`, `custom_fields`, "
+        "`workflow`, `service_changed`, `incident_type_changed`, `pagerduty_sync` (a call to "
+        "PagerDuty's API mirroring a change made in Fireline) or `other`."
+    )
+    occurred_at: UtcDatetime = Field(
+        description="When it happened: PagerDuty's clock for PagerDuty events."
+    )
+    actor: TimelineActor = Field(description="Who did it.")
+    source: str = Field(
+        description="`pagerduty` (PagerDuty's events), `api` (changes made in Fireline) or "
+        "`pagerduty_sync` (Fireline's calls to PagerDuty's API)."
+    )
+    source_event_id: str | None = Field(
+        default=None, description="PagerDuty's event id, for entries from PagerDuty."
+    )
+    summary: str = Field(description="One human-readable line.")
+    text: str | None = Field(
+        default=None, description="What a person wrote (a note or a status update), if anything."
+    )
+
+
 class IncidentStartedPayload(ContractModel):
     """The incident as it was started."""
 
@@ -64,6 +105,12 @@ class IncidentStartedPayload(ContractModel):
     )
     escalation_policy_name: str | None = Field(
         default=None, description="The escalation policy's name."
+    )
+    timeline: tuple[IncidentTimelineEntryPayload, ...] = Field(
+        default=(),
+        description="The incident's first timeline entries, in the order they were written: its "
+        "start, then the source event that started it (a PagerDuty event), if one did. They "
+        "have no `IncidentTimelineEntryAdded` of their own; later entries do.",
     )
 
 
@@ -215,47 +262,6 @@ class IncidentAssignmentChanged(EventEnvelope):
     @property
     def kafka_key(self) -> str:
         return str(self.payload.incident_id)
-
-
-class TimelineActor(ContractModel):
-    """Who did what a timeline entry records."""
-
-    kind: str = Field(
-        description="`pagerduty_user`, `pagerduty_service`, `pagerduty_integration`, "
-        "`pagerduty` (another PagerDuty agent), `api_key` (a Fireline API key), `user` (a "
-        "Fireline user, through the web UI) or `system` "
-        "(nobody: automation, or Fireline itself)."
-    )
-    id: str | None = Field(default=None, description="The actor's id at its source.")
-    name: str | None = Field(default=None, description="Display name, if known.")
-
-
-class IncidentTimelineEntryPayload(ContractModel):
-    """One entry of an incident's timeline."""
-
-    incident_id: UUID = Field(description="Id of the incident.")
-    entry_id: UUID = Field(description="Id of the entry.")
-    kind: str = Field(
-        description="`started`, `status_changed`, `severity_changed`, `assignment_changed`, "
-        "`note`, `status_update`, `responder`, `conference_bridge`, `merged`, `custom_fields`, "
-        "`workflow`, `service_changed`, `incident_type_changed`, `pagerduty_sync` (a call to "
-        "PagerDuty's API mirroring a change made in Fireline) or `other`."
-    )
-    occurred_at: UtcDatetime = Field(
-        description="When it happened: PagerDuty's clock for PagerDuty events."
-    )
-    actor: TimelineActor = Field(description="Who did it.")
-    source: str = Field(
-        description="`pagerduty` (PagerDuty's events), `api` (changes made in Fireline) or "
-        "`pagerduty_sync` (Fireline's calls to PagerDuty's API)."
-    )
-    source_event_id: str | None = Field(
-        default=None, description="PagerDuty's event id, for entries from PagerDuty."
-    )
-    summary: str = Field(description="One human-readable line.")
-    text: str | None = Field(
-        default=None, description="What a person wrote (a note or a status update), if anything."
-    )
 
 
 class IncidentTimelineEntryAdded(EventEnvelope):

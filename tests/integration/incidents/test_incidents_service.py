@@ -41,6 +41,7 @@ from fireline_contracts import (
     IncidentAssignmentChanged,
     IncidentStarted,
     IncidentStatusChanged,
+    IncidentTimelineEntryAdded,
     KeyRevoked,
     KeyRevokedPayload,
     UserCreated,
@@ -69,7 +70,9 @@ AUDIENCE = "fireline-api"
 WAIT_S = 20.0
 
 AlertEvent = AlertTriggered | AlertAcknowledged | AlertResolved | AlertUpdated
-_Watched = IncidentStarted | IncidentStatusChanged | IncidentAssignmentChanged
+_Watched = (
+    IncidentStarted | IncidentStatusChanged | IncidentAssignmentChanged | IncidentTimelineEntryAdded
+)
 
 
 # -- the service under test -------------------------------------------------------------------
@@ -470,7 +473,7 @@ async def test_acknowledge_and_resolve_follow_the_alert_and_are_announced(
     assert closed.payload.resolved_at == resolved_at
 
 
-async def test_an_incident_starts_with_its_assignees_and_announces_only_later_changes(
+async def test_an_incident_starts_with_its_assignees_and_entries_and_announces_only_later_changes(
     service: Harness,
 ) -> None:
     org = new_org()
@@ -504,10 +507,19 @@ async def test_an_incident_starts_with_its_assignees_and_announces_only_later_ch
         org, "PASSIGN", until=lambda i: [a["id"] for a in i["assignees"]] == ["PUC7K9M"]
     )
 
-    kinds = (IncidentStarted, IncidentStatusChanged, IncidentAssignmentChanged)
+    kinds = (
+        IncidentStarted,
+        IncidentStatusChanged,
+        IncidentAssignmentChanged,
+        IncidentTimelineEntryAdded,
+    )
     events = await service.incident_events(incident["id"], kinds)
-    assert [e.event_type for e in events] == ["IncidentStarted", "IncidentAssignmentChanged"]
-    started, changed = events
+    assert [e.event_type for e in events] == [
+        "IncidentStarted",
+        "IncidentTimelineEntryAdded",
+        "IncidentAssignmentChanged",
+    ]
+    started, entry, changed = events
     assert isinstance(started, IncidentStarted)
     assert [(a.id, a.name) for a in started.payload.assignees] == [("PUB3D4E", "Grace Hopper")]
     assert (started.payload.escalation_policy_id, started.payload.escalation_policy_name) == (
@@ -516,6 +528,15 @@ async def test_an_incident_starts_with_its_assignees_and_announces_only_later_ch
     )
     assert isinstance(changed, IncidentAssignmentChanged)
     assert [a.id for a in changed.payload.assignees] == ["PUC7K9M"]
+    # The start carries the timeline's first two entries; the reassignment's is an event.
+    timeline = await service.client.get(
+        f"/v1/incidents/{incident['id']}/timeline", headers=service.headers(org)
+    )
+    stored = [(e["id"], e["kind"]) for e in timeline.json()["items"]]
+    carried = [(str(e.entry_id), e.kind) for e in started.payload.timeline]
+    assert isinstance(entry, IncidentTimelineEntryAdded)
+    assert [*carried, (str(entry.payload.entry_id), entry.payload.kind)] == stored
+    assert carried[0][1] == "started"
 
 
 # -- the API ----------------------------------------------------------------------------------

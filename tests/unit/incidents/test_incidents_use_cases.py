@@ -15,6 +15,7 @@ from fireline_contracts import (
     IncidentDetailsChanged,
     IncidentStarted,
     IncidentStatusChanged,
+    IncidentTimelineEntryAdded,
 )
 from fireline_incidents.domain.commands import (
     AddNote,
@@ -265,6 +266,61 @@ async def test_an_incident_starts_assigned_and_only_a_later_change_is_announced(
     assert start.payload.escalation_policy_name == "Checkout"
     assert isinstance(change, IncidentAssignmentChanged)
     assert [a.id for a in change.payload.assignees] == ["PUC7K9M"]
+
+
+async def test_a_start_carries_its_first_entries_and_only_later_entries_are_events() -> None:
+    uow = FakeUnitOfWork()
+
+    made = await source_events.apply_alert(uow=uow, command=alert("triggered", event_id="T1"))
+    [start] = uow.published
+    acknowledged = alert("acknowledged", event_id="A1", occurred_at=T0 + timedelta(minutes=1))
+    await source_events.apply_alert(uow=uow, command=acknowledged)
+
+    assert isinstance(start, IncidentStarted), "a start is one event, its entries inside it"
+    stored = await timeline_of(uow, made.id)
+    carried = start.payload.timeline
+    assert [(e.entry_id, e.kind, e.source_event_id) for e in carried] == [
+        (entry.id, entry.kind, entry.source_event_id) for entry in stored[:2]
+    ]
+    assert (carried[0].kind, carried[1].source_event_id) == ("started", "T1")
+    later = [e for e in uow.published[1:] if isinstance(e, IncidentTimelineEntryAdded)]
+    assert [e.payload.entry_id for e in later] == [stored[2].id]
+    assert later[0].payload.source_event_id == "A1"
+
+
+async def test_a_start_by_hand_or_from_a_note_carries_the_entries_it_wrote() -> None:
+    by_hand, from_note = FakeUnitOfWork(), FakeUnitOfWork()
+
+    await api_commands.open_incident(uow=by_hand, command=OpenIncident(org_id=ORG, title="x"))
+    await source_events.record_activity(uow=from_note, command=activity("N1", 5))
+
+    [manual] = by_hand.published
+    assert isinstance(manual, IncidentStarted)
+    assert [(e.kind, e.source) for e in manual.payload.timeline] == [("started", "api")]
+    [noted] = from_note.published
+    assert isinstance(noted, IncidentStarted)
+    assert [(e.kind, e.source_event_id, e.text) for e in noted.payload.timeline] == [
+        ("started", None, None),
+        ("note", "N1", "Rolled back deploy 4812."),
+    ]
+
+
+async def test_the_echo_that_starts_an_incident_announces_the_start_alone() -> None:
+    uow = FakeUnitOfWork()
+
+    await source_events.apply_alert(
+        uow=uow, command=alert("resolved", event_id="R1", fireline_change=uuid4())
+    )
+    await source_events.record_activity(
+        uow=uow, command=activity("N1", 1, external_id="POTHER", fireline_change=uuid4())
+    )
+
+    starts = [e for e in uow.published if isinstance(e, IncidentStarted)]
+    assert [[entry.kind for entry in e.payload.timeline] for e in starts] == [
+        ["started"],
+        ["started"],
+    ]
+    assert not any(isinstance(e, IncidentTimelineEntryAdded) for e in uow.published)
 
 
 async def test_an_incident_started_from_a_note_announces_its_assignment_when_it_is_known() -> None:

@@ -15,9 +15,12 @@ from fireline_contracts import (
     IncidentStartedPayload,
     IncidentStatusChanged,
     IncidentStatusChangedPayload,
+    IncidentTimelineEntryAdded,
+    IncidentTimelineEntryPayload,
+    TimelineActor,
 )
 from fireline_notifications.domain.message import IncidentSnapshot
-from fireline_notifications.entrypoints.consumers import notice_of
+from fireline_notifications.entrypoints.consumers import notice_of, notices_of
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ORG = uuid.uuid4()
@@ -60,6 +63,41 @@ def test_a_started_incident_says_everything_slack_shows() -> None:
         status="triggered",
         pagerduty_url="https://acme.pagerduty.com/i/P1",
     )
+
+
+def entry(kind: str, summary: str, **fields: Any) -> IncidentTimelineEntryPayload:
+    return IncidentTimelineEntryPayload(
+        incident_id=INCIDENT,
+        entry_id=uuid.uuid4(),
+        kind=kind,
+        occurred_at=AT,
+        actor=TimelineActor(kind="system"),
+        source="pagerduty",
+        summary=summary,
+        **fields,
+    )
+
+
+def test_a_start_is_also_a_timeline_notice_for_each_entry_it_carries() -> None:
+    # Subscribers to incident.timeline_entry_added got a start's entries as events of their own
+    # before IncidentStarted carried them: they still get one message each, with the same data.
+    first = entry("started", "Incident started by PagerDuty incident.triggered")
+    trigger = entry("triggered", "Triggered in PagerDuty", source_event_id="T1")
+    event = started(timeline=(first, trigger))
+    alone = IncidentTimelineEntryAdded(org_id=ORG, payload=trigger)
+
+    start, *entries = notices_of(event)
+
+    assert start == notice_of(event)
+    assert start.event_type == "incident.started"
+    assert "timeline" not in start.data, "each entry is its own message, not repeated here"
+    assert [(n.event_type, n.event_id, n.summary) for n in entries] == [
+        ("incident.timeline_entry_added", first.entry_id, first.summary),
+        ("incident.timeline_entry_added", trigger.entry_id, trigger.summary),
+    ]
+    assert entries[1].data == notice_of(alone).data
+    assert {n.incident_id for n in entries} == {INCIDENT}
+    assert notices_of(event) == [start, *entries], "the same ids however often it arrives"
 
 
 def test_a_start_names_the_assignees_it_starts_with() -> None:

@@ -241,7 +241,7 @@ export function createIncidentsView(ctx) {
     } catch {
       incidentId = null;
     }
-    // Changes come in bursts (a start is several events): refresh once per burst.
+    // Changes come in bursts (a storm, or a change and its timeline entry): refresh once per burst.
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(() => {
       if (shown === "list") loadList();

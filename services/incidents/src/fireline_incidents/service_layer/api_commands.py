@@ -30,7 +30,12 @@ from fireline_incidents.domain.timeline import (
     short,
 )
 from fireline_incidents.service_layer import events
-from fireline_incidents.service_layer.entries import add_entry, add_started_entry, log_started
+from fireline_incidents.service_layer.entries import (
+    add_entry,
+    announce_start,
+    log_started,
+    record_started_entry,
+)
 from fireline_incidents.service_layer.unit_of_work import (
     SourceEventWork,
     UnitOfWork,
@@ -85,13 +90,15 @@ async def open_incident(*, uow: UnitOfWork, command: OpenIncident) -> Incident:
             updated_at=now,
         )
         await uow.incidents.add(incident)
-        await uow.publish(events.started(incident))
         creator = (
             f"creator {command.creator_id} (named when it was opened)"
             if command.creator_id
             else "no creator (none was named)"
         )
-        await add_started_entry(uow, incident, source="api", started_by="the API", creator=creator)
+        opening = await record_started_entry(
+            uow, incident, source="api", started_by="the API", creator=creator
+        )
+        await announce_start(uow, incident, opening)
     log_started(incident, started_by="manual")
     return incident
 

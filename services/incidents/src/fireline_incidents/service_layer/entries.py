@@ -1,5 +1,5 @@
 """What every use case that changes an incident shares: its timeline entries, published with
-the change, and the log line of a start."""
+the change (a new incident's inside its start), and the log line of a start."""
 
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ from fireline_incidents.service_layer.unit_of_work import (
 log = logging.getLogger(__name__)
 
 
-async def add_started_entry(
+async def record_started_entry(
     uow: SourceEventWork, incident: Incident, *, source: EntrySource, started_by: str, creator: str
-) -> None:
-    await add_entry(
+) -> TimelineEntry:
+    """Store the entry every incident starts with; :func:`announce_start` publishes it."""
+    entry = await add_entry(
         uow,
         incident,
         kind="started",
@@ -38,6 +39,18 @@ async def add_started_entry(
         source=source,
         source_event_id=None,
         summary=started_summary(incident, started_by=started_by, creator=creator),
+        announce=False,
+    )
+    assert entry is not None  # only an entry with a source event id can be there already
+    return entry
+
+
+async def announce_start(
+    uow: SourceEventWork, incident: Incident, *entries: TimelineEntry | None
+) -> None:
+    """Publish a new incident's start, carrying its first timeline entries (those stored)."""
+    await uow.publish(
+        events.started(incident, timeline=[entry for entry in entries if entry is not None])
     )
 
 
@@ -52,8 +65,13 @@ async def add_entry(
     source_event_id: str | None,
     summary: str,
     text: str | None = None,
+    announce: bool = True,
 ) -> TimelineEntry | None:
-    """Store an entry and publish it; None when the source event already has its entry."""
+    """Store an entry and publish it; None when the source event already has its entry.
+
+    ``announce=False`` stores it without an event: a new incident's first entries, which its
+    start carries (:func:`announce_start`).
+    """
     entry = await uow.timeline.add(
         TimelineEntry(
             id=uuid4(),
@@ -68,9 +86,8 @@ async def add_entry(
             text=text,
         )
     )
-    if entry is None:
-        return None
-    await uow.publish(events.timeline_entry_added(entry))
+    if entry is not None and announce:
+        await uow.publish(events.timeline_entry_added(entry))
     return entry
 
 

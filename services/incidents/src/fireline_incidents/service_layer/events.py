@@ -5,6 +5,7 @@ Pure functions; the use cases queue them with ``uow.publish``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -20,7 +21,9 @@ def source_of(incident: Incident) -> contract.IncidentSource | None:
     return contract.IncidentSource.model_validate(incident.source, from_attributes=True)
 
 
-def started(incident: Incident) -> contract.IncidentStarted:
+def started(incident: Incident, *, timeline: Sequence[TimelineEntry]) -> contract.IncidentStarted:
+    """The start, carrying the incident's first timeline entries: none of them is announced on
+    its own, so a start from PagerDuty is one event for every consumer of the topic, not three."""
     return contract.IncidentStarted(
         org_id=incident.org_id,
         payload=contract.IncidentStartedPayload(
@@ -36,6 +39,7 @@ def started(incident: Incident) -> contract.IncidentStarted:
             assignees=_assignees(incident),
             escalation_policy_id=incident.escalation_policy_id,
             escalation_policy_name=incident.escalation_policy_name,
+            timeline=tuple(_entry(entry) for entry in timeline),
         ),
     )
 
@@ -107,18 +111,19 @@ def assignment_changed(incident: Incident) -> contract.IncidentAssignmentChanged
 
 
 def timeline_entry_added(entry: TimelineEntry) -> contract.IncidentTimelineEntryAdded:
+    return contract.IncidentTimelineEntryAdded(org_id=entry.org_id, payload=_entry(entry))
+
+
+def _entry(entry: TimelineEntry) -> contract.IncidentTimelineEntryPayload:
     actor = entry.actor
-    return contract.IncidentTimelineEntryAdded(
-        org_id=entry.org_id,
-        payload=contract.IncidentTimelineEntryPayload(
-            incident_id=entry.incident_id,
-            entry_id=entry.id,
-            kind=entry.kind,
-            occurred_at=entry.occurred_at,
-            actor=contract.TimelineActor(kind=actor.kind, id=actor.id, name=actor.name),
-            source=entry.source,
-            source_event_id=entry.source_event_id,
-            summary=entry.summary,
-            text=entry.text,
-        ),
+    return contract.IncidentTimelineEntryPayload(
+        incident_id=entry.incident_id,
+        entry_id=entry.id,
+        kind=entry.kind,
+        occurred_at=entry.occurred_at,
+        actor=contract.TimelineActor(kind=actor.kind, id=actor.id, name=actor.name),
+        source=entry.source,
+        source_event_id=entry.source_event_id,
+        summary=entry.summary,
+        text=entry.text,
     )

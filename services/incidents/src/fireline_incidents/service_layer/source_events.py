@@ -34,11 +34,17 @@ from fireline_incidents.domain.model import (
 from fireline_incidents.domain.timeline import (
     FIRELINE,
     EntrySource,
+    TimelineEntry,
     describe_source_event,
     sync_summary,
 )
 from fireline_incidents.service_layer import events
-from fireline_incidents.service_layer.entries import add_entry, add_started_entry, log_started
+from fireline_incidents.service_layer.entries import (
+    add_entry,
+    announce_start,
+    log_started,
+    record_started_entry,
+)
 from fireline_incidents.service_layer.unit_of_work import (
     BatchUnitOfWork,
     SourceEventWork,
@@ -64,7 +70,7 @@ async def apply_alert(*, uow: SourceEventWork, command: ApplyAlert) -> Incident:
     """
     recorded_at = utc_now()
     async with uow:
-        incident, started = await _find_or_start(
+        incident, opening = await _find_or_start(
             uow,
             org_id=command.org_id,
             source=command.source,
@@ -74,6 +80,8 @@ async def apply_alert(*, uow: SourceEventWork, command: ApplyAlert) -> Incident:
             started_by=f"PagerDuty {command.event_type}",
         )
         if command.fireline_change is not None:
+            if opening is not None:
+                await announce_start(uow, incident, opening)
             # Fireline's own change coming back: its "Resolved in PagerDuty" entry already says
             # it, so no second entry and no move (``sync_from_source``). Without an entry to
             # find, a replay is stopped by the ordering rule instead: its time is no longer new.
@@ -98,10 +106,14 @@ async def apply_alert(*, uow: SourceEventWork, command: ApplyAlert) -> Incident:
             source=_SOURCE_ENTRIES,
             source_event_id=command.event_id,
             summary=summary,
+            announce=opening is None,
         )
-        if entry is None:
+        if opening is not None:
+            # Before the sync's events: a consumer learns of the incident before its changes.
+            await announce_start(uow, incident, opening, entry)
+        elif entry is None:
             return incident  # this PagerDuty event was applied before
-        if incident.source_state_at is None and not started:
+        if incident.source_state_at is None and opening is None:
             # Started from a reference (a note that overtook every full event): now the details
             # are known. The creator is matched from this event's emails if none was.
             incident = await _fill_details(uow, incident, command, recorded_at)
@@ -148,7 +160,7 @@ async def record_activity(*, uow: SourceEventWork, command: RecordActivity) -> I
     incident's timeline, starting the incident from the reference if it is not known yet."""
     recorded_at = utc_now()
     async with uow:
-        incident, _ = await _find_or_start(
+        incident, opening = await _find_or_start(
             uow,
             org_id=command.org_id,
             source=command.source,
@@ -158,8 +170,10 @@ async def record_activity(*, uow: SourceEventWork, command: RecordActivity) -> I
             started_by=f"PagerDuty {command.event_type}",
         )
         if command.fireline_change is not None:
+            if opening is not None:
+                await announce_start(uow, incident, opening)
             return incident  # a note Fireline posted: its own entry is already there
-        await add_entry(
+        entry = await add_entry(
             uow,
             incident,
             kind=command.kind,
@@ -169,7 +183,10 @@ async def record_activity(*, uow: SourceEventWork, command: RecordActivity) -> I
             source_event_id=command.event_id,
             summary=command.summary,
             text=command.text,
+            announce=opening is None,
         )
+        if opening is not None:
+            await announce_start(uow, incident, opening, entry)
     return incident
 
 
@@ -209,10 +226,12 @@ async def _find_or_start(
     start: _Starter,
     emails: list[str],
     started_by: str,
-) -> tuple[Incident, bool]:
+) -> tuple[Incident, TimelineEntry | None]:
+    """The incident, and its started entry if it was started now: the caller announces the
+    start (:func:`announce_start`) with that entry and the one it adds."""
     incident = await uow.incidents.get_by_source(org_id, source, external_id, for_update=True)
     if incident is not None:
-        return incident, False
+        return incident, None
     # Before the numbering lock: reads that need no lock should not lengthen its hold.
     users = await uow.users.find_active(org_id, emails) if emails else []
     number = await uow.incidents.reserve_number(org_id)
@@ -220,15 +239,14 @@ async def _find_or_start(
     incident = await uow.incidents.get_by_source(org_id, source, external_id, for_update=True)
     if incident is not None:
         await uow.incidents.unreserve_number(org_id, number)
-        return incident, False
+        return incident, None
     incident, match = start(number, users)
     await uow.incidents.add(incident)
-    await uow.publish(events.started(incident))
-    await add_started_entry(
+    opening = await record_started_entry(
         uow, incident, source="pagerduty", started_by=started_by, creator=_creator_text(match)
     )
     log_started(incident, started_by=started_by)
-    return incident, True
+    return incident, opening
 
 
 def _creator_text(match: CreatorMatch) -> str:

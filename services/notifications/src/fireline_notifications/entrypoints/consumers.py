@@ -87,7 +87,12 @@ def _summary_and_snapshot(event: IncidentEvent) -> tuple[str, IncidentSnapshot]:
     raise AssertionError(f"unhandled incident event {event.event_type}")
 
 
+_ENTRY_ADDED = webhook_type("IncidentTimelineEntryAdded")
+
+
 def notice_of(event: IncidentEvent) -> Notice:
+    """The event's own notice. A start's ``data`` leaves out the timeline entries it carries:
+    each of them is a notice of its own (:func:`notices_of`)."""
     summary, snapshot = _summary_and_snapshot(event)
     return Notice(
         event_id=event.event_id,
@@ -95,10 +100,38 @@ def notice_of(event: IncidentEvent) -> Notice:
         incident_id=event.payload.incident_id,
         event_type=webhook_type(event.event_type),
         occurred_at=event.occurred_at,
-        data=event.payload.model_dump(mode="json"),
+        data=event.payload.model_dump(mode="json", exclude=_CARRIED),
         summary=summary,
         snapshot=snapshot,
     )
+
+
+_CARRIED = {"timeline"}
+"""Payload fields that are other events' notices, not part of this one's ``data``."""
+
+
+def notices_of(event: IncidentEvent) -> list[Notice]:
+    """The event's notice, then, for a start, an ``incident.timeline_entry_added`` for each first
+    timeline entry it carries: subscribers get every entry of a timeline, as they did when each
+    was an event of its own. An entry's notice is identified by the entry's id, so its delivery
+    (and webhook-id) is the same however often the start arrives."""
+    notices = [notice_of(event)]
+    if isinstance(event, IncidentStarted):
+        known = IncidentSnapshot(incident_id=event.payload.incident_id, org_id=event.org_id)
+        notices.extend(
+            Notice(
+                event_id=entry.entry_id,
+                org_id=event.org_id,
+                incident_id=entry.incident_id,
+                event_type=_ENTRY_ADDED,
+                occurred_at=event.occurred_at,
+                data=entry.model_dump(mode="json"),
+                summary=entry.summary,
+                snapshot=known,
+            )
+            for entry in event.payload.timeline
+        )
+    return notices
 
 
 @dataclass(frozen=True)
@@ -106,11 +139,15 @@ class _Arrived:
     event: IncidentEvent
 
     @property
+    def event_id(self) -> UUID:
+        return self.event.event_id
+
+    @property
     def org_id(self) -> UUID:
         return self.event.org_id
 
-    def notice(self) -> Notice:
-        return notice_of(self.event)
+    def notices(self) -> list[Notice]:
+        return notices_of(self.event)
 
 
 def incidents_consumer(

@@ -5,9 +5,11 @@ on, every delivery the events owe is on disk, whatever happens to this process a
 
 A consumer batch is handled as a whole: its orgs' endpoints are read once, the deliveries are
 inserted in one statement, and an event nobody subscribed to writes nothing here (and, when
-its org has no endpoint at all, is not even turned into a notice). During an
-alert storm each PagerDuty delivery causes three to four incident events; handled one at a time,
-each cost three statements even with no endpoint anywhere (BENCHMARKS.md).
+its org has no endpoint at all, is not even turned into a notice). Handled one at a time, each
+event cost three statements even with no endpoint anywhere (BENCHMARKS.md).
+
+A start carries the incident's first timeline entries: it makes a notice for itself and one for
+each entry, so a subscriber to ``incident.timeline_entry_added`` still gets every entry.
 """
 
 from __future__ import annotations
@@ -35,11 +37,15 @@ class Ready:
     made: Notice
 
     @property
+    def event_id(self) -> uuid.UUID:
+        return self.made.event_id
+
+    @property
     def org_id(self) -> uuid.UUID:
         return self.made.org_id
 
-    def notice(self) -> Notice:
-        return self.made
+    def notices(self) -> Sequence[Notice]:
+        return (self.made,)
 
 
 @dataclass(frozen=True)
@@ -70,12 +76,12 @@ async def fan_out_batch(
         for endpoint in await uow.endpoints.of_orgs({a.org_id for a in arrivals}):
             by_org.setdefault(endpoint.org_id, []).append(endpoint)
         # Most orgs have no endpoint: their events are not even described.
-        notices = [a.notice() for a in arrivals if a.org_id in by_org]
-        incidents = await _incidents(uow, notices, by_org)
+        described = [(a.event_id, n) for a in arrivals if a.org_id in by_org for n in a.notices()]
+        incidents = await _incidents(uow, [notice for _, notice in described], by_org)
         base = incident_url_base.rstrip("/")
         deliveries: list[Delivery] = []
         owing: set[uuid.UUID] = set()
-        for notice in notices:
+        for event_id, notice in described:
             incident = incidents.get(notice.incident_id)
             if incident is not None:
                 # In the events' order: each Slack message shows the incident as of its event.
@@ -83,7 +89,7 @@ async def fan_out_batch(
             for endpoint in by_org.get(notice.org_id, ()):
                 if endpoint.wants(notice.event_type):
                     deliveries.append(_delivery(notice, endpoint, incident, base))
-                    owing.add(notice.event_id)
+                    owing.add(event_id)
         if incidents:
             await uow.incidents.save_many(list(incidents.values()))
         stored = await uow.deliveries.add_many(deliveries) if deliveries else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Protocol
 
 from fireline_notifications.domain.addresses import IPAddress
@@ -23,10 +24,15 @@ class Sender(Protocol):
 
 
 class Arrival(Protocol):
-    """An incident event as it arrives: whose it is, and its notice once one is needed."""
+    """An incident event as it arrives: whose it is, and its notices once they are needed."""
+
+    @property
+    def event_id(self) -> uuid.UUID: ...
 
     @property
     def org_id(self) -> uuid.UUID: ...
 
-    def notice(self) -> Notice:
-        """What the event says, as the webhook formats need it (a payload dump: not free)."""
+    def notices(self) -> Sequence[Notice]:
+        """What the event says, as the webhook formats need it (payload dumps: not free). One
+        notice, or more for an event that carries others (a start carries its first timeline
+        entries)."""
