@@ -287,6 +287,17 @@ def sample_events() -> list[EventEnvelope]:
                     service_name="checkout",
                 ),
                 created_at=WHEN,
+                timeline=(
+                    IncidentTimelineEntryPayload(
+                        incident_id=INCIDENT_ID,
+                        entry_id=UUID("00000000-0000-4000-8000-0000000000d7"),
+                        kind="started",
+                        occurred_at=WHEN,
+                        actor=TimelineActor(kind="system"),
+                        source="pagerduty",
+                        summary="Incident started by PagerDuty incident.triggered",
+                    ),
+                ),
             ),
         ),
         IncidentStatusChanged(

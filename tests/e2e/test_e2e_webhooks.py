@@ -151,22 +151,29 @@ def test_a_timeline_subscriber_gets_a_new_incidents_first_entries_one_message_ea
     own_endpoints: Endpoints, receiver: WebhookReceiver
 ) -> None:
     # On the bus a start carries its first timeline entries; subscribers still get one signed
-    # incident.timeline_entry_added per entry, as the API's timeline has them.
+    # incident.timeline_entry_added per entry, as the API's timeline has them, and no more.
     endpoints, org = own_endpoints, own_endpoints.org
     path = _path()
     hook = endpoints.create(receiver.url(path), event_types=["incident.timeline_entry_added"])
-    incident_id = pd.new_incident_id()
+    integration = org.integration()
+    first, second = pd.new_incident_id(), pd.new_incident_id()
 
-    body = pd.delivery("incident_triggered", incident_id=incident_id)
-    assert org.deliver(org.integration(), body).status_code == 202
-
-    incident = org.wait_incident(incident_id)
-    received = [_verified(hook["secret"], got) for got in receiver.wait(path, 2)]
+    for incident_id in (first, second):
+        body = pd.delivery("incident_triggered", incident_id=incident_id)
+        assert org.deliver(integration, body).status_code == 202
+        org.wait_incident(incident_id)
+    # The second incident's entries are the signal that the first one's have all been sent.
+    received = [_verified(hook["secret"], got) for got in receiver.wait(path, 4)]
     assert {event["type"] for event in received} == {"incident.timeline_entry_added"}
-    entries = sorted((e["data"]["entry_id"], e["data"]["kind"]) for e in received)
-    timeline = org.timeline(incident["id"])
-    assert entries == sorted((e["id"], e["kind"]) for e in timeline)
+    incident = org.wait_incident(first)
+    entries = sorted(
+        (e["data"]["entry_id"], e["data"]["kind"])
+        for e in received
+        if e["data"]["incident_id"] == incident["id"]
+    )
+    assert entries == sorted((e["id"], e["kind"]) for e in org.timeline(incident["id"]))
     assert "started" in {kind for _, kind in entries}
+    assert len(receiver.received(path)) == 4, "one message per entry, none repeated"
 
 
 def test_a_failing_receiver_gets_every_retry_with_the_same_webhook_id(

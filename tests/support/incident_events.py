@@ -27,11 +27,14 @@ def incident_started(
     severity: str = "SEV1",
     source: IncidentSource | None = None,
     at: datetime | None = None,
+    first_entries: tuple[str, ...] = (),
 ) -> IncidentStarted:
+    """``first_entries``: the kinds of the timeline entries the start carries."""
+    incident_id = incident_id or uuid.uuid4()
     return IncidentStarted(
         org_id=org_id,
         payload=IncidentStartedPayload(
-            incident_id=incident_id or uuid.uuid4(),
+            incident_id=incident_id,
             number=number,
             title=title,
             status="triggered",
@@ -39,6 +42,10 @@ def incident_started(
             incident_type="Default",
             source=source,
             created_at=at or datetime.now(UTC),
+            timeline=tuple(
+                timeline_entry(org_id, incident_id, kind=kind, source="pagerduty").payload
+                for kind in first_entries
+            ),
         ),
     )
 

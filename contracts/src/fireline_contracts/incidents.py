@@ -1,10 +1,11 @@
 """Events on ``fireline.incidents.v1``: Fireline incidents and everything that happens to them.
 
 Keyed by incident id, so every consumer sees an incident's changes in the order this service made
-them. ``IncidentStarted`` and the ``...Changed`` events carry the incident's state; every entry of
+them. ``IncidentStarted`` and the ``...Changed`` events carry the incident's state. Every entry of
 the incident's timeline (notes, status updates, responders, bridges, merges and the changes
-themselves) is also published as ``IncidentTimelineEntryAdded``, so a consumer can follow an
-incident's whole life from this topic alone.
+themselves) is published too: a new incident's first entries inside its ``IncidentStarted``, every
+later one as ``IncidentTimelineEntryAdded``. A consumer can follow an incident's whole life from
+this topic alone.
 """
 
 from __future__ import annotations
@@ -109,8 +110,9 @@ class IncidentStartedPayload(ContractModel):
     timeline: tuple[IncidentTimelineEntryPayload, ...] = Field(
         default=(),
         description="The incident's first timeline entries, in the order they were written: its "
-        "start, then the source event that started it (a PagerDuty event), if one did. They "
-        "have no `IncidentTimelineEntryAdded` of their own; later entries do.",
+        "start, then the entry of the source event that started it (a PagerDuty event), if that "
+        "event added one. They have no `IncidentTimelineEntryAdded` of their own; later entries "
+        "do.",
     )
 
 

@@ -262,6 +262,41 @@ async def test_the_consumer_wakes_the_dispatcher_after_the_commit_of_events_that
     assert json.loads(body)["data"]["incident_id"] == str(owed.payload.incident_id)
 
 
+async def test_a_start_owes_a_timeline_subscriber_each_entry_it_carries_in_order(
+    store: Store, receiver: WebhookReceiver
+) -> None:
+    hook, _ = await store.endpoint(
+        receiver.url("/entries"), event_types=("incident.timeline_entry_added",)
+    )
+    wakes: list[int] = []
+    handler = incidents_consumer(
+        store.uow, incident_url_base="https://f/i", wake=lambda: wakes.append(1)
+    )
+    assert handler.handle_batch is not None
+    assert handler.after_commit is not None
+    start = incident_started(hook.org_id, first_entries=("started", "triggered"))
+
+    for _ in range(2):  # a redelivery finds the same deliveries
+        async with store.pool.acquire() as conn, conn.transaction():
+            await handler.handle_batch(conn, [start])
+        handler.after_commit(start)
+
+    # The endpoint takes no starts, yet the start owed it deliveries: the commit woke the
+    # dispatcher each time.
+    assert len(wakes) == 2
+    rows = await store.pool.fetch(
+        "SELECT id, body FROM deliveries WHERE endpoint_id = $1 ORDER BY next_attempt_at, id",
+        hook.id,
+    )
+    entries = start.payload.timeline
+    assert [r["id"] for r in rows] == [uuid.uuid5(hook.id, str(e.entry_id)) for e in entries]
+    bodies = [json.loads(r["body"]) for r in rows]
+    assert [(b["type"], b["data"]["kind"]) for b in bodies] == [
+        ("incident.timeline_entry_added", "started"),
+        ("incident.timeline_entry_added", "triggered"),
+    ]
+
+
 async def test_slack_messages_in_one_batch_show_the_incident_as_of_each_event(
     store: Store, receiver: WebhookReceiver
 ) -> None:

@@ -103,8 +103,8 @@ async def _read(
 def live_fields(value: bytes) -> tuple[UUID, str, str]:
     """The org, type and JSON browsers get of one record (ValueError if it is not an event).
 
-    Every replica reads every record whether or not a browser is watching, so this runs at least
-    once per PagerDuty delivery on each replica (once for a new incident). The records are the
+    Every replica reads every record whether or not a browser is watching, so this runs about once
+    per PagerDuty delivery on each replica (once for a new incident's start). The records are the
     incidents service's own events, already validated when written: a record of the current
     schema version goes out as written, after a plain JSON parse for its routing fields (about a
     ninth of the cost of validating it and serialising it again). Only an older version is parsed

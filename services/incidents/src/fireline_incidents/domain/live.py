@@ -82,7 +82,7 @@ class LiveFeed:
         self._started_at: dict[int, int] | None = None
         self._last: dict[int, int] = {}
         # The position's text, a "p:o" part per partition in partition order, kept as the offsets
-        # move: every record of the topic gets its position, one or more per PagerDuty delivery
+        # move: every record of the topic gets its position, about one per PagerDuty delivery
         # on each replica, and formatting all of the partitions each time cost three times what
         # replacing one part and joining them does (BENCHMARKS.md, "Third wave, session 7").
         self._parts: list[str] = []

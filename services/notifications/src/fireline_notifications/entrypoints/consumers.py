@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
 from fireline_contracts import (
@@ -124,12 +125,15 @@ def notices_of(event: IncidentEvent) -> list[Notice]:
                 org_id=event.org_id,
                 incident_id=entry.incident_id,
                 event_type=_ENTRY_ADDED,
-                occurred_at=event.occurred_at,
+                # A microsecond apart, after the start: an endpoint's deliveries go out oldest
+                # first, and a receiver can sort by the body's timestamp, as when each entry was
+                # an event published after the start.
+                occurred_at=event.occurred_at + timedelta(microseconds=n),
                 data=entry.model_dump(mode="json"),
                 summary=entry.summary,
                 snapshot=known,
             )
-            for entry in event.payload.timeline
+            for n, entry in enumerate(event.payload.timeline, start=1)
         )
     return notices
 
