@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from bench import pgcluster, wal_records
 from bench.target import Target
 
 TOP = 8
@@ -34,6 +35,8 @@ class Window:
     commits: dict[str, int]
     wal: dict[str, int]
     """``pg_stat_wal`` at the start: the whole server's, every service's writes together."""
+    lsn: str
+    """Where the server's write-ahead log was at the start, for :mod:`bench.wal_records`."""
 
 
 def _database(url: str) -> str:
@@ -50,9 +53,10 @@ async def begin(target: Target) -> Window | None:
         await conn.execute("SELECT pg_stat_statements_reset()")
         commits = await _commits(conn, databases)
         server_wal = await _wal(conn)
+        lsn = await wal_records.start_lsn(conn)
     finally:
         await conn.close()
-    return Window(target.postgres_admin_url, databases, commits, server_wal)
+    return Window(target.postgres_admin_url, databases, commits, server_wal, lsn)
 
 
 async def _wal(conn: Any) -> dict[str, int]:
@@ -81,6 +85,8 @@ class Counted:
     """By service: calls, round trips, transactions and WAL, and the statements behind them."""
     wal: dict[str, float]
     """The whole server's write-ahead log (``pg_stat_wal``)."""
+    wal_by_relation: list[dict[str, Any]] | None
+    """Its records by relation (``pg_waldump``); None where the log cannot be read."""
 
 
 async def _commits(conn: Any, databases: dict[str, str]) -> dict[str, int]:
@@ -144,7 +150,24 @@ async def per_delivery(window: Window, deliveries: int) -> Counted:
                 for r in mine[:TOP]
             ],
         }
-    return Counted(figures, _wal_per_delivery(window.wal, server_wal, deliveries))
+    return Counted(
+        figures,
+        _wal_per_delivery(window.wal, server_wal, deliveries),
+        await _wal_by_relation(window, deliveries),
+    )
+
+
+async def _wal_by_relation(window: Window, deliveries: int) -> list[dict[str, Any]] | None:
+    bin_dir = pgcluster.debian_bin()
+    if bin_dir is None or not (bin_dir / "pg_waldump").exists():
+        return None
+    return await wal_records.per_delivery(
+        admin_url=window.admin_url,
+        databases=window.databases,
+        start=window.lsn,
+        waldump=bin_dir / "pg_waldump",
+        deliveries=deliveries,
+    )
 
 
 def _shorten(query: str) -> str:

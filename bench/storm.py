@@ -127,6 +127,7 @@ async def burst(ctx: Context) -> Outcome:
         counted = await statements.per_delivery(window, n) if window else None
         statement_figures = counted.statements if counted else None
         wal_figures = counted.wal if counted else None
+        wal_relations = counted.wal_by_relation if counted else None
     finally:
         await alerts.stop()
         await starts.stop()
@@ -178,6 +179,7 @@ async def burst(ctx: Context) -> Outcome:
         "cpu_ms_per_delivery_to_settle": settled or "not measured",
         "statements": statement_figures or "not measured",
         "wal_per_delivery": wal_figures or "not measured",
+        "wal_records_by_relation": wal_relations or "not measured",
         "hops": hop_figures,
     }
     f = outcome.figures
@@ -235,6 +237,13 @@ async def burst(ctx: Context) -> Outcome:
             "PostgreSQL WAL per delivery: KB / records / full-page images",
             f"{wal_figures['kb']:.1f} / {wal_figures['records']:.1f}"
             f" / {wal_figures['full_page_images']:.2f}",
+        )
+    for row in wal_relations or ():
+        # The record kinds without their resource manager ("Heap LOCK" -> "LOCK"), the main ones.
+        kinds = [(k.split()[-1], n) for k, n in row["kinds"].items() if n >= 0.1][:3]
+        outcome.show(
+            f"WAL records/delivery: {row['relation']}",
+            f"{row['records_per_delivery']:.1f}: " + ", ".join(f"{k} {n:.1f}" for k, n in kinds),
         )
     hops.show(outcome, hop_figures)
     return outcome

@@ -164,6 +164,10 @@ def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: 
             assert counted["transactions_per_delivery"] > 0, service
             assert counted["round_trips_per_delivery"] > 0, service
             assert counted["top"], service
+        # pg_waldump read the window back: the deliveries table took some of its records.
+        relations = {r["relation"]: r for r in burst["wal_records_by_relation"]}
+        assert relations["pagerduty-ingest.deliveries"]["records_per_delivery"] > 0
+        assert "WAL records/delivery: pagerduty-ingest.deliveries" in run.stdout
     assert "stack CPU ms/delivery" in run.stdout  # the table
 
     steady = results["results"]["end_to_end_latency_20"]
