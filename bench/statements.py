@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -37,6 +38,9 @@ class Window:
     """``pg_stat_wal`` at the start: the whole server's, every service's writes together."""
     lsn: str
     """Where the server's write-ahead log was at the start, for :mod:`bench.wal_records`."""
+    waldump: Path | None
+    """The server's own ``pg_waldump``: only on the bench's private Debian cluster, whose files
+    this process may read; None elsewhere (another server's log is not the bench's to read)."""
 
 
 def _database(url: str) -> str:
@@ -56,7 +60,15 @@ async def begin(target: Target) -> Window | None:
         lsn = await wal_records.start_lsn(conn)
     finally:
         await conn.close()
-    return Window(target.postgres_admin_url, databases, commits, server_wal, lsn)
+    return Window(target.postgres_admin_url, databases, commits, server_wal, lsn, _waldump(target))
+
+
+def _waldump(target: Target) -> Path | None:
+    bin_dir = pgcluster.debian_bin()
+    if target.postgres.get("kind") != "debian" or bin_dir is None:
+        return None
+    waldump = bin_dir / "pg_waldump"
+    return waldump if waldump.exists() else None
 
 
 async def _wal(conn: Any) -> dict[str, int]:
@@ -158,14 +170,13 @@ async def per_delivery(window: Window, deliveries: int) -> Counted:
 
 
 async def _wal_by_relation(window: Window, deliveries: int) -> list[dict[str, Any]] | None:
-    bin_dir = pgcluster.debian_bin()
-    if bin_dir is None or not (bin_dir / "pg_waldump").exists():
+    if window.waldump is None:
         return None
     return await wal_records.per_delivery(
         admin_url=window.admin_url,
         databases=window.databases,
         start=window.lsn,
-        waldump=bin_dir / "pg_waldump",
+        waldump=window.waldump,
         deliveries=deliveries,
     )
 

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import cpu, deliveries, hops, statements
+from bench import cpu, deliveries, hops, statements, wal_records
 from bench.context import Context
 from bench.floor import QUIET_SHARE, QUIET_TIMEOUT_S, idle_shares, wait_quiet
 from bench.ingest import SETTLE_S, count_incidents
@@ -238,7 +238,7 @@ async def burst(ctx: Context) -> Outcome:
             f"{wal_figures['kb']:.1f} / {wal_figures['records']:.1f}"
             f" / {wal_figures['full_page_images']:.2f}",
         )
-    for row in wal_relations or ():
+    for row in (wal_relations or [])[: wal_records.SHOWN]:
         # The record kinds without their resource manager ("Heap LOCK" -> "LOCK"), the main ones.
         kinds = [(k.split()[-1], n) for k, n in row["kinds"].items() if n >= 0.1][:3]
         outcome.show(

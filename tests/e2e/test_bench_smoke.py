@@ -165,7 +165,9 @@ def test_bench_burst_smoke_reports_cpu_by_process_statements_and_hops(tmp_path: 
             assert counted["round_trips_per_delivery"] > 0, service
             assert counted["top"], service
         # pg_waldump read the window back: the deliveries table took some of its records.
-        relations = {r["relation"]: r for r in burst["wal_records_by_relation"]}
+        by_relation = burst["wal_records_by_relation"]
+        assert isinstance(by_relation, list), by_relation  # "not measured" says pg_waldump failed
+        relations = {r["relation"]: r for r in by_relation}
         assert relations["pagerduty-ingest.deliveries"]["records_per_delivery"] > 0
         assert "WAL records/delivery: pagerduty-ingest.deliveries" in run.stdout
     assert "stack CPU ms/delivery" in run.stdout  # the table

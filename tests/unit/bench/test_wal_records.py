@@ -51,3 +51,29 @@ def test_a_relation_of_no_service_database_is_named_by_its_numbers() -> None:
     (row,) = by_relation(tally([line]), NAMES, deliveries=1)
 
     assert row["relation"] == "(other 5/1259)"
+
+
+def test_a_record_counts_for_the_relation_of_its_first_block() -> None:
+    # An update that moved the row to another page names both blocks, and a full-page image
+    # follows "FPW"; the record is the first block's relation's, once.
+    moved = (
+        "rmgr: Heap        len (rec/tot):    120/  8312, tx:        900, lsn: 0/03000028, "
+        "prev 0/03000000, desc: UPDATE off 2 xmax 900 flags 0x00 ; new off 7 xmax 0, "
+        "blkref #0: rel 1663/16387/16843 blk 9 FPW, blkref #1: rel 1663/16387/16843 blk 3"
+    )
+    visible = (
+        "rmgr: Heap2       len (rec/tot):     59/    59, tx:          0, lsn: 0/03002100, "
+        "prev 0/03000028, desc: VISIBLE cutoff xid 899 flags 0x01, "
+        "blkref #0: rel 1663/16387/16843 fork vm blk 0, blkref #1: rel 1663/16387/16843 blk 9"
+    )
+
+    rows = by_relation(tally([moved, visible]), NAMES, deliveries=1)
+
+    assert rows == [
+        {
+            "relation": "ingest.deliveries",
+            "records_per_delivery": 2.0,
+            "kb_per_delivery": round((8312 + 59) / 1024, 2),
+            "kinds": {"Heap UPDATE": 1.0, "Heap2 VISIBLE": 1.0},
+        }
+    ]
