@@ -79,12 +79,21 @@ def test_one_delivery_is_one_trace_from_the_webhook_to_the_incidents_event(
     incidents_topic = topic_name(INCIDENTS, traced_stack.topic_prefix)
 
     def complete(spans: list[Span]) -> bool:
-        return any(
-            s.trace_id == trace_id
-            and s.service == "fireline-incidents"
+        # Each service exports its spans in batches of its own, so the incidents event's span can
+        # arrive before the ingest relay's that caused it: wait for every span asserted below.
+        mine = [s for s in spans if s.trace_id == trace_id]
+        return all(
+            any(s.service == service and s.kind == kind for s in mine)
+            for service, kind in (
+                ("fireline-pagerduty-ingest", "SERVER"),
+                ("fireline-pagerduty-ingest", "PRODUCER"),
+                ("fireline-incidents", "CONSUMER"),
+            )
+        ) and any(
+            s.service == "fireline-incidents"
             and s.kind == "PRODUCER"
             and s.attributes.get("messaging.destination.name") == incidents_topic
-            for s in spans
+            for s in mine
         )
 
     spans = [s for s in receiver.wait_for(complete) if s.trace_id == trace_id]
