@@ -85,9 +85,10 @@ def normalise_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     """A call's keyword arguments with every string in their values normalised, in place: the
     dict is the call's own, and the names are Python identifiers, which hold no such character.
 
-    Every event model's constructor runs this on its arguments (a service builds three or four
-    events per PagerDuty delivery), so values that hold no string are taken as they are without
-    a call each: a number, id, time or nested model (itself built this way).
+    Every event model's constructor runs this on its arguments (the stack builds at least two
+    events per PagerDuty delivery: the alert, then the incident's), so values that hold no string
+    are taken as they are without a call each: a number, id, time or nested model (itself built
+    this way).
     """
     for name, value in arguments.items():
         if isinstance(value, str):
