@@ -33,8 +33,13 @@ ADA = USERS[TRIGGERING_USER_ID]["email"]
 GRACE = USERS[ON_CALL_USER_ID]["email"]
 ALLOWED_HOSTS = frozenset({"api.pagerduty.com", "127.0.0.1"})
 """PagerDuty and the fake on loopback."""
-CALL_TIMEOUT_S = 0.3
-BUDGET_S = 1.0
+CALL_TIMEOUT_S = 2.0
+BUDGET_S = 5.0
+"""Generous, so a loaded machine's slow loopback answer is never mistaken for a timeout."""
+SHORT_CALL_TIMEOUT_S = 0.3
+SHORT_BUDGET_S = 1.0
+"""For the slow-PagerDuty test alone: both lookups time out well inside the budget."""
+SLOW_DELAY_S = 2.0
 
 
 class FakeClock:
@@ -50,7 +55,7 @@ class FakeClock:
 
 @pytest.fixture
 async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    async with FakePagerDuty(users=USERS, oncalls=ONCALLS, slow_delay=2.0) as fake:
+    async with FakePagerDuty(users=USERS, oncalls=ONCALLS, slow_delay=SLOW_DELAY_S) as fake:
         yield fake
 
 
@@ -128,14 +133,20 @@ async def test_on_call_emails_come_lowest_escalation_level_first(
 
 
 async def test_slow_pagerduty_degrades_to_no_email_and_the_alert_can_still_go_out(
-    client: PagerDutyClient,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
     credentials: ApiCredentials,
     triggered: WebhookEvent,
     pagerduty: FakePagerDuty,
 ) -> None:
     pagerduty.set_mode("slow")
+    impatient = PagerDutyClient(
+        http, allowed_hosts=ALLOWED_HOSTS, call_timeout_s=SHORT_CALL_TIMEOUT_S, clock=clock
+    )
 
-    result = await _enrich(client, credentials, triggered)
+    result = await enrich(
+        directory=impatient, credentials=credentials, event=triggered, budget_s=SHORT_BUDGET_S
+    )
 
     assert result == Enrichment(creator_email=None, oncall_emails=(), status="failed")
     assert len(pagerduty.requests) == 2, "both lookups were tried"
