@@ -64,6 +64,10 @@ MAX_BATCH = 200
 STOP_COMMIT_TIMEOUT_S = 5.0
 """The longest a stopping consumer waits to commit what it applied."""
 
+PREFETCH_HOLD_S = 3600.0
+"""How long aiokafka may keep a partition's fetched records unconsumed before it fetches the
+other partitions on their own (its ``prefetch_backoff``; see :func:`_fetch_whole_assignment`)."""
+
 
 class BatchConsumer:
     """One group member subscribed to every topic the service consumes, on ``broker``."""
@@ -201,7 +205,9 @@ class BatchConsumer:
         self._subscriber.get_msg = self._fetch
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
-        self._offsets.consumer = consumer  # a reconnection makes a new one
+        if consumer is not self._offsets.consumer:  # a reconnection makes a new one
+            _fetch_whole_assignment(consumer)
+            self._offsets.consumer = consumer
         batches = await consumer.getmany(timeout_ms=self._fetch_max_wait_ms, max_records=MAX_BATCH)
         return tuple(record for batch in batches.values() for record in batch)
 
@@ -480,3 +486,30 @@ def _span(record: ConsumerRecord[bytes, bytes]) -> Any:
 async def _raw_message(message: StreamMessage[Any]) -> StreamMessage[Any]:
     # Hand the whole batch (records with body, key, partition, offset) to the handler undecoded.
     return message
+
+
+def _fetch_whole_assignment(consumer: AIOKafkaConsumer) -> None:
+    """Make aiokafka fetch every assigned partition together, once the last fetch is taken.
+
+    aiokafka sends one fetch at a time to a broker, and leaves out the partitions whose fetched
+    records are not consumed yet. After 0.1 s (its ``prefetch_backoff``) it fetches the other
+    partitions alone. While a batch was being handled, that fetch asked only for the quiet
+    topics — the keys topic during an alert storm — and waited up to ``fetch_max_wait_ms`` on
+    the broker for records that never came. Meanwhile the busy partitions, their records taken,
+    could not be fetched: alerts waited up to 500 ms at the incidents hop (BENCHMARKS.md).
+
+    This consumer takes the records of every partition in each fetch call (up to ``MAX_BATCH``),
+    so fetching some partitions early gains nothing: with the hold raised, the next fetch goes
+    out when the last one was taken, for the whole assignment, and returns as soon as any
+    partition has data. aiokafka takes the setting only in ``Fetcher``'s constructor, so it is
+    set on the consumer's fetcher; a version without it is only logged.
+    """
+    fetcher = getattr(consumer, "_fetcher", None)
+    if fetcher is None or not hasattr(fetcher, "_prefetch_backoff"):
+        log.warning(
+            "aiokafka's fetcher has no prefetch_backoff: a busy partition may wait for a quiet "
+            "one's fetch",
+            extra={"aiokafka_fetcher": type(fetcher).__name__},
+        )
+        return
+    fetcher._prefetch_backoff = PREFETCH_HOLD_S
