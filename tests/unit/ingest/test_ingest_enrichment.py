@@ -33,12 +33,13 @@ ADA = USERS[TRIGGERING_USER_ID]["email"]
 GRACE = USERS[ON_CALL_USER_ID]["email"]
 ALLOWED_HOSTS = frozenset({"api.pagerduty.com", "127.0.0.1"})
 """PagerDuty and the fake on loopback."""
+# Generous, so a loaded machine's slow loopback answer is never mistaken for a timeout.
 CALL_TIMEOUT_S = 2.0
 BUDGET_S = 5.0
-"""Generous, so a loaded machine's slow loopback answer is never mistaken for a timeout."""
+# For the slow-PagerDuty test alone: both lookups time out well inside the budget, and the
+# fake's slow answers come long after the timeout.
 SHORT_CALL_TIMEOUT_S = 0.3
 SHORT_BUDGET_S = 1.0
-"""For the slow-PagerDuty test alone: both lookups time out well inside the budget."""
 SLOW_DELAY_S = 2.0
 
 

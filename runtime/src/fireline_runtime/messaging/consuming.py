@@ -498,11 +498,12 @@ def _fetch_whole_assignment(consumer: AIOKafkaConsumer) -> None:
     the broker for records that never came. Meanwhile the busy partitions, their records taken,
     could not be fetched: alerts waited up to 500 ms at the incidents hop (BENCHMARKS.md).
 
-    This consumer takes the records of every partition in each fetch call (up to ``MAX_BATCH``),
-    so fetching some partitions early gains nothing: with the hold raised, the next fetch goes
-    out when the last one was taken, for the whole assignment, and returns as soon as any
-    partition has data. aiokafka takes the setting only in ``Fetcher``'s constructor, so it is
-    set on the consumer's fetcher; a version without it is only logged.
+    This consumer takes whatever is buffered, of every partition, in each fetch call (up to
+    ``MAX_BATCH``; the rest in the next calls), so fetching some partitions early gains it
+    little. With the hold raised, the next fetch to a broker goes out once that broker's
+    buffered records are taken, for all its partitions of the assignment, and Apache Kafka
+    answers it as soon as any of them has data. aiokafka takes the setting only in ``Fetcher``'s
+    constructor, so it is set on the consumer's fetcher; a version without it is only logged.
     """
     fetcher = getattr(consumer, "_fetcher", None)
     if fetcher is None or not hasattr(fetcher, "_prefetch_backoff"):
