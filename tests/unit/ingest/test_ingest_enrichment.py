@@ -3,12 +3,18 @@ degraded but still publishable result when it does not, and no calls it should n
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from fireline_pagerduty_ingest.adapters.pagerduty import PagerDutyClient, RateLimited
+from fireline_pagerduty_ingest.adapters.pagerduty import (
+    UNANSWERED_IN_A_ROW,
+    UNANSWERED_PAUSE_S,
+    PagerDutyClient,
+    RateLimited,
+)
 from fireline_pagerduty_ingest.domain.enrichment import (
     ApiCredentials,
     Enrichment,
@@ -201,6 +207,95 @@ async def test_a_rate_limit_is_reported_as_such(
         await client.user_email(credentials, TRIGGERING_USER_ID)
     with pytest.raises(RateLimited):
         await client.oncalls(credentials, ESCALATION_POLICY_ID)
+
+
+async def _unanswered(client: PagerDutyClient, credentials: ApiCredentials, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(PagerDutyUnavailable):
+            await client.user_email(credentials, TRIGGERING_USER_ID)
+
+
+async def _refused_without_a_call(
+    client: PagerDutyClient, credentials: ApiCredentials, pagerduty: FakePagerDuty
+) -> None:
+    asked = len(pagerduty.requests)
+    with pytest.raises(PagerDutyUnavailable, match="paused"):
+        await client.oncalls(credentials, ESCALATION_POLICY_ID)
+    assert len(pagerduty.requests) == asked, "no call while paused"
+
+
+async def test_a_pagerduty_that_keeps_failing_is_not_called_for_a_while(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    pagerduty: FakePagerDuty,
+    clock: FakeClock,
+) -> None:
+    pagerduty.set_mode("error")
+    await _unanswered(client, credentials, UNANSWERED_IN_A_ROW)
+
+    await _refused_without_a_call(client, credentials, pagerduty)
+
+    asked = len(pagerduty.requests)
+    pagerduty.set_mode("normal")
+    clock.advance(UNANSWERED_PAUSE_S)
+    assert await client.user_email(credentials, TRIGGERING_USER_ID) == ADA
+    assert len(pagerduty.requests) == asked + 1
+
+
+async def test_after_a_pause_one_more_failure_pauses_again(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    pagerduty: FakePagerDuty,
+    clock: FakeClock,
+) -> None:
+    pagerduty.set_mode("error")
+    await _unanswered(client, credentials, UNANSWERED_IN_A_ROW)
+    clock.advance(UNANSWERED_PAUSE_S)
+    await _unanswered(client, credentials, 1)  # the one call tried when the pause ended
+
+    await _refused_without_a_call(client, credentials, pagerduty)
+
+
+async def test_an_answer_between_failures_starts_the_count_again(
+    client: PagerDutyClient, credentials: ApiCredentials, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.set_mode("error")
+    await _unanswered(client, credentials, UNANSWERED_IN_A_ROW - 1)
+    pagerduty.set_mode("normal")
+    await client.oncalls(credentials, ESCALATION_POLICY_ID)
+    pagerduty.set_mode("error")
+    await _unanswered(client, credentials, UNANSWERED_IN_A_ROW - 1)
+    asked = len(pagerduty.requests)
+
+    await _unanswered(client, credentials, 1)
+    assert len(pagerduty.requests) == asked + 1, "still called"
+
+
+async def test_timeouts_pause_calls_too(
+    http: httpx.AsyncClient, clock: FakeClock, credentials: ApiCredentials, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.set_mode("slow")
+    impatient = PagerDutyClient(
+        http, allowed_hosts=ALLOWED_HOSTS, call_timeout_s=SHORT_CALL_TIMEOUT_S, clock=clock
+    )
+    # Together, as a worker pass's deliveries make them: all time out at about the same moment.
+    await asyncio.gather(
+        *(_unanswered(impatient, credentials, 1) for _ in range(UNANSWERED_IN_A_ROW))
+    )
+
+    await _refused_without_a_call(impatient, credentials, pagerduty)
+
+
+async def test_a_pause_holds_only_for_its_token(
+    client: PagerDutyClient, credentials: ApiCredentials, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.set_mode("error")
+    await _unanswered(client, credentials, UNANSWERED_IN_A_ROW)
+    another = ApiCredentials(base_url=pagerduty.url, token="another-accounts-token")
+    asked = len(pagerduty.requests)
+
+    await _unanswered(client, another, 1)
+    assert len(pagerduty.requests) == asked + 1
 
 
 async def test_without_an_api_token_nothing_is_looked_up(

@@ -3,6 +3,8 @@
 Every call is bounded (``call_timeout_s``, at most 2 s), answers are cached with a TTL, and a 429
 makes the client skip calls for that API token until PagerDuty's ``ratelimit-reset`` has passed:
 hammering a rate-limited account only extends the outage, and enrichment is optional anyway.
+Calls that get no answer (:data:`UNANSWERED_IN_A_ROW` timeouts, connection failures or 5xx in a
+row) pause that token's calls for :data:`UNANSWERED_PAUSE_S`: see :meth:`PagerDutyClient._get`.
 Failures raise :class:`PagerDutyUnavailable` with a short reason that is safe to log; the token
 never appears in a reason, a log line or a repr.
 
@@ -37,6 +39,11 @@ ACCEPT = "application/vnd.pagerduty+json;version=2"
 DEFAULT_RATE_LIMIT_WAIT_S = 60.0
 """Used when a 429 carries no usable ``ratelimit-reset``: PagerDuty's limits are per minute."""
 MAX_RATE_LIMIT_WAIT_S = 3600.0
+UNANSWERED_IN_A_ROW = 5
+"""Calls in a row for one token that end in a timeout, a connection failure or a 5xx before its
+calls are paused."""
+UNANSWERED_PAUSE_S = 30.0
+"""How long those calls are paused; then one call is tried, and one more failure pauses again."""
 ONCALLS_PAGE_LIMIT = 100
 """Rows asked for per ``/oncalls`` page: PagerDuty's maximum ``limit``."""
 MAX_ONCALL_PAGES = 5
@@ -80,6 +87,8 @@ class PagerDutyClient:
             ttl_s=oncall_ttl_s, clock=clock
         )
         self._blocked_until: dict[str, float] = {}
+        self._unanswered: dict[str, int] = {}
+        self._paused_until: dict[str, float] = {}
 
     async def user_email(self, credentials: ApiCredentials, user_id: str) -> str | None:
         """The user's email, or None when PagerDuty has no such user (or no email for it)."""
@@ -144,11 +153,13 @@ class PagerDutyClient:
         not_found_ok: bool,
     ) -> Mapping[str, Any] | None:
         url = self._allowed_url(credentials, path)
-        blocked_until = self._blocked_until.get(credentials.fingerprint)
+        fingerprint = credentials.fingerprint
+        blocked_until = self._blocked_until.get(fingerprint)
         if blocked_until is not None:
             if self._clock() < blocked_until:
                 raise RateLimited("rate limited; waiting for ratelimit-reset")
-            del self._blocked_until[credentials.fingerprint]
+            del self._blocked_until[fingerprint]
+        self._check_not_paused(fingerprint)
         headers = {"Authorization": f"Token token={credentials.token}", "Accept": ACCEPT}
         try:
             async with asyncio.timeout(self._call_timeout_s):
@@ -160,12 +171,18 @@ class PagerDutyClient:
                 )
         except (TimeoutError, httpx.TimeoutException):
             self._on_answer("timeout")
+            self._unanswered_call(fingerprint, path)
             raise PagerDutyUnavailable(f"GET {_route(path)} timed out") from None
         except httpx.HTTPError as exc:
             self._on_answer("failed")
+            self._unanswered_call(fingerprint, path)
             raise PagerDutyUnavailable(f"GET {_route(path)} failed: {type(exc).__name__}") from None
         status = response.status_code
         self._on_answer(_outcome(status))
+        if status >= 500:
+            self._unanswered_call(fingerprint, path)
+        else:
+            self._unanswered.pop(fingerprint, None)
         if status == 429:
             wait = reset_seconds(response.headers)
             self._blocked_until[credentials.fingerprint] = self._clock() + wait
@@ -185,6 +202,42 @@ class PagerDutyClient:
         if not isinstance(body, dict):
             raise PagerDutyUnavailable(f"GET {_route(path)} answered an unexpected shape")
         return body
+
+    def _check_not_paused(self, fingerprint: str) -> None:
+        """Refuse the call while this token's calls are paused (:meth:`_unanswered_call`).
+
+        When the pause ends, the next call goes out, and if it fails too the calls pause again
+        at once: a PagerDuty that is still down costs one timeout per pause, not five.
+        """
+        paused_until = self._paused_until.get(fingerprint)
+        if paused_until is None:
+            return
+        if self._clock() < paused_until:
+            raise PagerDutyUnavailable("PagerDuty has not answered lately; calls paused")
+        del self._paused_until[fingerprint]
+        self._unanswered[fingerprint] = UNANSWERED_IN_A_ROW - 1
+
+    def _unanswered_call(self, fingerprint: str, path: str) -> None:
+        """Count a call that got no answer; pause the token's calls after several in a row.
+
+        Each delivery waits for its own lookups, up to the call timeout, and the worker's pass
+        waits for its slowest delivery. With PagerDuty not answering, every pass took the whole
+        timeout, so a storm drained at one batch per call timeout (64 deliveries every 2 s)
+        however fast the rest of the pipeline was. Paused, the lookups fail at once, and the
+        alerts go out without emails (``failed``), as they would after the timeout anyway.
+        """
+        count = self._unanswered.get(fingerprint, 0) + 1
+        self._unanswered[fingerprint] = count
+        if count >= UNANSWERED_IN_A_ROW and fingerprint not in self._paused_until:
+            self._paused_until[fingerprint] = self._clock() + UNANSWERED_PAUSE_S
+            log.warning(
+                "PagerDuty is not answering; enrichment calls paused",
+                extra={
+                    "route": _route(path),
+                    "calls_in_a_row": count,
+                    "pause_s": UNANSWERED_PAUSE_S,
+                },
+            )
 
     def _allowed_url(self, credentials: ApiCredentials, path: str) -> httpx.URL:
         """The URL to call, if the integration's base URL is (still) allowed."""
