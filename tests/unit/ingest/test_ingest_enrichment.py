@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from fireline_pagerduty_ingest.adapters.pagerduty import (
-    UNANSWERED_IN_A_ROW,
+    RECENT_CALLS,
     UNANSWERED_PAUSE_S,
+    UNANSWERED_TO_PAUSE,
     PagerDutyClient,
     RateLimited,
 )
@@ -231,7 +232,7 @@ async def test_a_pagerduty_that_keeps_failing_is_not_called_for_a_while(
     clock: FakeClock,
 ) -> None:
     pagerduty.set_mode("error")
-    await _unanswered(client, credentials, UNANSWERED_IN_A_ROW)
+    await _unanswered(client, credentials, UNANSWERED_TO_PAUSE)
 
     await _refused_without_a_call(client, credentials, pagerduty)
 
@@ -249,26 +250,45 @@ async def test_after_a_pause_one_more_failure_pauses_again(
     clock: FakeClock,
 ) -> None:
     pagerduty.set_mode("error")
-    await _unanswered(client, credentials, UNANSWERED_IN_A_ROW)
+    await _unanswered(client, credentials, UNANSWERED_TO_PAUSE)
     clock.advance(UNANSWERED_PAUSE_S)
     await _unanswered(client, credentials, 1)  # the one call tried when the pause ended
 
     await _refused_without_a_call(client, credentials, pagerduty)
 
 
-async def test_an_answer_between_failures_starts_the_count_again(
+async def test_a_few_unanswered_calls_among_answered_ones_pause_nothing(
     client: PagerDutyClient, credentials: ApiCredentials, pagerduty: FakePagerDuty
 ) -> None:
+    # A pass's quick answers come first and its timeouts together after them: a run of
+    # failures at the end says little while most of the recent calls were answered.
+    answered = RECENT_CALLS - UNANSWERED_TO_PAUSE
+    for n in range(answered):
+        assert await client.user_email(credentials, f"PUNKNOWN{n}") is None  # a 404: an answer
     pagerduty.set_mode("error")
-    await _unanswered(client, credentials, UNANSWERED_IN_A_ROW - 1)
-    pagerduty.set_mode("normal")
-    await client.oncalls(credentials, ESCALATION_POLICY_ID)
-    pagerduty.set_mode("error")
-    await _unanswered(client, credentials, UNANSWERED_IN_A_ROW - 1)
+    await _unanswered(client, credentials, UNANSWERED_TO_PAUSE)
     asked = len(pagerduty.requests)
 
     await _unanswered(client, credentials, 1)
     assert len(pagerduty.requests) == asked + 1, "still called"
+
+
+async def test_after_a_pause_one_call_goes_out_and_the_others_wait_for_its_answer(
+    client: PagerDutyClient,
+    credentials: ApiCredentials,
+    pagerduty: FakePagerDuty,
+    clock: FakeClock,
+) -> None:
+    pagerduty.set_mode("error")
+    await _unanswered(client, credentials, UNANSWERED_TO_PAUSE)
+    clock.advance(UNANSWERED_PAUSE_S)
+    asked = len(pagerduty.requests)
+
+    # Together, as a worker pass's lookups start.
+    await asyncio.gather(*(_unanswered(client, credentials, 1) for _ in range(4)))
+
+    assert len(pagerduty.requests) == asked + 1, "only the call that tries PagerDuty again"
+    await _refused_without_a_call(client, credentials, pagerduty)
 
 
 async def test_timeouts_pause_calls_too(
@@ -280,7 +300,7 @@ async def test_timeouts_pause_calls_too(
     )
     # Together, as a worker pass's deliveries make them: all time out at about the same moment.
     await asyncio.gather(
-        *(_unanswered(impatient, credentials, 1) for _ in range(UNANSWERED_IN_A_ROW))
+        *(_unanswered(impatient, credentials, 1) for _ in range(UNANSWERED_TO_PAUSE))
     )
 
     await _refused_without_a_call(impatient, credentials, pagerduty)
@@ -290,7 +310,7 @@ async def test_a_pause_holds_only_for_its_token(
     client: PagerDutyClient, credentials: ApiCredentials, pagerduty: FakePagerDuty
 ) -> None:
     pagerduty.set_mode("error")
-    await _unanswered(client, credentials, UNANSWERED_IN_A_ROW)
+    await _unanswered(client, credentials, UNANSWERED_TO_PAUSE)
     another = ApiCredentials(base_url=pagerduty.url, token="another-accounts-token")
     asked = len(pagerduty.requests)
 

@@ -3,8 +3,8 @@
 Every call is bounded (``call_timeout_s``, at most 2 s), answers are cached with a TTL, and a 429
 makes the client skip calls for that API token until PagerDuty's ``ratelimit-reset`` has passed:
 hammering a rate-limited account only extends the outage, and enrichment is optional anyway.
-Calls that get no answer (:data:`UNANSWERED_IN_A_ROW` timeouts, connection failures or 5xx in a
-row) pause that token's calls for :data:`UNANSWERED_PAUSE_S`: see :meth:`PagerDutyClient._get`.
+When most of a token's recent calls get no answer (timeouts, connection failures, 5xx), its
+calls are paused for :data:`UNANSWERED_PAUSE_S` as well (:class:`_Answering`).
 Failures raise :class:`PagerDutyUnavailable` with a short reason that is safe to log; the token
 never appears in a reason, a log line or a repr.
 
@@ -20,7 +20,9 @@ import logging
 import math
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -39,11 +41,13 @@ ACCEPT = "application/vnd.pagerduty+json;version=2"
 DEFAULT_RATE_LIMIT_WAIT_S = 60.0
 """Used when a 429 carries no usable ``ratelimit-reset``: PagerDuty's limits are per minute."""
 MAX_RATE_LIMIT_WAIT_S = 3600.0
-UNANSWERED_IN_A_ROW = 5
-"""Calls in a row for one token that end in a timeout, a connection failure or a 5xx before its
-calls are paused."""
+UNANSWERED_TO_PAUSE = 5
+"""Unanswered calls (a timeout, a connection failure, a 5xx) among a token's :data:`RECENT_CALLS`
+latest that pause its calls, when they are at least half of them."""
+RECENT_CALLS = 20
 UNANSWERED_PAUSE_S = 30.0
-"""How long those calls are paused; then one call is tried, and one more failure pauses again."""
+"""How long those calls are paused; then one call is tried, and if it gets no answer either the
+calls pause again."""
 ONCALLS_PAGE_LIMIT = 100
 """Rows asked for per ``/oncalls`` page: PagerDuty's maximum ``limit``."""
 MAX_ONCALL_PAGES = 5
@@ -54,6 +58,68 @@ rather than spending the delivery's whole time budget on one lookup."""
 
 class RateLimited(PagerDutyUnavailable):
     """PagerDuty answered 429, or an earlier 429's reset time has not passed yet."""
+
+
+@dataclass
+class _Answering:
+    """Whether one token's PagerDuty answers lately: the pause of its calls.
+
+    Each delivery waits for its own lookups, up to the call timeout, and the worker's pass waits
+    for its slowest delivery. With PagerDuty not answering, every pass took the whole timeout,
+    and a storm drained at one batch per call timeout (64 deliveries every 2 s) however fast the
+    rest of the pipeline was. Paused, the lookups fail at once, and the alerts go out without
+    emails (``failed``), as they would after the timeout anyway.
+
+    A pass's calls run together and their timeouts end together, after the quick answers: so
+    the rule is a share of the recent calls, not a run of failures, and a few hanging calls
+    among many answered ones pause nothing. Each process keeps its own.
+    """
+
+    recent: deque[bool] = field(default_factory=lambda: deque(maxlen=RECENT_CALLS))
+    """The latest calls' outcomes, True when answered."""
+    paused_until: float | None = None
+    probing: bool = False
+    """The pause is over and one call is out to see whether PagerDuty answers again."""
+
+    def check(self, now: float, *, probe_s: float) -> None:
+        """Refuse a call while paused. The first call after the pause goes out alone: the others
+        are refused until it has its answer, for at most ``probe_s`` (a call's timeout)."""
+        if self.paused_until is None:
+            return
+        if now < self.paused_until:
+            raise PagerDutyUnavailable("PagerDuty has not answered lately; calls paused")
+        self.paused_until = now + probe_s
+        self.probing = True
+
+    def record(self, answered: bool, now: float, host: str) -> None:
+        """One call's outcome; pauses or resumes the calls."""
+        if self.probing:
+            if answered:
+                self._resume(host)
+            else:
+                self._pause(now, host, reason="the call tried after the pause got no answer")
+            return
+        if self.paused_until is not None and now < self.paused_until:
+            return  # a call sent before the pause began
+        self.recent.append(answered)
+        unanswered = self.recent.count(False)
+        if unanswered >= UNANSWERED_TO_PAUSE and unanswered * 2 >= len(self.recent):
+            self._pause(now, host, reason=f"{unanswered} of the last {len(self.recent)} calls")
+
+    def _pause(self, now: float, host: str, *, reason: str) -> None:
+        self.paused_until = now + UNANSWERED_PAUSE_S
+        self.probing = False
+        self.recent.clear()
+        log.warning(
+            "PagerDuty is not answering; enrichment calls paused",
+            extra={"host": host, "unanswered": reason, "pause_s": UNANSWERED_PAUSE_S},
+        )
+
+    def _resume(self, host: str) -> None:
+        self.paused_until = None
+        self.probing = False
+        self.recent.clear()
+        log.info("PagerDuty answers again; enrichment calls resumed", extra={"host": host})
 
 
 class PagerDutyClient:
@@ -87,8 +153,7 @@ class PagerDutyClient:
             ttl_s=oncall_ttl_s, clock=clock
         )
         self._blocked_until: dict[str, float] = {}
-        self._unanswered: dict[str, int] = {}
-        self._paused_until: dict[str, float] = {}
+        self._answering: dict[str, _Answering] = {}
 
     async def user_email(self, credentials: ApiCredentials, user_id: str) -> str | None:
         """The user's email, or None when PagerDuty has no such user (or no email for it)."""
@@ -159,7 +224,8 @@ class PagerDutyClient:
             if self._clock() < blocked_until:
                 raise RateLimited("rate limited; waiting for ratelimit-reset")
             del self._blocked_until[fingerprint]
-        self._check_not_paused(fingerprint)
+        answering = self._answering.setdefault(fingerprint, _Answering())
+        answering.check(self._clock(), probe_s=self._call_timeout_s)
         headers = {"Authorization": f"Token token={credentials.token}", "Accept": ACCEPT}
         try:
             async with asyncio.timeout(self._call_timeout_s):
@@ -171,18 +237,16 @@ class PagerDutyClient:
                 )
         except (TimeoutError, httpx.TimeoutException):
             self._on_answer("timeout")
-            self._unanswered_call(fingerprint, path)
+            answering.record(False, self._clock(), url.host)
             raise PagerDutyUnavailable(f"GET {_route(path)} timed out") from None
         except httpx.HTTPError as exc:
             self._on_answer("failed")
-            self._unanswered_call(fingerprint, path)
+            answering.record(False, self._clock(), url.host)
             raise PagerDutyUnavailable(f"GET {_route(path)} failed: {type(exc).__name__}") from None
         status = response.status_code
         self._on_answer(_outcome(status))
-        if status >= 500:
-            self._unanswered_call(fingerprint, path)
-        else:
-            self._unanswered.pop(fingerprint, None)
+        # A 429 is an answer: it has a pause of its own, as long as PagerDuty asks for.
+        answering.record(status < 500, self._clock(), url.host)
         if status == 429:
             wait = reset_seconds(response.headers)
             self._blocked_until[credentials.fingerprint] = self._clock() + wait
@@ -202,42 +266,6 @@ class PagerDutyClient:
         if not isinstance(body, dict):
             raise PagerDutyUnavailable(f"GET {_route(path)} answered an unexpected shape")
         return body
-
-    def _check_not_paused(self, fingerprint: str) -> None:
-        """Refuse the call while this token's calls are paused (:meth:`_unanswered_call`).
-
-        When the pause ends, the next call goes out, and if it fails too the calls pause again
-        at once: a PagerDuty that is still down costs one timeout per pause, not five.
-        """
-        paused_until = self._paused_until.get(fingerprint)
-        if paused_until is None:
-            return
-        if self._clock() < paused_until:
-            raise PagerDutyUnavailable("PagerDuty has not answered lately; calls paused")
-        del self._paused_until[fingerprint]
-        self._unanswered[fingerprint] = UNANSWERED_IN_A_ROW - 1
-
-    def _unanswered_call(self, fingerprint: str, path: str) -> None:
-        """Count a call that got no answer; pause the token's calls after several in a row.
-
-        Each delivery waits for its own lookups, up to the call timeout, and the worker's pass
-        waits for its slowest delivery. With PagerDuty not answering, every pass took the whole
-        timeout, so a storm drained at one batch per call timeout (64 deliveries every 2 s)
-        however fast the rest of the pipeline was. Paused, the lookups fail at once, and the
-        alerts go out without emails (``failed``), as they would after the timeout anyway.
-        """
-        count = self._unanswered.get(fingerprint, 0) + 1
-        self._unanswered[fingerprint] = count
-        if count >= UNANSWERED_IN_A_ROW and fingerprint not in self._paused_until:
-            self._paused_until[fingerprint] = self._clock() + UNANSWERED_PAUSE_S
-            log.warning(
-                "PagerDuty is not answering; enrichment calls paused",
-                extra={
-                    "route": _route(path),
-                    "calls_in_a_row": count,
-                    "pause_s": UNANSWERED_PAUSE_S,
-                },
-            )
 
     def _allowed_url(self, credentials: ApiCredentials, path: str) -> httpx.URL:
         """The URL to call, if the integration's base URL is (still) allowed."""
