@@ -114,11 +114,12 @@ class Fireline:
 
     # pagerduty-ingest
 
-    async def create_integration(self, token: str) -> Integration:
+    async def create_integration(self, token: str, **settings: str) -> Integration:
+        """A PagerDuty integration; ``settings`` adds fields (an API token and URL)."""
         secret = "bench-signing-secret-" + uuid.uuid4().hex
         r = await self.http.post(
             f"{self.target.ingest_url}/v1/integrations/pagerduty",
-            json={"name": "bench", "signing_secrets": [secret]},
+            json={"name": "bench", "signing_secrets": [secret], **settings},
             headers=_bearer(token),
         )
         _expect(r, 201, "create PagerDuty integration")

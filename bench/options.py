@@ -8,23 +8,25 @@ from pathlib import Path
 
 from bench import ROOT, pgcluster
 
-ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+ALL_SCENARIOS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
 
-RUN_ORDER = (0, 2, 3, 5, 12, 6, 9, 8, 11, 13, 14, 4, 10, 1, 7, 15, 16)
-"""Quiet scenarios first: the ceiling, then the wrk runs and probes that a backlog of webhooks
-would disturb (12: logout -> a person's token refused, beside 5). Then the webhook scenarios from
-the lightest: 20/s (9), which always drains; the burst (8), whose CPU budget must find no other
-backlog in the pipeline and which ends only when its own has drained; the live stream's latency
-(11) and the outgoing webhooks (13, 14); 200/s (4), the 1,000/s storm (10) and the
-10,000-delivery ingest run (1), whose incidents may still be draining through the worker and the
-broker when they end. The exchange per algorithm (7) late: it replaces auth's signing key at once
-for each algorithm, which withdraws every token issued before it. The paused broker (15) last:
-nothing may be in flight while the broker is frozen. The floor (16) after everything: it compares
-itself with the burst's (8) figures, and waits for the stack to be quiet before it measures."""
+RUN_ORDER = (0, 2, 3, 5, 12, 6, 9, 8, 11, 13, 14, 4, 10, 17, 1, 7, 15, 16)
+"""Quiet scenarios first: the ceiling, then the wrk runs and probes that a backlog of webhooks would
+disturb (12: logout -> a person's token refused, beside 5). Then the webhook scenarios from the
+lightest: 20/s (9), which always drains; the burst (8), whose CPU budget must find no other backlog
+in the pipeline and which ends only when its own has drained; the live stream's latency (11) and
+the outgoing webhooks (13, 14); 200/s (4), the 1,000/s storm (10), the storm with PagerDuty not
+answering (17) and the 10,000-delivery ingest run (1), whose incidents may still be draining
+through the worker and the broker when they end. The exchange per algorithm (7) late: it replaces
+auth's signing key at once for each algorithm, which withdraws every token issued before it. The
+paused broker (15) last: nothing may be in flight while the broker is frozen. The floor (16) after
+everything: it compares itself with the burst's (8) figures, and waits for the stack to be quiet
+before it measures."""
 
-STORM_SCENARIOS = (0, 4, 8, 9, 10, 16)
+STORM_SCENARIOS = (0, 4, 8, 9, 10, 16, 17)
 """``--storm``: the alert-storm set (burst with CPU, statements and hops; steady 20/s and 200/s;
-the 1,000/s storm; the floor the burst's CPU is compared with) and the ceiling their ratios are
+the 1,000/s storm; a storm with PagerDuty not answering; the floor the burst's CPU is compared
+with) and the ceiling their ratios are
 measured against, on Apache Kafka only."""
 
 POSTGRES_KINDS = ("debian", "embedded")
@@ -130,7 +132,8 @@ def parser() -> argparse.ArgumentParser:
         "20/s, 10 storm of 1,000/s, 11 webhook -> change on an open SSE stream, "
         "12 logout -> person's token refused, 13 PagerDuty to webhook latency, "
         "14 webhook fan-out burst, 15 revocation with the broker paused, "
-        "16 floor: one delivery's least PostgreSQL, Kafka and HTTP cost)",
+        "16 floor: one delivery's least PostgreSQL, Kafka and HTTP cost, "
+        "17 alert storm with PagerDuty not answering)",
     )
     p.add_argument(
         "--seconds", type=int, default=10, help="wrk duration of scenarios 0, 2, 3 (7: each)"

@@ -27,6 +27,7 @@ NAMES: dict[int, tuple[str, str]] = {
     14: ("webhook_fan_out", "burst fanned out to 10 endpoints"),
     15: ("revocation_broker_paused", "revocation with the broker paused"),
     16: ("floor", "floor: one delivery's least cost"),
+    17: ("pagerduty_down", "alert storm, PagerDuty not answering"),
 }
 """Scenario number -> (key in the results file, title in the table)."""
 

@@ -31,6 +31,7 @@ from bench import (
     machine,
     options,
     outage,
+    pagerduty_down,
     report,
     sessions,
     storm,
@@ -63,6 +64,7 @@ SCENARIOS: dict[int, Scenario] = {
     14: webhooks.fan_out_burst,
     15: outage.revocation_with_broker_paused,
     16: floor.floor,
+    17: pagerduty_down.pagerduty_down,
 }
 NEEDS_INTEGRATION = {1, 3, 4, 8, 9, 10, 11, 13, 14, 16}
 

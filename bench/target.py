@@ -93,6 +93,10 @@ async def own_stack(
                         "auth": {"FIRELINE_FAILED_AUTH_LIMIT": str(RAISED_FAILED_AUTH_LIMIT)},
                         # Scenarios 13 and 14 receive the webhooks on loopback.
                         "notifications": {"FIRELINE_NOTIFICATIONS_ALLOWED_HOSTS": "127.0.0.1"},
+                        # Scenario 17's PagerDuty REST API is a fake on loopback.
+                        "pagerduty-ingest": {
+                            "FIRELINE_PAGERDUTY_ALLOWED_HOSTS": "api.pagerduty.com,127.0.0.1"
+                        },
                     },
                 )
                 database_urls = {

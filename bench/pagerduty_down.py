@@ -1,0 +1,96 @@
+"""Scenario 17: an alert storm while PagerDuty's REST API does not answer.
+
+Enrichment asks PagerDuty for the on-call users of each delivery's escalation policy, with the
+integration's API token. Here that token points at a PagerDuty that answers only after the call
+timeout, as one in the middle of its own outage might, so every lookup fails. The storm must
+still drain: each alert goes out without emails (``failed``), and every incident starts.
+
+The worker's pass waits for its slowest delivery, and each delivery for its lookups. Before
+enrichment paused a token's calls after several went unanswered, every pass waited out the 2 s
+call timeout, and the storm drained at about one batch (64) per 2 s (BENCHMARKS.md, "Third wave,
+session 10").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from bench import deliveries
+from bench.context import Context
+from bench.latency import send_open_loop, wait_matches
+from bench.report import Outcome, ms
+from bench.stats import summary_ms
+from bench.watches import IncidentStarts
+from fireline_contracts import INCIDENTS
+from support.fake_pagerduty import DEFAULT_TOKEN, FakePagerDuty
+from support.pagerduty_fixtures import ONCALLS, USERS
+
+RATE = 200.0
+SECONDS = 10.0
+ANSWER_AFTER_S = 3.0
+"""When the fake PagerDuty answers: past the ingest service's call timeout (2 s at most)."""
+DRAIN_TARGET_S = 15.0
+"""The 1,000/s storm's bar (scenario 10): drained within 15 s of the last delivery."""
+SETTLE_S = 2.0
+"""How long a late duplicate IncidentStarted may still take to show."""
+
+
+async def pagerduty_down(ctx: Context) -> Outcome:
+    outcome = Outcome.of(17)
+    token = await ctx.api.fresh_token(ctx.key)
+    async with FakePagerDuty(users=USERS, oncalls=ONCALLS, slow_delay=ANSWER_AFTER_S) as fake:
+        fake.set_mode("slow")
+        integration = await ctx.api.create_integration(
+            token, pagerduty_api_url=fake.url, pagerduty_api_token=DEFAULT_TOKEN
+        )
+        try:
+            batch = deliveries.make(round(RATE * SECONDS), integration.secret)
+            wanted = {d.pagerduty_incident_id for d in batch}
+            starts = IncidentStarts(ctx.target, INCIDENTS)
+            await starts.start()
+            try:
+                sent = await send_open_loop(
+                    dataclasses.replace(ctx, integration=integration), batch, RATE
+                )
+                await wait_matches(starts, wanted, ctx.options.drain_timeout)
+                await asyncio.sleep(SETTLE_S)  # a late duplicate
+            finally:
+                await starts.stop()
+            calls = len(fake.requests)
+        finally:
+            await ctx.api.delete_integration(await ctx.api.fresh_token(ctx.key), integration)
+    n = len(batch)
+    drained = len(wanted & starts.seen.keys())
+    records = sum(starts.started[i] for i in wanted)
+    last_start = max((starts.seen[i] for i in wanted if i in starts.seen), default=None)
+    after_end = last_start - sent.last_sent if drained == n and last_start else None
+    latencies = [starts.seen[i] - at for i, at in sent.answered.items() if i in starts.seen]
+    outcome.figures = {
+        "rate_per_s": RATE,
+        "seconds": SECONDS,
+        "pagerduty_answers_after_s": ANSWER_AFTER_S,
+        "sent": n,
+        "answered_2xx": len(sent.answered),
+        "incident_started_distinct": drained,
+        "lost": n - drained,
+        "duplicated": records - drained,
+        "drained_after_end_s": round(after_end, 2) if after_end is not None else None,
+        "latency_ms": summary_ms(latencies, (50, 99)),
+        "pagerduty_calls": calls,
+    }
+    f = outcome.figures
+    outcome.show("rate / sent", f"{RATE:g}/s x {SECONDS:g} s = {n}")
+    outcome.show("PagerDuty answers after", f"{ANSWER_AFTER_S:g} s (past the call timeout)")
+    outcome.check("incidents started", f"{drained}/{n}", "== sent", drained == n)
+    outcome.check("lost (by the drain timeout)", str(f["lost"]), "== 0", f["lost"] == 0)
+    outcome.check("duplicated", str(f["duplicated"]), "== 0", f["duplicated"] == 0)
+    outcome.check(
+        "drained s after the last delivery",
+        f"{after_end:.1f}" if after_end is not None else "did not drain",
+        f"<= {DRAIN_TARGET_S:g}",
+        after_end is not None and after_end <= DRAIN_TARGET_S,
+    )
+    outcome.show("202 -> started p50 / p99 ms", ms(f["latency_ms"], "p50", "p99"))
+    outcome.show("calls that reached PagerDuty", str(calls))
+    return outcome
