@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from bench import deliveries
+from bench import deliveries, storm
 from bench.context import Context
+from bench.ingest import SETTLE_S
 from bench.latency import send_open_loop, wait_matches
-from bench.report import Outcome, ms
-from bench.stats import summary_ms
+from bench.report import Outcome
 from bench.watches import IncidentStarts
 from fireline_contracts import INCIDENTS
 from support.fake_pagerduty import DEFAULT_TOKEN, FakePagerDuty
@@ -30,10 +30,6 @@ RATE = 200.0
 SECONDS = 10.0
 ANSWER_AFTER_S = 3.0
 """When the fake PagerDuty answers: past the ingest service's call timeout (2 s at most)."""
-DRAIN_TARGET_S = 15.0
-"""The 1,000/s storm's bar (scenario 10): drained within 15 s of the last delivery."""
-SETTLE_S = 2.0
-"""How long a late duplicate IncidentStarted may still take to show."""
 
 
 async def pagerduty_down(ctx: Context) -> Outcome:
@@ -61,36 +57,16 @@ async def pagerduty_down(ctx: Context) -> Outcome:
         finally:
             await ctx.api.delete_integration(await ctx.api.fresh_token(ctx.key), integration)
     n = len(batch)
-    drained = len(wanted & starts.seen.keys())
-    records = sum(starts.started[i] for i in wanted)
-    last_start = max((starts.seen[i] for i in wanted if i in starts.seen), default=None)
-    after_end = last_start - sent.last_sent if drained == n and last_start else None
-    latencies = [starts.seen[i] - at for i, at in sent.answered.items() if i in starts.seen]
     outcome.figures = {
         "rate_per_s": RATE,
         "seconds": SECONDS,
         "pagerduty_answers_after_s": ANSWER_AFTER_S,
         "sent": n,
-        "answered_2xx": len(sent.answered),
-        "incident_started_distinct": drained,
-        "lost": n - drained,
-        "duplicated": records - drained,
-        "drained_after_end_s": round(after_end, 2) if after_end is not None else None,
-        "latency_ms": summary_ms(latencies, (50, 99)),
+        **storm.drain_figures(starts, wanted, sent),
         "pagerduty_calls": calls,
     }
-    f = outcome.figures
     outcome.show("rate / sent", f"{RATE:g}/s x {SECONDS:g} s = {n}")
     outcome.show("PagerDuty answers after", f"{ANSWER_AFTER_S:g} s (past the call timeout)")
-    outcome.check("incidents started", f"{drained}/{n}", "== sent", drained == n)
-    outcome.check("lost (by the drain timeout)", str(f["lost"]), "== 0", f["lost"] == 0)
-    outcome.check("duplicated", str(f["duplicated"]), "== 0", f["duplicated"] == 0)
-    outcome.check(
-        "drained s after the last delivery",
-        f"{after_end:.1f}" if after_end is not None else "did not drain",
-        f"<= {DRAIN_TARGET_S:g}",
-        after_end is not None and after_end <= DRAIN_TARGET_S,
-    )
-    outcome.show("202 -> started p50 / p99 ms", ms(f["latency_ms"], "p50", "p99"))
+    storm.check_drain(outcome, outcome.figures, n, "drained s after the last delivery")
     outcome.show("calls that reached PagerDuty", str(calls))
     return outcome

@@ -30,7 +30,7 @@ from bench import cpu, deliveries, hops, statements, wal_records
 from bench.context import Context
 from bench.floor import QUIET_SHARE, QUIET_TIMEOUT_S, idle_shares, wait_quiet
 from bench.ingest import SETTLE_S, count_incidents
-from bench.latency import send_open_loop, wait_matches
+from bench.latency import Sent, send_open_loop, wait_matches
 from bench.rawhttp import HttpError, RawHttpPool
 from bench.report import Outcome, ms, ratio_check
 from bench.stats import summary_ms
@@ -342,42 +342,59 @@ async def storm(ctx: Context) -> Outcome:
     try:
         sent = await send_open_loop(ctx, batch, STORM_RATE)
         await wait_matches(starts, wanted, ctx.options.drain_timeout)
-        last_start = max((starts.seen[i] for i in wanted if i in starts.seen), default=None)
         await asyncio.sleep(SETTLE_S)  # a late duplicate
     finally:
         await starts.stop()
     n = len(batch)
-    drained = len(wanted & starts.seen.keys())
-    records = sum(starts.started[i] for i in wanted)
-    after_end = last_start - sent.last_sent if drained == n and last_start else None
-    latencies = [starts.seen[i] - at for i, at in sent.answered.items() if i in starts.seen]
     outcome.figures = {
         "rate_per_s": STORM_RATE,
         "seconds": STORM_SECONDS,
         "sent": n,
+        **drain_figures(starts, wanted, sent),
+        "max_send_lag_ms": round(sent.max_lag * 1000, 2),
+    }
+    f = outcome.figures
+    outcome.show("rate / sent", f"{STORM_RATE:g}/s x {STORM_SECONDS:g} s = {n}")
+    answered = f["answered_2xx"]
+    outcome.check("answered 2xx", f"{answered}/{n}", "== sent", answered == n)
+    check_drain(outcome, f, n, "drained s after the storm")
+    outcome.show("max send lag ms", f"{f['max_send_lag_ms']:.0f}")
+    return outcome
+
+
+def drain_figures(starts: IncidentStarts, wanted: set[str], sent: Sent) -> dict[str, Any]:
+    """What an open-loop storm's ``IncidentStarted`` records say: how many started, were lost or
+    duplicated, how long after the last send the last one came, and each one's latency."""
+    n = len(wanted)
+    drained = len(wanted & starts.seen.keys())
+    records = sum(starts.started[i] for i in wanted)
+    last_start = max((starts.seen[i] for i in wanted if i in starts.seen), default=None)
+    after_end = last_start - sent.last_sent if drained == n and last_start else None
+    latencies = [starts.seen[i] - at for i, at in sent.answered.items() if i in starts.seen]
+    return {
         "answered_2xx": len(sent.answered),
         "not_answered_2xx": sent.refused,
         "incident_started_distinct": drained,
         "lost": n - drained,
         "duplicated": records - drained,
         "drained_after_end_s": round(after_end, 2) if after_end is not None else None,
-        "max_send_lag_ms": round(sent.max_lag * 1000, 2),
         "latency_ms": summary_ms(latencies, (50, 99)),
     }
-    f = outcome.figures
-    outcome.show("rate / sent", f"{STORM_RATE:g}/s x {STORM_SECONDS:g} s = {n}")
-    answered = len(sent.answered)
-    outcome.check("answered 2xx", f"{answered}/{n}", "== sent", answered == n)
+
+
+def check_drain(outcome: Outcome, figures: dict[str, Any], n: int, drained_label: str) -> None:
+    """The storms' checks on :func:`drain_figures`: all started, none lost or duplicated, and
+    drained within :data:`STORM_DRAIN_TARGET_S` of the last send."""
+    drained, after_end = figures["incident_started_distinct"], figures["drained_after_end_s"]
     outcome.check("incidents started", f"{drained}/{n}", "== sent", drained == n)
     # Not started by the drain timeout: lost as far as this run can tell.
-    outcome.check("lost (by the drain timeout)", str(f["lost"]), "== 0", f["lost"] == 0)
-    outcome.check("duplicated", str(f["duplicated"]), "== 0", f["duplicated"] == 0)
+    lost, duplicated = figures["lost"], figures["duplicated"]
+    outcome.check("lost (by the drain timeout)", str(lost), "== 0", lost == 0)
+    outcome.check("duplicated", str(duplicated), "== 0", duplicated == 0)
     outcome.check(
-        "drained s after the storm",
+        drained_label,
         f"{after_end:.1f}" if after_end is not None else "did not drain",
         f"<= {STORM_DRAIN_TARGET_S:g}",
         after_end is not None and after_end <= STORM_DRAIN_TARGET_S,
     )
-    outcome.show("202 -> started p50 / p99 ms", ms(f["latency_ms"], "p50", "p99"))
-    outcome.show("max send lag ms", f"{f['max_send_lag_ms']:.0f}")
-    return outcome
+    outcome.show("202 -> started p50 / p99 ms", ms(figures["latency_ms"], "p50", "p99"))
