@@ -147,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
         "--drain-timeout",
         type=float,
         default=180.0,
-        help="scenarios 1, 8 and 10: seconds to wait for all",
+        help="scenarios 1, 8, 10 and 17: seconds to wait for all",
     )
     p.add_argument(
         "--rate", type=float, default=200.0, help="scenarios 4, 11, 13: webhooks per second"

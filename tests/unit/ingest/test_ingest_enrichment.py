@@ -240,7 +240,9 @@ async def test_a_pagerduty_that_keeps_failing_is_not_called_for_a_while(
     pagerduty.set_mode("normal")
     clock.advance(UNANSWERED_PAUSE_S)
     assert await client.user_email(credentials, TRIGGERING_USER_ID) == ADA
-    assert len(pagerduty.requests) == asked + 1
+    # Its answer resumed the calls: the next one goes out at once.
+    assert await client.oncalls(credentials, ESCALATION_POLICY_ID)
+    assert len(pagerduty.requests) == asked + 2
 
 
 async def test_after_a_pause_one_more_failure_pauses_again(
@@ -253,6 +255,7 @@ async def test_after_a_pause_one_more_failure_pauses_again(
     await _unanswered(client, credentials, UNANSWERED_TO_PAUSE)
     clock.advance(UNANSWERED_PAUSE_S)
     await _unanswered(client, credentials, 1)  # the one call tried when the pause ended
+    clock.advance(CALL_TIMEOUT_S)  # past the time others wait for its answer
 
     await _refused_without_a_call(client, credentials, pagerduty)
 
@@ -262,7 +265,8 @@ async def test_a_few_unanswered_calls_among_answered_ones_pause_nothing(
 ) -> None:
     # A pass's quick answers come first and its timeouts together after them: a run of
     # failures at the end says little while most of the recent calls were answered.
-    answered = RECENT_CALLS - UNANSWERED_TO_PAUSE
+    answered = 2 * UNANSWERED_TO_PAUSE
+    assert answered + UNANSWERED_TO_PAUSE <= RECENT_CALLS
     for n in range(answered):
         assert await client.user_email(credentials, f"PUNKNOWN{n}") is None  # a 404: an answer
     pagerduty.set_mode("error")
@@ -288,6 +292,7 @@ async def test_after_a_pause_one_call_goes_out_and_the_others_wait_for_its_answe
     await asyncio.gather(*(_unanswered(client, credentials, 1) for _ in range(4)))
 
     assert len(pagerduty.requests) == asked + 1, "only the call that tries PagerDuty again"
+    clock.advance(CALL_TIMEOUT_S)  # its failure paused the calls again, for longer than this
     await _refused_without_a_call(client, credentials, pagerduty)
 
 

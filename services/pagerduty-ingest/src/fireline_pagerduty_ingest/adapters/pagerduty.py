@@ -44,7 +44,9 @@ MAX_RATE_LIMIT_WAIT_S = 3600.0
 UNANSWERED_TO_PAUSE = 5
 """Unanswered calls (a timeout, a connection failure, a 5xx) among a token's :data:`RECENT_CALLS`
 latest that pause its calls, when they are at least half of them."""
-RECENT_CALLS = 20
+RECENT_CALLS = 256
+"""Twice the calls of a full worker pass (64 deliveries, two lookups each): a pass's timeouts are
+recorded after its answers, and the share must still see those answers."""
 UNANSWERED_PAUSE_S = 30.0
 """How long those calls are paused; then one call is tried, and if it gets no answer either the
 calls pause again."""
@@ -71,8 +73,9 @@ class _Answering:
     emails (``failed``), as they would after the timeout anyway.
 
     A pass's calls run together and their timeouts end together, after the quick answers: so
-    the rule is a share of the recent calls, not a run of failures, and a few hanging calls
-    among many answered ones pause nothing. Each process keeps its own.
+    the rule is a share of the recent calls (:data:`RECENT_CALLS`, two passes' worth), not a
+    run of failures, and hanging calls pause nothing while most calls are answered. Each
+    process keeps its own.
     """
 
     recent: deque[bool] = field(default_factory=lambda: deque(maxlen=RECENT_CALLS))
