@@ -245,21 +245,6 @@ async def test_a_pagerduty_that_keeps_failing_is_not_called_for_a_while(
     assert len(pagerduty.requests) == asked + 2
 
 
-async def test_after_a_pause_one_more_failure_pauses_again(
-    client: PagerDutyClient,
-    credentials: ApiCredentials,
-    pagerduty: FakePagerDuty,
-    clock: FakeClock,
-) -> None:
-    pagerduty.set_mode("error")
-    await _unanswered(client, credentials, UNANSWERED_TO_PAUSE)
-    clock.advance(UNANSWERED_PAUSE_S)
-    await _unanswered(client, credentials, 1)  # the one call tried when the pause ended
-    clock.advance(CALL_TIMEOUT_S)  # past the time others wait for its answer
-
-    await _refused_without_a_call(client, credentials, pagerduty)
-
-
 async def test_a_few_unanswered_calls_among_answered_ones_pause_nothing(
     client: PagerDutyClient, credentials: ApiCredentials, pagerduty: FakePagerDuty
 ) -> None:
@@ -277,7 +262,7 @@ async def test_a_few_unanswered_calls_among_answered_ones_pause_nothing(
     assert len(pagerduty.requests) == asked + 1, "still called"
 
 
-async def test_after_a_pause_one_call_goes_out_and_the_others_wait_for_its_answer(
+async def test_after_a_pause_one_call_goes_out_and_its_failure_pauses_again(
     client: PagerDutyClient,
     credentials: ApiCredentials,
     pagerduty: FakePagerDuty,

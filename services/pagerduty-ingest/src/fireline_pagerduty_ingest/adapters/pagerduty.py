@@ -227,7 +227,9 @@ class PagerDutyClient:
             if self._clock() < blocked_until:
                 raise RateLimited("rate limited; waiting for ratelimit-reset")
             del self._blocked_until[fingerprint]
-        answering = self._answering.setdefault(fingerprint, _Answering())
+        answering = self._answering.get(fingerprint)
+        if answering is None:
+            answering = self._answering[fingerprint] = _Answering()
         answering.check(self._clock(), probe_s=self._call_timeout_s)
         headers = {"Authorization": f"Token token={credentials.token}", "Accept": ACCEPT}
         try:
