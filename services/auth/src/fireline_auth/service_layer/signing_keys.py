@@ -61,7 +61,11 @@ async def ensure_signing_key(
     async with uow:
         await uow.signing_keys.lock()
         keys = [s.info for s in await uow.signing_keys.list_all()]
-        if signing.current_key(keys, now) is not None:
+        # ``now`` was read before the lock. A replica starting at the same moment may have made
+        # its key while this one waited (finding an RSA key takes a while), with a later ``now``:
+        # that key signs from its creation, and only looks pending from here.
+        signs_at_once = any(k.activates_at == k.created_at for k in keys)
+        if signs_at_once or signing.current_key(keys, now) is not None:
             return False
         await _create(uow, box=box, algorithm=algorithm, now=now, activates_at=now)
         return True
