@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -142,10 +142,22 @@ async def batched(conn: Connection) -> AsyncIterator[None]:
         await _insert_many(conn, queued)
 
 
+def row_columns(rows: Sequence[Row | None]) -> list[list[Any]]:
+    """``rows`` as the seven arrays a set-based INSERT takes: event ids, topics, Kafka keys,
+    event types, payloads, headers (JSON text) and the keys' lock names; a None row is NULL in
+    each. A statement that writes its own rows together with their events (ingest's receiver)
+    inserts these under the rules above: each key's advisory lock before its rows, ids in the
+    rows' order, and a NOTIFY."""
+    columns: list[list[Any]] = [[] for _ in range(7)]
+    for row in rows:
+        for column, value in zip(columns, row or (None,) * 7, strict=True):
+            column.append(value)
+    columns[5] = [None if h is None else json.dumps(h) for h in columns[5]]
+    return columns
+
+
 async def _insert_many(conn: Connection, rows: list[Row]) -> None:
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    columns[5] = [json.dumps(headers) for headers in columns[5]]
-    await conn.execute(_INSERT_MANY_QUIETLY, *columns)
+    await conn.execute(_INSERT_MANY_QUIETLY, *row_columns(rows))
     if _deferred.get() is None:
         await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 

@@ -41,7 +41,7 @@ class Deliveries:
 
     async def store(self, incidents: Sequence[str | None]) -> list[int]:
         """One pending delivery per entry, in order, for the PagerDuty incident it names."""
-        ids = await self.repo.add_many(
+        stored = await self.repo.add_many(
             [
                 NewDelivery(
                     integration_id=self.integration,
@@ -59,8 +59,8 @@ class Deliveries:
                 for incident in incidents
             ]
         )
-        assert None not in ids
-        return [i for i in ids if i is not None]
+        assert all(s is not None and s.status == "received" for s in stored)
+        return [s.id for s in stored if s is not None]
 
     async def claim(self, limit: int) -> list[int]:
         async with self.conn.transaction():

@@ -13,7 +13,7 @@ import pytest
 
 from fireline_contracts import AlertTriggered
 from fireline_pagerduty_ingest.adapters.delivery_writer import DeliveryWriter
-from fireline_pagerduty_ingest.domain.delivery import NewDelivery
+from fireline_pagerduty_ingest.domain.delivery import NewDelivery, Stored
 from integration.ingest.ingest_harness import IngestApp, bearer
 from support.pagerduty_fixtures import delivery, new_incident_id, signed
 from support.token_issuer import TokenIssuer
@@ -114,7 +114,7 @@ async def test_a_batch_the_database_refuses_is_written_row_by_row(
             correlation_id=None,
         )
 
-    writer = DeliveryWriter(lambda: svc.runtime.pool)
+    writer = DeliveryWriter(lambda: svc.runtime.pool, svc.runtime.outbox)
     good = [new(f"good-{n}") for n in range(30)]
     # Past the receiver's normalisation nothing like this reaches the writer; here it stands for
     # any row PostgreSQL refuses.
@@ -126,7 +126,7 @@ async def test_a_batch_the_database_refuses_is_written_row_by_row(
     refused = [r for r in results if isinstance(r, BaseException)]
     assert len(refused) == 1
     assert isinstance(refused[0], asyncpg.DataError)
-    assert all(isinstance(r, int) for r in results if not isinstance(r, BaseException))
+    assert all(isinstance(r, Stored) for r in results if not isinstance(r, BaseException))
     assert sorted(row["dedupe_key"] for row in await svc.deliveries()) == sorted(
         d.dedupe_key for d in good
     )

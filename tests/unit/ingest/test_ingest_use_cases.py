@@ -32,6 +32,7 @@ from fireline_contracts import (
     AlertPayload,
     AlertResolved,
     AlertTriggered,
+    AlertUpdated,
     EventEnvelope,
     IncidentSource,
     IncidentStarted,
@@ -46,6 +47,7 @@ from fireline_pagerduty_ingest.domain.delivery import (
     DeliveryStatus,
     FailedAttempt,
     NewDelivery,
+    Stored,
 )
 from fireline_pagerduty_ingest.domain.enrichment import (
     ApiCredentials,
@@ -291,6 +293,8 @@ class FakeIntegrations(Repository):
                 for s in row.secrets
                 if not s.retired and s.ciphertext is not None
             ),
+            publishes_on_receipt=row.api_token_ciphertext is None
+            and not row.write_back.sync_to_pagerduty,
         )
 
     async def credentials(self, integration_id: UUID) -> SealedCredentials | None:
@@ -539,33 +543,46 @@ class FakeUnitOfWork(fake_uow.FakeUnitOfWork[Store, IngestEvent]):
 
 
 class FakeInbox:
-    """The delivery writer: one row per dedupe key, ids in arrival order."""
+    """The delivery writer: one row per dedupe key, ids in arrival order; an alert that comes
+    with its delivery is published with it unless an earlier one of its incident is pending."""
 
-    def __init__(self, store: Store, *, down: bool = False) -> None:
-        self._store = store
+    def __init__(
+        self, db: fake_uow.FakeDatabase[Store, IngestEvent], *, down: bool = False
+    ) -> None:
+        self._db = db
         self._ids = itertools.count(1)
         self.down = down
 
-    async def add(self, delivery: NewDelivery) -> int | None:
+    async def add(self, delivery: NewDelivery) -> Stored | None:
         if self.down:
             raise ConnectionRefusedError("database away")
-        for row in self._store.deliveries.values():
+        store = self._db.store
+        for row in store.deliveries.values():
             if (row.new.integration_id, row.new.dedupe_key) == (
                 delivery.integration_id,
                 delivery.dedupe_key,
             ):
                 return None
+        pending = any(
+            r.status == "received"
+            and (r.new.org_id, r.new.incident_id) == (delivery.org_id, delivery.incident_id)
+            for r in store.deliveries.values()
+        )
+        publish = delivery.alert is not None and not pending
+        status: DeliveryStatus = "published" if publish else delivery.status
         delivery_id = next(self._ids)
-        self._store.deliveries[delivery_id] = StoredDelivery(
+        stamp = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+        store.deliveries[delivery_id] = StoredDelivery(
             id=delivery_id,
             new=delivery,
-            received_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
-            status=delivery.status,
-            processed_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-            if delivery.status == "ignored"
-            else None,
+            received_at=stamp,
+            status=status,
+            enrichment_status="skipped" if publish else None,
+            processed_at=stamp if status in ("ignored", "published") else None,
         )
-        return delivery_id
+        if publish and delivery.alert is not None:
+            self._db.published.append(delivery.alert)
+        return Stored(id=delivery_id, status=status)
 
 
 class FakeDirectory:
@@ -645,7 +662,7 @@ class World:
 def world() -> World:
     uow = FakeUnitOfWork()
     box = new_box()
-    inbox = FakeInbox(uow.store)
+    inbox = FakeInbox(uow.db)
     woken: list[bool] = []
 
     async def load(integration_id: UUID) -> WebhookTarget | None:
@@ -1186,19 +1203,71 @@ async def test_alerts_ready_together_are_published_in_one_transaction_except_los
     assert statuses[ready[1].delivery.dedupe_key] == "received"
 
 
-async def test_an_integration_without_token_publishes_unenriched(world: World) -> None:
+async def test_an_integration_without_token_publishes_on_receipt(world: World) -> None:
     created = (await create(world, secrets=[SECRET_A], token=None)).integration
-    await webhooks.receive_webhook(
+    receipt = await webhooks.receive_webhook(
         world.receiver, incoming(created.id, delivery("incident_triggered"))
     )
-    directory = FakeDirectory()
 
-    assert await drain(world, directory) == ["published"]
-
+    assert receipt.status == "published"
     [alert] = world.alerts
+    assert isinstance(alert, AlertTriggered)
     assert full(alert).enrichment_status == "skipped"
     assert full(alert).creator_email is None
+    assert world.woken == []  # nothing for the worker
+    directory = FakeDirectory()
+    assert await drain(world, directory) == []
     assert directory.calls == []
+    [row] = world.store.deliveries.values()
+    assert (row.status, row.enrichment_status) == ("published", "skipped")
+
+
+async def test_the_alert_published_on_receipt_is_the_one_the_worker_would_build(
+    world: World,
+) -> None:
+    created = (await create(world, secrets=[SECRET_A], token=None)).integration
+    body = delivery("incident_triggered", incident_id=new_incident_id())
+    await webhooks.receive_webhook(
+        world.receiver, incoming(created.id, body, correlation_id="corr-1", query_severity="SEV2")
+    )
+    [on_receipt] = world.alerts
+    [row] = world.store.deliveries.values()
+
+    async def no_settings(integration_id: UUID) -> deliveries.PublishingSettings:
+        return None, {}
+
+    by_worker = await deliveries.prepare_alert(
+        settings_of=no_settings,
+        directory=FakeDirectory(),
+        delivery=_claimed(row),
+        claim_id=uuid.uuid4(),
+        budget_s=1.0,
+    )
+    # Only the time differs: the worker stamps the row's arrival, the receiver its own clock.
+    assert on_receipt.model_dump(exclude={"occurred_at"}) == by_worker.alert.model_dump(
+        exclude={"occurred_at"}
+    )
+    assert full(on_receipt).severity == "SEV2"
+    assert on_receipt.correlation_id == "corr-1"
+
+
+async def test_a_users_acknowledgement_goes_to_the_worker_and_holds_its_incident(
+    world: World,
+) -> None:
+    created = (await create(world, secrets=[SECRET_A], token=None)).integration
+    incident = new_incident_id()
+    statuses = []
+    for name in ("incident_triggered", "incident_acknowledged", "incident_escalated"):
+        body = delivery(name, incident_id=incident)
+        receipt = await webhooks.receive_webhook(world.receiver, incoming(created.id, body))
+        statuses.append(receipt.status)
+
+    # The acknowledgement may be the echo of Fireline's own change, which only the worker
+    # recognises; the escalation after it waits for it rather than overtaking it.
+    assert statuses == ["published", "received", "received"]
+    assert await drain(world) == ["published", "published"]
+    assert [type(a) for a in world.alerts] == [AlertTriggered, AlertAcknowledged, AlertUpdated]
+    assert [getattr(a.payload, "enrichment_status", None) for a in world.alerts] == ["skipped"] * 3
 
 
 async def test_a_token_that_does_not_decrypt_degrades_to_skipped(world: World) -> None:

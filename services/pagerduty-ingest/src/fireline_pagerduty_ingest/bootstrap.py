@@ -39,7 +39,9 @@ PagerDuty integrations and the V3 webhook receiver.
 A delivery is verified (HMAC over the raw body), stored and answered with 202 at once; a
 background worker then looks up emails in PagerDuty's REST API (bounded, cached, degrading to
 "no email" on any failure) and publishes `AlertTriggered` / `AlertAcknowledged` /
-`AlertResolved` on the alerts topic through the outbox, in PagerDuty's order per incident.
+`AlertResolved` on the alerts topic through the outbox, in PagerDuty's order per incident. For
+an integration with no API token and no write-back the receiver stores the alert with the
+delivery, in the same statement.
 """
 
 
@@ -104,7 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.consume(incidents_consumer(uow, wake=dispatcher.wake.set))
 
     targets = CachedTargets(box, lambda integration_id: load_target(uow(), integration_id))
-    writer = DeliveryWriter(lambda: runtime.pool)
+    writer = DeliveryWriter(lambda: runtime.pool, runtime.outbox)
     context = IngestContext(
         uow=uow,
         box=box,
@@ -126,7 +128,11 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.on_stop(close_http)
 
     receiver = WebhookReceiver(
-        targets=targets, inbox=writer, unit_of_work=uow, on_stored=worker.wake
+        targets=targets,
+        inbox=writer,
+        unit_of_work=uow,
+        on_stored=worker.wake,
+        on_published=metrics.enriched,
     )
     app = runtime.build_app(
         title="Fireline pagerduty-ingest",

@@ -11,8 +11,10 @@ from fireline_pagerduty_ingest.domain.delivery import (
     DeliveryStatus,
     FailedAttempt,
     NewDelivery,
+    Stored,
 )
 from fireline_runtime.db import Record
+from fireline_runtime.outbox import NOTIFY_CHANNEL, Row, row_columns
 from fireline_runtime.unit_of_work import PgRepository
 
 _FIRST_SCAN = 256
@@ -61,38 +63,98 @@ _CLAIM = """
     FROM (VALUES (1)) AS one LEFT JOIN claimed ON true
 """
 
+# The receiver's one statement for a batch of deliveries, with the alerts it publishes itself.
+# Each step is a CTE so the whole batch costs one round trip and one commit (autocommitted):
+# - ``decided``: a delivery with an alert row is published now unless an earlier delivery of its
+#   incident is pending (the worker publishes in PagerDuty's order; this one then waits its
+#   turn there). Later deliveries of that incident in the same batch see the same pending row.
+# - ``key_locks``: the outbox's per-key advisory locks (fireline_runtime.outbox), in a fixed
+#   order, before anything is inserted: the alerts' ids then follow their commit order, and a
+#   concurrent batch on another replica waits here rather than deadlocking on a dedupe key.
+# - ``stored``: the deliveries, ids in arrival order (the worker's per-incident order relies on
+#   it); a dedupe key already stored is skipped.
+# - ``published``: the outbox rows of the deliveries stored as published, then one NOTIFY for
+#   the relay, delivered at commit.
+_STORE = """
+    WITH input AS (
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                             $6::text[], $7::text[], $8::bytea[], $9::text[], $10::text[],
+                             $11::text[], $12::text[], $13::text[],
+                             $14::uuid[], $15::text[], $16::text[], $17::text[], $18::bytea[],
+                             $19::text[], $20::text[])
+            WITH ORDINALITY AS t(integration_id, org_id, dedupe_key, event_id, event_type,
+                                 incident_id, status, body, incident_type, severity,
+                                 correlation_id, traceparent, parsed_event,
+                                 alert_event_id, alert_topic, alert_key, alert_type,
+                                 alert_payload, alert_headers, alert_lock, position)
+    ),
+    decided AS MATERIALIZED (
+        SELECT i.*,
+               i.alert_lock IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM deliveries p
+                   WHERE p.org_id = i.org_id AND p.incident_id = i.incident_id
+                     AND p.status = 'received') AS publish_now
+        FROM input i
+    ),
+    key_locks AS (
+        SELECT count(pg_advisory_xact_lock(hashtext(alert_lock))) AS taken
+        FROM (SELECT DISTINCT alert_lock FROM decided WHERE publish_now ORDER BY 1) AS keys
+    ),
+    stored AS (
+        INSERT INTO deliveries (integration_id, org_id, dedupe_key, event_id, event_type,
+                                incident_id, status, body, incident_type, severity,
+                                correlation_id, traceparent, parsed_event, processed_at,
+                                enrichment_status)
+        SELECT integration_id, org_id, dedupe_key, event_id, event_type, incident_id,
+               CASE WHEN publish_now THEN 'published' ELSE status END,
+               body, incident_type, severity, correlation_id, traceparent, parsed_event,
+               CASE WHEN publish_now OR status = 'ignored' THEN now() END,
+               CASE WHEN publish_now THEN 'skipped' END
+        FROM decided, key_locks
+        ORDER BY position
+        ON CONFLICT ON CONSTRAINT deliveries_dedupe DO NOTHING
+        RETURNING id, integration_id, dedupe_key, status
+    ),
+    published AS (
+        INSERT INTO outbox (event_id, topic, kafka_key, event_type, payload, headers)
+        SELECT d.alert_event_id, d.alert_topic, d.alert_key, d.alert_type, d.alert_payload,
+               d.alert_headers::jsonb
+        FROM stored s
+        JOIN decided d ON d.integration_id = s.integration_id
+                      AND d.dedupe_key = s.dedupe_key AND d.publish_now
+        WHERE s.status = 'published'
+        ORDER BY d.position
+        RETURNING 1
+    ),
+    wake AS (SELECT pg_notify($21, '') FROM (SELECT FROM published LIMIT 1) AS any_published)
+    SELECT s.id, s.integration_id, s.dedupe_key, s.status FROM stored s LEFT JOIN wake ON true
+"""
+
 
 class PgDeliveryRepository(PgRepository):
     """Webhook deliveries: the durable record the receiver writes and the worker drains."""
 
-    async def add(self, delivery: NewDelivery) -> int | None:
+    async def add(self, delivery: NewDelivery) -> Stored | None:
         """Store a delivery; None when one with the same dedupe key is already stored."""
         return (await self.add_many([delivery]))[0]
 
-    async def add_many(self, deliveries: Sequence[NewDelivery]) -> list[int | None]:
-        """Store deliveries in one statement, in order; each one's id, or None if a duplicate.
+    async def add_many(
+        self, deliveries: Sequence[NewDelivery], alert_rows: Sequence[Row | None] | None = None
+    ) -> list[Stored | None]:
+        """Store deliveries in one statement, in order; each one as stored, or None if a
+        duplicate. A dedupe key repeated within ``deliveries`` is stored once, for its first
+        occurrence.
 
-        A dedupe key repeated within ``deliveries`` is stored once, for its first occurrence.
+        ``alert_rows`` holds, beside each delivery, the outbox row of its alert when the
+        receiver publishes it (``NewDelivery.alert``), else None. Such a delivery is stored as
+        published with its row in the outbox, in the same statement, unless an earlier delivery
+        of its incident is pending: then it is stored as received, and the worker publishes it
+        after that one. Only the first occurrence of a repeated key may carry a row.
         """
+        rows_beside = [None] * len(deliveries) if alert_rows is None else alert_rows
+        outbox = row_columns(_in_order(deliveries, rows_beside))
         rows = await self._conn.fetch(
-            """
-            INSERT INTO deliveries (integration_id, org_id, dedupe_key, event_id, event_type,
-                                    incident_id, status, body, incident_type, severity,
-                                    correlation_id, traceparent, parsed_event, processed_at)
-            SELECT integration_id, org_id, dedupe_key, event_id, event_type, incident_id, status,
-                   body, incident_type, severity, correlation_id, traceparent, parsed_event,
-                   CASE WHEN status = 'ignored' THEN now() END
-            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                        $7::text[], $8::bytea[], $9::text[], $10::text[], $11::text[],
-                        $12::text[], $13::text[])
-                 WITH ORDINALITY AS t(integration_id, org_id, dedupe_key, event_id, event_type,
-                                      incident_id, status, body, incident_type, severity,
-                                      correlation_id, traceparent, parsed_event, position)
-            -- Ids follow arrival order, which the worker's per-incident ordering relies on.
-            ORDER BY position
-            ON CONFLICT ON CONSTRAINT deliveries_dedupe DO NOTHING
-            RETURNING id, integration_id, dedupe_key
-            """,
+            _STORE,
             [d.integration_id for d in deliveries],
             [d.org_id for d in deliveries],
             [d.dedupe_key for d in deliveries],
@@ -106,8 +168,13 @@ class PgDeliveryRepository(PgRepository):
             [d.correlation_id for d in deliveries],
             [d.traceparent for d in deliveries],
             [d.parsed_event for d in deliveries],
+            *outbox,
+            NOTIFY_CHANNEL,
         )
-        stored = {(row["integration_id"], row["dedupe_key"]): row["id"] for row in rows}
+        stored = {
+            (row["integration_id"], row["dedupe_key"]): Stored(id=row["id"], status=row["status"])
+            for row in rows
+        }
         return [stored.pop((d.integration_id, d.dedupe_key), None) for d in deliveries]
 
     async def status_of(self, *, integration_id: UUID, dedupe_key: str) -> DeliveryStatus | None:
@@ -215,6 +282,27 @@ class PgDeliveryRepository(PgRepository):
         )
         # asyncpg returns the command tag, e.g. "DELETE 42".
         return int(result.rsplit(" ", 1)[-1])
+
+
+def _in_order(
+    deliveries: Sequence[NewDelivery], alert_rows: Sequence[Row | None]
+) -> list[Row | None]:
+    """The alert rows the batch may publish now: none for a repeated dedupe key, nor for a
+    delivery after one of its incident that goes to the worker (the statement cannot see its
+    own rows, so it cannot tell that the worker's is pending)."""
+    rows: list[Row | None] = []
+    seen: set[tuple[UUID, str]] = set()
+    to_worker: set[tuple[UUID, str | None]] = set()
+    for delivery, row in zip(deliveries, alert_rows, strict=True):
+        key = (delivery.integration_id, delivery.dedupe_key)
+        incident = (delivery.org_id, delivery.incident_id)
+        if key in seen or incident in to_worker:
+            row = None
+        seen.add(key)
+        if row is None and delivery.status == "received":
+            to_worker.add(incident)
+        rows.append(row)
+    return rows
 
 
 def _claimed(row: Record) -> ClaimedDelivery:

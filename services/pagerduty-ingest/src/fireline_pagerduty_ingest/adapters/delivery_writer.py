@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 
 import asyncpg
 
+from fireline_contracts import ALERTS
 from fireline_pagerduty_ingest.adapters.deliveries_repository import PgDeliveryRepository
-from fireline_pagerduty_ingest.domain.delivery import NewDelivery
+from fireline_pagerduty_ingest.domain.delivery import NewDelivery, Stored
 from fireline_runtime import tracing
 from fireline_runtime.group_commit import GroupCommit
+from fireline_runtime.outbox import OutboxWriter, Row
 
 MAX_BATCH = 128
 """Rows per statement; bounds one statement's size (bodies are up to 256 KB) and its latency."""
@@ -28,12 +30,20 @@ class DeliveryWriter:
     would add two round trips to every webhook's answer.
     """
 
-    def __init__(self, pool: Callable[[], asyncpg.Pool], *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        outbox: OutboxWriter,
+        *,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self._pool = pool
+        self._outbox = outbox
         self._group = GroupCommit(self._insert, max_batch=max_batch, name="delivery-group-commit")
 
-    async def add(self, delivery: NewDelivery) -> int | None:
-        """Store ``delivery``; its id, or None when its dedupe key is already stored.
+    async def add(self, delivery: NewDelivery) -> Stored | None:
+        """Store ``delivery``, with its alert when it has one (``NewDelivery.alert``); None when
+        its dedupe key is already stored.
 
         Raises what the database raised for it: for the whole batch when the database is
         unreachable, for this delivery alone when only its row was refused. If the caller gives
@@ -43,11 +53,22 @@ class DeliveryWriter:
         if tracing.enabled():
             # Taken here, in the request's task: the batch is written from another task.
             delivery = dataclasses.replace(delivery, traceparent=tracing.traceparent())
-        return await self._group.submit(delivery)
+        if delivery.alert is None:
+            return await self._group.submit((delivery, None))
+        # Also in the request's task: the row carries its correlation id and trace context.
+        row = self._outbox.row(ALERTS, delivery.alert)
+        try:
+            return await self._group.submit((delivery, row))
+        except asyncpg.DataError:
+            # The alert holds something PostgreSQL will not store. The delivery itself is fine:
+            # stored without it, the worker finds the same problem and records it.
+            return await self._group.submit((dataclasses.replace(delivery, alert=None), None))
 
-    async def _insert(self, batch: Sequence[NewDelivery]) -> list[int | None]:
+    async def _insert(self, batch: Sequence[tuple[NewDelivery, Row | None]]) -> list[Stored | None]:
         async with self._pool().acquire() as conn:
-            return await PgDeliveryRepository(conn).add_many(batch)
+            return await PgDeliveryRepository(conn).add_many(
+                [delivery for delivery, _ in batch], [row for _, row in batch]
+            )
 
     async def close(self) -> None:
         """Let the batch in flight finish (its callers are waiting for their answers)."""

@@ -169,6 +169,9 @@ class PgIntegrationRepository(PgRepository):
         row = await self._conn.fetchrow(
             """
             SELECT i.id, i.org_id, i.default_severity, i.default_incident_type,
+                   i.priority_severities,
+                   i.api_token_ciphertext IS NULL AND NOT i.sync_to_pagerduty
+                       AS publishes_on_receipt,
                    COALESCE(array_agg(s.id ORDER BY s.created_at, s.id)
                             FILTER (WHERE s.id IS NOT NULL), '{}') AS secret_ids,
                    COALESCE(array_agg(s.ciphertext ORDER BY s.created_at, s.id)
@@ -191,6 +194,8 @@ class PgIntegrationRepository(PgRepository):
                 SealedSecret(id=secret_id, ciphertext=bytes(blob))
                 for secret_id, blob in zip(row["secret_ids"], row["ciphertexts"], strict=True)
             ),
+            publishes_on_receipt=row["publishes_on_receipt"],
+            priority_severities=row["priority_severities"],
         )
 
     async def credentials(self, integration_id: UUID) -> SealedCredentials | None:

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from fireline_pagerduty_ingest.domain.alert import AlertEventType
+from fireline_pagerduty_ingest.domain.sync import ECHO_EVENT_TYPES
 from fireline_pagerduty_ingest.domain.webhook import Publication, WebhookEvent
 
 MAX_BODY_BYTES = 256 * 1024
@@ -46,10 +48,23 @@ class NewDelivery:
     correlation_id: str | None
     traceparent: str | None = None
     parsed_event: str | None = None
-    """The parsed delivery's stored form (``webhook.stored_form``) when it is to be published."""
+    """The parsed delivery's stored form (``webhook.stored_form``) when the worker is to publish
+    it."""
+    alert: AlertEventType | None = None
+    """The alert to publish with the delivery, in the same statement, unless an earlier delivery
+    of its incident is still pending (then the worker publishes it, in its turn)."""
 
     def __repr__(self) -> str:
         return f"NewDelivery(integration={self.integration_id}, key={self.dedupe_key!r})"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A delivery as it was stored: its id, and its status (``published`` when its alert went
+    out with it)."""
+
+    id: int
+    status: DeliveryStatus
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,18 @@ def initial_status(event: WebhookEvent) -> DeliveryStatus:
     if event.publication is Publication.NONE:
         return "ignored"
     return "received"
+
+
+def needs_worker(event: WebhookEvent) -> bool:
+    """Whether the worker must publish ``event`` even for an integration that publishes on
+    receipt: a status change or a note by a user may be the echo of Fireline's own change
+    (``domain.sync``), which only the worker recognises. An integration's write-back can be
+    turned off while its last changes' echoes are still on their way."""
+    return (
+        event.event_type in ECHO_EVENT_TYPES
+        and event.agent is not None
+        and event.agent.type == "user_reference"
+    )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,11 @@ class WebhookTarget:
     default_severity: str | None
     default_incident_type: str | None
     secrets: tuple[SealedSecret, ...]
+    publishes_on_receipt: bool = False
+    """No API token and no write-back: its alerts need no PagerDuty lookup and no echo check,
+    so the receiver can publish them in the statement that stores their deliveries."""
+    priority_severities: Mapping[str, str] = field(default_factory=dict)
+    """The priority → severity map, for the alerts the receiver publishes."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Protocol
 from uuid import UUID
 
-from fireline_pagerduty_ingest.domain.delivery import NewDelivery
+from fireline_pagerduty_ingest.domain.delivery import NewDelivery, Stored
 from fireline_pagerduty_ingest.domain.enrichment import ApiCredentials, OnCallEntry
 from fireline_pagerduty_ingest.domain.sync import CallResult
 from fireline_pagerduty_ingest.domain.target import OpenTarget
@@ -24,8 +24,9 @@ class WebhookTargets(Protocol):
 class DeliveryInbox(Protocol):
     """Stores verified deliveries durably (``DeliveryWriter``, which batches concurrent ones)."""
 
-    async def add(self, delivery: NewDelivery) -> int | None:
-        """Store ``delivery``; its id, or None when its dedupe key is already stored."""
+    async def add(self, delivery: NewDelivery) -> Stored | None:
+        """Store ``delivery`` (and publish its ``alert``, when it has one and no earlier delivery
+        of its incident is pending); None when its dedupe key is already stored."""
 
 
 class EmailDirectory(Protocol):

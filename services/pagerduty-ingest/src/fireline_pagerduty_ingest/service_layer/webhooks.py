@@ -6,15 +6,19 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
-from fireline_pagerduty_ingest.domain.classification import classify
+from fireline_pagerduty_ingest.domain.alert import AlertEventType, build_alert
+from fireline_pagerduty_ingest.domain.classification import Classification, classify
 from fireline_pagerduty_ingest.domain.delivery import (
     NewDelivery,
     Receipt,
     dedupe_key,
     initial_status,
+    needs_worker,
 )
+from fireline_pagerduty_ingest.domain.enrichment import SKIPPED
 from fireline_pagerduty_ingest.domain.errors import (
     IntegrationNotFound,
     InvalidSignature,
@@ -23,7 +27,7 @@ from fireline_pagerduty_ingest.domain.errors import (
 )
 from fireline_pagerduty_ingest.domain.signature import verify
 from fireline_pagerduty_ingest.domain.target import WebhookTarget
-from fireline_pagerduty_ingest.domain.webhook import parse_delivery, stored_form
+from fireline_pagerduty_ingest.domain.webhook import WebhookEvent, parse_delivery, stored_form
 from fireline_pagerduty_ingest.service_layer.ports import DeliveryInbox, WebhookTargets
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_runtime.db import TRANSIENT_DB_ERRORS
@@ -46,6 +50,8 @@ class WebhookReceiver:
     """Only for a duplicate: reading the status the first copy was stored with."""
     on_stored: Callable[[], None]
     """Wakes the enrichment worker after a delivery it has to publish was stored."""
+    on_published: Callable[[str], None] = lambda enrichment_status: None
+    """Counts an alert published on receipt, by its enrichment status (as the worker does)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,11 @@ async def load_target(uow: UnitOfWork, integration_id: UUID) -> WebhookTarget | 
 async def receive_webhook(receiver: WebhookReceiver, webhook: IncomingWebhook) -> Receipt:
     """Verify, parse and store one delivery; wakes the enrichment worker when it has work.
 
+    A delivery of an integration that publishes on receipt (``WebhookTarget``) is stored with
+    its alert, in one statement: nothing in it waits for PagerDuty, and the worker's claim,
+    publication and hop are saved. It still goes to the worker when an earlier delivery of its
+    incident is pending there (the alerts keep PagerDuty's order), or when it may be an echo.
+
     Raises, in the order PagerDuty's retry rules need: IntegrationNotFound, InvalidSignature,
     MalformedDelivery / InvalidWebhookQuery, StorageUnavailable. It never calls PagerDuty.
     """
@@ -82,7 +93,8 @@ async def receive_webhook(receiver: WebhookReceiver, webhook: IncomingWebhook) -
         async with asyncio.timeout(STORE_DEADLINE_S):
             target = await _verified_target(receiver.targets, target_id, webhook)
             delivery = _new_delivery(target, webhook)
-            if await receiver.inbox.add(delivery) is None:
+            stored = await receiver.inbox.add(delivery)
+            if stored is None:
                 return await _duplicate(receiver, delivery)
     except TRANSIENT_DB_ERRORS as exc:
         log.warning(
@@ -97,12 +109,14 @@ async def receive_webhook(receiver: WebhookReceiver, webhook: IncomingWebhook) -
             "integration_id": str(delivery.integration_id),
             "delivery_id": delivery.dedupe_key,
             "event_type": delivery.event_type,
-            "status": delivery.status,
+            "status": stored.status,
         },
     )
-    if delivery.status == "received":
+    if stored.status == "received":
         receiver.on_stored()
-    return Receipt(delivery_id=delivery.dedupe_key, duplicate=False, status=delivery.status)
+    elif stored.status == "published":
+        receiver.on_published(SKIPPED.status)
+    return Receipt(delivery_id=delivery.dedupe_key, duplicate=False, status=stored.status)
 
 
 def _target_id(integration_id: str) -> UUID:
@@ -136,10 +150,16 @@ def _new_delivery(target: WebhookTarget, webhook: IncomingWebhook) -> NewDeliver
         default_severity=target.default_severity,
     )
     status = initial_status(event)
+    key = dedupe_key(webhook.webhook_id, event)
+    alert = (
+        _alert_on_receipt(target, webhook, event, classification, key)
+        if status == "received"
+        else None
+    )
     return NewDelivery(
         integration_id=target.id,
         org_id=target.org_id,
-        dedupe_key=dedupe_key(webhook.webhook_id, event),
+        dedupe_key=key,
         event_id=event.id,
         event_type=event.event_type,
         incident_id=event.incident.id if event.incident is not None else None,
@@ -149,9 +169,40 @@ def _new_delivery(target: WebhookTarget, webhook: IncomingWebhook) -> NewDeliver
         severity=classification.severity,
         correlation_id=webhook.correlation_id,
         # Stored with the body, before the 202: the worker reads the event back instead of
-        # parsing the body again. An ignored delivery is never published, so it needs none.
-        parsed_event=stored_form(event) if status == "received" else None,
+        # parsing the body again. An ignored delivery is never published, so it needs none, and
+        # one published on receipt rarely goes to the worker (it parses the body then).
+        parsed_event=stored_form(event) if status == "received" and alert is None else None,
+        alert=alert,
     )
+
+
+def _alert_on_receipt(
+    target: WebhookTarget,
+    webhook: IncomingWebhook,
+    event: WebhookEvent,
+    classification: Classification,
+    key: str,
+) -> AlertEventType | None:
+    """The alert of a delivery to publish, when the receiver may publish it: built as the worker
+    would, with enrichment skipped (the integration has no API token)."""
+    if not target.publishes_on_receipt or needs_worker(event):
+        return None
+    try:
+        return build_alert(
+            event,
+            org_id=target.org_id,
+            integration_id=target.id,
+            dedupe_key=key,
+            classification=classification,
+            enrichment=SKIPPED,
+            correlation_id=webhook.correlation_id,
+            received_at=datetime.now(UTC),
+            priority_severities=target.priority_severities,
+        )
+    except ValueError:
+        # Content that cannot become an alert: the worker records why and fails it, as for any
+        # other integration's delivery.
+        return None
 
 
 async def _duplicate(receiver: WebhookReceiver, delivery: NewDelivery) -> Receipt:
