@@ -18,7 +18,8 @@ from fireline_contracts import KEYS, KeyRenamed
 from fireline_contracts.keys import KeyRenamedPayload
 from fireline_runtime.db import create_pool
 from fireline_runtime.migrations import apply, runtime_migrations
-from fireline_runtime.outbox import NOTIFY_CHANNEL, OutboxWriter, deferred_wake
+from fireline_runtime.outbox import NOTIFY_CHANNEL, OutboxRelay, OutboxWriter, deferred_wake
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +95,72 @@ async def test_a_deferred_burst_wakes_the_relay_once_after_its_rows_committed(
         assert await wakes.settle() == 2
     finally:
         await listener.close()
+
+
+class _Batch:
+    """A record batch that takes every record (the relay only appends and sends)."""
+
+    def append(self, **_: object) -> object:
+        return object()
+
+
+class _Sender:
+    """A broker that acknowledges every batch at once, on one partition."""
+
+    async def send_and_wait(self, topic: str, **_: object) -> None:
+        return None
+
+    def create_batch(self) -> _Batch:
+        return _Batch()
+
+    async def send_batch(
+        self, batch: object, topic: str, *, partition: int
+    ) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+
+async def test_while_rows_keep_coming_the_relay_lets_them_gather_between_passes(
+    database: str, pool: asyncpg.Pool
+) -> None:
+    passes: list[int] = []
+    first_pass = asyncio.Event()
+
+    def published(sent: int) -> None:
+        passes.append(sent)
+        first_pass.set()
+
+    async def sender() -> _Sender:
+        return _Sender()
+
+    outbox = OutboxWriter()
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.insert(conn, [outbox.row(KEYS, renamed()) for _ in range(3)])
+    # Polling would find the rows too: a long poll leaves the wakes alone to start the passes.
+    relay = OutboxRelay(
+        dsn=database,
+        pool=pool,
+        sender_factory=sender,
+        poll_interval_s=30.0,
+        linger_s=1.0,
+        on_published=published,
+    )
+    relay.start()
+    try:
+        await asyncio.wait_for(first_pass.wait(), 10)
+        # Two rows, each its own transaction and wake, while the relay lingers after a pass that
+        # sent three: they leave together in the next pass, not one pass each.
+        await write(pool, outbox)
+        await write(pool, outbox)
+
+        async def all_sent() -> bool:
+            return sum(passes) == 5
+
+        assert await wait_for(all_sent, timeout=10)
+        assert passes == [3, 2]
+    finally:
+        await relay.stop()

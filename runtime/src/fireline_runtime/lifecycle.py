@@ -138,6 +138,7 @@ class Lifecycle:
             poll_interval_s=s.outbox_poll_interval_s,
             on_published=self._metrics.outbox_published.inc,
             retention_s=s.outbox_retention_s,
+            linger_s=s.outbox_linger_s,
         )
         for step in self._on_start:
             await step()

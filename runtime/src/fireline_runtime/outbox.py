@@ -162,6 +162,46 @@ async def _insert_many(conn: Connection, rows: list[Row]) -> None:
         await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
+class RelayWaker:
+    """Wakes the database's active relay after rows were committed without a NOTIFY of their own
+    (a statement that writes rows for many requests at once: ingest's receiver).
+
+    A NOTIFY is not free: PostgreSQL serialises the commits of notifying transactions, and each
+    notification costs every listening connection of the database a transaction to read it
+    (the relay's, the caches'). When this process's relay is the active one it is woken in
+    process, for nothing; otherwise one NOTIFY is in flight at a time, and the wakes asked for
+    meanwhile are folded into one more after it, so none is lost and a burst sends few.
+    """
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], relay: Callable[[], OutboxRelay | None]):
+        self._pool = pool
+        self._relay = relay
+        self._sending: asyncio.Task[None] | None = None
+        self._again = False
+
+    def wake(self) -> None:
+        relay = self._relay()
+        if relay is not None and relay.active:
+            relay.wake()
+        elif self._sending is None:
+            self._sending = asyncio.create_task(self._notify(), name="outbox-relay-wake")
+        else:
+            self._again = True
+
+    async def _notify(self) -> None:
+        try:
+            while True:
+                self._again = False
+                # Lost only with the database (the relay's poll then finds the rows).
+                with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+                    async with self._pool().acquire() as conn:
+                        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+                if not self._again:
+                    return
+        finally:
+            self._sending = None
+
+
 class OutboxWriter:
     """Adds events to the outbox on the caller's open transaction."""
 
@@ -250,7 +290,10 @@ class OutboxRelay:
         batch_size: int = 500,
         on_published: OnPublished | None = None,
         retention_s: float = 7 * 24 * 3600,
+        linger_s: float = 0.0,
     ) -> None:
+        """``linger_s``: after a pass that sent more than one row, the next pass starts no sooner
+        than this after it began (see ``_loop``)."""
         self._dsn = dsn
         self._pool = pool
         self._sender_factory = sender_factory
@@ -260,6 +303,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._on_published = on_published
         self._retention_s = retention_s
+        self._linger_s = linger_s
         # Kept for a while, a row is updated once it is acknowledged; with no retention it is
         # deleted instead. The update is the dearer write: ``published_at`` is in the unsent
         # index's predicate, so the update is never HOT and writes a new row version and a new
@@ -364,12 +408,20 @@ class OutboxRelay:
             await listener.fetchval("SELECT 1")
             await self._prune()
             stopping = self._stopping
+            started = time.monotonic()
             sent, failed = await self.publish_once()
             if stopping and (failed or sent == 0):
                 return
             if failed:
                 await self._sleep(min(self._poll_interval_s * 2, 5.0))
             elif sent < self._batch_size:
+                if sent > 1 and not self._stopping:
+                    # Rows are arriving faster than passes: let more gather (wakes meanwhile
+                    # are kept, not lost). Every pass costs a SELECT, a mark, a produce request
+                    # per partition and, downstream, a fetch and a transaction per consumer, so
+                    # a burst's rows are cheaper in fewer, larger passes; a lone row still goes
+                    # at once, and one pass of a backlog (a full batch) is followed at once.
+                    await asyncio.sleep(max(0.0, started + self._linger_s - time.monotonic()))
                 await self._sleep(self._poll_interval_s)
 
     async def _prune(self) -> None:

@@ -79,6 +79,14 @@ class ServiceSettings(KafkaClientSettings):
     outbox_poll_interval_s: float = Field(
         default=1.0, gt=0, description="Relay poll period when no NOTIFY arrives."
     )
+    outbox_linger_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=1.0,
+        description="While rows arrive faster than the relay's passes (a pass sent more than "
+        "one), the next pass starts no sooner than this after the last one began, so a burst "
+        "leaves in fewer, larger batches. A lone row is never held.",
+    )
     outbox_retention_s: float = Field(
         default=7 * 24 * 3600,
         ge=0,

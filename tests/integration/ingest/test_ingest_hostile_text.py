@@ -114,7 +114,7 @@ async def test_a_batch_the_database_refuses_is_written_row_by_row(
             correlation_id=None,
         )
 
-    writer = DeliveryWriter(lambda: svc.runtime.pool, svc.runtime.outbox)
+    writer = DeliveryWriter(lambda: svc.runtime.pool, svc.runtime.outbox, wake_relay=lambda: None)
     good = [new(f"good-{n}") for n in range(30)]
     # Past the receiver's normalisation nothing like this reaches the writer; here it stands for
     # any row PostgreSQL refuses.

@@ -7,6 +7,7 @@ must not change: one alert per delivery, and each PagerDuty incident's alerts in
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -22,10 +23,12 @@ from fireline_pagerduty_ingest.domain.classification import Classification
 from fireline_pagerduty_ingest.domain.delivery import NewDelivery
 from fireline_pagerduty_ingest.domain.enrichment import SKIPPED
 from fireline_pagerduty_ingest.domain.webhook import parse_delivery
-from fireline_runtime.outbox import OutboxWriter, Row
+from fireline_runtime.db import create_pool
+from fireline_runtime.outbox import NOTIFY_CHANNEL, OutboxWriter, RelayWaker, Row
 from integration.ingest.ingest_harness import IngestApp
 from support.pagerduty_fixtures import delivery, new_incident_id, signed
 from support.token_issuer import TokenIssuer
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -222,7 +225,12 @@ async def test_an_alert_postgresql_refuses_leaves_its_delivery_to_the_worker(
         alert=alert,
     )
 
-    stored = await DeliveryWriter(lambda: svc.runtime.pool, svc.runtime.outbox).add(new)
+    wakes: list[bool] = []
+    writer = DeliveryWriter(
+        lambda: svc.runtime.pool, svc.runtime.outbox, wake_relay=lambda: wakes.append(True)
+    )
+
+    stored = await writer.add(new)
 
     assert stored is not None
     assert stored.status == "received"
@@ -231,3 +239,42 @@ async def test_an_alert_postgresql_refuses_leaves_its_delivery_to_the_worker(
             "SELECT count(*) FROM outbox WHERE event_id = $1", alert.event_id
         )
     assert queued == 0
+    assert wakes == []
+
+
+async def test_a_batch_that_publishes_wakes_the_relay_once_and_one_that_does_not_stays_quiet(
+    database: str, batches: Batches
+) -> None:
+    # No relay in this process: the wake is a NOTIFY, as for a replica whose relay stands by.
+    pool = await create_pool(database)
+    wakes: list[str] = []
+    listener = await asyncpg.connect(database)
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: wakes.append(args[3]))
+    writer = DeliveryWriter(
+        lambda: pool, batches.outbox, wake_relay=RelayWaker(lambda: pool, lambda: None).wake
+    )
+
+    async def settled() -> list[str]:
+        """The wakes so far: a marker sent after them arrives after them (commit order)."""
+        marker = f"marker-{uuid.uuid4().hex}"
+        await batches.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, marker)
+
+        async def arrived() -> bool:
+            return marker in wakes
+
+        assert await wait_for(arrived, timeout=10)
+        return [w for w in wakes if not w.startswith("marker-")]
+
+    try:
+        incident = new_incident_id()
+        published = await writer.add(batches.new(incident)[0])
+        assert published is not None
+        assert published.status == "published"
+        assert await settled() == [""]
+
+        to_worker, _ = batches.new(incident)
+        await writer.add(dataclasses.replace(to_worker, alert=None))
+        assert await settled() == [""], "nothing published, nothing to wake for"
+    finally:
+        await listener.close()
+        await pool.close()

@@ -25,7 +25,7 @@ from fireline_pagerduty_ingest.service_layer.context import IngestContext
 from fireline_pagerduty_ingest.service_layer.sync import SyncDispatcher, SyncDispatchSettings
 from fireline_pagerduty_ingest.service_layer.unit_of_work import UnitOfWork
 from fireline_pagerduty_ingest.service_layer.webhooks import WebhookReceiver, load_target
-from fireline_runtime.outbox import deferred_wake
+from fireline_runtime.outbox import RelayWaker, deferred_wake
 from fireline_runtime.secret_box import SecretBox
 from fireline_runtime.service import ServiceRuntime
 from fireline_runtime.token_guard import enable_bearer_auth
@@ -106,7 +106,11 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.consume(incidents_consumer(uow, wake=dispatcher.wake.set))
 
     targets = CachedTargets(box, lambda integration_id: load_target(uow(), integration_id))
-    writer = DeliveryWriter(lambda: runtime.pool, runtime.outbox)
+    writer = DeliveryWriter(
+        lambda: runtime.pool,
+        runtime.outbox,
+        wake_relay=RelayWaker(lambda: runtime.pool, lambda: runtime.relay).wake,
+    )
     context = IngestContext(
         uow=uow,
         box=box,

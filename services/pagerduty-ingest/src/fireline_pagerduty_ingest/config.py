@@ -12,6 +12,15 @@ from fireline_runtime.settings import ServiceSettings, TokenSettings
 
 class Settings(ServiceSettings, TokenSettings):
     http_port: int = Field(default=8004, description="HTTP port.")
+    outbox_linger_s: float = Field(
+        default=0.02,
+        ge=0,
+        le=1.0,
+        description="While alerts arrive faster than the relay's passes, the next pass starts no "
+        "sooner than this after the last one began. The receiver publishes most alerts itself, a "
+        "few per INSERT; without this a burst left in passes of a few rows, each paid for again "
+        "by every consumer downstream (BENCHMARKS.md).",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8004",
         description="Public base URL of this service; webhook URLs shown to users start with it.",

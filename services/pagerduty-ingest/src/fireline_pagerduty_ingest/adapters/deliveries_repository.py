@@ -14,7 +14,7 @@ from fireline_pagerduty_ingest.domain.delivery import (
     Stored,
 )
 from fireline_runtime.db import Record
-from fireline_runtime.outbox import NOTIFY_CHANNEL, Row, row_columns
+from fireline_runtime.outbox import Row, row_columns
 from fireline_runtime.unit_of_work import PgRepository
 
 _FIRST_SCAN = 256
@@ -73,8 +73,9 @@ _CLAIM = """
 #   concurrent batch on another replica waits here rather than deadlocking on a dedupe key.
 # - ``stored``: the deliveries, ids in arrival order (the worker's per-incident order relies on
 #   it); a dedupe key already stored is skipped.
-# - ``published``: the outbox rows of the deliveries stored as published, then one NOTIFY for
-#   the relay, delivered at commit.
+# - ``published``: the outbox rows of the deliveries stored as published. The relay is woken
+#   by the writer after the commit (``fireline_runtime.outbox.RelayWaker``), not by a NOTIFY
+#   here: one per batch cost every listening connection a transaction.
 _STORE = """
     WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
@@ -124,10 +125,8 @@ _STORE = """
                       AND d.dedupe_key = s.dedupe_key AND d.publish_now
         WHERE s.status = 'published'
         ORDER BY d.position
-        RETURNING 1
-    ),
-    wake AS (SELECT pg_notify($21, '') FROM (SELECT FROM published LIMIT 1) AS any_published)
-    SELECT s.id, s.integration_id, s.dedupe_key, s.status FROM stored s LEFT JOIN wake ON true
+    )
+    SELECT s.id, s.integration_id, s.dedupe_key, s.status FROM stored s
 """
 
 
@@ -149,7 +148,8 @@ class PgDeliveryRepository(PgRepository):
         receiver publishes it (``NewDelivery.alert``), else None. Such a delivery is stored as
         published with its row in the outbox, in the same statement, unless an earlier delivery
         of its incident is pending: then it is stored as received, and the worker publishes it
-        after that one. Only the first occurrence of a repeated key may carry a row.
+        after that one. Only the first occurrence of a repeated key may carry a row. The caller
+        wakes the relay when some were published.
         """
         rows_beside = [None] * len(deliveries) if alert_rows is None else alert_rows
         outbox = row_columns(_in_order(deliveries, rows_beside))
@@ -169,7 +169,6 @@ class PgDeliveryRepository(PgRepository):
             [d.traceparent for d in deliveries],
             [d.parsed_event for d in deliveries],
             *outbox,
-            NOTIFY_CHANNEL,
         )
         stored = {
             (row["integration_id"], row["dedupe_key"]): Stored(id=row["id"], status=row["status"])

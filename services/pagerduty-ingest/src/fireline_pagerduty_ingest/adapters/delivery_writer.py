@@ -35,10 +35,14 @@ class DeliveryWriter:
         pool: Callable[[], asyncpg.Pool],
         outbox: OutboxWriter,
         *,
+        wake_relay: Callable[[], None],
         max_batch: int = MAX_BATCH,
     ) -> None:
+        """``outbox`` makes the rows of the alerts published with their deliveries, and
+        ``wake_relay`` is called once a batch that published some has committed."""
         self._pool = pool
         self._outbox = outbox
+        self._wake_relay = wake_relay
         self._group = GroupCommit(self._insert, max_batch=max_batch, name="delivery-group-commit")
 
     async def add(self, delivery: NewDelivery) -> Stored | None:
@@ -66,9 +70,12 @@ class DeliveryWriter:
 
     async def _insert(self, batch: Sequence[tuple[NewDelivery, Row | None]]) -> list[Stored | None]:
         async with self._pool().acquire() as conn:
-            return await PgDeliveryRepository(conn).add_many(
+            stored = await PgDeliveryRepository(conn).add_many(
                 [delivery for delivery, _ in batch], [row for _, row in batch]
             )
+        if any(s is not None and s.status == "published" for s in stored):
+            self._wake_relay()
+        return stored
 
     async def close(self) -> None:
         """Let the batch in flight finish (its callers are waiting for their answers)."""

@@ -262,5 +262,7 @@ class WebhookReceipt(BaseModel):
     delivery_id: str = Field(description="The dedupe key: X-Webhook-Id, else event.id.")
     recorded_as: Literal["received", "published", "ignored", "failed"] = Field(
         description="`received`: will be published on the alerts topic (every event about an "
-        "incident); `ignored`: recorded only (pings, service events, types without an incident)."
+        "incident); `published`: its alert was stored with it and goes out now (an integration "
+        "with no API token and no write-back); `ignored`: recorded only (pings, service events, "
+        "types without an incident)."
     )
