@@ -164,3 +164,47 @@ async def test_while_rows_keep_coming_the_relay_lets_them_gather_between_passes(
         assert passes == [3, 2]
     finally:
         await relay.stop()
+
+
+async def test_after_a_burst_sized_pass_the_relay_lingers_longer(
+    database: str, pool: asyncpg.Pool
+) -> None:
+    """A pass of 16 rows or more is a burst: the next pass waits three lingers, not one, so the
+    rows written in between leave in one pass (one produce request, one fetch downstream)."""
+    passes: list[int] = []
+    first_pass = asyncio.Event()
+
+    def published(sent: int) -> None:
+        passes.append(sent)
+        first_pass.set()
+
+    async def sender() -> _Sender:
+        return _Sender()
+
+    outbox = OutboxWriter()
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.insert(conn, [outbox.row(KEYS, renamed()) for _ in range(16)])
+    relay = OutboxRelay(
+        dsn=database,
+        pool=pool,
+        sender_factory=sender,
+        poll_interval_s=30.0,
+        linger_s=0.5,
+        on_published=published,
+    )
+    relay.start()
+    try:
+        await asyncio.wait_for(first_pass.wait(), 10)
+        await write(pool, outbox)
+        # Past one linger (0.5 s), where a pass of fewer rows would have sent this row alone,
+        # and well inside three (1.5 s).
+        await asyncio.sleep(0.8)
+        await write(pool, outbox)
+
+        async def all_sent() -> bool:
+            return sum(passes) == 18
+
+        assert await wait_for(all_sent, timeout=10)
+        assert passes == [16, 2]
+    finally:
+        await relay.stop()

@@ -62,6 +62,11 @@ def key_for_partition(partition: int, partitions: int, stem: str) -> str:
 
 NOTIFY_CHANNEL = "fireline_outbox"
 _RELAY_LOCK_KEY = 0x52454C41  # "RELA": one active relay per database
+# A pass this large under the linger means rows are arriving at 16 per linger or faster (800/s at
+# ingest's 20 ms): a burst, where CPU, not latency, limits what gets through. The next pass then
+# lingers three times as long (see ``OutboxRelay._loop``).
+_BURST_PASS_ROWS = 16
+_BURST_LINGER_FACTOR = 3
 
 
 # Set inside deferred_wake: the writes of its block record that a wake is due instead of sending it.
@@ -293,7 +298,7 @@ class OutboxRelay:
         linger_s: float = 0.0,
     ) -> None:
         """``linger_s``: after a pass that sent more than one row, the next pass starts no sooner
-        than this after it began (see ``_loop``)."""
+        than this after it began, three times this after a burst-sized pass (see ``_loop``)."""
         self._dsn = dsn
         self._pool = pool
         self._sender_factory = sender_factory
@@ -421,7 +426,10 @@ class OutboxRelay:
                     # per partition and, downstream, a fetch and a transaction per consumer, so
                     # a burst's rows are cheaper in fewer, larger passes; a lone row still goes
                     # at once, and one pass of a backlog (a full batch) is followed at once.
-                    await asyncio.sleep(max(0.0, started + self._linger_s - time.monotonic()))
+                    linger = self._linger_s
+                    if sent >= _BURST_PASS_ROWS:
+                        linger *= _BURST_LINGER_FACTOR
+                    await asyncio.sleep(max(0.0, started + linger - time.monotonic()))
                 await self._sleep(self._poll_interval_s)
 
     async def _prune(self) -> None:

@@ -84,8 +84,9 @@ class ServiceSettings(KafkaClientSettings):
         ge=0,
         le=1.0,
         description="While rows arrive faster than the relay's passes (a pass sent more than "
-        "one), the next pass starts no sooner than this after the last one began, so a burst "
-        "leaves in fewer, larger batches. A lone row is never held.",
+        "one), the next pass starts no sooner than this after the last one began, and three "
+        "times this after a pass of 16 rows or more (a burst), so a burst leaves in fewer, "
+        "larger batches. A lone row is never held.",
     )
     outbox_retention_s: float = Field(
         default=7 * 24 * 3600,

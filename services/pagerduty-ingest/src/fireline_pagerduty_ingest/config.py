@@ -17,9 +17,10 @@ class Settings(ServiceSettings, TokenSettings):
         ge=0,
         le=1.0,
         description="While alerts arrive faster than the relay's passes, the next pass starts no "
-        "sooner than this after the last one began. The receiver publishes most alerts itself, a "
-        "few per INSERT; without this a burst left in passes of a few rows, each paid for again "
-        "by every consumer downstream (BENCHMARKS.md).",
+        "sooner than this after the last one began (three times this after a pass of 16 or "
+        "more). The receiver publishes most alerts itself, a few per INSERT; without this a "
+        "burst left in passes of a few rows, each paid for again by every consumer downstream "
+        "(BENCHMARKS.md).",
     )
     public_url: str = Field(
         default="http://127.0.0.1:8004",
