@@ -208,3 +208,38 @@ async def test_after_a_burst_sized_pass_the_relay_lingers_longer(
         assert passes == [16, 2]
     finally:
         await relay.stop()
+
+
+async def test_stopping_during_a_linger_still_publishes_what_was_written_before(
+    database: str, pool: asyncpg.Pool
+) -> None:
+    """A shutdown does not wait out the linger: its last pass sends the rows written meanwhile,
+    well within the time it allows itself (here the linger is longer than that time)."""
+    passes: list[int] = []
+    first_pass = asyncio.Event()
+
+    def published(sent: int) -> None:
+        passes.append(sent)
+        first_pass.set()
+
+    async def sender() -> _Sender:
+        return _Sender()
+
+    outbox = OutboxWriter()
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.insert(conn, [outbox.row(KEYS, renamed()) for _ in range(3)])
+    relay = OutboxRelay(
+        dsn=database,
+        pool=pool,
+        sender_factory=sender,
+        poll_interval_s=30.0,
+        linger_s=60.0,
+        on_published=published,
+    )
+    relay.start()
+    await asyncio.wait_for(first_pass.wait(), 10)
+    await write(pool, outbox)  # while the relay lingers after a pass of three
+
+    await relay.stop(flush_timeout_s=5.0)
+
+    assert passes == [3, 1]

@@ -13,8 +13,10 @@ consumers dedupe by ``event_id``.
 Waking the relay: each write NOTIFYs, delivered at commit. PostgreSQL serialises the commits of
 every transaction that notified, cluster-wide (a lock on the notification queue, held through the
 WAL flush), so code that writes many transactions in a burst wraps them in :func:`deferred_wake`
-and sends one NOTIFY after they committed. A wake that is lost (a crash in between) costs only
-latency: the relay also polls.
+and sends one NOTIFY after they committed. A statement that writes the rows of many requests at
+once (ingest's receiver) sends none and wakes the relay after its commit through a
+:class:`RelayWaker`. A wake that is lost (a crash in between) costs only latency: the relay also
+polls.
 """
 
 from __future__ import annotations
@@ -151,8 +153,8 @@ def row_columns(rows: Sequence[Row | None]) -> list[list[Any]]:
     """``rows`` as the seven arrays a set-based INSERT takes: event ids, topics, Kafka keys,
     event types, payloads, headers (JSON text) and the keys' lock names; a None row is NULL in
     each. A statement that writes its own rows together with their events (ingest's receiver)
-    inserts these under the rules above: each key's advisory lock before its rows, ids in the
-    rows' order, and a NOTIFY."""
+    inserts these under the rules above: each key's advisory lock before its rows and ids in the
+    rows' order; it wakes the relay after its commit (``RelayWaker``)."""
     columns: list[list[Any]] = [[] for _ in range(7)]
     for row in rows:
         for column, value in zip(columns, row or (None,) * 7, strict=True):
@@ -176,9 +178,15 @@ class RelayWaker:
     (the relay's, the caches'). When this process's relay is the active one it is woken in
     process, for nothing; otherwise one NOTIFY is in flight at a time, and the wakes asked for
     meanwhile are folded into one more after it, so none is lost and a burst sends few.
+
+    ``relay.active`` may be stale for a moment when this relay's lock connection has just died:
+    the wake then goes to a relay that stands down, and the replica that takes over finds the
+    rows at its first pass or poll (latency only, never a lost row).
     """
 
-    def __init__(self, pool: Callable[[], asyncpg.Pool], relay: Callable[[], OutboxRelay | None]):
+    def __init__(
+        self, pool: Callable[[], asyncpg.Pool], relay: Callable[[], OutboxRelay | None]
+    ) -> None:
         self._pool = pool
         self._relay = relay
         self._sending: asyncio.Task[None] | None = None
@@ -237,7 +245,13 @@ class OutboxWriter:
         signer = self._signers.get(spec.name)
         if signer is not None:
             headers[HEADER] = signer.header(spec, value)
-        return [event.event_id, topic, key, event.event_type, value, headers, f"{topic}\n{key}"]
+        return [event.event_id, topic, key, event.event_type, value, headers, self.lock(spec, key)]
+
+    def lock(self, spec: TopicSpec, key: str) -> str:
+        """The name of the advisory lock a row of ``spec`` with Kafka key ``key`` is inserted
+        under: a statement that must serialise with those inserts (ingest's receiver, for a
+        delivery it leaves to the worker) takes the same one."""
+        return f"{topic_name(spec, self._prefix)}\n{key}"
 
     async def add(self, conn: Connection, spec: TopicSpec, event: EventEnvelope) -> None:
         await self.insert(conn, [self.row(spec, event)])
@@ -321,6 +335,7 @@ class OutboxRelay:
         self._last_prune = -math.inf  # never: not 0.0, a time on the monotonic clock
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stop_asked = asyncio.Event()  # ends a linger early; wakes cannot (they are kept)
         self._task: asyncio.Task[None] | None = None
         self.broker_ok = False
         self.last_error: str | None = None
@@ -338,6 +353,7 @@ class OutboxRelay:
         if self._task is None:
             return
         self._stopping = True
+        self._stop_asked.set()
         self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=flush_timeout_s)
@@ -424,12 +440,17 @@ class OutboxRelay:
                     # Rows are arriving faster than passes: let more gather (wakes meanwhile
                     # are kept, not lost). Every pass costs a SELECT, a mark, a produce request
                     # per partition and, downstream, a fetch and a transaction per consumer, so
-                    # a burst's rows are cheaper in fewer, larger passes; a lone row still goes
-                    # at once, and one pass of a backlog (a full batch) is followed at once.
+                    # a burst's rows are cheaper in fewer, larger passes. A pass of one row (a
+                    # quiet stream) and one of a backlog (a full batch) are followed at once; a
+                    # row that comes just after a larger pass waits out the rest of its linger.
                     linger = self._linger_s
                     if sent >= _BURST_PASS_ROWS:
                         linger *= _BURST_LINGER_FACTOR
-                    await asyncio.sleep(max(0.0, started + linger - time.monotonic()))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._stop_asked.wait(),
+                            max(0.0, started + linger - time.monotonic()),
+                        )
                 await self._sleep(self._poll_interval_s)
 
     async def _prune(self) -> None:

@@ -86,7 +86,7 @@ class ServiceSettings(KafkaClientSettings):
         description="While rows arrive faster than the relay's passes (a pass sent more than "
         "one), the next pass starts no sooner than this after the last one began, and three "
         "times this after a pass of 16 rows or more (a burst), so a burst leaves in fewer, "
-        "larger batches. A lone row is never held.",
+        "larger batches. After a pass of one row the next starts at once.",
     )
     outbox_retention_s: float = Field(
         default=7 * 24 * 3600,

@@ -7,6 +7,7 @@ must not change: one alert per delivery, and each PagerDuty incident's alerts in
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
@@ -110,11 +111,25 @@ class Batches:
         )
         return new, self.outbox.row(ALERTS, alert)
 
+    def on(self, conn: asyncpg.Connection) -> Batches:
+        """The same integration's batches, written on another connection (another replica)."""
+        other = Batches(conn)
+        other.integration, other.org = self.integration, self.org
+        return other
+
     async def store(
         self, batch: Sequence[tuple[NewDelivery, Row | None]]
     ) -> list[tuple[str, str] | None]:
-        """Each delivery's (dedupe key, status), or None for a duplicate."""
-        stored = await self.repo.add_many([d for d, _ in batch], [r for _, r in batch])
+        """Each delivery's (dedupe key, status), or None for a duplicate; each delivery of an
+        incident under its incident's lock, as the receiver's writer passes them."""
+        stored = await self.repo.add_many(
+            [d for d, _ in batch],
+            [r for _, r in batch],
+            [
+                None if d.incident_id is None else self.outbox.lock(ALERTS, d.incident_id)
+                for d, _ in batch
+            ],
+        )
         return [
             None if s is None else (d.dedupe_key, s.status)
             for (d, _), s in zip(batch, stored, strict=True)
@@ -175,6 +190,56 @@ async def test_an_incidents_deliveries_in_one_batch_are_published_in_order(
 
     assert status(stored) == ["published"] * 5
     assert await batches.outbox_keys() == [f"update-{n}" for n in range(5)]
+
+
+async def test_a_batch_waits_for_a_concurrent_one_that_left_its_incident_to_the_worker(
+    batches: Batches, database: str
+) -> None:
+    """Two replicas' batches in flight together: the first leaves a delivery of the incident to
+    the worker (say, a user's acknowledgement). The second must see it pending once the first
+    commits, though its own statement began before that; else its alert would be published
+    ahead of the one it follows."""
+    incident = new_incident_id()
+    first, _ = batches.new(incident, key="first")
+    second, second_row = batches.new(incident, key="second")
+    replica = await asyncpg.connect(database)
+    try:
+        other = batches.on(replica)
+        other_pid = replica.get_server_pid()
+        async with batches.conn.transaction():
+            assert status(await batches.store([(first, None)])) == ["received"]
+            racing = asyncio.create_task(other.store([(second, second_row)]))
+
+            async def racing_waits_for_the_lock() -> bool:
+                return bool(
+                    await batches.conn.fetchval(
+                        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1"
+                        " AND locktype = 'advisory' AND NOT granted)",
+                        other_pid,
+                    )
+                )
+
+            assert await wait_for(racing_waits_for_the_lock, timeout=10)
+        stored = await asyncio.wait_for(racing, 10)
+    finally:
+        await replica.close()
+
+    assert status(stored) == ["received"]
+    assert await batches.outbox_keys() == []
+
+
+async def test_a_repeated_delivery_in_a_batch_holds_back_nothing_after_it(
+    batches: Batches,
+) -> None:
+    incident = new_incident_id()
+    first, first_row = batches.new(incident, key="same")
+    again, again_row = batches.new(incident, key="same")
+    after, after_row = batches.new(incident, key="after")
+
+    stored = await batches.store([(first, first_row), (again, again_row), (after, after_row)])
+
+    assert status(stored) == ["published", None, "published"]
+    assert await batches.outbox_keys() == ["same", "after"]
 
 
 async def test_a_repeated_delivery_publishes_one_alert(batches: Batches) -> None:

@@ -65,12 +65,17 @@ _CLAIM = """
 
 # The receiver's one statement for a batch of deliveries, with the alerts it publishes itself.
 # Each step is a CTE so the whole batch costs one round trip and one commit (autocommitted):
-# - ``decided``: a delivery with an alert row is published now unless an earlier delivery of its
-#   incident is pending (the worker publishes in PagerDuty's order; this one then waits its
-#   turn there). Later deliveries of that incident in the same batch see the same pending row.
-# - ``key_locks``: the outbox's per-key advisory locks (fireline_runtime.outbox), in a fixed
-#   order, before anything is inserted: the alerts' ids then follow their commit order, and a
-#   concurrent batch on another replica waits here rather than deadlocking on a dedupe key.
+# - ``key_locks``: an advisory lock per PagerDuty incident of the batch, in a fixed order, before
+#   anything is read or inserted. It is the outbox's per-key lock of the incident's alerts
+#   (fireline_runtime.outbox), taken for every delivery of an incident, not only the published
+#   ones: a concurrent batch (another replica's) with a delivery of the same incident waits here
+#   until this one commits. The alerts' ids then follow their commit order, and two batches
+#   cannot deadlock on a dedupe key.
+# - ``decided``: a delivery with an alert row is published now unless a delivery of its incident
+#   is pending (the worker publishes in PagerDuty's order; this one then waits its turn there).
+#   The check runs after the locks, in ``delivery_pending`` (migration 0011), which sees what
+#   committed while this statement waited; the statement's own snapshot predates the wait, and
+#   would miss a delivery a concurrent batch had just left to the worker.
 # - ``stored``: the deliveries, ids in arrival order (the worker's per-incident order relies on
 #   it); a dedupe key already stored is skipped.
 # - ``published``: the outbox rows of the deliveries stored as published. The relay is woken
@@ -82,24 +87,25 @@ _STORE = """
                              $6::text[], $7::text[], $8::bytea[], $9::text[], $10::text[],
                              $11::text[], $12::text[], $13::text[],
                              $14::uuid[], $15::text[], $16::text[], $17::text[], $18::bytea[],
-                             $19::text[], $20::text[])
+                             $19::text[], $20::text[], $21::text[])
             WITH ORDINALITY AS t(integration_id, org_id, dedupe_key, event_id, event_type,
                                  incident_id, status, body, incident_type, severity,
                                  correlation_id, traceparent, parsed_event,
                                  alert_event_id, alert_topic, alert_key, alert_type,
-                                 alert_payload, alert_headers, alert_lock, position)
+                                 alert_payload, alert_headers, alert_lock, incident_lock,
+                                 position)
+    ),
+    key_locks AS MATERIALIZED (
+        SELECT count(pg_advisory_xact_lock(hashtext(incident_lock))) AS taken
+        FROM (SELECT DISTINCT incident_lock FROM input
+              WHERE incident_lock IS NOT NULL ORDER BY 1) AS keys
     ),
     decided AS MATERIALIZED (
+        -- Joined to key_locks so that no row is decided before every lock is held.
         SELECT i.*,
-               i.alert_lock IS NOT NULL AND NOT EXISTS (
-                   SELECT 1 FROM deliveries p
-                   WHERE p.org_id = i.org_id AND p.incident_id = i.incident_id
-                     AND p.status = 'received') AS publish_now
-        FROM input i
-    ),
-    key_locks AS (
-        SELECT count(pg_advisory_xact_lock(hashtext(alert_lock))) AS taken
-        FROM (SELECT DISTINCT alert_lock FROM decided WHERE publish_now ORDER BY 1) AS keys
+               CASE WHEN i.alert_lock IS NULL THEN false
+                    ELSE NOT delivery_pending(i.org_id, i.incident_id) END AS publish_now
+        FROM input i, key_locks
     ),
     stored AS (
         INSERT INTO deliveries (integration_id, org_id, dedupe_key, event_id, event_type,
@@ -111,7 +117,7 @@ _STORE = """
                body, incident_type, severity, correlation_id, traceparent, parsed_event,
                CASE WHEN publish_now OR status = 'ignored' THEN now() END,
                CASE WHEN publish_now THEN 'skipped' END
-        FROM decided, key_locks
+        FROM decided
         ORDER BY position
         ON CONFLICT ON CONSTRAINT deliveries_dedupe DO NOTHING
         RETURNING id, integration_id, dedupe_key, status
@@ -138,7 +144,10 @@ class PgDeliveryRepository(PgRepository):
         return (await self.add_many([delivery]))[0]
 
     async def add_many(
-        self, deliveries: Sequence[NewDelivery], alert_rows: Sequence[Row | None] | None = None
+        self,
+        deliveries: Sequence[NewDelivery],
+        alert_rows: Sequence[Row | None] | None = None,
+        incident_locks: Sequence[str | None] | None = None,
     ) -> list[Stored | None]:
         """Store deliveries in one statement, in order; each one as stored, or None if a
         duplicate. A dedupe key repeated within ``deliveries`` is stored once, for its first
@@ -150,9 +159,20 @@ class PgDeliveryRepository(PgRepository):
         of its incident is pending: then it is stored as received, and the worker publishes it
         after that one. Only the first occurrence of a repeated key may carry a row. The caller
         wakes the relay when some were published.
+
+        ``incident_locks`` names, beside each delivery of a PagerDuty incident, the advisory lock
+        of its incident's alerts (``OutboxWriter.lock``); the statement holds them all while it
+        decides and inserts. Without it only the alert rows' own locks are taken, which leaves a
+        delivery bound for the worker unserialised against a concurrent batch.
         """
         rows_beside = [None] * len(deliveries) if alert_rows is None else alert_rows
-        outbox = row_columns(_in_order(deliveries, rows_beside))
+        publishable = _in_order(deliveries, rows_beside)
+        locks = (
+            [row[6] if row is not None else None for row in publishable]
+            if incident_locks is None
+            else list(incident_locks)
+        )
+        outbox = row_columns(publishable)
         rows = await self._conn.fetch(
             _STORE,
             [d.integration_id for d in deliveries],
@@ -169,6 +189,7 @@ class PgDeliveryRepository(PgRepository):
             [d.traceparent for d in deliveries],
             [d.parsed_event for d in deliveries],
             *outbox,
+            locks,
         )
         stored = {
             (row["integration_id"], row["dedupe_key"]): Stored(id=row["id"], status=row["status"])
@@ -295,7 +316,11 @@ def _in_order(
     for delivery, row in zip(deliveries, alert_rows, strict=True):
         key = (delivery.integration_id, delivery.dedupe_key)
         incident = (delivery.org_id, delivery.incident_id)
-        if key in seen or incident in to_worker:
+        if key in seen:
+            # Not stored at all (the first occurrence is): it sends no one to the worker.
+            rows.append(None)
+            continue
+        if incident in to_worker:
             row = None
         seen.add(key)
         if row is None and delivery.status == "received":

@@ -69,13 +69,24 @@ class DeliveryWriter:
             return await self._group.submit((dataclasses.replace(delivery, alert=None), None))
 
     async def _insert(self, batch: Sequence[tuple[NewDelivery, Row | None]]) -> list[Stored | None]:
+        locks = [self._incident_lock(delivery, row) for delivery, row in batch]
         async with self._pool().acquire() as conn:
             stored = await PgDeliveryRepository(conn).add_many(
-                [delivery for delivery, _ in batch], [row for _, row in batch]
+                [delivery for delivery, _ in batch], [row for _, row in batch], locks
             )
         if any(s is not None and s.status == "published" for s in stored):
             self._wake_relay()
         return stored
+
+    def _incident_lock(self, delivery: NewDelivery, row: Row | None) -> str | None:
+        """The lock the batch's statement takes for ``delivery``: its alert row's when it has one
+        (that row is inserted under it), else its incident's alerts' lock, so that a delivery
+        left to the worker still holds back a concurrent batch's (``PgDeliveryRepository``)."""
+        if row is not None:
+            return str(row[6])
+        if delivery.incident_id is None:
+            return None
+        return self._outbox.lock(ALERTS, delivery.incident_id)
 
     async def close(self) -> None:
         """Let the batch in flight finish (its callers are waiting for their answers)."""
