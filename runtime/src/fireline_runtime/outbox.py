@@ -201,6 +201,13 @@ class RelayWaker:
         else:
             self._again = True
 
+    async def sent(self) -> None:
+        """Return once no NOTIFY is in flight: every wake asked for so far has gone out (or was
+        lost with the database). A shutdown awaits it before it closes the pool."""
+        while (sending := self._sending) is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(sending)
+
     async def _notify(self) -> None:
         try:
             while True:

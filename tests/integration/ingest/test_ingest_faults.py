@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from fireline_contracts import AlertTriggered
+from fireline_contracts import AlertAcknowledged, AlertTriggered
 from fireline_devtools.net import free_port
 from integration.ingest.ingest_harness import IngestApp, make_settings, running
 from support.infra import Broker
@@ -45,30 +45,37 @@ async def test_a_broker_outage_still_answers_202_and_the_alerts_follow_later(
         assert await svc.settled(timeout=30)
         faulty_kafka.cut()
         incidents = [new_incident_id() for _ in range(3)]
+        # Each trigger is published by the receiver itself (no token, no write-back); each
+        # acknowledgement, a user's, goes through the worker (it could be an echo): both paths
+        # meet the outage.
         for incident in incidents:
-            body = delivery("incident_triggered", incident_id=incident)
-            response = await svc.deliver(str(created["id"]), body, signed(body, SECRET))
-            assert response.status_code == 202
+            for name in ("incident_triggered", "incident_acknowledged"):
+                body = delivery(name, incident_id=incident)
+                response = await svc.deliver(str(created["id"]), body, signed(body, SECRET))
+                assert response.status_code == 202
 
         async def all_published() -> bool:
             async with svc.runtime.pool.acquire() as conn:
                 published = await conn.fetchval(
                     "SELECT count(*) FROM deliveries WHERE status = 'published'"
                 )
-            return bool(published == len(incidents))
+            return bool(published == 2 * len(incidents))
 
-        # The worker still publishes into the outbox; only the relay cannot reach the broker.
+        # The receiver and the worker still publish into the outbox; only the relay cannot
+        # reach the broker.
         assert await wait_for(all_published, timeout=15)
         assert svc.runtime.relay is not None
-        assert await svc.runtime.relay.pending() == 3
+        assert await svc.runtime.relay.pending() == 6
 
         faulty_kafka.restore()
         assert await svc.settled(timeout=30)
-        alerts = await svc.alerts(until=3)
+        alerts = await svc.alerts(until=6)
 
-    assert sorted(a.payload.external_id for a in alerts if isinstance(a, AlertTriggered)) == sorted(
-        incidents
-    )
+    by_incident: dict[str, list[type]] = {}
+    for alert in alerts:
+        assert isinstance(alert, AlertTriggered | AlertAcknowledged)
+        by_incident.setdefault(alert.payload.external_id, []).append(type(alert))
+    assert by_incident == {i: [AlertTriggered, AlertAcknowledged] for i in incidents}
 
 
 @pytest.fixture

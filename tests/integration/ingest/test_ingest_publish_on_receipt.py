@@ -315,12 +315,13 @@ async def test_a_batch_that_publishes_wakes_the_relay_once_and_one_that_does_not
     wakes: list[str] = []
     listener = await asyncpg.connect(database)
     await listener.add_listener(NOTIFY_CHANNEL, lambda *args: wakes.append(args[3]))
-    writer = DeliveryWriter(
-        lambda: pool, batches.outbox, wake_relay=RelayWaker(lambda: pool, lambda: None).wake
-    )
+    waker = RelayWaker(lambda: pool, lambda: None)
+    writer = DeliveryWriter(lambda: pool, batches.outbox, wake_relay=waker.wake)
 
     async def settled() -> list[str]:
-        """The wakes so far: a marker sent after them arrives after them (commit order)."""
+        """The wakes so far: once the waker has sent what it was asked to, a marker sent after
+        them arrives after them (commit order)."""
+        await asyncio.wait_for(waker.sent(), 10)
         marker = f"marker-{uuid.uuid4().hex}"
         await batches.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, marker)
 

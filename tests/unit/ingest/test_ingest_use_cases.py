@@ -15,7 +15,7 @@ import json
 import os
 import uuid
 from base64 import urlsafe_b64encode
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -154,6 +154,7 @@ class StoredIntegration:
     secrets: list[StoredSecret] = field(default_factory=list)
     deleted: bool = False
     write_back: WriteBack = OFF
+    priority_severities: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -217,6 +218,7 @@ class FakeIntegrations(Repository):
             created_at=now,
             updated_at=now,
             write_back=settings.write_back,
+            priority_severities=settings.priority_severities,
         )
 
     def _live(self, org_id: UUID | None, integration_id: UUID) -> StoredIntegration | None:
@@ -246,6 +248,7 @@ class FakeIntegrations(Repository):
         row.default_severity = settings.default_severity
         row.default_incident_type = settings.default_incident_type
         row.write_back = settings.write_back
+        row.priority_severities = settings.priority_severities
         row.updated_at = self.clock()
         store.changed_targets.append(integration_id)
 
@@ -295,6 +298,7 @@ class FakeIntegrations(Repository):
             ),
             publishes_on_receipt=row.api_token_ciphertext is None
             and not row.write_back.sync_to_pagerduty,
+            priority_severities=row.priority_severities,
         )
 
     async def credentials(self, integration_id: UUID) -> SealedCredentials | None:
@@ -305,6 +309,7 @@ class FakeIntegrations(Repository):
             integration_id=integration_id,
             base_url=row.pagerduty_api_url,
             token_ciphertext=row.api_token_ciphertext,
+            priority_severities=row.priority_severities,
             write_back=row.write_back,
         )
 
@@ -324,6 +329,7 @@ def _integration(row: StoredIntegration) -> Integration:
         created_at=row.created_at,
         updated_at=row.updated_at,
         write_back=row.write_back,
+        priority_severities=row.priority_severities,
     )
 
 
@@ -697,6 +703,7 @@ async def create(
         default_severity=fields.get("default_severity"),
         default_incident_type=fields.get("default_incident_type"),
         write_back=fields.get("write_back", OFF),
+        priority_severities=fields.get("priority_severities"),
         by=ACTOR_KEY,
     )
 
@@ -1225,19 +1232,23 @@ async def test_an_integration_without_token_publishes_on_receipt(world: World) -
 async def test_the_alert_published_on_receipt_is_the_one_the_worker_would_build(
     world: World,
 ) -> None:
-    created = (await create(world, secrets=[SECRET_A], token=None)).integration
-    body = delivery("incident_triggered", incident_id=new_incident_id())
+    # A priority map that is not the default one: both sides must read the integration's.
+    severities = {"P1": "SEV3"}
+    created = (
+        await create(world, secrets=[SECRET_A], token=None, priority_severities=severities)
+    ).integration
+    body = delivery("incident_triggered", incident_id=new_incident_id(), priority="P1")
     await webhooks.receive_webhook(
         world.receiver, incoming(created.id, body, correlation_id="corr-1", query_severity="SEV2")
     )
     [on_receipt] = world.alerts
     [row] = world.store.deliveries.values()
 
-    async def no_settings(integration_id: UUID) -> deliveries.PublishingSettings:
-        return None, {}
+    async def settings_of(integration_id: UUID) -> deliveries.PublishingSettings:
+        return None, severities
 
     by_worker = await deliveries.prepare_alert(
-        settings_of=no_settings,
+        settings_of=settings_of,
         directory=FakeDirectory(),
         delivery=_claimed(row),
         claim_id=uuid.uuid4(),
@@ -1248,6 +1259,7 @@ async def test_the_alert_published_on_receipt_is_the_one_the_worker_would_build(
         exclude={"occurred_at"}
     )
     assert full(on_receipt).severity == "SEV2"
+    assert full(on_receipt).priority_severity == "SEV3"
     assert on_receipt.correlation_id == "corr-1"
 
 

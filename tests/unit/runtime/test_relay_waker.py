@@ -66,12 +66,7 @@ async def test_wakes_while_a_notify_is_in_flight_become_one_more_notify() -> Non
     for _ in range(5):
         wakes.wake()
     pool.gate.set()
-
-    async def sent_all() -> None:
-        while wakes._sending is not None:  # the sending task's end is the signal
-            await asyncio.sleep(0)
-
-    await asyncio.wait_for(sent_all(), 5)  # a wake that loops forever fails, not hangs
+    await asyncio.wait_for(wakes.sent(), 5)  # a wake that loops forever fails, not hangs
 
     assert pool.sent == [(NOTIFY_CHANNEL,), (NOTIFY_CHANNEL,)]
     assert standby.woken == 0

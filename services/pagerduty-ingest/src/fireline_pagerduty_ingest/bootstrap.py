@@ -106,11 +106,8 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.consume(incidents_consumer(uow, wake=dispatcher.wake.set))
 
     targets = CachedTargets(box, lambda integration_id: load_target(uow(), integration_id))
-    writer = DeliveryWriter(
-        lambda: runtime.pool,
-        runtime.outbox,
-        wake_relay=RelayWaker(lambda: runtime.pool, lambda: runtime.relay).wake,
-    )
+    relay_waker = RelayWaker(lambda: runtime.pool, lambda: runtime.relay)
+    writer = DeliveryWriter(lambda: runtime.pool, runtime.outbox, wake_relay=relay_waker.wake)
     context = IngestContext(
         uow=uow,
         box=box,
@@ -126,6 +123,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def close_http(_: ServiceRuntime) -> None:
         await writer.close()
+        # The last batches' wakes, before the pool they are sent on closes.
+        await relay_waker.sent()
         await http.aclose()
 
     runtime.on_start(start_background)
