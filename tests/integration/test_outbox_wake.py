@@ -124,46 +124,69 @@ class _Sender:
         return {0}
 
 
+class Lingering:
+    """A relay on a fake broker with ``waiting`` rows already in the outbox, and the size of
+    each pass it makes. A long poll leaves the wakes alone to start the passes (polling would
+    find the rows too)."""
+
+    def __init__(self, database: str, pool: asyncpg.Pool, *, linger_s: float) -> None:
+        self.pool = pool
+        self.outbox = OutboxWriter()
+        self.passes: list[int] = []
+        self._first_pass = asyncio.Event()
+
+        async def sender() -> _Sender:
+            return _Sender()
+
+        self.relay = OutboxRelay(
+            dsn=database,
+            pool=pool,
+            sender_factory=sender,
+            poll_interval_s=30.0,
+            linger_s=linger_s,
+            on_published=self._published,
+        )
+
+    def _published(self, sent: int) -> None:
+        self.passes.append(sent)
+        self._first_pass.set()
+
+    async def start_with(self, waiting: int) -> None:
+        """Start the relay on ``waiting`` rows and return once its first pass sent them."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.outbox.insert(
+                conn, [self.outbox.row(KEYS, renamed()) for _ in range(waiting)]
+            )
+        self.relay.start()
+        await asyncio.wait_for(self._first_pass.wait(), 10)
+
+    async def write(self) -> None:
+        await write(self.pool, self.outbox)
+
+    async def all_sent(self, total: int) -> list[int]:
+        """The passes, once ``total`` rows have been sent."""
+
+        async def sent() -> bool:
+            return sum(self.passes) == total
+
+        assert await wait_for(sent, timeout=10)
+        return self.passes
+
+
 async def test_while_rows_keep_coming_the_relay_lets_them_gather_between_passes(
     database: str, pool: asyncpg.Pool
 ) -> None:
-    passes: list[int] = []
-    first_pass = asyncio.Event()
-
-    def published(sent: int) -> None:
-        passes.append(sent)
-        first_pass.set()
-
-    async def sender() -> _Sender:
-        return _Sender()
-
-    outbox = OutboxWriter()
-    async with pool.acquire() as conn, conn.transaction():
-        await outbox.insert(conn, [outbox.row(KEYS, renamed()) for _ in range(3)])
-    # Polling would find the rows too: a long poll leaves the wakes alone to start the passes.
-    relay = OutboxRelay(
-        dsn=database,
-        pool=pool,
-        sender_factory=sender,
-        poll_interval_s=30.0,
-        linger_s=1.0,
-        on_published=published,
-    )
-    relay.start()
+    lingering = Lingering(database, pool, linger_s=1.0)
     try:
-        await asyncio.wait_for(first_pass.wait(), 10)
+        await lingering.start_with(3)
         # Two rows, each its own transaction and wake, while the relay lingers after a pass that
         # sent three: they leave together in the next pass, not one pass each.
-        await write(pool, outbox)
-        await write(pool, outbox)
+        await lingering.write()
+        await lingering.write()
 
-        async def all_sent() -> bool:
-            return sum(passes) == 5
-
-        assert await wait_for(all_sent, timeout=10)
-        assert passes == [3, 2]
+        assert await lingering.all_sent(5) == [3, 2]
     finally:
-        await relay.stop()
+        await lingering.relay.stop()
 
 
 async def test_after_a_burst_sized_pass_the_relay_lingers_longer(
@@ -171,43 +194,19 @@ async def test_after_a_burst_sized_pass_the_relay_lingers_longer(
 ) -> None:
     """A pass of 16 rows or more is a burst: the next pass waits three lingers, not one, so the
     rows written in between leave in one pass (one produce request, one fetch downstream)."""
-    passes: list[int] = []
-    first_pass = asyncio.Event()
-
-    def published(sent: int) -> None:
-        passes.append(sent)
-        first_pass.set()
-
-    async def sender() -> _Sender:
-        return _Sender()
-
-    outbox = OutboxWriter()
-    async with pool.acquire() as conn, conn.transaction():
-        await outbox.insert(conn, [outbox.row(KEYS, renamed()) for _ in range(16)])
-    relay = OutboxRelay(
-        dsn=database,
-        pool=pool,
-        sender_factory=sender,
-        poll_interval_s=30.0,
-        linger_s=0.5,
-        on_published=published,
-    )
-    relay.start()
+    lingering = Lingering(database, pool, linger_s=1.0)
     try:
-        await asyncio.wait_for(first_pass.wait(), 10)
-        await write(pool, outbox)
-        # Past one linger (0.5 s), where a pass of fewer rows would have sent this row alone,
-        # and well inside three (1.5 s).
-        await asyncio.sleep(0.8)
-        await write(pool, outbox)
+        await lingering.start_with(16)
+        await lingering.write()
+        # Not a wait for something not to happen: it places the second row past one linger
+        # (1 s), where after a smaller pass the first row would have gone alone, and well
+        # inside three (3 s).
+        await asyncio.sleep(1.5)
+        await lingering.write()
 
-        async def all_sent() -> bool:
-            return sum(passes) == 18
-
-        assert await wait_for(all_sent, timeout=10)
-        assert passes == [16, 2]
+        assert await lingering.all_sent(18) == [16, 2]
     finally:
-        await relay.stop()
+        await lingering.relay.stop()
 
 
 async def test_stopping_during_a_linger_still_publishes_what_was_written_before(
@@ -215,31 +214,10 @@ async def test_stopping_during_a_linger_still_publishes_what_was_written_before(
 ) -> None:
     """A shutdown does not wait out the linger: its last pass sends the rows written meanwhile,
     well within the time it allows itself (here the linger is longer than that time)."""
-    passes: list[int] = []
-    first_pass = asyncio.Event()
+    lingering = Lingering(database, pool, linger_s=60.0)
+    await lingering.start_with(3)
+    await lingering.write()  # while the relay lingers after a pass of three
 
-    def published(sent: int) -> None:
-        passes.append(sent)
-        first_pass.set()
+    await lingering.relay.stop(flush_timeout_s=5.0)
 
-    async def sender() -> _Sender:
-        return _Sender()
-
-    outbox = OutboxWriter()
-    async with pool.acquire() as conn, conn.transaction():
-        await outbox.insert(conn, [outbox.row(KEYS, renamed()) for _ in range(3)])
-    relay = OutboxRelay(
-        dsn=database,
-        pool=pool,
-        sender_factory=sender,
-        poll_interval_s=30.0,
-        linger_s=60.0,
-        on_published=published,
-    )
-    relay.start()
-    await asyncio.wait_for(first_pass.wait(), 10)
-    await write(pool, outbox)  # while the relay lingers after a pass of three
-
-    await relay.stop(flush_timeout_s=5.0)
-
-    assert passes == [3, 1]
+    assert lingering.passes == [3, 1]

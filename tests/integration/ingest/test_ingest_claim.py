@@ -57,7 +57,10 @@ class Deliveries:
                     correlation_id=None,
                 )
                 for incident in incidents
-            ]
+            ],
+            # Nothing to publish on receipt, and no concurrent batch to serialise with.
+            [None] * len(incidents),
+            [None] * len(incidents),
         )
         assert all(s is not None and s.status == "received" for s in stored)
         return [s.id for s in stored if s is not None]

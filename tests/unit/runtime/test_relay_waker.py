@@ -50,8 +50,10 @@ async def test_the_active_relay_of_this_process_is_woken_without_a_notify() -> N
     pool, relay = _Pool(), _Relay(active=True)
     pool.gate.set()
 
-    waker(pool, relay).wake()
-    await asyncio.sleep(0)
+    wakes = waker(pool, relay)
+    wakes.wake()
+    # Any NOTIFY it had started would have gone out (the gate is open) by the time this returns.
+    await asyncio.wait_for(wakes.sent(), 5)
 
     assert relay.woken == 1
     assert pool.sent == []

@@ -139,15 +139,11 @@ _STORE = """
 class PgDeliveryRepository(PgRepository):
     """Webhook deliveries: the durable record the receiver writes and the worker drains."""
 
-    async def add(self, delivery: NewDelivery) -> Stored | None:
-        """Store a delivery; None when one with the same dedupe key is already stored."""
-        return (await self.add_many([delivery]))[0]
-
     async def add_many(
         self,
         deliveries: Sequence[NewDelivery],
-        alert_rows: Sequence[Row | None] | None = None,
-        incident_locks: Sequence[str | None] | None = None,
+        alert_rows: Sequence[Row | None],
+        incident_locks: Sequence[str | None],
     ) -> list[Stored | None]:
         """Store deliveries in one statement, in order; each one as stored, or None if a
         duplicate. A dedupe key repeated within ``deliveries`` is stored once, for its first
@@ -161,17 +157,10 @@ class PgDeliveryRepository(PgRepository):
         wakes the relay when some were published.
 
         ``incident_locks`` names, beside each delivery of a PagerDuty incident, the advisory lock
-        of its incident's alerts (``OutboxWriter.lock``); the statement holds them all while it
-        decides and inserts. Without it only the alert rows' own locks are taken, which leaves a
-        delivery bound for the worker unserialised against a concurrent batch.
+        of its incident's alerts (``OutboxWriter.lock``; a delivery with an alert row gives that
+        row's lock); the statement holds them all while it decides and inserts.
         """
-        rows_beside = [None] * len(deliveries) if alert_rows is None else alert_rows
-        publishable = _in_order(deliveries, rows_beside)
-        locks = (
-            [row[6] if row is not None else None for row in publishable]
-            if incident_locks is None
-            else list(incident_locks)
-        )
+        publishable = _in_order(deliveries, alert_rows)
         outbox = row_columns(publishable)
         rows = await self._conn.fetch(
             _STORE,
@@ -189,7 +178,7 @@ class PgDeliveryRepository(PgRepository):
             [d.traceparent for d in deliveries],
             [d.parsed_event for d in deliveries],
             *outbox,
-            locks,
+            list(incident_locks),
         )
         stored = {
             (row["integration_id"], row["dedupe_key"]): Stored(id=row["id"], status=row["status"])
